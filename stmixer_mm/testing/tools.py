@@ -49,14 +49,15 @@ def run_tool(cmd, timeout=600, check=True, cwd=None, subprocess=False):
     the output's tail."""
     cwd = str(cwd or repo_root())
     cmd = [str(c) for c in cmd]
-    if not subprocess and len(cmd) > 1 and cmd[0] == sys.executable:
+    if not subprocess and len(cmd) > 1 and cmd[0] == sys.executable and \
+            cmd[1].endswith('.py'):
         script = os.path.join(cwd, cmd[1])
-        entry = cli_entry(script) if script.endswith('.py') else None
+        entry = cli_entry(script)
         if entry is not None:
             return run_cli(script, cmd[2:], *entry, check=check, cwd=cwd)
         tools = os.path.join(os.path.realpath(repo_root()), 'tools', '')
-        if script.endswith('.py') and os.path.realpath(script).startswith(
-                tools):  # (also through a user's link to tools/)
+        # (also through a user's link to tools/)
+        if os.path.realpath(script).startswith(tools):
             return run_script(script, cmd[2:], check=check, cwd=cwd)
     proc = _subprocess.run(
         cmd,
@@ -174,7 +175,9 @@ def _restored_process_state(script, argv, cwd):
     patches the package stays patched: run it in a new interpreter."""
     import numpy as np
     import torch
-
+    # imported before the run (~2 s, once): settings of a tool that is the
+    # first to import it are put back too
+    import torch._inductor.config as inductor
     saved_argv, saved_path = sys.argv[:], sys.path[:]
     saved_modules = set(sys.modules)
     saved_cwd, saved_env = os.getcwd(), dict(os.environ)
@@ -185,8 +188,7 @@ def _restored_process_state(script, argv, cwd):
     saved_threads = torch.get_num_threads()
     saved_torch = (torch.is_grad_enabled(), torch.get_default_dtype(),
                    torch.are_deterministic_algorithms_enabled())
-    inductor = sys.modules.get('torch._inductor.config')
-    saved_inductor = inductor and inductor.get_config_copy()
+    saved_inductor = inductor.get_config_copy()
     saved_rng = (random.getstate(), np.random.get_state(),
                  torch.random.get_rng_state())
     saved_instances = {m: dict(m._instance_dict) for m in _managers()}
@@ -231,8 +233,7 @@ def _restored_process_state(script, argv, cwd):
         torch.set_grad_enabled(saved_torch[0])
         torch.set_default_dtype(saved_torch[1])
         torch.use_deterministic_algorithms(saved_torch[2])
-        if inductor is not None:
-            inductor.load_config(saved_inductor)
+        inductor.load_config(saved_inductor)
         for sig, handler in saved_signals.items():
             signal.signal(sig, handler)
         os.environ.clear()
