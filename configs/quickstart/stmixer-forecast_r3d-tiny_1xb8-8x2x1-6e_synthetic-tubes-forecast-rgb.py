@@ -31,6 +31,7 @@ frames_root = f'{data_root}/rawframes'
 
 model = dict(
     roi_head=dict(
+        type='STMixerHeadsDecoder',
         # the box loss weights of docs/en/forecasting.md's measurements (the
         # base's 2.0, not the keyframe quick start's 16.0)
         stage_head=dict(

@@ -25,6 +25,7 @@ data_files = dict(
 # DETR's losses (sigmoid focal, dice) with DETR's weights (1, 1).
 model = dict(
     roi_head=dict(
+        type='STMixerHeadsDecoder',
         mask_head=dict(
             type='STMixerMaskHead',
             conv_channels=(32, 16, 16, 8),

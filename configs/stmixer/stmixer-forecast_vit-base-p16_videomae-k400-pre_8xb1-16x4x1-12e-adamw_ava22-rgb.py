@@ -19,6 +19,7 @@ horizons = (30, )  # frames after the clip's last frame: the next keyframe
 # inside each box (the quick start's design, docs/en/forecasting.md)
 model = dict(
     roi_head=dict(
+        type='STMixerHeadsDecoder',
         forecast_head=dict(
             type='STMixerForecastHead', horizons=horizons, roi_grid=3)))
 

@@ -21,6 +21,7 @@ horizons = (8, 15)
 # inside each box (the quick start's design, docs/en/forecasting.md)
 model = dict(
     roi_head=dict(
+        type='STMixerHeadsDecoder',
         forecast_head=dict(
             type='STMixerForecastHead', horizons=horizons, roi_grid=3)))
 

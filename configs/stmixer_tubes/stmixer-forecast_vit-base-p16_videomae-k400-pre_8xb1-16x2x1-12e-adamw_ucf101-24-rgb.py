@@ -20,6 +20,7 @@ horizons = (12, 25)
 # inside each box (the quick start's design, docs/en/forecasting.md)
 model = dict(
     roi_head=dict(
+        type='STMixerHeadsDecoder',
         forecast_head=dict(
             type='STMixerForecastHead', horizons=horizons, roi_grid=3)))
 

@@ -14,7 +14,9 @@ _base_ = [
 mask_root = 'data/jhmdb/puppet_mask'
 meta_keys = ('img_shape', 'original_shape', 'img_key', 'video_id', 'timestamp')
 
-model = dict(roi_head=dict(mask_head=dict(type='STMixerMaskHead')))
+model = dict(
+    roi_head=dict(
+        type='STMixerHeadsDecoder', mask_head=dict(type='STMixerMaskHead')))
 # the head, new, at DETR's learning rate (1e-4; the detector's is 1e-5), as
 # the quick start's mask head learns at 10x its detector's rate
 optim_wrapper = dict(

@@ -291,7 +291,7 @@ def test_a_forecast_model_reads_causal_clips_and_writes_its_forecasts(
     records."""
     cfg = tmp_path / 'forecast.py'
     cfg.write_text(f'''_base_ = [{tools.TINY_CFG!r}]
-model = dict(roi_head=dict(forecast_head=dict(
+model = dict(roi_head=dict(type='STMixerHeadsDecoder', forecast_head=dict(
     type='STMixerForecastHead', horizons=(2, 4))))
 pipeline = [
     dict(type='SampleTubeFrames', clip_len=4, frame_interval=2,

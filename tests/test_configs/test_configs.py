@@ -112,7 +112,8 @@ VARIANTS = {
     # forecasting: the forecast head, causal clips and the futures
     FORECAST_AVA: (VIT, {
         'horizons', 'meta_keys', 'train_pipeline', 'val_pipeline',
-        'test_pipeline', 'model.roi_head.forecast_head.type',
+        'test_pipeline', 'model.roi_head.type',
+        'model.roi_head.forecast_head.type',
         'model.roi_head.forecast_head.horizons.0',
         'model.roi_head.forecast_head.roi_grid',
         'train_dataloader.dataset.pipeline',

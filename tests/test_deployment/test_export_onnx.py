@@ -396,7 +396,7 @@ def test_export_with_a_mask_head(tmp_path, fallback):
     from mmengine.registry import DefaultScope
     saved = DefaultScope._instance_dict.copy()
     cfg = Config.fromfile(TINY_CFG)
-    cfg.model.roi_head.mask_head = MASK_HEAD
+    cfg.model.roi_head.update(type='STMixerHeadsDecoder', mask_head=MASK_HEAD)
     torch.manual_seed(0)
     model = init_detector(cfg, fallback_queries=fallback)  # as configured
     model.init_weights()
@@ -405,7 +405,8 @@ def test_export_with_a_mask_head(tmp_path, fallback):
         for p in model.parameters():
             p.add_(torch.randn(p.shape, generator=gen) * 0.05)
     ref_cfg = Config.fromfile(TINY_CFG)
-    ref_cfg.model.roi_head.mask_head = MASK_HEAD
+    ref_cfg.model.roi_head.update(
+        type='STMixerHeadsDecoder', mask_head=MASK_HEAD)
     set_sampling_impl(ref_cfg, 'reference')  # the traceable sampling
     graph_model = init_detector(ref_cfg, fallback_queries=fallback)
     graph_model.load_state_dict(model.state_dict())

@@ -71,9 +71,7 @@ def test_numpy_postprocess_equals_the_heads(use_sigmoid, test_cfg):
             cfg['person_threshold'] = float(probs[0, 4])
         torch_out = head.predict_by_feat(
             dict(person_logits=logits, action_logits=actions, bboxes=boxes),
-            [dict(img_shape=(h, w))] * len(logits),
-            head.parse_test_cfg(cfg),
-            with_query_indices=True)
+            [dict(img_shape=(h, w))] * len(logits), head.parse_test_cfg(cfg))
         np_out = postprocess_ava(
             logits.numpy(),
             actions.numpy(),

@@ -16,7 +16,7 @@ from stmixer_mm.datasets.transforms import (CheckedRawFrameDecode,
                                             PackForecastInputs,
                                             SampleTubeFrames)
 from stmixer_mm.evaluation import ForecastMetric, TubeMetric
-from stmixer_mm.models import STMixerForecastHead
+from stmixer_mm.models import STMixerForecastHead, STMixerHeadsDecoder
 
 with read_base():
     from .stmixer_r3d_tiny_1xb8_8x2x1_6e_synthetic_tubes_rgb import *
@@ -28,6 +28,7 @@ frames_root = f'{data_root}/rawframes'
 
 model.roi_head.update(
     dict(
+        type=STMixerHeadsDecoder,
         # the box loss weights of docs/en/forecasting.md (the base's 2.0)
         stage_head=dict(
             loss_bbox=dict(loss_weight=2.0), loss_iou=dict(loss_weight=2.0)),

@@ -14,7 +14,7 @@ from mmengine.config import read_base
 from stmixer_mm.datasets import (CheckedRawFrameDecode, LoadActorMasks,
                                  PackActorInputs, RandomShortSideResize)
 from stmixer_mm.evaluation import ActorMaskMetric
-from stmixer_mm.models import STMixerMaskHead
+from stmixer_mm.models import STMixerHeadsDecoder, STMixerMaskHead
 
 with read_base():
     from .stmixer_r3d_tiny_1xb8_8x2x1_36e_synthetic_ava_rgb import *
@@ -27,6 +27,7 @@ data_files = dict(
     data_prefix=dict(img=f'{data_root}/rawframes'))
 
 # DETR's head at the quick start's width (C = 64, 8 heads), DETR's losses
+model.roi_head.type = STMixerHeadsDecoder
 model.roi_head.mask_head = dict(
     type=STMixerMaskHead,
     conv_channels=(32, 16, 16, 8),

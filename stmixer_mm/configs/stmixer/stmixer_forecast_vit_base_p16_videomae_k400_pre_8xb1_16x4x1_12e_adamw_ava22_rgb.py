@@ -9,7 +9,7 @@ from mmengine.config import read_base
 from stmixer_mm.datasets.transforms import (LoadForecastTargets,
                                             PackForecastInputs,
                                             SampleCausalAVAFrames)
-from stmixer_mm.models import STMixerForecastHead
+from stmixer_mm.models import STMixerForecastHead, STMixerHeadsDecoder
 
 with read_base():
     from .stmixer_vit_base_p16_videomae_k400_pre_8xb1_16x4x1_12e_adamw_ava22_rgb import *  # noqa: E501,isort:skip
@@ -17,6 +17,7 @@ with read_base():
 horizons = (30, )  # frames after the clip's last frame: the next keyframe
 model.roi_head.update(
     dict(
+        type=STMixerHeadsDecoder,
         forecast_head=dict(
             type=STMixerForecastHead, horizons=horizons, roi_grid=3)))
 meta_keys = (*meta_keys, 'forecast_horizons')

@@ -10,7 +10,7 @@ from mmengine.config import read_base
 from stmixer_mm.datasets.transforms import (LoadForecastTargets,
                                             PackForecastInputs)
 from stmixer_mm.evaluation import ForecastMetric
-from stmixer_mm.models import STMixerForecastHead
+from stmixer_mm.models import STMixerForecastHead, STMixerHeadsDecoder
 
 with read_base():
     from .stmixer_vit_base_p16_videomae_k400_pre_8xb1_16x2x1_12e_adamw_jhmdb21_rgb import *  # noqa: E501,isort:skip
@@ -18,6 +18,7 @@ with read_base():
 horizons = (8, 15)
 model.roi_head.update(
     dict(
+        type=STMixerHeadsDecoder,
         forecast_head=dict(
             type=STMixerForecastHead, horizons=horizons, roi_grid=3)))
 meta_keys = (*meta_keys, 'forecast_horizons')

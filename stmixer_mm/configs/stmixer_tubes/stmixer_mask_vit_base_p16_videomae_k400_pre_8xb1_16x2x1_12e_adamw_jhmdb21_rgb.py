@@ -10,14 +10,17 @@ from mmengine.config import read_base
 
 from stmixer_mm.datasets import LoadActorMasks, PackActorInputs
 from stmixer_mm.evaluation import ActorMaskMetric
-from stmixer_mm.models import STMixerMaskHead
+from stmixer_mm.models import STMixerHeadsDecoder, STMixerMaskHead
 
 with read_base():
     from .stmixer_vit_base_p16_videomae_k400_pre_8xb1_16x2x1_12e_adamw_jhmdb21_rgb import *  # noqa: E501,isort:skip
 
 mask_root = 'data/jhmdb/puppet_mask'
 
-model.update(dict(roi_head=dict(mask_head=dict(type=STMixerMaskHead))))
+model.update(
+    dict(
+        roi_head=dict(
+            type=STMixerHeadsDecoder, mask_head=dict(type=STMixerMaskHead))))
 # the head, new, at DETR's learning rate (1e-4; the detector's is 1e-5), as
 # the quick start's mask head learns at 10x its detector's rate
 optim_wrapper.update(

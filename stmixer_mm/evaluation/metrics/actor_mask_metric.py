@@ -75,7 +75,8 @@ class ActorMaskMetric(BaseMetric):
                 raise ValueError(
                     f'ActorMaskMetric: sample {where!r} has no '
                     'pred_instances.masks: the model needs a mask head '
-                    '(model.roi_head.mask_head)')
+                    "(model.roi_head=dict(type='STMixerHeadsDecoder', "
+                    'mask_head=...))')
             if gt is None or 'masks' not in gt:
                 raise ValueError(
                     f'ActorMaskMetric: sample {where!r} has no ground-truth '

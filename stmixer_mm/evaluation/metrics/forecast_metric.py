@@ -96,8 +96,9 @@ class ForecastMetric(BaseMetric):
             if missing or 'forecast_horizons' not in sample:
                 raise ValueError(
                     f'{where}: ForecastMetric needs pred_instances '
-                    f'{", ".join(PRED_FIELDS)} and person_scores (a decoder '
-                    'with forecast_head, label_convention="ava") and the '
+                    f'{", ".join(PRED_FIELDS)} and person_scores (an '
+                    'STMixerHeadsDecoder with a forecast_head, '
+                    'label_convention="ava") and the '
                     'metainfo forecast_horizons (TubeDataset('
                     'forecast_horizons=...) with PackForecastInputs); '
                     f'missing: {missing or ["forecast_horizons"]}')

@@ -157,8 +157,9 @@ class STMixerSamplingMixing(BaseModule):
         """The feature sets around the boxes (:func:`sample_4d_features`).
 
         Args:
-            x (PreparedPyramid): From :meth:`prepare`; re-prepared when laid
-                out for other settings.
+            x (PreparedPyramid | Sequence[Tensor]): From :meth:`prepare`
+                (re-prepared when laid out for other settings), or the maps
+                ``(B, C', T, H_l, W_l)`` (prepared here).
             offset (Tensor): ``(B, N, G * P * 3)``, the offset generator's.
             xyzr (Tensor): Boxes ``(B, N, 4)``, xyzr pixels of the input.
 
@@ -167,13 +168,11 @@ class STMixerSamplingMixing(BaseModule):
             temporal ``(B, N, G, T, C' / G)`` (None without
             ``with_temporal``).
         """
-        if not isinstance(x, PreparedPyramid):
-            raise TypeError(f'{type(self).__name__} takes the pyramid as a '
-                            f'PreparedPyramid (from its prepare(maps)), got '
-                            f'{type(x).__name__}')
         # (sample_4d_features lays out again a pyramid of another impl)
-        if (x.featmap_strides, x.num_groups) != (self.featmap_strides,
-                                                 self.num_groups):
+        if not isinstance(x, PreparedPyramid):
+            x = self.prepare(x)
+        elif (x.featmap_strides, x.num_groups) != (self.featmap_strides,
+                                                   self.num_groups):
             x = self.prepare(x.values)
         points = make_sample_points(offset,
                                     self.num_groups * self.spatial_points,

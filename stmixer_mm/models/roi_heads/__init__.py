@@ -3,9 +3,11 @@ from .bbox_heads import (STMixerBBoxHead, STMixerStageHead,
 from .forecast_heads import STMixerForecastHead
 from .mask_heads import STMixerMaskHead
 from .stmixer_decoder import STMixerDecoder
+from .stmixer_heads_decoder import STMixerHeadsDecoder
 from .stmixer_tubelet_decoder import STMixerTubeletDecoder
 
 __all__ = [
-    'STMixerDecoder', 'STMixerBBoxHead', 'STMixerStageHead', 'STMixerMaskHead',
-    'STMixerTubeletDecoder', 'STMixerTubeletStageHead', 'STMixerForecastHead'
+    'STMixerDecoder', 'STMixerHeadsDecoder', 'STMixerBBoxHead',
+    'STMixerStageHead', 'STMixerMaskHead', 'STMixerTubeletDecoder',
+    'STMixerTubeletStageHead', 'STMixerForecastHead'
 ]

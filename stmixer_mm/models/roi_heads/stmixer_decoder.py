@@ -22,8 +22,6 @@ from ..task_modules.batched_hungarian import (batched_hungarian_assign,
                                               can_batch)
 from ..utils import check_explicit_setting
 from ..utils.checks import is_int, is_real
-from .forecast_heads.stmixer_forecast_head import forecast_head_config
-from .mask_heads.stmixer_mask_head import mask_head_config
 
 #: keys of a stage's ``train_cfg`` (Sparse R-CNN's no-op sampler and weight)
 TRAIN_CFG_KEYS = ('assigner', 'sampler', 'pos_weight')
@@ -93,8 +91,6 @@ class STMixerDecoder(BaseModule):
         train_cfg (dict | list[dict], optional): Per stage (or shared)
             ``assigner``; ``sampler`` only ``PseudoSampler``, ``pos_weight`` 1.
         test_cfg (dict, optional): See ``STMixerBBoxHead.parse_test_cfg``.
-        mask_head (dict, optional): ``STMixerMaskHead``. Defaults to None.
-        forecast_head (dict, optional): ``STMixerForecastHead`` (AVA labels).
         compile_stages (bool | dict): Run the stages through
             ``torch.compile`` in training (one compiled stage call shared by
             all stages): True, or the arguments of ``torch.compile``
@@ -112,8 +108,6 @@ class STMixerDecoder(BaseModule):
                  with_cp: bool = False,
                  train_cfg: Union[OptConfigType, List[ConfigType]] = None,
                  test_cfg: OptConfigType = None,
-                 mask_head: OptConfigType = None,
-                 forecast_head: OptConfigType = None,
                  compile_stages: Union[bool, dict] = False,
                  init_cfg: OptMultiConfig = None) -> None:
         if not is_int(num_stages) or num_stages < 1:
@@ -184,40 +178,18 @@ class STMixerDecoder(BaseModule):
                 self._build_assigner(k, cfg) for k, cfg in enumerate(cfgs)
             ]
             self._shared_assigner = all(cfg == cfgs[0] for cfg in cfgs)
-        # parsed once, here: defaults filled, unknown keys refused
-        self.test_cfg = test_cfg
-        # built last: the stages and assigners keep their seeded init
-        self.mask_head = None if mask_head is None else MODELS.build(
-            mask_head_config(mask_head, self))
-        self.forecast_head = None if forecast_head is None else \
-            MODELS.build(forecast_head_config(forecast_head, self))
+        #: the last stage's post-processing settings, parsed once here
+        #: (defaults filled, unknown keys refused); a dict set later is
+        #: parsed at predict
+        self.test_cfg = self.stages[-1].parse_test_cfg(test_cfg)
 
     #: settings that every stage head must share
     SHARED_STAGE_SETTINGS = ('hidden_channels', 'feat_channels',
                              'temporal_points', 'num_actions',
                              'action_branches', 'label_convention')
 
-    @property
-    def test_cfg(self) -> dict:
-        """The last stage's parsed post-processing settings."""
-        return self._test_cfg
-
-    @test_cfg.setter
-    def test_cfg(self, test_cfg: OptConfigType) -> None:
-        self._test_cfg = self.stages[-1].parse_test_cfg(test_cfg)
-
-    #: always True (mmdet detectors ask)
-    with_bbox = True
-
-    @property
-    def with_mask(self) -> bool:
-        """Whether there is a ``mask_head``."""
-        return self.mask_head is not None
-
-    @property
-    def with_forecast(self) -> bool:
-        """Whether there is a ``forecast_head``."""
-        return self.forecast_head is not None
+    #: mmdet detectors ask (``STMixerHeadsDecoder`` may have a mask head)
+    with_bbox, with_mask = True, False
 
     def _per_stage(self, cfg, name: str) -> list:
         if not isinstance(cfg, (list, tuple)):
@@ -491,9 +463,7 @@ class STMixerDecoder(BaseModule):
 
     def loss(self, x: Sequence[Tensor], rpn_results_list: InstanceList,
              batch_data_samples: SampleList) -> Dict[str, Tensor]:
-        """Losses of every stage (``s{k}.loss_*``; plus the mask / forecast
-        heads'). ``gt_instances``: ``bboxes`` in input pixels, ``labels`` per
-        ``label_convention``.
+        """Losses of every stage, ``s{k}.loss_*`` (see :meth:`stage_losses`).
 
         Args:
             x (Sequence[Tensor]): The pyramid.
@@ -501,16 +471,32 @@ class STMixerDecoder(BaseModule):
                 generator's results (see :meth:`forward`).
             batch_data_samples (list[:obj:`DetDataSample`]): Per sample,
                 ``gt_instances`` (``bboxes`` ``(n, 4)`` xyxy pixels of the
-                input, ``labels``; ``masks`` with a mask head, the
-                ``future_*`` fields with a forecast head) and metainfo
+                input, ``labels`` per ``label_convention``) and metainfo
                 ``img_shape``.
 
         Returns:
             dict[str, Tensor]: ``s{k}.loss_person``, ``s{k}.loss_bbox``,
             ``s{k}.loss_iou`` and ``s{k}.loss_action`` of every stage ``k``
-            (weighted by ``stage_loss_weights[k]``); a mask head adds
-            ``s{last}.loss_mask`` / ``loss_dice``, a forecast head
-            ``s{last}.loss_future_*``.
+            (weighted by ``stage_loss_weights[k]``).
+        """
+        return self.stage_losses(x, rpn_results_list, batch_data_samples)[0]
+
+    def stage_losses(self, x: Sequence[Tensor], rpn_results_list: InstanceList,
+                     batch_data_samples: SampleList) -> Tuple[dict, tuple]:
+        """The losses of :meth:`loss` and what the last stage's matches
+        were made of, for heads that learn from them.
+
+        Args:
+            x (Sequence[Tensor]): The pyramid.
+            rpn_results_list (list[:obj:`InstanceData`]): As in
+                :meth:`loss`.
+            batch_data_samples (list[:obj:`DetDataSample`]): As in
+                :meth:`loss`.
+
+        Returns:
+            tuple[dict, tuple]: The losses of :meth:`loss` and ``(last
+            stage's outputs, its matches, batch_gt_instances,
+            batch_img_metas)``.
         """
         if self.assigners is None:
             raise ValueError(f'{type(self).__name__}.loss needs train_cfg '
@@ -529,14 +515,7 @@ class STMixerDecoder(BaseModule):
         losses = dict()
         for stage, stage_losses in enumerate(all_losses):
             losses.update(self.weight_losses(stage, stage_losses))
-        # the heads learn from the last stage's matches
-        last = (all_results[-1], all_assign[-1], gts, metas,
-                f's{len(all_results) - 1}.')
-        if self.with_mask:
-            losses.update(self.mask_head.loss_and_target(x, *last))
-        if self.with_forecast:
-            losses.update(self.forecast_head.loss_and_target(*last, x=x))
-        return losses
+        return losses, (all_results[-1], all_assign[-1], gts, metas)
 
     def weight_losses(self, stage: int,
                       stage_losses: Dict[str, Tensor]) -> Dict[str, Tensor]:
@@ -561,7 +540,7 @@ class STMixerDecoder(BaseModule):
                 batch_data_samples: SampleList,
                 rescale: bool = False) -> InstanceList:
         """Detections from the last stage (see ``predict_ava`` and
-        ``predict_mmdet``); a mask head adds ``masks``.
+        ``predict_mmdet``).
 
         Args:
             x (Sequence[Tensor]): The pyramid.
@@ -569,8 +548,7 @@ class STMixerDecoder(BaseModule):
                 generator's results.
             batch_data_samples (list[:obj:`DetDataSample`]): Per sample,
                 metainfo ``img_shape`` (``scale_factor`` for ``'mmdet'``
-                with ``rescale``; ``batch_input_shape`` for a forecast
-                head's ``roi_grid``).
+                with ``rescale``).
             rescale (bool): ``'mmdet'`` only: boxes in pixels of the
                 original image. Defaults to False.
 
@@ -586,10 +564,7 @@ class STMixerDecoder(BaseModule):
                         batch_data_samples: SampleList,
                         rescale: bool = False,
                         x: Optional[Sequence[Tensor]] = None) -> InstanceList:
-        """Detections of the last stage's outputs; a mask head needs ``x``.
-
-        With a forecast head each sample's metainfo gains
-        ``forecast_horizons``.
+        """Detections of the last stage's outputs.
 
         Args:
             last (dict[str, Tensor]): The last stage's outputs (of
@@ -597,8 +572,8 @@ class STMixerDecoder(BaseModule):
             batch_data_samples (list[:obj:`DetDataSample`]): As in
                 :meth:`predict`.
             rescale (bool): ``'mmdet'`` only. Defaults to False.
-            x (Sequence[Tensor], optional): The pyramid (read by a mask
-                head and a forecast head's ``roi_grid``).
+            x (Sequence[Tensor], optional): The pyramid (not read here; a
+                subclass's heads read it).
 
         Returns:
             list[:obj:`InstanceData`]: Per sample, with ``'ava'``:
@@ -606,22 +581,11 @@ class STMixerDecoder(BaseModule):
             ``(n, num_actions + 1)`` (column 0 is 0) and ``person_scores``
             ``(n, )`` (a tubelet head adds ``tubelet_bboxes``); with
             ``'mmdet'``: pixel ``bboxes``, ``scores``, ``labels`` and
-            ``person_scores``. A mask head adds ``masks`` (bool ``(n, h,
-            w)``), a forecast head ``future_bboxes``, ``future_scores``
-            and ``future_visible``.
+            ``person_scores``.
         """
-        metas = [data_sample.metainfo for data_sample in batch_data_samples]
-        with_heads = self.with_mask or self.with_forecast
-        results = self.stages[-1].predict_by_feat(last, metas, self.test_cfg,
-                                                  rescale, with_heads)
-        if self.with_forecast:  # forecasts of the kept detections
-            self.forecast_head.predict_by_feat(last, results, metas, x)
-            for sample in batch_data_samples:  # what the forecasts are of
-                sample.set_metainfo(
-                    dict(forecast_horizons=self.forecast_head.horizons))
-        if self.with_mask:  # masks of the kept detections
-            self.mask_head.predict_by_feat(x, last, results, metas)
-        if with_heads:  # the query indices are read by the heads only
-            for res in results:
-                del res.query_indices
+        results = self.stages[-1].predict_by_feat(
+            last, [s.metainfo for s in batch_data_samples], self.test_cfg,
+            rescale)
+        for res in results:  # the kept queries (read by a subclass's heads)
+            del res.query_indices
         return results

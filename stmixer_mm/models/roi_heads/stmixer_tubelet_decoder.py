@@ -15,28 +15,16 @@ from .stmixer_decoder import STMixerDecoder
 @MODELS.register_module()
 class STMixerTubeletDecoder(STMixerDecoder):
     """:class:`STMixerDecoder` of :class:`STMixerTubeletStageHead` stages and
-    ``TubeletHungarianAssigner`` assigners, no mask or forecast head; trains
+    ``TubeletHungarianAssigner`` assigners (no mask or forecast head); trains
     on ``gt_instances.tubelet_bboxes`` / ``tubelet_valid``, predicts
     ``tubelet_bboxes``.
 
     Args:
         *args: Those of :class:`STMixerDecoder`.
-        mask_head (None): Must be None (else ValueError).
-        forecast_head (None): Must be None (else ValueError).
         **kwargs: Those of :class:`STMixerDecoder`.
     """
 
-    def __init__(self,
-                 *args,
-                 mask_head: None = None,
-                 forecast_head: None = None,
-                 **kwargs) -> None:
-        for name, head in (('mask_head', mask_head), ('forecast_head',
-                                                      forecast_head)):
-            if head is not None:
-                raise ValueError(
-                    f'STMixerTubeletDecoder: {name} must be None (it has no '
-                    f'{name.replace("_", " ")}), got {head!r}')
+    def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         for k, stage in enumerate(self.stages):
             if not isinstance(stage, STMixerTubeletStageHead):

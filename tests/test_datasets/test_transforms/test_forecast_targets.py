@@ -311,6 +311,7 @@ def test_ava_futures_by_entity_id_and_a_training_step(tools):
     assert gt.future_bboxes.shape == (len(gt.bboxes), 1, 4)
     assert gt.future_labels.shape == (len(gt.bboxes), 1, cfg.num_classes - 1)
     model_cfg = copy.deepcopy(cfg.model)
+    model_cfg.roi_head.type = 'STMixerHeadsDecoder'
     model_cfg.roi_head.forecast_head = dict(
         type='STMixerForecastHead', horizons=(fps, ))
     model = MODELS.build(model_cfg)

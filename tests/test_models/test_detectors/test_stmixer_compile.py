@@ -137,6 +137,7 @@ def test_a_forecast_head_runs_eagerly():
     compiled part keeps to itself: as with a mask head, ``predict`` runs
     eagerly (it raised a KeyError) and gives the forecasts."""
     cfg = copy.deepcopy(regression.model_cfgs()['tiny_ava'])
+    cfg['roi_head']['type'] = 'STMixerHeadsDecoder'
     cfg['roi_head']['forecast_head'] = dict(
         type='STMixerForecastHead', horizons=(4, 8))
     cfg['compile_cfg'] = dict(mode='default', backend='aot_eager')

@@ -56,11 +56,13 @@ def test_prepare_and_forward_equal_maps_and_reference():
         torch.testing.assert_close(a, r, rtol=1e-5, atol=1e-5)
 
 
-def test_plain_maps_are_refused():
-    """One type below the decoder: the pyramid comes prepared."""
+def test_plain_maps_are_prepared_here():
+    """The maps as they are: laid out by the block, the same numbers."""
     x, xyzr, (q_s, q_t) = _inputs()
-    with pytest.raises(TypeError, match='PreparedPyramid'):
-        _block()(x, xyzr, q_s, q_t)
+    block = _block()
+    expected = block(block.prepare(x), xyzr, q_s, q_t)
+    for a, b in zip(block(x, xyzr, q_s, q_t), expected):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
 
 
 def test_pyramid_prepared_for_other_settings_is_prepared_again():

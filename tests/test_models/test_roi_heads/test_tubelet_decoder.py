@@ -181,7 +181,8 @@ def test_bad_settings_are_refused():
         build_decoder(
             train_cfg=dict(
                 assigner=dict(type='HungarianAssigner', match_costs=COSTS)))
-    with pytest.raises(ValueError, match='no mask head'):
+    # a mask head is an argument of STMixerHeadsDecoder only
+    with pytest.raises(TypeError, match="argument 'mask_head'"):
         build_decoder(mask_head=dict(type='STMixerMaskHead'))
     decoder = build_decoder()
     stage = decoder.stages[0]

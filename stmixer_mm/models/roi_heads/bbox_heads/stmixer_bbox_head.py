@@ -45,10 +45,6 @@ def img_whwh(batch_img_metas: List[dict], device: torch.device,
                         for m in batch_img_metas], device, dtype)
 
 
-class ParsedTestCfg(dict):
-    """A ``test_cfg`` from :meth:`STMixerBBoxHead.parse_test_cfg`."""
-
-
 class STMixerBBoxHead(BaseModule):
     """Targets, losses and post-processing of an STMixer stage.
 
@@ -372,23 +368,18 @@ class STMixerBBoxHead(BaseModule):
             return person_logits[..., 0].sigmoid()
         return person_logits.softmax(-1)[..., 0]
 
-    def parse_test_cfg(self, test_cfg: OptConfigType) -> ParsedTestCfg:
+    def parse_test_cfg(self, test_cfg: OptConfigType) -> dict:
         """``test_cfg`` with the convention's defaults, checked (unknown keys
-        and values out of range: ValueError); returned as it is if parsed
-        already.
+        and values out of range: ValueError).
 
         Args:
             test_cfg (dict, optional): Post-processing settings
                 (``TEST_CFG_DEFAULTS[label_convention]``).
 
         Returns:
-            ParsedTestCfg: Every setting of the convention, defaults filled
-            in.
+            dict: Every setting of the convention, defaults filled in.
         """
         defaults = TEST_CFG_DEFAULTS[self.label_convention]
-        if isinstance(test_cfg,
-                      ParsedTestCfg) and set(test_cfg) == set(defaults):
-            return test_cfg
         cfg = dict(test_cfg or dict())
         unknown = set(cfg) - set(defaults)
         if unknown:
@@ -411,22 +402,22 @@ class STMixerBBoxHead(BaseModule):
                     f'{type(self).__name__}: test_cfg.{key} must be '
                     f'{expected}, got {value!r}; a config sets it as '
                     f'model.test_cfg.rcnn.{key}')
-        return ParsedTestCfg({**defaults, **cfg})
+        return {**defaults, **cfg}
 
     def predict_by_feat(self,
                         stage_results: Dict[str, Tensor],
                         batch_img_metas: List[dict],
                         test_cfg: OptConfigType = None,
-                        rescale: bool = False,
-                        with_query_indices: bool = False) -> InstanceList:
-        """Detections from the last stage's outputs, per ``label_convention``.
+                        rescale: bool = False) -> InstanceList:
+        """Detections from the last stage's outputs, per ``label_convention``,
+        with the ``query_indices`` ``[n]`` of the kept queries (read by the
+        decoder's heads, which removes them).
 
         Args:
             stage_results (dict): Output of ``forward``.
             batch_img_metas (list[dict]): ``img_shape`` (``scale_factor``).
             test_cfg (dict, optional): :data:`TEST_CFG_DEFAULTS`.
             rescale (bool): ``'mmdet'`` only: boxes in original image pixels.
-            with_query_indices (bool): Also give ``query_indices`` ``[n]``.
 
         Returns:
             list[:obj:`InstanceData`]: One per sample, see
@@ -435,15 +426,11 @@ class STMixerBBoxHead(BaseModule):
         cfg = self.parse_test_cfg(test_cfg)
         if self.label_convention == 'mmdet':
             return self.predict_mmdet(stage_results, batch_img_metas, cfg,
-                                      rescale, with_query_indices)
-        return self.predict_ava(stage_results, batch_img_metas, cfg,
-                                with_query_indices)
+                                      rescale)
+        return self.predict_ava(stage_results, batch_img_metas, cfg)
 
-    def predict_ava(self,
-                    stage_results: Dict[str, Tensor],
-                    batch_img_metas: List[dict],
-                    cfg: dict,
-                    with_query_indices: bool = False) -> InstanceList:
+    def predict_ava(self, stage_results: Dict[str, Tensor],
+                    batch_img_metas: List[dict], cfg: dict) -> InstanceList:
         """AVA detections: the queries with person score
         ``>= person_threshold``, or the ``num_fallback`` best when none is;
         sigmoid action scores (optionally times the person score) as ``scores``
@@ -459,8 +446,6 @@ class STMixerBBoxHead(BaseModule):
                 W)`` of the input without padding.
             cfg (dict): Parsed ``test_cfg``: ``person_threshold``,
                 ``num_fallback``, ``multiply_person_score``.
-            with_query_indices (bool): Also give ``query_indices``.
-                Defaults to False.
 
         Returns:
             list[:obj:`InstanceData`]: Per sample, ``n`` kept queries in
@@ -470,8 +455,7 @@ class STMixerBBoxHead(BaseModule):
             - scores (Tensor): ``(n, num_actions + 1)``, column 0 (AVA's
               background) 0; the input of mmaction2's ``AVAMetric``.
             - person_scores (Tensor): ``(n, )``, the person probability.
-            - query_indices (Tensor): ``(n, )`` long, only with
-              ``with_query_indices``.
+            - query_indices (Tensor): ``(n, )`` long, the kept queries.
         """
         person_scores = self.person_scores(stage_results['person_logits'])
         action_scores = stage_results['action_logits'].sigmoid()
@@ -505,21 +489,17 @@ class STMixerBBoxHead(BaseModule):
         results = []
         # (counts.tolist(): predict's one transfer to the host)
         for i, n in enumerate(counts.tolist()):
-            result = InstanceData(
-                bboxes=boxes[i, :n],
-                person_scores=kept_person[i, :n],
-                scores=scores[i, :n])
-            if with_query_indices:
-                result.query_indices = order[i, :n]
-            results.append(result)
+            results.append(
+                InstanceData(
+                    bboxes=boxes[i, :n],
+                    person_scores=kept_person[i, :n],
+                    scores=scores[i, :n],
+                    query_indices=order[i, :n]))
         return results
 
-    def predict_mmdet(self,
-                      stage_results: Dict[str, Tensor],
-                      batch_img_metas: List[dict],
-                      cfg: dict,
-                      rescale: bool,
-                      with_query_indices: bool = False) -> InstanceList:
+    def predict_mmdet(self, stage_results: Dict[str, Tensor],
+                      batch_img_metas: List[dict], cfg: dict,
+                      rescale: bool) -> InstanceList:
         """As ``DIIHead`` (sigmoid): the ``max_per_img`` best (query, class)
         pairs by ``sigmoid(logit)`` (* person score with
         ``multiply_person_score``); clipped pixel ``bboxes``, ``scores``,
@@ -533,8 +513,6 @@ class STMixerBBoxHead(BaseModule):
                 ``multiply_person_score``.
             rescale (bool): Divide the boxes by ``scale_factor`` (pixels of
                 the original image).
-            with_query_indices (bool): Also give ``query_indices``.
-                Defaults to False.
 
         Returns:
             list[:obj:`InstanceData`]: Per image, ``k = min(max_per_img, N
@@ -546,8 +524,7 @@ class STMixerBBoxHead(BaseModule):
             - scores (Tensor): ``(k, )``.
             - labels (Tensor): ``(k, )`` long, 0-based class ids.
             - person_scores (Tensor): ``(k, )``, of each pair's query.
-            - query_indices (Tensor): ``(k, )`` long, only with
-              ``with_query_indices``.
+            - query_indices (Tensor): ``(k, )`` long, each pair's query.
         """
         person_scores = self.person_scores(stage_results['person_logits'])
         class_scores = stage_results['action_logits'].sigmoid()
@@ -571,12 +548,11 @@ class STMixerBBoxHead(BaseModule):
                 boxes = boxes / host_tensor(
                     list(img_meta['scale_factor']), boxes.device,
                     boxes.dtype).repeat(2)
-            result = InstanceData(
-                bboxes=boxes,
-                scores=scores,
-                labels=labels,
-                person_scores=person_scores[i][query])
-            if with_query_indices:
-                result.query_indices = query
-            results.append(result)
+            results.append(
+                InstanceData(
+                    bboxes=boxes,
+                    scores=scores,
+                    labels=labels,
+                    person_scores=person_scores[i][query],
+                    query_indices=query))
         return results

@@ -1,11 +1,13 @@
 """One decoder stage of `STMixer <https://arxiv.org/abs/2303.15879>`_ (CVPR
 2023), as mmdet's ``DIIHead`` on ``BBoxHead`` (:class:`STMixerBBoxHead`)."""
+from functools import partial
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from mmcv.cnn import build_activation_layer
+from mmcv.cnn.bricks.transformer import FFN, MultiheadAttention
 from mmdet.utils import ConfigType, OptMultiConfig
 from mmengine.model import bias_init_with_prob
 from torch import Tensor
@@ -16,11 +18,6 @@ from ...task_modules import (box_iof, box_position_embedding,
                              position_frequencies, refine_xyzr, xyzr2xyxy)
 from ...utils import check_explicit_setting
 from .stmixer_bbox_head import STMixerBBoxHead
-
-#: settings of the block given in ``stage_head.sampling_mixing``
-SAMPLING_MIXING_SETTINGS = ('feat_channels', 'spatial_points',
-                            'temporal_points', 'out_multiplier', 'num_groups',
-                            'sampling_cfg', 'mixing_cfg')
 
 
 def make_fcs(in_channels: int, num_fcs: int,
@@ -126,17 +123,8 @@ class STMixerStageHead(STMixerBBoxHead):
             raise ValueError('STMixerStageHead: init_cfg must be None (a '
                              'fixed initialisation, init_weights), got '
                              f'{init_cfg!r}')
-        moved = [name for name in SAMPLING_MIXING_SETTINGS if name in kwargs]
-        if moved:
-            raise TypeError(
-                f'stage_head.{moved[0]} is a setting of the sampling and '
-                f'mixing block: give it as stage_head.sampling_mixing.'
-                f'{moved[0]} (stage_head got {moved})')
         super().__init__(num_actions=num_actions, init_cfg=init_cfg, **kwargs)
         self.hidden_channels = hidden_channels
-        # read by a subclass that rebuilds a head
-        self.num_reg_fcs = num_reg_fcs
-        self.ffn_act_cfg = ffn_act_cfg
         self.num_heads = num_heads
         self.featmap_strides = tuple(featmap_strides)
         self.action_prior_prob = action_prior_prob
@@ -145,31 +133,25 @@ class STMixerStageHead(STMixerBBoxHead):
                                      if b in action_branches)
         self.with_temporal_branch = 'temporal' in self.action_branches
 
-        attn_cfg = dict(
-            type='MultiheadAttention',
-            embed_dims=hidden_channels,
-            num_heads=num_heads,
+        # mmcv's bricks, the official model's (proj_drop 0: self_attention
+        # applies dropout_layer only)
+        attention = partial(
+            MultiheadAttention,
+            hidden_channels,
+            num_heads,
             attn_drop=dropout,
-            proj_drop=0.,  # (self_attention applies dropout_layer only)
             dropout_layer=dict(type='Dropout', drop_prob=dropout),
             batch_first=True)
-        ffn_cfg = dict(
-            type='FFN',
-            embed_dims=hidden_channels,
-            feedforward_channels=feedforward_channels,
-            num_fcs=num_ffn_fcs,
-            act_cfg=ffn_act_cfg,
-            ffn_drop=dropout,
-            add_identity=True)
-
-        self.attention_s = MODELS.build(attn_cfg)
+        ffn = partial(FFN, hidden_channels, feedforward_channels, num_ffn_fcs,
+                      ffn_act_cfg, dropout)
+        self.attention_s = attention()
         self.attention_norm_s = nn.LayerNorm(hidden_channels)
-        self.ffn_s = MODELS.build(ffn_cfg)
+        self.ffn_s = ffn()
         self.ffn_norm_s = nn.LayerNorm(hidden_channels)
         if self.with_temporal_branch:
-            self.attention_t = MODELS.build(attn_cfg)
+            self.attention_t = attention()
             self.attention_norm_t = nn.LayerNorm(hidden_channels)
-            self.ffn_t = MODELS.build(ffn_cfg)
+            self.ffn_t = ffn()
             self.ffn_norm_t = nn.LayerNorm(hidden_channels)
         # per-head temperature of the IoF attention bias
         self.iof_tau = nn.Parameter(torch.ones(num_heads))
@@ -196,6 +178,10 @@ class STMixerStageHead(STMixerBBoxHead):
                 'have prepare(maps) -> PreparedPyramid: the decoder lays the '
                 'pyramid out once with it and passes the result to every '
                 'stage')
+        #: the channels and ``T`` of the maps the sampling block reads (the
+        #: decoder checks the pyramid by them)
+        self.feat_channels = block.feat_channels
+        self.temporal_points = block.temporal_points
 
         self.person_cls_fcs = make_fcs(hidden_channels, num_person_fcs,
                                        ffn_act_cfg)
@@ -206,17 +192,6 @@ class STMixerStageHead(STMixerBBoxHead):
         self.action_cls_fcs = make_fcs(action_channels, num_action_fcs,
                                        ffn_act_cfg)
         self.fc_action = nn.Linear(action_channels, num_actions)
-
-    # the sampling block's settings (the decoder checks the pyramid by them)
-    @property
-    def feat_channels(self) -> int:
-        """Channels of the feature maps the sampling block reads."""
-        return self.samplingmixing.feat_channels
-
-    @property
-    def temporal_points(self) -> int:
-        """``T``, the temporal length of the feature maps."""
-        return self.samplingmixing.temporal_points
 
     @torch.no_grad()
     def init_weights(self) -> None:

@@ -8,7 +8,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from mmdet.models.task_modules.assigners import AssignResult
 from mmdet.structures.bbox import get_box_tensor
-from mmdet.utils import InstanceList
+from mmdet.utils import ConfigType, InstanceList
 from torch import Tensor
 
 from stmixer_mm.registry import MODELS
@@ -34,6 +34,9 @@ class STMixerTubeletStageHead(STMixerStageHead):
         frame_box_features (bool | str): A per-frame query (each frame's set
             mixed) whose zero-init head adds 4 deltas to that frame's;
             ``'clip'``: of the clip's mean set (ablation).
+        num_reg_fcs (int): (Linear, LN, act) blocks of the box heads (the
+            rebuilt tubelet head, the frame head). Defaults to 1.
+        ffn_act_cfg (dict): Activation of FFNs and heads.
         **kwargs: Those of :class:`STMixerStageHead` (``'ava'`` labels only).
     """
 
@@ -41,6 +44,8 @@ class STMixerTubeletStageHead(STMixerStageHead):
                  num_frames: int = 8,
                  box_loss_weighting: str = 'frame',
                  frame_box_features: Union[bool, str] = True,
+                 num_reg_fcs: int = 1,
+                 ffn_act_cfg: ConfigType = dict(type='ReLU', inplace=True),
                  **kwargs) -> None:
         if not isinstance(num_frames, int) or num_frames < 1:
             raise ValueError('STMixerTubeletStageHead: num_frames must be a '
@@ -58,13 +63,13 @@ class STMixerTubeletStageHead(STMixerStageHead):
             raise ValueError(
                 "STMixerTubeletStageHead: label_convention='ava' only, got "
                 f"{kwargs['label_convention']!r}")
-        super().__init__(**kwargs)
+        super().__init__(
+            num_reg_fcs=num_reg_fcs, ffn_act_cfg=ffn_act_cfg, **kwargs)
         self.box_loss_weighting = box_loss_weighting
         self.num_frames = num_frames
         # the box head rebuilt (after the keyframe one: the seeds stay)
         reg_channels = self.hidden_channels * (1 + self.with_temporal_branch)
-        self.reg_fcs = make_fcs(reg_channels, self.num_reg_fcs,
-                                self.ffn_act_cfg)
+        self.reg_fcs = make_fcs(reg_channels, num_reg_fcs, ffn_act_cfg)
         self.fc_reg = nn.Linear(reg_channels, 4 * num_frames)
         self.frame_box_features = frame_box_features
         if not isinstance(self.samplingmixing, STMixerSamplingMixing):
@@ -83,8 +88,8 @@ class STMixerTubeletStageHead(STMixerStageHead):
                     'sets with its matrices), got mixing_cfg type '
                     f'{type(self.adaptive_mixing_f).__name__}')
             self.norm_f = nn.LayerNorm(self.hidden_channels)
-            self.frame_reg_fcs = make_fcs(self.hidden_channels,
-                                          self.num_reg_fcs, self.ffn_act_cfg)
+            self.frame_reg_fcs = make_fcs(self.hidden_channels, num_reg_fcs,
+                                          ffn_act_cfg)
             self.fc_frame_reg = nn.Linear(self.hidden_channels, 4)
         if self.temporal_points % num_frames:
             raise ValueError(
@@ -322,8 +327,7 @@ class STMixerTubeletStageHead(STMixerStageHead):
                         stage_results: Dict[str, Tensor],
                         batch_img_metas: List[dict],
                         test_cfg=None,
-                        rescale: bool = False,
-                        with_query_indices: bool = False) -> InstanceList:
+                        rescale: bool = False) -> InstanceList:
         """AVA detections, ``bboxes`` the middle frame's, plus normalised
         ``tubelet_bboxes`` ``[n, T', 4]``.
 
@@ -334,7 +338,6 @@ class STMixerTubeletStageHead(STMixerStageHead):
             test_cfg (dict, optional): As
                 :meth:`STMixerBBoxHead.predict_by_feat`.
             rescale (bool): Not read by the AVA convention.
-            with_query_indices (bool): Also keep ``query_indices``.
 
         Returns:
             list[:obj:`InstanceData`]: Per sample, those of
@@ -346,15 +349,13 @@ class STMixerTubeletStageHead(STMixerStageHead):
         middle = dict(
             stage_results, bboxes=tubelets[:, :, self.num_frames // 2])
         results = super().predict_by_feat(middle, batch_img_metas, test_cfg,
-                                          rescale, True)
+                                          rescale)
         for i, (result, meta) in enumerate(zip(results, batch_img_metas)):
             h, w = meta['img_shape'][:2]
             size = tubelets.new_tensor([w, h, w, h])
             boxes = tubelets[i][result.query_indices]
             result.tubelet_bboxes = torch.minimum(
                 boxes.clamp(min=0), size - 1) / size
-            if not with_query_indices:
-                del result.query_indices
         return results
 
 

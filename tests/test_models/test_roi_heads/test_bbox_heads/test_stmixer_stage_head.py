@@ -573,6 +573,9 @@ def test_predict_threshold_fallback_and_format():
                                torch.tensor([0.9, 0.7, 0.61]))
     torch.testing.assert_close(res[1].person_scores,
                                torch.tensor([0.5, 0.4, 0.3]))
+    # the kept queries (for the decoder's heads; the decoder removes them)
+    assert res[0].query_indices.tolist() == [0, 2, 4]
+    assert res[1].query_indices.tolist() == [1, 3, 4]
     # no fallback: a scene without persons gives no detections
     res = head.predict_by_feat(
         _results(person, bboxes, actions), metas,

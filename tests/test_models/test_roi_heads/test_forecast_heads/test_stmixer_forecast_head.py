@@ -21,6 +21,7 @@ def _decoder(forecast=True, **kwargs):
         decoder_cfg
     cfg = decoder_cfg()
     if forecast:
+        cfg['type'] = 'STMixerHeadsDecoder'
         cfg['forecast_head'] = dict(
             type='STMixerForecastHead', horizons=HORIZONS, **kwargs)
     torch.manual_seed(0)
@@ -73,6 +74,7 @@ def test_settings_filled_in_from_the_decoder():
     from tests.test_models.test_roi_heads.test_stmixer_decoder import \
         decoder_cfg
     cfg = decoder_cfg(
+        type='STMixerHeadsDecoder',
         forecast_head=dict(type='STMixerForecastHead', num_actions=3))
     with pytest.raises(ValueError, match='forecast_head.num_actions'):
         MODELS.build(copy.deepcopy(cfg))
@@ -228,7 +230,9 @@ def test_the_head_learns_a_motion():
 
 def test_tubelet_decoder_refuses_a_forecast_head():
     from stmixer_mm.models import STMixerTubeletDecoder
-    with pytest.raises(ValueError, match='has no forecast head'):
+
+    # a forecast head is an argument of STMixerHeadsDecoder only
+    with pytest.raises(TypeError, match="argument 'forecast_head'"):
         STMixerTubeletDecoder(forecast_head=dict(type='STMixerForecastHead'))
 
 

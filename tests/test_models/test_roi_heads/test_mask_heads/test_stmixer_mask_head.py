@@ -177,6 +177,7 @@ def _decoder(mask_head=None, **mask_kwargs):
         decoder_cfg
     cfg = decoder_cfg()
     if mask_head:
+        cfg['type'] = 'STMixerHeadsDecoder'
         cfg['mask_head'] = dict(
             type='STMixerMaskHead',
             conv_channels=(32, 16, 16, 8),
@@ -278,9 +279,7 @@ def test_decoder_masks_of_kept_detections_and_unchanged_outputs():
     with torch.no_grad():
         last = masked(x, queries)[-1]
         again = masked.stages[-1].predict_by_feat(
-            last, [s.metainfo for s in samples],
-            masked.test_cfg,
-            with_query_indices=True)
+            last, [s.metainfo for s in samples], masked.test_cfg)
         idx = again[1].query_indices
         expect = masked.mask_head.predict_masks(
             x, last['spatial_queries'][1, idx], torch.ones_like(idx),
@@ -292,6 +291,7 @@ def test_decoder_checks_explicit_mask_head_settings():
     from tests.test_models.test_roi_heads.test_stmixer_decoder import \
         decoder_cfg
     cfg = decoder_cfg(
+        type='STMixerHeadsDecoder',
         mask_head=dict(type='STMixerMaskHead', feat_channels=256))
     with pytest.raises(ValueError, match='mask_head.feat_channels'):
         MODELS.build(copy.deepcopy(cfg))
