@@ -308,7 +308,7 @@ test_dataloader = dict(dataset=dict(pipeline=pipeline))
     model.init_weights()
     with torch.no_grad():  # forecasts that differ from the present
         model.roi_head.forecast_head.fc_delta.bias.uniform_(-0.5, 0.5)
-    model.roi_head.test_cfg.person_threshold = 0.0
+    model.roi_head.test_cfg['person_threshold'] = 0.0
     infer = STMixerInferencer(model)
     assert infer.keyframe == 'last'
     out = infer(

@@ -7,6 +7,10 @@ whether the kernel loads."""
 from typing import Optional, Tuple
 
 import torch
+# (mmdet imports this module too: loaded with the package either way)
+from mmcv.ops.multi_scale_deform_attn import (
+    MultiScaleDeformableAttnFunction, ext_module,
+    multi_scale_deformable_attn_pytorch)
 from torch import Tensor
 
 #: the probe's answer once made (a list that ``torch.compile`` reads as a
@@ -28,27 +32,15 @@ def _probe_msda() -> Optional[type]:
     # a tiny call: get_compiling_cuda_version() segfaults in mmcv 2.1.0 with
     # torch 2.11 + CUDA 13 (docs/en/gpu.md); a build without CUDA ops raises
     try:
-        from mmcv.ops.multi_scale_deform_attn import \
-            MultiScaleDeformableAttnFunction
         z = torch.zeros(1, 1, 1, 1, device='cuda')
         MultiScaleDeformableAttnFunction.apply(
             z, torch.ones(1, 2, dtype=torch.long, device='cuda'),
             torch.zeros(1, dtype=torch.long, device='cuda'),
             torch.zeros(1, 1, 1, 1, 1, 2, device='cuda'),
             torch.ones(1, 1, 1, 1, 1, device='cuda'), 1)
-    except (ImportError, AssertionError, OSError, RuntimeError):
+    except (AssertionError, OSError, RuntimeError):
         return None
     return MultiScaleDeformableAttnFunction
-
-
-def _msda_pytorch(value: Tensor, shapes: Tensor, locations: Tensor,
-                  weights: Tensor) -> Tensor:
-    """mmcv's own PyTorch version of the kernel (the CPU implementation of
-    the operator: what the operator tests run off CUDA)."""
-    from mmcv.ops.multi_scale_deform_attn import \
-        multi_scale_deformable_attn_pytorch
-    return multi_scale_deformable_attn_pytorch(value, shapes, locations,
-                                               weights)
 
 
 @torch.library.custom_op('stmixer_mm::msda', mutates_args=())
@@ -71,14 +63,15 @@ def msda(value: Tensor, spatial_shapes: Tensor, level_start_index: Tensor,
         kernel; elsewhere mmcv's PyTorch version).
     """
     if value.is_cuda:
-        from mmcv.ops.multi_scale_deform_attn import ext_module
         return ext_module.ms_deform_attn_forward(value, spatial_shapes,
                                                  level_start_index,
                                                  sampling_locations,
                                                  attention_weights,
                                                  im2col_step)
-    return _msda_pytorch(value, spatial_shapes, sampling_locations,
-                         attention_weights)
+    # elsewhere mmcv's own PyTorch version (what the operator tests run)
+    return multi_scale_deformable_attn_pytorch(value, spatial_shapes,
+                                               sampling_locations,
+                                               attention_weights)
 
 
 @msda.register_fake
@@ -97,7 +90,6 @@ def msda_backward(grad_output: Tensor, value: Tensor, spatial_shapes: Tensor,
     and ``attention_weights`` (shapes of those), given ``grad_output``
     ``(B, Q, G * K)``; the other arguments as :func:`msda`."""
     if value.is_cuda:
-        from mmcv.ops.multi_scale_deform_attn import ext_module
         grads = (torch.zeros_like(value), torch.zeros_like(sampling_locations),
                  torch.zeros_like(attention_weights))
         ext_module.ms_deform_attn_backward(value, spatial_shapes,
@@ -108,8 +100,9 @@ def msda_backward(grad_output: Tensor, value: Tensor, spatial_shapes: Tensor,
                                            im2col_step)
         return grads
     _, vjp = torch.func.vjp(
-        lambda v, loc, w: _msda_pytorch(v, spatial_shapes, loc, w), value,
-        sampling_locations, attention_weights)
+        lambda v, loc, w: multi_scale_deformable_attn_pytorch(
+            v, spatial_shapes, loc, w), value, sampling_locations,
+        attention_weights)
     return tuple(g.contiguous() for g in vjp(grad_output))
 
 

@@ -1,6 +1,7 @@
 """One decoder stage of `STMixer <https://arxiv.org/abs/2303.15879>`_ (CVPR
 2023), as mmdet's ``DIIHead`` on ``BBoxHead`` (:class:`STMixerBBoxHead`)."""
 from functools import partial
+from inspect import signature
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
@@ -13,7 +14,7 @@ from mmengine.model import bias_init_with_prob
 from torch import Tensor
 
 from stmixer_mm.registry import MODELS
-from ...layers import PreparedPyramid
+from ...layers import PreparedPyramid, STMixerSamplingMixing
 from ...task_modules import (box_iof, box_position_embedding,
                              position_frequencies, refine_xyzr, xyzr2xyxy)
 from ...utils import check_explicit_setting
@@ -123,6 +124,13 @@ class STMixerStageHead(STMixerBBoxHead):
             raise ValueError('STMixerStageHead: init_cfg must be None (a '
                              'fixed initialisation, init_weights), got '
                              f'{init_cfg!r}')
+        moved = sorted(
+            set(kwargs) & set(signature(STMixerSamplingMixing).parameters))
+        if moved:
+            raise TypeError(
+                f'stage_head.{moved[0]} is a setting of the sampling and '
+                f'mixing block: give it as stage_head.sampling_mixing.'
+                f'{moved[0]} (stage_head got {moved})')
         super().__init__(num_actions=num_actions, init_cfg=init_cfg, **kwargs)
         self.hidden_channels = hidden_channels
         self.num_heads = num_heads

@@ -801,13 +801,18 @@ def test_stage_settings_given_to_sampling_mixing_must_agree():
         MODELS.build(cfg)
 
 
-def test_forward_takes_the_prepared_pyramid_only():
-    head = build_stage()
+def test_forward_lays_out_plain_maps_itself():
+    """The maps as they are: the sampling block lays them out, the same
+    numbers as from the prepared pyramid."""
+    head = build_stage().eval()
     B, N = 1, 3
-    with pytest.raises(TypeError, match='PreparedPyramid'):
-        head(
-            pyramid(B), random_xyzr(B, N), torch.randn(B, N, C),
-            torch.randn(B, N, C))
+    x = pyramid(B)
+    args = (random_xyzr(B, N), torch.randn(B, N, C), torch.randn(B, N, C))
+    with torch.no_grad():
+        expected = head(head.prepare_pyramid(x), *args)
+        out = head(x, *args)
+    for key, value in expected.items():
+        torch.testing.assert_close(out[key], value, rtol=0, atol=0)
 
 
 def test_sampling_block_without_prepare_is_refused():
