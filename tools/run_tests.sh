@@ -15,6 +15,11 @@ cd "$REPO"
 # STMIXER_TEST_WORKERS=0 runs the suite in this process.
 WORKERS="${STMIXER_TEST_WORKERS:-2}"
 export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}" MKL_NUM_THREADS="${MKL_NUM_THREADS:-1}"
+# Bytecode caches written as Python writes them by default (a machine may set
+# PYTHONDONTWRITEBYTECODE): else every interpreter a test starts (the tools,
+# the CLI, the fresh virtualenvs of the install tests) compiles every module
+# it imports again, the package's own and, in a fresh virtualenv, torch's.
+unset PYTHONDONTWRITEBYTECODE
 XDIST=()
 if [ "$WORKERS" != 0 ]; then
   XDIST=(-n "$WORKERS" --dist loadfile --no-loadscope-reorder)
