@@ -81,6 +81,22 @@ def sample(boxes, action_ids, img_shape=(64, 64)):
 ONE_GT = [[8., 6., 40., 60.]]
 
 
+@pytest.mark.parametrize('head', ['mask_head', 'forecast_head'])
+def test_task_heads_belong_to_the_heads_decoder(head):
+    """The plain decoder takes no task head (refused as an unknown argument,
+    naming it); ``STMixerHeadsDecoder`` builds it, and predicts as the
+    plain decoder does without one."""
+    with pytest.raises(TypeError, match=f"argument '{head}'"):
+        MODELS.build(decoder_cfg(**{head: dict(type='STMixerMaskHead')}))
+    torch.manual_seed(0)
+    plain = MODELS.build(decoder_cfg())
+    torch.manual_seed(0)
+    heads = MODELS.build(decoder_cfg(type='STMixerHeadsDecoder'))
+    assert not heads.with_mask and not heads.with_forecast
+    assert not plain.with_mask and not hasattr(plain, 'mask_head')
+    heads.load_state_dict(plain.state_dict())
+
+
 def test_empty_gt_person_loss_only():
     torch.manual_seed(0)
     decoder = build()
