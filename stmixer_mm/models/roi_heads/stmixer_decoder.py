@@ -178,15 +178,23 @@ class STMixerDecoder(BaseModule):
                 self._build_assigner(k, cfg) for k, cfg in enumerate(cfgs)
             ]
             self._shared_assigner = all(cfg == cfgs[0] for cfg in cfgs)
-        #: the last stage's post-processing settings, parsed once here
-        #: (defaults filled, unknown keys refused); a dict set later is
-        #: parsed at predict
-        self.test_cfg = self.stages[-1].parse_test_cfg(test_cfg)
+        # parsed here and on every assignment: defaults filled, unknown keys
+        # and bad values refused
+        self.test_cfg = test_cfg
 
     #: settings that every stage head must share
     SHARED_STAGE_SETTINGS = ('hidden_channels', 'feat_channels',
                              'temporal_points', 'num_actions',
                              'action_branches', 'label_convention')
+
+    @property
+    def test_cfg(self) -> dict:
+        """The last stage's parsed post-processing settings."""
+        return self._test_cfg
+
+    @test_cfg.setter
+    def test_cfg(self, test_cfg: OptConfigType) -> None:
+        self._test_cfg = self.stages[-1].parse_test_cfg(test_cfg)
 
     #: mmdet detectors ask (``STMixerHeadsDecoder`` may have a mask head)
     with_bbox, with_mask = True, False

@@ -81,13 +81,17 @@ def sample(boxes, action_ids, img_shape=(64, 64)):
 ONE_GT = [[8., 6., 40., 60.]]
 
 
-@pytest.mark.parametrize('head', ['mask_head', 'forecast_head'])
-def test_task_heads_belong_to_the_heads_decoder(head):
-    """The plain decoder takes no task head (refused as an unknown argument,
-    naming it); ``STMixerHeadsDecoder`` builds it, and predicts as the
-    plain decoder does without one."""
+@pytest.mark.parametrize('head, kind',
+                         [('mask_head', 'STMixerMaskHead'),
+                          ('forecast_head', 'STMixerForecastHead')])
+def test_the_plain_decoder_takes_no_task_head(head, kind):
+    """A task head is an argument of ``STMixerHeadsDecoder`` only: refused
+    as an unknown argument, naming it."""
     with pytest.raises(TypeError, match=f"argument '{head}'"):
-        MODELS.build(decoder_cfg(**{head: dict(type='STMixerMaskHead')}))
+        MODELS.build(decoder_cfg(**{head: dict(type=kind)}))
+
+
+def test_the_heads_decoder_without_a_head_is_the_plain_one():
     torch.manual_seed(0)
     plain = MODELS.build(decoder_cfg())
     torch.manual_seed(0)
@@ -95,6 +99,19 @@ def test_task_heads_belong_to_the_heads_decoder(head):
     assert not heads.with_mask and not heads.with_forecast
     assert not plain.with_mask and not hasattr(plain, 'mask_head')
     heads.load_state_dict(plain.state_dict())
+
+
+def test_test_cfg_is_parsed_on_every_assignment():
+    """Defaults filled in and bad values refused when ``test_cfg`` is set
+    after the build too (the deployment reads it as it is)."""
+    decoder = MODELS.build(decoder_cfg())
+    decoder.test_cfg = dict(person_threshold=0.3)
+    assert decoder.test_cfg == dict(
+        person_threshold=0.3, num_fallback=3, multiply_person_score=False)
+    with pytest.raises(ValueError, match='person_threshold must be'):
+        decoder.test_cfg = dict(person_threshold=2.0)
+    with pytest.raises(ValueError, match='does not use'):
+        decoder.test_cfg = dict(max_per_img=10)
 
 
 def test_empty_gt_person_loss_only():
