@@ -1,7 +1,8 @@
 from .adaptive_mixing import AdaptiveMixing
-from .sampling import (SAMPLE_4D_IMPLS, PreparedPyramid, make_sample_points,
-                       mhaq3d, prepare_pyramid, sample_4d, sample_4d_features,
-                       sample_4d_reference, translate_to_linear_weight)
+from .sampling.sampler import (SAMPLE_4D_IMPLS, PreparedPyramid,
+                               make_sample_points, mhaq3d, prepare_pyramid,
+                               sample_4d, sample_4d_features,
+                               sample_4d_reference, translate_to_linear_weight)
 from .sampling_mixing import STMixerSamplingMixing
 
 __all__ = [

@@ -10,8 +10,8 @@ from mmengine.model import BaseModule
 from torch import Tensor
 
 from stmixer_mm.registry import MODELS
-from .sampling import (SAMPLE_4D_IMPLS, PreparedPyramid, make_sample_points,
-                       sample_4d_features)
+from .sampling.sampler import (SAMPLE_4D_IMPLS, PreparedPyramid,
+                               make_sample_points, sample_4d_features)
 
 
 @MODELS.register_module()

@@ -20,8 +20,8 @@ from stmixer_mm.registry import MODELS, TASK_UTILS
 from ..task_modules import xyxy2xyzr
 from ..task_modules.batched_hungarian import (batched_hungarian_assign,
                                               can_batch)
-from ..utils import check_explicit_setting
 from ..utils.checks import is_int, is_real
+from ..utils.consistency import check_explicit_setting
 
 #: keys of a stage's ``train_cfg`` (Sparse R-CNN's no-op sampler and weight)
 TRAIN_CFG_KEYS = ('assigner', 'sampler', 'pos_weight')

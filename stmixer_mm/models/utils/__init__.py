@@ -1,3 +1,3 @@
-from .consistency import check_explicit_setting
-
-__all__ = ['check_explicit_setting']
+"""Helpers of the models: plain argument tests (:mod:`.checks`), settings
+an owner fills into its parts (:mod:`.consistency`), host data on a device
+(:mod:`.host_data`)."""

@@ -8,7 +8,7 @@ from mmaction.structures import ActionDataSample
 from mmengine.structures import InstanceData
 
 import stmixer_mm  # noqa: F401
-from stmixer_mm.models.layers.sampling import sample_4d
+from stmixer_mm.models.layers.sampling.sampler import sample_4d
 from stmixer_mm.models.task_modules import xyxy2xyzr
 from stmixer_mm.registry import MODELS, TASK_UTILS
 
@@ -141,7 +141,7 @@ def test_each_frame_is_sampled_at_its_own_box(num_frames):
     xyzr = xyxy2xyzr(per_frame)
     offset = torch.randn(1, 3, block.num_groups * block.spatial_points * 3)
     s, tt, frames = t.sample_frames(t.prepare_pyramid(x), xyzr, offset)
-    from stmixer_mm.models.layers.sampling import make_sample_points
+    from stmixer_mm.models.layers.sampling.sampler import make_sample_points
     ref_s, ref_t = [], []
     for f in range(T):
         pts = make_sample_points(offset,

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import stmixer_mm  # noqa: F401
-from stmixer_mm.models.utils import check_explicit_setting
+from stmixer_mm.models.utils.consistency import check_explicit_setting
 from stmixer_mm.registry import MODELS
 
 C = 32

@@ -17,7 +17,7 @@ from stmixer_mm.registry import MODELS
 from ...layers import PreparedPyramid, STMixerSamplingMixing
 from ...task_modules import (box_iof, box_position_embedding,
                              position_frequencies, refine_xyzr, xyzr2xyxy)
-from ...utils import check_explicit_setting
+from ...utils.consistency import check_explicit_setting
 from .stmixer_bbox_head import STMixerBBoxHead
 
 

@@ -9,7 +9,7 @@ from torch import Tensor, nn
 
 from stmixer_mm.registry import MODELS
 from ...task_modules.box_xyzr import refine_xyzr, xyzr2xyxy
-from ...utils import check_explicit_setting
+from ...utils.consistency import check_explicit_setting
 
 #: the ground-truth fields a forecast head trains on
 FUTURE_FIELDS = ('future_bboxes', 'future_labels', 'future_visible')

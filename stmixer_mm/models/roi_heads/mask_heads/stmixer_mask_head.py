@@ -11,7 +11,7 @@ from mmengine.model import BaseModule
 from torch import Tensor, nn
 
 from stmixer_mm.registry import MODELS
-from ...utils import check_explicit_setting
+from ...utils.consistency import check_explicit_setting
 from .mask_utils import keyframe_maps, relative_coords
 
 
