@@ -35,7 +35,11 @@ if [ ! -x "$VENV/bin/python" ]; then
   "$PY" -m venv "$VENV"
 fi
 VPY="$VENV/bin/python"
-PIP=("$VPY" -m pip install --disable-pip-version-check)
+# --no-compile: pip would compile every installed module (torch's, sympy's,
+# scipy's ...: 20 s of the torch install alone); the self-check below
+# imports the stack and so writes the caches of the modules a run imports,
+# others are compiled when first imported.
+PIP=("$VPY" -m pip install --disable-pip-version-check --no-compile)
 
 # Local wheel sources: the user's, and the project's shared build cache.
 FIND_LINKS=()
@@ -155,7 +159,9 @@ fi
 
 # 6. self-check
 log "self-check"
-"$VPY" - <<'PYEOF'
+# (bytecode caches written, even where the machine sets
+# PYTHONDONTWRITEBYTECODE: pip installs with --no-compile, see above)
+env -u PYTHONDONTWRITEBYTECODE "$VPY" - <<'PYEOF'
 import importlib.metadata as md
 import os.path as osp
 import mmcv.ops

@@ -1,47 +1,39 @@
 """One training run per work dir (WorkDirLock), with real processes."""
 import json
+import multiprocessing
 import os
 import os.path as osp
 import signal
-import subprocess
-import sys
 import time
 
 import pytest
 
 from stmixer_mm import testing
 from stmixer_mm.engine import LOCK_NAME, WorkDirBusyError, WorkDirLock
-from stmixer_mm.testing import repo_root
 
-REPO = repo_root()
 TINY_CFG = testing.repo_path(testing.TINY_CFG)
 
-# a process that takes the lock, says so, and waits
-HOLDER = """
-import sys, time
-from stmixer_mm.engine.work_dir_lock import WorkDirLock
-lock = WorkDirLock(sys.argv[1]).acquire()
-print('locked', flush=True)
-time.sleep(float(sys.argv[2]))
-lock.release()
-"""
+
+def _hold(work_dir, seconds, ready):
+    lock = WorkDirLock(work_dir).acquire()
+    ready.set()
+    time.sleep(seconds)
+    lock.release()
 
 
 def _holder(work_dir, seconds=3600):
-    """A process that holds the lock of ``work_dir`` for ``seconds`` (by
-    default until the test kills it: a loaded machine can start the other
-    run after any shorter time)."""
-    env = dict(os.environ, PYTHONPATH=REPO, OMP_NUM_THREADS='1')
-    proc = subprocess.Popen(
-        [sys.executable, '-c', HOLDER, work_dir,
-         str(seconds)],
-        stdout=subprocess.PIPE,
-        text=True,
-        env=env)
-    for line in proc.stdout:  # import logs may come first
-        if line.strip() == 'locked':
-            return proc
-    raise AssertionError(f'the holder ended with {proc.wait()}')
+    """Another process (forked from this one: a new interpreter would spend
+    seconds importing the package) that holds the lock of ``work_dir`` for
+    ``seconds`` (by default until the test kills it: a loaded machine can
+    start the other run after any shorter time)."""
+    ctx = multiprocessing.get_context('fork')
+    ready = ctx.Event()
+    proc = ctx.Process(target=_hold, args=(work_dir, seconds, ready))
+    proc.start()
+    while not ready.wait(0.05):
+        if not proc.is_alive():
+            raise AssertionError(f'the holder ended with {proc.exitcode}')
+    return proc
 
 
 def test_second_run_stops_with_the_owner(tmp_path):
@@ -55,14 +47,14 @@ def test_second_run_stops_with_the_owner(tmp_path):
         assert 'use another --work-dir' in msg
     finally:
         proc.kill()
-        proc.wait()
+        proc.join()
 
 
 def test_lock_of_a_killed_run_is_taken_over(tmp_path):
     work = str(tmp_path / 'work')
     proc = _holder(work)
     os.kill(proc.pid, signal.SIGKILL)  # kill -9: no clean-up
-    proc.wait()
+    proc.join()
     assert osp.isfile(osp.join(work, LOCK_NAME))
     messages = []
     lock = WorkDirLock(work, log=messages.append).acquire()
@@ -79,7 +71,8 @@ def test_lock_of_a_killed_run_is_taken_over(tmp_path):
 def test_released_lock_can_be_taken_and_release_keeps_others(tmp_path):
     work = str(tmp_path / 'work')
     proc = _holder(work, seconds=0.1)
-    assert proc.wait(timeout=60) == 0
+    proc.join(60)
+    assert proc.exitcode == 0
     assert not osp.exists(osp.join(work, LOCK_NAME))  # released at exit
     with WorkDirLock(work) as lock:
         assert lock.held
@@ -106,4 +99,4 @@ def test_train_tool_refuses_a_busy_work_dir(tmp_path):
         assert time.time() - t0 < 300
     finally:
         proc.kill()
-        proc.wait()
+        proc.join()

@@ -218,12 +218,19 @@ def test_fixes_can_be_turned_off():
     loader fix off, mmengine keeps its own local checkpoint loader; ``all``
     imports on mmaction2's wheel too (the DRN stub is no switchable fix)."""
     import subprocess
+
+    from mmengine.runner.checkpoint import CheckpointLoader
+
+    # none turned off: this process (imported without the variable)
+    assert not os.environ.get('STMIXER_MM_DISABLE_FIXES')
+    assert 'mmengine-checked-local-loader' in compat.APPLIED_FIXES
+    assert getattr(CheckpointLoader._schemes[''], '_stmixer_checked', False)
     code = ('import stmixer_mm; from stmixer_mm.utils import compat; '
             'from mmengine.runner.checkpoint import CheckpointLoader as C; '
             'print(compat.APPLIED_FIXES, '
             "getattr(C._schemes[''], '_stmixer_checked', False))")
-    for off, checked in (('', True), ('mmengine-checked-local-loader', False),
-                         ('all', False)):
+    for off, checked in (('mmengine-checked-local-loader', False), ('all',
+                                                                    False)):
         env = dict(os.environ, STMIXER_MM_DISABLE_FIXES=off)
         out = subprocess.run([sys.executable, '-c', code],
                              capture_output=True,
