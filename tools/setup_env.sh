@@ -36,9 +36,12 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 VPY="$VENV/bin/python"
 # --no-compile: pip would compile every installed module (torch's, sympy's,
-# scipy's ...: 20 s of the torch install alone); the self-check below
-# imports the stack and so writes the caches of the modules a run imports,
-# others are compiled when first imported.
+# scipy's ...: 20 s of the torch install alone); Python writes the caches of
+# the modules it imports instead (the checks below import torch and the
+# stack), others are compiled when first imported. Caches are written even
+# where the machine sets PYTHONDONTWRITEBYTECODE: without them every import
+# of torch in this script would compile it again.
+unset PYTHONDONTWRITEBYTECODE
 PIP=("$VPY" -m pip install --disable-pip-version-check --no-compile)
 
 # Local wheel sources: the user's, and the project's shared build cache.
@@ -159,9 +162,7 @@ fi
 
 # 6. self-check
 log "self-check"
-# (bytecode caches written, even where the machine sets
-# PYTHONDONTWRITEBYTECODE: pip installs with --no-compile, see above)
-env -u PYTHONDONTWRITEBYTECODE "$VPY" - <<'PYEOF'
+"$VPY" - <<'PYEOF'
 import importlib.metadata as md
 import os.path as osp
 import mmcv.ops
