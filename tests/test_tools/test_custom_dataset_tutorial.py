@@ -31,7 +31,7 @@ REPO = repo_root()
 DOC = osp.join(REPO, 'docs', 'en', 'custom_dataset.md')
 BLOCK = re.compile(r'^```(\w+)\n(.*?)^```', re.M | re.S)
 #: the epochs each training of the page runs here (the page: 36)
-EPOCHS = 2
+EPOCHS = 1
 
 
 def shortened(command):
