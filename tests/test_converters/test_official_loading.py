@@ -360,15 +360,14 @@ def test_the_official_loader_can_be_turned_off(files):
             "ck = CheckpointLoader.load_checkpoint(sys.argv[1], 'cpu')\n"
             "print(sorted(ck), 'official-checkpoint-loader' in "
             'compat.APPLIED_FIXES)\n')
-    from mmengine.runner.checkpoint import CheckpointLoader
-
     from stmixer_mm.utils import compat
 
     # on (this process, imported without the variable): converted
+    off = 'official-checkpoint-loader'
     assert not os.environ.get('STMIXER_MM_DISABLE_FIXES')
     ck = CheckpointLoader.load_checkpoint(files.official, 'cpu')
     assert sorted(ck) == ['meta', 'state_dict']
-    assert 'official-checkpoint-loader' in compat.APPLIED_FIXES
+    assert off in compat.APPLIED_FIXES
     # off, in a new interpreter: as read
     proc = subprocess.run([sys.executable, '-c', code, files.official],
                           capture_output=True,
@@ -377,8 +376,7 @@ def test_the_official_loader_can_be_turned_off(files):
                           env=dict(
                               os.environ,
                               OMP_NUM_THREADS='1',
-                              STMIXER_MM_DISABLE_FIXES='official-checkpoint-'
-                              'loader'))
+                              STMIXER_MM_DISABLE_FIXES=off))
     assert proc.returncode == 0, proc.stderr[-2000:]
     out = proc.stdout.strip().splitlines()[-1]
     assert out.startswith("['iteration', 'model', ") and \
