@@ -68,6 +68,26 @@ def _ava_metric_files_per_process():
         yield
 
 
+@pytest.fixture(autouse=True, scope='session')
+def _ava_eval_pool_per_core():
+    """mmaction2's ``ava_eval`` maps its true / false positives in a new
+    ``multiprocessing.Pool(32)`` at each evaluation (about 1.5 s of forks on
+    2 cores, a twentieth of that for 2 processes). In the tests the pool
+    has a process per core: the same map of the same function, the same
+    results."""
+    import multiprocessing
+
+    from mmaction.evaluation.functional import ava_utils
+
+    def pool(processes):
+        return multiprocessing.Pool(min(processes, os.cpu_count() or 1))
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(ava_utils, 'multiprocessing',
+                      types.SimpleNamespace(Pool=pool))
+        yield
+
+
 @pytest.fixture(autouse=True)
 def _isolate_default_scope():
     saved = DefaultScope._instance_dict.copy()

@@ -75,9 +75,14 @@ def test_import_is_quiet():
     """``import stmixer_mm`` prints nothing (in the tested environment: one
     OpenCV): the compat fixes are logged at debug level only, and listed
     in ``compat.APPLIED_FIXES`` (collect_env prints them). With the
-    logger at DEBUG, one line names each fix."""
-    code = ('import stmixer_mm; from stmixer_mm.utils import compat; '
-            'print("FIXES=" + ",".join(compat.APPLIED_FIXES))')
+    logger at DEBUG, one line names each fix. The garbage collector,
+    paused during the import, runs again after it, and has frozen nothing;
+    the command layer (``stmixer_mm.cli``, a program's start) freezes what
+    the imports made."""
+    code = ('import gc, stmixer_mm; from stmixer_mm.utils import compat; '
+            'frozen = gc.get_freeze_count(); import stmixer_mm.cli; '
+            'print("FIXES=" + ",".join(compat.APPLIED_FIXES), '
+            'gc.isenabled(), frozen, gc.get_freeze_count())')
     for debug in (False, True):
         prefix = ('import logging; from mmengine.logging import MMLogger; '
                   'lg = MMLogger.get_current_instance(); '
@@ -97,7 +102,10 @@ def test_import_is_quiet():
         ]
         fixes = [line for line in out if line.startswith('FIXES=')]
         assert len(fixes) == 1, out
-        applied = [n for n in fixes[0][len('FIXES='):].split(',') if n]
+        fixes, enabled, frozen, cli_frozen = fixes[0].split()
+        assert enabled == 'True' and frozen == '0', out
+        assert int(cli_frozen) > 100_000, out
+        applied = [n for n in fixes[len('FIXES='):].split(',') if n]
         lines = [line for line in out if not line.startswith('FIXES=')]
         if not debug:
             assert lines == [], lines
@@ -175,13 +183,15 @@ def inits():
     return out
 
 before = inits()
+import gc
+gc.disable()
 import stmixer_mm  # noqa
 after = inits()
 changed = [k for k, (cls, init) in before.items()
            if cls.__init__ is not init]
 ours = [k for k, (cls, _) in after.items()
         if cls.__module__.startswith('stmixer_mm.')]
-print(len(before), len(ours), 'CHANGED', changed)
+print(len(before), len(ours), gc.isenabled(), 'CHANGED', changed)
 '''
 
 
@@ -191,15 +201,17 @@ def test_import_changes_no_host_class():
     of a class that mmengine, mmdet or mmaction2 registered (it wrapped 4
     of mmaction2's: ``Flip``, ``AVADataset``, ``SampleAVAFrames``,
     ``AVAMetric``, whose settings are checked before a run instead), and
-    mmaction2's ``Flip`` takes what mmaction2 takes."""
+    mmaction2's ``Flip`` takes what mmaction2 takes. A garbage collector
+    the program turned off stays off."""
     from stmixer_mm.utils import compat
     proc = subprocess.run([sys.executable, '-c', _HOST_INITS, compat.__file__],
                           capture_output=True,
                           text=True,
                           timeout=300)
     assert proc.returncode == 0, proc.stderr
-    before, ours, rest = proc.stdout.split(None, 2)
+    before, ours, enabled, rest = proc.stdout.split(None, 3)
     assert int(before) > 500 and int(ours) > 50, proc.stdout
+    assert enabled == 'False', proc.stdout
     assert rest.strip() == 'CHANGED []', rest
     from mmaction.datasets.transforms import Flip
     assert Flip(flip_ratio=1.5).flip_ratio == 1.5  # mmaction2 accepts it
