@@ -102,10 +102,10 @@ def test_import_is_quiet():
         ]
         fixes = [line for line in out if line.startswith('FIXES=')]
         assert len(fixes) == 1, out
-        fixes, enabled, frozen, cli_frozen = fixes[0].split()
+        names, enabled, frozen, cli_frozen = fixes[0].split()
         assert enabled == 'True' and frozen == '0', out
         assert int(cli_frozen) > 100_000, out
-        applied = [n for n in fixes[len('FIXES='):].split(',') if n]
+        applied = [n for n in names[len('FIXES='):].split(',') if n]
         lines = [line for line in out if not line.startswith('FIXES=')]
         if not debug:
             assert lines == [], lines

@@ -89,7 +89,6 @@ if ! mmcv_ops_ok; then
   fi
   if "${PIPC[@]}" --no-index "${FIND_LINKS[@]}" --no-deps mmcv==2.1.0 2>/dev/null && mmcv_ops_ok; then
     log "mmcv from a local wheel"
-    MMCV_CHECKED=1
   else
     "$VPY" -m pip uninstall -y -q mmcv 2>/dev/null || true
     # A CUDA torch builds mmcv's CUDA ops too: torch >= 2.? ships no THC/
@@ -112,8 +111,8 @@ if ! mmcv_ops_ok; then
     fi
     MMCV_WITH_OPS=1 MAX_JOBS="${MMCV_MAX_JOBS:-2}" \
       "${PIPC[@]}" --no-build-isolation --no-deps "$MMCV_TARGET"
+    mmcv_ops_ok || { echo "ERROR: mmcv 2.1.0 installed but mmcv._ext (compiled ops) does not load" >&2; exit 1; }
   fi
-  [ "${MMCV_CHECKED:-0}" = 1 ] || mmcv_ops_ok || { echo "ERROR: mmcv 2.1.0 installed but mmcv._ext (compiled ops) does not load" >&2; exit 1; }
 fi
 log "mmcv 2.1.0 with ops"  # (mmcv_ops_ok checks the version)
 
