@@ -10,6 +10,7 @@ Tests that take more than a few seconds on a 2-core CPU are marked
 ``slow``: ``pytest -m "not slow"`` is the quick run, ``tools/run_tests.sh``
 runs everything.
 """
+import copy
 import datetime
 import os
 import os.path as osp
@@ -85,6 +86,53 @@ def _ava_eval_pool_per_core():
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(ava_utils, 'multiprocessing',
                       types.SimpleNamespace(Pool=pool))
+        yield
+
+
+@pytest.fixture(autouse=True, scope='session')
+def _config_text_formatted_per_statement():
+    """mmengine's ``Config.pretty_text`` formats the whole config text with
+    yapf (0.3-2 s on one core), and every Runner of the suite asks for it
+    (8 % of the suite's CPU time). In the tests yapf formats each top-level
+    statement once per process (``stmixer_mm.testing.formatting``; the same
+    text as the whole formatted: tests/test_engine/
+    test_formatted_once_config.py)."""
+    from mmengine.config import config
+
+    from stmixer_mm.testing.formatting import format_per_statement
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(config, 'FormatCode',
+                      format_per_statement(config.FormatCode))
+        yield
+
+
+@pytest.fixture(autouse=True, scope='session')
+def _external_config_lookups_once():
+    """mmengine looks a base ``mmaction::_base_/...`` up in every metafile
+    of mmaction2 (about 30 YAML files) before it takes the base path, at
+    each config load (4 % of the suite's CPU time). In the tests each
+    package's metafiles are read once per process (the same answer while
+    its model-index.yml is unchanged)."""
+    from mmengine.config import utils
+    lookup = utils._get_cfg_metainfo
+    cache = dict()
+
+    def cached(package_path, cfg_path):
+        index = osp.join(package_path, '.mim', 'model-index.yml')
+        key = (package_path, cfg_path,
+               os.stat(index).st_mtime_ns if osp.isfile(index) else None)
+        if key not in cache:
+            try:
+                cache[key] = (lookup(package_path, cfg_path), None)
+            except ValueError as e:
+                cache[key] = (None, e)
+        found, error = cache[key]
+        if error is not None:
+            raise ValueError(*error.args)
+        return copy.deepcopy(found)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(utils, '_get_cfg_metainfo', cached)
         yield
 
 

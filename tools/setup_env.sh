@@ -58,6 +58,28 @@ sys.exit(0 if version(name) == want else 1)
 PYEOF
 }
 
+# The browser of stmixer-web's browser test (tests/test_apis/
+# test_web_demo.py, selenium from requirements/web.txt below): Debian's
+# chromium + chromium-driver, installed with apt only when missing and
+# when this runs as root with apt-get (about 30 s on a fresh Debian 12
+# machine with a near mirror), in the background beside the pip steps
+# (waited for before the self-check); elsewhere the test is skipped, saying
+# what is missing. STMIXER_BROWSER=0 skips this step.
+BROWSER_PID=
+if [ "${STMIXER_BROWSER:-1}" != 0 ] && \
+   { ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; }; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    log "installing chromium + chromium-driver (apt, in the background; STMIXER_BROWSER=0 skips)"
+    BROWSER_LOG="$(mktemp "${TMPDIR:-/tmp}/stmixer-apt.XXXXXX")"
+    { DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+        chromium chromium-driver; } > "$BROWSER_LOG" 2>&1 &
+    BROWSER_PID=$!
+  else
+    log "no chromium / chromedriver (not root, or no apt-get): the browser test of stmixer-web will be skipped"
+  fi
+fi
+
 # 1. build tooling (mmcv's setup.py needs pkg_resources: setuptools < 82)
 log "build tooling"
 "${PIP[@]}" -q 'pip>=23' 'setuptools>=64,<82' wheel ninja
@@ -125,26 +147,6 @@ grep -v -E '^mmcv==' "$REPO/requirements/runtime.txt" > "$VENV/stmixer-req.txt"
   -r "$REPO/requirements/lint.txt"
 have mmaction2 1.2.0 || "${PIPC[@]}" -q --no-deps -r "$REPO/requirements/nodeps.txt"
 
-# 4b. the browser of stmixer-web's browser test (tests/test_apis/
-# test_web_demo.py, selenium from requirements/web.txt above): Debian's
-# chromium + chromium-driver, installed with apt only when missing and
-# when this runs as root with apt-get (about 35 s on a fresh Debian 12
-# machine with a near mirror); elsewhere the test is skipped, saying what is
-# missing. STMIXER_BROWSER=0 skips this step.
-if [ "${STMIXER_BROWSER:-1}" != 0 ] && \
-   { ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; }; then
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    log "installing chromium + chromium-driver (apt; STMIXER_BROWSER=0 skips)"
-    if ! { DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
-           DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-             chromium chromium-driver >/dev/null; }; then
-      log "WARNING: apt-get could not install chromium chromium-driver: the browser test will be skipped"
-    fi
-  else
-    log "no chromium / chromedriver (not root, or no apt-get): the browser test of stmixer-web will be skipped"
-  fi
-fi
-
 # 5. the plugin, editable. setup.py links stmixer_mm/.mim/{configs,tools,
 # model-index.yml} to the repository's; mim (search/train/test/run) looks for
 # them under <site-packages>/stmixer_mm, which an editable (PEP 660) install
@@ -158,6 +160,16 @@ if [ -L "$SITE/stmixer_mm" ] || [ ! -e "$SITE/stmixer_mm" ]; then
   ln -sfn "$REPO/stmixer_mm" "$SITE/stmixer_mm"
 else
   log "WARNING: $SITE/stmixer_mm is a real folder (a non-editable install?): left as it is"
+fi
+
+if [ -n "$BROWSER_PID" ]; then
+  if wait "$BROWSER_PID"; then
+    log "chromium + chromium-driver installed"
+  else
+    tail -n 5 "$BROWSER_LOG" >&2
+    log "WARNING: apt-get could not install chromium chromium-driver: the browser test will be skipped"
+  fi
+  rm -f "$BROWSER_LOG"
 fi
 
 # 6. self-check
