@@ -30,14 +30,15 @@ def format_per_statement(format_code: Callable) -> Callable:
             body = ast.parse(source).body
         except SyntaxError:
             body = []
-        spans = [(node.lineno - 1, node.end_lineno) for node in body]
-        if not spans or [
-                s for s, _ in spans
-        ] != [0] + [e for _, e in spans[:-1]] or spans[-1][1] != len(lines):
+        starts = [node.lineno - 1 for node in body]
+        ends = [node.end_lineno for node in body]
+        # each statement starts where the last one ended, the last ends
+        # the source
+        if not body or starts != [0] + ends[:-1] or ends[-1] != len(lines):
             return format_code(source, style_config=style_config, **kwargs)
         style = repr(style_config), repr(sorted(kwargs.items()))
         pieces = []
-        for start, end in spans:
+        for start, end in zip(starts, ends):
             piece = ''.join(lines[start:end])
             if (piece, style) not in cache:
                 cache[piece, style] = format_code(

@@ -122,8 +122,12 @@ def test_pip_install_in_a_fresh_venv_ends_with_one_opencv(tmp_path):
     documented = _documented_fix()
     assert fix.split('opencv-python==')[0] == \
         documented.split('"opencv-python')[0]
-    _run(documented, env, cwd)
-    assert dists() == ['opencv-python']
+
+    def one_opencv():
+        _run(documented, env, cwd)
+        assert dists() == ['opencv-python']
+
+    one_opencv()
     # (with one OpenCV, `import stmixer_mm` prints nothing: checked by
     # the runs with the extras, whose interpreter imports it first)
     # (the config names and console commands of an installed package:
@@ -138,11 +142,6 @@ def test_pip_install_in_a_fresh_venv_ends_with_one_opencv(tmp_path):
     assert len(removed) == 1, lines
     for line in lines:
         assert line in removed or ' '.join(line.split()) in docs, line
-
-    def one_opencv():
-        _run(documented, env, cwd)
-        assert dists() == ['opencv-python']
-
     extras.installed(one_opencv)
 
 
