@@ -15,7 +15,13 @@ _base_ = [
 # checkpoints have no BN/ReLU in the lateral connections: use them only with
 # slow_pathway.lateral_norm=False.
 pretrained = 'checkpoints/slowfast_r50_8x8_k400_pyslowfast-converted.pth'
-model = dict(init_cfg=dict(type='Pretrained', checkpoint=pretrained))
+# Training on CUDA: the forward and backward replayed as CUDA graphs per
+# padded batch shape (graph_train_cfg=None: eager; docs/en/gpu.md), each
+# batch padded to one of the AVA base's train_pad_shapes
+model = dict(
+    init_cfg=dict(type='Pretrained', checkpoint=pretrained),
+    graph_train_cfg=dict(),
+    data_preprocessor=dict(train_pad_shapes={{_base_.train_pad_shapes}}))
 
 train_dataloader = dict(batch_size=2)
 

@@ -15,7 +15,13 @@ pretrained = (
     'https://download.openmmlab.com/mmaction/v1.0/recognition/slowonly/'
     'slowonly_r50_8xb16-4x16x1-256e_kinetics400-rgb/'
     'slowonly_r50_4x16x1_256e_8xb16_kinetics400-rgb_20220901-f6a40d08.pth')
-model = dict(init_cfg=dict(type='Pretrained', checkpoint=pretrained))
+# Training on CUDA: the forward and backward replayed as CUDA graphs per
+# padded batch shape (graph_train_cfg=None: eager; docs/en/gpu.md), each
+# batch padded to one of the AVA base's train_pad_shapes
+model = dict(
+    init_cfg=dict(type='Pretrained', checkpoint=pretrained),
+    graph_train_cfg=dict(),
+    data_preprocessor=dict(train_pad_shapes={{_base_.train_pad_shapes}}))
 
 train_dataloader = dict(batch_size=2)
 

@@ -15,7 +15,13 @@ _base_ = [
 pretrained = (
     'https://download.openmmlab.com/mmaction/v1.0/recognition/videomae/'
     'vit-base-p16_videomae-k400-pre_16x4x1_kinetics-400_20221013-860a3cd3.pth')
-model = dict(init_cfg=dict(type='Pretrained', checkpoint=pretrained))
+# Training on CUDA: the forward and backward replayed as CUDA graphs per
+# padded batch shape (graph_train_cfg=None: eager; docs/en/gpu.md), each
+# batch padded to one of the AVA base's train_pad_shapes
+model = dict(
+    init_cfg=dict(type='Pretrained', checkpoint=pretrained),
+    graph_train_cfg=dict(),
+    data_preprocessor=dict(train_pad_shapes={{_base_.train_pad_shapes}}))
 
 train_dataloader = dict(batch_size=1)
 optim_wrapper = dict(optimizer=dict(lr=1e-5))

@@ -31,7 +31,7 @@ train_pipeline = [
     dict(type='CheckedRawFrameDecode'),
     dict(
         type='RandomShortSideResize',
-        scale_range=(256, 320),
+        scales=[256, 320],
         max_long_edge=1333),
     dict(type='Flip', flip_ratio=0.5),
     dict(type='FormatShape', input_format='NCTHW', collapse=True),

@@ -4,7 +4,7 @@ the name-seeded weights and what is recorded of each run."""
 import copy
 import zlib
 from pathlib import Path
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
 from unittest import mock
 
 import torch
@@ -200,9 +200,15 @@ def config_params() -> Dict[str, List[Tuple[str, Tuple[int, ...]]]]:
     return result
 
 
-def train_step_record() -> dict:
+def train_step_record(graph_train_cfg: Optional[dict] = None) -> dict:
     """Losses, gradients and matchings of one training step of every pinned
     model (``tests/data/regression/generate_train_step_pin.py``).
+
+    Args:
+        graph_train_cfg (dict, optional): The models' ``graph_train_cfg``;
+            the step recorded is then the second (the first of a batch shape
+            runs eagerly), and ``fallback`` says why it ran eagerly (None:
+            it ran compiled).
 
     Returns:
         dict: Per model name, ``loss`` (key -> scalar tensor), ``grads``
@@ -216,11 +222,13 @@ def train_step_record() -> dict:
     record = dict()
     for name, cfg in model_cfgs().items():
         torch.manual_seed(0)
-        model = build(cfg)
+        model = build(dict(cfg, graph_train_cfg=graph_train_cfg))
         model.init_weights()
         model.load_state_dict(
             seeded_state_dict(model, ref['models'][name]['weight_stats']))
         model.train()
+        if graph_train_cfg is not None:  # the shape's first step: eager
+            model.loss(make_input(name), make_samples(name, with_gt=True))
         gt_inds = []
         real = stmixer_decoder.batched_hungarian_assign
 
@@ -247,4 +255,6 @@ def train_step_record() -> dict:
                 for k, p in model.named_parameters() if p.grad is not None
             },
             gt_inds=gt_inds)
+        if graph_train_cfg is not None:
+            record[name]['fallback'] = model.graphed_training.last_fallback
     return record

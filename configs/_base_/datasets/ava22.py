@@ -39,7 +39,14 @@ timestamp_end = 1800
 
 clip_len = 16
 frame_interval = 4
-train_scale_range = (256, 320)  # short side, jittered per clip
+# the short side drawn per clip from the official TRAIN_MIN_SCALES
+train_scales = [256, 320]
+# the padded (H, W) of a training batch: the smallest of these that holds it
+# (STMixerDataPreprocessor.train_pad_shapes, set by the official configs):
+# per official short side, the widths of 4:3, 16:9, 2:1 and 2.4:1 frames, so
+# that a captured training step meets few input shapes (docs/en/gpu.md)
+train_pad_shapes = [(256, 352), (256, 480), (256, 512), (256, 640),
+                    (320, 448), (320, 576), (320, 640), (320, 768)]
 test_short_side = 256
 max_long_side = 1333
 flip_ratio = 0.5
@@ -59,7 +66,7 @@ train_pipeline = [
     dict(type='CheckedRawFrameDecode'),  # RawFrameDecode naming bad frames
     dict(
         type='RandomShortSideResize',
-        scale_range=train_scale_range,
+        scales=train_scales,
         max_long_edge=max_long_side),
     dict(type='Flip', flip_ratio=flip_ratio),
     dict(type='FormatShape', input_format='NCTHW', collapse=True),

@@ -16,7 +16,12 @@ with read_base():
 # converted to mmaction2's ResNet3dSlowFast names under `backbone.` (see
 # the old-style file).
 pretrained = 'checkpoints/slowfast_r50_8x8_k400_pyslowfast-converted.pth'
-model.update(dict(init_cfg=dict(type='Pretrained', checkpoint=pretrained)))
+# Training on CUDA replayed as CUDA graphs (see the old-style file)
+model.update(
+    dict(
+        init_cfg=dict(type='Pretrained', checkpoint=pretrained),
+        graph_train_cfg=dict()))
+model.data_preprocessor.update(dict(train_pad_shapes=train_pad_shapes))
 
 train_dataloader.batch_size = 2
 

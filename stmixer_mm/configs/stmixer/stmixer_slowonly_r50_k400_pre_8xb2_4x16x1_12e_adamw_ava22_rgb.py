@@ -18,7 +18,12 @@ pretrained = (
     'https://download.openmmlab.com/mmaction/v1.0/recognition/slowonly/'
     'slowonly_r50_8xb16-4x16x1-256e_kinetics400-rgb/'
     'slowonly_r50_4x16x1_256e_8xb16_kinetics400-rgb_20220901-f6a40d08.pth')
-model.update(dict(init_cfg=dict(type='Pretrained', checkpoint=pretrained)))
+# Training on CUDA replayed as CUDA graphs (see the old-style file)
+model.update(
+    dict(
+        init_cfg=dict(type='Pretrained', checkpoint=pretrained),
+        graph_train_cfg=dict()))
+model.data_preprocessor.update(dict(train_pad_shapes=train_pad_shapes))
 
 train_dataloader.batch_size = 2
 

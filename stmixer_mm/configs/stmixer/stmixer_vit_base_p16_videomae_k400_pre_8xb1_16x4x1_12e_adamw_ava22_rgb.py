@@ -17,7 +17,12 @@ with read_base():
 pretrained = (
     'https://download.openmmlab.com/mmaction/v1.0/recognition/videomae/'
     'vit-base-p16_videomae-k400-pre_16x4x1_kinetics-400_20221013-860a3cd3.pth')
-model.update(dict(init_cfg=dict(type='Pretrained', checkpoint=pretrained)))
+# Training on CUDA replayed as CUDA graphs (see the old-style file)
+model.update(
+    dict(
+        init_cfg=dict(type='Pretrained', checkpoint=pretrained),
+        graph_train_cfg=dict()))
+model.data_preprocessor.update(dict(train_pad_shapes=train_pad_shapes))
 
 train_dataloader.batch_size = 1
 optim_wrapper.optimizer.lr = 1e-5

@@ -110,7 +110,7 @@ def resize_factor(pipeline: Sequence[dict], height: float,
             f = (f, f) if isinstance(f, (int, float)) else tuple(f)
             return f, f'Resize(scale_factor={f})'
         if kind in ('RandomShortSideResize', 'RandomRescale'):
-            short = min(step['scale_range'])
+            short = min(step.get('scales') or step['scale_range'])
             f = short / min(height, width)
             return (f, f), f'{kind}(short side {short})'
     return None, 'no resize step'

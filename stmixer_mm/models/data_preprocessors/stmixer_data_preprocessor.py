@@ -2,7 +2,9 @@
 """mmaction2's ``ActionDataPreprocessor`` with STMixer's batch padding:
 bottom/right to a multiple of ``pad_size_divisor`` after normalisation (as the
 official pads to 32, so a ViT's floored patch grid fits the strides);
-``img_shape`` un-padded, ``pad_shape`` / ``batch_input_shape`` as mmdet's."""
+``img_shape`` un-padded, ``pad_shape`` / ``batch_input_shape`` as mmdet's;
+in training, optionally further to the smallest of a few listed shapes, so
+that a captured training step meets few input shapes (docs/en/gpu.md)."""
 import math
 import numbers
 from typing import Any, List, Optional, Sequence, Tuple, Union
@@ -26,6 +28,30 @@ def _is_number(value: Any) -> bool:
         value, (bool, np.bool_)) and math.isfinite(value)
 
 
+def padded_shape(sizes: Sequence[Tuple[int, int]],
+                 divisor: int,
+                 shapes: Optional[Sequence[Tuple[int, int]]] = None
+                 ) -> Tuple[int, int]:
+    """The ``(H_pad, W_pad)`` of a batch of clips of ``sizes``: the largest
+    height and width rounded up to a multiple of ``divisor``, then, where
+    ``shapes`` lists one that holds it, the smallest such (by area, then
+    height).
+
+    Args:
+        sizes (Sequence[tuple[int, int]]): ``(H, W)`` of each clip.
+        divisor (int): The size divisor.
+        shapes (Sequence[tuple[int, int]], optional): The listed shapes.
+
+    Returns:
+        tuple[int, int]: ``(H_pad, W_pad)``.
+    """
+    pad_h = math.ceil(max(h for h, _ in sizes) / divisor) * divisor
+    pad_w = math.ceil(max(w for _, w in sizes) / divisor) * divisor
+    holding = [(h * w, h, w) for h, w in shapes or ()
+               if h >= pad_h and w >= pad_w]
+    return min(holding)[1:] if holding else (pad_h, pad_w)
+
+
 @MODELS.register_module()
 class STMixerDataPreprocessor(ActionDataPreprocessor):
     """Normalise, then pad and stack ``NCTHW`` clips.
@@ -38,6 +64,10 @@ class STMixerDataPreprocessor(ActionDataPreprocessor):
             supported.
         pad_size_divisor (int): Of the padded height and width (official 32).
         pad_value (float): Value of the padded pixels after normalisation.
+        train_pad_shapes (Sequence[tuple[int, int]], optional): In
+            training, a batch goes to the smallest listed ``(H, W)`` that
+            holds it (each a multiple of ``pad_size_divisor``); a batch
+            larger than all keeps its own. Defaults to None (off).
     """
 
     def __init__(self,
@@ -48,7 +78,9 @@ class STMixerDataPreprocessor(ActionDataPreprocessor):
                  blending: Optional[dict] = None,
                  format_shape: str = 'NCTHW',
                  pad_size_divisor: int = 32,
-                 pad_value: float = 0.0) -> None:
+                 pad_value: float = 0.0,
+                 train_pad_shapes: Optional[Sequence[Sequence[int]]] = None
+                 ) -> None:
         cls = 'STMixerDataPreprocessor'
         if (mean is None) != (std is None):  # mmaction2 ignores a lone std
             raise ValueError(
@@ -84,6 +116,16 @@ class STMixerDataPreprocessor(ActionDataPreprocessor):
         if not _is_number(pad_value):
             raise ValueError(f'{cls}: pad_value must be a finite number, '
                              f'{_got(pad_value)}')
+        shapes = list(train_pad_shapes or ())
+        if not isinstance(train_pad_shapes, (list, tuple, type(None))) or \
+                not all(isinstance(hw, (list, tuple)) and len(hw) == 2 and all(
+                    isinstance(v, numbers.Integral) and not isinstance(
+                        v, bool) and v >= 1 and v % pad_size_divisor == 0
+                    for v in hw) for hw in shapes):
+            raise ValueError(
+                f'{cls}: train_pad_shapes must be None or a list of (H, W) '
+                f'ints, multiples of pad_size_divisor={pad_size_divisor}, '
+                f'{_got(train_pad_shapes)}')
         if format_shape != 'NCTHW':
             raise ValueError(f"{cls}: format_shape must be 'NCTHW' (clips "
                              f'[C, T, H, W]), {_got(format_shape)}')
@@ -96,6 +138,7 @@ class STMixerDataPreprocessor(ActionDataPreprocessor):
             format_shape=format_shape)
         self.pad_size_divisor = int(pad_size_divisor)
         self.pad_value = float(pad_value)
+        self.train_pad_shapes = [tuple(int(v) for v in hw) for hw in shapes]
 
     def preprocess(self,
                    inputs: List[Tensor],
@@ -110,15 +153,17 @@ class STMixerDataPreprocessor(ActionDataPreprocessor):
             data_samples (list[ActionDataSample], optional): One per clip;
                 their metainfo ``img_shape`` (when present) must equal the
                 clip's ``(H, W)``.
-            training (bool): Apply ``blending`` (when configured).
-                Defaults to False.
+            training (bool): Apply ``blending`` and ``train_pad_shapes``
+                (when configured). Defaults to False.
 
         Returns:
             tuple: ``(batch_inputs, data_samples)``:
 
             - batch_inputs (Tensor): Shape ``(B, C, T, H_pad, W_pad)``,
               ``H_pad`` / ``W_pad`` the largest clip size rounded up to a
-              multiple of ``pad_size_divisor``, padded with ``pad_value``.
+              multiple of ``pad_size_divisor`` (in training then to a
+              ``train_pad_shapes`` entry, see :func:`padded_shape`), padded
+              with ``pad_value``.
             - data_samples (list, optional): The same samples with metainfo
               ``pad_shape`` and ``batch_input_shape`` set to ``(H_pad,
               W_pad)``; ``img_shape`` unchanged (un-padded).
@@ -141,9 +186,9 @@ class STMixerDataPreprocessor(ActionDataPreprocessor):
             clips.append(clip)
 
         sizes = [tuple(c.shape[-2:]) for c in clips]
-        d = self.pad_size_divisor
-        pad_h = math.ceil(max(h for h, _ in sizes) / d) * d
-        pad_w = math.ceil(max(w for _, w in sizes) / d) * d
+        pad_h, pad_w = padded_shape(
+            sizes, self.pad_size_divisor,
+            self.train_pad_shapes if training else None)
         if len({tuple(c.shape[:2]) for c in clips}) != 1:
             raise ValueError(
                 'STMixerDataPreprocessor: clips of one batch must have the '

@@ -1,10 +1,13 @@
-"""The captured inference path of STMixer (``compile_cfg``): the static part
-of ``predict`` through ``torch.compile``, post-processing eager, an eager
-fallback after one warning where it cannot apply (docs/en/gpu.md)."""
+"""The captured paths of STMixer: inference (``compile_cfg``: the static
+part of ``predict`` through ``torch.compile``, post-processing eager) and
+training (``graph_train_cfg``: the training forward and its backward
+replayed as CUDA graphs, the matching and losses eager); an eager fallback
+after one warning where they cannot apply (docs/en/gpu.md)."""
 import warnings
-from typing import Dict, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
+from mmengine.logging import print_log
 from torch import Tensor
 
 #: modes of ``torch.compile`` that capture CUDA graphs
@@ -141,3 +144,150 @@ class ShapeSample:
 
     def __init__(self, img_shape: Tuple[int, int]) -> None:
         self.metainfo = dict(img_shape=img_shape)
+
+
+#: defaults of ``graph_train_cfg``
+GRAPH_TRAIN_DEFAULTS = dict(
+    mode='reduce-overhead', backend='inductor', max_shapes=8, on_cpu=False)
+
+
+class GraphedTraining:
+    """The detector's training forward (backbone, neck, every decoder stage)
+    through ``torch.compile`` with CUDA graphs (``mode='reduce-overhead'``:
+    inductor's CUDA-graph trees capture the forward and its backward once per
+    input shape and replay them); the queries' boxes, the matching and the
+    losses stay eager on the variable-length targets.
+
+    A batch shape runs eagerly the first time it is seen (most shapes seen
+    once never come back) and is compiled at its second; at most
+    ``max_shapes`` shapes are compiled (Dynamo's recompile limit is 8), the
+    others run eagerly. Where it cannot apply (not CUDA, several processes,
+    no gradients, a mask or forecast head, ``compile_stages``, an earlier
+    compilation failure) the step runs eagerly, with one warning per reason
+    (on the CPU one log line: CPU training is unchanged).
+
+    Args:
+        graph_train_cfg (dict): ``mode`` and ``backend`` of
+            ``torch.compile``, ``max_shapes`` (int >= 1) and ``on_cpu``
+            (compile on the CPU too, without CUDA graphs).
+    """
+
+    def __init__(self, graph_train_cfg: dict) -> None:
+        cfg = dict(GRAPH_TRAIN_DEFAULTS)
+        cfg.update(graph_train_cfg if isinstance(graph_train_cfg, dict) else {})
+        max_shapes = cfg['max_shapes']
+        if not isinstance(graph_train_cfg, dict) or set(cfg) != set(
+                GRAPH_TRAIN_DEFAULTS) or cfg['mode'] not in COMPILE_MODES or \
+                not isinstance(cfg['backend'], str) or \
+                not isinstance(max_shapes, int) or \
+                isinstance(max_shapes, bool) or max_shapes < 1 or \
+                not isinstance(cfg['on_cpu'], bool):
+            raise ValueError(
+                'STMixer: graph_train_cfg must be None or a dict of mode (one '
+                f'of {COMPILE_MODES}), backend (a string), max_shapes (an int '
+                f'>= 1) and on_cpu (True or False), got {graph_train_cfg!r}')
+        self.cfg = cfg
+        self._fn = None
+        self._failed: Optional[str] = None
+        self._seen: Dict[tuple, int] = {}
+        self._compiled: set = set()
+        self._said = set()
+        #: why the last call ran eagerly, or None
+        self.last_fallback: Optional[str] = None
+
+    def why_not(self, model, batch_inputs: Tensor) -> Optional[str]:
+        """Why this training step runs eagerly, or None (see the class)."""
+        if self._failed is not None:
+            return self._failed
+        device = batch_inputs.device.type
+        if device != 'cuda' and not (device == 'cpu' and self.cfg['on_cpu']):
+            return (f'model.graph_train_cfg: the inputs are on {device}; the '
+                    'training step is replayed on CUDA only (on_cpu=True '
+                    'compiles it on the CPU)')
+        if not torch.is_grad_enabled():
+            return 'model.graph_train_cfg: gradients are off'
+        if torch.distributed.is_available() and \
+                torch.distributed.is_initialized() and \
+                torch.distributed.get_world_size() > 1:
+            return ('model.graph_train_cfg: several processes (DDP) are not '
+                    'replayed (model.graph_train_cfg=None turns this off)')
+        decoder = model.roi_head
+        for head in ('mask_head', 'forecast_head'):
+            if getattr(decoder, head, None) is not None:
+                return (f'model.graph_train_cfg: the decoder has a {head}, '
+                        'which reads the pyramid')
+        if getattr(decoder, 'compile_stages', None) is not None:
+            return ('model.graph_train_cfg: model.roi_head.compile_stages is '
+                    'set (the stages are compiled on their own)')
+        return None
+
+    def _say(self, reason: str, warn: bool = True) -> None:
+        if reason in self._said:
+            return
+        self._said.add(reason)
+        if warn:
+            warnings.warn(f'{reason}; the training step runs eagerly',
+                          stacklevel=3)
+        else:
+            print_log(f'{reason}; the training step runs eagerly',
+                      logger='current')
+
+    def __call__(self, model, batch_inputs: Tensor,
+                 queries: tuple) -> Optional[List[Dict[str, Tensor]]]:
+        """Every stage's outputs from the compiled training forward, or
+        None (run the step eagerly).
+
+        Args:
+            model (nn.Module): The detector, in training mode.
+            batch_inputs (Tensor): Clips ``(B, 3, T_in, H_pad, W_pad)``.
+            queries (tuple): ``(xyzr (B, N, 4), spatial (B, N, C),
+                temporal (B, N, C) or None)``: the decoder's initial boxes
+                and queries.
+
+        Returns:
+            list[dict[str, Tensor]] | None: Per stage ``person_logits``,
+            ``action_logits``, ``bboxes`` (see ``STMixer.train_forward``).
+        """
+        reason = self.why_not(model, batch_inputs)
+        if reason is not None:
+            self.last_fallback = reason
+            self._say(reason, warn=batch_inputs.device.type == 'cuda')
+            return None
+        key = _call_key(batch_inputs, queries[2] is None)
+        if key not in self._compiled:
+            self._seen[key] = seen = self._seen.get(key, 0) + 1
+            if seen == 1:
+                self.last_fallback = (f'model.graph_train_cfg: first batch of '
+                                      f'shape {key[0]}')
+                return None
+            if len(self._compiled) >= self.cfg['max_shapes']:
+                self.last_fallback = reason = (
+                    f'model.graph_train_cfg: {self.cfg["max_shapes"]} batch '
+                    'shapes are compiled already (max_shapes); others, such '
+                    f'as {key[0]}, are not (pad the batches to fewer shapes: '
+                    'data_preprocessor.train_pad_shapes)')
+                self._say(reason)
+                return None
+        try:
+            if self._fn is None:
+                self._fn = torch.compile(
+                    model.train_forward,
+                    mode=self.cfg['mode'],
+                    backend=self.cfg['backend'],
+                    dynamic=False)
+            if batch_inputs.device.type == 'cuda':
+                torch.compiler.cudagraph_mark_step_begin()
+            out = self._fn(batch_inputs, *queries)
+        except Exception as e:  # noqa: B902 compilers fail in many ways
+            if self._compiled:
+                raise
+            self._failed = reason = (
+                f"model.graph_train_cfg: torch.compile (backend="
+                f"'{self.cfg['backend']}', mode='{self.cfg['mode']}') "
+                f'failed: {type(e).__name__}: {str(e).splitlines()[0]}')
+            self.last_fallback = reason
+            self._say(reason)
+            return None
+        self._compiled.add(key)
+        self.last_fallback = None
+        return out

@@ -14,7 +14,8 @@ from torch import Tensor, nn
 
 from stmixer_mm.registry import MODELS
 from ..necks import frame_wise_2d_necks
-from .compile import CompiledPredict, ShapeSample, img_shapes_of
+from .compile import (CompiledPredict, GraphedTraining, ShapeSample,
+                      img_shapes_of)
 
 #: the sections of ``train_cfg`` / ``test_cfg`` (mmdet's two-stage layout)
 CFG_SECTIONS = ('rpn', 'rcnn')
@@ -55,6 +56,9 @@ class STMixer(TwoStageDetector):
             (not with a mask or forecast head).
         frozen_modules (Sequence[str]): Parts (``'roi_head.stages'``) kept
             without gradient, in eval mode.
+        graph_train_cfg (dict, optional): Replay the training forward and
+            backward as CUDA graphs (see ``GraphedTraining``; the official
+            configs set ``dict()``). Defaults to None (eager).
     """
 
     def __init__(
@@ -68,7 +72,8 @@ class STMixer(TwoStageDetector):
         data_preprocessor: OptConfigType = None,
         init_cfg: OptMultiConfig = None,
         compile_cfg: OptConfigType = None,
-        frozen_modules: Sequence[str] = ()
+        frozen_modules: Sequence[str] = (),
+        graph_train_cfg: OptConfigType = None
     ) -> None:
         for name, part in (('backbone', backbone), ('neck', neck),
                            ('rpn_head', rpn_head), ('roi_head', roi_head)):
@@ -81,6 +86,9 @@ class STMixer(TwoStageDetector):
                              f'names (strings), got {frozen_modules!r}')
         compiled_predict = None if compile_cfg is None else \
             CompiledPredict(compile_cfg)
+        #: the replayed training step (``graph_train_cfg``), None when off
+        self.graphed_training = None if graph_train_cfg is None else \
+            GraphedTraining(graph_train_cfg)
         train_cfg = _split_cfg(train_cfg, 'train_cfg')
         test_cfg = _split_cfg(test_cfg, 'test_cfg')
         super().__init__(
@@ -283,6 +291,51 @@ class STMixer(TwoStageDetector):
                     f'which is not stride {stride} (decoder featmap_strides '
                     f'{strides})')
         return x
+
+    def loss(self, batch_inputs: Tensor,
+             batch_data_samples: SampleList) -> Dict[str, Tensor]:
+        """mmdet's ``TwoStageDetector.loss``; with ``graph_train_cfg`` where
+        it applies, :meth:`train_forward` compiled (CUDA graphs) and the
+        matching and losses eager on its outputs (the same losses).
+
+        Args:
+            batch_inputs (Tensor): Clips ``(B, 3, T_in, H, W)``.
+            batch_data_samples (list[:obj:`ActionDataSample`]): Per clip,
+                ``gt_instances`` and metainfo ``img_shape``.
+
+        Returns:
+            dict[str, Tensor]: The decoder's ``s{k}.loss_*``.
+        """
+        if self.graphed_training is not None:
+            queries = self.roi_head.queries_from_proposals(
+                self.rpn_head.predict((), batch_data_samples))
+            all_results = self.graphed_training(self, batch_inputs, queries)
+            if all_results is not None:
+                return self.roi_head.results_losses(all_results,
+                                                    batch_data_samples)[0]
+        return super().loss(batch_inputs, batch_data_samples)
+
+    def train_forward(self, batch_inputs: Tensor, xyzr: Tensor,
+                      spatial_queries: Tensor,
+                      temporal_queries: Optional[Tensor]) -> List[dict]:
+        """The training forward that ``graph_train_cfg`` compiles: backbone,
+        neck and every decoder stage, tensors in and out.
+
+        Args:
+            batch_inputs (Tensor): Clips ``(B, 3, T_in, H_pad, W_pad)``.
+            xyzr (Tensor): Initial boxes ``(B, N, 4)``, xyzr pixels.
+            spatial_queries (Tensor): ``(B, N, C)``.
+            temporal_queries (Tensor, optional): ``(B, N, C)`` or None.
+
+        Returns:
+            list[dict[str, Tensor]]: Per stage ``person_logits`` ``(B, N,
+            K)``, ``action_logits`` ``(B, N, num_actions)`` and ``bboxes``
+            ``(B, N, 4)`` (xyxy pixels).
+        """
+        x = self.roi_head.prepare_features(self.extract_feat(batch_inputs))
+        results = self.roi_head.run_stages(x, xyzr, spatial_queries,
+                                           temporal_queries)
+        return [{k: r[k] for k in RAW_OUTPUTS} for r in results]
 
     def predict(self,
                 batch_inputs: Tensor,

@@ -506,11 +506,28 @@ class STMixerDecoder(BaseModule):
             stage's outputs, its matches, batch_gt_instances,
             batch_img_metas)``.
         """
+        return self.results_losses(self(x, rpn_results_list),
+                                   batch_data_samples)
+
+    def results_losses(self, all_results: List[Dict[str, Tensor]],
+                       batch_data_samples: SampleList) -> Tuple[dict, tuple]:
+        """:meth:`stage_losses` from the stages' outputs: the matching and
+        the losses.
+
+        Args:
+            all_results (list[dict[str, Tensor]]): Every stage's outputs
+                (``person_logits``, ``action_logits``, ``bboxes``: see
+                ``STMixerStageHead.forward``).
+            batch_data_samples (list[:obj:`DetDataSample`]): As in
+                :meth:`loss`.
+
+        Returns:
+            tuple[dict, tuple]: As :meth:`stage_losses`.
+        """
         if self.assigners is None:
             raise ValueError(f'{type(self).__name__}.loss needs train_cfg '
                              '(the assigner configs)')
         gts, _, metas = unpack_gt_instances(batch_data_samples)
-        all_results = self(x, rpn_results_list)
         all_assign = self.assign(all_results, gts, metas)
         if self._shared_losses:
             all_losses = self.stages[0].loss_stages(all_results, all_assign,

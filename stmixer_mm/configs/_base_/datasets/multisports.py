@@ -31,7 +31,7 @@ ignore_labels = ('aerobic kick jump', 'aerobic off axis jump',
 
 clip_len = 16
 frame_interval = 2
-train_scale_range = (256, 320)
+train_scales = [256, 320]  # official TRAIN_MIN_SCALES
 test_short_side = 256
 max_long_side = 1333
 
@@ -45,7 +45,7 @@ train_pipeline = [
     dict(type=DecordDecode),
     dict(
         type=RandomShortSideResize,
-        scale_range=train_scale_range,
+        scales=train_scales,
         max_long_edge=max_long_side),
     dict(type=Flip, flip_ratio=0.5),
     dict(type=FormatShape, input_format='NCTHW', collapse=True),

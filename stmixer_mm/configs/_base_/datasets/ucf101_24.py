@@ -35,7 +35,8 @@ classes = ('Basketball', 'BasketballDunk', 'Biking', 'CliffDiving',
 
 clip_len = 16
 frame_interval = 2
-train_scale_range = (256, 320)  # short side; the frames are 240 high
+# short side drawn per clip (official TRAIN_MIN_SCALES); frames 240 high
+train_scales = [256, 320]
 test_short_side = 256
 max_long_side = 1333
 
@@ -48,7 +49,7 @@ train_pipeline = [
     dict(type=CheckedRawFrameDecode),
     dict(
         type=RandomShortSideResize,
-        scale_range=train_scale_range,
+        scales=train_scales,
         max_long_edge=max_long_side),
     dict(type=Flip, flip_ratio=0.5),
     dict(type=FormatShape, input_format='NCTHW', collapse=True),
