@@ -244,6 +244,26 @@ def make_batch(batch_size: int,
     return dict(inputs=inputs, data_samples=samples)
 
 
+def add_gt(data: dict, model, num_gt: int = 2) -> dict:
+    """Give every sample of a :func:`make_batch` batch ``num_gt`` GT persons
+    inside the frame (AVA multi-hot or mmdet labels, per the decoder's
+    ``label_convention``)."""
+    decoder = model.roi_head
+    num_actions = decoder.num_actions
+    for i, sample in enumerate(data['data_samples']):
+        h, w = sample.metainfo['img_shape'][:2]
+        boxes = torch.tensor([[0.1 * w, 0.1 * h, 0.5 * w, 0.9 * h],
+                              [0.4 * w, 0.2 * h, 0.9 * w, 0.8 * h]])[:num_gt]
+        if decoder.label_convention == 'mmdet':
+            labels = torch.arange(len(boxes)) % num_actions
+        else:
+            labels = torch.zeros(len(boxes), num_actions + 1)
+            for j in range(len(boxes)):
+                labels[j, 1 + (i + j) % num_actions] = 1
+        sample.gt_instances = InstanceData(bboxes=boxes, labels=labels)
+    return data
+
+
 def random_xyzr(batch: int, num: int, hw: Sequence[int],
                 g: torch.Generator) -> torch.Tensor:
     """``[B, N, 4]`` xyzr boxes spread over an ``hw`` frame (sides 0.1 to 0.6

@@ -504,9 +504,10 @@ def test_official_settings_match_the_reference():
         # total batch: 8 GPUs x batch_size = 16 (CNN) / 8 (ViT)
         assert cfg.train_dataloader.batch_size == e['batch'], name
         assert cfg.auto_scale_lr.base_batch_size == 8 * e['batch']
-        # data: short side jittered in [256, 320], max 1333, flip; test 256
+        # data: short side one of [256, 320] (the official
+        # TRAIN_MIN_SCALES), max 1333, flip; test 256
         train = {t['type']: t for t in cfg.train_dataloader.dataset.pipeline}
-        assert train['RandomShortSideResize']['scale_range'] == (256, 320)
+        assert train['RandomShortSideResize']['scales'] == [256, 320]
         assert train['RandomShortSideResize']['max_long_edge'] == 1333
         assert train['Flip']['flip_ratio'] == 0.5
         val = {t['type']: t for t in cfg.val_dataloader.dataset.pipeline}

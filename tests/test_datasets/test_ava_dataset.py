@@ -103,7 +103,7 @@ def test_configs_match_the_generator_and_reference(syn_cfg):
     ava = Config.fromfile(str(AVA_CFG))
     assert ava.num_classes == 81 and ava.fps == 30
     assert (ava.clip_len, ava.frame_interval) == (16, 4)
-    assert ava.train_pipeline[2]['scale_range'] == (256, 320)
+    assert ava.train_pipeline[2]['scales'] == [256, 320]
     assert ava.train_pipeline[2]['max_long_edge'] == 1333
     assert ava.val_pipeline[2]['scale'] == (1333, 256)
     assert ava.val_evaluator['num_classes'] == 81

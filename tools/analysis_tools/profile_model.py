@@ -14,7 +14,8 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 import torch
 from mmengine.config import Config
 
-from stmixer_mm.benchmarks.common import (add_arguments, build_random_model,
+from stmixer_mm.benchmarks.common import (add_arguments, add_gt,
+                                          build_random_model,
                                           clip_shape, format_table, make_batch,
                                           official_stack_cfg, time_steps,
                                           with_threads, write_json)
@@ -52,27 +53,6 @@ def _stage_parts(model) -> List[Tuple[str, str, str]]:
             parts.append(
                 ('targets+losses', f'roi_head.stages.{k}', 'loss_stages'))
     return parts
-
-
-def add_gt(data: dict, model, num_gt: int = 2) -> dict:
-    """Give every sample of a :func:`make_batch` batch ``num_gt`` GT persons
-    inside the frame (AVA multi-hot or mmdet labels, per the decoder's
-    ``label_convention``)."""
-    from mmengine.structures import InstanceData
-    decoder = model.roi_head
-    num_actions = decoder.num_actions
-    for i, sample in enumerate(data['data_samples']):
-        h, w = sample.metainfo['img_shape'][:2]
-        boxes = torch.tensor([[0.1 * w, 0.1 * h, 0.5 * w, 0.9 * h],
-                              [0.4 * w, 0.2 * h, 0.9 * w, 0.8 * h]])[:num_gt]
-        if decoder.label_convention == 'mmdet':
-            labels = torch.arange(len(boxes)) % num_actions
-        else:
-            labels = torch.zeros(len(boxes), num_actions + 1)
-            for j in range(len(boxes)):
-                labels[j, 1 + (i + j) % num_actions] = 1
-        sample.gt_instances = InstanceData(bboxes=boxes, labels=labels)
-    return data
 
 
 def _device(model) -> torch.device:

@@ -67,6 +67,15 @@ def parse_args(argv=None):
         help='the decoder stages through torch.compile in training '
         '(model.roi_head.compile_stages=True: inductor)')
     p.add_argument(
+        '--graph-train',
+        nargs='+',
+        choices=['off', 'on'],
+        default=['on'],
+        help="the replayed step (model.graph_train_cfg, on in the official "
+        "configs: 'on' keeps the config's, dict() if it has none; 'off' "
+        'sets None); its rows warm up 3 iterations more (eager, capture, '
+        'first replay)')
+    p.add_argument(
         '--fused',
         action='store_true',
         help='the fused optimizer (optim_wrapper.optimizer.fused=True)')
@@ -124,11 +133,25 @@ def set_checkpointing(model, cfg, on: bool) -> List[str]:
 
 
 def bench_config(name: str, path: str, args) -> List[Dict[str, Any]]:
+    rows = []
+    for graph_train in args.graph_train:
+        rows += _bench_config(name, path, args, graph_train == 'on')
+    return rows
+
+
+def _bench_config(name: str, path: str, args,
+                  graph_train: bool) -> List[Dict[str, Any]]:
     from mmengine.optim import build_optim_wrapper
+
+    from stmixer_mm.models.detectors.compile import GraphedTraining
     rows = []
     dev = torch.device('cuda')
     for cp in args.cp:
         model = build_random_model(path, args.seed)
+        if not graph_train:
+            model.graphed_training = None
+        elif model.graphed_training is None:
+            model.graphed_training = GraphedTraining(dict())
         cfg = model.cfg
         switched = set_checkpointing(model, cfg, cp == 'on')
         model.to(dev).train()
@@ -155,7 +178,7 @@ def bench_config(name: str, path: str, args) -> List[Dict[str, Any]]:
                 return losses
 
             t0 = time.perf_counter()
-            time_runs(step, args.warmup, 0)
+            time_runs(step, args.warmup + 3 * graph_train, 0)
             warmup_s = time.perf_counter() - t0
             torch.cuda.reset_peak_memory_stats(dev)
             times, losses = time_runs(step, 0, args.repeats)
@@ -184,6 +207,9 @@ def bench_config(name: str, path: str, args) -> List[Dict[str, Any]]:
                     amp=amp,
                     compiled=args.compile,
                     compiled_stages=args.compile_stages,
+                    graph_train=graph_train,
+                    graph_fallback=getattr(model.graphed_training,
+                                           'last_fallback', None),
                     fused=args.fused,
                     warmup_s=warmup_s,
                     times=times,
@@ -197,7 +223,9 @@ def bench_config(name: str, path: str, args) -> List[Dict[str, Any]]:
                     timeline=timeline,
                     device=torch.cuda.get_device_name(dev)))
             print(
-                f'{name}: cp {cp}, amp {amp}, B={batch}: median '
+                f'{name}: cp {cp}, amp {amp}, graph_train {graph_train} '
+                f'(eager because: {rows[-1]["graph_fallback"]}), B={batch}: '
+                'median '
                 f'{med * 1e3:.1f} ms, peak {peak:.0f} MiB, loss '
                 f'{total:.3f}, {len(syncs)} synchronisations CUDA reports ' +
                 '; '.join(f'{k} x{n}' for k, n in sites.most_common(12)),

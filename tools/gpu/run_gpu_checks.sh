@@ -48,6 +48,11 @@
 #               AdamW (CORE_TRAIN_CONFIGS, default SlowFast-R50 and ViT-B,
 #               fp32, with --timeline), the captured predict against the
 #               official stack at B = 1 fp32 with its graph breaks
+#   replay      issue 95: the replayed training step (graph_train_cfg):
+#               its CUDA test (within 1e-5 of eager), one iteration eager
+#               and replayed (SlowFast-R50 B = 2 fp32 / bf16 with fused
+#               AdamW, ViT-B B = 1 with its checkpointing; --timeline), the
+#               official step beside ours (profile_model.py --vs-official)
 #   heads       issue 63: the tubelet, mask and forecast heads' added cost:
 #               the four ViT-B JHMDB configs (plain, tubelet, mask,
 #               forecast) at B = 1, fp32 + bf16, eager
@@ -345,7 +350,8 @@ stage_core() {
   for cfg in ${CORE_TRAIN_CONFIGS:-$SFR50 $VITB}; do
     for variant in eager compiled; do
       local opts=()
-      [ "$variant" = eager ] || opts=(--fused --compile-stages)
+      opts=(--graph-train off)
+      [ "$variant" = eager ] || opts+=(--fused --compile-stages)
       tag="$(basename "$cfg" .py)_$variant"
       timeout "${CORE_TRAIN_TIMEOUT:-200}" "$PY" tools/gpu/bench_train_step.py \
           "$cfg" --repeats "${REPEATS:-5}" --warmup "${TRAIN_WARMUP:-2}" \
@@ -378,14 +384,39 @@ stage_core() {
   return $rc
 }
 
-[ $# -ge 1 ] || { echo "usage: $0 build|tests|suite|parity|throughput|train|data|profile|vsofficial|captured|decoder|compile|online|heads ..." >&2; exit 2; }
+stage_replay() {
+  log "issue 95: the training step replayed as CUDA graphs"
+  "$PY" -m pytest -q -rs -p no:cacheprovider \
+      tests/test_models/test_detectors/test_stmixer_graph_train.py -k cuda \
+      2>&1 | tee "$RES/replay_tests.log" | tail -4
+  local job tag rc=0
+  for job in "$SFR50|--cp off --amp none bf16 --fused" \
+             "$VITB|--cp on --amp none --fused"; do
+    tag="$(basename "${job%%|*}" .py)"
+    # shellcheck disable=SC2086  (the options are several words)
+    timeout "${REPLAY_TIMEOUT:-240}" "$PY" tools/gpu/bench_train_step.py \
+        "${job%%|*}" ${job##*|} --graph-train off on --timeline \
+        --repeats "${REPEATS:-10}" --warmup "${TRAIN_WARMUP:-3}" \
+        --json "$RES/replay_$tag.json" > "$RES/replay_$tag.txt" 2>&1 || rc=1
+    grep -E 'median|busy|launches|Error' "$RES/replay_$tag.txt" | head -12
+  done
+  timeout "${REPLAY_ANCHOR_TIMEOUT:-240}" "$PY" \
+      tools/analysis_tools/profile_model.py "$SFR50" --vs-official \
+      --device cuda --batch-size 2 --repeats "${REPEATS:-10}" --warmup 4 \
+      --json "$RES/replay_anchor.json" > "$RES/replay_anchor.txt" 2>&1 \
+      || rc=1
+  tail -3 "$RES/replay_anchor.txt"
+  return $rc
+}
+
+[ $# -ge 1 ] || { echo "usage: $0 build|tests|suite|parity|throughput|train|data|profile|vsofficial|captured|decoder|compile|online|heads|core|replay ..." >&2; exit 2; }
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 stage_build || exit 1
 status=0
 for s in "$@"; do
   case "$s" in
     build) ;;
-    tests|suite|parity|throughput|train|data|profile|vsofficial|captured|decoder|compile|online|heads|core)
+    tests|suite|parity|throughput|train|data|profile|vsofficial|captured|decoder|compile|online|heads|core|replay)
       "stage_$s" || status=1 ;;
     *) echo "unknown stage $s" >&2; exit 2 ;;
   esac

@@ -294,9 +294,11 @@ class STMixer(TwoStageDetector):
 
     def loss(self, batch_inputs: Tensor,
              batch_data_samples: SampleList) -> Dict[str, Tensor]:
-        """mmdet's ``TwoStageDetector.loss``; with ``graph_train_cfg`` where
-        it applies, :meth:`train_forward` compiled (CUDA graphs) and the
-        matching and losses eager on its outputs (the same losses).
+        """mmdet's ``TwoStageDetector.loss`` without its copy of the samples
+        for the ``rpn_head`` (a query generator reads their ``img_shape``
+        only); with ``graph_train_cfg`` where it applies,
+        :meth:`train_forward` compiled (CUDA graphs) and the matching and
+        losses eager on its outputs (the same losses).
 
         Args:
             batch_inputs (Tensor): Clips ``(B, 3, T_in, H, W)``.
@@ -304,7 +306,8 @@ class STMixer(TwoStageDetector):
                 ``gt_instances`` and metainfo ``img_shape``.
 
         Returns:
-            dict[str, Tensor]: The decoder's ``s{k}.loss_*``.
+            dict[str, Tensor]: The decoder's ``s{k}.loss_*`` (and the
+            ``rpn_head``'s, if any).
         """
         if self.graphed_training is not None:
             queries = self.roi_head.queries_from_proposals(
@@ -313,7 +316,16 @@ class STMixer(TwoStageDetector):
             if all_results is not None:
                 return self.roi_head.results_losses(all_results,
                                                     batch_data_samples)[0]
-        return super().loss(batch_inputs, batch_data_samples)
+        x = self.extract_feat(batch_inputs)
+        rpn_losses, rpn_results_list = self.rpn_head.loss_and_predict(
+            x, batch_data_samples)
+        losses = {  # mmdet's names for the rpn_head's losses
+            f'rpn_{k}' if 'loss' in k and 'rpn' not in k else k: v
+            for k, v in rpn_losses.items()
+        }
+        losses.update(
+            self.roi_head.loss(x, rpn_results_list, batch_data_samples))
+        return losses
 
     def train_forward(self, batch_inputs: Tensor, xyzr: Tensor,
                       spatial_queries: Tensor,

@@ -449,13 +449,18 @@ class STMixerDecoder(BaseModule):
                 self.check_finite(*args)
 
         assigner = self.assigners[stages[0]]
-        logits = torch.cat([r['person_logits'].detach() for r in all_results])
-        bboxes = torch.cat([r['bboxes'].detach() for r in all_results])
+        with torch.no_grad():  # [S * B, ...] each, and the finite flags
+            logits, bboxes, actions = (torch.cat(
+                [r[key] for r in all_results]) for key in (
+                    'person_logits', 'bboxes', 'action_logits'))
+            flags = torch.stack([
+                torch.isfinite(t).view(S, -1).all(1)
+                for t in (logits, bboxes, actions)
+            ], 1).flatten()  # stage-major, FINITE_OUTPUTS in each
         gt_bboxes = [get_box_tensor(g.bboxes) for g in batch_gt_instances]
         batched = batched_hungarian_assign(
-            assigner, logits, bboxes, gt_bboxes * S,
-            [m['img_shape'][:2] for m in batch_img_metas] * S,
-            torch.cat([finite_flags(r) for r in all_results]), check)
+            assigner, logits, bboxes, gt_bboxes,
+            [m['img_shape'][:2] for m in batch_img_metas], flags, check)
         if batched is not None:
             return [batched[i * B:(i + 1) * B] for i in range(S)]
         self.check_finite(stages[0], all_results[0])  # S is 1 here

@@ -20,7 +20,7 @@ from .box_xyzr import box_giou
 BATCHABLE_COSTS = (ClassificationCost, FocalLossCost, BBoxL1Cost, IoUCost)
 
 #: the extra property of each ``AssignResult`` holding its ``gt_inds`` on the
-#: host (the matching made them there)
+#: host (the matching made them there), a numpy ``(N, )`` int64 array
 HOST_GT_INDS = 'host_gt_inds'
 
 
@@ -38,45 +38,52 @@ def batched_hungarian_assign(
         gt_bboxes: Sequence[Tensor], img_shapes: Sequence[Sequence[int]],
         flags: Tensor, check: Callable[[np.ndarray],
                                        None]) -> Optional[List[AssignResult]]:
-    """``assigner.assign`` per image of a batch, the GT all label 0 (person).
+    """``assigner.assign`` per image of a batch, the GT all label 0 (person);
+    the predictions may hold ``C`` copies of the batch (several stages), each
+    matched to the same GT.
 
     Args:
         assigner (HungarianAssigner): See :func:`can_batch`.
-        scores (Tensor): Logits ``[B, N, K]`` (detached).
-        bboxes (Tensor): Predicted xyxy pixel boxes ``[B, N, 4]`` (detached).
+        scores (Tensor): Logits ``[C * B, N, K]`` (detached); entry ``j``
+            is image ``j % B``.
+        bboxes (Tensor): Predicted xyxy pixel boxes ``[C * B, N, 4]``
+            (detached).
         gt_bboxes (Sequence[Tensor]): ``B`` tensors ``[n_i, 4]``, xyxy pixels.
-        img_shapes (Sequence): ``(H, W)`` of every image.
+        img_shapes (Sequence): ``(H, W)`` of each of the ``B`` images.
         flags (Tensor): 1-D, sent to the host with the costs and given to
             ``check`` before the matching (the finite check).
         check (callable): Called with the host ``flags``.
 
     Returns:
-        list[AssignResult] | None: One per image (``gt_inds`` 0 background,
-            ``k + 1`` for GT ``k``; ``labels`` 0 matched, -1 else), or None if
-            not :func:`can_batch`.
+        list[AssignResult] | None: One per entry of ``scores`` (``gt_inds``
+            0 background, ``k + 1`` for GT ``k``; ``labels`` 0 matched, -1
+            else), or None if not :func:`can_batch`.
     """
     from scipy.optimize import linear_sum_assignment
     if not can_batch(assigner):
         return None
-    B, N = bboxes.shape[:2]
+    B = len(gt_bboxes)
+    CB, N = bboxes.shape[:2]
+    if B == 0 or CB % B:
+        raise ValueError(f'batched_hungarian_assign: {CB} predicted images '
+                         f'are not copies of the {B} GT images')
     device = bboxes.device
     num_gt = [g.size(0) for g in gt_bboxes]
-    host_gt_inds = torch.zeros(B, N, dtype=torch.long)
-    if not sum(num_gt):
+    first = np.cumsum([0] + num_gt)
+    host_gt_inds = np.zeros((CB, N), dtype=np.int64)
+    if not first[-1]:
         check(flags.cpu().numpy())
     else:
-        all_gt = torch.cat([g.to(bboxes.dtype) for g in gt_bboxes])
+        all_gt = torch.cat(list(gt_bboxes)).to(bboxes.dtype)
         preds = InstanceData(
             scores=scores.flatten(0, 1), bboxes=bboxes.flatten(0, 1))
         gts = InstanceData(
             bboxes=all_gt,
             labels=all_gt.new_zeros(all_gt.size(0), dtype=torch.long))
-        # (w, h, w, h) of the image of every prediction and of every GT
+        # (w, h, w, h) of every image, and the image of every GT
         factors = host_tensor([[s[1], s[0]] * 2 for s in img_shapes], device,
                               bboxes.dtype)
-        first = [sum(num_gt[:i]) for i in range(B)]
-        gt_image = host_tensor(
-            [i for i, n in enumerate(num_gt) for _ in range(n)], device)
+        gt_image = host_tensor(np.repeat(np.arange(B), num_gt), device)
         costs = []
         for match_cost in assigner.match_costs:
             if type(match_cost) is IoUCost and match_cost.iou_mode == 'giou':
@@ -86,31 +93,33 @@ def batched_hungarian_assign(
                 # BBoxL1Cost's numbers on boxes normalised per image,
                 # without its copy of the image size to the device
                 cost = torch.cdist(
-                    preds.bboxes / factors.repeat_interleave(N, dim=0),
+                    (bboxes.view(-1, B, N, 4) / factors[:, None]).view(-1, 4),
                     all_gt / factors[gt_image],
                     p=1) * match_cost.weight
             else:
                 cost = match_cost(
                     pred_instances=preds, gt_instances=gts, img_meta=None)
             costs.append(cost)
-        # the stage's one transfer to the host (with the flags)
+        # the one transfer to the host (with the flags)
         cost = torch.stack(costs).sum(dim=0).detach()
         host = torch.cat([cost.flatten(), flags.to(cost.dtype)]).cpu().numpy()
         check(host[cost.numel():])
         cost = host[:cost.numel()].reshape(cost.shape)
-        for i in range(B):
-            if num_gt[i] == 0:
+        for i in range(CB):
+            img = i % B
+            if num_gt[img] == 0:
                 continue  # an image without GT: no match
-            block = cost[i * N:(i + 1) * N, first[i]:first[i] + num_gt[i]]
+            block = cost[i * N:(i + 1) * N, first[img]:first[img + 1]]
             rows, cols = linear_sum_assignment(block)
-            host_gt_inds[i, rows] = torch.from_numpy(cols) + 1
-    gt_inds = host_gt_inds.to(device, non_blocking=True)  # and the one back
+            host_gt_inds[i, rows] = cols + 1
+    # and the one copy back
+    gt_inds = torch.from_numpy(host_gt_inds).to(device, non_blocking=True)
     labels = torch.where(gt_inds > 0, 0, -1)
     results = []
-    for i in range(B):
-        res = AssignResult(
-            num_gt[i], gt_inds[i], max_overlaps=None, labels=labels[i])
+    for i, (inds, host, lab) in enumerate(
+            zip(gt_inds.unbind(), host_gt_inds, labels.unbind())):
+        res = AssignResult(num_gt[i % B], inds, max_overlaps=None, labels=lab)
         # the targets find the positives here, without a read of the device
-        res.set_extra_property(HOST_GT_INDS, host_gt_inds[i])
+        res.set_extra_property(HOST_GT_INDS, host)
         results.append(res)
     return results

@@ -61,6 +61,13 @@ def test_short_side_is_drawn_from_the_whole_range():
     dict(scale_range=(256, )),
     dict(scale_range=(256.0, 320)),
     dict(scale_range=(256, 320), max_long_edge=300),
+    dict(),
+    dict(scales=[256, 320], scale_range=(256, 320)),
+    dict(scales=[]),
+    dict(scales=[256, 320.0]),
+    dict(scales=[256, True]),
+    dict(scales=(0, 320)),
+    dict(scales=[256, 1400]),
 ])
 def test_bad_arguments(kw):
     with pytest.raises(ValueError):
@@ -114,3 +121,48 @@ def test_boxes_stay_on_their_pixels_through_resize_and_flip(seed):
         np.testing.assert_allclose(out['gt_bboxes'][k], found, atol=1.5)
     # and the flip really moved the boxes: the first one is now right
     assert out['gt_bboxes'][0][0] > nw / 2
+
+
+def _official_draw(min_sizes, height, width):
+    """The official draw restated (alphaction's
+    ``random_short_side_scale_jitter``: ``np.random.choice`` of the list,
+    the long side ``int(long / short * size + 0.5)``); ``(H, W)``."""
+    size = np.random.choice(min_sizes)
+    if width < height:
+        return int(height / width * size + 0.5), int(size)
+    return int(size), int(width / height * size + 0.5)
+
+
+@pytest.mark.parametrize('hw', [(720, 1280), (1080, 1920), (480, 640),
+                                (804, 1920), (1080, 1998), (1280, 720)])
+def test_scales_draw_as_the_official_code(hw):
+    """The same generator state gives the official sizes, clip by clip, and
+    so its distribution: one of the listed short sides, each about half of
+    the time."""
+    t = RandomShortSideResize(scales=[256, 320])
+    np.random.seed(3)
+    ours = [
+        t(_results(*hw, [[0, 0, 10, 10]], n=1))['img_shape']
+        for _ in range(200)
+    ]
+    np.random.seed(3)
+    official = [_official_draw([256, 320], *hw) for _ in range(200)]
+    assert ours == official
+    shorts = [min(s) for s in ours]
+    assert set(shorts) == {256, 320} and 70 < shorts.count(256) < 130
+
+
+def test_official_configs_draw_from_the_list():
+    from mmengine.config import Config
+
+    from stmixer_mm.testing import repo_root
+    for name in ('stmixer/stmixer_slowfast-r50_k400-pre_8xb2-8x8x1-12e-'
+                 'adamw_ava22-rgb.py',
+                 'stmixer_tubes/stmixer_slowfast-r50_k400-pre_8xb2-8x4x1-12e-'
+                 'adamw_jhmdb21-rgb.py'):
+        cfg = Config.fromfile(f'{repo_root()}/configs/{name}')
+        step = [
+            s for s in cfg.train_dataloader.dataset.pipeline
+            if s['type'] == 'RandomShortSideResize'
+        ]
+        assert step[0]['scales'] == [256, 320] and 'scale_range' not in step[0]

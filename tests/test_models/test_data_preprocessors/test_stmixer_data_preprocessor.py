@@ -171,3 +171,37 @@ def test_bad_inputs():
         pre(
             dict(
                 inputs=[torch.zeros(3, 2, 8, 8)], data_samples=[sample(8, 9)]))
+
+
+def test_train_pad_shapes_pick_the_smallest_holding_shape():
+    """In training a batch goes to the smallest listed shape that holds its
+    divisor-padded size; at test time, and for a batch larger than every
+    listed shape, the divisor alone."""
+    shapes = [(320, 576), (256, 480), (256, 352), (320, 448)]
+    pre = build(train_pad_shapes=shapes)
+    assert pre.train_pad_shapes == shapes
+    for sizes, training, expected in (
+        ([(256, 341)], True, (256, 352)),
+        ([(256, 455)], True, (256, 480)),
+        ([(256, 455), (320, 427)], True, (320, 576)),
+        ([(256, 455)], False, (256, 480)),
+        ([(256, 341)], False, (256, 352)),
+        ([(240, 300)], False, (256, 320)),
+        ([(240, 300)], True, (256, 352)),
+        ([(320, 700)], True, (320, 704)),
+    ):
+        clips = [torch.zeros(3, 2, h, w) for h, w in sizes]
+        samples = [sample(h, w) for h, w in sizes]
+        out = pre(dict(inputs=clips, data_samples=samples), training)
+        assert tuple(out['inputs'].shape[-2:]) == expected, (sizes, training)
+        assert out['data_samples'][0].pad_shape == expected
+        assert out['data_samples'][0].img_shape == sizes[0]
+
+
+@pytest.mark.parametrize('shapes', [
+    [(256, 350)], [(256, )], (256, 352), [(256.0, 352)], [(True, 352)], 'x'
+])
+def test_bad_train_pad_shapes_are_refused(shapes):
+    with pytest.raises(ValueError, match='STMixerDataPreprocessor: '
+                       'train_pad_shapes must be'):
+        build(train_pad_shapes=shapes)

@@ -159,18 +159,18 @@ class STMixerBBoxHead(BaseModule):
         """The batch's targets from the Hungarian assignments.
 
         Args:
-            assign_results (list[AssignResult]): Per sample, ``gt_inds``
-                ``(N, )``: ``k + 1`` when query ``q`` is matched to GT
-                ``k``, else 0; the positives are read from the batched
-                matching's host copy when every result has one (no sync).
+            assign_results (list[AssignResult]): ``copies * B`` results
+                (result ``j`` of sample ``j % B``), ``gt_inds`` ``(N, )``:
+                ``k + 1`` when query ``q`` is matched to GT ``k``, else 0;
+                the positives are read from the batched matching's host
+                copy when every result has one (no sync).
             batch_gt_instances (list[:obj:`InstanceData`]): Per sample
-                ``bboxes`` ``(n, 4)`` (xyxy pixels of the input) and
-                ``labels`` (see ``label_convention``).
+                (``B``) ``bboxes`` ``(n, 4)`` (xyxy pixels of the input)
+                and ``labels`` (see ``label_convention``).
             batch_img_metas (list[dict]): Per sample, ``img_shape``.
             num_queries (int): ``N``, the queries per sample.
-            copies (int): How many times the samples are listed (the
-                stages of :meth:`loss_stages`); ``num_gts`` counts them
-                once. Defaults to 1.
+            copies (int): How many times ``assign_results`` lists the
+                samples (the stages of :meth:`loss_stages`). Defaults to 1.
 
         Returns:
             dict: ``M`` the matched queries of the batch:
@@ -178,7 +178,7 @@ class STMixerBBoxHead(BaseModule):
             - person_labels (Tensor): ``(B * N, )`` long, 0 person, 1
               no-object.
             - pos_inds (Tensor): ``(M, )`` long, flat query indices
-              ``b * N + q`` of the matched queries.
+              ``j * N + q`` of the matched queries (``j`` the result).
             - bbox_targets (Tensor): ``(M, 4)`` float32, xyxy pixels.
             - img_factors (Tensor): ``(M, 4)`` float32, ``(W, H, W, H)``
               of each match's ``img_shape``.
@@ -187,28 +187,35 @@ class STMixerBBoxHead(BaseModule):
             - num_gts (float): GT boxes of the batch, averaged over ranks,
               at least 1.
             - matched_gt (Tensor): ``(M, )`` long, each match's index into
-              the batch's concatenated GT boxes.
+              the batch's concatenated GT boxes (listed once).
         """
-        # positives found in the batched matching's host gt_inds (else a sync)
-        flat = torch.cat([r.gt_inds for r in assign_results])  # [B * N]
+        B = len(batch_gt_instances)
+        flat = torch.cat([r.gt_inds for r in assign_results])  # [C * B * N]
         gt_bboxes = [get_box_tensor(g.bboxes) for g in batch_gt_instances]
         # [B + 1]: each sample's first box in the batch's GT, then the total
         first_gt = np.cumsum([0] + [g.size(0) for g in gt_bboxes])
         person_labels = (flat <= 0).long()  # 0 person, 1 no-object
         host = [r.get_extra_property(HOST_GT_INDS) for r in assign_results]
         if all(h is not None for h in host):
-            pos_inds = host_tensor(
-                np.flatnonzero(torch.stack(host).numpy() > 0), flat.device)
+            # the positives, their GT and image from the batched matching's
+            # host gt_inds (else a sync), one copy to the device
+            host = np.concatenate([np.asarray(h) for h in host])
+            pos = np.flatnonzero(host > 0)
+            image = pos // num_queries % B
+            pos_inds, matched_gt, image = host_tensor(
+                np.stack([pos, host[pos] - 1 + first_gt[image], image]),
+                flat.device).unbind()
         else:
             pos_inds = torch.nonzero(flat > 0, as_tuple=False).squeeze(1)
-        sample = torch.div(pos_inds, num_queries, rounding_mode='floor')
-        matched_gt = flat[pos_inds] - 1 + host_tensor(first_gt, flat.device,
-                                                      flat.dtype)[sample]
+            image = torch.div(
+                pos_inds, num_queries, rounding_mode='floor') % B
+            matched_gt = flat[pos_inds] - 1 + host_tensor(
+                first_gt, flat.device, flat.dtype)[image]
         all_gt = torch.cat(gt_bboxes).view(-1, 4)  # (no GT: maybe (0, ))
         factors = img_whwh(batch_img_metas, all_gt.device, torch.float)
         action_targets = torch.cat(
             [self.action_targets(g.labels) for g in batch_gt_instances])
-        num_gts = float(first_gt[-1]) / copies
+        num_gts = float(first_gt[-1])
         if get_world_size() > 1:
             num_gts = reduce_mean(flat.new_tensor(num_gts,
                                                   dtype=torch.float)).item()
@@ -216,7 +223,7 @@ class STMixerBBoxHead(BaseModule):
             person_labels=person_labels,
             pos_inds=pos_inds,
             bbox_targets=all_gt[matched_gt].float(),
-            img_factors=factors[sample],
+            img_factors=factors[image],
             action_targets=action_targets[matched_gt],
             num_gts=max(num_gts, 1.0),
             matched_gt=matched_gt)
@@ -252,8 +259,8 @@ class STMixerBBoxHead(BaseModule):
         S = len(all_results)
         B, N = all_results[0]['person_logits'].shape[:2]
         flat_assign = [r for stage in all_assign for r in stage]
-        gts, metas = batch_gt_instances * S, batch_img_metas * S
-        targets = self.get_targets(flat_assign, gts, metas, N, copies=S)
+        targets = self.get_targets(flat_assign, batch_gt_instances,
+                                   batch_img_metas, N, copies=S)
         person_logits, action_logits, bboxes = (  # [S * B * N, ...]
             torch.cat([r[key] for r in all_results]).flatten(0, 1)
             for key in ('person_logits', 'action_logits', 'bboxes'))

@@ -1,0 +1,192 @@
+r"""What the replayed training step (``model.graph_train_cfg``) meets, on the
+CPU (issue 95, point 4; the GPU rows: tools/gpu/bench_train_step.py):
+
+    python tools/analysis_tools/benchmark_train_capture.py CONFIG [...] \
+        [--epoch-clips 200000] [--shape 32 64 80]
+
+Per config, three rows:
+
+- ``shapes``: the distinct padded input shapes of the training batches
+  over an AVA-like epoch (``--epoch-clips`` clips), from the config's own
+  ``RandomShortSideResize`` and ``STMixerDataPreprocessor`` (short-side
+  draw, size divisor, ``train_pad_shapes``, batch size), against the
+  former ``scale_range=(256, 320)`` draw without listed shapes. The
+  frame sizes are an assumed mix (:data:`FRAME_SIZES`: AVA's films are
+  mostly 16:9 or wider; no AVA copy is here to count them);
+- ``dynamo``: ``torch._dynamo.explain`` of the training forward
+  (``STMixer.train_forward``, what ``graph_train_cfg`` compiles) at a
+  ``--shape`` clip: graphs and graph breaks;
+- ``residue``: the operators that stay eager around it, the matching and
+  the losses: the profiler's outer operators of ``model.loss`` minus
+  those of the training forward (random weights, two GT persons a clip).
+"""
+import argparse
+from collections import Counter
+from typing import Dict, List, Tuple
+
+import numpy as np
+import torch
+from mmcv import rescale_size
+from mmengine.config import Config
+
+from stmixer_mm.benchmarks.common import (add_arguments, add_gt,
+                                          build_random_model,
+                                          format_table, make_batch,
+                                          named_configs, with_threads,
+                                          write_json)
+from stmixer_mm.benchmarks.sync_counter import profiler_op_count
+from stmixer_mm.models.data_preprocessors.stmixer_data_preprocessor import \
+    padded_shape
+
+#: the assumed AVA-like mix of frame sizes ``((W, H), share)``
+FRAME_SIZES = (((1280, 720), 0.30), ((1920, 1080), 0.15), ((640, 360), 0.05),
+               ((1998, 1080), 0.15), ((1920, 804), 0.20), ((640, 480), 0.10),
+               ((1440, 1080), 0.05))
+
+
+def _pipeline_step(cfg: Config, kind: str) -> dict:
+    """The first ``kind`` step of the training pipeline."""
+    for step in cfg.train_dataloader.dataset.pipeline:
+        if str(step['type']).rpartition('.')[2].endswith(kind):
+            return step
+    raise ValueError(f'the training pipeline has no {kind} step')
+
+
+def epoch_shapes(resize: dict, divisor: int, pad_shapes, batch_size: int,
+                 clips: int, seed: int) -> Counter:
+    """The padded ``(H, W)`` of every batch of an epoch of ``clips`` clips.
+
+    Args:
+        resize (dict): A ``RandomShortSideResize`` config.
+        divisor (int): ``pad_size_divisor``.
+        pad_shapes (list | None): ``train_pad_shapes``.
+        batch_size (int): Clips per batch.
+        clips (int): Clips in the epoch.
+        seed (int): Of numpy's generator (the draws and the frame sizes).
+
+    Returns:
+        Counter: Batches per padded shape.
+    """
+    from stmixer_mm.datasets.transforms.processing import \
+        RandomShortSideResize
+    transform = RandomShortSideResize(
+        **{k: v
+           for k, v in resize.items() if k != 'type'})
+    np.random.seed(seed)
+    sizes, shares = zip(*FRAME_SIZES)
+    picks = np.random.choice(len(sizes), clips, p=shares)
+    shapes, batch = Counter(), []
+    for pick in picks:
+        w, h = sizes[pick]
+        short = transform.draw_short_side()
+        new_w, new_h = rescale_size((w, h),
+                                    (transform.max_long_edge, short))
+        batch.append((new_h, new_w))
+        if len(batch) == batch_size:
+            shapes[padded_shape(batch, divisor, pad_shapes)] += 1
+            batch = []
+    return shapes
+
+
+def shape_row(cfg: Config, clips: int, seed: int) -> Dict[str, object]:
+    """The ``shapes`` row of a config (see the module)."""
+    resize = dict(_pipeline_step(cfg, 'ShortSideResize'))
+    pre = cfg.model.data_preprocessor
+    divisor = pre.get('pad_size_divisor', 32)
+    pad_shapes = pre.get('train_pad_shapes')
+    batch = cfg.train_dataloader.batch_size
+    now = epoch_shapes(resize, divisor, pad_shapes, batch, clips, seed)
+    before = epoch_shapes(
+        dict(type='RandomShortSideResize', scale_range=(256, 320)), divisor,
+        None, batch, clips, seed)
+    top = ', '.join(f'{h}x{w} {n / sum(now.values()):.0%}'
+                    for (h, w), n in now.most_common(4))
+    return dict(
+        batches=sum(now.values()),
+        shapes=len(now),
+        shapes_before=len(before),
+        most_common=top)
+
+
+def _train_inputs(model, shape: Tuple[int, int, int], batch_size: int):
+    """A preprocessed training batch (two GT persons a clip) and the
+    decoder's initial queries."""
+    data = add_gt(make_batch(batch_size, *shape), model)
+    batch = model.data_preprocessor(data, True)
+    samples = batch['data_samples']
+    queries = model.roi_head.queries_from_proposals(
+        model.rpn_head.predict((), samples))
+    return batch['inputs'], samples, queries
+
+
+def capture_rows(model, shape, batch_size: int) -> Dict[str, object]:
+    """The ``dynamo`` and ``residue`` rows (see the module)."""
+    model.train()
+    inputs, samples, queries = _train_inputs(model, shape, batch_size)
+    explain = torch._dynamo.explain(model.train_forward)(inputs, *queries)
+    torch._dynamo.reset()
+    loss = profiler_op_count(lambda: model.loss(inputs, samples))
+    forward = profiler_op_count(lambda: model.train_forward(inputs, *queries))
+    model.eval()
+    return dict(
+        graphs=explain.graph_count,
+        graph_breaks=explain.graph_break_count,
+        break_reasons=[str(r.reason) for r in explain.break_reasons][:3],
+        loss_ops=loss['operators'],
+        forward_ops=forward['operators'],
+        residue=loss['operators'] - forward['operators'])
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(
+        description='input shapes, graph breaks and the eager residue of the '
+        'replayed training step (CPU)')
+    p.add_argument('configs', nargs='+')
+    add_arguments(
+        p,
+        dict(shape='of the clips of the dynamo and residue rows'),
+        shape=(32, 64, 80),
+        batch_size=2,
+        threads=1,
+        seed=0,
+        json=None)
+    p.add_argument('--epoch-clips', type=int, default=200000)
+    args = p.parse_args(argv)
+    if args.epoch_clips < 1:
+        p.error('--epoch-clips must be >= 1')
+    return args
+
+
+def run(configs: List[str], shape, batch_size: int, seed: int,
+        epoch_clips: int, json=None) -> List[dict]:
+    """The rows of every config (printed; ``json``: also written)."""
+    rows = []
+    for name, path in named_configs(configs):
+        cfg = Config.fromfile(path)
+        row = dict(config=name, **shape_row(cfg, epoch_clips, seed))
+        model = build_random_model(cfg, seed, dict(model=dict(
+            graph_train_cfg=None)))
+        row.update(capture_rows(model, shape, batch_size))
+        rows.append(row)
+    head = ('config', 'batches', 'shapes', 'shapes (range, no list)',
+            'most common', 'graphs', 'breaks', 'loss ops', 'forward ops',
+            'residue')
+    keys = ('batches', 'shapes', 'shapes_before', 'most_common', 'graphs',
+            'graph_breaks', 'loss_ops', 'forward_ops', 'residue')
+    print(f'torch {torch.__version__}; epoch of {epoch_clips} clips; dynamo '
+          f'and residue: B = {batch_size}, {"x".join(map(str, shape))} clips')
+    print(
+        format_table([head] +
+                     [[r['config'][:40]] +
+                      [str(r[k]) for k in keys] for r in rows]))
+    if json:
+        write_json(json, rows)
+    return rows
+
+
+def main(argv=None):
+    return run(**with_threads(parse_args(argv)))
+
+
+if __name__ == '__main__':
+    main()
