@@ -25,10 +25,7 @@ optim_wrapper = dict(
 train_pipeline = [
     dict(type='SampleTubeFrames', clip_len=16, frame_interval=2),
     dict(type='CheckedRawFrameDecode'),
-    dict(
-        type='RandomShortSideResize',
-        scales=[256, 320],
-        max_long_edge=1333),
+    dict(type='RandomShortSideResize', scales=[256, 320], max_long_edge=1333),
     dict(type='Flip', flip_ratio=0.5),
     dict(type='LoadActorMasks'),  # after every geometric transform
     dict(type='FormatShape', input_format='NCTHW', collapse=True),

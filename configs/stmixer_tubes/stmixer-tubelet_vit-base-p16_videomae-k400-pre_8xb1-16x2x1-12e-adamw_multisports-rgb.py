@@ -31,10 +31,7 @@ train_pipeline = [
     dict(type='SampleTubeFrames', clip_len=16, frame_interval=2),
     dict(type='LoadTubeletTargets', num_frames=num_frames),
     dict(type='DecordDecode'),
-    dict(
-        type='RandomShortSideResize',
-        scales=[256, 320],
-        max_long_edge=1333),
+    dict(type='RandomShortSideResize', scales=[256, 320], max_long_edge=1333),
     dict(type='Flip', flip_ratio=0.5),
     dict(type='FormatShape', input_format='NCTHW', collapse=True),
     dict(type='PackTubeletInputs', meta_keys=meta_keys)

@@ -2,7 +2,7 @@ r"""What the replayed training step (``model.graph_train_cfg``) meets, on the
 CPU (issue 95, point 4; the GPU rows: tools/gpu/bench_train_step.py):
 
     python tools/analysis_tools/benchmark_train_capture.py CONFIG [...] \
-        [--epoch-clips 200000] [--shape 32 64 80]
+        [--epoch-clips 200000] [--shape T H W]
 
 Per config, three rows:
 
@@ -30,7 +30,7 @@ from mmcv import rescale_size
 from mmengine.config import Config
 
 from stmixer_mm.benchmarks.common import (add_arguments, add_gt,
-                                          build_random_model,
+                                          build_random_model, clip_shape,
                                           format_table, make_batch,
                                           named_configs, with_threads,
                                           write_json)
@@ -67,11 +67,11 @@ def epoch_shapes(resize: dict, divisor: int, pad_shapes, batch_size: int,
     Returns:
         Counter: Batches per padded shape.
     """
-    from stmixer_mm.datasets.transforms.processing import \
-        RandomShortSideResize
-    transform = RandomShortSideResize(
-        **{k: v
-           for k, v in resize.items() if k != 'type'})
+    from stmixer_mm.datasets.transforms.processing import RandomShortSideResize
+    transform = RandomShortSideResize(**{
+        k: v
+        for k, v in resize.items() if k != 'type'
+    })
     np.random.seed(seed)
     sizes, shares = zip(*FRAME_SIZES)
     picks = np.random.choice(len(sizes), clips, p=shares)
@@ -79,8 +79,7 @@ def epoch_shapes(resize: dict, divisor: int, pad_shapes, batch_size: int,
     for pick in picks:
         w, h = sizes[pick]
         short = transform.draw_short_side()
-        new_w, new_h = rescale_size((w, h),
-                                    (transform.max_long_edge, short))
+        new_w, new_h = rescale_size((w, h), (transform.max_long_edge, short))
         batch.append((new_h, new_w))
         if len(batch) == batch_size:
             shapes[padded_shape(batch, divisor, pad_shapes)] += 1
@@ -144,8 +143,9 @@ def parse_args(argv=None):
     p.add_argument('configs', nargs='+')
     add_arguments(
         p,
-        dict(shape='of the clips of the dynamo and residue rows'),
-        shape=(32, 64, 80),
+        dict(shape="of the dynamo and residue rows' clips (default: the "
+             "config's clip_len x 64 x 80)"),
+        shape=None,
         batch_size=2,
         threads=1,
         seed=0,
@@ -157,16 +157,21 @@ def parse_args(argv=None):
     return args
 
 
-def run(configs: List[str], shape, batch_size: int, seed: int,
-        epoch_clips: int, json=None) -> List[dict]:
+def run(configs: List[str],
+        shape,
+        batch_size: int,
+        seed: int,
+        epoch_clips: int,
+        json=None) -> List[dict]:
     """The rows of every config (printed; ``json``: also written)."""
     rows = []
     for name, path in named_configs(configs):
         cfg = Config.fromfile(path)
         row = dict(config=name, **shape_row(cfg, epoch_clips, seed))
-        model = build_random_model(cfg, seed, dict(model=dict(
-            graph_train_cfg=None)))
-        row.update(capture_rows(model, shape, batch_size))
+        model = build_random_model(cfg, seed,
+                                   dict(model=dict(graph_train_cfg=None)))
+        row.update(
+            capture_rows(model, clip_shape(cfg, shape, (64, 80)), batch_size))
         rows.append(row)
     head = ('config', 'batches', 'shapes', 'shapes (range, no list)',
             'most common', 'graphs', 'breaks', 'loss ops', 'forward ops',
@@ -174,11 +179,11 @@ def run(configs: List[str], shape, batch_size: int, seed: int,
     keys = ('batches', 'shapes', 'shapes_before', 'most_common', 'graphs',
             'graph_breaks', 'loss_ops', 'forward_ops', 'residue')
     print(f'torch {torch.__version__}; epoch of {epoch_clips} clips; dynamo '
-          f'and residue: B = {batch_size}, {"x".join(map(str, shape))} clips')
+          f'and residue: B = {batch_size}, clips '
+          f'{"x".join(map(str, shape)) if shape else "clip_len x 64 x 80"}')
     print(
-        format_table([head] +
-                     [[r['config'][:40]] +
-                      [str(r[k]) for k in keys] for r in rows]))
+        format_table([head] + [[r['config'][:40]] + [str(r[k]) for k in keys]
+                               for r in rows]))
     if json:
         write_json(json, rows)
     return rows

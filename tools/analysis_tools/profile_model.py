@@ -15,8 +15,8 @@ import torch
 from mmengine.config import Config
 
 from stmixer_mm.benchmarks.common import (add_arguments, add_gt,
-                                          build_random_model,
-                                          clip_shape, format_table, make_batch,
+                                          build_random_model, clip_shape,
+                                          format_table, make_batch,
                                           official_stack_cfg, time_steps,
                                           with_threads, write_json)
 from stmixer_mm.benchmarks.official_training import (LOSS_TOLERANCE,

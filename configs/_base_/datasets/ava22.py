@@ -45,8 +45,8 @@ train_scales = [256, 320]
 # (STMixerDataPreprocessor.train_pad_shapes, set by the official configs):
 # per official short side, the widths of 4:3, 16:9, 2:1 and 2.4:1 frames, so
 # that a captured training step meets few input shapes (docs/en/gpu.md)
-train_pad_shapes = [(256, 352), (256, 480), (256, 512), (256, 640),
-                    (320, 448), (320, 576), (320, 640), (320, 768)]
+train_pad_shapes = [(256, 352), (256, 480), (256, 512), (256, 640), (320, 448),
+                    (320, 576), (320, 640), (320, 768)]
 test_short_side = 256
 max_long_side = 1333
 flip_ratio = 0.5

@@ -70,8 +70,9 @@ class RandomShortSideResize(BaseTransform):
             raise ValueError(f'{name}: interpolation must be one of '
                              f'{INTERPOLATIONS}, got {interpolation!r}')
         self.scales = None if scales is None else tuple(scales)
-        self.scale_range: Optional[Tuple[int, int]] = (
-            None if scale_range is None else tuple(scale_range))
+        self.scale_range: Optional[Tuple[int,
+                                         int]] = (None if scale_range is None
+                                                  else tuple(scale_range))
         self.max_long_edge = max_long_edge
         self.interpolation = interpolation
 

@@ -28,10 +28,10 @@ def _is_number(value: Any) -> bool:
         value, (bool, np.bool_)) and math.isfinite(value)
 
 
-def padded_shape(sizes: Sequence[Tuple[int, int]],
-                 divisor: int,
-                 shapes: Optional[Sequence[Tuple[int, int]]] = None
-                 ) -> Tuple[int, int]:
+def padded_shape(
+        sizes: Sequence[Tuple[int, int]],
+        divisor: int,
+        shapes: Optional[Sequence[Tuple[int, int]]] = None) -> Tuple[int, int]:
     """The ``(H_pad, W_pad)`` of a batch of clips of ``sizes``: the largest
     height and width rounded up to a multiple of ``divisor``, then, where
     ``shapes`` lists one that holds it, the smallest such (by area, then
@@ -70,17 +70,18 @@ class STMixerDataPreprocessor(ActionDataPreprocessor):
             larger than all keeps its own. Defaults to None (off).
     """
 
-    def __init__(self,
-                 mean: Optional[Sequence[Union[float, int]]] = None,
-                 std: Optional[Sequence[Union[float, int]]] = None,
-                 to_rgb: bool = False,
-                 to_float32: bool = True,
-                 blending: Optional[dict] = None,
-                 format_shape: str = 'NCTHW',
-                 pad_size_divisor: int = 32,
-                 pad_value: float = 0.0,
-                 train_pad_shapes: Optional[Sequence[Sequence[int]]] = None
-                 ) -> None:
+    def __init__(
+            self,
+            mean: Optional[Sequence[Union[float, int]]] = None,
+            std: Optional[Sequence[Union[float, int]]] = None,
+            to_rgb: bool = False,
+            to_float32: bool = True,
+            blending: Optional[dict] = None,
+            format_shape: str = 'NCTHW',
+            pad_size_divisor: int = 32,
+            pad_value: float = 0.0,
+            train_pad_shapes: Optional[Sequence[Sequence[int]]] = None
+    ) -> None:
         cls = 'STMixerDataPreprocessor'
         if (mean is None) != (std is None):  # mmaction2 ignores a lone std
             raise ValueError(

@@ -174,7 +174,8 @@ class GraphedTraining:
 
     def __init__(self, graph_train_cfg: dict) -> None:
         cfg = dict(GRAPH_TRAIN_DEFAULTS)
-        cfg.update(graph_train_cfg if isinstance(graph_train_cfg, dict) else {})
+        cfg.update(
+            graph_train_cfg if isinstance(graph_train_cfg, dict) else {})
         max_shapes = cfg['max_shapes']
         if not isinstance(graph_train_cfg, dict) or set(cfg) != set(
                 GRAPH_TRAIN_DEFAULTS) or cfg['mode'] not in COMPILE_MODES or \
@@ -226,11 +227,11 @@ class GraphedTraining:
             return
         self._said.add(reason)
         if warn:
-            warnings.warn(f'{reason}; the training step runs eagerly',
-                          stacklevel=3)
+            warnings.warn(
+                f'{reason}; the training step runs eagerly', stacklevel=3)
         else:
-            print_log(f'{reason}; the training step runs eagerly',
-                      logger='current')
+            print_log(
+                f'{reason}; the training step runs eagerly', logger='current')
 
     def __call__(self, model, batch_inputs: Tensor,
                  queries: tuple) -> Optional[List[Dict[str, Tensor]]]:

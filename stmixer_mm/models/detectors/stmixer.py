@@ -61,20 +61,18 @@ class STMixer(TwoStageDetector):
             configs set ``dict()``). Defaults to None (eager).
     """
 
-    def __init__(
-        self,
-        backbone: ConfigType,
-        neck: ConfigType,
-        rpn_head: ConfigType,
-        roi_head: ConfigType,
-        train_cfg: OptConfigType = None,
-        test_cfg: OptConfigType = None,
-        data_preprocessor: OptConfigType = None,
-        init_cfg: OptMultiConfig = None,
-        compile_cfg: OptConfigType = None,
-        frozen_modules: Sequence[str] = (),
-        graph_train_cfg: OptConfigType = None
-    ) -> None:
+    def __init__(self,
+                 backbone: ConfigType,
+                 neck: ConfigType,
+                 rpn_head: ConfigType,
+                 roi_head: ConfigType,
+                 train_cfg: OptConfigType = None,
+                 test_cfg: OptConfigType = None,
+                 data_preprocessor: OptConfigType = None,
+                 init_cfg: OptMultiConfig = None,
+                 compile_cfg: OptConfigType = None,
+                 frozen_modules: Sequence[str] = (),
+                 graph_train_cfg: OptConfigType = None) -> None:
         for name, part in (('backbone', backbone), ('neck', neck),
                            ('rpn_head', rpn_head), ('roi_head', roi_head)):
             if not isinstance(part, dict):

@@ -450,9 +450,9 @@ class STMixerDecoder(BaseModule):
 
         assigner = self.assigners[stages[0]]
         with torch.no_grad():  # [S * B, ...] each, and the finite flags
-            logits, bboxes, actions = (torch.cat(
-                [r[key] for r in all_results]) for key in (
-                    'person_logits', 'bboxes', 'action_logits'))
+            logits, bboxes, actions = (
+                torch.cat([r[key] for r in all_results])
+                for key in ('person_logits', 'bboxes', 'action_logits'))
             flags = torch.stack([
                 torch.isfinite(t).view(S, -1).all(1)
                 for t in (logits, bboxes, actions)
@@ -511,8 +511,8 @@ class STMixerDecoder(BaseModule):
             stage's outputs, its matches, batch_gt_instances,
             batch_img_metas)``.
         """
-        return self.results_losses(self(x, rpn_results_list),
-                                   batch_data_samples)
+        return self.results_losses(
+            self(x, rpn_results_list), batch_data_samples)
 
     def results_losses(self, all_results: List[Dict[str, Tensor]],
                        batch_data_samples: SampleList) -> Tuple[dict, tuple]:
@@ -534,17 +534,20 @@ class STMixerDecoder(BaseModule):
                              '(the assigner configs)')
         gts, _, metas = unpack_gt_instances(batch_data_samples)
         all_assign = self.assign(all_results, gts, metas)
-        if self._shared_losses:
-            all_losses = self.stages[0].loss_stages(all_results, all_assign,
-                                                    gts, metas)
-        else:
-            all_losses = [
-                head.loss_and_target(*args, gts, metas)
-                for head, *args in zip(self.stages, all_results, all_assign)
-            ]
         losses = dict()
-        for stage, stage_losses in enumerate(all_losses):
-            losses.update(self.weight_losses(stage, stage_losses))
+        if self._shared_losses:  # weighted there, together
+            all_losses = self.stages[0].loss_stages(all_results, all_assign,
+                                                    gts, metas,
+                                                    self.stage_loss_weights)
+            for stage, stage_losses in enumerate(all_losses):
+                losses.update((f's{stage}.{name}', value)
+                              for name, value in stage_losses.items())
+        else:
+            for stage, args in enumerate(zip(all_results, all_assign)):
+                losses.update(
+                    self.weight_losses(
+                        stage,
+                        self.stages[stage].loss_and_target(*args, gts, metas)))
         return losses, (all_results[-1], all_assign[-1], gts, metas)
 
     def weight_losses(self, stage: int,

@@ -198,10 +198,12 @@ def test_train_pad_shapes_pick_the_smallest_holding_shape():
         assert out['data_samples'][0].img_shape == sizes[0]
 
 
-@pytest.mark.parametrize('shapes', [
-    [(256, 350)], [(256, )], (256, 352), [(256.0, 352)], [(True, 352)], 'x'
-])
+@pytest.mark.parametrize('shapes',
+                         [[(256, 350)], [(256, )],
+                          (256, 352), [(256.0, 352)], [(True, 352)], 'x'])
 def test_bad_train_pad_shapes_are_refused(shapes):
-    with pytest.raises(ValueError, match='STMixerDataPreprocessor: '
-                       'train_pad_shapes must be'):
+    with pytest.raises(
+            ValueError,
+            match='STMixerDataPreprocessor: '
+            'train_pad_shapes must be'):
         build(train_pad_shapes=shapes)

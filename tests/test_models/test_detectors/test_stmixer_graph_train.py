@@ -44,8 +44,9 @@ def _step(model, batch=2, name='tiny_ava'):
         k: p.grad.clone()
         for k, p in model.named_parameters() if p.grad is not None
     }
-    messages = [str(w.message) for w in caught if 'graph_train' in str(
-        w.message)]
+    messages = [
+        str(w.message) for w in caught if 'graph_train' in str(w.message)
+    ]
     return {k: v.detach() for k, v in losses.items()}, grads, messages
 
 
@@ -172,10 +173,13 @@ def test_cuda_graph_step_equals_eager_on_cuda():
         ]
         losses = m.loss(x, samples)
         sum(losses.values()).backward()
-        return ({k: v.detach().clone()
-                 for k, v in losses.items()},
-                {k: p.grad.clone()
-                 for k, p in m.named_parameters() if p.grad is not None})
+        return ({
+            k: v.detach().clone()
+            for k, v in losses.items()
+        }, {
+            k: p.grad.clone()
+            for k, p in m.named_parameters() if p.grad is not None
+        })
 
     ref = step(eager)
     for _ in range(3):

@@ -1,6 +1,6 @@
 """Targets, losses and predictions of an STMixer stage (no layers), the
 ``BBoxHead`` to ``STMixerStageHead``'s ``DIIHead``."""
-from typing import Dict, List
+from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 import torch
@@ -207,8 +207,7 @@ class STMixerBBoxHead(BaseModule):
                 flat.device).unbind()
         else:
             pos_inds = torch.nonzero(flat > 0, as_tuple=False).squeeze(1)
-            image = torch.div(
-                pos_inds, num_queries, rounding_mode='floor') % B
+            image = torch.div(pos_inds, num_queries, rounding_mode='floor') % B
             matched_gt = flat[pos_inds] - 1 + host_tensor(
                 first_gt, flat.device, flat.dtype)[image]
         all_gt = torch.cat(gt_bboxes).view(-1, 4)  # (no GT: maybe (0, ))
@@ -228,10 +227,14 @@ class STMixerBBoxHead(BaseModule):
             num_gts=max(num_gts, 1.0),
             matched_gt=matched_gt)
 
-    def loss_stages(self, all_results: List[Dict[str, Tensor]],
-                    all_assign: List[List[AssignResult]],
-                    batch_gt_instances: InstanceList,
-                    batch_img_metas: List[dict]) -> List[Dict[str, Tensor]]:
+    def loss_stages(
+        self,
+        all_results: List[Dict[str, Tensor]],
+        all_assign: List[List[AssignResult]],
+        batch_gt_instances: InstanceList,
+        batch_img_metas: List[dict],
+        stage_weights: Optional[Sequence[float]] = None
+    ) -> List[Dict[str, Tensor]]:
         """The losses of ``S`` stages sharing this head's losses: one target
         build and one call of each loss (``reduction_override='none'``), the
         rows summed per stage and divided as mmdet's ``weight_reduce_loss``
@@ -247,6 +250,8 @@ class STMixerBBoxHead(BaseModule):
             batch_gt_instances (list[:obj:`InstanceData`]): Per sample,
                 ``bboxes`` and ``labels``.
             batch_img_metas (list[dict]): Per sample, ``img_shape``.
+            stage_weights (Sequence[float], optional): ``S`` factors, one
+                per stage, of its losses. Defaults to None (1).
 
         Returns:
             list[dict[str, Tensor]]: Per stage, scalar ``loss_person``
@@ -259,8 +264,8 @@ class STMixerBBoxHead(BaseModule):
         S = len(all_results)
         B, N = all_results[0]['person_logits'].shape[:2]
         flat_assign = [r for stage in all_assign for r in stage]
-        targets = self.get_targets(flat_assign, batch_gt_instances,
-                                   batch_img_metas, N, copies=S)
+        targets = self.get_targets(
+            flat_assign, batch_gt_instances, batch_img_metas, N, copies=S)
         person_logits, action_logits, bboxes = (  # [S * B * N, ...]
             torch.cat([r[key] for r in all_results]).flatten(0, 1)
             for key in ('person_logits', 'action_logits', 'bboxes'))
@@ -292,10 +297,20 @@ class STMixerBBoxHead(BaseModule):
         person = person.reshape(S, -1).sum(1) / (person_factor + eps)
         action = action_sum / (num_pos * action.size(1)).clamp(min=1)
         bbox, iou = bbox / (num_gts + eps), iou / (num_gts + eps)
-        return [
-            dict(loss_person=p, loss_bbox=b, loss_iou=i, loss_action=a)
-            for p, b, i, a in zip(person, bbox, iou, action)
-        ]
+        table = torch.stack([person, bbox, iou, action], 1)  # [S, 4]
+        if stage_weights is not None:
+            table = table * self._device_constant([[w] for w in stage_weights],
+                                                  table)
+        names = ('loss_person', 'loss_bbox', 'loss_iou', 'loss_action')
+        values = table.flatten().unbind()  # the S * 4 scalars at once
+        return [dict(zip(names, values[4 * k:4 * k + 4])) for k in range(S)]
+
+    def _device_constant(self, data: list, like: Tensor) -> Tensor:
+        """``data`` on ``like``'s device and dtype, copied there once."""
+        key = (repr(data), like.device, like.dtype)
+        if key not in self._device_constants:
+            self._device_constants[key] = host_tensor(data, *key[1:])
+        return self._device_constants[key]
 
     def box_rows(self, pos_bboxes: Tensor, targets: dict) -> Tensor:
         """``loss_bbox`` (on boxes divided by the image size, summed over
@@ -331,10 +346,7 @@ class STMixerBBoxHead(BaseModule):
                 loss.use_mask or loss.class_weight is None or \
                 loss.ignore_index is not None:
             return loss(logits, labels, reduction_override='none')
-        key = (logits.device, logits.dtype)
-        if key not in self._device_constants:
-            self._device_constants[key] = host_tensor(loss.class_weight, *key)
-        weight = self._device_constants[key]
+        weight = self._device_constant(list(loss.class_weight), logits)
         return loss.loss_weight * F.cross_entropy(
             logits, labels, weight=weight, reduction='none')
 
