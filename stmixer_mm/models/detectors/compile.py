@@ -252,7 +252,10 @@ class GraphedTraining:
         reason = self.why_not(model, batch_inputs)
         if reason is not None:
             self.last_fallback = reason
-            self._say(reason, warn=batch_inputs.device.type == 'cuda')
+            # off CUDA (the CPU's eager step, unchanged): a log line only
+            self._say(
+                reason,
+                warn=batch_inputs.device.type == 'cuda' or self.cfg['on_cpu'])
             return None
         key = _call_key(batch_inputs, queries[2] is None)
         if key not in self._compiled:

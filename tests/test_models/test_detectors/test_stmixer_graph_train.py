@@ -187,3 +187,68 @@ def test_cuda_graph_step_equals_eager_on_cuda():
     assert model.graphed_training.last_fallback is None
     _assert_equal(got[0], ref[0])
     _assert_equal(got[1], ref[1])
+
+
+#: one training step of the tiny model in a 2-process gloo group, both ranks
+#: on the same batch (argv: rank, store file, output file); rank 0 saves the
+#: losses, gradients and warnings
+DDP_RANK = """
+import sys, warnings
+import torch
+import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel
+from stmixer_mm.testing import regression as gen
+rank, store, out = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+torch.set_num_threads(1)
+dist.init_process_group(
+    'gloo', init_method='file://' + store, rank=rank, world_size=2)
+cfg = dict(gen.model_cfgs()['tiny_ava'], graph_train_cfg=dict(
+    backend='aot_eager', mode='default', on_cpu=True))
+torch.manual_seed(0)
+model = gen.build(cfg)
+model.init_weights()
+model.train()
+ddp = DistributedDataParallel(model)
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter('always')
+    losses = ddp(gen.make_input('tiny_ava'),
+                 gen.make_samples('tiny_ava', with_gt=True), mode='loss')
+sum(losses.values()).backward()
+if rank == 0:
+    torch.save(dict(
+        grads={k: p.grad for k, p in model.named_parameters()
+               if p.grad is not None},
+        losses={k: v.detach() for k, v in losses.items()},
+        messages=[str(w.message) for w in caught]), out)
+dist.destroy_process_group()
+"""
+
+
+def test_ddp_on_the_cpu_equals_one_process(tmp_path):
+    """Under DDP (gloo, 2 processes, the same batch on both) the step runs
+    eagerly with one warning naming DDP, and its averaged gradients equal
+    one process's."""
+    import subprocess
+    import sys
+    out = tmp_path / 'rank0.pt'
+    procs = [
+        subprocess.Popen([
+            sys.executable, '-c', DDP_RANK,
+            str(rank),
+            str(tmp_path / 'store'),
+            str(out)
+        ],
+                         cwd=repo_root(),
+                         stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT,
+                         text=True) for rank in range(2)
+    ]
+    logs = [p.communicate(timeout=300)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], logs[0][-3000:]
+    got = torch.load(out, weights_only=True)
+    ref_losses, ref_grads, _ = _step(_model(None))
+    # (another process: another thread count's summation order)
+    _assert_equal(got['losses'], ref_losses, tol=1e-4)
+    _assert_equal(got['grads'], ref_grads, tol=1e-4)
+    replay = [m for m in got['messages'] if 'graph_train_cfg' in m]
+    assert len(replay) == 1 and 'DDP' in replay[0]
