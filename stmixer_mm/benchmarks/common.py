@@ -13,14 +13,20 @@ import logging
 import os
 import os.path as osp
 import time
+from collections import Counter
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
+import numpy as np
 import torch
+from mmcv import rescale_size
 from mmengine.config import Config
 from mmengine.structures import InstanceData
 
 from stmixer_mm.apis import clip_sampling_from_cfg, init_detector
+from stmixer_mm.datasets.transforms.processing import RandomShortSideResize
 from stmixer_mm.deployment import set_sampling_impl
+from stmixer_mm.models.data_preprocessors.stmixer_data_preprocessor import \
+    padded_shape
 from stmixer_mm.models.task_modules import xyxy2xyzr
 from stmixer_mm.utils.type_names import type_name
 
@@ -462,3 +468,43 @@ def with_threads(args) -> dict:
     if threads:
         torch.set_num_threads(threads)
     return kwargs
+
+
+#: the assumed AVA-like mix of frame sizes ``((W, H), share)``
+FRAME_SIZES = (((1280, 720), 0.30), ((1920, 1080), 0.15), ((640, 360), 0.05),
+               ((1998, 1080), 0.15), ((1920, 804), 0.20), ((640, 480), 0.10),
+               ((1440, 1080), 0.05))
+
+
+def epoch_shapes(resize: dict, divisor: int, pad_shapes, batch_size: int,
+                 clips: int, seed: int) -> Counter:
+    """The padded ``(H, W)`` of every batch of an epoch of ``clips`` clips.
+
+    Args:
+        resize (dict): A ``RandomShortSideResize`` config.
+        divisor (int): ``pad_size_divisor``.
+        pad_shapes (list | None): ``train_pad_shapes``.
+        batch_size (int): Clips per batch.
+        clips (int): Clips in the epoch.
+        seed (int): Of numpy's generator (the draws and the frame sizes).
+
+    Returns:
+        Counter: Batches per padded shape.
+    """
+    transform = RandomShortSideResize(**{
+        k: v
+        for k, v in resize.items() if k != 'type'
+    })
+    np.random.seed(seed)
+    sizes, shares = zip(*FRAME_SIZES)
+    picks = np.random.choice(len(sizes), clips, p=shares)
+    shapes, batch = Counter(), []
+    for pick in picks:
+        w, h = sizes[pick]
+        short = transform.draw_short_side()
+        new_w, new_h = rescale_size((w, h), (transform.max_long_edge, short))
+        batch.append((new_h, new_w))
+        if len(batch) == batch_size:
+            shapes[padded_shape(batch, divisor, pad_shapes)] += 1
+            batch = []
+    return shapes

@@ -14,7 +14,8 @@ from stmixer_mm.apis.stop_signals import (RunInterrupted, on_stop_signals,
                                           signal_name)
 from stmixer_mm.apis.web_demo import RequestError, WebDemo, make_server
 from stmixer_mm.apis.web_demo.jobs import MAX_NAME_CHARS
-from stmixer_mm.apis.web_demo.server import MAX_REQUEST_KB, MAX_UPLOAD_MB
+from stmixer_mm.apis.web_demo.server import (MAX_LIMIT_BYTES, MAX_REQUEST_KB,
+                                             MAX_UPLOAD_MB)
 from stmixer_mm.utils.output_files import OutputFileError, check_writable_dir
 from stmixer_mm.utils.package_files import package_config
 
@@ -28,11 +29,9 @@ QUICKSTART_CONFIG = ('quickstart/stmixer_r3d-tiny_1xb8-8x2x1-36e_'
 
 
 def port_number(text: str) -> int:
-    """``--port``: 0 (a free port) to 65535."""
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
+    """``--port``: 0 (a free port) to 65535, in ASCII digits."""
+    digits = text.strip()
+    value = int(digits) if re.fullmatch(r'[0-9]{1,5}', digits) else -1
     if not 0 <= value <= 65535:
         raise argparse.ArgumentTypeError(
             f'expected a port number in [0, 65535] (0: a free one), got '
@@ -40,14 +39,52 @@ def port_number(text: str) -> int:
     return value
 
 
-def positive_whole(text: str) -> int:
-    """``--max-upload-mb``, ``--max-request-kb``, ``--max-name-length``: a
-    whole number >= 1."""
-    value = int(text) if re.fullmatch(r'[0-9]{1,12}', text.strip()) else 0
-    if value < 1:
+def positive_whole(text: str,
+                   most: int = MAX_LIMIT_BYTES,
+                   why: str = '') -> int:
+    """A whole number in [1, ``most``], in ASCII digits (``'²'``, ``'1e3'``,
+    ``'1_000'`` are none); one over ``most`` is refused as too large (not
+    as "not a whole number"), before it is converted.
+
+    Args:
+        text (str): The argument as given.
+        most (int): The largest value taken.
+        why (str): Why ``most``, for the message (``': file systems ...'``).
+
+    Returns:
+        int: Its value.
+
+    Raises:
+        argparse.ArgumentTypeError: Naming what was expected and the value
+            (argparse names the option).
+    """
+    digits = text.strip()
+    if not re.fullmatch(r'[0-9]+', digits) or not digits.strip('0'):
         raise argparse.ArgumentTypeError(
-            f'expected a whole number >= 1, got {text!r}')
-    return value
+            f'expected a whole number >= 1, got {text[:40]!r}')
+    digits = digits.lstrip('0')
+    if len(digits) > len(str(most)) or int(digits) > most:
+        raise argparse.ArgumentTypeError(
+            f'too large (at most {most}{why}), got {text[:40]!r}')
+    return int(digits)
+
+
+def upload_mb(text: str) -> int:
+    """``--max-upload-mb``: MiB, at most what the server counts."""
+    return positive_whole(text, MAX_LIMIT_BYTES >> 20)
+
+
+def request_kb(text: str) -> int:
+    """``--max-request-kb``: KiB, at most what the server counts."""
+    return positive_whole(text, MAX_LIMIT_BYTES >> 10)
+
+
+def name_length(text: str) -> int:
+    """``--max-name-length``: characters, at most what file systems take
+    (a kept name is ASCII, one byte a character)."""
+    return positive_whole(
+        text, MAX_NAME_CHARS,
+        f': file systems take names of at most {MAX_NAME_CHARS} bytes')
 
 
 def parse_args(argv=None, prog=None) -> argparse.Namespace:
@@ -113,22 +150,23 @@ def parse_args(argv=None, prog=None) -> argparse.Namespace:
         "checkpoint's)")
     p.add_argument(
         '--max-upload-mb',
-        type=positive_whole,
+        type=upload_mb,
         default=MAX_UPLOAD_MB,
         help=f'largest upload taken, in MiB (default: {MAX_UPLOAD_MB}); a '
         'larger one is refused (413) before any of it is written')
     p.add_argument(
         '--max-request-kb',
-        type=positive_whole,
+        type=request_kb,
         default=MAX_REQUEST_KB,
         help='largest JSON request (a run\'s settings) taken, in KiB '
         f'(default: {MAX_REQUEST_KB})')
     p.add_argument(
         '--max-name-length',
-        type=positive_whole,
+        type=name_length,
         default=MAX_NAME_CHARS,
         help='longest name of an uploaded file taken, in characters '
-        f'(default: {MAX_NAME_CHARS}, what most file systems take)')
+        f'(default: {MAX_NAME_CHARS}, what most file systems take; at most '
+        f'{MAX_NAME_CHARS})')
     p.add_argument(
         '--verbose', action='store_true', help='log each request to stderr')
     return p.parse_args(argv)

@@ -12,14 +12,14 @@ import io
 import os
 import os.path as osp
 import re
-from typing import Dict, Optional
+from typing import Dict, List, Optional, Tuple
 
 from .fileio_utils import is_file, text_lines
 
 __all__ = [
     'LabelMapError', 'read_pbtxt_label_map', 'parse_pbtxt_label_map',
     'check_mmaction2_reads_label_map', 'load_label_names', 'resolve_label_map',
-    'PACKAGED_PREFIX', 'PACKAGED_DIR'
+    'strip_comments', 'PACKAGED_PREFIX', 'PACKAGED_DIR'
 ]
 
 #: a label map path ``stmixer_mm::NAME`` is the file NAME of
@@ -29,9 +29,13 @@ PACKAGED_PREFIX = 'stmixer_mm::'
 #: 60 evaluated ones; sources in the files)
 PACKAGED_DIR = osp.join(osp.dirname(osp.abspath(__file__)), 'label_maps')
 
-_ENTRY = re.compile(r'(label|item)\s*\{(?P<body>[^{}]*)\}', re.S)
-_NAME = re.compile(r'\b(display_)?name\s*:\s*"(?P<v>[^"]*)"')
-_ID = re.compile(r'\b(label_)?id\s*:\s*(?P<v>-?\S+)')
+_ENTRY = re.compile(r'(label|item)\s*:?\s*\{(?P<body>[^{}]*)\}', re.S)
+#: one field of an entry: ``key: "string"`` or ``key: value``, then an
+#: optional ``,`` or ``;`` (protobuf text format's separators)
+_FIELD = re.compile(r'\s*(?P<key>[A-Za-z_]\w*)\s*:\s*'
+                    r'(?P<v>"(?:[^"\\\n]|\\.)*"|[^\s"{},;]+)\s*[,;]?')
+_NAMES = ('name', 'display_name')
+_IDS = ('label_id', 'id')
 LAYOUT = "'label {\\n  name: \"stand\"\\n  label_id: 1\\n}'"
 
 
@@ -107,8 +111,145 @@ def read_pbtxt_label_map(path: str,
     return parse_pbtxt_label_map(_read_text(path, backend_args), path)
 
 
+def strip_comments(text: str) -> str:
+    """``text`` without its comments: ``#`` outside a quoted string to the
+    end of the line, as protobuf text format reads it (line breaks kept, so
+    line numbers stay those of the file).
+
+    Args:
+        text (str): A label map's content.
+
+    Returns:
+        str: The same lines, each cut at its comment.
+    """
+    lines = []
+    for line in text.split('\n'):
+        quote, escaped, cut = None, False, len(line)
+        for i, c in enumerate(line):
+            if escaped:
+                escaped = False
+            elif quote is not None:
+                if c == '\\':
+                    escaped = True
+                elif c == quote:
+                    quote = None
+            elif c in '"\'':
+                quote = c
+            elif c == '#':
+                cut = i
+                break
+        lines.append(line[:cut])
+    return '\n'.join(lines)
+
+
+def _line(text: str, pos: int) -> int:
+    return text.count('\n', 0, pos) + 1
+
+
+#: what a label map holds, for :func:`_stray`
+_FILE_PARTS = ('entries `label { name: "..." label_id: N }` (each closed by '
+               'its `}`)')
+#: what an entry holds
+_ENTRY_PARTS = 'fields name: "..." and label_id: N'
+
+
+def _stray(text: str,
+           start: int,
+           end: int,
+           path: str,
+           inside: str = '',
+           expected: str = _FILE_PARTS) -> None:
+    """Raise naming the line of the first non-blank character of
+    ``text[start:end]`` (text that is neither a comment nor an
+    ``expected`` part), if any."""
+    chunk = text[start:end]
+    if not chunk.strip():
+        return
+    pos = start + len(chunk) - len(chunk.lstrip())
+    snippet = text[pos:].split('\n', 1)[0].strip()[:60]
+    where = f'label map {path}, {inside}line {_line(text, pos)}'
+    raise LabelMapError(
+        f'{where}: unexpected {snippet!r}; expected only {expected} and '
+        'comments (`#` to the end of the line)')
+
+
+def _entries(text: str, path: str) -> List[Tuple[int, str, int]]:
+    """``(label id, name, line)`` of each entry of ``text`` (comments
+    stripped), in file order; see :func:`parse_pbtxt_label_map`."""
+    text = strip_comments(text)
+    entries = list(_ENTRY.finditer(text))
+    if not entries:
+        raise LabelMapError(
+            f'label map {path} has no `label {{ name: "..." label_id: N }}` '
+            'entries; expected an AVA label map (.pbtxt)')
+    found: List[Tuple[int, str, int]] = []
+    names: Dict[int, str] = {}
+    end = 0
+    for n, m in enumerate(entries, 1):
+        _stray(text, end, m.start(), path)
+        end = m.end()
+        line = _line(text, m.start())
+        where = f'label map {path}, entry {n} (line {line})'
+        fields: Dict[str, Tuple[str, str, int]] = {}
+        other: List[str] = []  # fields not read
+        pos, stop = m.start('body'), m.end('body')
+        while text[pos:stop].strip():
+            f = _FIELD.match(text, pos, stop)
+            if f is None:  # raises: what is left is not blank
+                _stray(text, pos, stop, path, f'entry {n} (line {line}), ',
+                       _ENTRY_PARTS)
+            key, value = f.group('key'), f.group('v')
+            at = _line(text, f.start('key'))
+            if key not in _NAMES + _IDS:  # AVA's label_type, ...
+                other.append(key)
+                pos = f.end()
+                continue
+            # name and display_name may both be given (the first is read);
+            # label_id and id are one field
+            given = [
+                k for k in (_IDS if key in _IDS else (key, )) if k in fields
+            ]
+            if given:
+                raise LabelMapError(
+                    f'{where}: {key} on line {at} after {given[0]} on line '
+                    f'{fields[given[0]][2]}; expected one per entry')
+            fields[key] = (key, value, at)
+            pos = f.end()
+        name = next((fields[k] for k in _NAMES if k in fields), None)
+        id_ = next((fields[k] for k in _IDS if k in fields), None)
+        if name is None or id_ is None:
+            given = ', '.join(list(fields) + other) or 'none'
+            raise LabelMapError(f'{where}: needs both name: "..." and '
+                                f'label_id: N (fields given: {given})')
+        key, value, at = name
+        if not (value.startswith('"') and value.endswith('"')):
+            raise LabelMapError(
+                f'{where}: {key} {value!r} on line {at} is not a quoted '
+                f'string; expected {key}: "<action name>"')
+        label = re.sub(r'\\(.)', r'\1', value[1:-1])
+        if not label.strip():
+            raise LabelMapError(
+                f'{where}: {key} on line {at} is empty ({value}); expected '
+                f'{key}: "<action name>"')
+        try:
+            label_id = int(id_[1])
+        except ValueError:
+            raise LabelMapError(f'{where}: label_id {id_[1]!r} is '
+                                'not an integer') from None
+        if label_id in names:
+            raise LabelMapError(f'{where}: label_id {label_id} given twice ('
+                                f'{names[label_id]!r} and {label!r})')
+        names[label_id] = label
+        found.append((label_id, label, line))
+    _stray(text, end, len(text), path)
+    return found
+
+
 def parse_pbtxt_label_map(text: str, path: str) -> Dict[int, str]:
     """:func:`read_pbtxt_label_map` of ``text`` (``path`` for messages).
+    ``#`` outside a quoted string starts a comment to the end of the line
+    (as in protobuf text format): a commented-out line or entry is not
+    read.
 
     Args:
         text (str): The label map's content.
@@ -118,34 +259,12 @@ def parse_pbtxt_label_map(text: str, path: str) -> Dict[int, str]:
         dict[int, str]: ``{label id: name}`` in file order.
 
     Raises:
-        LabelMapError: No entry, an entry without a name or an integer id,
-            or an id given twice (naming entry and line).
+        LabelMapError: No entry; text outside the entries (an unclosed
+            entry); an entry without a name or an integer id, with an
+            empty name, an unknown field or a field given twice; or an id
+            given twice (naming entry and line).
     """
-    entries = list(_ENTRY.finditer(text))
-    if not entries:
-        raise LabelMapError(
-            f'label map {path} has no `label {{ name: "..." label_id: N }}` '
-            'entries; expected an AVA label map (.pbtxt)')
-    names: Dict[int, str] = {}
-    for n, m in enumerate(entries, 1):
-        body = m.group('body')
-        name, id_ = _NAME.search(body), _ID.search(body)
-        line = text.count('\n', 0, m.start()) + 1
-        where = f'label map {path}, entry {n} (line {line})'
-        if name is None or id_ is None:
-            raise LabelMapError(f'{where}: needs both name: "..." and '
-                                'label_id: N')
-        try:
-            label_id = int(id_.group('v'))
-        except ValueError:
-            raise LabelMapError(f'{where}: label_id {id_.group("v")!r} is '
-                                'not an integer') from None
-        if label_id in names:
-            raise LabelMapError(
-                f'{where}: label_id {label_id} given twice ('
-                f'{names[label_id]!r} and {name.group("v")!r})')
-        names[label_id] = name.group('v')
-    return names
+    return {label_id: name for label_id, name, _ in _entries(text, path)}
 
 
 def check_mmaction2_reads_label_map(path: str,
@@ -177,7 +296,7 @@ def check_mmaction2_reads_label_map(path: str,
     ours = list(names.items())
     if theirs == ours:
         return names
-    lines = [text.count('\n', 0, m.start()) + 1 for m in _ENTRY.finditer(text)]
+    lines = [line for _, _, line in _entries(text, path)]
     if theirs is None:
         detail = f'mmaction2\'s read_labelmap fails on it ({error})'
     else:

@@ -1,24 +1,35 @@
 """One training run per work dir at a time (docs/en/bad_inputs.md): a JSON
 lock file created with ``O_EXCL``; a killed run's lock (pid gone, same
-host) is taken over."""
+host) is taken over, and so is a garbled one (no pid that is a positive
+whole number); a lock path that is not a regular file (a folder, a link)
+is refused, naming it, before anything is renamed or written."""
 import atexit
 import json
 import os
 import os.path as osp
 import socket
+import stat
 import sys
 import time
 from typing import Callable, Optional
 
-from stmixer_mm.utils.output_files import pid_alive
+from stmixer_mm.utils.output_files import MAX_PID, pid_alive
 
-__all__ = ['WorkDirLock', 'WorkDirBusyError', 'LOCK_NAME']
+__all__ = ['WorkDirLock', 'WorkDirBusyError', 'LockPathError', 'LOCK_NAME']
 
 LOCK_NAME = '.stmixer_run.lock'
 
 
 class WorkDirBusyError(RuntimeError):
     """Another live run owns the work dir."""
+
+
+class LockPathError(WorkDirBusyError):
+    """The lock path (or the work dir) is not what a lock needs: a folder,
+    a link or another non-regular file at the lock path, a file at the
+    work dir. A :class:`WorkDirBusyError`, so that every caller that stops
+    on a busy work dir stops on it too, with its message (naming the
+    path)."""
 
 
 def _proc_start_ticks(pid: int) -> Optional[int]:
@@ -78,35 +89,95 @@ class WorkDirLock:
         except (OSError, ValueError):
             return {}  # unreadable / half-written: judged by age below
 
+    def _check_path(self) -> None:
+        """Refuse a work dir that is not a folder, and a lock path that
+        exists but is not a regular file (a folder, a link, a FIFO): taking
+        it over would rename the user's folder, and reading it blocks or
+        fails.
+
+        Raises:
+            LockPathError: Naming the path and what was expected.
+        """
+        if osp.lexists(self.work_dir) and not osp.isdir(self.work_dir):
+            raise LockPathError(
+                f'work dir {self.work_dir}: not a folder (its lock '
+                f'{self.path} cannot be made); expected a folder, or a '
+                'path where one can be created')
+        try:
+            mode = os.lstat(self.path).st_mode
+        except FileNotFoundError:
+            return
+        except OSError as e:
+            raise LockPathError(
+                f'work dir {self.work_dir}: its lock file {self.path} cannot '
+                f'be checked ({e.strerror or e})') from None
+        if not stat.S_ISREG(mode):
+            what = ('a folder' if stat.S_ISDIR(mode) else 'a symbolic link'
+                    if stat.S_ISLNK(mode) else 'not a regular file')
+            raise LockPathError(
+                f'work dir {self.work_dir}: its lock file {self.path} is '
+                f'{what}; expected a regular file written by a run (or '
+                'nothing). It was left as it is: move it away, or use '
+                'another --work-dir')
+
     def _stale(self, owner: dict) -> Optional[str]:
         """Why ``owner`` is gone, or None if it may still run."""
         if not owner:
-            age = time.time() - os.path.getmtime(self.path)
-            return (f'unreadable lock file, {age:.0f} s old'
-                    if age > 10 else None)
-        if owner.get('host') != self.info['host']:
-            return None  # cannot tell
+            try:
+                age = time.time() - os.path.getmtime(self.path)
+            except FileNotFoundError:
+                return None  # released meanwhile: tried again
+            return (f'it is unreadable, {age:.0f} s old: left by a run that '
+                    'was killed while writing it' if age > 10 else None)
         pid = owner.get('pid')
-        if not isinstance(pid, int) or not pid_alive(pid):
-            return f'pid {pid} is not running'
+        if isinstance(pid, bool) or not isinstance(pid, int) or \
+                not 0 < pid <= MAX_PID:
+            # no run writes such a pid: garbled, on any host
+            return (f'it is garbled: its pid {pid!r} is not a whole number '
+                    f'in [1, {MAX_PID}], so no run holds it')
+        host = owner.get('host')
+        if not isinstance(host, str) or not host:
+            return (f'it is garbled: its host {host!r} is not a name, so '
+                    'no run holds it')
+        if host != self.info['host']:
+            return None  # cannot tell
+        if not pid_alive(pid):
+            return ('a run ended without releasing it: pid '
+                    f'{pid} is not running')
         ticks = owner.get('start_ticks')
         if ticks is not None and _proc_start_ticks(pid) not in (None, ticks):
-            return f'pid {pid} is now another process'
+            return ('a run ended without releasing it: pid '
+                    f'{pid} is now another process')
         return None
 
     @staticmethod
     def describe(owner: dict) -> str:
-        return (f"pid {owner.get('pid')} on {owner.get('host')}, started "
-                f"{owner.get('start_time')}: "
-                f"{' '.join(map(str, owner.get('argv') or []))}")
+        """``pid P on HOST, started T: ARGV`` of a lock's owner (any JSON
+        object: a garbled field is shown as it is)."""
+        argv = owner.get('argv') or []
+        argv = ' '.join(map(str, argv)) if isinstance(argv, list) else \
+            repr(argv)
+        return (f"pid {owner.get('pid')!r} on {owner.get('host')}, started "
+                f"{owner.get('start_time')}: {argv}")
 
     def acquire(self) -> 'WorkDirLock':
+        """Take the lock (see the class).
+
+        Raises:
+            LockPathError: The lock path exists and is not a regular file,
+                or the work dir is not a folder (nothing renamed, created
+                or written).
+            WorkDirBusyError: Another live run holds it; each message names
+                the lock file.
+        """
+        self._check_path()  # before any folder is made or anything renamed
         os.makedirs(self.work_dir, exist_ok=True)
         for _ in range(3):
             if self._create():
                 self.held = True
                 atexit.register(self.release)
                 return self
+            self._check_path()  # a folder made meanwhile: not renamed
             owner = self._read_owner()
             if owner is None:
                 continue  # released meanwhile: try again
@@ -116,8 +187,9 @@ class WorkDirLock:
                 who = self.describe(owner) if owner else 'lock being written'
                 raise WorkDirBusyError(
                     f'work dir {self.work_dir} is in use by another run '
-                    f'({who}); its checkpoints would be overwritten. Wait '
-                    'for it to end, or use another --work-dir' +
+                    f'({who}; lock file {self.path}); its checkpoints would '
+                    'be overwritten. Wait for it to end, or use another '
+                    '--work-dir' +
                     (f'; if that run is gone, remove {self.path}'
                      if other_host else ''))
             # stale: take it over (rename first so two runs taking over at
@@ -127,10 +199,14 @@ class WorkDirLock:
                 os.rename(self.path, stale)
             except FileNotFoundError:
                 continue
+            if not stat.S_ISREG(os.lstat(stale).st_mode):
+                os.rename(stale, self.path)  # swapped meanwhile: put back
+                self._check_path()
+                continue
             os.remove(stale)
-            self.log(f'work dir {self.work_dir}: taking over the lock of a '
-                     f'run that ended without releasing it ({why}; '
-                     f'{self.describe(owner) if owner else "no owner"})')
+            self.log(f'work dir {self.work_dir}: taking over the lock file '
+                     f'{self.path}: {why} '
+                     f'({self.describe(owner) if owner else "no owner"})')
         raise WorkDirBusyError(
             f'work dir {self.work_dir}: could not take the lock {self.path} '
             '(other runs keep taking it)')

@@ -258,3 +258,17 @@ def train_step_record(graph_train_cfg: Optional[dict] = None) -> dict:
         if graph_train_cfg is not None:
             record[name]['fallback'] = model.graphed_training.last_fallback
     return record
+
+
+def failing_compile_backend() -> str:
+    """The name of a ``torch.compile`` backend that raises at every
+    compilation (registered once), for the eager fallbacks' tests."""
+    from torch._dynamo import list_backends, register_backend
+    name = 'stmixer_failing_test'
+    if name not in list_backends(exclude_tags=None):
+
+        def failing(gm, example_inputs):
+            raise RuntimeError('this backend fails on purpose')
+
+        register_backend(failing, name=name)
+    return name

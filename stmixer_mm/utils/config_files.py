@@ -82,11 +82,31 @@ def _packaged_hint(rel: str, shown) -> str:
 
 def _packaged(rel: str, name: str) -> str:
     """The file of ``stmixer_mm::<rel>`` (:func:`config_roots`, first
-    found)."""
-    for root in config_roots():
+    found); ``rel`` must be relative and stay inside the root it is looked
+    up in (its real path: no ``..`` or link out of it)."""
+    expected = (f'expected {PACKAGE_PREFIX}<folder>/<config>.py, a path '
+                'relative to the packaged configs folder (a file elsewhere '
+                'is given by its own path, without the prefix)')
+    if not rel.strip() or osp.normpath(rel) == os.curdir:
+        raise MissingConfigError(f'config {name!r}: no config after '
+                                 f'{PACKAGE_PREFIX}; {expected}')
+    if osp.isabs(rel) or rel.startswith(('/', '\\')) or osp.splitdrive(rel)[0]:
+        raise MissingConfigError(
+            f'config {name}: {rel} is an absolute path; {expected}')
+    roots = config_roots()
+    if osp.normpath(rel).split(os.sep)[0] == os.pardir:
+        raise MissingConfigError(
+            f'config {name}: {rel} leads out of the packaged configs '
+            f'({", ".join(roots) or "no configs folder"}); {expected}')
+    for root in roots:
         path = osp.join(root, rel)
+        if not _inside(path, [root]):
+            raise MissingConfigError(
+                f'config {name}: {rel} is {osp.realpath(path)}, outside the '
+                f'packaged configs folder {osp.realpath(root)} (a link or '
+                f'.. out of it); {expected}')
         if osp.isfile(path):
-            return path
+            return osp.normpath(path)
     hint = _packaged_hint(rel, lambda r: PACKAGE_PREFIX + r) or (
         f'; the packaged configs: {PACKAGE_PREFIX}<folder>/<config>.py '
         f'under {", ".join(config_roots())}')
@@ -116,7 +136,8 @@ def resolve_config(name: str) -> ResolvedConfig:
 
     Raises:
         MissingConfigError: None of the three, naming ``name`` and the
-            closest packaged configs or model names.
+            closest packaged configs or model names; a packaged name that
+            is absolute or leads out of the packaged configs folder.
     """
     if not isinstance(name, (str, Path)) or not str(name):
         raise MissingConfigError(

@@ -6,6 +6,7 @@ import atexit
 import errno
 import os
 import os.path as osp
+import re
 import shutil
 import socket
 import tempfile
@@ -510,8 +511,21 @@ def check_output_dir(out_dir: str, overwrite: bool) -> None:
     _checked_manifest(out_dir)  # present, and every listed path inside
 
 
+#: the largest process id (``pid_t`` is a signed 32-bit int)
+MAX_PID = 2**31 - 1
+#: a process id as written in a name: ASCII digits only (``str.isdigit``
+#: also takes ``'²'``, which ``int`` then refuses)
+_PID_TEXT = re.compile(r'[0-9]{1,10}')
+
+
 def pid_alive(pid: int) -> bool:
-    """Whether process ``pid`` exists on this host (any user's)."""
+    """Whether process ``pid`` exists on this host (any user's); a pid that
+    is not an int in [1, :data:`MAX_PID`] names no process: False (``kill``
+    would take 0 and -N for process groups, and overflow on a larger
+    one)."""
+    if isinstance(pid, bool) or not isinstance(pid, int) or \
+            not 0 < pid <= MAX_PID:
+        return False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -531,8 +545,10 @@ def clear_stale_staging(out_dir: str, log=print) -> None:
         path = osp.join(out_dir, name)
         owner = name[len(STAGING_PREFIX):].rpartition('-')[0]
         pid, _, host = owner.partition('@')
-        if not (pid.isdigit() and host):
-            why = 'its run is unknown (written by an older version)'
+        if not (_PID_TEXT.fullmatch(pid) and 0 < int(pid) <= MAX_PID and host):
+            why = ('its run is unknown (its name holds no pid@host with a '
+                   'pid in [1, 2**31 - 1]: written by an older version, or '
+                   'renamed)')
         elif host != socket.gethostname():
             why = f'its run, pid {pid} on {host}, cannot be checked here'
         elif pid_alive(int(pid)):

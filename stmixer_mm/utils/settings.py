@@ -8,6 +8,7 @@ a refusal is raised again naming the part's config path
 accept some bad values silently get :func:`mmaction2_problem`;
 :data:`CONFIG_RULES` compare sections of a whole config."""
 import contextlib
+import difflib
 import logging
 import numbers
 import re
@@ -539,8 +540,99 @@ def train_loop_lengths(cfg) -> Optional[str]:
     return None
 
 
+def _registered(registry, kind: Any, path: str) -> Optional[str]:
+    """Whether the ``type`` at ``path`` is in mmengine's ``registry`` (a
+    class is taken as it is), else the problem with a close name."""
+    name = type_name(kind)
+    if isinstance(kind, type) or registry.get(name) is not None:
+        return None
+    close = difflib.get_close_matches(
+        str(name).rpartition('.')[2], list(registry.module_dict), n=2)
+    hint = f'; did you mean {close}?' if close else ''
+    return f'{path}: {name!r} is not a registered {registry.name}{hint}'
+
+
+def optimizer_settings(cfg) -> Optional[str]:
+    """Config rule: ``optim_wrapper.optimizer`` is a registered optimizer
+    with ``lr`` > 0, ``weight_decay`` >= 0 (finite numbers) and ``fused`` /
+    ``foreach`` True, False or None, and only where the optimizer takes
+    them; each ``param_scheduler`` a registered scheduler (else mmengine's
+    builder fails after the runner is built, or trains nothing).
+
+    Args:
+        cfg (Config | dict): The merged config.
+
+    Returns:
+        str | None: The problem, naming the config path.
+    """
+    import inspect
+
+    import mmengine.optim  # noqa: F401 (registers torch's optimizers)
+    from mmengine.registry import OPTIMIZERS, PARAM_SCHEDULERS
+    wrapper = cfg.get('optim_wrapper') if hasattr(cfg, 'get') else None
+    opt = _plain(wrapper.get('optimizer')) if hasattr(wrapper, 'get') else None
+    if isinstance(opt, dict) and 'type' in opt:
+        path = 'optim_wrapper.optimizer'
+        problem = _registered(OPTIMIZERS, opt['type'], f'{path}.type')
+        if problem:
+            return problem
+        for key, low in (('lr', 0), ('weight_decay', None)):
+            value = opt.get(key, 1)
+            if not is_real(value) or value < 0 or value == low:
+                return (f'{path}.{key}: expected a finite number '
+                        f'{">" if low == 0 else ">="} 0, got {value!r}')
+        cls = opt['type'] if isinstance(opt['type'], type) else \
+            OPTIMIZERS.get(type_name(opt['type']))
+        takes = inspect.signature(cls.__init__).parameters
+        for key in ('fused', 'foreach'):
+            value = opt.get(key)
+            if value not in (None, True, False) or isinstance(value, int) \
+                    and not isinstance(value, bool):
+                return (f'{path}.{key}: expected True, False or None, got '
+                        f'{value!r}')
+            if value is not None and key not in takes:
+                return (f'{path}.{key}: {cls.__name__} takes no {key} '
+                        '(leave it out)')
+    schedulers = _plain(cfg.get('param_scheduler')) if hasattr(cfg,
+                                                               'get') else None
+    if isinstance(schedulers, dict):
+        schedulers = [schedulers]
+    for i, scheduler in enumerate(schedulers or ()):
+        if isinstance(scheduler, dict) and 'type' in scheduler:
+            problem = _registered(PARAM_SCHEDULERS, scheduler['type'],
+                                  f'param_scheduler[{i}].type')
+            if problem:
+                return problem
+    return None
+
+
+def dataloader_settings(cfg) -> Optional[str]:
+    """Config rule: each ``*_dataloader``'s ``batch_size`` is an int >= 1
+    and ``num_workers`` an int >= 0 (PyTorch's ``DataLoader`` refuses
+    them only when the runner builds it).
+
+    Args:
+        cfg (Config | dict): The merged config.
+
+    Returns:
+        str | None: The problem, naming ``<split>_dataloader.<key>``.
+    """
+    for split in ('train', 'val', 'test'):
+        loader = cfg.get(f'{split}_dataloader') if hasattr(cfg,
+                                                           'get') else None
+        if not hasattr(loader, 'get'):
+            continue
+        for key, low in (('batch_size', 1), ('num_workers', 0)):
+            value = loader.get(key, low)
+            if not is_int(value) or value < low:
+                return (f'{split}_dataloader.{key}: expected an int >= '
+                        f'{low}, got {value!r}')
+    return None
+
+
 #: [rule(whole config) -> problem | None] over several sections (and the AVA
 #: label files': ``datasets/dataset_checks/ava.py``)
 CONFIG_RULES: List[Callable[[Any], Optional[str]]] = [
-    model_classes_fit_data, train_loop_lengths
+    model_classes_fit_data, train_loop_lengths, optimizer_settings,
+    dataloader_settings
 ]

@@ -5,6 +5,8 @@ reads each to the same structure, refusing what is not one by the file,
 line and field."""
 import json
 import os.path as osp
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -181,6 +183,13 @@ def test_the_old_shapes_and_other_files_are_refused(tmp_path):
         read_result(str(tmp_path / 'missing.json'))
 
 
+def _random_boxes(n, k):
+    """``[n, k * 4]`` random normalised xyxy boxes (x1 <= x2, y1 <= y2, as
+    a model gives them)."""
+    corners = torch.rand(n, k, 2, 2).sort(dim=2).values  # [min, max] x, y
+    return corners.flatten(2).reshape(n, k * 4)
+
+
 def test_masks_tubelets_and_forecasts_are_read(tmp_path):
     """The optional fields of a person (a mask, tubelet or forecast
     model's) are written as the reader reads them."""
@@ -192,8 +201,8 @@ def test_masks_tubelets_and_forecasts_are_read(tmp_path):
         scores=torch.tensor([[0.0, 0.9], [0.0, 0.2]]),
         person_scores=torch.tensor([0.9, 0.7]),
         masks=masks,
-        tubelet_bboxes=torch.rand(2, 3 * 4),
-        future_bboxes=torch.rand(2, 2 * 4),
+        tubelet_bboxes=_random_boxes(2, 3),
+        future_bboxes=_random_boxes(2, 2),
         future_scores=torch.rand(2, 2 * 1),
         future_visible=torch.rand(2, 2))
     res = KeyframeResult.from_sample(
@@ -215,3 +224,111 @@ def test_masks_tubelets_and_forecasts_are_read(tmp_path):
             match=r'keyframes\[0\].persons\[0\].tubelet: '
             'expected'):
         read_result(_write(tmp_path / 'bad.json', doc))
+
+
+@pytest.mark.parametrize('ext', ['.json', '.jsonl'])
+def test_a_path_object_is_read(tmp_path, ext):
+    doc = _document()
+    path = Path(_write(tmp_path / f'r{ext}', doc))
+    assert read_result(path) == doc == read_result(str(path))
+    with pytest.raises(
+            TypeError,
+            match=r'expected a file path \(str or '
+            r'os.PathLike\), got int 3'):
+        read_result(3)
+
+
+def test_a_file_not_utf8_or_nested_too_deeply_is_named(tmp_path):
+    doc = _document()
+    doc['input'] = 'café'
+    latin = tmp_path / 'latin.json'
+    latin.write_bytes(json.dumps(doc, ensure_ascii=False).encode('latin-1'))
+    with pytest.raises(
+            ResultFormatError,
+            match=r'latin.json line 1: not UTF-8 text \(byte \d+: 0xe9\); '
+            'expected a stmixer_mm result'):
+        read_result(str(latin))
+    stream = Path(_write(tmp_path / 'latin.jsonl', _document()))
+    lines = stream.read_text().splitlines(keepends=True)
+    lines[2] = lines[2].replace('walk', 'w\xe4lk')
+    stream.write_bytes(''.join(lines).encode('latin-1'))
+    with pytest.raises(
+            ResultFormatError, match=r'latin.jsonl line 3: not UTF-8 text'):
+        read_result(str(stream))
+    depth = sys.getrecursionlimit() * 5
+    deep = tmp_path / 'deep.json'
+    deep.write_text('[' * depth + ']' * depth)
+    with pytest.raises(
+            ResultFormatError, match=r'deep.json: JSON nested too deeply'):
+        read_result(str(deep))
+    deep = Path(_write(tmp_path / 'deep.jsonl', _document()))
+    deep.write_text(deep.read_text() + '{"a": ' * depth + '1' + '}' * depth)
+    with pytest.raises(
+            ResultFormatError,
+            match=r'deep.jsonl line 4: JSON nested too deeply'):
+        read_result(str(deep))
+
+
+def test_a_key_given_twice_is_refused(tmp_path):
+    """json keeps the last of a key given twice; the reader names it."""
+    text = json.dumps(_document())
+    twice = tmp_path / 'twice.json'
+    twice.write_text(text[:-1] + ', "keyframes": []}')
+    with pytest.raises(
+            ResultFormatError,
+            match=r"twice.json: key 'keyframes' given twice in one object"):
+        read_result(str(twice))
+    box = '"bbox": [1.0, 2.0, 30.0, 40.0]'
+    twice.write_text(text.replace(box, f'{box}, "bbox": [0, 0, 1, 1]', 1))
+    with pytest.raises(
+            ResultFormatError,
+            match=r"twice.json: keyframes\[0\].persons\[0\]: key 'bbox' "
+            'given twice'):
+        read_result(str(twice))
+    stream = Path(_write(tmp_path / 'twice.jsonl', _document()))
+    lines = stream.read_text().splitlines(keepends=True)
+    lines[0] = lines[0].replace('{', '{"stride": 8, ', 1)
+    stream.write_text(''.join(lines))
+    with pytest.raises(
+            ResultFormatError,
+            match=r"twice.jsonl line 1: key 'stride' given twice"):
+        read_result(str(stream))
+
+
+@pytest.mark.parametrize('ext', ['.json', '.jsonl'])
+def test_an_inverted_box_is_refused(tmp_path, ext):
+    path = tmp_path / f'r{ext}'
+    first = ' line 2: ' if ext == '.jsonl' else ': keyframes[0].'
+    doc = _document()
+    person = doc['keyframes'][0]['persons'][0]
+    person['tubelet'] = dict(frames=[1, 2], boxes=[[1, 2, 3, 4], [1, 2, 3, 4]])
+    person['forecast'] = [
+        dict(
+            horizon=4,
+            frame=6,
+            bbox=[1, 2, 3, 4],
+            visible=0.5,
+            actions={'walk': 0.1})
+    ]
+    assert read_result(_write(path, doc)) == doc
+    # a box of zero width or height is not inverted
+    person['bbox'] = [5.0, 2.0, 5.0, 2.0]
+    assert read_result(_write(path, doc)) == doc
+    for change, field, box in [
+        (lambda p: p.update(bbox=[30.0, 2.0, 1.0, 40.0]), 'bbox',
+         '[30.0, 2.0, 1.0, 40.0]'),
+        (lambda p: p.update(bbox=[1.0, 40.0, 30.0, 2.0]), 'bbox',
+         '[1.0, 40.0, 30.0, 2.0]'),
+        (lambda p: p['tubelet']['boxes'][1].reverse(), 'tubelet',
+         'boxes[1] [4, 3, 2, 1]'),
+        (lambda p: p['forecast'][0].update(bbox=[3, 2, 1, 4]),
+         'forecast[0].bbox', '[3, 2, 1, 4]'),
+    ]:
+        bad = json.loads(json.dumps(doc))
+        change(bad['keyframes'][0]['persons'][0])
+        with pytest.raises(ResultFormatError) as e:
+            read_result(_write(path, bad))
+        said = str(e.value)
+        assert said.startswith(f'{path}{first}persons[0].{field}: '), said
+        assert 'x1 <= x2 and y1 <= y2 (this one is inverted)' in said, said
+        assert box in said, said

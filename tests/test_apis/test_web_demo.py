@@ -162,8 +162,9 @@ def test_the_server_runs_a_clip_and_names_each_wrong_file(server, drawn_texts):
     assert job['frames_read'] == job['num_frames'] == FRAMES
     assert job['fps'] == FPS
     status, headers, body = _get(server, job['json_url'])
-    assert headers['Content-Disposition'] == \
-        'attachment; filename="clip_det.json"'
+    assert headers['Content-Disposition'] == (
+        'attachment; filename="clip_det.json"; '
+        "filename*=UTF-8''clip_det.json")
     prediction = json.loads(body)
     assert [k['frame'] for k in prediction['keyframes']] == \
         keyframe_indices(FRAMES, STRIDE)

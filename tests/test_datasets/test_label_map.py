@@ -76,6 +76,86 @@ def test_bad_label_maps_are_named(tmp_path, text, message):
         read_pbtxt_label_map(str(tmp_path / 'none.pbtxt'))
 
 
+@pytest.mark.parametrize(
+    'text,message',
+    [
+        ('label {\n  name: ""\n  label_id: 1\n}\n',
+         r'entry 1 \(line 1\): name on line 2 is empty \(""\)'),
+        (TWO_SPACE + 'label {\n  name: "  "  # blank\n  label_id: 2\n}\n',
+         r'entry 2 \(line 5\): name on line 6 is empty'),
+        ('item { display_name: "" id: 1 }\n',
+         r'entry 1 \(line 1\): display_name on line 1 is empty'),
+        ('label {\n  name: "a"\n  name: "b"\n  label_id: 1\n}\n',
+         r'entry 1 \(line 1\): name on line 3 after name on line 2'),
+        ('label {\n  name: "a"\n  id: 2\n  label_id: 1\n}\n',
+         r'label_id on line 4 after id on line 3'),
+        ('label {\n  label_name: "a"\n  label_id: 1\n}\n',
+         r'entry 1 \(line 1\): needs both name: "..." and label_id: N '
+         r'\(fields given: label_id, label_name\)'),
+        ('label {\n  name: stand\n  label_id: 1\n}\n',
+         r"name 'stand' on line 2 is not a quoted string"),
+        ('label {\n  name: "a\n  label_id: 1\n}\n',
+         r"entry 1 \(line 1\), line 2: unexpected 'name: \"a'"),
+        # an entry whose `}` is missing (or commented out): not dropped
+        ('label {\n  name: "a"\n  label_id: 1\n# }\n' +
+         TWO_SPACE.replace('1', '2'), r"line 1: unexpected 'label \{'"),
+        (TWO_SPACE + '  name: "stray"\n',
+         r"line 5: unexpected 'name: \"stray\"'"),
+    ])
+def test_bad_entries_are_named_by_line(tmp_path, text, message):
+    path = tmp_path / 'bad.pbtxt'
+    path.write_text(text)
+    with pytest.raises(LabelMapError, match=message) as e:
+        load_label_map(str(path))
+    assert str(path) in str(e.value)
+    # the data sets' check refuses it too (a layout mmaction2 cannot read
+    # in its own words)
+    with pytest.raises(ValueError) as e:
+        check_ava_label_file(str(path))
+    assert str(path) in str(e.value)
+
+
+COMMENTED = ('# AVA-style label map\n'
+             '# item {\n'
+             '#   name: "old"\n'
+             '#   id: 1\n'
+             '# }\n'
+             'item {\n'
+             '  # name: "sit"\n'
+             '  name: "stand # not a comment"  # the live one\n'
+             '  id: 1\n'
+             '}\n'
+             'item: {\n'
+             '  name: "walk"\n'
+             '#  name: "run"\n'
+             '  id: 2\n'
+             '  label_type: PERSON_MOVEMENT  # read by none\n'
+             '}  # end\n')
+
+
+def test_comments_are_not_read(tmp_path):
+    """``#`` to the end of the line is a comment (outside quoted strings),
+    as in protobuf text format: a commented-out name or entry is not read,
+    and every reader (mmaction2's included) gives the live values."""
+    path = tmp_path / 'commented.pbtxt'
+    path.write_text(COMMENTED)
+    names = {1: 'stand # not a comment', 2: 'walk'}
+    assert read_pbtxt_label_map(str(path)) == names
+    assert check_mmaction2_reads_label_map(str(path)) == names
+    assert load_label_map(str(path)) == names
+    assert load_label_names(str(path)) == names
+    assert read_label_map(str(path)) == {v: k for k, v in names.items()}
+    assert check_ava_label_file(str(path)) == [1, 2]
+    # the lines named are the file's, the comments counted
+    bad = tmp_path / 'bad.pbtxt'
+    bad.write_text(COMMENTED.replace('"walk"', '""'))
+    with pytest.raises(
+            LabelMapError,
+            match=r'entry 2 \(line 11\): name on line 12 is '
+            'empty'):
+        read_pbtxt_label_map(str(bad))
+
+
 AVA80 = 'stmixer_mm::ava_action_list_v2.2.pbtxt'
 AVA60 = 'stmixer_mm::ava_action_list_v2.2_for_activitynet_2019.pbtxt'
 

@@ -26,19 +26,15 @@ def test_capture_rows_of_the_tiny_config(tools, tmp_path):
     assert row['residue'] == row['loss_ops'] - row['forward_ops'] > 0
 
 
-def test_ava_scales_and_shapes_bound_the_epoch(tools):
+def test_ava_scales_and_shapes_bound_the_epoch():
     """The official draw with the AVA base's listed shapes gives at most 8
     shapes over an epoch of mixed frame sizes; the former range without
     them more."""
-    import importlib.util
-    path = Path(tools.REPO) / 'tools/analysis_tools/benchmark_train_capture.py'
-    spec = importlib.util.spec_from_file_location('capture', path)
-    capture = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(capture)
-    listed = capture.epoch_shapes(
+    from stmixer_mm.benchmarks.common import epoch_shapes
+    listed = epoch_shapes(
         dict(type='RandomShortSideResize', scales=[256, 320]), 32, AVA_SHAPES,
         2, 4000, 0)
-    ranged = capture.epoch_shapes(
+    ranged = epoch_shapes(
         dict(type='RandomShortSideResize', scale_range=(256, 320)), 32, None,
         2, 4000, 0)
     assert isinstance(listed, Counter) and sum(listed.values()) == 2000

@@ -13,7 +13,7 @@ import warnings
 import pytest
 
 from stmixer_mm.cli import test as test_cli
-from stmixer_mm.utils import package_files
+from stmixer_mm.utils import config_files, package_files
 from stmixer_mm.utils.config_files import (MissingConfigError, load_config,
                                            resolve_config)
 
@@ -53,6 +53,55 @@ def test_an_unknown_name_lists_the_close_ones(tmp_path, monkeypatch, name,
     assert QUICKSTART in str(e.value)
     with pytest.raises(MissingConfigError, match='mmdet:: is not this'):
         resolve_config('mmdet::faster_rcnn/x.py')
+
+
+@pytest.mark.parametrize('rel, said', [
+    ('{outside}', 'is an absolute path'),
+    ('../setup.py', 'leads out of the packaged configs'),
+    ('quickstart/../../setup.py', 'leads out of the packaged configs'),
+    ('quickstart/../../../etc/passwd', 'leads out of the packaged configs'),
+    ('', 'no config after stmixer_mm::'),
+    ('.', 'no config after stmixer_mm::'),
+])
+def test_a_packaged_name_stays_in_the_packaged_configs(tmp_path, monkeypatch,
+                                                       rel, said):
+    """``stmixer_mm::`` names a config of the package's configs folder,
+    not any file: an absolute path or one leading out of it (even to a
+    file that exists) is refused, naming it and the expected form, by
+    every command (load_config, tools/test.py)."""
+    outside = tmp_path / 'outside.py'
+    outside.write_text('x = 1\n')
+    name = 'stmixer_mm::' + rel.format(outside=outside)
+    monkeypatch.chdir(tmp_path)
+    for call in (resolve_config, load_config):
+        with pytest.raises(MissingConfigError) as e:
+            call(name)
+        assert said in str(e.value), str(e.value)
+        assert name in str(e.value) or repr(name) in str(e.value)
+        assert 'expected stmixer_mm::<folder>/<config>.py' in str(e.value)
+    with pytest.raises(SystemExit) as e:
+        test_cli.main([name, 'no.pth'])
+    assert said in str(e.value.code), e.value.code
+
+
+def test_a_link_out_of_the_packaged_configs_is_refused(tmp_path, monkeypatch):
+    """The real path counts: a link in the configs folder to a file
+    outside it is refused; ``..`` that stays inside is read."""
+    root = tmp_path / 'configs'
+    (root / 'quickstart').mkdir(parents=True)
+    (root / 'quickstart' / 'a.py').write_text('x = 1\n')
+    (tmp_path / 'secret.py').write_text('x = 2\n')
+    os.symlink(tmp_path / 'secret.py', root / 'quickstart' / 'link.py')
+    monkeypatch.setattr(config_files, 'config_roots',
+                        lambda *a, **k: [str(root)])
+    assert resolve_config(
+        'stmixer_mm::quickstart/../quickstart/a.py').path == str(
+            root / 'quickstart' / 'a.py')
+    with pytest.raises(
+            MissingConfigError,
+            match=r'config stmixer_mm::quickstart/link.py: quickstart/link.py'
+            r' is .*secret.py, outside the packaged configs folder'):
+        resolve_config('stmixer_mm::quickstart/link.py')
 
 
 def test_names_resolve_from_an_installed_copy(tmp_path, monkeypatch):

@@ -266,3 +266,58 @@ def test_load_config_names_the_file(tmp_path):
     bad.write_text("model = dict(type='STMixer'\n")
     with pytest.raises(ConfigFileError, match=r'bad\.py could not be read'):
         load_config(str(bad))
+
+
+@pytest.mark.parametrize('options, message', [
+    ({
+        'optim_wrapper.optimizer.type': 'AdamWW'
+    }, "optim_wrapper.optimizer.type: 'AdamWW' is not a registered optimizer; "
+     "did you mean ['AdamW'"),
+    ({
+        'optim_wrapper.optimizer.lr': -1e-4
+    },
+     'optim_wrapper.optimizer.lr: expected a finite number > 0, got -0.0001'),
+    ({
+        'optim_wrapper.optimizer.lr': 0
+    }, 'optim_wrapper.optimizer.lr: expected a finite number > 0, got 0'),
+    ({
+        'optim_wrapper.optimizer.weight_decay': float('nan')
+    }, 'optim_wrapper.optimizer.weight_decay: expected a finite number >= 0'),
+    ({
+        'optim_wrapper.optimizer.fused': 'no'
+    },
+     "optim_wrapper.optimizer.fused: expected True, False or None, got 'no'"),
+    ({
+        'optim_wrapper.optimizer.foreach': 1
+    }, 'optim_wrapper.optimizer.foreach: expected True, False or None, got 1'),
+    ({
+        'optim_wrapper.optimizer': dict(type='RMSprop', lr=1e-3, fused=True)
+    }, 'optim_wrapper.optimizer.fused: RMSprop takes no fused'),
+    ({
+        'param_scheduler': [dict(type='LinearLRR', start_factor=0.1)]
+    }, "param_scheduler[0].type: 'LinearLRR' is not a registered parameter "
+     "scheduler; did you mean ['LinearLR'"),
+    ({
+        'train_dataloader.batch_size': 0
+    }, 'train_dataloader.batch_size: expected an int >= 1, got 0'),
+    ({
+        'val_dataloader.batch_size': 2.0
+    }, 'val_dataloader.batch_size: expected an int >= 1, got 2.0'),
+    ({
+        'train_dataloader.num_workers': -1
+    }, 'train_dataloader.num_workers: expected an int >= 0, got -1'),
+])
+def test_training_settings_are_checked_before_the_run(options, message):
+    """The optimizer, its schedulers and the dataloaders' sizes are checked
+    before the runner is built, naming the config path."""
+    with pytest.raises(ConfigSettingError) as info:
+        _checked(TINY_CFG, **options)
+    assert message in str(info.value)
+
+
+def test_valid_training_settings_pass():
+    _checked(
+        TINY_CFG, **{
+            'optim_wrapper.optimizer.fused': False,
+            'train_dataloader.num_workers': 0
+        })

@@ -11,8 +11,9 @@ Per config, three rows:
   ``RandomShortSideResize`` and ``STMixerDataPreprocessor`` (short-side
   draw, size divisor, ``train_pad_shapes``, batch size), against the
   former ``scale_range=(256, 320)`` draw without listed shapes. The
-  frame sizes are an assumed mix (:data:`FRAME_SIZES`: AVA's films are
-  mostly 16:9 or wider; no AVA copy is here to count them);
+  frame sizes are an assumed mix (``stmixer_mm.benchmarks.common``'s
+  ``FRAME_SIZES``: AVA's films are mostly 16:9 or wider; no AVA copy is
+  here to count them);
 - ``dynamo``: ``torch._dynamo.explain`` of the training forward
   (``STMixer.train_forward``, what ``graph_train_cfg`` compiles) at a
   ``--shape`` clip: graphs and graph breaks;
@@ -21,27 +22,17 @@ Per config, three rows:
   those of the training forward (random weights, two GT persons a clip).
 """
 import argparse
-from collections import Counter
 from typing import Dict, List, Tuple
 
-import numpy as np
 import torch
-from mmcv import rescale_size
 from mmengine.config import Config
 
 from stmixer_mm.benchmarks.common import (add_arguments, add_gt,
                                           build_random_model, clip_shape,
-                                          format_table, make_batch,
-                                          named_configs, with_threads,
-                                          write_json)
+                                          epoch_shapes, format_table,
+                                          make_batch, named_configs,
+                                          with_threads, write_json)
 from stmixer_mm.benchmarks.sync_counter import profiler_op_count
-from stmixer_mm.models.data_preprocessors.stmixer_data_preprocessor import \
-    padded_shape
-
-#: the assumed AVA-like mix of frame sizes ``((W, H), share)``
-FRAME_SIZES = (((1280, 720), 0.30), ((1920, 1080), 0.15), ((640, 360), 0.05),
-               ((1998, 1080), 0.15), ((1920, 804), 0.20), ((640, 480), 0.10),
-               ((1440, 1080), 0.05))
 
 
 def _pipeline_step(cfg: Config, kind: str) -> dict:
@@ -50,41 +41,6 @@ def _pipeline_step(cfg: Config, kind: str) -> dict:
         if str(step['type']).rpartition('.')[2].endswith(kind):
             return step
     raise ValueError(f'the training pipeline has no {kind} step')
-
-
-def epoch_shapes(resize: dict, divisor: int, pad_shapes, batch_size: int,
-                 clips: int, seed: int) -> Counter:
-    """The padded ``(H, W)`` of every batch of an epoch of ``clips`` clips.
-
-    Args:
-        resize (dict): A ``RandomShortSideResize`` config.
-        divisor (int): ``pad_size_divisor``.
-        pad_shapes (list | None): ``train_pad_shapes``.
-        batch_size (int): Clips per batch.
-        clips (int): Clips in the epoch.
-        seed (int): Of numpy's generator (the draws and the frame sizes).
-
-    Returns:
-        Counter: Batches per padded shape.
-    """
-    from stmixer_mm.datasets.transforms.processing import RandomShortSideResize
-    transform = RandomShortSideResize(**{
-        k: v
-        for k, v in resize.items() if k != 'type'
-    })
-    np.random.seed(seed)
-    sizes, shares = zip(*FRAME_SIZES)
-    picks = np.random.choice(len(sizes), clips, p=shares)
-    shapes, batch = Counter(), []
-    for pick in picks:
-        w, h = sizes[pick]
-        short = transform.draw_short_side()
-        new_w, new_h = rescale_size((w, h), (transform.max_long_edge, short))
-        batch.append((new_h, new_w))
-        if len(batch) == batch_size:
-            shapes[padded_shape(batch, divisor, pad_shapes)] += 1
-            batch = []
-    return shapes
 
 
 def shape_row(cfg: Config, clips: int, seed: int) -> Dict[str, object]:

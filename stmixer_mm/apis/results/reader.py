@@ -5,8 +5,10 @@ demo's ``preds/<name>.json``) and the online runner's JSON Lines stream
 same structure, every field checked."""
 import json
 import math
+import os
 import os.path as osp
-from typing import Callable, Dict, List, Optional, Tuple
+import sys
+from typing import Callable, Dict, List, Optional, Tuple, Union
 
 from .formatter import FORMAT_VERSION, TUBES_FORMAT_VERSION
 
@@ -64,7 +66,12 @@ def _of_type(kind: type, what: str) -> Callable:
 
 def _box(v):
     ok = isinstance(v, list) and len(v) == 4 and all(map(_is_number, v))
-    return None if ok else 'a list of 4 numbers [x1, y1, x2, y2] (pixels)'
+    if not ok:
+        return 'a list of 4 numbers [x1, y1, x2, y2] (pixels)'
+    if v[2] < v[0] or v[3] < v[1]:
+        return ('a box [x1, y1, x2, y2] (pixels) with x1 <= x2 and y1 <= y2 '
+                '(this one is inverted)')
+    return None
 
 
 def _frame_size(v):
@@ -89,10 +96,16 @@ def _tubelet(v):
     ok = isinstance(v, dict) and set(v) == {'frames', 'boxes'} and \
         isinstance(v['frames'], list) and isinstance(v['boxes'], list) and \
         len(v['frames']) == len(v['boxes']) and \
-        all(_is_int(f) and f >= 0 for f in v['frames']) and \
-        all(_box(b) is None for b in v['boxes'])
-    return None if ok else ('{"frames": [int >= 0], "boxes": [[x1, y1, x2, '
-                            'y2]]}, one box per frame')
+        all(_is_int(f) and f >= 0 for f in v['frames'])
+    what = ('{"frames": [int >= 0], "boxes": [[x1, y1, x2, y2]]}, one box '
+            'per frame')
+    if not ok:
+        return what
+    for j, b in enumerate(v['boxes']):
+        problem = _box(b)
+        if problem is not None:
+            return f'{what}; boxes[{j}] {_shown(b)}: expected {problem}'
+    return None
 
 
 #: the fields of a result file besides ``format_version`` and ``keyframes``
@@ -130,6 +143,15 @@ FORECAST_FIELDS: Dict[str, Callable] = dict(
     actions=_actions)
 
 
+def _shown(value, limit: int = 80) -> str:
+    """``value`` as JSON, cut at ``limit`` characters (its type's name
+    where it cannot be written)."""
+    try:
+        return json.dumps(value)[:limit]
+    except (RecursionError, ValueError, TypeError):
+        return type(value).__name__
+
+
 def _name(file: str, path: str, key: str = '') -> str:
     """``'<file>: <path>.<key>'`` (the parts given)."""
     field = '.'.join(p for p in (path, key) if p)
@@ -163,7 +185,7 @@ def _check_fields(obj, required: Dict[str, Callable],
         if problem is not None:
             raise ResultFormatError(
                 f'{_name(file, path, key)}: expected {problem}, got '
-                f'{json.dumps(value)[:80]}')
+                f'{_shown(value)}')
 
 
 def _check_version(obj, where: str) -> None:
@@ -242,20 +264,88 @@ def check_result(result: dict, file: str = 'result') -> dict:
     return result
 
 
+class _Repeated(dict):
+    """A JSON object with a key given twice (:attr:`key`, the first
+    such); the first value of each key kept."""
+    key = ''
+
+
+def _repeated_key(value) -> Optional[Tuple[str, str]]:
+    """``(path, key)`` of the first :class:`_Repeated` object in
+    ``value`` in document order (``path`` as :func:`_name` takes it), or
+    None; iterative, for any depth."""
+    stack = [(value, '')]
+    while stack:
+        v, path = stack.pop()
+        if isinstance(v, _Repeated):
+            return path, v.key
+        if isinstance(v, dict):
+            children = [(c, f'{path}.{k}' if path else str(k))
+                        for k, c in v.items()]
+        elif isinstance(v, list):
+            children = [(c, f'{path}[{n}]') for n, c in enumerate(v)]
+        else:
+            continue
+        stack.extend(reversed(children))
+    return None
+
+
 def _json(text: str, where: str):
+    """``json.loads`` of ``text`` (``where`` names it in errors), refusing
+    a key given twice in an object (``json`` keeps the last silently)."""
+    repeated = []
+
+    def unique_keys(pairs: List[Tuple[str, object]]) -> dict:
+        obj: dict = {}
+        for key, value in pairs:
+            if key in obj:
+                if not isinstance(obj, _Repeated):
+                    obj = _Repeated(obj)
+                    obj.key = key
+                    repeated.append(key)
+                continue
+            obj[key] = value
+        return obj
+
     try:
-        return json.loads(text)
+        value = json.loads(text, object_pairs_hook=unique_keys)
+    except RecursionError:
+        raise ResultFormatError(
+            f'{where}: JSON nested too deeply to read (past Python\'s '
+            f'recursion limit, {sys.getrecursionlimit()}); expected a '
+            'stmixer_mm result (docs/en/result_format.md), a few levels '
+            'deep') from None
     except ValueError as e:
         raise ResultFormatError(f'{where}: not JSON ({e})') from None
+    if repeated:
+        path, key = _repeated_key(value)
+        raise ResultFormatError(
+            f'{_name(where, path)}: key {key!r} given twice in one object; '
+            'expected each key once (a JSON reader keeps only one of them)')
+    return value
 
 
-def read_result(path: str) -> dict:
+def _read_text(path: str) -> str:
+    """The file's text, UTF-8; not UTF-8: an error naming the line."""
+    with open(path, 'rb') as f:
+        data = f.read()
+    try:
+        return data.decode('utf-8')
+    except UnicodeDecodeError as e:
+        line = data.count(b'\n', 0, e.start) + 1
+        raise ResultFormatError(
+            f'{path} line {line}: not UTF-8 text (byte {e.start}: '
+            f'0x{data[e.start]:02x}); expected a stmixer_mm result, JSON '
+            'in UTF-8 as its writers write it') from None
+
+
+def read_result(path: Union[str, os.PathLike]) -> dict:
     """Read a result file: a JSON document (``.json``) or the online
     runner's JSON Lines (``.jsonl``: the header line, then one keyframe a
     line), to the same structure, checked (:func:`check_result`).
 
     Args:
-        path (str): The file.
+        path (str | os.PathLike): The file.
 
     Returns:
         dict: ``format_version``, ``input``, ``fps``, ``frame_size``,
@@ -264,20 +354,26 @@ def read_result(path: str) -> dict:
         (docs/en/result_format.md); a stream's ``num_frames`` is None.
 
     Raises:
-        ResultFormatError: Not ``.json`` / ``.jsonl``, not JSON, another
-            version, a field missing, unknown or of the wrong kind;
-            naming the file (the line of a stream) and the field.
+        ResultFormatError: Not ``.json`` / ``.jsonl``, not UTF-8, not
+            JSON (or nested too deeply), a key given twice in an object,
+            another version, a field missing, unknown or of the wrong kind
+            (an inverted box included); naming the file (the line of a
+            stream) and the field.
         FileNotFoundError: No such file.
+        TypeError: ``path`` is not a ``str`` or ``os.PathLike``.
     """
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f'read_result: expected a file path (str or '
+                        f'os.PathLike), got {type(path).__name__} {path!r}')
+    path = os.fsdecode(os.fspath(path))
     if not osp.isfile(path):
         raise FileNotFoundError(f'result {path}: no such file')
-    with open(path, encoding='utf-8') as f:
-        text = f.read()
-    if path.endswith('.json'):
-        return check_result(_json(text, path), path)
-    if not path.endswith('.jsonl'):
+    if not path.endswith(('.json', '.jsonl')):
         raise ResultFormatError(
             f'{path}: expected a .json result document or a .jsonl stream')
+    text = _read_text(path)
+    if path.endswith('.json'):
+        return check_result(_json(text, path), path)
     lines = text.split('\n')
     if lines[-1] == '':
         lines.pop()  # the newline ending the last line

@@ -13,7 +13,7 @@ from stmixer_mm.datasets.importers.video import (check_frame_size,
                                                  frame_pixel_bound)
 from .sources import (HIGH_REPORTED_FPS, MAX_REPORTED_FPS, ArraySource,
                       FolderSource, Frame, FrameSource, VideoReadError,
-                      check_fps, is_live_spec)
+                      check_fps, is_live_spec, webcam_index)
 from .video_file import VideoFileSource
 
 __all__ = ['CaptureSource', 'open_source', 'open_video']
@@ -71,8 +71,8 @@ class CaptureSource(FrameSource):
         fps = check_fps(fps)
         self.max_frame_pixels = frame_pixel_bound(
             max_frame_pixels, 'CaptureSource: max_frame_pixels')
-        if isinstance(spec, str) and spec.isdigit():
-            spec = int(spec)
+        if webcam_index(spec) is not None:
+            spec = webcam_index(spec)
         self.cap = None
         self._open_spec(spec)
         factory = capture_factory or cv2.VideoCapture
@@ -257,8 +257,7 @@ def open_source(spec: Union[int, str],
         realtime=realtime, fps=fps, max_frame_pixels=max_frame_pixels)
     if isinstance(spec, str) and not is_live_spec(spec) and osp.isdir(spec):
         return FolderSource(spec, **kwargs)
-    webcam = isinstance(spec, (int, np.integer)) or (isinstance(spec, str)
-                                                     and spec.isdigit())
+    webcam = webcam_index(spec) is not None
     if capture_factory is None and not webcam:
         try:
             return VideoFileSource(spec, **kwargs)

@@ -17,9 +17,10 @@ from stmixer_mm.datasets.importers.video import (check_frame_size,
 
 __all__ = [
     'Frame', 'FrameSource', 'ArraySource', 'FolderSource', 'VideoReadError',
-    'expand_inputs', 'is_live_spec', 'source_name', 'check_fps',
-    'check_frames', 'natural_key', 'IMG_EXTS', 'VIDEO_EXTS', 'DEFAULT_FPS',
-    'MAX_REPORTED_FPS', 'video_inputs', 'CountingSource', 'image_size'
+    'expand_inputs', 'is_live_spec', 'webcam_index', 'source_name',
+    'check_fps', 'check_frames', 'natural_key', 'IMG_EXTS', 'VIDEO_EXTS',
+    'DEFAULT_FPS', 'MAX_REPORTED_FPS', 'video_inputs', 'CountingSource',
+    'image_size'
 ]
 
 IMG_EXTS = ('.jpg', '.jpeg', '.png', '.bmp')
@@ -44,18 +45,33 @@ class Frame(NamedTuple):
     image: np.ndarray  # RGB uint8 [H, W, 3]
 
 
+#: a webcam index given as text: ASCII digits only, a few of them
+#: (``str.isdigit`` also takes ``'²'``, which ``int`` refuses); anything else
+#: (``'²'``, ``'٣'``, 20 digits) is a path, refused as such when missing
+_WEBCAM_INDEX = re.compile(r'[0-9]{1,9}')
+
+
+def webcam_index(spec) -> Optional[int]:
+    """The webcam index ``spec`` names (an int, or text of ASCII digits),
+    else None (a path or a URL)."""
+    if isinstance(spec, (int, np.integer)) and not isinstance(spec, bool):
+        return int(spec)
+    if isinstance(spec, str) and _WEBCAM_INDEX.fullmatch(spec):
+        return int(spec)
+    return None
+
+
 def is_live_spec(spec) -> bool:
     """A webcam index or a stream URL."""
-    if isinstance(spec, (int, np.integer)):
+    if webcam_index(spec) is not None:
         return True
-    return isinstance(spec, str) and (spec.isdigit() or '://' in spec)
+    return isinstance(spec, str) and '://' in spec
 
 
 def source_name(spec) -> str:
     """The output stem of the source of ``spec`` (before it is opened)."""
-    if isinstance(spec, (int, np.integer)) or (isinstance(spec, str)
-                                               and spec.isdigit()):
-        return f'webcam{int(spec)}'
+    if webcam_index(spec) is not None:
+        return f'webcam{webcam_index(spec)}'
     if is_live_spec(spec):
         tail = spec.split('://', 1)[1].rstrip('/').split('?')[0]
         return osp.splitext(tail.split('/')[-1] or 'stream')[0] or 'stream'

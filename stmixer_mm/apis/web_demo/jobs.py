@@ -5,6 +5,7 @@ thread, one job at a time: the drawn video at the source's frame rate
 (``<name>_det.mp4``, each frame drawn with its nearest keyframe's persons),
 the result document (``<name>_det.json``) and its CSV
 (docs/en/web_demo.md)."""
+import errno
 import itertools
 import json
 import os
@@ -46,8 +47,9 @@ KINDS = ('video', 'config', 'checkpoint')
 SYNTHETIC = 'synthetic'
 #: what the page names the command by in its messages
 WHO = 'stmixer-web'
-#: longest name of an uploaded file taken by default (most file systems'
-#: limit; ``stmixer-web --max-name-length``)
+#: longest name of an uploaded file taken by default, and at most (most
+#: file systems take names of at most 255 bytes, and a kept name is ASCII:
+#: one byte a character; ``stmixer-web --max-name-length``)
 MAX_NAME_CHARS = 255
 #: the errors whose message names the file and what was expected
 FILE_ERRORS = (VideoReadError, ConfigFileError, ConfigSettingError,
@@ -351,11 +353,13 @@ class WebDemo:
             reaches the page run code. Defaults to False: the configs are
             those given here.
         max_name_chars (int): Longest name of an uploaded file taken
-            (``stmixer-web --max-name-length``). Defaults to 255.
+            (``stmixer-web --max-name-length``), at most 255
+            (:data:`MAX_NAME_CHARS`, what file systems take). Defaults to
+            255.
 
     Raises:
         RequestError: A given file that does not exist (naming it).
-        ValueError: ``max_name_chars`` is not a whole number >= 1.
+        ValueError: ``max_name_chars`` is not a whole number in [1, 255].
     """
 
     def __init__(self,
@@ -371,6 +375,11 @@ class WebDemo:
                 max_name_chars, int) or max_name_chars < 1:
             raise ValueError('WebDemo: max_name_chars must be a whole number '
                              f'>= 1, got {max_name_chars!r}')
+        if max_name_chars > MAX_NAME_CHARS:
+            raise ValueError(
+                f'WebDemo: max_name_chars is too large (at most '
+                f'{MAX_NAME_CHARS}: file systems take names of at most '
+                f'{MAX_NAME_CHARS} bytes), got {max_name_chars!r}')
         self.max_name_chars = max_name_chars
         if config is not None:  # stmixer_mm::<folder>/<config>.py, a name
             try:
@@ -519,6 +528,18 @@ class WebDemo:
             os.makedirs(folder)
             with open(path, 'wb') as f:
                 read_body(stream, length, f, f'upload of {name}')
+        except OSError as e:  # named as uploaded: no server path shown
+            shutil.rmtree(folder, ignore_errors=True)
+            if e.errno == errno.ENAMETOOLONG:
+                raise RequestError(
+                    f'upload of {name[:60]}: the server\'s file system '
+                    f'refuses a name this long ({len(name)} characters); '
+                    'choose a shorter name, or start the server with a '
+                    'smaller --max-name-length') from None
+            raise RequestError(
+                f'upload of {name[:60]}: the server cannot store it '
+                f'({e.strerror or type(e).__name__})',
+                HTTPStatus.INSUFFICIENT_STORAGE) from None
         except BaseException:  # nothing of it kept
             shutil.rmtree(folder, ignore_errors=True)
             raise

@@ -33,12 +33,13 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from io import BytesIO
 from typing import Optional, Tuple
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 from .jobs import RequestError, WebDemo, read_body
 
 __all__ = [
-    'make_server', 'PAGE', 'MAX_UPLOAD_MB', 'MAX_REQUEST_KB', 'READ_TIMEOUT'
+    'make_server', 'PAGE', 'MAX_UPLOAD_MB', 'MAX_REQUEST_KB', 'READ_TIMEOUT',
+    'MAX_LIMIT_BYTES', 'content_disposition'
 ]
 
 #: the page the server gives at ``/``
@@ -54,6 +55,33 @@ _RANGE = re.compile(r'bytes=([0-9]*)-([0-9]*)')
 _JOB_FILE = re.compile(r'/jobs/(\d+)/(video\.mp4|predictions\.json)$')
 #: longest number taken in a header (more digits: larger than any limit)
 _DIGITS = 18
+#: the largest byte limit a server takes (``max_upload_bytes``,
+#: ``max_request_bytes``): a ``Content-Length`` of more than
+#: :data:`_DIGITS` digits is refused as over any limit
+MAX_LIMIT_BYTES = 10**_DIGITS - 1
+#: what a download's ASCII ``filename=`` keeps (the rest becomes ``_``): no
+#: quote, backslash, ``%``, ``;`` or control character
+_UNSAFE_IN_FILENAME = re.compile(r'[^A-Za-z0-9._()+ -]')
+
+
+def content_disposition(name: str) -> str:
+    """The ``Content-Disposition`` of a download named ``name`` (any
+    characters): an ASCII ``filename=`` with the unsafe characters (a
+    quote, a backslash, ``%``, ``;``, non-ASCII) replaced by ``_``, for the
+    clients that read only it, and the name itself as RFC 5987 / 6266
+    ``filename*=UTF-8''<percent-encoded>``. A header is Latin-1: a name
+    sent as it is would break the answer (non-Latin-1) or the header (a
+    quote).
+
+    Args:
+        name (str): The file's name.
+
+    Returns:
+        str: ``attachment; filename="..."; filename*=UTF-8''...``.
+    """
+    fallback = _UNSAFE_IN_FILENAME.sub('_', name).strip() or 'download'
+    encoded = quote(name.encode('utf-8', 'surrogateescape'), safe='')
+    return f'attachment; filename="{fallback}"; filename*=UTF-8\'\'{encoded}'
 
 
 def _parse_json(data: bytes) -> dict:
@@ -152,8 +180,19 @@ class _Handler(BaseHTTPRequestHandler):
             traceback.print_exc(file=sys.stderr)
             self.close_connection = True
             self._json(
-                dict(error=f'{type(e).__name__}: {e}'),
-                HTTPStatus.INTERNAL_SERVER_ERROR)
+                dict(error=self._shown(e)), HTTPStatus.INTERNAL_SERVER_ERROR)
+
+    def _shown(self, error: Exception) -> str:
+        """What a 500 says of ``error`` (its traceback is on stderr): no
+        server path: an OSError by its reason only, the work folder's path
+        as ``<work dir>``."""
+        text = (error.strerror or '') if isinstance(error, OSError) else ''
+        text = f'{type(error).__name__}: {text or error}'
+        work_dir = getattr(self.server.demo, 'work_dir', None)
+        if work_dir:
+            for shown in {work_dir, osp.abspath(work_dir)}:
+                text = text.replace(shown, '<work dir>')
+        return text
 
     def do_GET(self):
         self._answer(self._get)
@@ -191,9 +230,9 @@ class _Handler(BaseHTTPRequestHandler):
                 self._file(job.outputs['video'], 'video/mp4')
             else:
                 name = osp.basename(job.outputs['json'])
-                self._file(job.outputs['json'], 'application/json', [
-                    ('Content-Disposition', f'attachment; filename="{name}"')
-                ])
+                self._file(
+                    job.outputs['json'], 'application/json',
+                    [('Content-Disposition', content_disposition(name))])
         else:
             raise RequestError(f'{path}: no such page', HTTPStatus.NOT_FOUND)
 
@@ -338,7 +377,7 @@ def make_server(demo: WebDemo,
 
     Raises:
         ValueError: A limit that is not a number > 0 (a whole one for
-            the bytes).
+            the bytes), or a byte limit over :data:`MAX_LIMIT_BYTES`.
         OSError: The address cannot be bound (e.g. the port is taken).
     """
     limits = [
@@ -351,6 +390,9 @@ def make_server(demo: WebDemo,
                 or not value > 0:
             raise ValueError(
                 f'make_server: {name} must be {expected}, got {value!r}')
+        if types is int and value > MAX_LIMIT_BYTES:
+            raise ValueError(f'make_server: {name} is too large (at most '
+                             f'{MAX_LIMIT_BYTES}), got {value!r}')
     server = ThreadingHTTPServer((host, port), _Handler)
     server.daemon_threads = True
     server.demo, server.verbose = demo, verbose

@@ -4,6 +4,7 @@ import math
 import numbers
 import os
 import os.path as osp
+import re
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Dict, Iterable, Iterator, List, Optional, Tuple
@@ -22,6 +23,12 @@ FPS_TOLERANCE = 1.002
 MAX_FRAME_PIXELS = 8192 * 4320
 MAX_FRAME_PIXELS_ENV = 'STMIXER_MAX_FRAME_PIXELS'
 _EXPECTED_BOUND = 'an int >= 1 (the most pixels, width x height, of a frame)'
+#: the largest value the environment variable takes (a whole number of
+#: more digits is refused as too large before it is converted)
+MAX_FRAME_PIXELS_ENV_LIMIT = 10**18
+#: a whole number as the environment variable takes it: ASCII digits only
+#: (``str.isdigit`` also takes ``'²'``, which ``int`` then refuses)
+_WHOLE = re.compile(r'[0-9]+')
 
 
 @dataclass
@@ -53,20 +60,36 @@ def frame_pixel_bound(value: Optional[int] = None,
         int: The bound, >= 1.
 
     Raises:
-        error: ``value`` (or the variable) is not an int >= 1.
+        error: ``value`` is not an int >= 1, or the variable is not one in
+            ASCII digits (``'²'``, ``'1e6'``, ``'0'``) or is larger than
+            :data:`MAX_FRAME_PIXELS_ENV_LIMIT` (naming it and its value).
     """
     if value is None:
         env = os.environ.get(MAX_FRAME_PIXELS_ENV, '').strip()
         if not env:
             return MAX_FRAME_PIXELS
-        if not env.isdigit() or int(env) < 1:
-            raise error(f'{MAX_FRAME_PIXELS_ENV}={env!r}: expected '
-                        f'{_EXPECTED_BOUND}')
-        return int(env)
+        return _env_bound(env, error)
     if (not isinstance(value, numbers.Integral) or isinstance(value, bool)
             or value < 1):
         raise error(f'{who} must be {_EXPECTED_BOUND}, got {value!r}')
     return int(value)
+
+
+def _env_bound(env: str, error: type) -> int:
+    """The value of :data:`MAX_FRAME_PIXELS_ENV` (stripped, not empty):
+    ASCII digits only, in [1, :data:`MAX_FRAME_PIXELS_ENV_LIMIT`], else
+    ``error`` naming the variable, its value and what is expected."""
+    shown = repr(env if len(env) <= 40 else env[:40] + '...')
+    if not _WHOLE.fullmatch(env) or not env.strip('0'):
+        raise error(f'{MAX_FRAME_PIXELS_ENV}={shown}: expected '
+                    f'{_EXPECTED_BOUND}, in ASCII digits')
+    digits = env.lstrip('0')
+    if len(digits) > len(str(MAX_FRAME_PIXELS_ENV_LIMIT)) or \
+            int(digits) > MAX_FRAME_PIXELS_ENV_LIMIT:
+        raise error(f'{MAX_FRAME_PIXELS_ENV}={shown}: too large (at most '
+                    f'{MAX_FRAME_PIXELS_ENV_LIMIT}); expected '
+                    f'{_EXPECTED_BOUND}')
+    return int(digits)
 
 
 def check_frame_size(name: str,

@@ -52,6 +52,50 @@ def padded_shape(
     return min(holding)[1:] if holding else (pad_h, pad_w)
 
 
+def check_gt_boxes(data_samples: Optional[list]) -> None:
+    """Refuse training ground truth that would be trained on wrongly: a box
+    that is not finite, inverted (``x2 < x1`` or ``y2 < y1``) or wholly
+    outside its clip's ``img_shape`` (read on the host, before the batch
+    goes to the device).
+
+    Args:
+        data_samples (list, optional): The batch's samples; those with
+            ``gt_instances.bboxes`` ``(n, 4)`` (xyxy pixels) are checked.
+
+    Raises:
+        ValueError: Naming the sample (``video_id`` / ``timestamp`` or
+            ``img_key``), the box and what is expected.
+    """
+    for i, sample in enumerate(data_samples or ()):
+        gt = sample.get('gt_instances') if hasattr(sample, 'get') else None
+        boxes = None if gt is None else gt.get('bboxes')
+        boxes = getattr(boxes, 'tensor', boxes)  # mmdet's box types
+        if not isinstance(boxes, Tensor) or boxes.numel() == 0:
+            continue
+        boxes = boxes.detach().reshape(-1, 4).double().cpu()
+        h, w = sample.metainfo.get('img_shape', (float('inf'), ) * 2)[:2]
+        x1, y1, x2, y2 = boxes.unbind(1)
+        problems = (
+            (~torch.isfinite(boxes).all(1), 'is not finite'),
+            ((x2 < x1) | (y2 < y1), 'is inverted (x2 < x1 or y2 < y1)'),
+            ((x2 <= 0) | (y2 <= 0) | (x1 >= w) | (y1 >= h),
+             f'lies wholly outside the {h}x{w} clip (img_shape)'),
+        )
+        for bad, what in problems:
+            if bool(bad.any()):
+                k = int(bad.nonzero()[0, 0])
+                meta = sample.metainfo
+                name = meta.get('img_key') or (
+                    f"{meta.get('video_id', '?')},{meta.get('timestamp', '?')}"
+                )
+                raise ValueError(
+                    f'STMixerDataPreprocessor: training sample {i} of the '
+                    f'batch ({name}): gt_instances.bboxes[{k}] = '
+                    f'{boxes[k].tolist()} {what}; expected finite xyxy '
+                    'pixel boxes with x1 <= x2 and y1 <= y2 that overlap the '
+                    'clip (fix or drop the annotation)')
+
+
 @MODELS.register_module()
 class STMixerDataPreprocessor(ActionDataPreprocessor):
     """Normalise, then pad and stack ``NCTHW`` clips.
@@ -140,6 +184,21 @@ class STMixerDataPreprocessor(ActionDataPreprocessor):
         self.pad_size_divisor = int(pad_size_divisor)
         self.pad_value = float(pad_value)
         self.train_pad_shapes = [tuple(int(v) for v in hw) for hw in shapes]
+
+    def forward(self, data: dict, training: bool = False) -> dict:
+        """mmaction2's ``forward``; in training the ground-truth boxes are
+        checked first (:func:`check_gt_boxes`).
+
+        Args:
+            data (dict): ``inputs`` and ``data_samples`` from the dataloader.
+            training (bool): Training mode. Defaults to False.
+
+        Returns:
+            dict: ``inputs`` (the padded batch) and ``data_samples``.
+        """
+        if training and isinstance(data, dict):
+            check_gt_boxes(data.get('data_samples'))
+        return super().forward(data, training)
 
     def preprocess(self,
                    inputs: List[Tensor],

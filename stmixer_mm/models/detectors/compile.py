@@ -10,6 +10,8 @@ import torch
 from mmengine.logging import print_log
 from torch import Tensor
 
+from ..utils.checks import compile_args_problem
+
 #: modes of ``torch.compile`` that capture CUDA graphs
 CUDA_GRAPH_MODES = ('reduce-overhead', 'max-autotune')
 #: the modes ``compile_cfg.mode`` may name
@@ -44,6 +46,9 @@ class CompiledPredict:
                 'STMixer: compile_cfg must be a dict of mode (one of '
                 f'{COMPILE_MODES}), backend (a string) and fullgraph (True '
                 f'or False), got {compile_cfg!r}')
+        problem = compile_args_problem(cfg)
+        if problem:
+            raise ValueError(f'STMixer: compile_cfg: {problem}')
         self._fn = self._key = None
         self._failed: Optional[str] = None
         self._warned = set()
@@ -187,6 +192,9 @@ class GraphedTraining:
                 'STMixer: graph_train_cfg must be None or a dict of mode (one '
                 f'of {COMPILE_MODES}), backend (a string), max_shapes (an int '
                 f'>= 1) and on_cpu (True or False), got {graph_train_cfg!r}')
+        problem = compile_args_problem(dict(backend=cfg['backend']))
+        if problem:
+            raise ValueError(f'STMixer: graph_train_cfg: {problem}')
         self.cfg = cfg
         self._fn = None
         self._failed: Optional[str] = None

@@ -12,7 +12,7 @@ from mmengine.model import BaseModule
 from torch import Tensor
 
 from stmixer_mm.registry import MODELS
-from ..utils.checks import is_positive_int
+from ..utils.checks import is_positive_int, is_real
 
 _UPSAMPLE_MODES = ('nearest', 'bilinear')
 
@@ -129,9 +129,9 @@ class BiFPN3d(BaseModule):
             raise ValueError(
                 f'{name}: upsample_mode must be one of '
                 f'{sorted(_UPSAMPLE_MODES)}, got {upsample_mode!r}')
-        is_number = isinstance(eps, (int, float)) and not isinstance(eps, bool)
-        if not is_number or not eps > 0:
-            raise ValueError(f'{name}: eps must be a number > 0, got {eps!r}')
+        if not is_real(eps) or not eps > 0:  # (inf: constant maps)
+            raise ValueError(
+                f'{name}: eps must be a finite number > 0, got {eps!r}')
         super().__init__(init_cfg=init_cfg)
         self.in_channels = list(in_channels)
         self.out_channels = out_channels
@@ -155,6 +155,13 @@ class BiFPN3d(BaseModule):
             nodes([2] * (num_levels - 1)) for _ in range(num_repeats))
         self.bottom_up = nn.ModuleList(
             nodes([3] * (num_levels - 2) + [2]) for _ in range(num_repeats))
+        wrong = (nn.BatchNorm1d, nn.BatchNorm3d, nn.InstanceNorm1d,
+                 nn.InstanceNorm3d)
+        if any(isinstance(m, wrong) for m in self.modules()):
+            raise ValueError(
+                f'{name}: norm_cfg must give a 2-D norm (the frames are '
+                'folded into the batch: (B * T, C, H, W)), e.g. '
+                f"dict(type='BN') or dict(type='GN', ...), got {norm_cfg!r}")
 
     def fusion_nodes(self) -> List[_FusionNode]:
         """Every fusion node (``2 * (L - 1) * num_repeats``)."""
@@ -189,6 +196,13 @@ class BiFPN3d(BaseModule):
                     f'{name}: every level needs the same B and T: level 0 '
                     f'has (B={first.shape[0]}, T={first.shape[2]}), level '
                     f'{i} has (B={x.shape[0]}, T={x.shape[2]})')
+            finer = inputs[i - 1].shape[3:] if i else x.shape[3:]
+            if x.shape[3] > finer[0] or x.shape[4] > finer[1]:
+                raise ValueError(
+                    f'{name}: the levels must run from the finest to the '
+                    f'coarsest: level {i} is {x.shape[3]}x{x.shape[4]}, '
+                    f'larger than level {i - 1} ({finer[0]}x{finer[1]}); '
+                    'give the pyramid finest first')
 
     def forward(self, inputs: Sequence[Tensor]) -> Tuple[Tensor, ...]:
         """Fuse the pyramid.

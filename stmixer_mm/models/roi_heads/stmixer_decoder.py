@@ -20,7 +20,7 @@ from stmixer_mm.registry import MODELS, TASK_UTILS
 from ..task_modules import xyxy2xyzr
 from ..task_modules.batched_hungarian import (batched_hungarian_assign,
                                               can_batch)
-from ..utils.checks import is_int, is_real
+from ..utils.checks import compile_args_problem, is_int, is_real
 from ..utils.consistency import check_explicit_setting
 
 #: keys of a stage's ``train_cfg`` (Sparse R-CNN's no-op sampler and weight)
@@ -138,6 +138,9 @@ class STMixerDecoder(BaseModule):
                 'STMixerDecoder: compile_stages must be a bool or a dict of '
                 f'torch.compile arguments {COMPILE_ARGS}, got '
                 f'{compile_stages!r}')
+        problem = compile_stages and compile_args_problem(compile_stages)
+        if problem:
+            raise ValueError(f'STMixerDecoder: compile_stages: {problem}')
         super().__init__(init_cfg=init_cfg)
         #: ``torch.compile`` arguments of the training stages, None: eager
         self.compile_stages = compile_stages

@@ -1,12 +1,44 @@
 """Plain tests of constructor arguments that the models share (each class
 raises its own error naming itself and the argument)."""
-from typing import Any
+import difflib
+from typing import Any, Optional
 
 from stmixer_mm.utils.settings import is_int, is_real
 
-__all__ = ['is_int', 'is_real', 'is_positive_int']
+__all__ = ['is_int', 'is_real', 'is_positive_int', 'compile_args_problem']
 
 
 def is_positive_int(value: Any) -> bool:
     """An integer > 0, not a bool (nor a float such as 10.0)."""
     return is_int(value) and value > 0
+
+
+#: the modes ``torch.compile`` takes
+COMPILE_MODES = (None, 'default', 'reduce-overhead', 'max-autotune',
+                 'max-autotune-no-cudagraphs')
+
+
+def compile_args_problem(args: dict) -> Optional[str]:
+    """What is wrong with ``torch.compile`` arguments from a config
+    (``backend`` registered, ``mode`` known, ``fullgraph`` a bool,
+    ``dynamic`` a bool or None, ``options`` a dict or None), else None."""
+    backend = args.get('backend', 'inductor')
+    if not callable(backend):
+        from torch._dynamo import list_backends
+        known = list_backends(exclude_tags=None)
+        if backend not in known:
+            close = difflib.get_close_matches(str(backend), known, n=2)
+            hint = f'; did you mean {close}?' if close else ''
+            return (f'backend={backend!r} is not a torch.compile backend '
+                    f'(e.g. inductor, aot_eager, eager){hint}')
+    checks = (('mode', lambda v: v in COMPILE_MODES,
+               f'one of {COMPILE_MODES}'),
+              ('fullgraph', lambda v: isinstance(v, bool), 'True or False'),
+              ('dynamic', lambda v: v is None or isinstance(v, bool),
+               'True, False or None'),
+              ('options', lambda v: v is None or isinstance(v, dict),
+               'a dict or None'))
+    for key, fits, expected in checks:
+        if key in args and not fits(args[key]):
+            return f'{key} must be {expected}, got {args[key]!r}'
+    return None

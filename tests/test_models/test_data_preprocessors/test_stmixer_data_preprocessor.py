@@ -207,3 +207,35 @@ def test_bad_train_pad_shapes_are_refused(shapes):
             match='STMixerDataPreprocessor: '
             'train_pad_shapes must be'):
         build(train_pad_shapes=shapes)
+
+
+@pytest.mark.parametrize('box, what', [
+    ([10., 10., 5., 20.], 'is inverted'),
+    ([10., 30., 20., 20.], 'is inverted'),
+    ([100., 10., 120., 20.], 'lies wholly outside the 64x80 clip'),
+    ([-30., 10., -1., 20.], 'lies wholly outside'),
+    ([float('nan'), 1., 2., 3.], 'is not finite'),
+    ([1., 2., float('inf'), 3.], 'is not finite'),
+])
+def test_bad_training_boxes_are_refused_naming_the_sample(box, what):
+    """A training box that is not finite, inverted or outside the clip is
+    refused before the batch goes to the model, naming the sample and the
+    box (at test time the samples carry no boxes to train on)."""
+    from mmengine.structures import InstanceData
+    pre = build()
+
+    def batch(bad):
+        s = sample(64, 80)
+        s.set_metainfo(dict(video_id='vid7', timestamp=905))
+        s.gt_instances = InstanceData(
+            bboxes=torch.tensor([[1., 2., 30., 40.], bad]),
+            labels=torch.zeros(2, 81))
+        return dict(inputs=[torch.zeros(3, 2, 64, 80)], data_samples=[s])
+
+    with pytest.raises(ValueError) as info:
+        pre(batch(box), True)
+    message = str(info.value)
+    assert '(vid7,905)' in message and 'gt_instances.bboxes[1]' in message
+    assert what in message
+    pre(batch(box), False)  # not training: not read
+    pre(batch([40., 30., 80., 64.]), True)  # touching the edges: fine

@@ -70,12 +70,13 @@ def test_cuda_graphs_fall_back_on_cpu():
 
 
 def test_failed_compilation_falls_back():
-    eager, compiled = _pair(dict(mode='default', backend='no_such_backend'))
+    backend = regression.failing_compile_backend()
+    eager, compiled = _pair(dict(mode='default', backend=backend))
     results, messages = _predict(compiled)
     _assert_same(_predict(eager)[0], results, atol=0)
     msgs = _compile_messages(messages)
     assert len(msgs) == 1 and 'failed' in msgs[0]
-    assert 'no_such_backend' in msgs[0]
+    assert backend in msgs[0]
 
 
 def test_training_mode_is_eager():
@@ -123,6 +124,7 @@ def test_inductor_equals_eager_on_cpu():
     dict(mode='fast'),
     dict(backend=3),
     dict(fullgraph='yes'),
+    dict(backend='inductr'),
     'default',
 ])
 def test_bad_compile_cfg_is_refused_naming_it(compile_cfg):

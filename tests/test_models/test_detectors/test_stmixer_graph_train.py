@@ -110,11 +110,11 @@ def test_cpu_training_is_unchanged():
 
 
 def test_a_failed_compilation_warns_once_and_runs_eagerly():
-    model = _model(dict(backend='no-such-backend', on_cpu=True))
+    model = _model(dict(backend=gen.failing_compile_backend(), on_cpu=True))
     ref = _step(_model(None))
     _step(model)
     losses, _, messages = _step(model)
-    assert len(messages) == 1 and "backend='no-such-backend'" in \
+    assert len(messages) == 1 and "backend='stmixer_failing_test'" in \
         messages[0] and 'runs eagerly' in messages[0]
     _assert_equal(losses, ref[0], tol=0)
     assert len(_step(model)[2]) == 0
@@ -132,11 +132,12 @@ def test_compiled_stages_are_left_eager_with_a_reason():
     dict(max_shapes=True),
     dict(on_cpu='yes'),
     dict(backend=None),
+    dict(backend='inductr'),
     dict(unknown=1),
     'on',
 ])
 def test_bad_graph_train_cfg_is_refused_naming_it(cfg):
-    with pytest.raises(ValueError, match='STMixer: graph_train_cfg must be'):
+    with pytest.raises(ValueError, match='STMixer: graph_train_cfg'):
         _model(cfg)
 
 
@@ -252,3 +253,20 @@ def test_ddp_on_the_cpu_equals_one_process(tmp_path):
     _assert_equal(got['grads'], ref_grads, tol=1e-4)
     replay = [m for m in got['messages'] if 'graph_train_cfg' in m]
     assert len(replay) == 1 and 'DDP' in replay[0]
+
+
+@pytest.mark.parametrize('where, value, message', [
+    ('compile_stages', dict(backend='inductr'), "backend='inductr' is not a "
+     "torch.compile backend (e.g. inductor, aot_eager, eager); did you mean"),
+    ('compile_stages', dict(fullgraph='no'), "fullgraph must be True or "
+     "False, got 'no'"),
+    ('compile_stages', dict(mode='fast'), 'mode must be one of'),
+    ('compile_stages', dict(dynamic='auto'), 'dynamic must be True, False'),
+])
+def test_compile_settings_are_checked_when_built(where, value, message):
+    """A ``torch.compile`` setting is refused when the part is built (before
+    the runner), naming the setting."""
+    with pytest.raises(ValueError) as info:
+        _model(None, **{where: value})
+    assert f'STMixerDecoder: {where}: ' in str(info.value)
+    assert message in str(info.value)

@@ -121,6 +121,10 @@ def test_a_negative_weight_switches_its_input_off():
     (dict(upsample_mode='bicubic'), 'upsample_mode'),
     (dict(eps=0), 'eps'),
     (dict(eps='1e-4'), 'eps'),
+    (dict(eps=float('inf')), 'eps'),
+    (dict(eps=float('nan')), 'eps'),
+    (dict(norm_cfg=dict(type='BN3d')), 'norm_cfg'),
+    (dict(norm_cfg=dict(type='IN1d')), 'norm_cfg'),
 ])
 def test_bad_arguments_are_refused(kwargs, argument):
     kwargs = {'in_channels': [8, 16], 'out_channels': C, **kwargs}
@@ -144,6 +148,25 @@ def test_bad_inputs_are_refused():
         neck([a[:, :, 0], b])
     with pytest.raises(ValueError, match=r'level 1 has \(B=1, T=3\)'):
         neck([a, torch.randn(1, 16, 3, 2, 2)])
+    # coarsest first: refused, not fused
+    neck = BiFPN3d([8, 8, 8], C)
+    maps = [torch.randn(1, 8, 2, s, s) for s in (2, 4, 8)]
+    with pytest.raises(
+            ValueError,
+            match=r'^BiFPN3d: the levels must run from the finest to the '
+            r'coarsest: level 1 is 4x4, larger than level 0 \(2x2\)'):
+        neck(maps)
+    assert len(neck(maps[::-1])) == 3
+
+
+def test_a_3d_norm_is_refused_by_the_pre_run_check():
+    """A 3-D norm in a BiFPN3d config is refused before the run (the model
+    built on the meta device), not at the first forward."""
+    from stmixer_mm.utils.settings import ConfigSettingError, check_config
+    cfg = Config.fromfile(repo_path(QUICKSTART.format('-bifpn')))
+    cfg.merge_from_dict({'model.neck.norm_cfg': dict(type='BN3d')})
+    with pytest.raises(ConfigSettingError, match='norm_cfg must give a 2-D'):
+        check_config(cfg)
 
 
 QUICKSTART = 'configs/quickstart/stmixer{}_r3d-tiny_1xb8-8x2x1-36e_' \
