@@ -14,7 +14,8 @@ from stmixer_mm.apis.stop_signals import (RunInterrupted, on_stop_signals,
 from stmixer_mm.datasets.importers import (FORMATS, LAYOUTS,
                                            AnnotationImportError,
                                            import_annotations)
-from stmixer_mm.engine.work_dir_lock import WorkDirBusyError, WorkDirLock
+from stmixer_mm.engine.work_dir_lock import (LockPathError, WorkDirBusyError,
+                                             WorkDirLock)
 from stmixer_mm.utils.output_files import (OutputDirError, OutputFileError,
                                            check_writable_dir)
 from . import positive_int
@@ -121,6 +122,8 @@ def locked_out_dir(out_dir: str) -> Iterator[None]:
     lock = WorkDirLock(out_dir)
     try:
         lock.acquire()
+    except LockPathError as e:  # not a lock file: not another run
+        raise OutputFileError(f'--out-dir {out_dir}: {e}') from None
     except WorkDirBusyError:
         try:
             with open(lock.path) as f:

@@ -38,7 +38,8 @@ from stmixer_mm.apis.stop_signals import (RunInterrupted, on_stop_signals,
                                           signal_name)
 from stmixer_mm.benchmarks.experiments import experiment_env
 from stmixer_mm.data_gen.settings import SyntheticAVASettings
-from stmixer_mm.engine.work_dir_lock import WorkDirBusyError, WorkDirLock
+from stmixer_mm.engine.work_dir_lock import (LockPathError, WorkDirBusyError,
+                                             WorkDirLock)
 from stmixer_mm.utils import ConfigFileError, load_config
 from stmixer_mm.utils.output_files import OutputFileError, prepare_out_dir
 from stmixer_mm.utils.settings import ConfigSettingError, check_config
@@ -289,6 +290,8 @@ def run_one(args, seed: int, threads: int) -> Optional[dict]:
     claim.path = osp.join(args.out_dir, f'.{name}.claim')
     try:
         claim.acquire()
+    except LockPathError as e:  # not a claim file: not another invocation
+        sys.exit(f'{PROG}: {e}')
     except WorkDirBusyError:
         print(f'{work}: another invocation is running it (it holds '
               f'{claim.path}); its row appears once it has written {work}'

@@ -121,3 +121,16 @@ def test_a_staging_folder_whose_pid_is_no_process_id_is_left_named(tmp_path):
         assert line, logged
         assert (tmp_path / name).is_dir()
     assert sorted(os.listdir(tmp_path)) == sorted(names)
+
+
+def test_the_import_tool_names_a_lock_path_that_is_a_folder(
+        exports, tmp_path, capsys):
+    """A folder at ``--out-dir``'s lock path is not another run writing
+    there: the message says what it is, and the folder is left alone."""
+    out = tmp_path / 'out'
+    (out / '.stmixer_run.lock').mkdir(parents=True)
+    assert _import(exports, out) == 1
+    err = capsys.readouterr().err
+    assert f'--out-dir {out}: ' in err and 'is a folder' in err
+    assert 'being written by another run' not in err
+    assert (out / '.stmixer_run.lock').is_dir()

@@ -599,3 +599,66 @@ def test_msda_custom_op_compiles_without_graph_break():
     for grad, ref in zip(grads, ref_grads):
         _assert_close(grad, ref, 1e-10)
     assert grads[1].abs().sum() > 0  # locations get a gradient
+
+
+@pytest.mark.parametrize('change, message', [
+    (lambda a: a.__setitem__(0, a[0][0]), 'value must have 4 dimensions'),
+    (lambda a: a.__setitem__(3, a[3].float()),
+     'sampling_locations (torch.float32) and value (torch.float64) must be'),
+    (lambda a: a.__setitem__(1, a[1].int()), 'spatial_shapes must be int64'),
+    (lambda a: a.__setitem__(0, a[0][:, :-1]), 'value has S=186 pixels, '
+     'spatial_shapes [[10, 14], [5, 7], [3, 4]] give 187'),
+    (lambda a: a.__setitem__(2, a[2].flip(0)), 'level_start_index [175, 140, '
+     '0] does not start the levels of spatial_shapes: expected [0, 140, 175]'),
+    (lambda a: a.__setitem__(4, a[4][:, :, :, :2]),
+     'attention_weights must have shape'),
+    (lambda a: a.__setitem__(3, a[3][:, :, :1]),
+     'sampling_locations must have shape'),
+    (lambda a: a.__setitem__(5, 0), 'im2col_step must be an int >= 1 '
+     'dividing the batch B=2, got 0'),
+    (lambda a: a.__setitem__(5, 3), 'im2col_step must be an int >= 1'),
+])
+def test_msda_refuses_inputs_naming_the_argument(change, message):
+    """What mmcv's kernel (CUDA) or its PyTorch version (CPU) would read
+    wrongly or fail on inside PyTorch is refused naming the argument."""
+    args = list(_msda_op_inputs())
+    change(args)
+    with pytest.raises(ValueError) as info:
+        torch.ops.stmixer_mm.msda(*args)
+    assert str(info.value).startswith('stmixer_mm::msda: ')
+    assert message in str(info.value)
+
+
+@pytest.mark.parametrize('impl', ['pytorch', 'reference'])
+def test_level_settings_strides_and_empty_batches(impl):
+    """``tau`` <= 0, a non-finite ``mapping_stride``, a stride of 0 and an
+    empty batch are refused by every implementation alike."""
+    values, points = _inputs()
+    for kwargs, message in ((dict(tau=0), 'tau must be a finite number > 0'),
+                            (dict(tau=float('nan')), 'tau must be'),
+                            (dict(mapping_stride=float('inf')),
+                             'mapping_stride must be a finite number')):
+        for fn in (sample_4d, sample_4d_features):
+            with pytest.raises(ValueError, match=message):
+                fn(points, values, STRIDES, 3, impl=impl, **kwargs)
+    with pytest.raises(
+            ValueError,
+            match='featmap_strides must be finite '
+            r'numbers > 0, got \[4, 0, 16\]'):
+        sample_4d(points, values, [4, 0, 16], 3, impl=impl)
+    with pytest.raises(ValueError, match='empty batch'):
+        sample_4d(points[:0], [v[:0] for v in values], STRIDES, 3, impl=impl)
+
+
+def test_a_nan_point_gives_nan_samples_not_an_index_error():
+    """A NaN point (a diverged model) reads NaN, as the reference's level
+    weights make it, instead of a corner index of -2**63."""
+    values, points = _inputs()
+    points[0, 1, 0, 2] = float('nan')
+    out = sample_4d(points, values, STRIDES, 3, impl='pytorch')
+    ref = sample_4d(points, values, STRIDES, 3, impl='reference')
+    assert torch.isnan(out[0, 1, 0, :, 2]).all()
+    assert torch.isnan(ref[0, 1, 0, :, 2]).all()
+    mask = torch.ones_like(out, dtype=torch.bool)
+    mask[0, 1, 0, :, 2] = False
+    _assert_close(out[mask], ref[mask], 1e-5)

@@ -43,6 +43,73 @@ def _probe_msda() -> Optional[type]:
     return MultiScaleDeformableAttnFunction
 
 
+def check_msda_args(value: Tensor, spatial_shapes: Tensor,
+                    level_start_index: Tensor, sampling_locations: Tensor,
+                    attention_weights: Tensor, im2col_step: int) -> None:
+    """Refuse :func:`msda` arguments that mmcv would read wrongly or fail on
+    deep inside, naming the argument: ranks, dtypes, the sizes ``B``, ``G``,
+    ``L``, ``P`` they share, ``im2col_step``; off CUDA (where reading them
+    costs no synchronisation) also the pixel count ``S = sum_l H_l * W_l``
+    and ``level_start_index`` against ``spatial_shapes``.
+
+    Raises:
+        ValueError: ``stmixer_mm::msda: <argument> ...``.
+    """
+
+    def fail(message: str):
+        raise ValueError(f'stmixer_mm::msda: {message}')
+
+    ranks = dict(
+        value=4,
+        spatial_shapes=2,
+        level_start_index=1,
+        sampling_locations=6,
+        attention_weights=5)
+    args = dict(
+        value=value,
+        spatial_shapes=spatial_shapes,
+        level_start_index=level_start_index,
+        sampling_locations=sampling_locations,
+        attention_weights=attention_weights)
+    for name, rank in ranks.items():
+        if args[name].dim() != rank:
+            fail(f'{name} must have {rank} dimensions, got shape '
+                 f'{tuple(args[name].shape)}')
+    for name in ('spatial_shapes', 'level_start_index'):
+        if args[name].dtype != torch.int64:
+            fail(f'{name} must be int64, got {args[name].dtype}')
+    for name in ('sampling_locations', 'attention_weights'):
+        if args[name].dtype != value.dtype or not value.is_floating_point():
+            fail(f'{name} ({args[name].dtype}) and value ({value.dtype}) '
+                 'must be of one floating dtype')
+    B, S, G, _ = value.shape
+    L = spatial_shapes.size(0)
+    expected = dict(
+        spatial_shapes=(L, 2),
+        level_start_index=(L, ),
+        sampling_locations=(B, sampling_locations.size(1), G, L,
+                            sampling_locations.size(4), 2),
+        attention_weights=tuple(sampling_locations.shape[:5]))
+    for name, shape in expected.items():
+        if tuple(args[name].shape) != shape:
+            fail(f'{name} must have shape {shape} (B={B}, G={G} from value, '
+                 f'L={L} from spatial_shapes), got {tuple(args[name].shape)}')
+    if isinstance(im2col_step, bool) or not isinstance(im2col_step, int) or \
+            im2col_step < 1 or B % im2col_step:
+        fail(f'im2col_step must be an int >= 1 dividing the batch B={B}, got '
+             f'{im2col_step!r}')
+    if value.is_cuda:
+        return  # the kernel reads the shapes on the device: not read here
+    areas = (spatial_shapes[:, 0] * spatial_shapes[:, 1]).tolist()
+    if sum(areas) != S:
+        fail(f'value has S={S} pixels, spatial_shapes '
+             f'{spatial_shapes.tolist()} give {sum(areas)}')
+    starts = [sum(areas[:lvl]) for lvl in range(L)]
+    if level_start_index.tolist() != starts:
+        fail(f'level_start_index {level_start_index.tolist()} does not '
+             f'start the levels of spatial_shapes: expected {starts}')
+
+
 @torch.library.custom_op('stmixer_mm::msda', mutates_args=())
 def msda(value: Tensor, spatial_shapes: Tensor, level_start_index: Tensor,
          sampling_locations: Tensor, attention_weights: Tensor,
@@ -61,7 +128,12 @@ def msda(value: Tensor, spatial_shapes: Tensor, level_start_index: Tensor,
     Returns:
         Tensor: ``(B, Q, G * K)`` in ``value``'s dtype (CUDA: mmcv's
         kernel; elsewhere mmcv's PyTorch version).
+
+    Raises:
+        ValueError: Arguments refused by :func:`check_msda_args`.
     """
+    check_msda_args(value, spatial_shapes, level_start_index,
+                    sampling_locations, attention_weights, im2col_step)
     if value.is_cuda:
         return ext_module.ms_deform_attn_forward(value, spatial_shapes,
                                                  level_start_index,

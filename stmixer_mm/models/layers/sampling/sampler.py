@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ...task_modules.box_xyzr import xyzr_wh
+from ...utils.checks import is_real
 from ...utils.host_data import host_tensor
 from .mmcv_op import msda, msda_cuda_function
 
@@ -161,6 +162,9 @@ class PreparedPyramid:
         if len(featmap_strides) != len(values):
             raise ValueError(f'got {len(values)} maps but '
                              f'{len(featmap_strides)} featmap_strides')
+        if not all(is_real(s) and s > 0 for s in featmap_strides):
+            raise ValueError('featmap_strides must be finite numbers > 0, '
+                             f'got {list(featmap_strides)}')
         for lvl, value in enumerate(values):
             if not isinstance(value, Tensor) or value.dim() != 5:
                 shape = tuple(value.shape) if isinstance(value, Tensor) \
@@ -209,6 +213,16 @@ class PreparedPyramid:
 prepare_pyramid = PreparedPyramid
 
 
+def _check_level_weights(mapping_stride: float, tau: float) -> None:
+    """``mapping_stride`` finite and ``tau`` finite and > 0 (``tau = 0``
+    divides by zero: NaN level weights)."""
+    if not is_real(mapping_stride):
+        raise ValueError('mapping_stride must be a finite number, got '
+                         f'{mapping_stride!r}')
+    if not is_real(tau) or tau <= 0:
+        raise ValueError(f'tau must be a finite number > 0, got {tau!r}')
+
+
 def _prepared(sample_points: Tensor, values: Union[Sequence[Tensor],
                                                    PreparedPyramid],
               featmap_strides: Strides, n_points: int, impl: str,
@@ -219,6 +233,9 @@ def _prepared(sample_points: Tensor, values: Union[Sequence[Tensor],
         raise ValueError('sample_points must have shape [B, N, 1, G * P, 3],'
                          f' got {tuple(sample_points.shape)}')
     B, Hq, Wq, GP, _ = sample_points.shape
+    if B == 0:
+        raise ValueError('sample_points has an empty batch (B = 0): every '
+                         'implementation needs at least one clip')
     if n_points <= 0 or GP % n_points != 0:
         raise ValueError(f'the {GP} points per query (dim 3 of '
                          f'sample_points) are not a multiple of n_points='
@@ -345,7 +362,9 @@ def _corner_reads(sample_points: Tensor, prepared: PreparedPyramid, geo: Geo,
     # beyond one pixel outside the map every corner reads zero: clamping
     # there keeps the corner indices small and changes no value or gradient
     pix = torch.minimum(pix.clamp(min=-2.0), size + 1.0)
-    corner0 = pix.detach().floor()
+    # a NaN point (a diverged model) reads at a valid index with NaN
+    # weights: NaN samples, as its level weights give, not a bad index
+    corner0 = torch.nan_to_num(pix.detach(), nan=-2.0).floor()
     frac = pix - corner0
     # per axis, the corners d = 0, 1 and their weights: [2, 2 (d), L, rows]
     corners = torch.stack([corner0, corner0 + 1.0], dim=1)
@@ -516,6 +535,7 @@ def sample_4d(sample_points: Tensor,
     Returns:
         Tensor: ``(B, N, G, T, P, C / G)`` (maybe a non-contiguous view).
     """
+    _check_level_weights(mapping_stride, tau)
     prepared, geo, impl = _prepared(sample_points, values, featmap_strides,
                                     n_points, impl, False)
     return _sample(sample_points, prepared, geo, impl, mapping_stride, tau)
@@ -551,6 +571,7 @@ def sample_4d_features(
         G)`` (mean over frames) and the temporal set ``(B, N, G, T, C /
         G)`` (mean over points), None without ``with_temporal``.
     """
+    _check_level_weights(mapping_stride, tau)
     prepared, geo, resolved = _prepared(sample_points, values, featmap_strides,
                                         n_points, impl, True)
     if resolved == 'pytorch':
