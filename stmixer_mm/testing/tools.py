@@ -304,3 +304,38 @@ def metric(text, name):
         text)
     assert found, f'{name} not found in the output'
     return float(found[-1])
+
+
+def http_exchange(address: tuple,
+                  head: str,
+                  body: bytes = b'',
+                  end_body: bool = False,
+                  timeout: float = 10) -> tuple:
+    """One raw HTTP exchange with a test server (the browser demo's tests).
+
+    Args:
+        address (tuple): The server's ``(host, port)``.
+        head (str): The request line and headers, without the blank line.
+        body (bytes): The body sent after them.
+        end_body (bool): Close the sending side after the body.
+        timeout (float): Of the socket, in seconds (a hang fails).
+
+    Returns:
+        tuple: ``(status, headers, data)``: the headers read as Latin-1 (as
+        HTTP has them), the data parsed when JSON, else bytes.
+    """
+    import json
+    import socket
+    with socket.create_connection(address, timeout=timeout) as s:
+        s.sendall(head.encode('latin-1') + b'\r\n\r\n' + body)
+        if end_body:
+            s.shutdown(socket.SHUT_WR)
+        answer = b''
+        while chunk := s.recv(1 << 16):
+            answer += chunk
+    head, _, data = answer.partition(b'\r\n\r\n')
+    lines = head.decode('latin-1').split('\r\n')
+    headers = dict(line.split(': ', 1) for line in lines[1:])
+    if headers.get('Content-Type') == 'application/json':
+        data = json.loads(data)
+    return int(lines[0].split()[1]), headers, data

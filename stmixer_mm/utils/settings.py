@@ -554,7 +554,7 @@ def _registered(registry, kind: Any, path: str) -> Optional[str]:
 
 def optimizer_settings(cfg) -> Optional[str]:
     """Config rule: ``optim_wrapper.optimizer`` is a registered optimizer
-    with ``lr`` > 0, ``weight_decay`` >= 0 (finite numbers) and ``fused`` /
+    with ``lr`` and ``weight_decay`` finite numbers >= 0, ``fused`` /
     ``foreach`` True, False or None, and only where the optimizer takes
     them; each ``param_scheduler`` a registered scheduler (else mmengine's
     builder fails after the runner is built, or trains nothing).
@@ -576,11 +576,11 @@ def optimizer_settings(cfg) -> Optional[str]:
         problem = _registered(OPTIMIZERS, opt['type'], f'{path}.type')
         if problem:
             return problem
-        for key, low in (('lr', 0), ('weight_decay', None)):
-            value = opt.get(key, 1)
-            if not is_real(value) or value < 0 or value == low:
-                return (f'{path}.{key}: expected a finite number '
-                        f'{">" if low == 0 else ">="} 0, got {value!r}')
+        for key in ('lr', 'weight_decay'):  # (lr 0: the weights kept)
+            value = opt.get(key, 0)
+            if not is_real(value) or value < 0:
+                return (f'{path}.{key}: expected a finite number >= 0, got '
+                        f'{value!r}')
         cls = opt['type'] if isinstance(opt['type'], type) else \
             OPTIMIZERS.get(type_name(opt['type']))
         takes = inspect.signature(cls.__init__).parameters

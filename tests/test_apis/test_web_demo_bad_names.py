@@ -6,9 +6,7 @@ as the command line builds it (port 0) and hit over raw sockets, as in
 test_web_demo_limits.py; each request has a socket timeout. No model
 runs."""
 import errno
-import json
 import os
-import socket
 import threading
 from email.message import EmailMessage
 
@@ -19,6 +17,7 @@ from stmixer_mm.apis.web_demo import jobs as jobs_module
 from stmixer_mm.apis.web_demo import make_server
 from stmixer_mm.apis.web_demo.server import MAX_LIMIT_BYTES
 from stmixer_mm.cli.web import build_server, parse_args
+from stmixer_mm.testing import http_exchange
 
 #: seconds a test waits for an answer before it fails
 WAIT = 10
@@ -39,20 +38,8 @@ def server(tmp_path):
 
 
 def _ask(srv, head: str, body: bytes = b''):
-    """Send ``head`` (request line and headers) and ``body`` on a raw
-    socket; the answer's status, headers (Latin-1, as HTTP has them) and
-    JSON (or bytes)."""
-    with socket.create_connection(srv.server_address, timeout=WAIT) as s:
-        s.sendall(head.encode('latin-1') + b'\r\n\r\n' + body)
-        answer = b''
-        while chunk := s.recv(1 << 16):  # socket.timeout: a hang fails
-            answer += chunk
-    head, _, data = answer.partition(b'\r\n\r\n')
-    lines = head.decode('latin-1').split('\r\n')
-    headers = dict(line.split(': ', 1) for line in lines[1:])
-    if headers.get('Content-Type') == 'application/json':
-        data = json.loads(data)
-    return int(lines[0].split()[1]), headers, data
+    """:func:`stmixer_mm.testing.http_exchange` with this server."""
+    return http_exchange(srv.server_address, head, body, timeout=WAIT)
 
 
 def _upload(srv, name: str, body: bytes = b'abc'):

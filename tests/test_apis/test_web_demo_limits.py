@@ -14,6 +14,7 @@ import pytest
 
 from stmixer_mm.apis.web_demo import DemoJob
 from stmixer_mm.cli.web import build_server, parse_args
+from stmixer_mm.testing import http_exchange
 
 #: seconds a test waits for an answer before it fails
 WAIT = 10
@@ -37,22 +38,9 @@ def server(tmp_path):
 
 
 def _ask(srv, head: str, body: bytes = b'', end_body=False):
-    """Send ``head`` (request line and headers, without the blank line)
-    and ``body`` on a raw socket (closing the sending side after it when
-    ``end_body``); the answer's status, headers and JSON (or bytes)."""
-    with socket.create_connection(srv.server_address, timeout=WAIT) as s:
-        s.sendall(head.encode('latin-1') + b'\r\n\r\n' + body)
-        if end_body:
-            s.shutdown(socket.SHUT_WR)
-        answer = b''
-        while chunk := s.recv(1 << 16):  # socket.timeout: a hang fails
-            answer += chunk
-    head, _, data = answer.partition(b'\r\n\r\n')
-    lines = head.decode('latin-1').split('\r\n')
-    headers = dict(line.split(': ', 1) for line in lines[1:])
-    if headers.get('Content-Type') == 'application/json':
-        data = json.loads(data)
-    return int(lines[0].split()[1]), headers, data
+    """:func:`stmixer_mm.testing.http_exchange` with this server."""
+    return http_exchange(
+        srv.server_address, head, body, end_body, timeout=WAIT)
 
 
 def _post(srv, path, length=None, body=b'', end_body=False, more=''):

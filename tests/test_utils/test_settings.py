@@ -276,10 +276,10 @@ def test_load_config_names_the_file(tmp_path):
     ({
         'optim_wrapper.optimizer.lr': -1e-4
     },
-     'optim_wrapper.optimizer.lr: expected a finite number > 0, got -0.0001'),
+     'optim_wrapper.optimizer.lr: expected a finite number >= 0, got -0.0001'),
     ({
-        'optim_wrapper.optimizer.lr': 0
-    }, 'optim_wrapper.optimizer.lr: expected a finite number > 0, got 0'),
+        'optim_wrapper.optimizer.lr': float('inf')
+    }, 'optim_wrapper.optimizer.lr: expected a finite number >= 0, got inf'),
     ({
         'optim_wrapper.optimizer.weight_decay': float('nan')
     }, 'optim_wrapper.optimizer.weight_decay: expected a finite number >= 0'),
