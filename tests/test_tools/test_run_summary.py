@@ -48,6 +48,26 @@ def test_train_summary_without_best_checkpoint_and_validation(tmp_path):
     assert 'stmixer-test c.py CHECKPOINT' in text
 
 
+def test_train_summary_says_why_no_validation_ran(tmp_path):
+    """Validation configured but not reached (``val_begin`` after the last
+    epoch or iteration): the summary says so, with the loop's numbers."""
+    runner = _runner(tmp_path)
+    runner._val_loop = object()
+    runner._train_loop = SimpleNamespace(
+        epoch=1, max_epochs=1, val_begin=2, val_interval=1)
+    text = run_summary.summary_after_train(runner, 'c.py')
+    assert ('final metrics : none: the training stopped at epoch 1 of 1, '
+            'before its first validation (train_cfg.val_begin=2, '
+            'val_interval=1)') in text
+    runner._train_loop = SimpleNamespace(
+        iter=20, max_iters=20, val_begin=50, val_interval=10)
+    text = run_summary.summary_after_train(runner, 'c.py')
+    assert 'stopped at iteration 20 of 20, before its first' in text
+    runner._val_loop = None
+    text = run_summary.summary_after_train(runner, 'c.py')
+    assert 'none: no validation ran (--no-validate, or no val_cfg)' in text
+
+
 def test_printed_commands_run_where_the_process_started(monkeypatch):
     """A checkout's tools/ script prints the checkout's scripts (as typed:
     relative or absolute); anything else (a console command of a pip
