@@ -7,6 +7,7 @@ from typing import Callable, Optional
 
 import numpy as np
 
+from stmixer_mm.utils.config_files import resolve_config
 from stmixer_mm.utils.output_files import (OutputFileError,
                                            output_exists_error,
                                            prepare_out_dir)
@@ -206,6 +207,8 @@ def run_demo(input,
     online = check_demo_options(input, online, realtime, tubes, show,
                                 max_frames, max_lost)
     fps = check_fps(fps)  # as the command line's --fps: a float
+    if isinstance(config, str):  # a misspelt name: its hint, before the
+        resolve_config(config)  # outputs are checked (they may exist)
     inputs = expand_inputs(input)
     names = demo_output_names(inputs, input)
     check_outputs(

@@ -112,13 +112,13 @@ def _why_no_validation(runner) -> str:
     """Why a training run ends without a validation: none configured, or
     the run stopped before the loop's first one (``val_begin``)."""
     loop = getattr(runner, '_train_loop', None)
-    if getattr(runner, '_val_loop', None) is None or not hasattr(
-            loop, 'val_begin'):
+    if getattr(runner, '_val_loop',
+               None) is None or not hasattr(loop, 'val_begin'):
         return 'none: no validation ran (--no-validate, or no val_cfg)'
     by_epoch = hasattr(loop, 'max_epochs')
     unit = 'epoch' if by_epoch else 'iteration'
     done, end = (loop.epoch, loop.max_epochs) if by_epoch else (loop.iter,
-                                                               loop.max_iters)
+                                                                loop.max_iters)
     return (f'none: the training stopped at {unit} {done} of {end}, before '
             f'its first validation (train_cfg.val_begin={loop.val_begin}, '
             f'val_interval={loop.val_interval})')

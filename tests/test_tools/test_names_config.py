@@ -187,3 +187,28 @@ def test_the_inferencer_takes_a_packaged_config(tools, tmp_path, monkeypatch):
     with pytest.raises(MissingConfigError) as e:
         STMixerInferencer(PACKAGED.replace('-rgb', ''))
     assert f'close names: {PACKAGED}' in str(e.value)
+
+
+def test_the_demo_names_a_misspelt_config_before_its_outputs(
+        tmp_path, monkeypatch):
+    """A misspelt name with outputs that exist already: the name's hint
+    (close names), not "the output exists already", which hid it."""
+    from stmixer_mm.apis import demo
+    from stmixer_mm.utils.output_files import OutputFileError
+
+    def exists(*args, **kwargs):
+        raise OutputFileError('out/x_det.json: the output exists already')
+
+    monkeypatch.setattr(demo, 'check_outputs', exists)
+    name = ('stmixer_mm::quickstart/stmixer_r3d-tiny_1xb8-8x2x1-36e_'
+            'synthetic-ava-rgbb.py')
+    with pytest.raises(
+            MissingConfigError,
+            match='close names: stmixer_mm::'
+            'quickstart/stmixer_r3d-tiny_1xb8-8x2x1-36e_synthetic'
+            '-ava-rgb.py'):
+        demo.run_demo(
+            str(tmp_path / 'x.mp4'),
+            name,
+            'none.pth',
+            out_dir=str(tmp_path / 'out'))
