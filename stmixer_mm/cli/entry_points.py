@@ -42,3 +42,23 @@ def check_dataset() -> int:
 def web() -> int:
     from stmixer_mm.cli.web import main
     return _status(main(prog='stmixer-web'))
+
+
+def convert_official() -> int:
+    from stmixer_mm.cli.convert_official_checkpoint import main
+    return _status(main())
+
+
+def convert_kinetics() -> int:
+    from stmixer_mm.cli.convert_kinetics_checkpoint import main
+    return _status(main())
+
+
+def convert_videomae() -> int:
+    from stmixer_mm.cli.convert_videomae_checkpoint import main
+    return _status(main())
+
+
+def convert_sharded() -> int:
+    from stmixer_mm.cli.convert_sharded_checkpoint import main
+    return _status(main())

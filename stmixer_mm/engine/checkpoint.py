@@ -200,9 +200,9 @@ def _official_in_memory(model: torch.nn.Module,
     take_generated_tensors(checkpoint['state_dict'], generated,
                            model.state_dict())
     return ('Its weights were converted in memory from the official STMixer '
-            'layout by the rules of tools/model_converters/'
-            'convert_official_checkpoint.py, whose --config check refuses '
-            'them for this config too.')
+            'layout by the rules of stmixer-convert-official (in a checkout '
+            'tools/model_converters/convert_official_checkpoint.py), whose '
+            '--config check refuses them for this config too.')
 
 
 def check_checkpoint_fits(model: torch.nn.Module,

@@ -398,8 +398,9 @@ class LoadFromCheckHook(Hook):
                 raise ClassRemapError(
                     "load_from_classes='by_name' is not supported with "
                     'FlexibleRunner (sharded) training: map the classes '
-                    'first (a non-sharded run, or tools/model_converters/'
-                    'convert_official_checkpoint.py --to-classes)')
+                    'first (a non-sharded run, or stmixer-convert-official '
+                    '--to-classes: tools/model_converters/'
+                    'convert_official_checkpoint.py in a checkout)')
             return
         source = f'load_from {self.source}' if self.source else 'load_from'
         check_checkpoint_dict(checkpoint, source)
