@@ -13,11 +13,12 @@ TOOLS = {
     'check-dataset':
     ('stmixer-check-dataset', 'tools/analysis_tools/check_dataset.py'),
     'web': ('stmixer-web', 'tools/web_demo.py'),
-    **{
-        f'convert-{kind}': (f'stmixer-convert-{kind}', f'tools/model_converters/convert_{kind}_checkpoint.py')
-        for kind in ('official', 'kinetics', 'videomae', 'sharded')
-    },
 }
+#: the checkpoint converters (tools/model_converters/)
+TOOLS.update((f'convert-{kind}',
+              (f'stmixer-convert-{kind}',
+               f'tools/model_converters/convert_{kind}_checkpoint.py'))
+             for kind in ('official', 'kinetics', 'videomae', 'sharded'))
 
 
 def command(tool: str) -> str:
