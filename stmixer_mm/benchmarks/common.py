@@ -6,6 +6,7 @@ clips, and the configs of the official models. The drivers are the tools
 that use it: ``tools/analysis_tools/benchmark_*.py``, ``profile_model.py``,
 ``get_flops.py``, ``tools/experiments/``, ``tools/gpu/bench_train_step.py``
 (docs/en/benchmarks.md)."""
+import argparse
 import contextlib
 import itertools
 import json
@@ -347,6 +348,13 @@ def official_stack_cfg(cfg: Config) -> Config:
     Returns:
         Config: ``cfg``.
     """
+    decoder = type_name(cfg.model.get('roi_head', {}).get('type'))
+    if decoder in ('STMixerTubeletDecoder', 'STMixerHeadsDecoder'):
+        raise SystemExit(
+            f'{cfg.filename or "the config"}: model.roi_head is a '
+            f'{decoder}; the official STMixer has no tubelet, mask or '
+            'forecast head, so the comparison with the official stack is '
+            'for the keyframe detector (STMixerDecoder) only')
     backbone = cfg.model.backbone
     kind = type_name(backbone.type)
     if kind == 'STMixerVisionTransformer':
@@ -429,11 +437,21 @@ def named_configs(configs: Sequence[str] = (),
     return named
 
 
+def _count(text: str) -> int:
+    """An argparse type: a whole number >= 1 (a clip size, a batch)."""
+    value = int(text) if text.strip().isascii() and text.strip().isdigit() \
+        else 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(
+            f'expected a whole number >= 1, got {text!r}')
+    return value
+
+
 #: the benchmark tools' shared options (:func:`add_arguments`)
 OPTIONS = dict(
-    shape=dict(type=int, nargs=3, metavar=('T', 'H', 'W')),
-    batch_size=dict(type=int),
-    batch=dict(type=int),
+    shape=dict(type=_count, nargs=3, metavar=('T', 'H', 'W')),
+    batch_size=dict(type=_count),
+    batch=dict(type=_count),
     repeats=dict(type=int),
     warmup=dict(type=int),
     seed=dict(type=int),

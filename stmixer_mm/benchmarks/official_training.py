@@ -13,7 +13,9 @@ stage's losses: cross entropy over (person, no-object) with class weights
 summed over the GT count, binary cross entropy of the matched queries'
 actions (mean); the GT count read on the host once (``.item()``), clamped to
 at least 1. The loss weights are the config's (2, 2, 2, 24 in the official
-configs), every stage weighted 1."""
+configs), every stage weighted 1. On a batch without ground truth its
+``loss_action`` is the mean over no matched query, NaN (ours is 0): such
+batches are refused, left out of the comparison."""
 import contextlib
 from typing import ContextManager, Dict, Iterator, List, Sequence
 
@@ -48,7 +50,19 @@ def official_criterion(model, all_results: Sequence[Dict[str, Tensor]],
         dict[str, Tensor]: ``s{k}.loss_person``, ``s{k}.loss_bbox``,
         ``s{k}.loss_iou``, ``s{k}.loss_action`` of every stage ``k``,
         weighted.
+
+    Raises:
+        ValueError: A batch without ground truth (see the code).
     """
+    if not sum(
+            len(s.gt_instances.get('bboxes', ())) for s in batch_data_samples):
+        # the official loss_action is then the mean of no matches: NaN (ours
+        # is 0); such batches are left out of the comparison
+        raise ValueError(
+            'official_criterion: the batch has no ground-truth box; the '
+            "official criterion's loss_action is NaN there (the mean over no "
+            'matched query, as in the official code), so the comparison '
+            'needs a batch with ground truth')
     head = model.roi_head.stages[-1]
     gt_boxes = [
         get_box_tensor(s.gt_instances.bboxes) for s in batch_data_samples

@@ -55,7 +55,11 @@ def test_profile_tiny(tools, tmp_path):
 
 def test_profile_device_argument_errors(tools):
     import torch
-    cases = [(['--device', 'tpu'], '--device must be cpu or cuda')]
+    cases = [(['--device', 'tpu'], '--device must be cpu or cuda'),
+             (['--shape', '0', '64', '64'],
+              "argument --shape: expected a whole number >= 1, got '0'"),
+             (['--batch-size',
+               '-1'], "argument --batch-size: expected a whole number >= 1")]
     if not torch.cuda.is_available():
         cases.append((['--device', 'cuda'], 'CUDA is not available'))
     for argv, message in cases:
@@ -118,6 +122,42 @@ def test_official_criterion_equals_our_losses_and_sees_a_change():
     assert losses_difference(mine, theirs) > LOSS_TOLERANCE
     del mine['s1.loss_iou']
     assert losses_difference(mine, theirs) == float('inf')
+
+
+@pytest.mark.parametrize('name', [
+    'stmixer-tubelet_r3d-tiny_1xb8-8x2x1-6e_synthetic-tubes-rgb.py',
+    'stmixer-mask_r3d-tiny_1xb8-8x2x1-12e_synthetic-ava-rgb.py'
+])
+def test_vs_official_names_a_head_the_official_has_not(tools, name):
+    """A tubelet or mask config: what the official stack lacks is named,
+    not a traceback."""
+    config = Path(repo_root()) / 'configs/quickstart' / name
+    proc = tools.python_tool(
+        'analysis_tools/profile_model.py',
+        str(config),
+        '--vs-official',
+        check=False)
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    assert 'the official STMixer has no tubelet, mask or forecast head' \
+        in proc.stderr
+    assert 'Traceback' not in proc.stderr
+
+
+def test_the_official_criterion_needs_ground_truth():
+    """A batch without GT: the official loss_action would be NaN (the mean
+    over no match, as the official code has it); refused, not compared."""
+    from stmixer_mm.benchmarks.common import build_random_model, make_batch
+    from stmixer_mm.benchmarks.official_training import official_criterion
+    model = build_random_model(str(CONFIG), 0).train()
+    batch = model.data_preprocessor(make_batch(1, 4, 64, 64), True)
+    results = model.roi_head(
+        model.extract_feat(batch['inputs']),
+        model.rpn_head.predict((), batch['data_samples']))
+    with pytest.raises(
+            ValueError,
+            match='official_criterion: the batch has '
+            'no ground-truth box'):
+        official_criterion(model, results, batch['data_samples'])
 
 
 def test_random_layers_off_only_inside():
