@@ -13,6 +13,7 @@
 # message naming it and what it expects):
 #   STMIXER_VENV            see tools/setup_env.sh
 #   QUICKSTART_CFG_OPTIONS  config overrides KEY=VALUE, separated by spaces
+#                           (or tabs, newlines)
 #                           (e.g. "train_cfg.max_epochs=2"), for training,
 #                           testing and the demo; each key must be one of
 #                           the config (checked with it before the data step)
@@ -34,8 +35,9 @@ SEED="${QUICKSTART_SEED:-0}"
 [[ "$SEED" =~ ^[0-9]{1,10}$ ]] && (( 10#$SEED < 2**32 )) ||
     refuse "QUICKSTART_SEED='$SEED': expected an int in [0, 2**32 - 1]" \
         "(the training seed, tools/train.py --seed)"
-# split on spaces, without glob expansion (a value with * or [ ] stays)
-read -r -a CFG_OPTIONS <<< "${QUICKSTART_CFG_OPTIONS:-}"
+# split on spaces, tabs and newlines (every line read: a plain read would
+# keep the first), without glob expansion (a value with * or [ ] stays)
+read -r -d '' -a CFG_OPTIONS <<< "${QUICKSTART_CFG_OPTIONS:-}" || true
 for item in "${CFG_OPTIONS[@]}"; do
     if [[ "$item" == -* ]]; then
         hint=""

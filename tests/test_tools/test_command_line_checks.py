@@ -402,12 +402,17 @@ def test_quickstart_table_failed_run_gives_its_claim_back(
 # tools/quickstart.sh
 # ---------------------------------------------------------------------------
 @pytest.mark.slow  # a shell script and an interpreter importing stmixer_mm
-@pytest.mark.parametrize('options,expected', [
-    ('model.foo', "QUICKSTART_CFG_OPTIONS 'model.foo': no \"=\": expected "
-     'KEY=VALUE'),
-    ('train_cfg.max_epochs=0', 'with QUICKSTART_CFG_OPTIONS: '
-     'train_cfg.max_epochs: expected an int >= 1, got 0'),
-])
+@pytest.mark.parametrize(
+    'options,expected',
+    [
+        ('model.foo', "QUICKSTART_CFG_OPTIONS 'model.foo': no \"=\": expected "
+         'KEY=VALUE'),
+        ('train_cfg.max_epochs=0', 'with QUICKSTART_CFG_OPTIONS: '
+         'train_cfg.max_epochs: expected an int >= 1, got 0'),
+        # the second line read too (a plain read kept the first: silently lost)
+        ('train_cfg.val_interval=1\ntrain_cfg.max_epochs=0',
+         'train_cfg.max_epochs: expected an int >= 1, got 0'),
+    ])
 def test_quickstart_checks_its_cfg_options_before_the_data(
         tmp_path, options, expected):
     """The script ran the set-up, the data generator and the training
