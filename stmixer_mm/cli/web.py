@@ -194,9 +194,16 @@ def build_server(args: argparse.Namespace):
     temp_dir = None if args.work_dir else tempfile.mkdtemp(
         prefix='stmixer-web-')
     try:
-        demo = WebDemo(args.work_dir or temp_dir, config, args.checkpoint,
-                       args.video, args.device, args.label_map,
-                       args.allow_config_upload, args.max_name_length)
+        demo = WebDemo(
+            args.work_dir or temp_dir,
+            config,
+            args.checkpoint,
+            args.video,
+            args.device,
+            args.label_map,
+            args.allow_config_upload,
+            args.max_name_length,
+            config_given=args.config is not None)
         try:
             server = make_server(demo, args.host, args.port, args.verbose,
                                  args.max_upload_mb << 20,

@@ -258,6 +258,9 @@ def test_the_command_refuses_what_it_cannot_serve(tools, tmp_path, capsys):
         "got '70000'" in capsys.readouterr().err
     taken = build_server(parse_args(['--port', '0']))
     try:
+        # the quick-start config nobody passed: offered as the default
+        (config, ) = taken.demo.choices['config']
+        assert config.label.endswith('(default)'), config.label
         port = taken.server_address[1]
         with pytest.raises(SystemExit) as e:
             main(['--port', str(port)], prog='stmixer-web')

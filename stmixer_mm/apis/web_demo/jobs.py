@@ -356,6 +356,9 @@ class WebDemo:
             (``stmixer-web --max-name-length``), at most 255
             (:data:`MAX_NAME_CHARS`, what file systems take). Defaults to
             255.
+        config_given (bool): Whether the user gave ``config`` (shown as
+            ``(given)``), else it is a default (``(default)``). Defaults to
+            True.
 
     Raises:
         RequestError: A given file that does not exist (naming it).
@@ -370,7 +373,8 @@ class WebDemo:
                  device: str = 'cpu',
                  label_map: Optional[str] = None,
                  allow_config_upload: bool = False,
-                 max_name_chars: int = MAX_NAME_CHARS) -> None:
+                 max_name_chars: int = MAX_NAME_CHARS,
+                 config_given: bool = True) -> None:
         if isinstance(max_name_chars, bool) or not isinstance(
                 max_name_chars, int) or max_name_chars < 1:
             raise ValueError('WebDemo: max_name_chars must be a whole number '
@@ -402,7 +406,9 @@ class WebDemo:
         self._keys = {k: itertools.count() for k in KINDS}
         for kind, path in given:
             if path is not None:
-                self._offer(kind, path, f'{osp.basename(path)} (given)')
+                how = 'default' if kind == 'config' and not config_given \
+                    else 'given'
+                self._offer(kind, path, f'{osp.basename(path)} ({how})')
         self.choices['video'].append(
             Choice(SYNTHETIC, 'synthetic demo video (8 s, 3 persons)',
                    osp.join(self.work_dir, 'synthetic', 'demo.mp4')))
