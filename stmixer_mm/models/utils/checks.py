@@ -13,6 +13,8 @@ def is_positive_int(value: Any) -> bool:
     return is_int(value) and value > 0
 
 
+#: ``torch.compile`` backends that every torch build registers
+TORCH_BACKENDS = ('inductor', 'eager', 'aot_eager', 'cudagraphs')
 #: the modes ``torch.compile`` takes
 COMPILE_MODES = (None, 'default', 'reduce-overhead', 'max-autotune',
                  'max-autotune-no-cudagraphs')
@@ -23,7 +25,8 @@ def compile_args_problem(args: dict) -> Optional[str]:
     (``backend`` registered, ``mode`` known, ``fullgraph`` a bool,
     ``dynamic`` a bool or None, ``options`` a dict or None), else None."""
     backend = args.get('backend', 'inductor')
-    if not callable(backend):
+    # torch's own backends known without importing Dynamo (about 1 s)
+    if not callable(backend) and backend not in TORCH_BACKENDS:
         from torch._dynamo import list_backends
         known = list_backends(exclude_tags=None)
         if backend not in known:
