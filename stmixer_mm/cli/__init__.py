@@ -28,6 +28,10 @@ _KEY_PART = re.compile(r'[\w-]+')
 #: ``resolve_config`` of :mod:`stmixer_mm.utils.config_files` take)
 CONFIG_HELP = ('config: a file, stmixer_mm::<folder>/<config>.py (shipped '
                'with the package) or a model name of model-index.yml')
+#: what a missing data file's message adds: where the data sets are
+#: described (their layout, how to make or get them)
+DATA_HINT = ('; the data sets, their layout and how to make or get them: '
+             'docs/en/datasets.md')
 
 
 def config_or_exit(name: str):

@@ -23,7 +23,8 @@ from stmixer_mm.utils.output_files import (OutputFileError, check_output_file,
                                            prepare_out_dir)
 from stmixer_mm.visualization import display_problem
 from stmixer_mm.visualization.prediction_grid import DEFAULT_NUM_IMAGES
-from . import CONFIG_HELP, add_cfg_options, add_launcher_args, merge_run_args
+from . import (CONFIG_HELP, DATA_HINT, add_cfg_options, add_launcher_args,
+               merge_run_args)
 from .run_summary import PICTURE_NAME, draw_test_picture, summary_after_test
 
 
@@ -191,10 +192,10 @@ def run(args, cfg: Config):
         try:
             metrics = runner.test()
         except (CheckpointMismatchError, CheckpointFileError,
-                ConfigSettingError, FileNotFoundError) as e:
-            # FileNotFoundError: a data file the config names (its message
-            # names the file)
+                ConfigSettingError) as e:
             raise SystemExit(f'tools/test.py: {e}') from None
+        except FileNotFoundError as e:  # a data file (the message names it)
+            raise SystemExit(f'tools/test.py: {e}{DATA_HINT}') from None
         if is_main_process():
             picture = draw_test_picture(runner) if args.picture else \
                 'not drawn (--no-picture)'

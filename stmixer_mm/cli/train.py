@@ -20,7 +20,8 @@ from stmixer_mm.utils import (CheckpointFileError, ConfigFileError,
 from stmixer_mm.utils.output_files import OutputFileError, prepare_out_dir
 from stmixer_mm.utils.settings import (ConfigSettingError, check_config,
                                        check_probability)
-from . import CONFIG_HELP, add_cfg_options, add_launcher_args, merge_run_args
+from . import (CONFIG_HELP, DATA_HINT, add_cfg_options, add_launcher_args,
+               merge_run_args)
 from .run_summary import summary_after_train
 
 
@@ -184,10 +185,10 @@ def main(argv=None):
         try:
             runner.train()
         except (CheckpointFileError, ConfigSettingError,
-                CheckpointMismatchError, FileNotFoundError) as e:
-            # FileNotFoundError: a data file the config names (its message
-            # names the file)
+                CheckpointMismatchError) as e:
             raise SystemExit(f'tools/train.py: {e}') from None
+        except FileNotFoundError as e:  # a data file (the message names it)
+            raise SystemExit(f'tools/train.py: {e}{DATA_HINT}') from None
         if is_main_process():
             print(summary_after_train(runner, args.config), flush=True)
         done = True

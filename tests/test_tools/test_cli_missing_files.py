@@ -23,12 +23,15 @@ def test_missing_data_files_are_named(tmp_path, monkeypatch):
     (tmp_path / 'empty.pth').touch()
     with pytest.raises(SystemExit) as e:
         test_cli.main([CONFIG, 'empty.pth', '--work-dir', 'test_out'])
+    # the file named, and where the data sets are described
+    hint = ('; the data sets, their layout and how to make or get them: '
+            'docs/en/datasets.md')
     assert str(e.value) == f'tools/test.py: AVA label map not found: ' \
-        f'{LABEL_MAP}'
+        f'{LABEL_MAP}{hint}'
     with pytest.raises(SystemExit) as e:
         train_cli.main([CONFIG, '--work-dir', 'train_out'])
     assert str(e.value) == f'tools/train.py: AVA label map not found: ' \
-        f'{LABEL_MAP}'
+        f'{LABEL_MAP}{hint}'
 
 
 def test_a_bad_config_is_named_before_a_missing_checkpoint(
