@@ -10,12 +10,10 @@ import torch
 from mmengine.logging import print_log
 from torch import Tensor
 
-from ..utils.checks import compile_args_problem
+from ..utils.checks import COMPILE_MODES, compile_args_problem
 
 #: modes of ``torch.compile`` that capture CUDA graphs
 CUDA_GRAPH_MODES = ('reduce-overhead', 'max-autotune')
-#: the modes ``compile_cfg.mode`` may name
-COMPILE_MODES = ('default', 'max-autotune-no-cudagraphs') + CUDA_GRAPH_MODES
 #: defaults of ``compile_cfg``
 COMPILE_DEFAULTS = dict(
     mode='reduce-overhead', backend='inductor', fullgraph=False)
@@ -241,17 +239,17 @@ class GraphedTraining:
             print_log(
                 f'{reason}; the training step runs eagerly', logger='current')
 
-    def __call__(self, model, batch_inputs: Tensor,
-                 queries: tuple) -> Optional[List[Dict[str, Tensor]]]:
+    def __call__(
+            self, model, batch_inputs: Tensor,
+            batch_data_samples: Sequence) -> Optional[List[Dict[str, Tensor]]]:
         """Every stage's outputs from the compiled training forward, or
-        None (run the step eagerly).
+        None (run the step eagerly; nothing computed).
 
         Args:
             model (nn.Module): The detector, in training mode.
             batch_inputs (Tensor): Clips ``(B, 3, T_in, H_pad, W_pad)``.
-            queries (tuple): ``(xyzr (B, N, 4), spatial (B, N, C),
-                temporal (B, N, C) or None)``: the decoder's initial boxes
-                and queries.
+            batch_data_samples (Sequence): Per clip, metainfo
+                ``img_shape`` (the queries' initial boxes).
 
         Returns:
             list[dict[str, Tensor]] | None: Per stage ``person_logits``,
@@ -265,7 +263,7 @@ class GraphedTraining:
                 reason,
                 warn=batch_inputs.device.type == 'cuda' or self.cfg['on_cpu'])
             return None
-        key = _call_key(batch_inputs, queries[2] is None)
+        key = _call_key(batch_inputs, ())
         if key not in self._compiled:
             self._seen[key] = seen = self._seen.get(key, 0) + 1
             if seen == 1:
@@ -280,6 +278,10 @@ class GraphedTraining:
                     'data_preprocessor.train_pad_shapes)')
                 self._say(reason)
                 return None
+        # the decoder's initial boxes and queries, eager: (B, N, 4) xyzr,
+        # (B, N, C) spatial, (B, N, C) temporal or None
+        queries = model.roi_head.queries_from_proposals(
+            model.rpn_head.predict((), batch_data_samples))
         try:
             if self._fn is None:
                 self._fn = torch.compile(

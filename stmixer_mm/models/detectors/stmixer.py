@@ -308,9 +308,8 @@ class STMixer(TwoStageDetector):
             ``rpn_head``'s, if any).
         """
         if self.graphed_training is not None:
-            queries = self.roi_head.queries_from_proposals(
-                self.rpn_head.predict((), batch_data_samples))
-            all_results = self.graphed_training(self, batch_inputs, queries)
+            all_results = self.graphed_training(self, batch_inputs,
+                                                batch_data_samples)
             if all_results is not None:
                 return self.roi_head.results_losses(all_results,
                                                     batch_data_samples)[0]

@@ -15,8 +15,8 @@ def is_positive_int(value: Any) -> bool:
 
 #: ``torch.compile`` backends that every torch build registers
 TORCH_BACKENDS = ('inductor', 'eager', 'aot_eager', 'cudagraphs')
-#: the modes ``torch.compile`` takes
-COMPILE_MODES = (None, 'default', 'reduce-overhead', 'max-autotune',
+#: the modes ``torch.compile`` takes (or None, its default)
+COMPILE_MODES = ('default', 'reduce-overhead', 'max-autotune',
                  'max-autotune-no-cudagraphs')
 
 
@@ -34,8 +34,8 @@ def compile_args_problem(args: dict) -> Optional[str]:
             hint = f'; did you mean {close}?' if close else ''
             return (f'backend={backend!r} is not a torch.compile backend '
                     f'(e.g. inductor, aot_eager, eager){hint}')
-    checks = (('mode', lambda v: v in COMPILE_MODES,
-               f'one of {COMPILE_MODES}'),
+    checks = (('mode', lambda v: v is None or v in COMPILE_MODES,
+               f'one of {COMPILE_MODES} or None'),
               ('fullgraph', lambda v: isinstance(v, bool), 'True or False'),
               ('dynamic', lambda v: v is None or isinstance(v, bool),
                'True, False or None'),
