@@ -8,9 +8,9 @@ videos, webcams and streams (mmaction2's ``demo/`` layout)::
 
 ``tools/demo.py`` is the same command. The arguments and what they do:
 ``python demo/demo_spatiotemporal_det.py --help``, the docstring of
-``stmixer_mm/cli/demo.py`` and ``docs/en/useful_tools.md``.
+``stmixer_mm/apps/cli/demo.py`` and ``docs/en/useful_tools.md``.
 """
-from stmixer_mm.cli.demo import main
+from stmixer_mm.apps.cli.demo import main
 
 if __name__ == '__main__':
     main(prog='demo/demo_spatiotemporal_det.py')

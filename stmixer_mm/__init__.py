@@ -2,7 +2,10 @@
 checks the installed stack, applies the fixes of :mod:`.utils.compat`,
 registers every module (:mod:`.registry`) and lets mmengine's checkpoint
 loader read official STMixer checkpoints as they are
-(:mod:`.apis.official_checkpoints`); it changes no class of theirs.
+(:mod:`.converters.official_checkpoints`); it changes no class of theirs. It
+imports the library (models, datasets, evaluation, visualization, engine),
+none of the applications of :mod:`.apps` (command lines, demos, importers,
+benchmarks), nor :mod:`.apis`.
 
 The cyclic garbage collector is paused while the package imports the stack
 (torch, mmengine, mmcv, mmdet, mmaction2: about 400,000 objects it tracks,
@@ -28,10 +31,11 @@ try:
     apply_compat_fixes()
 
     # isort: off
-    from . import apis, datasets, engine  # noqa: F401
+    from . import datasets, engine  # noqa: F401
     from . import evaluation, models, visualization  # noqa: F401
     # isort: on
-    from .apis.official_checkpoints import register_official_checkpoint_loader
+    from .converters.official_checkpoints import \
+        register_official_checkpoint_loader
 
     register_official_checkpoint_loader()
 finally:

@@ -17,7 +17,7 @@ PKG = Path(stmixer_mm.__file__).resolve().parent
 COUNT_SCRIPT = PKG.parent / 'tools' / 'analysis_tools' / 'count_code_lines.py'
 
 #: rendering of the synthetic data set draws its frames (not visualization)
-DRAWING_ALLOWED = ('visualization', 'data_gen')
+DRAWING_ALLOWED = ('visualization', 'apps.data_gen')
 DRAWING_CALLS = {
     'rectangle', 'putText', 'circle', 'line', 'polylines', 'ellipse',
     'arrowedLine', 'fillPoly', 'drawContours'
@@ -120,7 +120,7 @@ def test_every_registration_goes_through_the_registry_module():
 def test_drawing_only_in_visualization():
     offenders = []
     for path, name, tree in _modules():
-        if (name.split('.') + [''])[1] in DRAWING_ALLOWED:
+        if _part(name) in DRAWING_ALLOWED:
             continue
         for node in ast.walk(tree):
             if isinstance(node, ast.Attribute) and \
@@ -144,7 +144,7 @@ def test_the_checks_see_a_violation(tmp_path):
 
 #: what loads a Python file by its path (a script run or imported as a
 #: module): tests run a tool in a subprocess or call its command line in
-#: ``stmixer_mm.cli``; tools import the package
+#: ``stmixer_mm.apps.cli``; tools import the package
 PATH_LOADERS = {
     'spec_from_file_location', 'SourceFileLoader', 'exec_module', 'run_path',
     'run_module'
@@ -198,23 +198,25 @@ def test_no_script_is_loaded_by_its_path():
             offenders += found
     assert not offenders, (
         'loads a file by its path (run the tool in a subprocess, or import '
-        'its command line from stmixer_mm.cli / the library from the '
+        'its command line from stmixer_mm.apps.cli / the library from the '
         f'package): {offenders}')
     assert count > 300
 
 
 def test_nothing_in_the_package_imports_its_command_lines():
-    """``stmixer_mm.cli`` is the top layer: scripts and tests import it, no
-    other module of the package does."""
+    """``stmixer_mm.apps.cli`` is the top layer: scripts and tests import it,
+    no other module of the package does."""
     offenders = []
     for path, name, tree in _modules():
-        if name == 'stmixer_mm.cli' or name.startswith('stmixer_mm.cli.'):
+        if name == 'stmixer_mm.apps.cli' or name.startswith(
+                'stmixer_mm.apps.cli.'):
             continue
         for mod in _imported(tree, name):
-            if mod == 'stmixer_mm.cli' or mod.startswith('stmixer_mm.cli.'):
+            if mod == 'stmixer_mm.apps.cli' or mod.startswith(
+                    'stmixer_mm.apps.cli.'):
                 offenders.append(f'{path.relative_to(PKG.parent)}: {mod}')
     assert not offenders, offenders
-    assert list(_modules('cli')), 'no command-line modules found'
+    assert list(_modules('apps/cli')), 'no command-line modules found'
 
 
 def test_the_path_load_check_sees_a_violation():
@@ -232,30 +234,40 @@ def test_the_path_load_check_sees_a_violation():
 #: the sub-packages from the ground up: a module imports (at module level
 #: or inside a function) only from its own sub-package and from those on
 #: lower floors, as in mmdet (utils < models / datasets / evaluation <
-#: visualization < engine < apis); ``cli`` is the roof (see
+#: visualization < engine < apis); the applications (``apps.*``, each its
+#: own part) stand on the library, ``apps.cli`` is the roof (see
 #: docs/en/overview.md)
-LAYERS = (
+LIBRARY = (
     ('registry', 'version', 'known_warnings'),
     ('utils', ),
     ('models', ),
     ('datasets', ),
     ('evaluation', ),
-    ('data_gen', ),
     ('visualization', ),
     ('engine', ),
     ('deployment', ),
     ('converters', ),
     ('apis', ),
-    ('benchmarks', ),
-    ('testing', 'configs'),
-    ('cli', ),
 )
+APPLICATIONS = (
+    ('apps', 'apps.stop_signals', 'apps.data_gen', 'apps.importers'),
+    ('apps.dataset_doctor', ),
+    ('apps.online', ),
+    ('apps.demo', ),
+    ('apps.web_demo', ),
+    ('apps.benchmarks', ),
+    ('testing', 'configs'),
+    ('apps.cli', ),
+)
+LAYERS = LIBRARY + APPLICATIONS
 FLOOR = {part: floor for floor, parts in enumerate(LAYERS) for part in parts}
 
 
 def _part(module_name):
     parts = module_name.split('.')
-    return parts[1] if len(parts) > 1 and parts[0] == 'stmixer_mm' else None
+    if len(parts) < 2 or parts[0] != 'stmixer_mm':
+        return None
+    return '.'.join(parts[1:3]) if parts[1] == 'apps' else parts[1]
 
 
 def _upward_imports(modules):
@@ -349,7 +361,7 @@ def test_one_path_from_results_to_files():
     assert offenders == [], offenders
     files = [
         str(PKG / rel) for rel in ('apis/inferencers/stmixer_inferencer.py',
-                                   'apis/online/runner.py')
+                                   'apps/online/runner.py')
     ]
     counted = subprocess.run(
         [sys.executable, str(COUNT_SCRIPT), '--files'] + files,
@@ -524,10 +536,26 @@ def test_no_import_cycle_and_no_import_of_the_package_root():
     graph = _module_imports(list(_modules()))
     assert _cycles(graph) == []
     below_cli = [
-        name for name, targets in graph.items()
-        if 'stmixer_mm' in targets and not name.startswith('stmixer_mm.cli')
+        name for name, targets in graph.items() if 'stmixer_mm' in targets
+        and not name.startswith('stmixer_mm.apps.cli')
     ]
     assert below_cli == []
+
+
+def test_importing_the_package_loads_no_application():
+    """Issue 96, point 1: ``import stmixer_mm`` registers the library and
+    loads no module of :mod:`stmixer_mm.apps` (nor the inference API)."""
+    out = subprocess.run([
+        sys.executable, '-c', 'import sys, stmixer_mm; print(" ".join('
+        'm for m in sys.modules if m.startswith("stmixer_mm.")))'
+    ],
+                         capture_output=True,
+                         text=True,
+                         check=True).stdout.split()
+    assert 'stmixer_mm.models.detectors.stmixer' in out
+    assert [
+        m for m in out if m.startswith(('stmixer_mm.apps', 'stmixer_mm.apis'))
+    ] == []
 
 
 def _dotted(path):

@@ -250,7 +250,7 @@ def test_corrupt_pickles_name_the_file(tmp_path, raised):
 
 
 def test_dumped_predictions_refuse_code(tmp_path):
-    from stmixer_mm.benchmarks.tubes import load_predictions
+    from stmixer_mm.apps.benchmarks.tubes import load_predictions
     marker = tmp_path / 'PWNED'
     path = tmp_path / 'preds.pkl'
     path.write_bytes(pickle.dumps([dict(pred_instances=Payload(marker))]))
@@ -279,7 +279,7 @@ def _sharded(tmp_path, name='sharded'):
 
 
 def _convert(folder, dst):
-    from stmixer_mm.cli import convert_sharded_checkpoint
+    from stmixer_mm.apps.cli import convert_sharded_checkpoint
     return convert_sharded_checkpoint.main([str(folder), str(dst)])
 
 

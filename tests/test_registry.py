@@ -77,10 +77,10 @@ def test_import_is_quiet():
     in ``compat.APPLIED_FIXES`` (collect_env prints them). With the
     logger at DEBUG, one line names each fix. The garbage collector,
     paused during the import, runs again after it, and has frozen nothing;
-    the command layer (``stmixer_mm.cli``, a program's start) freezes what
+    the command layer (``stmixer_mm.apps.cli``, a program's start) freezes what
     the imports made."""
     code = ('import gc, stmixer_mm; from stmixer_mm.utils import compat; '
-            'frozen = gc.get_freeze_count(); import stmixer_mm.cli; '
+            'frozen = gc.get_freeze_count(); import stmixer_mm.apps.cli; '
             'print("FIXES=" + ",".join(compat.APPLIED_FIXES), '
             'gc.isenabled(), frozen, gc.get_freeze_count())')
     for debug in (False, True):

@@ -7,7 +7,7 @@ CONFIG: a file, ``stmixer_mm::<folder>/<config>.py`` or a model name of
 ``model-index.yml``; the JSON / JSON Lines: docs/en/result_format.md.
 As ``demo/demo_spatiotemporal_det.py``; docs/en/useful_tools.md, online.md.
 """
-from stmixer_mm.cli.demo import main
+from stmixer_mm.apps.cli.demo import main
 
 if __name__ == '__main__':
     main(prog='tools/demo.py')

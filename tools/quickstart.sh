@@ -93,7 +93,7 @@ if [ ${#CFG_OPTIONS[@]} -gt 0 ]; then
     "$PY" - "$CFG" "${CFG_OPTIONS[@]}" <<'EOF' || exit 2
 import sys
 
-from stmixer_mm.cli import parse_cfg_options
+from stmixer_mm.apps.cli import parse_cfg_options
 from stmixer_mm.utils import load_config
 from stmixer_mm.utils.settings import check_config
 

@@ -6,7 +6,7 @@ the JSON::
 
 Python's http.server, no extra package; docs/en/web_demo.md.
 """
-from stmixer_mm.cli.web import main
+from stmixer_mm.apps.cli.web import main
 
 if __name__ == '__main__':
     main(prog='tools/web_demo.py')

@@ -1,3 +1,6 @@
+"""The inference API: ``init_detector`` / ``inference_detector``, the
+``STMixerInferencer``, its video input (:mod:`.video_io`), person tracks
+(:mod:`.tracking`) and result files (:mod:`.results`)."""
 from stmixer_mm.datasets.class_names import (LabelMapError, check_label_map,
                                              class_names, load_label_map,
                                              model_action_columns,
@@ -6,7 +9,7 @@ from .inference import (build_clip_pipeline, check_clip,
                         clip_keyframe_from_cfg, clip_sampling_from_cfg,
                         inference_clips, inference_detector, init_detector)
 from .inferencers import KeyframeResult, STMixerInferencer, resolve_model_name
-from .online import OnlineRunner, OnlineTubeTracker
+from .tracker import OnlineTubeTracker
 from .video_io import clip_indices
 
 __all__ = [
@@ -15,5 +18,5 @@ __all__ = [
     'clip_sampling_from_cfg', 'clip_keyframe_from_cfg', 'check_clip',
     'LabelMapError', 'check_label_map', 'class_names', 'load_label_map',
     'model_action_columns', 'test_dataset_cfg', 'STMixerInferencer',
-    'KeyframeResult', 'OnlineRunner', 'OnlineTubeTracker'
+    'KeyframeResult', 'OnlineTubeTracker'
 ]

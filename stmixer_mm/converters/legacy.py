@@ -2,7 +2,7 @@
 took mmdet's ``TwoStageDetector`` names (``query_generator.*`` ->
 ``rpn_head.*``, ``decoder.*`` -> ``roi_head.*``). mmengine's checkpoint
 loader renames such a file as it reads it
-(``stmixer_mm.apis.official_checkpoints``), so ``init_detector``,
+(``stmixer_mm.converters.official_checkpoints``), so ``init_detector``,
 ``tools/test.py --checkpoint`` and ``load_from`` load it as before."""
 import logging
 from typing import Mapping

@@ -227,7 +227,7 @@ def convert_official_checkpoint(checkpoint: Mapping, source: str) -> dict:
     and with the strictness of
     ``tools/model_converters/convert_official_checkpoint.py`` (without
     ``--config``): what mmengine's checkpoint loader hands on when it reads
-    an official file (``stmixer_mm.apis.official_checkpoints``). Logs one
+    an official file (``stmixer_mm.converters.official_checkpoints``). Logs one
     line naming the file.
 
     Args:

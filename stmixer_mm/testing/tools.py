@@ -44,7 +44,7 @@ def run_tool(cmd, timeout=600, check=True, cwd=None, subprocess=False):
     """Run ``cmd`` from the repository root (or ``cwd``, e.g. a user's folder
     with the config's relative ``data/``); return the CompletedProcess.
     ``python tools/<script>.py ...`` runs in this interpreter (:func:`run_cli`
-    for a command line of ``stmixer_mm.cli``, else :func:`run_script`)
+    for a command line of ``stmixer_mm.apps.cli``, else :func:`run_script`)
     unless ``subprocess``; with ``check`` a non-zero exit fails the test with
     the output's tail."""
     cwd = str(cwd or repo_root())
@@ -80,17 +80,15 @@ def python_tool(tool, *args, **kwargs):
 
 def cli_entry(script):
     """``(module, keywords, exits)`` of a script that is a command line of
-    ``stmixer_mm.cli`` (``main(**keywords)`` under ``__main__``, its result the
-    exit status when ``exits``), None for other scripts; the script is read,
-    not run."""
+    ``stmixer_mm.apps.cli`` (``main(**keywords)`` under ``__main__``, its
+    result the exit status when ``exits``), None for other scripts; the
+    script is read, not run."""
     with open(script) as f:
         tree = ast.parse(f.read())
     module = next(
-        (node.module for node in tree.body
-         if isinstance(node, ast.ImportFrom) and node.module and node.module.
-         startswith('stmixer_mm.cli.') and [a.name
-                                            for a in node.names] == ['main']),
-        None)
+        (node.module for node in tree.body if isinstance(node, ast.ImportFrom)
+         and node.module and node.module.startswith('stmixer_mm.apps.cli.')
+         and [a.name for a in node.names] == ['main']), None)
     calls = [
         node for node in ast.walk(tree) if isinstance(node, ast.Call)
         and isinstance(node.func, ast.Name) and node.func.id == 'main'

@@ -22,7 +22,7 @@ AP_FIX = 'mmaction2-ava-ap-numpy2'
 LOADER_FIX = 'mmengine-checked-local-loader'
 #: not a fix but a change of mmengine's local loader beyond its defect,
 #: switched like one: official STMixer checkpoints converted as they are
-#: read (stmixer_mm/apis/official_checkpoints.py)
+#: read (stmixer_mm/converters/official_checkpoints.py)
 OFFICIAL_LOADER = 'official-checkpoint-loader'
 #: the fixes :data:`DISABLE_ENV` may name (``all``: every one of them); the
 #: DRN stub is not among them: without it mmaction2's models do not import

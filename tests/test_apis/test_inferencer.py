@@ -11,7 +11,7 @@ import torch
 
 from stmixer_mm.apis import (LabelMapError, STMixerInferencer, clip_indices,
                              inference_detector, init_detector)
-from stmixer_mm.apis.online import VideoReadError
+from stmixer_mm.apis.video_io import VideoReadError
 
 
 @pytest.fixture(scope='module')
@@ -274,7 +274,7 @@ def test_person_thr_outside_zero_one_is_refused(tools, random_checkpoint):
 
 
 def test_online_runner_score_thr_is_checked(inferencer, tmp_path):
-    from stmixer_mm.apis.online import OnlineRunner
+    from stmixer_mm.apps.online import OnlineRunner
     from stmixer_mm.utils.settings import ConfigSettingError
     with pytest.raises(ConfigSettingError, match='OnlineRunner: score_thr'):
         OnlineRunner(inferencer, out_dir=str(tmp_path), score_thr=1.5)

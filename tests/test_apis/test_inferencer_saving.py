@@ -14,8 +14,8 @@ import pytest
 import torch
 
 from stmixer_mm.apis import STMixerInferencer, resolve_model_name
-from stmixer_mm.apis.online import OutputFileError
-from stmixer_mm.data_gen.synthetic_ava import count_video_frames
+from stmixer_mm.apps.data_gen.synthetic_ava import count_video_frames
+from stmixer_mm.utils.output_files import OutputFileError
 
 QUICKSTART = 'stmixer_r3d-tiny_1xb8-8x2x1-36e_synthetic-ava-rgb'
 

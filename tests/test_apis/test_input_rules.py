@@ -14,11 +14,12 @@ import pytest
 
 from stmixer_mm.apis import (STMixerInferencer, clip_indices,
                              inference_detector, init_detector)
-from stmixer_mm.apis.online import (ArraySource, CaptureSource, FolderSource,
-                                    OnlineRunner, VideoReadError,
-                                    expand_inputs, open_source)
+from stmixer_mm.apis.video_io import (ArraySource, CaptureSource, FolderSource,
+                                      VideoReadError, expand_inputs,
+                                      open_source)
 from stmixer_mm.apis.video_io.sources import (DEFAULT_FPS, check_fps,
                                               natural_key)
+from stmixer_mm.apps.online import OnlineRunner
 
 
 class Capture:
@@ -356,7 +357,7 @@ def test_a_bad_fps_is_refused_by_every_entry(inferencer, frames, tools,
 
 @pytest.mark.parametrize('bad', ['-8', '0', 'nan', 'inf', 'x'])
 def test_demo_fps_must_be_a_frame_rate(tools, capsys, bad):
-    from stmixer_mm.cli import demo
+    from stmixer_mm.apps.cli import demo
     with pytest.raises(SystemExit) as exc:
         demo.parse_args(['in.mp4', 'c.py', 'w.pth', '--online', '--fps', bad])
     assert exc.value.code == 2

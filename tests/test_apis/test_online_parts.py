@@ -8,10 +8,11 @@ import numpy as np
 import pytest
 
 from stmixer_mm.apis import clip_indices
-from stmixer_mm.apis.online import (CaptureSource, ClipRingBuffer, JsonlWriter,
-                                    KeyframeClips, OnlineTubeTracker,
-                                    VideoReadError, VideoWriter, expand_inputs,
-                                    open_source)
+from stmixer_mm.apis.tracker import OnlineTubeTracker
+from stmixer_mm.apis.video_io import (CaptureSource, ClipRingBuffer,
+                                      JsonlWriter, KeyframeClips,
+                                      VideoReadError, VideoWriter,
+                                      expand_inputs, open_source)
 from stmixer_mm.apis.video_io.ring_buffer import keyframe_indices
 from stmixer_mm.evaluation.functional import link_person_tubes
 

@@ -15,11 +15,11 @@ from mmaction.structures import ActionDataSample
 from mmengine.structures import InstanceData
 
 from stmixer_mm.apis import STMixerInferencer
-from stmixer_mm.apis.demo import run_offline
-from stmixer_mm.apis.online import OnlineRunner
 from stmixer_mm.apis.results import (FORMAT_VERSION, KeyframeResult,
                                      ResultFormatError, ResultFormatter,
                                      ResultWriter, read_result)
+from stmixer_mm.apps.demo import run_offline
+from stmixer_mm.apps.online import OnlineRunner
 
 
 @pytest.fixture(scope='module')

@@ -13,10 +13,10 @@ import torch
 from mmaction.structures import ActionDataSample
 from mmengine.structures import InstanceData
 
-from stmixer_mm.apis.demo import check_demo_options
 from stmixer_mm.apis.results import (CSV_COLUMNS, KeyframeDrawer,
                                      KeyframeResult, ResultFormatter,
                                      ResultWriter, nearest_keyframe)
+from stmixer_mm.apps.demo import check_demo_options
 from stmixer_mm.utils.output_files import OutputFileError
 
 

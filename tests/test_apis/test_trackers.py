@@ -1,5 +1,5 @@
 """One tracker for the demo, the online runner and the Inferencer (issue
-73): ``stmixer_mm/apis/online/tracking.py``: the greedy tracker and mmdet's
+73): ``stmixer_mm/apis/tracking.py``: the greedy tracker and mmdet's
 ByteTracker / OCSORTTracker through one adapter, chosen by the config's
 ``tracker=dict(type=...)``."""
 import itertools
@@ -7,10 +7,10 @@ import itertools
 import numpy as np
 import pytest
 
-from stmixer_mm.apis.online.tracker import OnlineTubeTracker
-from stmixer_mm.apis.online.tracking import (DEFAULT_TRACKER, MMDetTubeTracker,
-                                             _ScipyLap, build_tracker,
-                                             tracker_settings)
+from stmixer_mm.apis.tracker import OnlineTubeTracker
+from stmixer_mm.apis.tracking import (DEFAULT_TRACKER, MMDetTubeTracker,
+                                      _ScipyLap, build_tracker,
+                                      tracker_settings)
 
 MMDET = ['ByteTracker', 'OCSORTTracker']
 

@@ -15,9 +15,9 @@ import pytest
 
 from stmixer_mm.apis.results import read_result
 from stmixer_mm.apis.video_io import VideoFileSource, open_source, open_video
-from stmixer_mm.cli import import_annotations
+from stmixer_mm.apps.cli import import_annotations
+from stmixer_mm.apps.importers.video import extract_frames, probe_video
 from stmixer_mm.datasets.act_annotations import load_act_annotations
-from stmixer_mm.datasets.importers.video import extract_frames, probe_video
 
 W, H = 160, 48
 N = 60
@@ -182,7 +182,7 @@ def test_inferencer_and_online_runner_name_the_frames_alike(
     that number, at that frame's timestamp (before: at ``i / average
     rate``)."""
     from stmixer_mm.apis import STMixerInferencer
-    from stmixer_mm.apis.online import OnlineRunner
+    from stmixer_mm.apps.online import OnlineRunner
     times = [round(f.time, 3) for f in open_source(videos['vfr.mp4'])]
     inferencer = STMixerInferencer(tools.TINY_CFG, random_checkpoint)
     pred = inferencer(
@@ -236,8 +236,7 @@ def test_on_a_constant_rate_the_timestamp_rule_is_the_nominal_grid(rate):
     ``source_index(k)`` on every constant-rate source and every integer
     ``--fps`` up to its rate, ties (25 -> 10 fps) included: the rule only
     changes the frames of variable-frame-rate videos."""
-    from stmixer_mm.datasets.importers.video import (frames_on_grid,
-                                                     source_index)
+    from stmixer_mm.apps.importers.video import frames_on_grid, source_index
     n = 97
     timed = [(i, i / Fraction(rate), i) for i in range(n)]
     for fps in range(1, int(rate) + 1):

@@ -16,10 +16,10 @@ from stmixer_mm.apis.video_io import (CaptureSource, FolderSource,
                                       VideoFileSource, VideoReadError,
                                       open_source)
 from stmixer_mm.apis.video_io import sources as sources_module
-from stmixer_mm.datasets.importers import AnnotationImportError, probe_video
-from stmixer_mm.datasets.importers.video import (MAX_FRAME_PIXELS,
-                                                 MAX_FRAME_PIXELS_ENV,
-                                                 frame_pixel_bound)
+from stmixer_mm.apis.video_io.decoding import (MAX_FRAME_PIXELS,
+                                               MAX_FRAME_PIXELS_ENV,
+                                               frame_pixel_bound)
+from stmixer_mm.apps.importers import AnnotationImportError, probe_video
 
 W, H = 64, 48  # 3072 pixels
 

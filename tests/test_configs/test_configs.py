@@ -785,7 +785,7 @@ def test_layer_decay_optimizer_wrapper_builds():
 
 
 def test_amp_flag_keeps_the_layer_decay_constructor():
-    from stmixer_mm.cli import train as train_tool
+    from stmixer_mm.apps.cli import train as train_tool
     args = train_tool.parse_args([str(stmixer_cfg(LAYER_DECAY)), '--amp'])
     # --amp is refused without an accelerator; pretend there is one
     with mock.patch('torch.cuda.is_available', return_value=True):

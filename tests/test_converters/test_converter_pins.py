@@ -144,7 +144,7 @@ def compute_pins(tmp_dir):
             new, report)
 
     # the official tool's file, without --config
-    from stmixer_mm.cli import convert_official_checkpoint as tool
+    from stmixer_mm.apps.cli import convert_official_checkpoint as tool
     src, dst = osp.join(tmp_dir, 'src.pth'), osp.join(tmp_dir, 'dst.pth')
     torch.save({
         'model': t_off.official('slowfast', seed=4),

@@ -19,9 +19,9 @@ from mmengine.config import Config
 from mmengine.runner import load_checkpoint
 
 import stmixer_mm  # noqa: F401
-from stmixer_mm.converters import (ConversionReport,
-                                   convert_official_state_dict,
-                                   detect_backbone, extract_state_dict)
+from stmixer_mm.converters.common import ConversionReport, detect_backbone
+from stmixer_mm.converters.official import (convert_official_state_dict,
+                                            extract_state_dict)
 from stmixer_mm.registry import MODELS
 from stmixer_mm.testing import repo_root
 from stmixer_mm.testing.backbone_layouts import reference_nonlocal
@@ -480,7 +480,7 @@ def test_report_is_plain_data():
 # the command-line tool
 # ---------------------------------------------------------------------------
 def _tool():
-    from stmixer_mm.cli import convert_official_checkpoint
+    from stmixer_mm.apps.cli import convert_official_checkpoint
     return convert_official_checkpoint
 
 

@@ -26,9 +26,9 @@ from mmengine.runner.checkpoint import CheckpointLoader
 
 from stmixer_mm.apis import (STMixerInferencer, inference_detector,
                              init_detector)
-from stmixer_mm.apis.official_checkpoints import is_official_checkpoint
-from stmixer_mm.cli import convert_official_checkpoint as converter_tool
-from stmixer_mm.converters import OfficialCheckpointError
+from stmixer_mm.apps.cli import convert_official_checkpoint as converter_tool
+from stmixer_mm.converters.official import OfficialCheckpointError
+from stmixer_mm.converters.official_checkpoints import is_official_checkpoint
 from stmixer_mm.engine import CheckpointMismatchError
 from stmixer_mm.registry import DATASETS
 from stmixer_mm.testing import TINY_CFG, TINY_DATA, repo_path
@@ -201,7 +201,7 @@ def test_inferencer_takes_an_official_checkpoint(files):
 def test_demo_takes_an_official_checkpoint(files, tmp_path, mm_log_records):
     """``tools/demo.py VIDEO CONFIG OFFICIAL.pth``: the detections of the
     converted file."""
-    from stmixer_mm.cli import demo
+    from stmixer_mm.apps.cli import demo
     frames = osp.join(repo_path(TINY_DATA), 'rawframes', 'syn_val_000')
     results = [
         demo.run(
@@ -329,7 +329,7 @@ def test_the_scheme_wraps_the_checked_loader_once():
     """Registered once, over the loader :mod:`stmixer_mm.utils.compat` may
     have installed (whose attributes it keeps, so the fix is not applied
     twice)."""
-    from stmixer_mm.apis.official_checkpoints import \
+    from stmixer_mm.converters.official_checkpoints import \
         register_official_checkpoint_loader
     from stmixer_mm.utils import compat
     scheme = CheckpointLoader._schemes['']

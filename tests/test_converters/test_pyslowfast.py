@@ -16,7 +16,7 @@ import torch
 from mmengine.config import Config
 
 import stmixer_mm  # noqa: F401
-from stmixer_mm.converters import convert_pyslowfast_state_dict
+from stmixer_mm.converters.pyslowfast import convert_pyslowfast_state_dict
 from stmixer_mm.testing import repo_root
 from stmixer_mm.testing.backbone_layouts import (caffe2_file, fill,
                                                  pyslowfast_layout, pyth_file)
@@ -33,7 +33,7 @@ SO50 = 'stmixer_slowonly-r50_k400-pre_8xb2-4x16x1-12e-adamw_ava22-rgb.py'
 
 
 def _tool():
-    from stmixer_mm.cli import convert_kinetics_checkpoint
+    from stmixer_mm.apps.cli import convert_kinetics_checkpoint
     return convert_kinetics_checkpoint
 
 

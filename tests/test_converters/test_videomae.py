@@ -12,8 +12,8 @@ import os.path as osp
 import pytest
 import torch
 
-from stmixer_mm.converters import (convert_videomae_state_dict,
-                                   extract_videomae_state_dict)
+from stmixer_mm.converters.videomae import (convert_videomae_state_dict,
+                                            extract_videomae_state_dict)
 from stmixer_mm.testing import repo_root
 from stmixer_mm.testing.backbone_layouts import videomae_layout
 
@@ -33,7 +33,7 @@ LARGE = {
 
 
 def _tool():
-    from stmixer_mm.cli import convert_videomae_checkpoint
+    from stmixer_mm.apps.cli import convert_videomae_checkpoint
     return convert_videomae_checkpoint
 
 

@@ -10,10 +10,10 @@ import pytest
 import torch
 from mmengine.runner.checkpoint import CheckpointLoader
 
-from stmixer_mm.converters import (OfficialCheckpointError,
-                                   convert_official_state_dict,
-                                   convert_pyslowfast_state_dict,
-                                   convert_videomae_state_dict)
+from stmixer_mm.converters.official import (OfficialCheckpointError,
+                                            convert_official_state_dict)
+from stmixer_mm.converters.pyslowfast import convert_pyslowfast_state_dict
+from stmixer_mm.converters.videomae import convert_videomae_state_dict
 from stmixer_mm.testing.backbone_layouts import (pyslowfast_layout,
                                                  videomae_layout)
 from stmixer_mm.testing.official_layouts import official

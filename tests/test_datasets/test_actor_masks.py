@@ -13,10 +13,10 @@ from pycocotools import mask as mask_utils
 from scipy.io import savemat
 
 import stmixer_mm  # noqa: F401
-from stmixer_mm.data_gen.render import actor_masks
-from stmixer_mm.data_gen.scene import build_split
-from stmixer_mm.data_gen.settings import SyntheticAVASettings
-from stmixer_mm.data_gen.synthetic_ava import generate_synthetic_ava
+from stmixer_mm.apps.data_gen.render import actor_masks
+from stmixer_mm.apps.data_gen.scene import build_split
+from stmixer_mm.apps.data_gen.settings import SyntheticAVASettings
+from stmixer_mm.apps.data_gen.synthetic_ava import generate_synthetic_ava
 from stmixer_mm.datasets import ValidatedAVADataset
 from stmixer_mm.datasets.actor_masks import (decode_mask, encode_mask,
                                              load_mask_file, write_mask_file)
@@ -363,7 +363,8 @@ def test_tube_set_puppet_masks_through_the_tube_dataset(tmp_path):
     """The tube generator's --masks writes JHMDB-style puppet masks; the
     tube dataset with mask_root gives every box of a keyframe its mask
     (filling the box), through LoadActorMasks and a flip."""
-    from stmixer_mm.data_gen.synthetic_tubes import generate_synthetic_tubes
+    from stmixer_mm.apps.data_gen.synthetic_tubes import \
+        generate_synthetic_tubes
     from stmixer_mm.datasets import TubeDataset
     paths = generate_synthetic_tubes(
         str(tmp_path / 't'),

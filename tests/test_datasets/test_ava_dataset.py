@@ -14,8 +14,8 @@ from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
 import stmixer_mm  # noqa: F401
-from stmixer_mm.data_gen import (CLASSES, SyntheticAVASettings,
-                                 generate_synthetic_ava)
+from stmixer_mm.apps.data_gen import (CLASSES, SyntheticAVASettings,
+                                      generate_synthetic_ava)
 from stmixer_mm.registry import DATASETS, METRICS, TRANSFORMS
 from stmixer_mm.testing import repo_root
 
@@ -34,7 +34,7 @@ TINY = dict(
 def _seed_with_exclusions(**kw):
     """The first seed whose tiny splits both have excluded keyframes (so the
     tests do not hang on one lucky seed when the generator changes)."""
-    from stmixer_mm.data_gen import SyntheticAVASettings, build_split
+    from stmixer_mm.apps.data_gen import SyntheticAVASettings, build_split
     keys = set(SyntheticAVASettings.__dataclass_fields__)
     settings = {k: v for k, v in kw.items() if k in keys}
     for seed in range(100):

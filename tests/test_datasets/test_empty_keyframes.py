@@ -11,10 +11,10 @@ from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
 import stmixer_mm  # noqa: F401
-from stmixer_mm.cli.quickstart_table import table
-from stmixer_mm.data_gen import (CLASSES, SyntheticAVASettings,
-                                 generate_synthetic_ava)
-from stmixer_mm.data_gen.scene import EMPTY_KINDS, empty_videos
+from stmixer_mm.apps.cli.quickstart_table import table
+from stmixer_mm.apps.data_gen import (CLASSES, SyntheticAVASettings,
+                                      generate_synthetic_ava)
+from stmixer_mm.apps.data_gen.scene import EMPTY_KINDS, empty_videos
 from stmixer_mm.registry import DATASETS
 from stmixer_mm.testing import repo_root
 
@@ -200,7 +200,7 @@ def test_dark_persons_counts_what_the_inferencer_reports(tmp_path):
     """The quick-start table's plain-video column on a checkpoint: every
     keyframe of the black and the grey video, the persons the inferencer
     keeps at the config's threshold (0 with it at 1.0)."""
-    from stmixer_mm.cli.quickstart_table import PLAIN_VIDEOS, dark_persons
+    from stmixer_mm.apps.cli.quickstart_table import PLAIN_VIDEOS, dark_persons
     from stmixer_mm.registry import MODELS
     init_default_scope('stmixer_mm')
     torch.manual_seed(0)

@@ -14,7 +14,7 @@ from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
 import stmixer_mm  # noqa: F401
-from stmixer_mm.datasets.dataset_checks import check_dataset_config
+from stmixer_mm.apps.dataset_doctor import check_dataset_config
 from stmixer_mm.registry import DATASETS
 from stmixer_mm.testing import repo_root
 

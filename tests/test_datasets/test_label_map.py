@@ -10,8 +10,8 @@ import sys
 import pytest
 
 from stmixer_mm.apis import load_label_map
+from stmixer_mm.apps.importers import read_label_map
 from stmixer_mm.datasets import check_ava_label_file
-from stmixer_mm.datasets.importers import read_label_map
 from stmixer_mm.datasets.label_map import (PACKAGED_DIR, LabelMapError,
                                            check_mmaction2_reads_label_map,
                                            read_pbtxt_label_map)

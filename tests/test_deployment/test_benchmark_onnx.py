@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from stmixer_mm import testing
-from stmixer_mm.benchmarks import common as benchmark
-from stmixer_mm.benchmarks.flops import build_detector, count_flops
+from stmixer_mm.apps.benchmarks import common as benchmark
+from stmixer_mm.apps.benchmarks.flops import build_detector, count_flops
 from stmixer_mm.testing import repo_root
 
 REPO = repo_root()

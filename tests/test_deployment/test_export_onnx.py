@@ -271,7 +271,7 @@ def test_dynamo_exporter(checkpoint, tmp_path):
 
 
 def _export_tool():
-    from stmixer_mm.cli import export_onnx
+    from stmixer_mm.apps.cli import export_onnx
     return export_onnx
 
 

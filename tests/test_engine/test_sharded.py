@@ -140,7 +140,7 @@ def test_full_sharded_round_trip_in_one_process(tmp_path):
     assert back['optimizer']['param_groups'][0]['lr'] == 0.1
     assert back['meta']['epoch'] == 3
     # the tool
-    from stmixer_mm.cli import convert_sharded_checkpoint as tool
+    from stmixer_mm.apps.cli import convert_sharded_checkpoint as tool
     tool.main([str(folder), str(tmp_path / 'tool.pth')])
     out = torch.load(tmp_path / 'tool.pth', weights_only=False)
     assert torch.equal(out['state_dict']['b.bias'], sd['b.bias'])

@@ -10,7 +10,7 @@ import socket
 import pytest
 
 from stmixer_mm import testing
-from stmixer_mm.cli import train as train_tool
+from stmixer_mm.apps.cli import train as train_tool
 from stmixer_mm.engine import LOCK_NAME, WorkDirBusyError, WorkDirLock
 from stmixer_mm.engine.work_dir_lock import LockPathError
 from stmixer_mm.utils.output_files import MAX_PID, pid_alive

@@ -14,7 +14,7 @@ from mmengine.config import Config
 from mmengine.runner import Runner
 
 import stmixer_mm  # noqa: F401
-from stmixer_mm.data_gen.synthetic_tubes import generate_synthetic_tubes
+from stmixer_mm.apps.data_gen.synthetic_tubes import generate_synthetic_tubes
 from stmixer_mm.testing import repo_root
 
 REPO = repo_root()

@@ -16,7 +16,7 @@ TINY_CFG = repo_path('tests', 'data', 'configs', 'tiny_stmixer_tiny-ava.py')
 
 
 def _export_tool():
-    from stmixer_mm.cli import export_onnx as tool
+    from stmixer_mm.apps.cli import export_onnx as tool
     return tool
 
 

@@ -12,7 +12,7 @@ from mmengine.runner import Runner
 import stmixer_mm  # noqa: F401
 from projects.track_queries.track_queries import TrackSequenceSampler
 from projects.track_queries.track_queries import track_sequence_sampler as tss
-from stmixer_mm.data_gen.synthetic_tubes import generate_synthetic_tubes
+from stmixer_mm.apps.data_gen.synthetic_tubes import generate_synthetic_tubes
 from stmixer_mm.registry import DATA_SAMPLERS
 
 

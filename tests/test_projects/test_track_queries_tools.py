@@ -7,8 +7,9 @@ import os.path as osp
 import numpy as np
 
 from stmixer_mm.apis import STMixerInferencer
-from stmixer_mm.apis.online import ArraySource, OnlineRunner
-from stmixer_mm.benchmarks.tubes import load_predictions
+from stmixer_mm.apis.video_io import ArraySource
+from stmixer_mm.apps.benchmarks.tubes import load_predictions
+from stmixer_mm.apps.online import OnlineRunner
 from stmixer_mm.testing import TRACK_CFG
 
 

@@ -2,7 +2,7 @@
 
 The tools run as the user runs them, ``python tools/X.py ...`` from the
 repository root, on CPU (also where CUDA is), one thread: the script's
-``stmixer_mm.cli`` command line called in the test's interpreter
+``stmixer_mm.apps.cli`` command line called in the test's interpreter
 (``stmixer_mm.testing.python_tool``, the ``tools`` fixture of
 ``tests/conftest.py``; a subprocess where a test needs one), with the tiny
 config

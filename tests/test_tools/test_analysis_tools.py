@@ -24,7 +24,7 @@ TINY_CFG = testing.repo_path(testing.TINY_CFG)
 
 @pytest.fixture(scope='module')
 def get_flops():
-    from stmixer_mm.benchmarks import flops
+    from stmixer_mm.apps.benchmarks import flops
     return flops
 
 
@@ -272,8 +272,8 @@ def _vs_official(tools, configs, *extra, check=True, subprocess=False):
 
 
 def test_official_stack_cfg_swaps_backbone_and_sampling(tmp_path):
-    from stmixer_mm.benchmarks.common import (official_configs,
-                                              official_stack_cfg)
+    from stmixer_mm.apps.benchmarks.common import (official_configs,
+                                                   official_stack_cfg)
     from stmixer_mm.deployment import get_sampling_impls
     cfg = Config.fromfile(_tiny_vit_config(tmp_path))
     official_stack_cfg(cfg)

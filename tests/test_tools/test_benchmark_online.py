@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from stmixer_mm.apis.online import VideoWriter
+from stmixer_mm.apis.video_io import VideoWriter
 
 
 @pytest.mark.slow  # two measuring processes

@@ -8,7 +8,7 @@ import pickle
 import numpy as np
 import pytest
 
-from stmixer_mm.benchmarks.tubes import subset_gt
+from stmixer_mm.apps.benchmarks.tubes import subset_gt
 
 
 def _metrics(prefix, base):

@@ -30,7 +30,7 @@ def test_ava_scales_and_shapes_bound_the_epoch():
     """The official draw with the AVA base's listed shapes gives at most 8
     shapes over an epoch of mixed frame sizes; the former range without
     them more."""
-    from stmixer_mm.benchmarks.common import epoch_shapes
+    from stmixer_mm.apps.benchmarks.common import epoch_shapes
     listed = epoch_shapes(
         dict(type='RandomShortSideResize', scales=[256, 320]), 32, AVA_SHAPES,
         2, 4000, 0)

@@ -101,7 +101,8 @@ def test_predictions_rescored_under_the_config_protocol(tools, tmp_path):
 
     import torch
 
-    from stmixer_mm.data_gen.synthetic_tubes import generate_synthetic_tubes
+    from stmixer_mm.apps.data_gen.synthetic_tubes import \
+        generate_synthetic_tubes
     data = tmp_path / 'data'
     size = dict(num_train_videos=2, num_val_videos=8, seconds_per_video=2)
     paths = generate_synthetic_tubes(

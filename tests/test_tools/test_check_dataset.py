@@ -171,7 +171,7 @@ def test_a_run_that_fails_or_is_stopped_leaves_no_claim(
     with the same --json writes it."""
     import signal
 
-    from stmixer_mm.cli import check_dataset
+    from stmixer_mm.apps.cli import check_dataset
     _, opts = data
     reports = tmp_path / 'reports'
     reports.mkdir()

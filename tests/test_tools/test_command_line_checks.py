@@ -94,7 +94,7 @@ def test_every_cfg_options_goes_through_the_projects_parser():
     quick-start table parses its strings with ``parse_cfg_options``."""
     scripts = sorted(
         glob.glob(osp.join(REPO, 'tools', '**', '*.py'), recursive=True) +
-        glob.glob(osp.join(REPO, 'stmixer_mm', 'cli', '*.py')) +
+        glob.glob(osp.join(REPO, 'stmixer_mm', 'apps', 'cli', '*.py')) +
         glob.glob(osp.join(REPO, 'projects', '**', '*.py'), recursive=True))
     offenders, checked = [], 0
     for path in scripts:
@@ -286,7 +286,7 @@ def fake_runs(monkeypatch):
     training writes ``epoch_<max_epochs>.pth`` (2, or a
     ``train_cfg.max_epochs=`` option) unless ``fail`` holds a message;
     testing prints an mAP. Returns the calls and the settings."""
-    from stmixer_mm.cli import quickstart_table
+    from stmixer_mm.apps.cli import quickstart_table
     state = dict(calls=[], fail=None)
 
     def tool(script, args, threads):

@@ -4,7 +4,7 @@ Every ``bash`` block of the tutorial is run, command by command and in the
 page's order, in a fresh folder that holds only links to the repository's
 ``tools/`` and ``configs/`` (as a user's checkout would), each ``python
 tools/...`` line as :func:`stmixer_mm.testing.run_tool` runs a tool (a
-command line of ``stmixer_mm.cli`` in the test's interpreter, another
+command line of ``stmixer_mm.apps.cli`` in the test's interpreter, another
 script in a new one; one thread). Its ``python`` block runs too. Then
 the outputs each step promises are checked: the three exports import to
 the same AVA rows, the doctor passes, the checkpoints name their classes,

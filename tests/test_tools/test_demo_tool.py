@@ -13,10 +13,10 @@ import cv2
 import numpy as np
 import pytest
 
-from stmixer_mm.apis import demo as demo_driver
 from stmixer_mm.apis.results import read_result, result_writer
 from stmixer_mm.apis.video_io import VideoWriter
-from stmixer_mm.data_gen.synthetic_ava import CLASSES, count_video_frames
+from stmixer_mm.apps import demo as demo_driver
+from stmixer_mm.apps.data_gen.synthetic_ava import CLASSES, count_video_frames
 
 FPS = 8
 
@@ -129,7 +129,7 @@ def test_demo_on_video_file(tools, checkpoint, val_frames, tmp_path):
 def _demo_module(tools):
     """The demo's command line (``tools/demo.py``,
     ``demo/demo_spatiotemporal_det.py``), run in process."""
-    from stmixer_mm.cli import demo
+    from stmixer_mm.apps.cli import demo
     return demo
 
 
@@ -425,7 +425,7 @@ def test_demo_refuses_label_maps_and_videos_that_do_not_fit(
 def test_demo_folder_script_is_the_same_command(tools, checkpoint, val_frames,
                                                 tmp_path):
     """``demo/demo_spatiotemporal_det.py`` (mmaction2's layout) runs the
-    demo of ``tools/demo.py`` (one command line, ``stmixer_mm.cli.demo``),
+    demo of ``tools/demo.py`` (one command line, ``stmixer_mm.apps.cli.demo``),
     its errors named by its own path."""
     script = osp.join(tools.REPO, 'demo', 'demo_spatiotemporal_det.py')
     out = tmp_path / 'out'

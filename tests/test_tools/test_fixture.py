@@ -3,7 +3,7 @@ import filecmp
 import json
 import os.path as osp
 
-from stmixer_mm.data_gen import generate_synthetic_ava
+from stmixer_mm.apps.data_gen import generate_synthetic_ava
 
 SETTINGS = dict(
     num_train_videos=2,

@@ -16,8 +16,8 @@ import pytest
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
-from stmixer_mm.cli import import_annotations as tool
-from stmixer_mm.data_gen.exports import generate_annotation_exports
+from stmixer_mm.apps.cli import import_annotations as tool
+from stmixer_mm.apps.data_gen.exports import generate_annotation_exports
 from stmixer_mm.datasets import ava_keyframe_file_index
 from stmixer_mm.datasets.act_annotations import load_act_annotations
 from stmixer_mm.registry import DATASETS
@@ -597,7 +597,7 @@ def test_videos_of_different_lengths(exports, tmp_path, capsys):
 def _import_quietly(fmt, ex, out):
     """``import_annotations`` of the ``fmt`` export of ``ex`` (the library
     call, without its log)."""
-    from stmixer_mm.datasets.importers import importer
+    from stmixer_mm.apps.importers import importer
     return importer.import_annotations(
         fmt,
         ex[f'{fmt}_in'],
@@ -612,7 +612,7 @@ def test_estimated_frame_count_checked_after_decoding(exports, tmp_path,
                                                       monkeypatch):
     """A container without a frame count (estimated from its duration):
     frames beyond the decoded video are found after decoding."""
-    from stmixer_mm.datasets.importers import importer
+    from stmixer_mm.apps.importers import importer
     real = importer.probe_video
 
     def estimated(path, *args, **kwargs):
@@ -672,7 +672,7 @@ def test_rows_beyond_the_decoded_video_are_an_error(exports, tmp_path,
     header of 32 frames over 12): CSV rows past the decoded end matched no
     frame and were dropped (exit 0); now an error naming the row, the
     decoded and the promised length."""
-    from stmixer_mm.datasets.importers import importer
+    from stmixer_mm.apps.importers import importer
     real = importer.probe_video
 
     def promising(path, *args, **kwargs):
@@ -700,7 +700,7 @@ def test_rows_beyond_the_decoded_video_are_an_error(exports, tmp_path,
 def test_user_base_config_by_absolute_path(exports, tmp_path, capsys):
     """A base config of the user's own is named by its absolute path, so
     the written config still loads after a move."""
-    from stmixer_mm.datasets.importers.importer import DEFAULT_BASE_CONFIGS
+    from stmixer_mm.apps.importers.importer import DEFAULT_BASE_CONFIGS
     from stmixer_mm.utils.package_files import package_config
     mine = tmp_path / 'mine' / 'base.py'
     mine.parent.mkdir()
@@ -937,12 +937,12 @@ def test_config_base_without_the_package_mim_folder(monkeypatch, tmp_path):
     """Where mmengine cannot find `stmixer_mm::` (a source tree on
     PYTHONPATH without stmixer_mm/.mim), the base is named by its absolute
     path."""
-    from stmixer_mm.datasets.importers.importer import DEFAULT_BASE_CONFIGS
-    from stmixer_mm.datasets.importers.layouts import config_base
+    from stmixer_mm.apps.importers.importer import DEFAULT_BASE_CONFIGS
+    from stmixer_mm.apps.importers.layouts import config_base
     from stmixer_mm.utils.package_files import package_config
     base = package_config(DEFAULT_BASE_CONFIGS['ava'])
     assert config_base(base).startswith('stmixer_mm::quickstart/')
-    from stmixer_mm.datasets.importers import layouts
+    from stmixer_mm.apps.importers import layouts
     root = layouts.models_dir()  # the checkout's configs stay where they are
     monkeypatch.setattr(layouts, 'models_dir', lambda: root)
     # the package as imported from a folder without .mim/
@@ -964,7 +964,7 @@ def test_base_config_is_checked_before_anything_is_written(
     """A --base-config that is missing, not a config, broken, without a
     model or of the other layout exited 0 with "train with" (training then
     failed): it is refused first, naming the file and what was expected."""
-    from stmixer_mm.datasets.importers.importer import DEFAULT_BASE_CONFIGS
+    from stmixer_mm.apps.importers.importer import DEFAULT_BASE_CONFIGS
     from stmixer_mm.utils.package_files import package_config
     texts = {
         'notes.txt': 'x\n',
@@ -1006,7 +1006,7 @@ def test_the_written_config_loads_and_builds_before_train_with(
     not load (the mask config's metric list) or build (a dataset argument
     the AVA dataset does not take) stops the import before anything is
     moved into --out-dir."""
-    from stmixer_mm.datasets.importers.importer import DEFAULT_BASE_CONFIGS
+    from stmixer_mm.apps.importers.importer import DEFAULT_BASE_CONFIGS
     from stmixer_mm.utils.package_files import package_config
     if base == 'extra':
         path = tmp_path / 'extra.py'
@@ -1060,8 +1060,8 @@ def test_overwrite_refuses_a_manifest_it_did_not_write(exports, tmp_path,
 
 SLOW_IMPORT = '''
 import sys, time
-from stmixer_mm.cli import import_annotations as tool
-from stmixer_mm.datasets.importers import importer
+from stmixer_mm.apps.cli import import_annotations as tool
+from stmixer_mm.apps.importers import importer
 extract = importer.extract_frames
 def slow(*args, **kwargs):
     done = extract(*args, **kwargs)

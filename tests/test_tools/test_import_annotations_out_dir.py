@@ -11,8 +11,8 @@ import os
 
 import pytest
 
-from stmixer_mm.cli import import_annotations as tool
-from stmixer_mm.data_gen.exports import generate_annotation_exports
+from stmixer_mm.apps.cli import import_annotations as tool
+from stmixer_mm.apps.data_gen.exports import generate_annotation_exports
 from stmixer_mm.engine.work_dir_lock import LOCK_NAME, WorkDirLock
 from stmixer_mm.utils.output_files import RUN_LOCK
 

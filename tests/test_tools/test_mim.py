@@ -97,7 +97,7 @@ def test_quickstart_flops_and_params_are_current():
     """The quick-start entry's numbers are what get_flops.py gives now."""
     from mmengine.config import Config
 
-    from stmixer_mm.benchmarks.flops import build_detector, count_flops
+    from stmixer_mm.apps.benchmarks.flops import build_detector, count_flops
     by_config = {m['Config']: m for m in _index_models()}
     cfg = f'configs/quickstart/{QUICKSTART}'
     md = by_config[cfg]['Metadata']

@@ -12,7 +12,7 @@ import warnings
 
 import pytest
 
-from stmixer_mm.cli import test as test_cli
+from stmixer_mm.apps.cli import test as test_cli
 from stmixer_mm.utils import config_files, package_files
 from stmixer_mm.utils.config_files import (MissingConfigError, load_config,
                                            resolve_config)
@@ -193,7 +193,7 @@ def test_the_demo_names_a_misspelt_config_before_its_outputs(
         tmp_path, monkeypatch):
     """A misspelt name with outputs that exist already: the name's hint
     (close names), not "the output exists already", which hid it."""
-    from stmixer_mm.apis import demo
+    from stmixer_mm.apps import demo
     from stmixer_mm.utils.output_files import OutputFileError
 
     def exists(*args, **kwargs):

@@ -52,7 +52,7 @@ CASES = {
                     ['{cfg}', 'none.pth', '{out}', '--shape', '4', '64',
                      '64'], 'file'),
 }
-# scripts that are not stmixer_mm.cli command lines run as subprocesses
+# scripts that are not stmixer_mm.apps.cli command lines run as subprocesses
 # (slow): the read-only case only
 SCRIPT_CASES = {
     'print_config': ('misc/print_config.py', ['{cfg}', '--save-path',

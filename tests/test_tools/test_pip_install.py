@@ -35,7 +35,7 @@ import sysconfig
 import pytest
 import torch
 
-from stmixer_mm.cli.commands import TOOLS
+from stmixer_mm.apps.cli.commands import TOOLS
 from stmixer_mm.testing import copy_source_tree, repo_path, repo_root
 from stmixer_mm.utils.dependencies import OPENCV_DISTS
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from stmixer_mm.benchmarks.official_training import (LOSS_TOLERANCE,
-                                                     losses_difference)
+from stmixer_mm.apps.benchmarks.official_training import (LOSS_TOLERANCE,
+                                                          losses_difference)
 from stmixer_mm.testing import repo_root
 
 CONFIG = Path(repo_root()) / 'tests/data/configs/tiny_stmixer_tiny-ava.py'
@@ -98,9 +98,11 @@ def test_official_criterion_equals_our_losses_and_sees_a_change():
     from mmengine.config import Config
     from mmengine.structures import InstanceData
 
-    from stmixer_mm.benchmarks.common import (build_random_model, make_batch,
-                                              official_stack_cfg)
-    from stmixer_mm.benchmarks.official_training import official_train_losses
+    from stmixer_mm.apps.benchmarks.common import (build_random_model,
+                                                   make_batch,
+                                                   official_stack_cfg)
+    from stmixer_mm.apps.benchmarks.official_training import \
+        official_train_losses
     ours = build_random_model(str(CONFIG), 0).train()
     official = build_random_model(
         official_stack_cfg(Config.fromfile(CONFIG)), 0).train()
@@ -146,8 +148,9 @@ def test_vs_official_names_a_head_the_official_has_not(tools, name):
 def test_the_official_criterion_needs_ground_truth():
     """A batch without GT: the official loss_action would be NaN (the mean
     over no match, as the official code has it); refused, not compared."""
-    from stmixer_mm.benchmarks.common import build_random_model, make_batch
-    from stmixer_mm.benchmarks.official_training import official_criterion
+    from stmixer_mm.apps.benchmarks.common import (build_random_model,
+                                                   make_batch)
+    from stmixer_mm.apps.benchmarks.official_training import official_criterion
     model = build_random_model(str(CONFIG), 0).train()
     batch = model.data_preprocessor(make_batch(1, 4, 64, 64), True)
     results = model.roi_head(
@@ -165,7 +168,7 @@ def test_random_layers_off_only_inside():
     the model stays in train mode, and everything is back after it."""
     from mmcv.cnn.bricks import DropPath
 
-    from stmixer_mm.benchmarks.official_training import random_layers_off
+    from stmixer_mm.apps.benchmarks.official_training import random_layers_off
     model = torch.nn.Sequential(
         torch.nn.Linear(2, 2), torch.nn.Dropout(0.5), DropPath(0.5)).train()
     with random_layers_off(model):

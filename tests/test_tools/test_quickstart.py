@@ -19,9 +19,10 @@ from mmengine.registry import init_default_scope
 from mmengine.structures import InstanceData
 
 import stmixer_mm  # noqa: F401
-from stmixer_mm.cli import generate_synthetic_ava as gen
-from stmixer_mm.data_gen.synthetic_ava import (CLASSES, SyntheticAVASettings,
-                                               dataset_paths)
+from stmixer_mm.apps.cli import generate_synthetic_ava as gen
+from stmixer_mm.apps.data_gen.synthetic_ava import (CLASSES,
+                                                    SyntheticAVASettings,
+                                                    dataset_paths)
 from stmixer_mm.registry import MODELS
 from stmixer_mm.testing import repo_root
 

@@ -1,5 +1,5 @@
 """The summaries of ``tools/train.py`` and ``tools/test.py``
-(``stmixer_mm.cli.run_summary``) where the end-to-end runs of
+(``stmixer_mm.apps.cli.run_summary``) where the end-to-end runs of
 ``test_train_test_tools.py`` do not go: no best checkpoint, no
 validation, a test dataset that cannot be drawn. In process, on stand-in
 runners."""
@@ -9,7 +9,7 @@ import torch
 from mmengine.config import Config
 from mmengine.logging import MessageHub
 
-from stmixer_mm.cli import run_summary
+from stmixer_mm.apps.cli import run_summary
 from stmixer_mm.engine.hooks import KeepPredictionsHook
 
 
@@ -72,7 +72,7 @@ def test_printed_commands_run_where_the_process_started(monkeypatch):
     """A checkout's tools/ script prints the checkout's scripts (as typed:
     relative or absolute); anything else (a console command of a pip
     install, a user's script) prints the console commands."""
-    from stmixer_mm.cli.commands import command
+    from stmixer_mm.apps.cli.commands import command
     from stmixer_mm.testing import repo_root
     cases = [('tools/train.py', 'python tools/test.py'),
              (f'{repo_root()}/tools/test.py',

@@ -136,6 +136,6 @@ def test_srun_failure_is_the_exit_status(fake_srun):
 @pytest.mark.parametrize('tool,pos', [('train.py', ['cfg.py']),
                                       ('test.py', ['cfg.py', 'ck.pth'])])
 def test_tools_accept_the_slurm_launcher(tool, pos):
-    mod = importlib.import_module(f'stmixer_mm.cli.{tool[:-3]}')
+    mod = importlib.import_module(f'stmixer_mm.apps.cli.{tool[:-3]}')
     args = mod.parse_args([*pos, '--launcher=slurm'])
     assert args.launcher == 'slurm'

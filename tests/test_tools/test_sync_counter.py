@@ -1,12 +1,12 @@
 """The operator / synchronisation counter
-(``stmixer_mm.benchmarks.sync_counter``) and the host synchronisations of
+(``stmixer_mm.apps.benchmarks.sync_counter``) and the host synchronisations of
 ``STMixer.predict`` (issue 33: none before the final results)."""
 import copy
 
 import pytest
 import torch
 
-from stmixer_mm.benchmarks.sync_counter import OpCounter
+from stmixer_mm.apps.benchmarks.sync_counter import OpCounter
 from stmixer_mm.testing import regression
 
 
@@ -119,7 +119,7 @@ def test_profiler_op_count_eager_and_compiled():
     compiled function instead of its fused operators."""
     import torch._inductor.config as inductor_config
 
-    from stmixer_mm.benchmarks.sync_counter import profiler_op_count
+    from stmixer_mm.apps.benchmarks.sync_counter import profiler_op_count
     x, w = torch.randn(4, 8), torch.randn(3, 8)
 
     def fn(x):

@@ -1,11 +1,13 @@
-"""``stmixer_mm.benchmarks.timeline``: the GPU's busy time, kernels,
+"""``stmixer_mm.apps.benchmarks.timeline``: the GPU's busy time, kernels,
 launches and synchronisations read from a ``torch.profiler`` Chrome trace
 (issue 50), checked on hand-made traces (the CPU has no CUDA events)."""
 import pytest
 import torch
 
-from stmixer_mm.benchmarks.timeline import (cuda_timeline, format_timeline,
-                                            merged_length, summarise_trace)
+from stmixer_mm.apps.benchmarks.timeline import (cuda_timeline,
+                                                 format_timeline,
+                                                 merged_length,
+                                                 summarise_trace)
 
 
 def test_merged_length_counts_overlaps_once():

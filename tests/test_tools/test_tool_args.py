@@ -12,14 +12,14 @@ from stmixer_mm.engine import init_dist_without_cuda
 @pytest.fixture(scope='module')
 def train_tool():
     """``tools/train.py``'s command line."""
-    from stmixer_mm.cli import train
+    from stmixer_mm.apps.cli import train
     return train
 
 
 @pytest.fixture(scope='module')
 def test_tool():
     """``tools/test.py``'s command line."""
-    from stmixer_mm.cli import test
+    from stmixer_mm.apps.cli import test
     return test
 
 

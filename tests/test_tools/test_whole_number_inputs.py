@@ -10,12 +10,12 @@ import pytest
 
 from stmixer_mm.apis.video_io import (VideoReadError, is_live_spec,
                                       open_source, source_name)
+from stmixer_mm.apis.video_io.decoding import (MAX_FRAME_PIXELS_ENV,
+                                               MAX_FRAME_PIXELS_ENV_LIMIT,
+                                               frame_pixel_bound)
 from stmixer_mm.apis.video_io.sources import webcam_index
-from stmixer_mm.cli import import_annotations as tool
-from stmixer_mm.data_gen.exports import generate_annotation_exports
-from stmixer_mm.datasets.importers.video import (MAX_FRAME_PIXELS_ENV,
-                                                 MAX_FRAME_PIXELS_ENV_LIMIT,
-                                                 frame_pixel_bound)
+from stmixer_mm.apps.cli import import_annotations as tool
+from stmixer_mm.apps.data_gen.exports import generate_annotation_exports
 from stmixer_mm.utils.output_files import clear_stale_staging
 
 FPS = 8

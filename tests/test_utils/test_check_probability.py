@@ -42,7 +42,7 @@ def test_visualization_hook_threshold():
 
 
 def test_cli_threshold_flags():
-    from stmixer_mm.cli.demo import parse_args, unit_float
+    from stmixer_mm.apps.cli.demo import parse_args, unit_float
     assert unit_float('0.25') == 0.25
     for bad in ('1.5', '-1', 'nan', 'x'):
         with pytest.raises(argparse.ArgumentTypeError, match=r'\[0, 1\]'):

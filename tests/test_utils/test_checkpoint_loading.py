@@ -229,7 +229,8 @@ torch.save(dict(state_dict=model.state_dict(), meta=dict()), path)
 model = init_detector(cfg, path)
 inference_detector(model, [np.zeros((64, 64, 3), np.uint8)] * 4)
 loaded = [m for m in sys.modules
-          if m.startswith('stmixer_mm.converters')
+          if m.startswith('stmixer_mm.converters.') and
+          m != 'stmixer_mm.converters.official_checkpoints'
           or m.endswith(('checkpoint_converter', 'videomae_converter'))]
 print('CONVERTERS=' + ','.join(sorted(loaded)))
 '''
@@ -257,9 +258,9 @@ def test_runtime_does_not_import_the_converters(tmp_path):
 # one rule for a checkpoint's weights
 # ---------------------------------------------------------------------------
 def test_one_rule_state_dict_before_model():
-    from stmixer_mm.converters import (extract_pyslowfast_state_dict,
-                                       extract_state_dict,
-                                       extract_videomae_state_dict)
+    from stmixer_mm.converters.official import extract_state_dict
+    from stmixer_mm.converters.pyslowfast import extract_pyslowfast_state_dict
+    from stmixer_mm.converters.videomae import extract_videomae_state_dict
     ours, theirs = {'w': torch.ones(1)}, {'w': torch.zeros(1)}
     both = {'model': theirs, 'state_dict': ours}
     assert find_state_dict(both) == (ours, 'state_dict')

@@ -3,7 +3,7 @@ r"""Does the training data pipeline keep the training step fed? (issue 76.3)
     python tools/analysis_tools/benchmark_data_pipeline.py CONFIG [...] \
         --frame-size 1280 720 --workers 0 8 16 [--train] [--amp none bf16]
 
-Writes a synthetic AVA-format data set (``stmixer_mm.data_gen``: rawframes
+Writes a synthetic AVA-format data set (``stmixer_mm.apps.data_gen``: rawframes
 ``img_%05d.jpg`` at ``--frame-size`` and 30 fps, JPEG quality 95, textured
 scenes of about 280 kB a 1280x720 frame) under ``--work-dir``, then, for
 each config, runs the config's own training dataloader (its data set type,
@@ -26,9 +26,9 @@ from typing import Any, Dict, Iterator, List
 
 import torch
 
-from stmixer_mm.benchmarks.common import (add_arguments, markdown_table,
-                                          named_configs, synchronize,
-                                          write_json)
+from stmixer_mm.apps.benchmarks.common import (add_arguments, markdown_table,
+                                               named_configs, synchronize,
+                                               write_json)
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 AMP = dict(bf16='bfloat16', fp16='float16')
@@ -98,9 +98,9 @@ def write_data(args) -> Dict[str, str]:
     """The synthetic AVA-format training set of ``args`` (written once).
 
     Returns:
-        dict: :func:`stmixer_mm.data_gen.generate_synthetic_ava`'s paths.
+        dict: :func:`stmixer_mm.apps.data_gen.generate_synthetic_ava`'s paths.
     """
-    from stmixer_mm.data_gen import generate_synthetic_ava
+    from stmixer_mm.apps.data_gen import generate_synthetic_ava
     w, h = args.frame_size
     t0 = time.perf_counter()
     paths = generate_synthetic_ava(
@@ -216,7 +216,7 @@ def train_rows(name: str, path: str, cfg, paths, args) -> List[dict]:
     side changes the input size from batch to batch)."""
     from mmengine.optim import build_optim_wrapper
 
-    from stmixer_mm.benchmarks.common import build_random_model
+    from stmixer_mm.apps.benchmarks.common import build_random_model
     model = build_random_model(path, args.seed).to(DEVICE).train()
     rows = []
     for amp in args.amp:

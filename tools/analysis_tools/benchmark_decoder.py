@@ -16,10 +16,11 @@ from mmengine.registry import init_default_scope
 from torch import Tensor
 from torch.profiler import ProfilerActivity, profile
 
-from stmixer_mm.benchmarks.common import (add_arguments, format_table,
-                                          load_average, peak_memory, perturb,
-                                          quiet_init, random_xyzr, time_steps,
-                                          with_threads)
+from stmixer_mm.apps.benchmarks.common import (add_arguments, format_table,
+                                               load_average, peak_memory,
+                                               perturb, quiet_init,
+                                               random_xyzr, time_steps,
+                                               with_threads)
 from stmixer_mm.registry import MODELS
 
 DEFAULT_CONFIG = ('configs/stmixer/stmixer_vit-base-p16_videomae-k400-pre_'

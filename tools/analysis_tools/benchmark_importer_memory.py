@@ -5,14 +5,14 @@
 
 One synthetic "CVAT for video 1.1" export per length (``--tracks`` tracks
 boxed on every frame at ``--fps``:
-:func:`~stmixer_mm.data_gen.exports.write_cvat_track_export`), read by
-:func:`~stmixer_mm.datasets.importers.read_cvat` (the XML parse into records,
+:func:`~stmixer_mm.apps.data_gen.exports.write_cvat_track_export`), read by
+:func:`~stmixer_mm.apps.importers.read_cvat` (the XML parse into records,
 no video needed) in a fresh subprocess: peak RSS above the RSS after the
 import (``/proc/self/clear_refs`` resets the peak there), seconds, and a
 digest of the records (every field, in order) to compare two versions of the
 reader. ``--label-studio``: the same boxes as a Label Studio JSON export (a
 keyframe on every frame), read by
-:func:`~stmixer_mm.datasets.importers.read_label_studio`. Results:
+:func:`~stmixer_mm.apps.importers.read_label_studio`. Results:
 docs/en/benchmarks.md ("Importer memory").
 """
 import argparse
@@ -118,7 +118,7 @@ def measure(path: str) -> dict:
         fields and the reader's other outputs).
     """
     import stmixer_mm  # noqa: F401
-    from stmixer_mm.datasets.importers import read_cvat, read_label_studio
+    from stmixer_mm.apps.importers import read_cvat, read_label_studio
     read = read_label_studio if path.endswith('.json') else read_cvat
     try:  # reset VmHWM to the current RSS
         with open('/proc/self/clear_refs', 'w') as f:
@@ -155,7 +155,7 @@ def main(argv=None):
     if args.measure:
         print(json.dumps(measure(args.measure)))
         return
-    from stmixer_mm.data_gen.exports import write_cvat_track_export
+    from stmixer_mm.apps.data_gen.exports import write_cvat_track_export
     tmp = None
     if args.work_dir is None:
         tmp = tempfile.TemporaryDirectory()

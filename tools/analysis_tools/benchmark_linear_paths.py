@@ -37,7 +37,7 @@ def _positive(text):
 
 def _median_time(fn, repeats):
     """Median seconds of ``repeats`` calls of ``fn`` (no warm-up)."""
-    from stmixer_mm.benchmarks.common import time_runs  # on use, as main
+    from stmixer_mm.apps.benchmarks.common import time_runs  # on use, as main
     return statistics.median(time_runs(fn, 0, repeats)[0])
 
 
@@ -54,7 +54,7 @@ def _link_case(n, tracks):
 
 
 def _runs_case(n):
-    from stmixer_mm.datasets.dataset_checks import linear_runs
+    from stmixer_mm.apps.dataset_doctor import linear_runs
     step = np.array([1e-5, 0, 1e-5, 0])
     boxes = np.array([0.1, 0.2, 0.3, 0.4]) + np.arange(n)[:, None] * step
     return lambda: linear_runs(np.arange(n), boxes, 10, 2e-3)

@@ -23,14 +23,12 @@ import torch
 from mmengine.config import Config
 
 from stmixer_mm.apis import init_detector
-from stmixer_mm.benchmarks.common import (add_arguments, build_random_model,
-                                          check_finite, clip_shape,
-                                          load_average, make_batch,
-                                          markdown_table, named_configs,
-                                          official_stack_cfg, peak_memory,
-                                          time_runs, time_steps, write_json)
-from stmixer_mm.benchmarks.flops import count_flops
-from stmixer_mm.cli import add_cfg_options, config_or_exit
+from stmixer_mm.apps.benchmarks.common import (
+    add_arguments, build_random_model, check_finite, clip_shape, load_average,
+    make_batch, markdown_table, named_configs, official_stack_cfg, peak_memory,
+    time_runs, time_steps, write_json)
+from stmixer_mm.apps.benchmarks.flops import count_flops
+from stmixer_mm.apps.cli import add_cfg_options, config_or_exit
 from stmixer_mm.deployment import (compare_with_torch, create_ort_session,
                                    export_onnx, normalize_clip, postprocess,
                                    run_ort, set_sampling_impl)

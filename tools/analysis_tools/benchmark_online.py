@@ -19,13 +19,13 @@ import torch
 
 from stmixer_mm.apis import (STMixerInferencer, init_detector,
                              model_action_columns)
-from stmixer_mm.apis.demo import run_offline
-from stmixer_mm.apis.online import (FrameSource, OnlineRunner, VideoWriter,
-                                    open_source)
-from stmixer_mm.benchmarks.common import (format_table, load_average,
-                                          time_runs, write_json)
-from stmixer_mm.benchmarks.experiments import experiment_env
-from stmixer_mm.data_gen import SyntheticAVASettings, build_demo
+from stmixer_mm.apis.video_io import FrameSource, VideoWriter, open_source
+from stmixer_mm.apps.benchmarks.common import (format_table, load_average,
+                                               time_runs, write_json)
+from stmixer_mm.apps.benchmarks.experiments import experiment_env
+from stmixer_mm.apps.data_gen import SyntheticAVASettings, build_demo
+from stmixer_mm.apps.demo import run_offline
+from stmixer_mm.apps.online import OnlineRunner
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 QUICKSTART = osp.join('configs', 'quickstart',

@@ -12,9 +12,10 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 import torch
 from torch import Tensor
 
-from stmixer_mm.benchmarks.common import (add_arguments, format_table,
-                                          peak_memory, random_xyzr, time_runs,
-                                          with_threads, write_json)
+from stmixer_mm.apps.benchmarks.common import (add_arguments, format_table,
+                                               peak_memory, random_xyzr,
+                                               time_runs, with_threads,
+                                               write_json)
 from stmixer_mm.models.layers import make_sample_points, sample_4d
 from stmixer_mm.models.layers.sampling.mmcv_op import msda_cuda_function
 

@@ -11,7 +11,7 @@ Per config, three rows:
   ``RandomShortSideResize`` and ``STMixerDataPreprocessor`` (short-side
   draw, size divisor, ``train_pad_shapes``, batch size), against the
   former ``scale_range=(256, 320)`` draw without listed shapes. The
-  frame sizes are an assumed mix (``stmixer_mm.benchmarks.common``'s
+  frame sizes are an assumed mix (``stmixer_mm.apps.benchmarks.common``'s
   ``FRAME_SIZES``: AVA's films are mostly 16:9 or wider; no AVA copy is
   here to count them);
 - ``dynamo``: ``torch._dynamo.explain`` of the training forward
@@ -27,12 +27,12 @@ from typing import Dict, List, Tuple
 import torch
 from mmengine.config import Config
 
-from stmixer_mm.benchmarks.common import (add_arguments, add_gt,
-                                          build_random_model, clip_shape,
-                                          epoch_shapes, format_table,
-                                          make_batch, named_configs,
-                                          with_threads, write_json)
-from stmixer_mm.benchmarks.sync_counter import profiler_op_count
+from stmixer_mm.apps.benchmarks.common import (add_arguments, add_gt,
+                                               build_random_model, clip_shape,
+                                               epoch_shapes, format_table,
+                                               make_batch, named_configs,
+                                               with_threads, write_json)
+from stmixer_mm.apps.benchmarks.sync_counter import profiler_op_count
 
 
 def _pipeline_step(cfg: Config, kind: str) -> dict:

@@ -7,7 +7,7 @@ See :mod:`stmixer_mm.visualization.dataset_browser`."""
 import argparse
 from typing import List, Optional, Sequence
 
-from stmixer_mm.cli import CONFIG_HELP, add_cfg_options, config_or_exit
+from stmixer_mm.apps.cli import CONFIG_HELP, add_cfg_options, config_or_exit
 from stmixer_mm.utils.output_files import OutputFileError, prepare_out_dir
 from stmixer_mm.visualization.dataset_browser import browse
 

@@ -3,10 +3,10 @@ before training every cause of a silent mAP 0 visible in a config's data sets.
 
     python tools/analysis_tools/check_dataset.py CONFIG [--split train val]
 
-See :mod:`stmixer_mm.cli.check_dataset`."""
+See :mod:`stmixer_mm.apps.cli.check_dataset`."""
 import sys
 
-from stmixer_mm.cli.check_dataset import main
+from stmixer_mm.apps.cli.check_dataset import main
 
 if __name__ == '__main__':
     sys.exit(main())

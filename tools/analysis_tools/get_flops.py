@@ -2,13 +2,13 @@
 
     python tools/analysis_tools/get_flops.py CONFIG [--shape T H W]
 
-How it counts: :mod:`stmixer_mm.benchmarks.flops`."""
+How it counts: :mod:`stmixer_mm.apps.benchmarks.flops`."""
 import argparse
 from typing import Any, Dict, Optional, Sequence
 
-from stmixer_mm.benchmarks.flops import (build_detector, count_flops,
-                                         default_clip_len)
-from stmixer_mm.cli import CONFIG_HELP, add_cfg_options, config_or_exit
+from stmixer_mm.apps.benchmarks.flops import (build_detector, count_flops,
+                                              default_clip_len)
+from stmixer_mm.apps.cli import CONFIG_HELP, add_cfg_options, config_or_exit
 
 
 def format_count(n: float) -> str:

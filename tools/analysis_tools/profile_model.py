@@ -4,7 +4,8 @@ training step of detector configs, per part.
     python tools/analysis_tools/profile_model.py CONFIG [CONFIG ...]
 
 Random weights, one random clip, two GT persons; the counter:
-``stmixer_mm.benchmarks.sync_counter`` (what is counted: docs/en/gpu.md)."""
+``stmixer_mm.apps.benchmarks.sync_counter`` (what is counted:
+docs/en/gpu.md)."""
 import argparse
 import os.path as osp
 import statistics
@@ -14,19 +15,19 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 import torch
 from mmengine.config import Config
 
-from stmixer_mm.benchmarks.common import (add_arguments, add_gt,
-                                          build_random_model, clip_shape,
-                                          format_table, make_batch,
-                                          official_stack_cfg, time_steps,
-                                          with_threads, write_json)
-from stmixer_mm.benchmarks.official_training import (LOSS_TOLERANCE,
-                                                     losses_difference,
-                                                     official_train_losses,
-                                                     random_layers_off)
-from stmixer_mm.benchmarks.sync_counter import (OpCounter, cuda_sync_warnings,
-                                                profiler_op_count)
-from stmixer_mm.benchmarks.timeline import cuda_timeline, format_timeline
-from stmixer_mm.cli import add_cfg_options
+from stmixer_mm.apps.benchmarks.common import (add_arguments, add_gt,
+                                               build_random_model, clip_shape,
+                                               format_table, make_batch,
+                                               official_stack_cfg, time_steps,
+                                               with_threads, write_json)
+from stmixer_mm.apps.benchmarks.official_training import (
+    LOSS_TOLERANCE, losses_difference, official_train_losses,
+    random_layers_off)
+from stmixer_mm.apps.benchmarks.sync_counter import (OpCounter,
+                                                     cuda_sync_warnings,
+                                                     profiler_op_count)
+from stmixer_mm.apps.benchmarks.timeline import cuda_timeline, format_timeline
+from stmixer_mm.apps.cli import add_cfg_options
 
 #: ``(part, submodule path, method)`` counted in each part (see
 #: :meth:`OpCounter.track`), outer parts first
@@ -84,7 +85,7 @@ def our_losses(model, batch: dict, counter: OpCounter) -> dict:
 
 def official_losses(model, batch: dict, counter: OpCounter) -> dict:
     """The official training step's losses of a preprocessed batch
-    (:func:`~stmixer_mm.benchmarks.official_training.official_train_losses`),
+    (:func:`~stmixer_mm.apps.benchmarks.official_training.official_train_losses`),
     its criterion counted as the matching and losses."""
     return official_train_losses(model, batch['inputs'], batch['data_samples'],
                                  counter.section('matching+losses'))
@@ -230,7 +231,7 @@ def profile_config(path: str,
                    timeline: bool = False) -> Dict[str, Any]:
     """Profile one config (see the module docstring) on ``device``;
     ``timeline`` (CUDA): also where the time of ``predict`` goes
-    (``stmixer_mm.benchmarks.timeline.cuda_timeline``)."""
+    (``stmixer_mm.apps.benchmarks.timeline.cuda_timeline``)."""
     model = build_random_model(path, seed, cfg_options).to(device)
     t, h, w = clip_shape(model.cfg, shape, (128, 160))
     torch.manual_seed(seed)
@@ -247,7 +248,7 @@ def profile_config(path: str,
 
 
 def predict_timeline(model, data: dict) -> Dict[str, Any]:
-    """``stmixer_mm.benchmarks.timeline.cuda_timeline`` of
+    """``stmixer_mm.apps.benchmarks.timeline.cuda_timeline`` of
     ``model.predict`` on the preprocessed ``data`` (no gradients; three warm-up
     calls)."""
     model.eval()
@@ -404,7 +405,7 @@ def parse_args(argv=None):
         '--vs-official',
         action='store_true',
         help='the training step against the official one (the official '
-        'stack and criterion; stmixer_mm.benchmarks.official_training): '
+        'stack and criterion; stmixer_mm.apps.benchmarks.official_training): '
         'operators, times and the losses compared')
     p.add_argument('--warmup', type=int, default=1)
     p.add_argument('--repeats', type=int, default=5)
@@ -413,7 +414,7 @@ def parse_args(argv=None):
         action='store_true',
         help='on cuda: also where the time of predict goes (wall time, '
         'GPU busy time, kernels, launches, synchronisations; '
-        'stmixer_mm.benchmarks.timeline)')
+        'stmixer_mm.apps.benchmarks.timeline)')
     args = p.parse_args(argv)
     dev = args.device.split(':')[0]
     if dev not in ('cpu', 'cuda'):

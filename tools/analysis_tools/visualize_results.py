@@ -11,8 +11,8 @@ import os.path as osp
 from mmengine.fileio import load
 
 import stmixer_mm  # noqa: F401
-from stmixer_mm.cli import CONFIG_HELP, config_or_exit
-from stmixer_mm.cli.demo import unit_float
+from stmixer_mm.apps.cli import CONFIG_HELP, config_or_exit
+from stmixer_mm.apps.cli.demo import unit_float
 from stmixer_mm.utils.checkpoint_loading import load_pickle
 from stmixer_mm.utils.output_files import OutputFileError, prepare_out_dir
 from stmixer_mm.visualization import plot_training_curves

@@ -8,7 +8,7 @@ docs/en/annotation_formats.md)::
 import argparse
 import time
 
-from stmixer_mm.data_gen.exports import generate_annotation_exports
+from stmixer_mm.apps.data_gen.exports import generate_annotation_exports
 from stmixer_mm.utils.output_files import OutputFileError
 
 

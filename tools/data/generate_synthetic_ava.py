@@ -9,7 +9,7 @@ Defaults match ``configs/_base_/datasets/synthetic_ava.py``; a different
 must also go into the config (the command prints the values to use)."""
 import sys
 
-from stmixer_mm.cli.generate_synthetic_ava import main
+from stmixer_mm.apps.cli.generate_synthetic_ava import main
 
 if __name__ == '__main__':
     sys.exit(main())

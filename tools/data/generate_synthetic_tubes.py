@@ -6,7 +6,7 @@ r"""Generate the synthetic data set with ACT-format tube ground truth.
         --out-dir data/synthetic_tubes_crossing --no-demo
 
 Defaults, options and the crossing set: docs/en/datasets.md."""
-from stmixer_mm.data_gen.synthetic_tubes import main
+from stmixer_mm.apps.data_gen.synthetic_tubes import main
 
 if __name__ == '__main__':
     main()

@@ -9,7 +9,7 @@ docs/en/annotation_formats.md. Example::
 """
 import sys
 
-from stmixer_mm.cli.import_annotations import main
+from stmixer_mm.apps.cli.import_annotations import main
 
 if __name__ == '__main__':
     sys.exit(main())

@@ -6,7 +6,7 @@ r"""Export an STMixer detector to ONNX for a fixed clip size.
 Details: docs/en/deployment.md; class names: docs/en/finetune.md."""
 import sys
 
-from stmixer_mm.cli.export_onnx import main
+from stmixer_mm.apps.cli.export_onnx import main
 
 if __name__ == '__main__':
     sys.exit(main())

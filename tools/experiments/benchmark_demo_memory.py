@@ -17,7 +17,7 @@ import time
 
 import numpy as np
 
-from stmixer_mm.benchmarks.experiments import experiment_env
+from stmixer_mm.apps.benchmarks.experiments import experiment_env
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIG = osp.join(REPO, 'configs', 'quickstart',

@@ -11,7 +11,7 @@ import os
 import os.path as osp
 import sys
 
-from stmixer_mm.benchmarks.experiments import experiment_env, run_logged
+from stmixer_mm.apps.benchmarks.experiments import experiment_env, run_logged
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 AVA_CFG = osp.join(REPO, 'configs', 'quickstart',

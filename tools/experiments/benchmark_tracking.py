@@ -29,12 +29,12 @@ from mmengine.config import Config
 from mmengine.runner import Runner
 
 import stmixer_mm  # noqa: F401
-from stmixer_mm.apis.online.tracking import build_tracker
-from stmixer_mm.benchmarks.common import write_json
-from stmixer_mm.benchmarks.tubes import (for_testing, load_predictions,
-                                         subset_gt, use_tube_set)
-from stmixer_mm.cli import CfgOptionsAction
-from stmixer_mm.data_gen.synthetic_tubes import generate_synthetic_tubes
+from stmixer_mm.apis.tracking import build_tracker
+from stmixer_mm.apps.benchmarks.common import write_json
+from stmixer_mm.apps.benchmarks.tubes import (for_testing, load_predictions,
+                                              subset_gt, use_tube_set)
+from stmixer_mm.apps.cli import CfgOptionsAction
+from stmixer_mm.apps.data_gen.synthetic_tubes import generate_synthetic_tubes
 from stmixer_mm.evaluation.functional.tube_identity import (identity_metrics,
                                                             trackeval_metrics)
 from stmixer_mm.utils.checkpoint_loading import load_pickle
@@ -374,7 +374,7 @@ def track_predictions(predictions: list,
     """Track the persons of tested frames as the demo does: per video, on
     its keyframes (every ``stride``-th frame from ``stride // 2``), the
     persons scoring at least ``person_thr``, with the tracker of
-    ``tracker`` (:func:`~stmixer_mm.apis.online.tracking.build_tracker`).
+    ``tracker`` (:func:`~stmixer_mm.apis.tracking.build_tracker`).
 
     Args:
         predictions (list[dict]): Data samples of a frame-wise test

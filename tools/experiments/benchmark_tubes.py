@@ -21,12 +21,12 @@ from mmengine.registry import init_default_scope
 from mmengine.runner import Runner
 
 import stmixer_mm  # noqa: F401
-from stmixer_mm.benchmarks.common import write_json
-from stmixer_mm.benchmarks.tubes import (for_testing, load_predictions, score,
-                                         use_tube_set)
-from stmixer_mm.data_gen.synthetic_ava import ACTOR_STATE_MODES
-from stmixer_mm.data_gen.synthetic_tubes import (TUBE_DEFAULTS,
-                                                 generate_synthetic_tubes)
+from stmixer_mm.apps.benchmarks.common import write_json
+from stmixer_mm.apps.benchmarks.tubes import (for_testing, load_predictions,
+                                              score, use_tube_set)
+from stmixer_mm.apps.data_gen.synthetic_ava import ACTOR_STATE_MODES
+from stmixer_mm.apps.data_gen.synthetic_tubes import (TUBE_DEFAULTS,
+                                                      generate_synthetic_tubes)
 from stmixer_mm.utils.checkpoint_loading import load_pickle
 from stmixer_mm.utils.type_names import type_name
 

@@ -16,8 +16,8 @@ from mmengine.config import Config
 from mmengine.registry import init_default_scope
 from torch import nn
 
-from stmixer_mm.benchmarks.common import markdown_table
-from stmixer_mm.benchmarks.flops import sampling_flop_mapping
+from stmixer_mm.apps.benchmarks.common import markdown_table
+from stmixer_mm.apps.benchmarks.flops import sampling_flop_mapping
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CFG = osp.join(ROOT, 'configs', 'stmixer')

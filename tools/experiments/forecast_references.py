@@ -9,10 +9,10 @@ from typing import Dict, List, Sequence
 
 import numpy as np
 
-from stmixer_mm.benchmarks.common import markdown_table
-from stmixer_mm.data_gen.settings import SyntheticAVASettings
-from stmixer_mm.data_gen.synthetic_tubes import (TUBE_PRESETS,
-                                                 build_tube_annotations)
+from stmixer_mm.apps.benchmarks.common import markdown_table
+from stmixer_mm.apps.data_gen.settings import SyntheticAVASettings
+from stmixer_mm.apps.data_gen.synthetic_tubes import (TUBE_PRESETS,
+                                                      build_tube_annotations)
 from stmixer_mm.evaluation.functional import forecast as fc
 
 

@@ -13,7 +13,7 @@ import numpy as np
 from mmengine.registry import init_default_scope
 
 import stmixer_mm  # noqa: F401
-from stmixer_mm.benchmarks.tubes import load_predictions, score
+from stmixer_mm.apps.benchmarks.tubes import load_predictions, score
 from stmixer_mm.utils.settings import load_config
 
 

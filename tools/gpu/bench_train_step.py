@@ -19,12 +19,11 @@ from typing import Any, Dict, List
 import torch
 from mmengine.structures import InstanceData
 
-from stmixer_mm.benchmarks.common import (add_arguments, build_random_model,
-                                          check_finite, clip_shape, make_batch,
-                                          markdown_table, named_configs,
-                                          time_runs, write_json)
-from stmixer_mm.benchmarks.sync_counter import cuda_sync_warnings
-from stmixer_mm.benchmarks.timeline import cuda_timeline, format_timeline
+from stmixer_mm.apps.benchmarks.common import (
+    add_arguments, build_random_model, check_finite, clip_shape, make_batch,
+    markdown_table, named_configs, time_runs, write_json)
+from stmixer_mm.apps.benchmarks.sync_counter import cuda_sync_warnings
+from stmixer_mm.apps.benchmarks.timeline import cuda_timeline, format_timeline
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 AMP = dict(bf16='bfloat16', fp16='float16')
@@ -84,7 +83,7 @@ def parse_args(argv=None):
         action='store_true',
         help='also the GPU utilisation of an iteration: the time the GPU '
         'had work over the wall time, kernels, launches and '
-        'synchronisations (stmixer_mm.benchmarks.timeline)')
+        'synchronisations (stmixer_mm.apps.benchmarks.timeline)')
     args = p.parse_args(argv)
     if not args.config and not args.official:
         p.error('give a CONFIG, or --official')

@@ -11,7 +11,7 @@ import os.path as osp
 from mmengine.config import Config
 from mmengine.utils import import_modules_from_strings
 
-from stmixer_mm.cli import CONFIG_HELP, add_cfg_options, config_or_exit
+from stmixer_mm.apps.cli import CONFIG_HELP, add_cfg_options, config_or_exit
 from stmixer_mm.utils.output_files import (OutputFileError, check_output_file,
                                            prepare_out_dir)
 

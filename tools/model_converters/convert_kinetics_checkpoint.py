@@ -8,7 +8,7 @@ SRC: Caffe2 ``.pkl`` or PySlowFast ``.pyth``; DST: ``backbone.*`` weights,
 written only if they fit ``--config``'s backbone exactly. See
 docs/en/useful_tools.md; mapping: ``stmixer_mm/converters/pyslowfast.py``.
 """
-from stmixer_mm.cli.convert_kinetics_checkpoint import main
+from stmixer_mm.apps.cli.convert_kinetics_checkpoint import main
 
 if __name__ == '__main__':
     main()

@@ -8,7 +8,7 @@ Strict (nothing written unless the weights fit; unknown keys fail);
 ``--label-map`` / ``--to-classes``: docs/en/finetune.md. Details:
 docs/en/useful_tools.md; mapping: ``stmixer_mm/converters/official.py``.
 """
-from stmixer_mm.cli.convert_official_checkpoint import main
+from stmixer_mm.apps.cli.convert_official_checkpoint import main
 
 if __name__ == '__main__':
     main()

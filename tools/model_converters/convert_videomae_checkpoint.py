@@ -6,7 +6,7 @@ of a large-ViT STMixer config::
 
 Strict (only ``backbone.norm`` may be missing); docs/en/large_backbones.md.
 """
-from stmixer_mm.cli.convert_videomae_checkpoint import main
+from stmixer_mm.apps.cli.convert_videomae_checkpoint import main
 
 if __name__ == '__main__':
     main()

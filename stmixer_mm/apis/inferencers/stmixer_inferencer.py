@@ -12,6 +12,8 @@ import torch
 from mmengine.dataset import pseudo_collate
 from mmengine.infer import BaseInferencer
 
+from stmixer_mm.apis.tracking import (build_tracker, track_result,
+                                      tracker_settings)
 from stmixer_mm.datasets.class_names import class_names
 from stmixer_mm.utils.progress import track_progress
 from stmixer_mm.utils.settings import check_probability
@@ -20,7 +22,6 @@ from ..inference import (build_clip_pipeline, check_batch_size, check_clip,
                          clip_keyframe_from_cfg, clip_sampling_from_cfg,
                          inference_clips, inference_detector, init_detector,
                          tubelet_offsets)
-from ..online.tracking import build_tracker, track_result, tracker_settings
 from ..results import (KeyframeResult, ResultFormatter, ResultWriter,
                        inferencer_output_dirs, inferencer_output_names,
                        inferencer_output_paths)
@@ -54,7 +55,7 @@ class STMixerInferencer(BaseInferencer):
         cfg_options (dict, optional): overrides merged into the config.
 
     The config's ``tracker=dict(type=...)`` (default
-    :data:`~stmixer_mm.apis.online.tracking.DEFAULT_TRACKER`) gives every
+    :data:`~stmixer_mm.apis.tracking.DEFAULT_TRACKER`) gives every
     person a track id, as the demo does offline and online.
 
     Raises:

@@ -9,8 +9,8 @@ from typing import Callable, Iterator, Optional, Union
 import cv2
 import numpy as np
 
-from stmixer_mm.datasets.importers.video import (check_frame_size,
-                                                 frame_pixel_bound)
+from stmixer_mm.apis.video_io.decoding import (check_frame_size,
+                                               frame_pixel_bound)
 from .sources import (HIGH_REPORTED_FPS, MAX_REPORTED_FPS, ArraySource,
                       FolderSource, Frame, FrameSource, VideoReadError,
                       check_fps, is_live_spec, webcam_index)
@@ -239,7 +239,7 @@ def open_source(spec: Union[int, str],
             height) are refused before they are decoded; default: the
             environment variable ``STMIXER_MAX_FRAME_PIXELS``, else
             8192 x 4320
-            (:func:`~stmixer_mm.datasets.importers.video.frame_pixel_bound`).
+            (:func:`~stmixer_mm.apis.video_io.decoding.frame_pixel_bound`).
 
     Returns:
         FrameSource: A :class:`FolderSource` for a folder; a

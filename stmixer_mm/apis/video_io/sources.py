@@ -12,8 +12,8 @@ from typing import Iterator, List, NamedTuple, Optional, Sequence, Tuple, Union
 import cv2
 import numpy as np
 
-from stmixer_mm.datasets.importers.video import (check_frame_size,
-                                                 frame_pixel_bound)
+from stmixer_mm.apis.video_io.decoding import (check_frame_size,
+                                               frame_pixel_bound)
 
 __all__ = [
     'Frame', 'FrameSource', 'ArraySource', 'FolderSource', 'VideoReadError',

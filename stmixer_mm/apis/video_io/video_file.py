@@ -1,14 +1,13 @@
 """Frames of a video file (or a stream URL PyAV opens) decoded with PyAV,
 numbered and timed by the annotation importer's rule
-(:func:`~stmixer_mm.datasets.importers.video.decode_timed_frames`)."""
+(:func:`~stmixer_mm.apis.video_io.decoding.decode_timed_frames`)."""
 import time
 import warnings
 from typing import Iterator, Optional
 
-from stmixer_mm.datasets.importers.video import (check_frame_size,
-                                                 decode_timed_frames,
-                                                 frame_pixel_bound,
-                                                 stream_rate)
+from stmixer_mm.apis.video_io.decoding import (check_frame_size,
+                                               decode_timed_frames,
+                                               frame_pixel_bound, stream_rate)
 from .sources import (MAX_REPORTED_FPS, Frame, FrameSource, VideoReadError,
                       check_fps)
 
@@ -48,7 +47,7 @@ class VideoFileSource(FrameSource):
     """A video file decoded with PyAV: frame ``i`` is the ``i``-th frame
     FFmpeg decodes, timed by its timestamp from the first frame's, as the
     annotation importer numbers and times them
-    (:func:`~stmixer_mm.datasets.importers.video.decode_timed_frames`), on
+    (:func:`~stmixer_mm.apis.video_io.decoding.decode_timed_frames`), on
     variable-frame-rate and 29.97 fps files too. A stream URL (``live``)
     is timed by the wall clock instead.
 
@@ -63,7 +62,7 @@ class VideoFileSource(FrameSource):
             height) are refused, by the size the container states, before
             any is decoded. Defaults to None: the environment variable
             ``STMIXER_MAX_FRAME_PIXELS``, else 8192 x 4320
-            (:func:`~stmixer_mm.datasets.importers.video.frame_pixel_bound`).
+            (:func:`~stmixer_mm.apis.video_io.decoding.frame_pixel_bound`).
 
     Raises:
         ValueError: ``fps`` or ``max_frame_pixels`` out of range.

@@ -151,12 +151,10 @@ class STMixerDecoder(BaseModule):
         self.train_cfg = train_cfg
 
         head_cfgs = self._per_stage(stage_head, 'stage_head')
-        #: every stage has the same loss settings and output shapes
-        #: (:meth:`loss` computes them together)
-        self._shared_losses = all(
-            cfg.get(key) == head_cfgs[0].get(key) for cfg in head_cfgs
-            for key in ('type', 'loss_person', 'loss_bbox', 'loss_iou',
-                        'loss_action', 'num_frames', 'box_loss_weighting'))
+        #: every stage head has the same config, so stage 0 can compute
+        #: every stage's losses together (:meth:`loss`); any difference,
+        #: whatever the argument, gives each stage its own loss
+        self._shared_losses = all(cfg == head_cfgs[0] for cfg in head_cfgs)
         strides = dict(featmap_strides=self.featmap_strides)
         self.stages = ModuleList(
             MODELS.build(

@@ -33,7 +33,7 @@ def main(out_file):
     model.init_weights()
     ckpt = osp.join(tmp, 'init.pth')
     torch.save(dict(state_dict=model.state_dict(), meta=dict()), ckpt)
-    from stmixer_mm.cli import demo
+    from stmixer_mm.apps.cli import demo
     outputs = {}
     for stride in (3, 8):
         out = osp.join(tmp, f'out{stride}')

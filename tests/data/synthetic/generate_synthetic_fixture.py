@@ -1,9 +1,10 @@
 """Generate ``synthetic_fixture.json``: the pinned output of the synthetic
-data generators (``stmixer_mm.data_gen``) and of their command-line tools.
+data generators (``stmixer_mm.apps.data_gen``) and of their command-line tools.
 
 The fixture was generated from the code *before* ``synthetic_ava.py`` was
 split into scene / rendering / writer modules (issue 22, item 4; commit
-6a64fa5) and is read by ``tests/test_data_gen/test_synthetic_pinned.py``.
+6a64fa5) and is read by
+``tests/test_apps/test_data_gen/test_synthetic_pinned.py``.
 Regenerate it only when a change of the output is intended (and say so in
 the commit):
 

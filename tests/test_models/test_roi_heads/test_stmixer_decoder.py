@@ -180,6 +180,30 @@ def test_per_stage_configs_and_assigners():
         build(stage_head=[copy.deepcopy(STAGE)])
 
 
+def test_stage_zero_computes_the_losses_only_of_equal_stage_configs():
+    """Issue 96, point 3: stage 0 computes every stage's losses only when
+    every stage head's config is the same, whatever the argument (no list
+    of loss keys to keep up); a stage that differs in any argument gets
+    its own losses, equal to the shared path's where the configs agree."""
+    assert build()._shared_losses
+    assert build(stage_head=[copy.deepcopy(STAGE),
+                             copy.deepcopy(STAGE)])._shared_losses
+    other = copy.deepcopy(STAGE)
+    other['dropout'] = 0.1  # a key the old list did not hold
+    assert not build(stage_head=[copy.deepcopy(STAGE), other])._shared_losses
+    x, queries = inputs()
+    samples = [sample(ONE_GT, [[3]]), sample(ONE_GT, [[4]])]
+    torch.manual_seed(0)
+    shared = build()
+    ref = shared.loss(x, queries, samples)
+    shared._shared_losses = False  # the per-stage path on the same weights
+    torch.manual_seed(0)
+    apart = shared.loss(x, queries, samples)
+    assert ref.keys() == apart.keys()
+    for name, value in ref.items():
+        torch.testing.assert_close(apart[name], value, msg=name)
+
+
 def test_sigmoid_person_variant():
     torch.manual_seed(0)
     stage = copy.deepcopy(STAGE)

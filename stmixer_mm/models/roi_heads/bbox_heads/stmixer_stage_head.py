@@ -17,6 +17,7 @@ from stmixer_mm.registry import MODELS
 from ...layers import PreparedPyramid, STMixerSamplingMixing
 from ...task_modules import (box_iof, box_position_embedding,
                              position_frequencies, refine_xyzr, xyzr2xyxy)
+from ...utils.checks import is_int
 from ...utils.consistency import check_explicit_setting
 from .stmixer_bbox_head import STMixerBBoxHead
 
@@ -101,7 +102,7 @@ class STMixerStageHead(STMixerBBoxHead):
                 num_person_fcs=(num_person_fcs, 0),
                 num_reg_fcs=(num_reg_fcs, 0),
                 num_action_fcs=(num_action_fcs, 0)).items():
-            if not isinstance(value, int) or value < low:
+            if not is_int(value) or value < low:
                 raise ValueError(f'STMixerStageHead: {name} must be an int >= '
                                  f'{low}, got {value!r}')
         if hidden_channels % 8 or hidden_channels % num_heads:

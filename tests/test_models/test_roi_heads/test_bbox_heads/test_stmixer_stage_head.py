@@ -832,6 +832,7 @@ def test_sampling_block_without_prepare_is_refused():
 
 @pytest.mark.parametrize('kwargs, match', [
     (dict(num_heads=0), 'STMixerStageHead: num_heads must be an int >= 1'),
+    (dict(num_heads=True), 'STMixerStageHead: num_heads .* got True'),
     (dict(num_heads=3), 'STMixerStageHead: hidden_channels .* num_heads=3'),
     (dict(hidden_channels=60), 'STMixerStageHead: hidden_channels must be'),
     (dict(num_reg_fcs=-1), 'STMixerStageHead: num_reg_fcs .* got -1'),
