@@ -200,3 +200,82 @@ def test_index_links_every_page():
     pages = set((ROOT / 'docs' / 'en').glob('*.md')) - {index}
     orphans = sorted(_rel(p) for p in pages if p.resolve() not in linked)
     assert not orphans, f'docs/en/index.md does not link {orphans}'
+
+
+# --- the pip form beside every checkout command (issue 97) ---------------
+
+#: the scripts of a checkout that a pip install has as console commands
+#: (``stmixer_mm.apps.cli.commands.TOOLS``; the demo's second script)
+PIP_PAGES = [
+    p for p in DOCS
+    if p.name not in ('changelog.md',
+                      'bad_inputs.md') and p.parent.name != 'configs'
+]
+
+
+def _console_commands():
+    from stmixer_mm.apps.cli.commands import TOOLS
+    scripts = {path: console for console, path in TOOLS.values()}
+    scripts['demo/demo_spatiotemporal_det.py'] = 'stmixer-demo'
+    return scripts
+
+
+def checkout_commands(text):
+    """``(first line, last line, pip form)`` of each command (a line of a
+    fenced block that starts with it) that runs a checkout script having a
+    console command
+    (continuation lines joined); the pip form is the console command with
+    ``configs/`` paths as ``stmixer_mm::`` names, on one line, without the
+    command's trailing comment."""
+    scripts = _console_commands()
+    command = re.compile(r'^python (' + '|'.join(map(re.escape, scripts)) +
+                         r')(?=\s|$)')  # a shell line, not printed output
+    lines, out, fenced, i = text.split('\n'), [], False, 0
+    while i < len(lines):
+        if lines[i].lstrip().startswith(('```', '~~~')):
+            fenced = not fenced
+        elif fenced and command.match(lines[i]):
+            j = i
+            while lines[j].rstrip().endswith('\\'):
+                j += 1
+            words = ' '.join(line.rstrip().rstrip('\\').strip()
+                             for line in lines[i:j +
+                                               1]).split('  #')[0].split()
+            script = command.match(lines[i]).group(1)
+            words[:2] = [scripts[script]]
+            form = ' '.join(
+                re.sub(r'^(--config=)?configs/', r'\1stmixer_mm::', w)
+                for w in words)
+            out.append((i, j, form))
+            i = j
+        i += 1
+    return out
+
+
+def pip_line(command_line, form):
+    """The line that follows a checkout command: its pip form, as a
+    comment indented like the command."""
+    indent = command_line[:len(command_line) - len(command_line.lstrip())]
+    return f'{indent}# pip install: {form}'
+
+
+@pytest.mark.parametrize('path', PIP_PAGES, ids=_rel)
+def test_every_checkout_command_shows_its_pip_form(path):
+    """Each command of a checkout script that a pip install has as a
+    console command (``python tools/train.py configs/x.py``) is followed
+    by its pip form (``# pip install: stmixer-train stmixer_mm::x.py``)."""
+    lines = path.read_text().split('\n')
+    missing = [
+        f'line {i + 1}: expected {pip_line(lines[i], form)!r}'
+        for i, j, form in checkout_commands('\n'.join(lines))
+        if j + 1 >= len(lines) or lines[j + 1] != pip_line(lines[i], form)
+    ]
+    assert not missing, missing
+
+
+def test_the_pip_form_check_sees_a_missing_form():
+    text = ('```bash\npython tools/train.py configs/a/b.py \\\n'
+            '    --work-dir w  # note\n```\n')
+    ((i, j, form), ) = checkout_commands(text)
+    assert (i, j) == (1, 2)
+    assert form == 'stmixer-train stmixer_mm::a/b.py --work-dir w'

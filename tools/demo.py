@@ -10,4 +10,4 @@ As ``demo/demo_spatiotemporal_det.py``; docs/en/useful_tools.md, online.md.
 from stmixer_mm.apps.cli.demo import main
 
 if __name__ == '__main__':
-    main(prog='tools/demo.py')
+    main()

@@ -9,4 +9,4 @@ Python's http.server, no extra package; docs/en/web_demo.md.
 from stmixer_mm.apps.cli.web import main
 
 if __name__ == '__main__':
-    main(prog='tools/web_demo.py')
+    main()

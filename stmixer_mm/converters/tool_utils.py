@@ -13,6 +13,7 @@ from mmengine.registry import init_default_scope
 from stmixer_mm.registry import MODELS
 from stmixer_mm.utils.checkpoint_loading import (CheckpointFileError,
                                                  load_checkpoint_file)
+from stmixer_mm.utils.command_errors import command_error
 from stmixer_mm.utils.config_files import MissingConfigError, resolve_config
 from stmixer_mm.utils.output_files import (OutputFileError, check_output_file,
                                            commit, remove_quietly, temp_path)
@@ -64,8 +65,9 @@ def save_checkpoint_file(checkpoint: dict, dst: str) -> None:
     except BaseException as err:
         remove_quietly(tmp)
         if isinstance(err, (OSError, RuntimeError)):
-            raise SystemExit(f'error: {dst}: writing it failed ({err}); '
-                             'removed the partial file') from None
+            raise SystemExit(
+                command_error(f'{dst}: writing it failed ({err}); '
+                              'removed the partial file')) from None
         raise
 
 
@@ -85,7 +87,7 @@ def load_converter_config(config: str, cfg_options=None) -> Config:
     try:
         cfg = load_config(config)
     except ConfigFileError as err:
-        raise SystemExit(f'error: {err}') from None
+        raise SystemExit(command_error(err)) from None
     if cfg_options is not None:
         cfg.merge_from_dict(cfg_options)
     return cfg
@@ -124,22 +126,22 @@ def read_source(args,
     try:
         check_output_file(args.dst, 'DST')
     except OutputFileError as err:
-        raise SystemExit(f'error: {err}') from None
+        raise SystemExit(command_error(err)) from None
     config = getattr(args, 'config', None)
     if config is not None:
         try:  # a file, stmixer_mm::<folder>/<config>.py or a model name
             resolve_config(config)
         except MissingConfigError as err:
-            raise SystemExit(f'error: --config {err}') from None
+            raise SystemExit(command_error(f'--config {err}')) from None
     try:
         source = load_checkpoint_file(args.src, trust_pickle=args.trust_pickle)
         weights, entry = extract(source)
         state_dict, report = convert(weights)
     except CheckpointFileError as err:
-        raise SystemExit(f'error: {err}') from err
+        raise SystemExit(command_error(err)) from err
     except (ValueError, TypeError, KeyError) + errors as err:
         reason = err.args[0] if isinstance(err, KeyError) and err.args else err
-        raise SystemExit(f'error: {args.src}: {reason}') from err
+        raise SystemExit(command_error(f'{args.src}: {reason}')) from err
     where = f"['{entry}']" if entry else f' (bare {bare})'
     print(f'read {len(weights)} {noun} from {args.src}{where}')
     print(report.summary())
@@ -167,8 +169,9 @@ def exit_unless_fits(args,
         print_list('shape mismatches', mismatched)
     if problems:
         raise SystemExit(
-            f'error: the weights of {args.src} do not fit the backbone of '
-            f'{args.config} (' + ' | '.join(problems) + ')')
+            command_error(f'the weights of {args.src} do not fit the '
+                          f'backbone of {args.config} (' +
+                          ' | '.join(problems) + ')'))
 
 
 def print_list(title: str, items: Sequence[str]) -> None:

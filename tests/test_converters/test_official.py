@@ -30,6 +30,7 @@ from stmixer_mm.testing.official_layouts import (ACTIONS, FFN, HEADS, MULT,
                                                  official)
 from stmixer_mm.utils.checkpoint_loading import (CheckpointFileError,
                                                  load_checkpoint_file)
+from stmixer_mm.utils.command_errors import command_error
 
 REPO = repo_root()
 TOOL = osp.join(REPO, 'tools', 'model_converters',
@@ -670,7 +671,7 @@ def test_cli_truncated_source_names_the_file_and_gives_no_trust_hint(tmp_path):
     with pytest.raises(SystemExit) as err:
         tool.main([str(bad), str(dst)])
     msg = str(err.value)
-    assert msg.startswith('error: ') and str(bad) in msg
+    assert msg.startswith(command_error('')) and str(bad) in msg
     assert 'truncated' in msg and '--trust-pickle' not in msg
     assert not dst.exists()
 

@@ -112,7 +112,7 @@ def test_resume_from_unreadable_or_untrained_checkpoint(tmp_path):
     bad.write_bytes(b'\xff' * 4000)
     out = _train('--work-dir', str(tmp_path / 'w1'), '--resume', str(bad))
     assert out.returncode != 0
-    assert f'tools/train.py: {bad} is corrupt or not a checkpoint' in \
+    assert f'train.py: error: {bad} is corrupt or not a checkpoint' in \
         out.stderr
 
     bare = tmp_path / 'bare.pth'

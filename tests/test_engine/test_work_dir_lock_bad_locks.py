@@ -13,6 +13,7 @@ from stmixer_mm import testing
 from stmixer_mm.apps.cli import train as train_tool
 from stmixer_mm.engine import LOCK_NAME, WorkDirBusyError, WorkDirLock
 from stmixer_mm.engine.work_dir_lock import LockPathError
+from stmixer_mm.utils.command_errors import command_error
 from stmixer_mm.utils.output_files import MAX_PID, pid_alive
 
 TINY_CFG = testing.repo_path(testing.TINY_CFG)
@@ -38,8 +39,8 @@ def test_train_tool_refuses_a_lock_path_that_is_a_folder(tmp_path):
     before = _tree(work)
     with pytest.raises(SystemExit) as e:
         train_tool.main([TINY_CFG, '--work-dir', str(work)])
-    assert str(e.value) == (
-        f'tools/train.py: work dir {work}: its lock file '
+    assert str(e.value) == command_error(
+        f'work dir {work}: its lock file '
         f'{work / LOCK_NAME} is a folder; expected a regular file written '
         'by a run (or nothing). It was left as it is: move it away, or use '
         'another --work-dir')

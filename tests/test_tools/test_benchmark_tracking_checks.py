@@ -36,7 +36,8 @@ def test_without_the_tracking_extra_it_stops_before_any_work(
         subprocess=True)
     assert proc.returncode == 1, proc.stderr[-2000:]
     assert proc.stderr.strip().splitlines()[-1] == (
-        'error: tools/experiments/benchmark_tracking.py needs trackeval, '
+        'benchmark_tracking.py: error: tools/experiments/benchmark_tracking.py'
+        ' needs trackeval, '
         'which is not installed: pip install "stmixer_mm[tracking]"')
     assert 'Traceback' not in proc.stderr
     assert not (tmp_path / 'work').exists()

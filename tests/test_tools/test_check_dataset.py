@@ -152,9 +152,10 @@ def test_an_unwritable_out_dir_is_named_not_the_data_set(
                       (read_only / 'grids', 'cannot create the output folder'),
                       (a_file / 'grids', 'is a file')):
         proc = _run(tools, opts, '--out-dir', str(out), '--json', str(report))
-        assert proc.returncode == 2, proc.stdout[-2000:]
+        assert proc.returncode == 1, proc.stdout[-2000:]
         assert 'cannot load a sample' not in proc.stdout
-        assert f'error: {out}: ' in proc.stderr and says in proc.stderr, \
+        assert f'check_dataset.py: error: {out}: ' in proc.stderr and \
+            says in proc.stderr, \
             proc.stderr[-2000:]
         assert 'Traceback' not in proc.stderr
         assert not report.exists() and not os.listdir(read_only)

@@ -136,7 +136,7 @@ def test_train_refuses_a_loop_that_trains_nothing(tools, tmp_path, options,
         check=False)
     last = proc.stderr.strip().splitlines()[-1]
     assert proc.returncode == 1, proc.stderr[-2000:]
-    assert last.startswith(f'tools/train.py: {tools.TINY_CFG}: {key}: '
+    assert last.startswith(f'train.py: error: {tools.TINY_CFG}: {key}: '
                            'expected an int >= 1, got '), last
     assert not work.exists()
 
@@ -195,7 +195,7 @@ def test_sharded_converter_checks_its_other_arguments(tools, tmp_path,
     proc = _convert(tools, 'sharded', folder, existing)
     assert proc.returncode == 1
     last = _last_error(proc)
-    assert last.startswith('error: ') and f'{existing} is a folder' in last
+    assert ': error: ' in last and f'{existing} is a folder' in last
     assert os.listdir(existing) == []
 
 
@@ -207,7 +207,8 @@ def test_official_converter_refuses_a_converted_checkpoint(
     proc = _convert(tools, 'official', random_checkpoint, dst)
     assert proc.returncode == 1
     assert _last_error(proc) == (
-        f'error: {random_checkpoint}: this state dict already has stmixer_mm '
+        f'convert_official_checkpoint.py: error: {random_checkpoint}: this '
+        'state dict already has stmixer_mm '
         'names (roi_head.stages.*, or decoder.stages.* of earlier '
         'versions); it needs no conversion')
     assert not dst.exists()
@@ -228,7 +229,7 @@ def test_official_converter_names_the_source(tools, tmp_path, content,
     torch.save(content, src)
     proc = _convert(tools, 'official', src, tmp_path / 'out.pth')
     assert proc.returncode == 1
-    assert _last_error(proc).startswith(f'error: {src}: {expected}')
+    assert f': error: {src}: {expected}' in _last_error(proc)
     assert not (tmp_path / 'out.pth').exists()
 
 
@@ -241,7 +242,8 @@ def test_videomae_converter_error_has_no_key_error_quotes(tools, tmp_path):
                  'tiny_stmixer_vit_tiny-ava.py'))
     assert proc.returncode == 1
     assert _last_error(proc).startswith(
-        f"error: {src}: the checkpoint has no 'module' / 'state_dict'")
+        f"convert_videomae_checkpoint.py: error: {src}: the checkpoint has "
+        "no 'module' / 'state_dict'")
 
 
 @pytest.mark.parametrize('args,expected', [
@@ -270,7 +272,7 @@ def test_converters_check_the_config_before_reading(tools, tmp_path):
                         tmp_path / 'out.pth', '--config', missing)
         assert proc.returncode == 1
         last = _last_error(proc)
-        assert last.startswith('error: ') and f'{missing}: no such file' \
+        assert ': error: ' in last and f'{missing}: no such file' \
             in last, (name, last)
 
 
@@ -362,7 +364,7 @@ def test_quickstart_table_checks_the_config_before_claiming(
         check=False)
     assert proc.returncode == 1
     assert proc.stderr.strip().splitlines()[-1] == (
-        f'tools/experiments/quickstart_table.py: {tools.TINY_CFG}: '
+        f'tools/experiments/quickstart_table.py: error: {tools.TINY_CFG}: '
         'train_cfg.max_epochs: expected an int >= 1, got 0 (the number of '
         'epochs to train; below 1 nothing is trained)')
     assert not out.exists() and fake_runs['calls'] == []

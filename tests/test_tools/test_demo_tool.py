@@ -17,6 +17,7 @@ from stmixer_mm.apis.results import read_result, result_writer
 from stmixer_mm.apis.video_io import VideoWriter
 from stmixer_mm.apps import demo as demo_driver
 from stmixer_mm.apps.data_gen.synthetic_ava import CLASSES, count_video_frames
+from stmixer_mm.utils.command_errors import command_error
 
 FPS = 8
 
@@ -418,7 +419,7 @@ def test_demo_refuses_label_maps_and_videos_that_do_not_fit(
         check=False)
     assert proc.returncode != 0
     # files are decoded with PyAV (as the annotation importer decodes them)
-    assert f'tools/demo.py: {not_video}: PyAV (FFmpeg) cannot open it as ' \
+    assert f'demo.py: error: {not_video}: PyAV (FFmpeg) cannot open it as ' \
         'a video' in proc.stderr
 
 
@@ -710,8 +711,8 @@ def test_demo_never_overwrites_an_output(tools, checkpoint, val_frames,
     monkeypatch.setattr(demo_driver, 'STMixerInferencer', _no_model)
     with pytest.raises(SystemExit) as e:
         demo.main(argv)
-    assert str(e.value) == (
-        f'tools/demo.py: {out / "clip.avi_det.mp4"}: the output exists '
+    assert str(e.value) == command_error(
+        f'{out / "clip.avi_det.mp4"}: the output exists '
         'already (a file, from an earlier or a concurrent run); not '
         'overwriting it: pass --overwrite to replace it, or remove it or '
         'choose another --out-dir')
@@ -749,8 +750,8 @@ def test_demo_overwrite_refuses_inputs_and_folders(tools, val_frames, tmp_path,
     argv = [str(videos), tools.TINY_CFG, 'ckpt', '--out-dir', str(videos)]
     with pytest.raises(SystemExit) as e:
         demo.main(argv + ['--overwrite'])
-    assert str(e.value) == (
-        f'tools/demo.py: {videos / "clip_det.mp4"}: the output would '
+    assert str(e.value) == command_error(
+        f'{videos / "clip_det.mp4"}: the output would '
         'replace an input of this run (or a link to one); refused, also '
         'with --overwrite: choose another --out-dir')
     out = tmp_path / 'out'

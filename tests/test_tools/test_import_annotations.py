@@ -22,6 +22,7 @@ from stmixer_mm.datasets import ava_keyframe_file_index
 from stmixer_mm.datasets.act_annotations import load_act_annotations
 from stmixer_mm.registry import DATASETS
 from stmixer_mm.testing import repo_root
+from stmixer_mm.utils.command_errors import command_error
 from stmixer_mm.utils.output_files import file_states
 
 REPO = repo_root()
@@ -986,7 +987,8 @@ def test_base_config_is_checked_before_anything_is_written(
         path,
         ok=False,
         capsys=capsys)
-    assert captured.err.startswith(f'error: --base-config {path}: {why}'), \
+    assert captured.err.startswith(
+        command_error(f'--base-config {path}: {why}')), \
         captured.err
     assert f'expected a config of the {layout} layout' in captured.err
     assert 'train with' not in captured.out
@@ -1053,7 +1055,7 @@ def test_overwrite_refuses_a_manifest_it_did_not_write(exports, tmp_path,
         before = file_states(str(out))
         err = run(
             'csv', exports, out, '--overwrite', ok=False, capsys=capsys).err
-        assert err.startswith(f'error: {manifest}') and why in err, err
+        assert err.startswith(command_error(manifest)) and why in err, err
         assert 'nothing was deleted' in err and 'Traceback' not in err
         assert file_states(str(out)) == before
 

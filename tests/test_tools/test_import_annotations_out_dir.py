@@ -14,6 +14,7 @@ import pytest
 from stmixer_mm.apps.cli import import_annotations as tool
 from stmixer_mm.apps.data_gen.exports import generate_annotation_exports
 from stmixer_mm.engine.work_dir_lock import LOCK_NAME, WorkDirLock
+from stmixer_mm.utils.command_errors import command_error
 from stmixer_mm.utils.output_files import RUN_LOCK
 
 FPS = 8
@@ -51,8 +52,8 @@ def test_a_second_import_into_a_busy_out_dir_is_refused(
             assert _import(exports, out, *extra) == 1
             err = capsys.readouterr().err.strip().splitlines()[-1]
             assert err.startswith(
-                f'error: --out-dir {out} is being written by another run '
-                f'(pid {os.getpid()} on '), err
+                command_error(f'--out-dir {out} is being written by another '
+                              'run ') + f'(pid {os.getpid()} on '), err
             assert 'choose another --out-dir' in err
             assert os.listdir(out) == [LOCK_NAME]  # nothing written
     finally:
@@ -69,8 +70,9 @@ def test_a_failed_import_leaves_no_folder_and_no_lock(exports, tmp_path,
     err = capsys.readouterr().err.strip().splitlines()[-1]
     video = os.path.join(exports['videos'], 'syn_train_000.mp4')
     assert err.startswith(
-        f'error: {video}: its header states a frame size of 64x64 pixels '
-        '(WxH, 4,096), more than the 1,000 pixels a frame may have'), err
+        command_error(f'{video}: its header states a frame size of 64x64 '
+                      'pixels (WxH, 4,096), more than the 1,000 pixels a '
+                      'frame may have')), err
     assert 'refused before decoding it' in err
     assert not out.exists()  # neither the folder nor its lock
 

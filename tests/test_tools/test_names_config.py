@@ -14,6 +14,7 @@ import pytest
 
 from stmixer_mm.apps.cli import test as test_cli
 from stmixer_mm.utils import config_files, package_files
+from stmixer_mm.utils.command_errors import command_error
 from stmixer_mm.utils.config_files import (MissingConfigError, load_config,
                                            resolve_config)
 
@@ -168,8 +169,9 @@ def test_tools_test_takes_a_packaged_config_and_a_model_name(
         assert cfg.work_dir == osp.join('./work_dirs', QUICKSTART)
     with pytest.raises(SystemExit) as e:
         test_cli.main(['stmixer_r3d-tiny', 'epoch_1.pth'])
-    assert str(e.value).startswith("tools/test.py: config 'stmixer_r3d-tiny'"
-                                   ' is neither a config file nor')
+    assert str(e.value).startswith(
+        command_error("config 'stmixer_r3d-tiny' is neither a config file "
+                      'nor'))
     assert QUICKSTART in str(e.value)
     assert not os.listdir(tmp_path)  # refused before any work
 

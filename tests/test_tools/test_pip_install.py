@@ -274,7 +274,7 @@ def _check_config_names(python, env, folder):
             f'packaged configs ({osp.join(packaged, QUICK)}.py)') in warned, \
         warned
     # ... or names what to pass
-    assert newer['rc'] == 2 and newer['stdout'] == '', newer
+    assert newer['rc'] == 1 and newer['stdout'] == '', newer
     assert ' '.join(newer['stderr'].split()).endswith(
         'stmixer_mm ships no such base either; copy the config together '
         'with its _base_ folder (configs/ keeps them), give a packaged '
@@ -289,10 +289,11 @@ def _check_config_names(python, env, folder):
     assert f'; close names: {TUBES}, ' in out['inferencer_wrong']
     assert test['rc'] == 1 and test['stdout'] == '', test
     assert test['stderr'].startswith(
-        f"tools/test.py: config '{BIFPN[:-4]}' is neither"), test
+        f"stmixer-test: error: config '{BIFPN[:-4]}' is neither"), test
     assert f'; close names: {BIFPN}, ' in test['stderr'], test
     assert train['rc'] == 1 and train['stderr'].startswith(
-        'tools/train.py: config stmixer_mm::quickstart/stmixer_r3d-tiny_'
+        'stmixer-train: error: config stmixer_mm::quickstart/stmixer_r3d-'
+        'tiny_'
         '36e.py: stmixer_mm ships no quickstart/stmixer_r3d-tiny_36e.py'
     ), train
     assert f'; close names: stmixer_mm::quickstart/{QUICK}.py' in \

@@ -11,6 +11,7 @@ from mmengine.logging import MessageHub
 
 from stmixer_mm.apps.cli import run_summary
 from stmixer_mm.engine.hooks import KeepPredictionsHook
+from stmixer_mm.utils.command_errors import command_name
 
 
 def _runner(tmp_path, hooks=(), dataset=None):
@@ -30,7 +31,7 @@ def test_train_summary_without_best_checkpoint_and_validation(tmp_path):
     (tmp_path / 'last_checkpoint').write_text(f'{tmp_path}/epoch_3.pth\n')
     text = run_summary.summary_after_train(_runner(tmp_path), 'my cfg.py')
     lines = text.splitlines()
-    assert lines[0] == 'tools/train.py: done'
+    assert lines[0] == f'{command_name()}: done'
     assert lines[2] == (f'  checkpoint    : {tmp_path}/epoch_3.pth (the '
                         "last; no best checkpoint: the config's "
                         'CheckpointHook has no save_best)')
@@ -113,7 +114,7 @@ def test_test_summary_says_why_there_is_no_picture(tmp_path):
         'per_class': [1, 2]
     }, picture)
     assert text.splitlines() == [
-        'tools/test.py: done', '  metrics  : mAP/overall 0.2500',
+        f'{command_name()}: done', '  metrics  : mAP/overall 0.2500',
         f'  work dir : {tmp_path}',
         f'  log      : {tmp_path}/20250101_000000/20250101_000000.log',
         f'  drawings : {tmp_path}/20250101_000000/vis (--show-dir)',

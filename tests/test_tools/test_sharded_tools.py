@@ -57,7 +57,7 @@ def test_train_tool_refuses_a_sharded_config_without_a_launcher(
         'train.py', config, '--work-dir', str(tmp_path), check=False)
     last = proc.stderr.strip().splitlines()[-1]
     assert proc.returncode == 1
-    assert last.startswith(f'tools/train.py: {config}: '
+    assert last.startswith(f'train.py: error: {config}: '
                            "strategy.type='ShardedStrategy'"), last
     assert f'bash tools/dist_train.sh {config} NPROC' in last
     assert 'Epoch(train)' not in proc.stdout + proc.stderr

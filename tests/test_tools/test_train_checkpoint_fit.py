@@ -56,7 +56,7 @@ def test_load_from_another_architecture_is_refused(tools, tmp_path,
     proc = _train(tools, tmp_path / 'w', f'load_from={vit_checkpoint}')
     assert proc.returncode == 1, proc.stderr[-2000:]
     err = proc.stderr
-    assert f'tools/train.py: load_from {vit_checkpoint} does not fit' in err
+    assert f'train.py: error: load_from {vit_checkpoint} does not fit' in err
     assert "of the backbone's" in err and '(0.0%)' in err
     assert 'load_from must give at least 50% of the model and of its ' \
         'backbone' in err
@@ -111,7 +111,7 @@ def test_resume_with_another_number_of_classes_is_refused(
         check=False)
     assert proc.returncode == 1, proc.stderr[-2000:]
     err = proc.stderr
-    assert f'tools/train.py: --resume: {ckpt} does not fit' in err
+    assert f'train.py: error: --resume: {ckpt} does not fit' in err
     assert '4 parameters of another shape, 0 missing, 0 unexpected' in err
     assert 'roi_head.stages.1.fc_action.bias: [7] in the checkpoint vs [8] ' \
         'in the model' in err
@@ -165,7 +165,7 @@ def test_resume_with_other_frozen_parts_is_refused(tools, tmp_path,
                   "model.frozen_modules=['backbone','neck']", '--resume', ckpt)
     assert proc.returncode == 1, proc.stderr[-2000:]
     err = proc.stderr
-    assert f'tools/train.py: --resume: {ckpt} does not fit' in err
+    assert f'train.py: error: --resume: {ckpt} does not fit' in err
     assert "it was trained with model.frozen_modules=['backbone'] (its " \
         "meta.cfg), the config has ['backbone', 'neck']; its optimizer " \
         'state has 124 parameter groups (124 parameters), the config\'s ' \

@@ -57,7 +57,7 @@ def test_train_writes_checkpoints_and_logs_finite_losses(trained, tools):
     assert len(maps) == 2 and all(0.0 <= v <= 1.0 for v in maps)
     # the summary at the end: the best checkpoint (the default runtime's
     # save_best), the log, the last validation and the next commands
-    summary = proc.stdout[proc.stdout.index('tools/train.py: done'):]
+    summary = proc.stdout[proc.stdout.index('train.py: done'):]
     best = glob.glob(str(work / 'best_mAP_overall_epoch_*.pth'))
     assert len(best) == 1
     log = glob.glob(str(work / '*' / '*.log'))[0]
@@ -85,7 +85,7 @@ def test_test_tool_reports_ava_map_and_dumps(tested, tools):
     assert 'The prefix is not set' not in proc.stdout + proc.stderr
     # the summary: metrics, outputs, a picture of the two val videos'
     # first keyframes (ground truth beside predictions)
-    summary = proc.stdout[proc.stdout.index('tools/test.py: done'):]
+    summary = proc.stdout[proc.stdout.index('test.py: done'):]
     work = dump.parent
     (picture, ) = glob.glob(str(work / '*' / 'test_predictions.png'))
     assert f'  metrics     : mAP/overall {value:.4f}, ' in summary

@@ -16,6 +16,7 @@ from stmixer_mm.apis.video_io.decoding import (MAX_FRAME_PIXELS_ENV,
 from stmixer_mm.apis.video_io.sources import webcam_index
 from stmixer_mm.apps.cli import import_annotations as tool
 from stmixer_mm.apps.data_gen.exports import generate_annotation_exports
+from stmixer_mm.utils.command_errors import command_error
 from stmixer_mm.utils.output_files import clear_stale_staging
 
 FPS = 8
@@ -64,7 +65,7 @@ def test_the_import_tool_names_a_bad_variable_before_any_work(
     assert _import(exports, out) == 1
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert err.startswith(
-        f'error: {MAX_FRAME_PIXELS_ENV}={value!r}: {message}'), err
+        command_error(f'{MAX_FRAME_PIXELS_ENV}={value!r}: {message}')), err
     assert not out.exists()
 
 

@@ -10,6 +10,7 @@ import os
 import os.path as osp
 from typing import List, Optional, Sequence
 
+from stmixer_mm.utils.command_errors import command_error
 from stmixer_mm.utils.json_logs import curve, find_log, load_log, train_time
 from stmixer_mm.utils.output_files import OutputFileError, check_output_file
 
@@ -90,7 +91,7 @@ def main(argv: Optional[Sequence[str]] = None):
             if args.out:
                 check_output_file(args.out, '--out')
         except OutputFileError as e:
-            raise SystemExit(f'error: {e}') from None
+            raise SystemExit(command_error(e)) from None
         return plot_curve(args)
     return cal_train_time(args)
 

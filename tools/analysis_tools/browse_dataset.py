@@ -8,6 +8,7 @@ import argparse
 from typing import List, Optional, Sequence
 
 from stmixer_mm.apps.cli import CONFIG_HELP, add_cfg_options, config_or_exit
+from stmixer_mm.utils.command_errors import command_error
 from stmixer_mm.utils.output_files import OutputFileError, prepare_out_dir
 from stmixer_mm.visualization.dataset_browser import browse
 
@@ -47,7 +48,7 @@ def main(argv: Optional[Sequence[str]] = None) -> List[str]:
         if args.output_dir is not None:
             prepare_out_dir(args.output_dir, create=False, flag='--output-dir')
     except OutputFileError as e:
-        raise SystemExit(f'error: {e}') from None
+        raise SystemExit(command_error(e)) from None
     cfg = config_or_exit(args.config)
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)

@@ -14,6 +14,7 @@ import stmixer_mm  # noqa: F401
 from stmixer_mm.apps.cli import CONFIG_HELP, config_or_exit
 from stmixer_mm.apps.cli.demo import unit_float
 from stmixer_mm.utils.checkpoint_loading import load_pickle
+from stmixer_mm.utils.command_errors import command_error
 from stmixer_mm.utils.output_files import OutputFileError, prepare_out_dir
 from stmixer_mm.visualization import plot_training_curves
 # (tools/test.py draws the same grid in its summary)
@@ -48,7 +49,7 @@ def main(argv=None):
     try:  # before the predictions are read and drawn
         prepare_out_dir(args.out_dir, create=False)
     except OutputFileError as e:
-        raise SystemExit(f'error: {e}') from None
+        raise SystemExit(command_error(e)) from None
     cfg = config_or_exit(args.config)
     written = []
     if args.work_dir:

@@ -9,6 +9,7 @@ import argparse
 import time
 
 from stmixer_mm.apps.data_gen.exports import generate_annotation_exports
+from stmixer_mm.utils.command_errors import command_error
 from stmixer_mm.utils.output_files import OutputFileError
 
 
@@ -33,7 +34,7 @@ def main(argv=None):
             fps=args.fps,
             seed=args.seed)
     except (FileExistsError, OutputFileError) as e:
-        raise SystemExit(f'error: {e}') from None
+        raise SystemExit(command_error(e)) from None
     for key, path in paths.items():
         print(f'{key}: {path}')
     print(f'done in {time.time() - start:.1f} s')

@@ -38,6 +38,7 @@ from stmixer_mm.apps.data_gen.synthetic_tubes import generate_synthetic_tubes
 from stmixer_mm.evaluation.functional.tube_identity import (identity_metrics,
                                                             trackeval_metrics)
 from stmixer_mm.utils.checkpoint_loading import load_pickle
+from stmixer_mm.utils.command_errors import command_error
 from stmixer_mm.utils.dependencies import MissingExtraError, require_extra
 from stmixer_mm.utils.settings import load_config
 
@@ -599,7 +600,7 @@ def main(argv=None) -> int:
     try:  # HOTA / IDF1 of every table: before data, training, tracking
         require_extra('tracking', 'tools/experiments/benchmark_tracking.py')
     except MissingExtraError as e:
-        print(f'error: {e}', file=sys.stderr)
+        print(command_error(e), file=sys.stderr)
         return 1
     torch.set_num_threads(args.threads)
     results = dict(variants={}, args=vars(args))

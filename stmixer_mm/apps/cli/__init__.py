@@ -13,11 +13,13 @@ import argparse
 import gc
 import os.path as osp
 import re
-from typing import Iterable, Sequence
+from typing import Iterable, Optional, Sequence
 
 from mmengine.config import DictAction
 
+from stmixer_mm.utils.command_errors import command_error
 from stmixer_mm.utils.config_files import ConfigFileError, load_config
+from stmixer_mm.utils.type_names import type_name
 
 gc.freeze()
 
@@ -32,6 +34,52 @@ CONFIG_HELP = ('config: a file, stmixer_mm::<folder>/<config>.py (shipped '
 #: described (their layout, how to make or get them)
 DATA_HINT = ('; the data sets, their layout and how to make or get them: '
              'docs/en/datasets.md')
+
+#: the files a data set reads first, by its type: ``(key, what it is,
+#: joined with data_root)`` (mmengine's BaseDataset joins ``ann_file``;
+#: mmaction2's AVADataset reads the other files as given)
+_AVA_FILES = (('label_file', 'AVA label map',
+               False), ('ann_file', 'AVA annotation file', True),
+              ('exclude_file', 'AVA excluded-timestamps file', False))
+DATA_FILES = {
+    'ValidatedAVADataset': _AVA_FILES,
+    'AVADataset': _AVA_FILES,
+    'TubeDataset': (('ann_file', 'ACT ground-truth pickle', True), ),
+}
+
+
+def missing_data_file(cfg, loaders: Sequence[str]) -> Optional[str]:
+    """The first data file a run would miss, named before the runner is
+    built (and its hook table printed): the message the data set itself
+    gives, ending with :data:`DATA_HINT`.
+
+    Args:
+        cfg (Config): The merged config.
+        loaders (Sequence[str]): The dataloaders the run builds, e.g.
+            ``('train_dataloader', 'val_dataloader')``.
+
+    Returns:
+        str | None: ``'<what> not found: <path>; the data sets, ...'`` for
+        the first local file of :data:`DATA_FILES` that is not a file
+        (wrapped data sets' inner ones included), else None.
+    """
+    todo = [(cfg.get(name) or {}).get('dataset') for name in loaders]
+    while todo:
+        dataset = todo.pop(0)
+        if not isinstance(dataset, dict):
+            continue
+        todo += [dataset.get('dataset')] + list(dataset.get('datasets') or [])
+        root = dataset.get('data_root') or ''
+        for key, what, joined in DATA_FILES.get(
+                type_name(dataset.get('type')), ()):
+            path = dataset.get(key)
+            if not isinstance(path, str) or not path or '://' in path:
+                continue
+            if joined and root and not osp.isabs(path):
+                path = osp.join(root, path)
+            if not osp.isfile(path):
+                return f'{what} not found: {path}{DATA_HINT}'
+    return None
 
 
 def config_or_exit(name: str):
@@ -49,7 +97,7 @@ def config_or_exit(name: str):
     try:
         return load_config(name)
     except ConfigFileError as e:
-        raise SystemExit(f'error: {e}') from None
+        raise SystemExit(command_error(e)) from None
 
 
 def positive_int(text: str) -> int:

@@ -21,6 +21,7 @@ from stmixer_mm.apps.stop_signals import (RunInterrupted, on_stop_signals,
                                           signal_name)
 from stmixer_mm.engine.hooks.visualization_hook import (keyframe_from_inputs,
                                                         sample_name)
+from stmixer_mm.utils.command_errors import command_error
 from stmixer_mm.utils.config_files import ConfigFileError, load_config
 from stmixer_mm.utils.output_files import (OutputFileError, OutputFiles,
                                            check_output_file, claim_output,
@@ -177,8 +178,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:  # a file, stmixer_mm::<folder>/<config>.py or a model name
         cfg = load_config(args.config)
     except ConfigFileError as e:
-        print(f'error: {e}', file=sys.stderr)
-        return 2
+        print(command_error(e), file=sys.stderr)
+        return 1
     if args.max_grid:
         args.out_dir = args.out_dir or osp.join(
             'work_dirs', 'check_dataset',
@@ -188,18 +189,18 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:  # before the checks: refused at once, not after them
         outputs = claim_outputs(args)
     except OutputFileError as e:
-        print(f'error: {e}', file=sys.stderr)
-        return 2
+        print(command_error(e), file=sys.stderr)
+        return 1
     try:  # a failure or a stop signal removes the claim of --json
         with outputs, on_stop_signals(_stop):
             return _check(cfg, args, outputs)
     except OutputFileError as e:
-        print(f'error: {e}', file=sys.stderr)
-        return 2
+        print(command_error(e), file=sys.stderr)
+        return 1
     except RunInterrupted as e:
         print(
-            f'error: {e} before the checks were complete; nothing was '
-            'written',
+            command_error(f'{e} before the checks were complete; nothing '
+                          'was written'),
             file=sys.stderr)
         return e.exit_code
 

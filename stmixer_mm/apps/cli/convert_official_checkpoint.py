@@ -22,6 +22,7 @@ from stmixer_mm.engine.class_remap import (ClassRemapError,
                                            classes_from_label_map,
                                            remap_action_classes)
 from stmixer_mm.registry import MODELS
+from stmixer_mm.utils.command_errors import command_error
 from . import add_cfg_options, add_trust_pickle, converter_parser, positive_int
 
 #: the ViT position table of the official ViT-B, without --config
@@ -91,8 +92,9 @@ def parse_args(argv=None):
 def _action_rows(state_dict: dict) -> int:
     keys = sorted(k for k in state_dict if k.endswith('fc_action.weight'))
     if not keys:
-        raise SystemExit('error: the converted weights have no '
-                         'fc_action.weight: cannot name their classes')
+        raise SystemExit(
+            command_error('the converted weights have no '
+                          'fc_action.weight: cannot name their classes'))
     return int(state_dict[keys[0]].shape[0])
 
 
@@ -122,7 +124,7 @@ def main(argv=None) -> dict:
     try:
         refuse_unknown_keys(report)
     except ValueError as err:
-        raise SystemExit(f'error: {err}') from None
+        raise SystemExit(command_error(err)) from None
 
     classes = None
     if args.label_map is not None:
@@ -130,7 +132,7 @@ def main(argv=None) -> dict:
             classes = classes_from_label_map(args.label_map,
                                              _action_rows(state_dict))
         except LabelMapError as err:
-            raise SystemExit(f'error: {err}') from None
+            raise SystemExit(command_error(err)) from None
         print(f'classes of {args.src} from {args.label_map}: '
               f'{sum(c is not None for c in classes)} named of '
               f'{len(classes)} columns')
@@ -141,7 +143,8 @@ def main(argv=None) -> dict:
                 target = classes_from_label_map(args.to_classes,
                                                 model_action_columns(model)[0])
             except (LabelMapError, TypeError) as err:
-                raise SystemExit(f'error: --to-classes: {err}') from None
+                raise SystemExit(
+                    command_error(f'--to-classes: {err}')) from None
             # the new classes' rows: the model's own initialisation
             torch.manual_seed(args.seed or 0)
             for stage in model.roi_head.stages:
@@ -155,7 +158,8 @@ def main(argv=None) -> dict:
                     source=args.src,
                     logger='current')
             except ClassRemapError as err:
-                raise SystemExit(f'error: --to-classes: {err}') from None
+                raise SystemExit(
+                    command_error(f'--to-classes: {err}')) from None
             classes = target
         expected = model.state_dict()
         # generated buffers are fixed by the config: take the model's
@@ -177,8 +181,8 @@ def main(argv=None) -> dict:
             if mismatched:
                 problems.append(f'shape mismatch: {"; ".join(mismatched)}')
             raise SystemExit(
-                f'error: the converted weights do not fit {args.config} (' +
-                ' | '.join(problems) + ')')
+                command_error(f'the converted weights do not fit '
+                              f'{args.config} (' + ' | '.join(problems) + ')'))
         model.load_state_dict(state_dict, strict=True)
         print(f'checked: loads into the model of {args.config} with '
               'strict=True')

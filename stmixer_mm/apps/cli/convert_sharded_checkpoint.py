@@ -5,6 +5,7 @@ import os.path as osp
 
 from stmixer_mm.engine.sharded import full_to_sharded, sharded_to_full
 from stmixer_mm.utils.checkpoint_loading import CheckpointFileError
+from stmixer_mm.utils.command_errors import command_error
 from stmixer_mm.utils.output_files import (OutputFileError, check_output_file,
                                            prepare_out_dir)
 from . import positive_int
@@ -48,7 +49,7 @@ def main(argv=None):
         else:
             check_output_file(args.dst, 'DST')
     except OutputFileError as err:
-        raise SystemExit(f'error: {err}') from None
+        raise SystemExit(command_error(err)) from None
     try:
         if args.to_sharded:
             full_to_sharded(
@@ -58,7 +59,7 @@ def main(argv=None):
             print(f"{len(ckpt['state_dict'])} model tensors, meta "
                   f"{ {k: ckpt['meta'].get(k) for k in ('epoch', 'iter')} }")
     except (FileNotFoundError, KeyError, CheckpointFileError) as err:
-        raise SystemExit(f'error: {err}') from err
+        raise SystemExit(command_error(err)) from err
     print(f'wrote {args.dst}')
 
 

@@ -2,7 +2,6 @@
 ``demo/demo_spatiotemporal_det.py``); the driver is
 :mod:`stmixer_mm.apps.demo`."""
 import argparse
-import os.path as osp
 import sys
 
 from stmixer_mm.apis import LabelMapError
@@ -14,6 +13,7 @@ from stmixer_mm.apps.stop_signals import RunInterrupted
 from stmixer_mm.engine import CheckpointMismatchError
 from stmixer_mm.utils import (CheckpointFileError, ConfigFileError,
                               ConfigSettingError)
+from stmixer_mm.utils.command_errors import command_name
 from stmixer_mm.utils.output_files import OutputFileError
 from stmixer_mm.utils.settings import check_probability
 from . import CONFIG_HELP, add_cfg_options
@@ -22,9 +22,6 @@ __all__ = [
     'parse_args', 'main', 'run', 'run_demo', 'output_names',
     'link_keyframe_tubes'
 ]
-
-#: how the errors name the command (``main(prog=...)``)
-PROG = 'tools/demo.py'
 
 
 def positive_int(text: str) -> int:
@@ -187,19 +184,22 @@ def run(args, capture_factory=None):
     return run_demo(**vars(args), capture_factory=capture_factory)
 
 
-def main(argv=None, prog=PROG):
+def main(argv=None, prog=None):
     """Run the demo on the command line ``argv`` (default ``sys.argv[1:]``);
-    errors are reported as ``<prog>: <message>`` (exit code 1, 128 + the
-    signal number when stopped by one)."""
+    errors are reported as ``<prog>: error: <message>`` (exit code 1, 128 +
+    the signal number when stopped by one; ``prog`` defaults to
+    :func:`~stmixer_mm.utils.command_errors.command_name`)."""
+    prog = prog or command_name()
     try:
-        return run(parse_args(argv, prog=osp.basename(prog)))
+        return run(parse_args(argv, prog=prog))
     except RunInterrupted as e:
         print(f'\n{prog}: {e}', file=sys.stderr)
         sys.exit(e.exit_code)
     except CheckpointMismatchError as e:
-        raise SystemExit(f'{prog}: {e.describe("--non-strict")}') from None
+        raise SystemExit(
+            f'{prog}: error: {e.describe("--non-strict")}') from None
     except (OutputFileError, LabelMapError, ConfigFileError,
             CheckpointFileError, VideoReadError) as e:
-        raise SystemExit(f'{prog}: {e}') from None
+        raise SystemExit(f'{prog}: error: {e}') from None
     except ConfigSettingError as e:
-        raise SystemExit(f'{prog}: config: {e}') from None
+        raise SystemExit(f'{prog}: error: config: {e}') from None

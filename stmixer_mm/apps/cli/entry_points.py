@@ -21,7 +21,7 @@ def test() -> int:
 
 def demo() -> int:
     from stmixer_mm.apps.cli.demo import main
-    return _status(main(prog='stmixer-demo'))
+    return _status(main())
 
 
 def import_annotations() -> int:
@@ -41,7 +41,7 @@ def check_dataset() -> int:
 
 def web() -> int:
     from stmixer_mm.apps.cli.web import main
-    return _status(main(prog='stmixer-web'))
+    return _status(main())
 
 
 def convert_official() -> int:

@@ -21,6 +21,7 @@ from stmixer_mm.deployment import (EXPORTERS, NotExportableError,
 from stmixer_mm.engine import CheckpointMismatchError
 from stmixer_mm.utils import (CheckpointFileError, ConfigFileError,
                               ConfigSettingError, load_config)
+from stmixer_mm.utils.command_errors import command_error
 from stmixer_mm.utils.dependencies import MissingExtraError, require_extra
 from stmixer_mm.utils.output_files import (OutputFileError, check_output_file,
                                            prepare_out_dir)
@@ -110,13 +111,13 @@ def main(argv=None) -> int:
     try:
         require_extra('onnx', 'the ONNX export', modules)
     except MissingExtraError as e:
-        print(f'error: {e}', file=sys.stderr)
+        print(command_error(e), file=sys.stderr)
         return 1
     try:  # before the model is built, not a traceback after the export
         check_output_file(args.out, 'OUT')
         prepare_out_dir(osp.dirname(osp.abspath(args.out)), flag='OUT')
     except OutputFileError as e:
-        print(f'ERROR: {e}', file=sys.stderr)
+        print(command_error(e), file=sys.stderr)
         return 1
     try:
         cfg = load_config(args.config)
@@ -125,17 +126,17 @@ def main(argv=None) -> int:
         model = build(cfg, args.checkpoint, impl='reference')
     except (CheckpointMismatchError, CheckpointFileError,
             ConfigFileError) as e:
-        print(f'ERROR: {e}', file=sys.stderr)
+        print(command_error(e), file=sys.stderr)
         return 1
     except ConfigSettingError as e:
-        print(f'ERROR: {args.config}: {e}', file=sys.stderr)
+        print(command_error(f'{args.config}: {e}'), file=sys.stderr)
         return 1
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter('always')
             check_exportable(model, args.keyframe_only)
     except NotExportableError as e:
-        print(f'ERROR: {args.config}: {e}', file=sys.stderr)
+        print(command_error(f'{args.config}: {e}'), file=sys.stderr)
         return 1
     for w in caught:
         print(f'WARNING: {w.message}', file=sys.stderr)
@@ -145,7 +146,7 @@ def main(argv=None) -> int:
             classes = export_classes(model, args.label_map)
         except LabelMapError as e:
             print(
-                f'ERROR: {e} (--no-class-names exports without names)',
+                command_error(f'{e} (--no-class-names exports without names)'),
                 file=sys.stderr)
             return 1
     t0 = time.perf_counter()
@@ -169,9 +170,9 @@ def main(argv=None) -> int:
                 keyframe_only=args.keyframe_only)
     except ValueError as e:  # e.g. a --shape the model cannot take
         print(
-            f'ERROR: cannot export {args.config} for --shape '
-            f'{" ".join(map(str, args.shape))} --batch-size '
-            f'{args.batch_size}: {e}',
+            command_error(f'cannot export {args.config} for --shape '
+                          f'{" ".join(map(str, args.shape))} --batch-size '
+                          f'{args.batch_size}: {e}'),
             file=sys.stderr)
         return 1
     print(f'exported {args.out} in {time.perf_counter() - t0:.1f} s '
@@ -202,7 +203,7 @@ def main(argv=None) -> int:
           f'({report["num_detections"]} detections)')
     if not report['ok']:
         for error in report['errors']:
-            print(f'ERROR: {error}', file=sys.stderr)
+            print(command_error(error), file=sys.stderr)
         return 1
     print(f'verify OK (atol {args.atol:g})')
     return 0

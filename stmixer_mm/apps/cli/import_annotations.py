@@ -15,6 +15,7 @@ from stmixer_mm.apps.stop_signals import (RunInterrupted, on_stop_signals,
                                           signal_name)
 from stmixer_mm.engine.work_dir_lock import (LockPathError, WorkDirBusyError,
                                              WorkDirLock)
+from stmixer_mm.utils.command_errors import command_error
 from stmixer_mm.utils.output_files import (OutputDirError, OutputFileError,
                                            check_writable_dir)
 from . import positive_int
@@ -157,12 +158,12 @@ def main(argv=None):
             summary = import_annotations(**kwargs)
     except (AnnotationImportError, OutputDirError, OutputFileError,
             FileNotFoundError, FileExistsError) as e:
-        print(f'error: {e}', file=sys.stderr)
+        print(command_error(e), file=sys.stderr)
         return 1
     except RunInterrupted as e:
         print(
-            f'error: {e} before the import was complete; what it had '
-            f'staged in {args.out_dir} is removed',
+            command_error(f'{e} before the import was complete; what it '
+                          f'had staged in {args.out_dir} is removed'),
             file=sys.stderr)
         return e.exit_code
     n = len(summary['videos'])

@@ -167,22 +167,24 @@ def checked_epochs(args) -> int:
         cfg.merge_from_dict(args.cfg_options_dict)
         check_config(cfg)
     except ConfigFileError as e:
-        raise SystemExit(f'{PROG}: {e}') from None
+        raise SystemExit(f'{PROG}: error: {e}') from None
     except ConfigSettingError as e:
-        raise SystemExit(f'{PROG}: {args.config}: {e}') from None
+        raise SystemExit(f'{PROG}: error: {args.config}: {e}') from None
     epochs = (cfg.get('train_cfg') or {}).get('max_epochs')
     if epochs is None:
-        raise SystemExit(f'{PROG}: {args.config}: no train_cfg.max_epochs; '
-                         'expected an epoch-based training (the runs are '
-                         'tested on their epoch_<max_epochs>.pth)')
+        raise SystemExit(
+            f'{PROG}: error: {args.config}: no train_cfg.max_epochs; '
+            'expected an epoch-based training (the runs are '
+            'tested on their epoch_<max_epochs>.pth)')
     for tool in ('train.py', 'test.py'):
         if not osp.isfile(osp.join(REPO, 'tools', tool)):
-            raise SystemExit(f'{PROG}: no tools/{tool} in {REPO}: the table '
-                             'runs the tools of a checkout')
+            raise SystemExit(
+                f'{PROG}: error: no tools/{tool} in {REPO}: the table '
+                'runs the tools of a checkout')
     try:
         prepare_out_dir(args.out_dir, create=False)
     except OutputFileError as e:
-        raise SystemExit(f'{PROG}: {e}') from None
+        raise SystemExit(f'{PROG}: error: {e}') from None
     return epochs
 
 
@@ -293,7 +295,7 @@ def run_one(args, seed: int, threads: int) -> Optional[dict]:
     try:
         claim.acquire()
     except LockPathError as e:  # not a claim file: not another invocation
-        sys.exit(f'{PROG}: {e}')
+        sys.exit(f'{PROG}: error: {e}')
     except WorkDirBusyError:
         print(f'{work}: another invocation is running it (it holds '
               f'{claim.path}); its row appears once it has written {work}'

@@ -10,6 +10,7 @@ from mmengine.hooks import CheckpointHook
 
 from stmixer_mm.apps.benchmarks.flops import default_clip_len
 from stmixer_mm.engine.hooks import KeepPredictionsHook
+from stmixer_mm.utils.command_errors import command_name
 from stmixer_mm.visualization.prediction_grid import grid_problem, make_grid
 from .commands import command
 
@@ -147,7 +148,7 @@ def summary_after_train(runner, config: str) -> str:
             _next_commands(config, checkpoint or 'CHECKPOINT', runner.cfg,
                            runner.work_dir))),
     ]
-    return format_summary('tools/train.py: done', rows)
+    return format_summary(f'{command_name()}: done', rows)
 
 
 def draw_test_picture(runner) -> str:
@@ -180,4 +181,4 @@ def summary_after_test(args, runner, metrics: Dict, picture: str) -> str:
         rows.append(('drawings', f'{osp.join(runner.log_dir, args.show_dir)} '
                      '(--show-dir)'))
     rows.append(('picture', picture))
-    return format_summary('tools/test.py: done', rows)
+    return format_summary(f'{command_name()}: done', rows)

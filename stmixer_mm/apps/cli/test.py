@@ -19,12 +19,14 @@ from stmixer_mm.engine import (CheckpointMismatchError, FormattedOnceConfig,
 from stmixer_mm.engine.hooks import trigger_visualization_hook
 from stmixer_mm.utils import (CheckpointFileError, ConfigFileError,
                               ConfigSettingError, check_config, load_config)
+from stmixer_mm.utils.command_errors import command_error, command_name
 from stmixer_mm.utils.output_files import (OutputFileError, check_output_file,
                                            prepare_out_dir)
 from stmixer_mm.visualization import display_problem
 from stmixer_mm.visualization.prediction_grid import DEFAULT_NUM_IMAGES
 from . import (CONFIG_HELP, DATA_HINT, add_cfg_options, add_launcher_args,
-               merge_run_args)
+               merge_run_args, missing_data_file)
+from .commands import command
 from .run_summary import PICTURE_NAME, draw_test_picture, summary_after_test
 
 
@@ -141,10 +143,9 @@ def merge_sharded(folder: str, tmp_dir: str) -> str:
     full checkpoint file in ``tmp_dir`` (without the optimizer state)."""
     import torch
 
-    print(f'tools/test.py: {folder} is a sharded checkpoint: merging its '
-          'model weights into a temporary full checkpoint (tools/'
-          'model_converters/convert_sharded_checkpoint.py writes a lasting '
-          'one)')
+    print(f'{command_name()}: {folder} is a sharded checkpoint: merging its '
+          'model weights into a temporary full checkpoint '
+          f'({command("convert-sharded")} writes a lasting one)')
     path = osp.join(tmp_dir, 'merged_' + osp.basename(osp.normpath(folder)))
     torch.save(sharded_to_full(folder, with_optimizer=False), path)
     return path
@@ -155,7 +156,7 @@ def main(argv=None):
     try:  # the config first (then the outputs and the checkpoint)
         cfg = load_config(args.config)
     except ConfigFileError as e:
-        raise SystemExit(f'tools/test.py: {e}') from None
+        raise SystemExit(command_error(e)) from None
     if not is_sharded_checkpoint(args.checkpoint):
         return run(args, cfg)
     tmp_dir = tempfile.mkdtemp(prefix='stmixer_sharded_')
@@ -163,7 +164,7 @@ def main(argv=None):
         try:
             args.checkpoint_file = merge_sharded(args.checkpoint, tmp_dir)
         except (CheckpointFileError, FileNotFoundError) as e:
-            raise SystemExit(f'tools/test.py: {e}') from None
+            raise SystemExit(command_error(e)) from None
         return run(args, cfg)
     finally:
         shutil.rmtree(tmp_dir, ignore_errors=True)
@@ -177,12 +178,16 @@ def run(args, cfg: Config):
         check_config(cfg)
         check_outputs(cfg, args)
     except (ConfigFileError, OutputFileError) as e:
-        raise SystemExit(f'tools/test.py: {e}') from None
+        raise SystemExit(command_error(e)) from None
     except ConfigSettingError as e:
-        raise SystemExit(f'tools/test.py: {args.config}: {e}') from None
+        raise SystemExit(command_error(f'{args.config}: {e}')) from None
     if '://' not in args.checkpoint and not osp.exists(args.checkpoint):
-        raise SystemExit(f'tools/test.py: checkpoint {args.checkpoint}: no '
-                         'such file or folder')
+        raise SystemExit(
+            command_error(f'checkpoint {args.checkpoint}: no such file or '
+                          'folder'))
+    missing = missing_data_file(cfg, ('test_dataloader', ))
+    if missing:  # before the runner prints its hooks
+        raise SystemExit(command_error(missing))
     init_dist_without_cuda(cfg)
     runner = None
     done = False
@@ -193,9 +198,9 @@ def run(args, cfg: Config):
             metrics = runner.test()
         except (CheckpointMismatchError, CheckpointFileError,
                 ConfigSettingError) as e:
-            raise SystemExit(f'tools/test.py: {e}') from None
+            raise SystemExit(command_error(e)) from None
         except FileNotFoundError as e:  # a data file (the message names it)
-            raise SystemExit(f'tools/test.py: {e}{DATA_HINT}') from None
+            raise SystemExit(command_error(f'{e}{DATA_HINT}')) from None
         if is_main_process():
             picture = draw_test_picture(runner) if args.picture else \
                 'not drawn (--no-picture)'

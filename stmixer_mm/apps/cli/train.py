@@ -17,11 +17,12 @@ from stmixer_mm.engine import (LOAD_FROM_MIN_LOADED, CheckpointMismatchError,
 from stmixer_mm.engine.runner_utils import check_launcher
 from stmixer_mm.utils import (CheckpointFileError, ConfigFileError,
                               load_config, type_name)
+from stmixer_mm.utils.command_errors import command_error
 from stmixer_mm.utils.output_files import OutputFileError, prepare_out_dir
 from stmixer_mm.utils.settings import (ConfigSettingError, check_config,
                                        check_probability)
 from . import (CONFIG_HELP, DATA_HINT, add_cfg_options, add_launcher_args,
-               merge_run_args)
+               merge_run_args, missing_data_file)
 from .run_summary import summary_after_train
 
 
@@ -86,9 +87,10 @@ def merge_args(cfg: Config, args) -> Config:
                              f'AmpOptimWrapper, the config has {wrapper}')
         if not torch.cuda.is_available():
             raise SystemExit(
-                '--amp: mmengine\'s AmpOptimWrapper needs a CUDA (or NPU/MLU/'
-                'MUSA) device and none is available; train without --amp on '
-                'CPU')
+                command_error(
+                    '--amp: mmengine\'s AmpOptimWrapper needs a CUDA (or '
+                    'NPU/MLU/MUSA) device and none is available; train '
+                    'without --amp on CPU'))
         cfg.optim_wrapper.type = 'AmpOptimWrapper'
         cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
     if args.resume == 'auto':
@@ -153,23 +155,28 @@ def main(argv=None):
     except FlagError as e:
         build_parser().error(str(e))  # exit code 2, as a bad flag
     except ConfigFileError as e:
-        raise SystemExit(f'tools/train.py: {e}') from None
+        raise SystemExit(command_error(e)) from None
     except ConfigSettingError as e:
-        raise SystemExit(f'tools/train.py: {args.config}: {e}') from None
+        raise SystemExit(command_error(f'{args.config}: {e}')) from None
+    missing = missing_data_file(
+        cfg, ('train_dataloader', ) +
+        (('val_dataloader', ) if cfg.get('val_cfg') else ()))
+    if missing:  # before the runner prints its hooks
+        raise SystemExit(command_error(missing))
     try:  # before the lock and the model: a clear error, not a traceback
         prepare_out_dir(
             cfg.work_dir,
             create=False,
             flag='--work-dir' if args.work_dir else 'work_dir (--work-dir)')
     except OutputFileError as e:
-        raise SystemExit(f'tools/train.py: {e}') from None
+        raise SystemExit(command_error(e)) from None
     # one run per work dir: a second one would overwrite the checkpoints
     lock = None
     if _is_main_process():
         try:
             lock = WorkDirLock(cfg.work_dir).acquire()
         except WorkDirBusyError as e:
-            raise SystemExit(f'tools/train.py: {e}') from None
+            raise SystemExit(command_error(e)) from None
     runner = None
     done = False
     try:
@@ -186,9 +193,9 @@ def main(argv=None):
             runner.train()
         except (CheckpointFileError, ConfigSettingError,
                 CheckpointMismatchError) as e:
-            raise SystemExit(f'tools/train.py: {e}') from None
+            raise SystemExit(command_error(e)) from None
         except FileNotFoundError as e:  # a data file (the message names it)
-            raise SystemExit(f'tools/train.py: {e}{DATA_HINT}') from None
+            raise SystemExit(command_error(f'{e}{DATA_HINT}')) from None
         if is_main_process():
             print(summary_after_train(runner, args.config), flush=True)
         done = True

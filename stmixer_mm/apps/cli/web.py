@@ -3,7 +3,6 @@
 until Ctrl-C (docs/en/web_demo.md)."""
 import argparse
 import os
-import os.path as osp
 import re
 import shutil
 import sys
@@ -16,13 +15,12 @@ from stmixer_mm.apps.web_demo import RequestError, WebDemo, make_server
 from stmixer_mm.apps.web_demo.jobs import MAX_NAME_CHARS
 from stmixer_mm.apps.web_demo.server import (MAX_LIMIT_BYTES, MAX_REQUEST_KB,
                                              MAX_UPLOAD_MB)
+from stmixer_mm.utils.command_errors import command_name
 from stmixer_mm.utils.output_files import OutputFileError, check_writable_dir
 from stmixer_mm.utils.package_files import package_config
 
 __all__ = ['parse_args', 'build_server', 'main', 'QUICKSTART_CONFIG']
 
-#: how the errors name the command (``main(prog=...)``)
-PROG = 'tools/web_demo.py'
 #: the config the page offers when none is given (relative to configs/)
 QUICKSTART_CONFIG = ('quickstart/stmixer_r3d-tiny_1xb8-8x2x1-36e_'
                      'synthetic-ava-rgb.py')
@@ -229,26 +227,28 @@ def _stop(signum: int) -> None:
     raise RunInterrupted(signum, f'stopped by {signal_name(signum)}')
 
 
-def main(argv=None, prog=PROG) -> int:
+def main(argv=None, prog=None) -> int:
     """Serve the page until Ctrl-C or another stop signal (then the job
     that runs stops at its next frame, the worker thread is joined, the
     temporary work folder is removed and the exit code is 128 + the
-    signal's number); errors are reported as ``<prog>: <message>`` (exit
-    code 1).
+    signal's number); errors are reported as ``<prog>: error: <message>``
+    (exit code 1).
 
     Args:
         argv (list[str], optional): The arguments (default
             ``sys.argv[1:]``).
-        prog (str): The command's name in messages.
+        prog (str, optional): The command's name in messages; default
+            :func:`~stmixer_mm.utils.command_errors.command_name`.
 
     Returns:
         int: 0 once stopped (a stop signal exits with 128 + its number).
     """
-    args = parse_args(argv, prog=osp.basename(prog))
+    prog = prog or command_name()
+    args = parse_args(argv, prog=prog)
     try:
         server = build_server(args)
     except (RequestError, OutputFileError, OSError) as e:
-        raise SystemExit(f'{prog}: {e}') from None
+        raise SystemExit(f'{prog}: error: {e}') from None
     print(f'{prog}: serving on {server.url} (Ctrl-C stops)', flush=True)
     if args.allow_config_upload and args.host not in ('127.0.0.1', 'localhost',
                                                       '::1'):

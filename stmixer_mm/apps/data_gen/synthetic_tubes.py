@@ -13,6 +13,7 @@ from mmengine.logging import print_log
 from scipy.io import savemat
 
 from stmixer_mm.utils.checkpoint_loading import load_pickle
+from stmixer_mm.utils.command_errors import command_error
 from stmixer_mm.utils.output_files import OutputFileError
 from .render import actor_masks
 from .scene import SyntheticVideo, build_split, state_class
@@ -314,7 +315,7 @@ def main(argv=None) -> None:
     try:
         paths = generate_synthetic_tubes(args.out_dir, **kwargs)
     except (ValueError, FileExistsError, OutputFileError) as e:
-        raise SystemExit(f'error: {e}') from None
+        raise SystemExit(command_error(e)) from None
     gt = load_pickle(paths['tube_gt'], 'numpy', 'ACT ground-truth file')
     print(f'tube ground truth: {paths["tube_gt"]}')
     print(f'frames: {paths["rawframes"]}/<video>/img_%05d.jpg')

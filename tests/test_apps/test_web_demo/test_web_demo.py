@@ -250,7 +250,8 @@ def test_the_command_refuses_what_it_cannot_serve(tools, tmp_path, capsys):
     ]:
         with pytest.raises(SystemExit) as e:
             main(argv + ['--port', '0'], prog='stmixer-web')
-        assert str(e.value).startswith(f'stmixer-web: {message}'), e.value
+        assert str(e.value).startswith(f'stmixer-web: error: {message}'), \
+            e.value
     with pytest.raises(SystemExit) as e:
         main(['--port', '70000'], prog='stmixer-web')
     assert e.value.code == 2
@@ -265,7 +266,7 @@ def test_the_command_refuses_what_it_cannot_serve(tools, tmp_path, capsys):
         with pytest.raises(SystemExit) as e:
             main(['--port', str(port)], prog='stmixer-web')
         assert str(e.value).startswith(
-            f'stmixer-web: cannot listen on 127.0.0.1:{port} (')
+            f'stmixer-web: error: cannot listen on 127.0.0.1:{port} (')
         assert str(e.value).endswith('); --port 0 picks a free port')
     finally:
         taken.server_close()
