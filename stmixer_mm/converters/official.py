@@ -253,16 +253,17 @@ def convert_official_checkpoint(checkpoint: Mapping, source: str) -> dict:
         raise OfficialCheckpointError(
             f'{source} has the layout of an official STMixer checkpoint '
             '(stm_head.* keys, github.com/MCG-NJU/STMixer) but cannot be '
-            f'converted: {err}; tools/model_converters/'
-            'convert_official_checkpoint.py refuses it the same way') from err
+            f'converted: {err}; stmixer-convert-official (tools/'
+            'model_converters/convert_official_checkpoint.py in a checkout) '
+            'refuses it the same way') from err
     where = f"'{entry}' entry" if entry else 'bare state dict'
     prefix = ", DDP prefix 'module.' removed" \
         if report.stripped_module_prefix else ''
     print_log(
         f'{source}: converted in memory from the official STMixer layout '
         f'(its {where}, {len(official)} tensors, {report.backbone} backbone'
-        f'{prefix}) by the rules of tools/model_converters/'
-        'convert_official_checkpoint.py',
+        f'{prefix}) by the rules of stmixer-convert-official (tools/'
+        'model_converters/convert_official_checkpoint.py in a checkout)',
         logger='current',
         level=logging.INFO)
     meta = official_checkpoint_meta(source, checkpoint, entry, report)

@@ -130,9 +130,9 @@ def convert_pyslowfast_state_dict(
         raise ValueError(
             'these are not PySlowFast Kinetics weights but a detector '
             "checkpoint ('stm_head.*' / 'backbone.*' names): use "
-            'convert_official_state_dict (tools/model_converters/'
-            'convert_official_checkpoint.py) for official STMixer '
-            'checkpoints')
+            'convert_official_state_dict (stmixer-convert-official; tools/'
+            'model_converters/convert_official_checkpoint.py in a '
+            'checkout) for official STMixer checkpoints')
     if source_format == 'auto':
         source_format = 'pyslowfast' if any('.' in k for k in keys) \
             else 'caffe2'

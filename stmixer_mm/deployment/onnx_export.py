@@ -339,7 +339,8 @@ def read_export_meta(onnx_file: str) -> dict:
         if prop.key == META_KEY:
             return json.loads(prop.value)
     raise ValueError(f'{onnx_file} has no {META_KEY!r} metadata; export it '
-                     'with tools/deployment/export_onnx.py')
+                     'with stmixer-export-onnx (tools/deployment/'
+                     'export_onnx.py in a checkout)')
 
 
 def normalize_clip(frames: Union[np.ndarray, Sequence[np.ndarray]],

@@ -131,9 +131,11 @@ def check_launcher(cfg: Config, config: str = 'CONFIG') -> None:
     raise ConfigSettingError(
         f'strategy.type={kind!r} shards the model over a process group, '
         'which needs a distributed launcher, but this run has --launcher '
-        f'none (a plain `python tools/train.py`). Start it with torchrun: '
-        f'`bash tools/dist_train.sh {config} NPROC` (one process per GPU, '
-        '1 for a single GPU; gloo on CPU; it passes --launcher pytorch), or '
+        f'none (a plain `stmixer-train` / `python tools/train.py`). Start '
+        f'it with torchrun: `bash tools/dist_train.sh {config} NPROC` (one '
+        'process per GPU, 1 for a single GPU; gloo on CPU; it passes '
+        '--launcher pytorch), after pip install `torchrun --nproc-per-node '
+        f'NPROC $(which stmixer-train) {config} --launcher pytorch`, or '
         f'`bash tools/slurm_train.sh PARTITION JOB_NAME {config}` on Slurm')
 
 

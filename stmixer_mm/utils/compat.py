@@ -176,7 +176,7 @@ def _warn_full_unpickling() -> None:
     print_log(
         f'{TORCH_NO_WEIGHTS_ONLY_ENV} is set: torch.load unpickles '
         "checkpoints in full by default, and so does mmengine's checkpoint "
-        'loader (load_from, --resume, tools/test.py, init_detector), as '
+        'loader (load_from, --resume, stmixer-test, init_detector), as '
         f'torch was told; the fix [{LOADER_FIX}] reads none of them: a '
         'checkpoint can run code when it is loaded. Unset it to load '
         'checkpoints through the allow-list of stmixer_mm.',

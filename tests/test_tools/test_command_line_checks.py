@@ -19,6 +19,7 @@ import os
 import os.path as osp
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -443,3 +444,49 @@ def test_quickstart_checks_its_cfg_options_before_the_data(
     assert last.startswith('quickstart: ') and expected in last, last
     assert 'generating' not in proc.stdout
     assert sorted(os.listdir(repo)) == ['configs', 'tools']
+
+
+def _messages(tree):
+    """``(line, text)`` of each string of ``tree`` but its docstrings (an
+    f-string's parts joined, ``{}`` for each value)."""
+    skip, parts = set(), set()
+    for node in ast.walk(tree):
+        body = getattr(node, 'body', None)
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef)) \
+                and body and isinstance(body[0], ast.Expr) \
+                and isinstance(body[0].value, ast.Constant):
+            skip.add(id(body[0].value))
+        if isinstance(node, ast.JoinedStr):
+            parts.update(id(v) for v in node.values)
+    for node in ast.walk(tree):
+        if id(node) in skip or id(node) in parts:
+            continue
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            yield node.lineno, node.value
+        elif isinstance(node, ast.JoinedStr):
+            yield node.lineno, ''.join(
+                v.value if isinstance(v, ast.Constant) else '{}'
+                for v in node.values)
+
+
+def test_messages_name_the_commands_a_pip_user_has():
+    """Issue 97: a message (error, warning, log, help) that names a
+    checkout script with a console command (``tools/train.py``) names the
+    console command too (``stmixer-train``). The quick-start table runs a
+    checkout's scripts and says so."""
+    from stmixer_mm.apps.cli.commands import TOOLS
+    scripts = {path: console for console, path in TOOLS.values()}
+    offenders = []
+    for path in sorted(Path(REPO, 'stmixer_mm').rglob('*.py')):
+        if 'configs' in path.parts or path.name in ('commands.py',
+                                                    'quickstart_table.py'):
+            continue
+        for line, text in _messages(ast.parse(path.read_text())):
+            offenders += [
+                f'{osp.relpath(path, REPO)}:{line}: {script}'
+                for script, console in scripts.items()
+                if script in text and console not in text
+            ]
+    assert offenders == []
+    tree = ast.parse('"""tools/train.py"""\nx = f"{a} tools/test.py"\n')
+    assert [t for _, t in _messages(tree)] == ['{} tools/test.py']

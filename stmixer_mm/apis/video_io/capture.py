@@ -112,8 +112,8 @@ class CaptureSource(FrameSource):
                         f'{spec}: it reports {reported:g} fps (CAP_PROP_FPS),'
                         f' but its frame timestamps advance at {rate:.4g} fps'
                         ' (a container clock reported as a rate?); timing '
-                        'its frames by the timestamps (fps= / tools/demo.py '
-                        '--fps sets the rate)')
+                        'its frames by the timestamps (fps= / stmixer-demo '
+                        '--fps, tools/demo.py in a checkout, sets the rate)')
                 else:
                     rate = None
         elif self.live:

@@ -106,7 +106,8 @@ def check_frame_size(name: str,
         'For a real video this large, downscale it (e.g. ffmpeg -i IN -vf '
         'scale=-2:2160 OUT) or raise the bound: the environment variable '
         f'{MAX_FRAME_PIXELS_ENV}, the readers\' max_frame_pixels, or '
-        '--max-frame-pixels of tools/data/import_annotations.py')
+        '--max-frame-pixels of stmixer-import (tools/data/'
+        'import_annotations.py)')
 
 
 def stream_rate(stream) -> Optional[Fraction]:

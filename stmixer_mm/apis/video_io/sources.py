@@ -313,7 +313,8 @@ class FrameSource:
             self.fps, self.fps_from = fps, 'given'
             return
         warnings.warn(f'{what}: {why}; {use} {DEFAULT_FPS:g} fps (fps= / '
-                      'tools/demo.py --fps sets it)')
+                      'stmixer-demo --fps, tools/demo.py in a checkout, sets '
+                      'it)')
         self.fps, self.fps_from = DEFAULT_FPS, 'default'
 
     def _timed(self, images) -> Iterator[Frame]:

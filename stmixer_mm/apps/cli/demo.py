@@ -117,8 +117,7 @@ def parse_args(argv=None, prog=None):
         "video's, 30 for a frame folder)")
     p.add_argument('--device', default='cpu')
     add_cfg_options(
-        p,
-        help='override settings of the config, key=value (as tools/test.py)')
+        p, help='override settings of the config, key=value (as stmixer-test)')
     p.add_argument(
         '--no-progress',
         dest='progress',

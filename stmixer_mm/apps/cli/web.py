@@ -144,7 +144,7 @@ def parse_args(argv=None, prog=None) -> argparse.Namespace:
     p.add_argument(
         '--label-map',
         help="AVA label map (.pbtxt) or ACT pickle (.pkl) naming the "
-        "actions (default: as tools/demo.py, the config's or the "
+        "actions (default: as stmixer-demo, the config's or the "
         "checkpoint's)")
     p.add_argument(
         '--max-upload-mb',

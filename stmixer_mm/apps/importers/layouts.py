@@ -296,7 +296,8 @@ def write_config(out_dir: str, root: str, layout: str, base_config: str,
     root = osp.abspath(root)
     num_actions = max(classes.values())
     names = names_by_id(classes)
-    head = (f'# Written by tools/data/import_annotations.py: trains on the '
+    head = (f'# Written by stmixer-import (tools/data/import_annotations.py'
+            f'): trains on the '
             f'data imported into\n# {root}\n# (see import_summary.json). '
             'Paths are absolute and the base is found from the installed '
             'package\n# (or by its absolute path): the file works when '

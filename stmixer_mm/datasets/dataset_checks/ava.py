@@ -228,8 +228,8 @@ def _timestamp_hint(text: str) -> str:
     return (f' (timestamp {text} is off the keyframe grid: AVA keyframes '
             'are whole seconds, the clip of T centred on frame file fps * '
             '(T - timestamp_start) + 2 * start_index; keep the boxes of the '
-            'frames at whole seconds, as tools/data/import_annotations.py '
-            'does)')
+            'frames at whole seconds, as stmixer-import (tools/data/'
+            'import_annotations.py) does)')
 
 
 def ava_row_line(path: str,

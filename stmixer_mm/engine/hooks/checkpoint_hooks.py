@@ -169,7 +169,7 @@ class ResumeCheckHook(Hook):
         if not (isinstance(meta, dict) and 'epoch' in meta and 'iter' in meta):
             raise CheckpointFileError(
                 f'--resume: {source} is not a training checkpoint of '
-                "tools/train.py (it lacks ['meta.epoch / meta.iter']; it has "
+                "stmixer-train (it lacks ['meta.epoch / meta.iter']; it has "
                 f'{sorted(checkpoint)[:8]}); to start from its weights use '
                 '--cfg-options load_from=<file> without --resume')
         # the very model (mmengine would fail in the optimizer's state);

@@ -61,7 +61,7 @@ class ActionDetVisualizationHook(Hook):
         if out_dir is not None and test_out_dir is not None:
             raise ValueError(
                 'ActionDetVisualizationHook: give test_out_dir (under the '
-                'work dir, mmdet/tools/test.py) or out_dir (as given, '
+                "work dir, as mmdet's test tool) or out_dir (as given, "
                 f'mmaction2), not both: got {test_out_dir!r} and '
                 f'{out_dir!r}')
         if enable is not None:
@@ -194,7 +194,7 @@ def trigger_visualization_hook(cfg: Config, args) -> Config:
     if hook is None or \
             type_name(hook.get('type')) != 'ActionDetVisualizationHook':
         print_log(
-            'tools/test.py: default_hooks.visualization set to '
+            '--show / --show-dir: default_hooks.visualization set to '
             f"ActionDetVisualizationHook (was {hook and hook.get('type')})",
             logger='current')
         default_hooks['visualization'] = dict(
@@ -211,7 +211,8 @@ def trigger_visualization_hook(cfg: Config, args) -> Config:
     vis = cfg.get('visualizer') or {}
     if type_name(vis.get('type')) not in map(type_name, VISUALIZER_TYPES):
         print_log(
-            'tools/test.py: visualizer set to ActionDetLocalVisualizer (was '
+            '--show / --show-dir: visualizer set to ActionDetLocalVisualizer '
+            '(was '
             f"{vis.get('type')}, which draws no boxes)",
             logger='current')
         cfg.visualizer = dict(
