@@ -176,3 +176,25 @@ def test_random_layers_off_only_inside():
         x = torch.ones(4, 2)
         assert torch.equal(model(x), model(x))
     assert all(m.training for m in model.modules())
+
+
+def test_the_benchmark_tools_take_config_names(tools):
+    """Issue 97: the benchmark tools read their configs as the training
+    and test commands do (``stmixer_mm::`` names, model names); a name
+    that is none is refused with the command's error line, no
+    traceback."""
+    from stmixer_mm.apps.benchmarks.common import build_random_model
+    model = build_random_model(
+        'stmixer_mm::quickstart/stmixer_r3d-tiny_1xb8-8x2x1-36e_'
+        'synthetic-ava-rgb.py', 0)
+    assert type(model).__name__ == 'STMixer'
+    proc = tools.python_tool(
+        'analysis_tools/profile_model.py',
+        'stmixer_mm::quickstart/no_such_config.py',
+        '--vs-official',
+        check=False)
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    assert proc.stderr.strip().splitlines()[-1].startswith(
+        'profile_model.py: error: config stmixer_mm::quickstart/'
+        'no_such_config.py'), proc.stderr[-2000:]
+    assert 'Traceback' not in proc.stderr

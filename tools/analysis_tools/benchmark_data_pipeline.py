@@ -26,9 +26,9 @@ from typing import Any, Dict, Iterator, List
 
 import torch
 
-from stmixer_mm.apps.benchmarks.common import (add_arguments, markdown_table,
-                                               named_configs, synchronize,
-                                               write_json)
+from stmixer_mm.apps.benchmarks.common import (add_arguments, config_of,
+                                               markdown_table, named_configs,
+                                               synchronize, write_json)
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 AMP = dict(bf16='bfloat16', fp16='float16')
@@ -285,7 +285,6 @@ def report(rows: List[dict], device: str) -> str:
 
 def main(argv=None) -> List[dict]:
     args = parse_args(argv)
-    from mmengine.config import Config
     from mmengine.registry import init_default_scope
     from mmengine.utils.dl_utils import set_multi_processing
 
@@ -301,7 +300,7 @@ def main(argv=None) -> List[dict]:
         flush=True)
     rows = []
     for name, path in configs:
-        cfg = Config.fromfile(path)
+        cfg = config_of(path)
         init_default_scope(cfg.get('default_scope', 'mmaction'))
         set_multi_processing(
             **cfg.get('env_cfg', {}).get('mp_cfg', {}), distributed=False)

@@ -24,9 +24,9 @@ from mmengine.config import Config
 
 from stmixer_mm.apis import init_detector
 from stmixer_mm.apps.benchmarks.common import (
-    add_arguments, build_random_model, check_finite, clip_shape, load_average,
-    make_batch, markdown_table, named_configs, official_stack_cfg, peak_memory,
-    time_runs, time_steps, write_json)
+    add_arguments, build_random_model, check_finite, clip_shape, config_of,
+    load_average, make_batch, markdown_table, named_configs,
+    official_stack_cfg, peak_memory, time_runs, time_steps, write_json)
 from stmixer_mm.apps.benchmarks.flops import count_flops
 from stmixer_mm.apps.cli import add_cfg_options, config_or_exit
 from stmixer_mm.deployment import (compare_with_torch, create_ort_session,
@@ -619,7 +619,7 @@ def build_pair(path: str, seed: int, cfg_options: Optional[dict]):
     """``[ours, official]``: the config prepared for inference and the
     official stack, with the same random weights."""
     ours = build_random_model(path, seed, cfg_options)
-    cfg = Config.fromfile(path)
+    cfg = config_of(path)
     if cfg_options is not None:
         cfg.merge_from_dict(cfg_options)
     official = build_random_model(official_stack_cfg(cfg), seed)

@@ -29,9 +29,10 @@ from mmengine.config import Config
 
 from stmixer_mm.apps.benchmarks.common import (add_arguments, add_gt,
                                                build_random_model, clip_shape,
-                                               epoch_shapes, format_table,
-                                               make_batch, named_configs,
-                                               with_threads, write_json)
+                                               config_of, epoch_shapes,
+                                               format_table, make_batch,
+                                               named_configs, with_threads,
+                                               write_json)
 from stmixer_mm.apps.benchmarks.sync_counter import profiler_op_count
 
 
@@ -122,7 +123,7 @@ def run(configs: List[str],
     """The rows of every config (printed; ``json``: also written)."""
     rows = []
     for name, path in named_configs(configs):
-        cfg = Config.fromfile(path)
+        cfg = config_of(path)
         row = dict(config=name, **shape_row(cfg, epoch_clips, seed))
         model = build_random_model(cfg, seed,
                                    dict(model=dict(graph_train_cfg=None)))

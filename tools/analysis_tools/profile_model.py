@@ -13,13 +13,13 @@ from functools import partial
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
-from mmengine.config import Config
 
 from stmixer_mm.apps.benchmarks.common import (add_arguments, add_gt,
                                                build_random_model, clip_shape,
-                                               format_table, make_batch,
-                                               official_stack_cfg, time_steps,
-                                               with_threads, write_json)
+                                               config_of, format_table,
+                                               make_batch, official_stack_cfg,
+                                               time_steps, with_threads,
+                                               write_json)
 from stmixer_mm.apps.benchmarks.official_training import (
     LOSS_TOLERANCE, losses_difference, official_train_losses,
     random_layers_off)
@@ -150,7 +150,7 @@ def train_vs_official(path: str,
         dict: ``ops`` / ``syncs`` and ``times`` per side, ``loss_diff``.
     """
     ours = build_random_model(path, seed, cfg_options).to(device)
-    cfg = Config.fromfile(path)
+    cfg = config_of(path)
     if cfg_options is not None:
         cfg.merge_from_dict(cfg_options)
     official = build_random_model(official_stack_cfg(cfg), seed).to(device)
