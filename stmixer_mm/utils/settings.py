@@ -9,6 +9,7 @@ accept some bad values silently get :func:`mmaction2_problem`;
 :data:`CONFIG_RULES` compare sections of a whole config."""
 import contextlib
 import difflib
+import inspect
 import logging
 import numbers
 import re
@@ -630,9 +631,132 @@ def dataloader_settings(cfg) -> Optional[str]:
     return None
 
 
+def _unknown_key(path: str, reader, given, skip: Sequence[str] = ()):
+    """The problem with a key of ``given`` that the callable ``reader``
+    takes no argument of (``skip``: arguments the caller fills), else
+    None (also for a reader that takes ``**kwargs``)."""
+    params = inspect.signature(reader).parameters
+    if any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        return None
+    takes = [name for name in params if name not in skip]
+    for key in given:
+        if key not in takes and key != '_scope_':
+            close = difflib.get_close_matches(str(key), takes, n=1)
+            hint = f'; did you mean {close[0]}?' if close else ''
+            name = getattr(reader, '__qualname__', reader)
+            return (f'{path}.{key}: {name} takes no {key!r} (it takes '
+                    f'{", ".join(takes)}){hint}')
+    return None
+
+
+#: what mmengine's Runner takes out of a dataloader config before it hands
+#: the rest to torch's DataLoader
+RUNNER_DATALOADER_KEYS = ('dataset', 'sampler', 'batch_sampler',
+                          'num_batch_per_epoch', 'worker_init_fn',
+                          'disable_subprocess_warning', 'collate_fn')
+
+
+def section_keys(cfg) -> Optional[str]:
+    """Config rule: the keys of the sections the Runner reads only when it
+    builds them, checked against what reads them (a misspelt key would fail
+    after the data step, or at the first checkpoint): the loops
+    (``train_cfg``, ``val_cfg``, ``test_cfg``: the loop class's arguments),
+    the dataloaders (torch's ``DataLoader``'s and the Runner's own keys),
+    the hooks (``default_hooks``, ``custom_hooks``: the hook class's
+    arguments; one that takes ``**kwargs`` but ``CheckpointHook``, which
+    hands them to ``Runner.save_checkpoint``, is not checked) and
+    ``optim_wrapper.clip_grad`` (``clip_grad_norm_`` / ``clip_grad_value_``).
+
+    Args:
+        cfg (Config | dict): The merged config.
+
+    Returns:
+        str | None: The problem, naming the key, what reads it and what it
+        takes.
+    """
+    import torch
+    from mmengine.registry import HOOKS, LOOPS
+    from mmengine.runner import Runner
+    plain = _plain(cfg)
+    runs = ('runner', 'dataloader', 'evaluator')
+    for section, default in (('train_cfg', None), ('val_cfg', 'ValLoop'),
+                             ('test_cfg', 'TestLoop')):
+        loop = plain.get(section)
+        if not isinstance(loop, dict):
+            continue
+        loop = dict(loop)
+        kind = loop.pop('type', None)
+        if kind is None and default is None:
+            kind = 'EpochBasedTrainLoop' if loop.pop('by_epoch', True) \
+                else 'IterBasedTrainLoop'
+        reader = LOOPS.get(type_name(kind or default)) \
+            if not isinstance(kind, type) else kind
+        if reader is not None:
+            problem = _unknown_key(section, reader, loop, runs)
+            if problem:
+                return problem
+    takes = set(RUNNER_DATALOADER_KEYS) | set(
+        inspect.signature(torch.utils.data.DataLoader).parameters)
+    for split in ('train', 'val', 'test'):
+        loader = plain.get(f'{split}_dataloader')
+        for key in loader if isinstance(loader, dict) else ():
+            if key not in takes:
+                close = difflib.get_close_matches(key, sorted(takes), n=1)
+                hint = f'; did you mean {close[0]}?' if close else ''
+                return (f'{split}_dataloader.{key}: neither the Runner nor '
+                        f"torch's DataLoader takes {key!r}{hint}")
+    hooks = plain.get('default_hooks') or {}
+    named = [(f'default_hooks.{k}', v) for k, v in hooks.items()] if \
+        isinstance(hooks, dict) else []
+    named += [(f'custom_hooks[{i}]', v)
+              for i, v in enumerate(plain.get('custom_hooks') or [])]
+    for path, hook in named:
+        if not isinstance(hook, dict) or 'type' not in hook:
+            continue
+        kind = hook['type']
+        reader = kind if isinstance(kind, type) else HOOKS.get(type_name(kind))
+        if reader is None:
+            continue
+        # the Runner takes the priority, the registry the scope
+        args = {
+            k: v
+            for k, v in hook.items()
+            if k not in ('type', 'priority', '_scope_')
+        }
+        if type_name(kind) == 'CheckpointHook':  # its **kwargs: saving's
+            saving = set(inspect.signature(Runner.save_checkpoint).parameters)
+            params = set(inspect.signature(reader).parameters)
+            extra = sorted(set(args) - params - saving)
+            if extra:
+                close = difflib.get_close_matches(
+                    extra[0], sorted(params), n=1)
+                hint = f'; did you mean {close[0]}?' if close else ''
+                return (f'{path}.{extra[0]}: CheckpointHook takes no '
+                        f'{extra[0]!r} (it would reach Runner.save_checkpoint '
+                        f'at the first checkpoint and fail there){hint}')
+            continue
+        problem = _unknown_key(path, reader, args)
+        if problem:
+            return problem
+    clip = (plain.get('optim_wrapper') or {}).get('clip_grad')
+    if isinstance(clip, dict):
+        clip = dict(clip)
+        kind = clip.pop('type', 'norm')
+        reader = {
+            'norm': torch.nn.utils.clip_grad_norm_,
+            'value': torch.nn.utils.clip_grad_value_
+        }.get(kind)
+        if reader is None:
+            return (f"optim_wrapper.clip_grad.type: expected 'norm' or "
+                    f"'value', got {kind!r}")
+        return _unknown_key('optim_wrapper.clip_grad', reader, clip,
+                            ('parameters', ))
+    return None
+
+
 #: [rule(whole config) -> problem | None] over several sections (and the AVA
 #: label files': ``datasets/dataset_checks/ava.py``)
 CONFIG_RULES: List[Callable[[Any], Optional[str]]] = [
     model_classes_fit_data, train_loop_lengths, optimizer_settings,
-    dataloader_settings
+    dataloader_settings, section_keys
 ]

@@ -81,14 +81,24 @@ def test_the_seed_and_the_options_reach_every_tool(quickstart_checkout):
     assert ' --seed 7 ' in [c for c in calls if 'train.py' in c][0]
 
 
+#: the quick start's config, as the checks name it
+QS_CFG = ('configs/quickstart/stmixer_r3d-tiny_1xb8-8x2x1-36e_'
+          'synthetic-ava-rgb.py')
+
+
 @pytest.mark.slow  # an interpreter importing stmixer_mm
-@pytest.mark.parametrize('options,expected', [
-    ('seed=3', "quickstart: QUICKSTART_CFG_OPTIONS 'seed=...': "
-     'configs/quickstart/stmixer_r3d-tiny_1xb8-8x2x1-36e_synthetic-ava-rgb.py'
-     " has no 'seed', so it would be ignored; expected keys of the config"),
-    ('randomness.seed=3', "quickstart: QUICKSTART_CFG_OPTIONS "
-     "'randomness.seed=...': the seed is QUICKSTART_SEED"),
-])
+@pytest.mark.parametrize(
+    'options,expected',
+    [
+        ('seed=3', f"quickstart: QUICKSTART_CFG_OPTIONS 'seed=...': {QS_CFG} "
+         "has no 'seed', so it would be ignored; expected keys of the config"),
+        ('randomness.seed=3', "quickstart: QUICKSTART_CFG_OPTIONS "
+         "'randomness.seed=...': the seed is QUICKSTART_SEED"),
+        ('train_cfg.max_epoch=2', f'quickstart: {QS_CFG} with '
+         "QUICKSTART_CFG_OPTIONS: train_cfg.max_epoch: EpochBasedTrainLoop takes "
+         "no 'max_epoch'"
+         ),  # a late value: read when the Runner builds the loop
+    ])
 def test_a_key_the_quick_start_would_ignore_is_refused(quickstart_checkout,
                                                        options, expected):
     import sys

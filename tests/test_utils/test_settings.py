@@ -321,3 +321,55 @@ def test_valid_training_settings_pass():
             'optim_wrapper.optimizer.fused': False,
             'train_dataloader.num_workers': 0
         })
+
+
+@pytest.mark.parametrize(
+    'options, message',
+    [
+        ({
+            'train_cfg.max_epoch': 2
+        }, "train_cfg.max_epoch: EpochBasedTrainLoop takes no 'max_epoch' "
+         '(it takes max_epochs, val_begin, val_interval, '
+         'dynamic_intervals); did you mean max_epochs?'),
+        ({
+            'val_cfg.fp61': True
+        }, "val_cfg.fp61: ValLoop takes no 'fp61' (it takes fp16)"),
+        ({
+            'train_dataloader.batch_sizee': 2
+        }, "train_dataloader.batch_sizee: neither the Runner nor torch's "
+         "DataLoader takes 'batch_sizee'; did you mean batch_size?"),
+        ({
+            'default_hooks.checkpoint.save_every': 2
+        }, "default_hooks.checkpoint.save_every: CheckpointHook takes no "
+         "'save_every'"),
+        ({
+            'optim_wrapper.clip_grad': dict(max_normm=1)
+        }, "optim_wrapper.clip_grad.max_normm: clip_grad_norm_ takes no "
+         "'max_normm'"),
+        (
+            {  # the config's max_norm stays when the type is switched
+                'optim_wrapper.clip_grad': dict(type='value', clip_value=1)
+            },
+            "optim_wrapper.clip_grad.max_norm: clip_grad_value_ takes no "
+            "'max_norm' (it takes clip_value, foreach)"),
+    ])
+def test_late_keys_are_refused_before_the_run(options, message):
+    """Issue 97 (the quick start's late values): a key of a section the
+    Runner reads only when it builds it (loops, dataloaders, hooks,
+    gradient clipping) passed the check before the data step and failed
+    after it (or at the first checkpoint); it is refused before the run,
+    naming the key and what reads it."""
+    with pytest.raises(ConfigSettingError) as info:
+        _checked(TINY_CFG, **options)
+    assert message in str(info.value)
+
+
+def test_valid_late_keys_pass():
+    _checked(
+        TINY_CFG, **{
+            'train_cfg.max_epochs': 2,
+            'default_hooks.checkpoint.interval': 2,
+            'default_hooks.checkpoint.max_keep_ckpts': 1,
+            'optim_wrapper.clip_grad': dict(max_norm=1.0, norm_type=2),
+            'train_dataloader.persistent_workers': False
+        })
