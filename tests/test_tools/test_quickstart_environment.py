@@ -85,20 +85,19 @@ def test_the_seed_and_the_options_reach_every_tool(quickstart_checkout):
 QS_CFG = ('configs/quickstart/stmixer_r3d-tiny_1xb8-8x2x1-36e_'
           'synthetic-ava-rgb.py')
 
+#: a late value: read when the Runner builds the loop, after the data
+LATE = ('train_cfg.max_epoch=2', f'quickstart: {QS_CFG} with '
+        'QUICKSTART_CFG_OPTIONS: train_cfg.max_epoch: EpochBasedTrainLoop '
+        "takes no 'max_epoch'")
+
 
 @pytest.mark.slow  # an interpreter importing stmixer_mm
 @pytest.mark.parametrize(
     'options,expected',
-    [
-        ('seed=3', f"quickstart: QUICKSTART_CFG_OPTIONS 'seed=...': {QS_CFG} "
-         "has no 'seed', so it would be ignored; expected keys of the config"),
-        ('randomness.seed=3', "quickstart: QUICKSTART_CFG_OPTIONS "
-         "'randomness.seed=...': the seed is QUICKSTART_SEED"),
-        ('train_cfg.max_epoch=2', f'quickstart: {QS_CFG} with '
-         "QUICKSTART_CFG_OPTIONS: train_cfg.max_epoch: EpochBasedTrainLoop takes "
-         "no 'max_epoch'"
-         ),  # a late value: read when the Runner builds the loop
-    ])
+    [('seed=3', f"quickstart: QUICKSTART_CFG_OPTIONS 'seed=...': {QS_CFG} "
+      "has no 'seed', so it would be ignored; expected keys of the config"),
+     ('randomness.seed=3', "quickstart: QUICKSTART_CFG_OPTIONS "
+      "'randomness.seed=...': the seed is QUICKSTART_SEED"), LATE])
 def test_a_key_the_quick_start_would_ignore_is_refused(quickstart_checkout,
                                                        options, expected):
     import sys
