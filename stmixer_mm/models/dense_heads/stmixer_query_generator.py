@@ -11,6 +11,7 @@ from mmengine.structures import InstanceData
 from torch import Tensor
 
 from stmixer_mm.registry import MODELS
+from ..utils.checks import check_ints
 from ..utils.host_data import host_tensor
 
 
@@ -41,12 +42,10 @@ class STMixerQueryGenerator(BaseModule):
                  train_cfg: OptConfigType = None,
                  test_cfg: OptConfigType = None,
                  init_cfg: OptMultiConfig = None) -> None:
-        for name, value in (('num_queries', num_queries), ('hidden_channels',
-                                                           hidden_channels)):
-            if not isinstance(value, int) or isinstance(value, bool) or \
-                    value < 1:
-                raise ValueError(f'STMixerQueryGenerator: {name} must be a '
-                                 f'positive int, got {value!r}')
+        check_ints(
+            'STMixerQueryGenerator',
+            num_queries=num_queries,
+            hidden_channels=hidden_channels)
         if not isinstance(with_temporal_queries, bool):
             raise TypeError('STMixerQueryGenerator: with_temporal_queries '
                             f'must be True or False, got '

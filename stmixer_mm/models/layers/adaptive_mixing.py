@@ -7,6 +7,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from stmixer_mm.registry import MODELS
+from ..utils.checks import check_ints
 
 
 @MODELS.register_module()
@@ -40,17 +41,15 @@ class AdaptiveMixing(nn.Module):
         out_points = in_points if out_points is None else out_points
         query_dim = in_dim if query_dim is None else query_dim
         sampling_rate = 1 if sampling_rate is None else sampling_rate
-        for name, value in dict(
-                in_dim=in_dim,
-                in_points=in_points,
-                num_groups=num_groups,
-                query_dim=query_dim,
-                out_dim=out_dim,
-                out_points=out_points,
-                sampling_rate=sampling_rate).items():
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f'AdaptiveMixing: {name} must be a positive '
-                                 f'int, got {value!r}')
+        check_ints(
+            'AdaptiveMixing',
+            in_dim=in_dim,
+            in_points=in_points,
+            num_groups=num_groups,
+            query_dim=query_dim,
+            out_dim=out_dim,
+            out_points=out_points,
+            sampling_rate=sampling_rate)
         if in_dim % num_groups or out_dim % num_groups:
             raise ValueError(f'AdaptiveMixing: in_dim ({in_dim}) and out_dim '
                              f'({out_dim}) must be divisible by num_groups '

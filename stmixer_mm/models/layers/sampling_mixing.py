@@ -10,6 +10,7 @@ from mmengine.model import BaseModule
 from torch import Tensor
 
 from stmixer_mm.registry import MODELS
+from ..utils.checks import check_ints
 from .sampling.sampler import (SAMPLE_4D_IMPLS, PreparedPyramid,
                                make_sample_points, sample_4d_features)
 
@@ -53,16 +54,14 @@ class STMixerSamplingMixing(BaseModule):
                  init_cfg: OptMultiConfig = None) -> None:
         feat_channels = (
             hidden_channels if feat_channels is None else feat_channels)
-        for name, value in dict(
-                hidden_channels=hidden_channels,
-                feat_channels=feat_channels,
-                spatial_points=spatial_points,
-                temporal_points=temporal_points,
-                out_multiplier=out_multiplier,
-                num_groups=num_groups).items():
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f'STMixerSamplingMixing: {name} must be a '
-                                 f'positive int, got {value!r}')
+        check_ints(
+            'STMixerSamplingMixing',
+            hidden_channels=hidden_channels,
+            feat_channels=feat_channels,
+            spatial_points=spatial_points,
+            temporal_points=temporal_points,
+            out_multiplier=out_multiplier,
+            num_groups=num_groups)
         if feat_channels % num_groups != 0:
             raise ValueError(
                 f'STMixerSamplingMixing: num_groups={num_groups} must divide '

@@ -5,12 +5,34 @@ from typing import Any, Optional
 
 from stmixer_mm.utils.settings import is_int, is_real
 
-__all__ = ['is_int', 'is_real', 'is_positive_int', 'compile_args_problem']
+__all__ = [
+    'is_int', 'is_real', 'is_positive_int', 'check_ints',
+    'compile_args_problem'
+]
 
 
 def is_positive_int(value: Any) -> bool:
     """An integer > 0, not a bool (nor a float such as 10.0)."""
     return is_int(value) and value > 0
+
+
+def check_ints(owner: str, low: int = 1, **values: Any) -> None:
+    """The one check of whole-number arguments: each of ``values`` an int
+    ``>= low``, not a bool (``True``) nor a float (``8.0``).
+
+    Args:
+        owner (str): The class, starting the message.
+        low (int): The least value. Defaults to 1.
+        **values: The arguments by name.
+
+    Raises:
+        ValueError: ``<owner>: <name> must be an int >= <low>, got
+            <value>`` for the first that is not.
+    """
+    for name, value in values.items():
+        if not is_int(value) or value < low:
+            raise ValueError(
+                f'{owner}: {name} must be an int >= {low}, got {value!r}')
 
 
 #: ``torch.compile`` backends that every torch build registers

@@ -90,9 +90,9 @@ def test_without_temporal_branch():
 
 @pytest.mark.parametrize('kwargs, match', [
     (dict(num_groups=3), 'num_groups=3 must divide feat_channels=256'),
-    (dict(spatial_points=0), 'spatial_points must be a positive int, got 0'),
-    (dict(temporal_points=2.0), 'temporal_points must be a positive int'),
-    (dict(feat_channels=-8), 'feat_channels must be a positive int, got -8'),
+    (dict(spatial_points=0), 'spatial_points must be an int >= 1, got 0'),
+    (dict(temporal_points=2.0), 'temporal_points must be an int >= 1'),
+    (dict(feat_channels=-8), 'feat_channels must be an int >= 1, got -8'),
     (dict(featmap_strides=()), r'featmap_strides must be positive numbers'),
     (dict(featmap_strides=(4, 0)), r'featmap_strides .* got \(4, 0\)'),
     (dict(sampling_cfg=dict(impl='cuda')), 'sampling_cfg must have'),

@@ -170,7 +170,7 @@ def test_bad_settings_are_refused():
         MODELS.build(tubelet_stage(label_convention='mmdet'))
     with pytest.raises(
             ValueError,
-            match='STMixerTubeletStageHead: num_frames must be a positive'):
+            match='STMixerTubeletStageHead: num_frames must be an int >= 1'):
         MODELS.build(tubelet_stage(0))
     # 1 is not True: the per-frame head is switched on by True or 'clip'
     with pytest.raises(ValueError, match='frame_box_features must be True'):

@@ -18,6 +18,7 @@ from torch import Tensor
 from stmixer_mm.registry import MODELS
 from ...task_modules.batched_hungarian import HOST_GT_INDS
 from ...task_modules.box_xyzr import box_giou
+from ...utils.checks import check_ints
 from ...utils.host_data import host_tensor
 
 #: the decoder's ``test_cfg`` (the detector's ``test_cfg.rcnn``) keys and
@@ -82,9 +83,7 @@ class STMixerBBoxHead(BaseModule):
                  label_convention: str = 'ava',
                  init_cfg: OptMultiConfig = None) -> None:
         name = type(self).__name__
-        if not isinstance(num_actions, int) or num_actions < 1:
-            raise ValueError(f'{name}: num_actions must be a positive int, '
-                             f'got {num_actions!r}')
+        check_ints(name, num_actions=num_actions)
         if label_convention not in TEST_CFG_DEFAULTS:
             raise ValueError(f"{name}: label_convention must be 'ava' or "
                              f"'mmdet', got {label_convention!r}")

@@ -17,7 +17,7 @@ from stmixer_mm.registry import MODELS
 from ...layers import PreparedPyramid, STMixerSamplingMixing
 from ...task_modules import (box_iof, box_position_embedding,
                              position_frequencies, refine_xyzr, xyzr2xyxy)
-from ...utils.checks import is_int
+from ...utils.checks import check_ints
 from ...utils.consistency import check_explicit_setting
 from .stmixer_bbox_head import STMixerBBoxHead
 
@@ -94,17 +94,18 @@ class STMixerStageHead(STMixerBBoxHead):
                  action_branches: Sequence[str] = ('spatial', 'temporal'),
                  init_cfg: OptMultiConfig = None,
                  **kwargs) -> None:
-        for name, (value, low) in dict(
-                hidden_channels=(hidden_channels, 1),
-                num_heads=(num_heads, 1),
-                feedforward_channels=(feedforward_channels, 1),
-                num_ffn_fcs=(num_ffn_fcs, 1),
-                num_person_fcs=(num_person_fcs, 0),
-                num_reg_fcs=(num_reg_fcs, 0),
-                num_action_fcs=(num_action_fcs, 0)).items():
-            if not is_int(value) or value < low:
-                raise ValueError(f'STMixerStageHead: {name} must be an int >= '
-                                 f'{low}, got {value!r}')
+        check_ints(
+            'STMixerStageHead',
+            hidden_channels=hidden_channels,
+            num_heads=num_heads,
+            feedforward_channels=feedforward_channels,
+            num_ffn_fcs=num_ffn_fcs)
+        check_ints(
+            'STMixerStageHead',
+            0,
+            num_person_fcs=num_person_fcs,
+            num_reg_fcs=num_reg_fcs,
+            num_action_fcs=num_action_fcs)
         if hidden_channels % 8 or hidden_channels % num_heads:
             raise ValueError(
                 'STMixerStageHead: hidden_channels must be a multiple of 8 '

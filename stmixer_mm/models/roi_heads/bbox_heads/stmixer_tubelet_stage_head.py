@@ -14,6 +14,7 @@ from torch import Tensor
 from stmixer_mm.registry import MODELS
 from ...layers import AdaptiveMixing, PreparedPyramid, STMixerSamplingMixing
 from ...task_modules import box_iof, xyzr2xyxy
+from ...utils.checks import check_ints
 from .stmixer_stage_head import STMixerStageHead, make_fcs
 
 
@@ -47,9 +48,7 @@ class STMixerTubeletStageHead(STMixerStageHead):
                  num_reg_fcs: int = 1,
                  ffn_act_cfg: ConfigType = dict(type='ReLU', inplace=True),
                  **kwargs) -> None:
-        if not isinstance(num_frames, int) or num_frames < 1:
-            raise ValueError('STMixerTubeletStageHead: num_frames must be a '
-                             f'positive int, got {num_frames!r}')
+        check_ints('STMixerTubeletStageHead', num_frames=num_frames)
         if box_loss_weighting not in ('tubelet', 'frame'):
             raise ValueError('STMixerTubeletStageHead: box_loss_weighting '
                              "must be 'tubelet' or 'frame', got "

@@ -9,6 +9,7 @@ from torch import Tensor, nn
 
 from stmixer_mm.registry import MODELS
 from ...task_modules.box_xyzr import refine_xyzr, xyzr2xyxy
+from ...utils.checks import check_ints
 from ...utils.consistency import check_explicit_setting
 
 #: the ground-truth fields a forecast head trains on
@@ -184,15 +185,13 @@ class STMixerForecastHead(BaseModule):
                 not isinstance(h, int) or h < 1 for h in horizons):
             raise ValueError('STMixerForecastHead: horizons must be ascending '
                              f'frame counts >= 1, got {horizons!r}')
-        for name, (value, low) in dict(
-                num_actions=(num_actions, 1),
-                query_channels=(query_channels, 1),
-                num_fcs=(num_fcs, 0),
-                roi_grid=(roi_grid, 0),
-                roi_frames=(roi_frames, 1)).items():
-            if not isinstance(value, int) or value < low:
-                raise ValueError(f'STMixerForecastHead: {name} must be an int'
-                                 f' >= {low}, got {value!r}')
+        check_ints(
+            'STMixerForecastHead',
+            num_actions=num_actions,
+            query_channels=query_channels,
+            roi_frames=roi_frames)
+        check_ints(
+            'STMixerForecastHead', 0, num_fcs=num_fcs, roi_grid=roi_grid)
         if roi_frames != 1 and not roi_grid:
             raise ValueError(
                 f'STMixerForecastHead: roi_frames={roi_frames} reads the box '

@@ -1,0 +1,36 @@
+"""Issue 96, point 2: the whole-number arguments of the model classes go
+through one check (``models/utils/checks.check_ints``), so ``True`` and
+``8.0`` are refused alike by every class; before, four of them took
+``True`` (``isinstance(True, int)``)."""
+import pytest
+
+from stmixer_mm.models.layers import AdaptiveMixing
+from stmixer_mm.models.utils.checks import check_ints
+from stmixer_mm.registry import MODELS
+
+
+def test_check_ints_refuses_bools_floats_and_small_values():
+    check_ints('X', a=1, b=5)
+    check_ints('X', 0, a=0)
+    for value in (True, 2.0, 0, -1, '3', None):
+        with pytest.raises(ValueError) as info:
+            check_ints('X', a=1, b=value)
+        assert str(info.value) == f'X: b must be an int >= 1, got {value!r}'
+
+
+@pytest.mark.parametrize('build, message', [
+    (lambda: AdaptiveMixing(in_dim=64, in_points=True, num_groups=4),
+     'AdaptiveMixing: in_points must be an int >= 1, got True'),
+    (lambda: MODELS.build(
+        dict(type='STMixerSamplingMixing', spatial_points=True)),
+     'STMixerSamplingMixing: spatial_points must be an int >= 1, got True'),
+    (lambda: MODELS.build(dict(type='STMixerStageHead', num_actions=True)),
+     'STMixerStageHead: num_actions must be an int >= 1, got True'),
+    (lambda: MODELS.build(
+        dict(type='STMixerQueryGenerator', num_queries=True)),
+     'STMixerQueryGenerator: num_queries must be an int >= 1, got True'),
+])
+def test_the_model_classes_refuse_true_as_a_count(build, message):
+    with pytest.raises(ValueError) as info:
+        build()
+    assert str(info.value) == message
