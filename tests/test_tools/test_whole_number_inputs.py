@@ -135,3 +135,27 @@ def test_the_import_tool_names_a_lock_path_that_is_a_folder(
     assert f'--out-dir {out}: ' in err and 'is a folder' in err
     assert 'being written by another run' not in err
     assert (out / '.stmixer_run.lock').is_dir()
+
+
+@pytest.mark.parametrize('command', ['demo', 'web'])
+def test_the_video_commands_name_a_bad_variable_before_any_work(
+        command, monkeypatch, tmp_path):
+    """Before: ``stmixer-demo`` with ``STMIXER_MAX_FRAME_PIXELS=²`` ended
+    in a traceback once the video was opened (after the model was built).
+    After: the demo and the browser demo read the variable first and stop
+    with their error line."""
+    from stmixer_mm.apps.cli import demo, web
+    monkeypatch.setenv(MAX_FRAME_PIXELS_ENV, '²')
+    argv = {
+        'demo':
+        ['v.mp4', 'cfg.py', 'ckpt.pth', '--out-dir',
+         str(tmp_path / 'o')],
+        'web': ['--port', '0', '--work-dir',
+                str(tmp_path / 'w')]
+    }[command]
+    with pytest.raises(SystemExit) as e:
+        {'demo': demo, 'web': web}[command].main(argv, prog='stmixer-x')
+    assert str(e.value) == (
+        f"stmixer-x: error: {MAX_FRAME_PIXELS_ENV}='²': expected an int >= 1 "
+        '(the most pixels, width x height, of a frame), in ASCII digits')
+    assert list(tmp_path.iterdir()) == []

@@ -7,6 +7,7 @@ import sys
 from stmixer_mm.apis import LabelMapError
 from stmixer_mm.apis.results import demo_output_names as output_names
 from stmixer_mm.apis.video_io import VideoReadError, check_fps
+from stmixer_mm.apis.video_io.decoding import frame_pixel_bound
 from stmixer_mm.apps.demo import (check_demo_options, link_keyframe_tubes,
                                   run_demo)
 from stmixer_mm.apps.stop_signals import RunInterrupted
@@ -189,8 +190,13 @@ def main(argv=None, prog=None):
     the signal number when stopped by one; ``prog`` defaults to
     :func:`~stmixer_mm.utils.command_errors.command_name`)."""
     prog = prog or command_name()
+    args = parse_args(argv, prog=prog)
+    try:  # the environment's frame bound, before any work
+        frame_pixel_bound()
+    except ValueError as e:
+        raise SystemExit(f'{prog}: error: {e}') from None
     try:
-        return run(parse_args(argv, prog=prog))
+        return run(args)
     except RunInterrupted as e:
         print(f'\n{prog}: {e}', file=sys.stderr)
         sys.exit(e.exit_code)

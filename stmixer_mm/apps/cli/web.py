@@ -9,6 +9,7 @@ import sys
 import tempfile
 import traceback
 
+from stmixer_mm.apis.video_io.decoding import frame_pixel_bound
 from stmixer_mm.apps.stop_signals import (RunInterrupted, on_stop_signals,
                                           signal_name)
 from stmixer_mm.apps.web_demo import RequestError, WebDemo, make_server
@@ -245,6 +246,10 @@ def main(argv=None, prog=None) -> int:
     """
     prog = prog or command_name()
     args = parse_args(argv, prog=prog)
+    try:  # the environment's frame bound, before any work
+        frame_pixel_bound()
+    except ValueError as e:
+        raise SystemExit(f'{prog}: error: {e}') from None
     try:
         server = build_server(args)
     except (RequestError, OutputFileError, OSError) as e:
