@@ -164,7 +164,7 @@ def test_sharded_converter_refuses_a_world_size_below_1(
     proc = _convert(tools, 'sharded', random_checkpoint, dst, '--to-sharded',
                     '--world-size', world_size)
     assert proc.returncode == 2
-    assert 'error: argument --world-size: expected a positive int' in \
+    assert 'error: argument --world-size: expected a whole number >= 1' in \
         _last_error(proc)
     assert not dst.exists()
 
@@ -249,9 +249,9 @@ def test_videomae_converter_error_has_no_key_error_quotes(tools, tmp_path):
 
 @pytest.mark.parametrize('args,expected', [
     (['--vit-num-frames', '0'
-      ], 'argument --vit-num-frames: expected a positive int, got 0'),
+      ], "argument --vit-num-frames: expected a whole number >= 1, got '0'"),
     (['--vit-img-size', '-224'
-      ], 'argument --vit-img-size: expected a positive int, got -224'),
+      ], "argument --vit-img-size: expected a whole number >= 1, got '-224'"),
     (['--vit-num-frames', '8', '--config', 'CONFIG'
       ], '--vit-num-frames applies without --config only'),
     (['--cfg-options', 'model.x=1'
@@ -319,9 +319,9 @@ def fake_runs(monkeypatch):
 
 
 @pytest.mark.parametrize('args,expected', [
-    (['--threads', '0'], 'argument --threads: expected an int >= 1'),
-    (['--threads', '-1'], 'argument --threads: expected an int >= 1'),
-    (['--seeds', '-1'], 'argument --seeds: expected an int >= 0'),
+    (['--threads', '0'], 'argument --threads: expected a whole number >= 1'),
+    (['--threads', '-1'], 'argument --threads: expected a whole number >= 1'),
+    (['--seeds', '-1'], 'argument --seeds: expected a whole number >= 0'),
     (['--threads', '1', '1'], '--threads: [1] given twice'),
     (['--band', '-0.1'], 'argument --band: expected a number in [0, 1]'),
     (['--stated', 'nan'], 'argument --stated: expected a number in [0, 1]'),

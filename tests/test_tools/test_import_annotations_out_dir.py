@@ -81,6 +81,6 @@ def test_max_frame_pixels_is_checked_while_parsing(exports, tmp_path, capsys):
     with pytest.raises(SystemExit) as e:
         _import(exports, tmp_path / 'set', '--max-frame-pixels', '0')
     assert e.value.code == 2
-    assert 'argument --max-frame-pixels: expected a positive int, got 0' \
+    assert 'argument --max-frame-pixels: expected a whole number >= 1, got ' \
         in capsys.readouterr().err
     assert not (tmp_path / 'set').exists()

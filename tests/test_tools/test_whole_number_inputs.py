@@ -159,3 +159,21 @@ def test_the_video_commands_name_a_bad_variable_before_any_work(
         f"stmixer-x: error: {MAX_FRAME_PIXELS_ENV}='²': expected an int >= 1 "
         '(the most pixels, width x height, of a frame), in ASCII digits')
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize('text', ['٣', '²', '1_000', '+5', '2.0', '1e3', '0'])
+def test_every_whole_number_option_is_read_alike(text):
+    """The command lines' whole-number options go through one parser
+    (``utils.command_errors.whole_number``): before, ``positive_int`` of
+    the tools took ``'٣'`` and ``'1_000'`` (``int`` reads them), the
+    benchmark tools' and the browser demo's did not."""
+    import argparse
+
+    from stmixer_mm.apps.benchmarks.common import OPTIONS
+    from stmixer_mm.apps.cli import positive_int
+    from stmixer_mm.apps.cli.web import name_length
+    for parse in (positive_int, OPTIONS['batch_size']['type'], name_length):
+        with pytest.raises(argparse.ArgumentTypeError) as e:
+            parse(text)
+        assert str(e.value) == f'expected a whole number >= 1, got {text!r}'
+    assert positive_int(' 12 ') == 12 == OPTIONS['batch']['type']('012')

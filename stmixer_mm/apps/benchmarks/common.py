@@ -6,7 +6,6 @@ clips, and the configs of the official models. The drivers are the tools
 that use it: ``tools/analysis_tools/benchmark_*.py``, ``profile_model.py``,
 ``get_flops.py``, ``tools/experiments/``, ``tools/gpu/bench_train_step.py``
 (docs/en/benchmarks.md)."""
-import argparse
 import contextlib
 import itertools
 import json
@@ -29,7 +28,7 @@ from stmixer_mm.deployment import set_sampling_impl
 from stmixer_mm.models.data_preprocessors.stmixer_data_preprocessor import \
     padded_shape
 from stmixer_mm.models.task_modules import xyxy2xyzr
-from stmixer_mm.utils.command_errors import command_error
+from stmixer_mm.utils.command_errors import command_error, whole_number
 from stmixer_mm.utils.config_files import ConfigFileError, load_config
 from stmixer_mm.utils.type_names import type_name
 
@@ -459,21 +458,11 @@ def named_configs(configs: Sequence[str] = (),
     return named
 
 
-def _count(text: str) -> int:
-    """An argparse type: a whole number >= 1 (a clip size, a batch)."""
-    value = int(text) if text.strip().isascii() and text.strip().isdigit() \
-        else 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(
-            f'expected a whole number >= 1, got {text!r}')
-    return value
-
-
 #: the benchmark tools' shared options (:func:`add_arguments`)
 OPTIONS = dict(
-    shape=dict(type=_count, nargs=3, metavar=('T', 'H', 'W')),
-    batch_size=dict(type=_count),
-    batch=dict(type=_count),
+    shape=dict(type=whole_number, nargs=3, metavar=('T', 'H', 'W')),
+    batch_size=dict(type=whole_number),
+    batch=dict(type=whole_number),
     repeats=dict(type=int),
     warmup=dict(type=int),
     seed=dict(type=int),

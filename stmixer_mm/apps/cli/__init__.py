@@ -17,7 +17,7 @@ from typing import Iterable, Optional, Sequence
 
 from mmengine.config import DictAction
 
-from stmixer_mm.utils.command_errors import command_error
+from stmixer_mm.utils.command_errors import command_error, whole_number
 from stmixer_mm.utils.config_files import ConfigFileError, load_config
 from stmixer_mm.utils.type_names import type_name
 
@@ -101,7 +101,8 @@ def config_or_exit(name: str):
 
 
 def positive_int(text: str) -> int:
-    """An argparse type: an int >= 1.
+    """An argparse type: a whole number >= 1 in ASCII digits
+    (:func:`~stmixer_mm.utils.command_errors.whole_number`).
 
     Args:
         text (str): The argument as given.
@@ -110,17 +111,9 @@ def positive_int(text: str) -> int:
         int: Its value.
 
     Raises:
-        argparse.ArgumentTypeError: Not an int, or below 1.
+        argparse.ArgumentTypeError: Not one (``'٣'``, ``'1_000'``, ``'0'``).
     """
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f'expected a positive int, got {text!r}') from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(
-            f'expected a positive int, got {value}')
-    return value
+    return whole_number(text)
 
 
 def parse_cfg_options(items: Sequence[str],

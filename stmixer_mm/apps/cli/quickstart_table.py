@@ -41,6 +41,7 @@ from stmixer_mm.apps.stop_signals import (RunInterrupted, on_stop_signals,
 from stmixer_mm.engine.work_dir_lock import (LockPathError, WorkDirBusyError,
                                              WorkDirLock)
 from stmixer_mm.utils import ConfigFileError, load_config
+from stmixer_mm.utils.command_errors import whole_number
 from stmixer_mm.utils.output_files import OutputFileError, prepare_out_dir
 from stmixer_mm.utils.settings import ConfigSettingError, check_config
 from . import parse_cfg_options
@@ -58,20 +59,8 @@ PROG = 'tools/experiments/quickstart_table.py'
 
 
 def _count(minimum: int, what: str):
-    """An argparse type: an int >= ``minimum``."""
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(
-                f'expected an int, got {text!r}') from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(
-                f'expected an int >= {minimum} ({what}), got {value}')
-        return value
-
-    return parse
+    """An argparse type: a whole number >= ``minimum`` (0 or 1)."""
+    return lambda text: whole_number(text, least=minimum, why=f'; {what}')
 
 
 def _number(low: float, high: float, what: str):

@@ -16,7 +16,7 @@ from stmixer_mm.apps.web_demo import RequestError, WebDemo, make_server
 from stmixer_mm.apps.web_demo.jobs import MAX_NAME_CHARS
 from stmixer_mm.apps.web_demo.server import (MAX_LIMIT_BYTES, MAX_REQUEST_KB,
                                              MAX_UPLOAD_MB)
-from stmixer_mm.utils.command_errors import command_name
+from stmixer_mm.utils.command_errors import command_name, whole_number
 from stmixer_mm.utils.output_files import OutputFileError, check_writable_dir
 from stmixer_mm.utils.package_files import package_config
 
@@ -38,50 +38,20 @@ def port_number(text: str) -> int:
     return value
 
 
-def positive_whole(text: str,
-                   most: int = MAX_LIMIT_BYTES,
-                   why: str = '') -> int:
-    """A whole number in [1, ``most``], in ASCII digits (``'²'``, ``'1e3'``,
-    ``'1_000'`` are none); one over ``most`` is refused as too large (not
-    as "not a whole number"), before it is converted.
-
-    Args:
-        text (str): The argument as given.
-        most (int): The largest value taken.
-        why (str): Why ``most``, for the message (``': file systems ...'``).
-
-    Returns:
-        int: Its value.
-
-    Raises:
-        argparse.ArgumentTypeError: Naming what was expected and the value
-            (argparse names the option).
-    """
-    digits = text.strip()
-    if not re.fullmatch(r'[0-9]+', digits) or not digits.strip('0'):
-        raise argparse.ArgumentTypeError(
-            f'expected a whole number >= 1, got {text[:40]!r}')
-    digits = digits.lstrip('0')
-    if len(digits) > len(str(most)) or int(digits) > most:
-        raise argparse.ArgumentTypeError(
-            f'too large (at most {most}{why}), got {text[:40]!r}')
-    return int(digits)
-
-
 def upload_mb(text: str) -> int:
     """``--max-upload-mb``: MiB, at most what the server counts."""
-    return positive_whole(text, MAX_LIMIT_BYTES >> 20)
+    return whole_number(text, MAX_LIMIT_BYTES >> 20)
 
 
 def request_kb(text: str) -> int:
     """``--max-request-kb``: KiB, at most what the server counts."""
-    return positive_whole(text, MAX_LIMIT_BYTES >> 10)
+    return whole_number(text, MAX_LIMIT_BYTES >> 10)
 
 
 def name_length(text: str) -> int:
     """``--max-name-length``: characters, at most what file systems take
     (a kept name is ASCII, one byte a character)."""
-    return positive_whole(
+    return whole_number(
         text, MAX_NAME_CHARS,
         f': file systems take names of at most {MAX_NAME_CHARS} bytes')
 
