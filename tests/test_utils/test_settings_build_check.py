@@ -24,8 +24,8 @@ TINY = f'{repo_root()}/tests/data/configs/tiny_stmixer_tiny-ava.py'
     }, 'model.data_preprocessor:', 'STMixerDataPreprocessor: mean'),
     ({
         'model.rpn_head.num_queries': 10.0
-    }, 'model.rpn_head:', 'STMixerQueryGenerator: num_queries must be a '
-     'positive int, got 10.0'),
+    }, 'model.rpn_head:', 'STMixerQueryGenerator: num_queries must be an '
+     'int >= 1, got 10.0'),
     ({
         'model.roi_head.num_stages': 0
     }, 'model.roi_head:', 'STMixerDecoder: num_stages must be a positive '

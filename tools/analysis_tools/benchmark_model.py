@@ -23,10 +23,17 @@ import torch
 from mmengine.config import Config
 
 from stmixer_mm.apis import init_detector
-from stmixer_mm.apps.benchmarks.common import (
-    add_arguments, build_random_model, check_finite, clip_shape, config_of,
-    load_average, make_batch, markdown_table, named_configs,
-    official_stack_cfg, peak_memory, time_runs, time_steps, write_json)
+# yapf: disable  (isort wraps this import; yapf would re-wrap it)
+from stmixer_mm.apps.benchmarks.common import (add_arguments,
+                                               build_random_model,
+                                               check_finite, clip_shape,
+                                               config_of, load_average,
+                                               make_batch, markdown_table,
+                                               named_configs,
+                                               official_stack_cfg, peak_memory,
+                                               time_runs, time_steps,
+                                               write_json)
+# yapf: enable
 from stmixer_mm.apps.benchmarks.flops import count_flops
 from stmixer_mm.apps.cli import add_cfg_options, config_or_exit
 from stmixer_mm.deployment import (compare_with_torch, create_ort_session,

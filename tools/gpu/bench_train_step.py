@@ -19,9 +19,14 @@ from typing import Any, Dict, List
 import torch
 from mmengine.structures import InstanceData
 
-from stmixer_mm.apps.benchmarks.common import (
-    add_arguments, build_random_model, check_finite, clip_shape, make_batch,
-    markdown_table, named_configs, time_runs, write_json)
+# yapf: disable  (isort wraps this import; yapf would re-wrap it)
+from stmixer_mm.apps.benchmarks.common import (add_arguments,
+                                               build_random_model,
+                                               check_finite, clip_shape,
+                                               make_batch, markdown_table,
+                                               named_configs, time_runs,
+                                               write_json)
+# yapf: enable
 from stmixer_mm.apps.benchmarks.sync_counter import cuda_sync_warnings
 from stmixer_mm.apps.benchmarks.timeline import cuda_timeline, format_timeline
 

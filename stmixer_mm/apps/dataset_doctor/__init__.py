@@ -9,9 +9,14 @@ from mmengine.registry import init_default_scope
 
 from stmixer_mm.datasets.dataset_checks.ava import (check_ava_split,
                                                     metric_custom_classes)
-from stmixer_mm.datasets.dataset_checks.common import (
-    check_class_coverage, check_num_classes, check_unnamed_classes,
-    linear_runs, resize_factor, split_dataset_cfg)
+# yapf: disable  (isort wraps this import; yapf would re-wrap it)
+from stmixer_mm.datasets.dataset_checks.common import (check_class_coverage,
+                                                       check_num_classes,
+                                                       check_unnamed_classes,
+                                                       linear_runs,
+                                                       resize_factor,
+                                                       split_dataset_cfg)
+# yapf: enable
 from stmixer_mm.datasets.dataset_checks.report import (ERROR,
                                                        MIN_INTERPOLATED_FRAMES,
                                                        WARNING, DatasetReport,

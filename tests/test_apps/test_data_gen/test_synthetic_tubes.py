@@ -12,9 +12,14 @@ from stmixer_mm.apps.data_gen.synthetic_ava import (SPLITS,
                                                     SyntheticAVASettings,
                                                     build_split,
                                                     state_class_counts)
-from stmixer_mm.apps.data_gen.synthetic_tubes import (
-    TUBE_CLASSES, TUBE_DEFAULTS, build_tube_annotations,
-    generate_synthetic_tubes, main, tube_class, tube_stats)
+# yapf: disable  (isort wraps this import; yapf would re-wrap it)
+from stmixer_mm.apps.data_gen.synthetic_tubes import (TUBE_CLASSES,
+                                                      TUBE_DEFAULTS,
+                                                      build_tube_annotations,
+                                                      generate_synthetic_tubes,
+                                                      main, tube_class,
+                                                      tube_stats)
+# yapf: enable
 from stmixer_mm.datasets import tube_clip_frames
 from stmixer_mm.testing import repo_root
 
