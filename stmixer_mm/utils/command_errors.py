@@ -4,13 +4,20 @@
 names it in its own usage errors, exit status 1 for a refused input or a
 failed step, 2 for a wrong command line (argparse), 128 + N when stopped
 by signal N (docs/en/useful_tools.md, "Errors and exit status"); and the
-one reading of a whole-number argument (:func:`whole_number`)."""
+one reading of a whole-number argument (:func:`whole_number`) and of a
+CONFIG argument (:func:`config_or_exit`)."""
 import argparse
 import os.path as osp
 import re
 import sys
+from typing import Optional
 
-__all__ = ['command_name', 'command_error', 'whole_number', 'WHOLE_MOST']
+from .config_files import ConfigFileError, load_config
+
+__all__ = [
+    'command_name', 'command_error', 'whole_number', 'WHOLE_MOST',
+    'config_or_exit'
+]
 
 #: the largest whole number an argument takes unless told otherwise
 WHOLE_MOST = 10**18
@@ -28,24 +35,27 @@ def command_name() -> str:
         'stmixer'
 
 
-def command_error(message) -> str:
+def command_error(message, prog: Optional[str] = None) -> str:
     """A command's error line.
 
     Args:
         message (str | BaseException): What is wrong, naming the file,
             key, argument or variable.
+        prog (str, optional): The command's name, when the command is told
+            it (``main(prog=...)``); default :func:`command_name`.
 
     Returns:
         str: ``<command>: error: <message>``; ``raise SystemExit(...)`` of
         it prints it on stderr and exits with status 1.
     """
-    return f'{command_name()}: error: {message}'
+    return f'{prog or command_name()}: error: {message}'
 
 
 def whole_number(text: str,
                  most: int = WHOLE_MOST,
                  why: str = '',
-                 least: int = 1) -> int:
+                 least: int = 1,
+                 what: str = '') -> int:
     """An argparse type: a whole number in [``least``, ``most``], in ASCII
     digits (``'²'``, ``'٣'``, ``'1e3'``, ``'1_000'``, ``'+5'``, ``'2.0'``
     are none); one over ``most`` is refused as too large before it is
@@ -57,21 +67,41 @@ def whole_number(text: str,
             :data:`WHOLE_MOST`.
         why (str): Why ``most``, for the message.
         least (int): The smallest value taken (0 or 1). Defaults to 1.
+        what (str): What the number is, for the message (``' (a random
+            seed)'``).
 
     Returns:
         int: Its value.
 
     Raises:
-        argparse.ArgumentTypeError: ``expected a whole number >= <least>,
-            got '<text>'`` or ``too large (at most <most><why>), got
+        argparse.ArgumentTypeError: ``expected a whole number >= <least>
+            <what>, got '<text>'`` or ``too large (at most <most><why>), got
             '<text>'`` (argparse names the option).
     """
     digits = text.strip()
     if not re.fullmatch(r'[0-9]+', digits) or int(digits[:20]) < least:
         raise argparse.ArgumentTypeError(
-            f'expected a whole number >= {least}, got {text[:40]!r}')
+            f'expected a whole number >= {least}{what}, got {text[:40]!r}')
     digits = digits.lstrip('0') or '0'
     if len(digits) > len(str(most)) or int(digits) > most:
         raise argparse.ArgumentTypeError(
             f'too large (at most {most}{why}), got {text[:40]!r}')
     return int(digits)
+
+
+def config_or_exit(name: str):
+    """:func:`~stmixer_mm.utils.config_files.load_config` of a command's
+    CONFIG argument; an unreadable one exits with the command's error line
+    (status 1) instead of a traceback.
+
+    Args:
+        name (str): A file, ``stmixer_mm::<folder>/<config>.py`` or a model
+            name.
+
+    Returns:
+        Config: The config.
+    """
+    try:
+        return load_config(name)
+    except ConfigFileError as e:
+        raise SystemExit(command_error(e)) from None

@@ -641,12 +641,17 @@ def _unknown_key(path: str, reader, given, skip: Sequence[str] = ()):
     takes = [name for name in params if name not in skip]
     for key in given:
         if key not in takes and key != '_scope_':
-            close = difflib.get_close_matches(str(key), takes, n=1)
-            hint = f'; did you mean {close[0]}?' if close else ''
             name = getattr(reader, '__qualname__', reader)
             return (f'{path}.{key}: {name} takes no {key!r} (it takes '
-                    f'{", ".join(takes)}){hint}')
+                    f'{", ".join(takes)}){_did_you_mean(key, takes)}')
     return None
+
+
+def _did_you_mean(key: str, names) -> str:
+    """``'; did you mean <name>?'`` of the name of ``names`` closest to
+    ``key``, ``''`` without one."""
+    close = difflib.get_close_matches(str(key), sorted(names), n=1)
+    return f'; did you mean {close[0]}?' if close else ''
 
 
 #: what mmengine's Runner takes out of a dataloader config before it hands
@@ -701,10 +706,9 @@ def section_keys(cfg) -> Optional[str]:
         loader = plain.get(f'{split}_dataloader')
         for key in loader if isinstance(loader, dict) else ():
             if key not in takes:
-                close = difflib.get_close_matches(key, sorted(takes), n=1)
-                hint = f'; did you mean {close[0]}?' if close else ''
                 return (f'{split}_dataloader.{key}: neither the Runner nor '
-                        f"torch's DataLoader takes {key!r}{hint}")
+                        f"torch's DataLoader takes {key!r}"
+                        f'{_did_you_mean(key, takes)}')
     hooks = plain.get('default_hooks') or {}
     named = [(f'default_hooks.{k}', v) for k, v in hooks.items()] if \
         isinstance(hooks, dict) else []
@@ -728,12 +732,10 @@ def section_keys(cfg) -> Optional[str]:
             params = set(inspect.signature(reader).parameters)
             extra = sorted(set(args) - params - saving)
             if extra:
-                close = difflib.get_close_matches(
-                    extra[0], sorted(params), n=1)
-                hint = f'; did you mean {close[0]}?' if close else ''
                 return (f'{path}.{extra[0]}: CheckpointHook takes no '
                         f'{extra[0]!r} (it would reach Runner.save_checkpoint '
-                        f'at the first checkpoint and fail there){hint}')
+                        'at the first checkpoint and fail there)'
+                        f'{_did_you_mean(extra[0], params)}')
             continue
         problem = _unknown_key(path, reader, args)
         if problem:

@@ -16,7 +16,7 @@ from stmixer_mm.apis.video_io.decoding import (MAX_FRAME_PIXELS_ENV,
 from stmixer_mm.apis.video_io.sources import webcam_index
 from stmixer_mm.apps.cli import import_annotations as tool
 from stmixer_mm.apps.data_gen.exports import generate_annotation_exports
-from stmixer_mm.utils.command_errors import command_error
+from stmixer_mm.utils.command_errors import command_error, whole_number
 from stmixer_mm.utils.output_files import clear_stale_staging
 
 FPS = 8
@@ -165,15 +165,17 @@ def test_the_video_commands_name_a_bad_variable_before_any_work(
 def test_every_whole_number_option_is_read_alike(text):
     """The command lines' whole-number options go through one parser
     (``utils.command_errors.whole_number``): before, ``positive_int`` of
-    the tools took ``'٣'`` and ``'1_000'`` (``int`` reads them), the
-    benchmark tools' and the browser demo's did not."""
+    the tools (and the demo's own) took ``'٣'`` and ``'1_000'`` (``int``
+    reads them), the benchmark tools' and the browser demo's did not."""
     import argparse
 
     from stmixer_mm.apps.benchmarks.common import OPTIONS
-    from stmixer_mm.apps.cli import positive_int
+    from stmixer_mm.apps.cli.demo import parse_args
     from stmixer_mm.apps.cli.web import name_length
-    for parse in (positive_int, OPTIONS['batch_size']['type'], name_length):
+    for parse in (whole_number, OPTIONS['batch_size']['type'], name_length):
         with pytest.raises(argparse.ArgumentTypeError) as e:
             parse(text)
         assert str(e.value) == f'expected a whole number >= 1, got {text!r}'
-    assert positive_int(' 12 ') == 12 == OPTIONS['batch']['type']('012')
+    assert whole_number(' 12 ') == 12 == OPTIONS['batch']['type']('012')
+    with pytest.raises(SystemExit):  # the demo's counts too
+        parse_args(['v.mp4', 'cfg.py', 'ck.pth', '--topk', text])

@@ -26,9 +26,10 @@ from typing import Any, Dict, Iterator, List
 
 import torch
 
-from stmixer_mm.apps.benchmarks.common import (add_arguments, config_of,
-                                               markdown_table, named_configs,
-                                               synchronize, write_json)
+from stmixer_mm.apps.benchmarks.common import (add_arguments, markdown_table,
+                                               named_configs, synchronize,
+                                               write_json)
+from stmixer_mm.utils.command_errors import config_or_exit
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 AMP = dict(bf16='bfloat16', fp16='float16')
@@ -300,7 +301,7 @@ def main(argv=None) -> List[dict]:
         flush=True)
     rows = []
     for name, path in configs:
-        cfg = config_of(path)
+        cfg = config_or_exit(path)
         init_default_scope(cfg.get('default_scope', 'mmaction'))
         set_multi_processing(
             **cfg.get('env_cfg', {}).get('mp_cfg', {}), distributed=False)

@@ -15,12 +15,13 @@ from mmengine.registry import init_default_scope
 from torch import Tensor
 from torch.profiler import ProfilerActivity, profile
 
-from stmixer_mm.apps.benchmarks.common import (add_arguments, config_of,
-                                               format_table, load_average,
-                                               peak_memory, perturb,
-                                               quiet_init, random_xyzr,
-                                               time_steps, with_threads)
+from stmixer_mm.apps.benchmarks.common import (add_arguments, format_table,
+                                               load_average, peak_memory,
+                                               perturb, quiet_init,
+                                               random_xyzr, time_steps,
+                                               with_threads)
 from stmixer_mm.registry import MODELS
+from stmixer_mm.utils.command_errors import config_or_exit
 
 DEFAULT_CONFIG = ('configs/stmixer/stmixer_vit-base-p16_videomae-k400-pre_'
                   '8xb1-16x4x1-12e-adamw_ava22-rgb.py')
@@ -38,7 +39,7 @@ def build_decoders(cfg_path: str, device: torch.device):
     """The config's decoder with ``impl='auto'`` and ``impl='reference'`` (same
     weights), and its number of queries."""
     init_default_scope('mmdet')
-    cfg = config_of(cfg_path)
+    cfg = config_or_exit(cfg_path)
     dec_cfg = cfg.model.roi_head
     dec_cfg.pop('train_cfg', None)
     dec_cfg.pop('test_cfg', None)

@@ -27,9 +27,8 @@ from stmixer_mm.apis import init_detector
 from stmixer_mm.apps.benchmarks.common import (add_arguments,
                                                build_random_model,
                                                check_finite, clip_shape,
-                                               config_of, load_average,
-                                               make_batch, markdown_table,
-                                               named_configs,
+                                               load_average, make_batch,
+                                               markdown_table, named_configs,
                                                official_stack_cfg, peak_memory,
                                                time_runs, time_steps,
                                                write_json)
@@ -626,7 +625,7 @@ def build_pair(path: str, seed: int, cfg_options: Optional[dict]):
     """``[ours, official]``: the config prepared for inference and the
     official stack, with the same random weights."""
     ours = build_random_model(path, seed, cfg_options)
-    cfg = config_of(path)
+    cfg = config_or_exit(path)
     if cfg_options is not None:
         cfg.merge_from_dict(cfg_options)
     official = build_random_model(official_stack_cfg(cfg), seed)

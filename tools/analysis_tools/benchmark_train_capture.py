@@ -29,11 +29,11 @@ from mmengine.config import Config
 
 from stmixer_mm.apps.benchmarks.common import (add_arguments, add_gt,
                                                build_random_model, clip_shape,
-                                               config_of, epoch_shapes,
-                                               format_table, make_batch,
-                                               named_configs, with_threads,
-                                               write_json)
+                                               epoch_shapes, format_table,
+                                               make_batch, named_configs,
+                                               with_threads, write_json)
 from stmixer_mm.apps.benchmarks.sync_counter import profiler_op_count
+from stmixer_mm.utils.command_errors import config_or_exit
 
 
 def _pipeline_step(cfg: Config, kind: str) -> dict:
@@ -123,7 +123,7 @@ def run(configs: List[str],
     """The rows of every config (printed; ``json``: also written)."""
     rows = []
     for name, path in named_configs(configs):
-        cfg = config_of(path)
+        cfg = config_or_exit(path)
         row = dict(config=name, **shape_row(cfg, epoch_clips, seed))
         model = build_random_model(cfg, seed,
                                    dict(model=dict(graph_train_cfg=None)))

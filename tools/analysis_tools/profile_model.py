@@ -16,10 +16,9 @@ import torch
 
 from stmixer_mm.apps.benchmarks.common import (add_arguments, add_gt,
                                                build_random_model, clip_shape,
-                                               config_of, format_table,
-                                               make_batch, official_stack_cfg,
-                                               time_steps, with_threads,
-                                               write_json)
+                                               format_table, make_batch,
+                                               official_stack_cfg, time_steps,
+                                               with_threads, write_json)
 from stmixer_mm.apps.benchmarks.official_training import (
     LOSS_TOLERANCE, losses_difference, official_train_losses,
     random_layers_off)
@@ -28,6 +27,7 @@ from stmixer_mm.apps.benchmarks.sync_counter import (OpCounter,
                                                      profiler_op_count)
 from stmixer_mm.apps.benchmarks.timeline import cuda_timeline, format_timeline
 from stmixer_mm.apps.cli import add_cfg_options
+from stmixer_mm.utils.command_errors import config_or_exit
 
 #: ``(part, submodule path, method)`` counted in each part (see
 #: :meth:`OpCounter.track`), outer parts first
@@ -150,7 +150,7 @@ def train_vs_official(path: str,
         dict: ``ops`` / ``syncs`` and ``times`` per side, ``loss_diff``.
     """
     ours = build_random_model(path, seed, cfg_options).to(device)
-    cfg = config_of(path)
+    cfg = config_or_exit(path)
     if cfg_options is not None:
         cfg.merge_from_dict(cfg_options)
     official = build_random_model(official_stack_cfg(cfg), seed).to(device)

@@ -28,8 +28,7 @@ from stmixer_mm.deployment import set_sampling_impl
 from stmixer_mm.models.data_preprocessors.stmixer_data_preprocessor import \
     padded_shape
 from stmixer_mm.models.task_modules import xyxy2xyzr
-from stmixer_mm.utils.command_errors import command_error, whole_number
-from stmixer_mm.utils.config_files import ConfigFileError, load_config
+from stmixer_mm.utils.command_errors import config_or_exit, whole_number
 from stmixer_mm.utils.type_names import type_name
 
 
@@ -306,26 +305,6 @@ def clip_shape(cfg: Config,
     return (clip_sampling_from_cfg(cfg)[0], *hw)
 
 
-def config_of(name: str) -> Config:
-    """The config a benchmark tool is given: a file,
-    ``stmixer_mm::<folder>/<config>.py`` or a model name (as the training
-    and test commands take it).
-
-    Args:
-        name (str): What the user passed.
-
-    Returns:
-        Config: The config.
-
-    Raises:
-        SystemExit: ``<command>: error: <why>`` when it cannot be read.
-    """
-    try:
-        return load_config(name)
-    except ConfigFileError as e:
-        raise SystemExit(command_error(e)) from None
-
-
 def build_random_model(cfg: Union[str, Config],
                        seed: int,
                        cfg_options: Optional[dict] = None):
@@ -343,7 +322,7 @@ def build_random_model(cfg: Union[str, Config],
     Returns:
         nn.Module: The detector, ``cfg`` as ``model.cfg``.
     """
-    cfg = config_of(cfg) if isinstance(cfg, str) else cfg
+    cfg = config_or_exit(cfg) if isinstance(cfg, str) else cfg
     if cfg_options is not None:
         cfg.merge_from_dict(cfg_options)
     drop_pretrained(cfg.model)

@@ -17,8 +17,9 @@ from typing import Iterable, Optional, Sequence
 
 from mmengine.config import DictAction
 
-from stmixer_mm.utils.command_errors import command_error, whole_number
-from stmixer_mm.utils.config_files import ConfigFileError, load_config
+from stmixer_mm.apis.video_io.decoding import frame_pixel_bound
+from stmixer_mm.utils.command_errors import (  # noqa: F401 (re-exported)
+    command_error, config_or_exit)
 from stmixer_mm.utils.type_names import type_name
 
 gc.freeze()
@@ -82,38 +83,18 @@ def missing_data_file(cfg, loaders: Sequence[str]) -> Optional[str]:
     return None
 
 
-def config_or_exit(name: str):
-    """:func:`~stmixer_mm.utils.config_files.load_config` of a command's
-    CONFIG argument (:data:`CONFIG_HELP`); an unreadable one exits with
-    ``error: <message>`` (status 1) instead of a traceback.
+def frame_bound_or_exit(prog: Optional[str] = None) -> None:
+    """Read ``STMIXER_MAX_FRAME_PIXELS`` (:func:`~stmixer_mm.apis.video_io.
+    decoding.frame_pixel_bound`) before a video command does any work; a
+    bad value exits with the command's error line.
 
     Args:
-        name (str): A file, ``stmixer_mm::<folder>/<config>.py`` or a model
-            name.
-
-    Returns:
-        Config: The config.
+        prog (str, optional): The command's name (``main(prog=...)``).
     """
     try:
-        return load_config(name)
-    except ConfigFileError as e:
-        raise SystemExit(command_error(e)) from None
-
-
-def positive_int(text: str) -> int:
-    """An argparse type: a whole number >= 1 in ASCII digits
-    (:func:`~stmixer_mm.utils.command_errors.whole_number`).
-
-    Args:
-        text (str): The argument as given.
-
-    Returns:
-        int: Its value.
-
-    Raises:
-        argparse.ArgumentTypeError: Not one (``'٣'``, ``'1_000'``, ``'0'``).
-    """
-    return whole_number(text)
+        frame_pixel_bound()
+    except ValueError as e:
+        raise SystemExit(command_error(e, prog)) from None
 
 
 def parse_cfg_options(items: Sequence[str],

@@ -22,8 +22,8 @@ from stmixer_mm.engine.class_remap import (ClassRemapError,
                                            classes_from_label_map,
                                            remap_action_classes)
 from stmixer_mm.registry import MODELS
-from stmixer_mm.utils.command_errors import command_error
-from . import add_cfg_options, add_trust_pickle, converter_parser, positive_int
+from stmixer_mm.utils.command_errors import command_error, whole_number
+from . import add_cfg_options, add_trust_pickle, converter_parser
 
 #: the ViT position table of the official ViT-B, without --config
 VIT_NUM_FRAMES, VIT_IMG_SIZE = 16, 224
@@ -44,12 +44,12 @@ def parse_args(argv=None):
     add_cfg_options(parser)
     parser.add_argument(
         '--vit-num-frames',
-        type=positive_int,
+        type=whole_number,
         help='frames of the ViT position table, to generate pos_embed '
         f'without --config (default {VIT_NUM_FRAMES}, the official ViT-B)')
     parser.add_argument(
         '--vit-img-size',
-        type=positive_int,
+        type=whole_number,
         help='input size of the ViT position table, without --config '
         f'(default {VIT_IMG_SIZE})')
     parser.add_argument(

@@ -5,10 +5,9 @@ import os.path as osp
 
 from stmixer_mm.engine.sharded import full_to_sharded, sharded_to_full
 from stmixer_mm.utils.checkpoint_loading import CheckpointFileError
-from stmixer_mm.utils.command_errors import command_error
+from stmixer_mm.utils.command_errors import command_error, whole_number
 from stmixer_mm.utils.output_files import (OutputFileError, check_output_file,
                                            prepare_out_dir)
-from . import positive_int
 
 
 def parse_args(argv=None):
@@ -27,7 +26,7 @@ def parse_args(argv=None):
         help='convert a full checkpoint file into a sharded folder')
     parser.add_argument(
         '--world-size',
-        type=positive_int,
+        type=whole_number,
         help='with --to-sharded: ranks to write extra_rank{i}.pth for '
         '(default 1)')
     args = parser.parse_args(argv)

@@ -7,17 +7,17 @@ import sys
 from stmixer_mm.apis import LabelMapError
 from stmixer_mm.apis.results import demo_output_names as output_names
 from stmixer_mm.apis.video_io import VideoReadError, check_fps
-from stmixer_mm.apis.video_io.decoding import frame_pixel_bound
 from stmixer_mm.apps.demo import (check_demo_options, link_keyframe_tubes,
                                   run_demo)
 from stmixer_mm.apps.stop_signals import RunInterrupted
 from stmixer_mm.engine import CheckpointMismatchError
 from stmixer_mm.utils import (CheckpointFileError, ConfigFileError,
                               ConfigSettingError)
-from stmixer_mm.utils.command_errors import command_name
+from stmixer_mm.utils.command_errors import (command_error, command_name,
+                                             whole_number)
 from stmixer_mm.utils.output_files import OutputFileError
 from stmixer_mm.utils.settings import check_probability
-from . import CONFIG_HELP, add_cfg_options
+from . import CONFIG_HELP, add_cfg_options, frame_bound_or_exit
 
 __all__ = [
     'parse_args', 'main', 'run', 'run_demo', 'output_names',
@@ -25,19 +25,9 @@ __all__ = [
 ]
 
 
-def positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(
-            f'must be a positive number of frames, got {value}')
-    return value
-
-
-def at_least_one(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f'must be >= 1, got {value}')
-    return value
+#: the frame counts (--stride, --max-frames): whole numbers >= 1
+def frames(text: str) -> int:
+    return whole_number(text, what=' (a positive number of frames)')
 
 
 def unit_float(text: str) -> float:
@@ -83,7 +73,7 @@ def parse_args(argv=None, prog=None):
         'is complete); folders and the inputs themselves are still refused')
     p.add_argument(
         '--stride',
-        type=positive_int,
+        type=frames,
         default=8,
         help='frames between two keyframes (>= 1)')
     p.add_argument(
@@ -110,7 +100,7 @@ def parse_args(argv=None, prog=None):
         help='load a checkpoint that does not fit the config in '
         'part (the mismatched keys are logged)')
     p.add_argument(
-        '--topk', type=at_least_one, default=3, help='actions per person')
+        '--topk', type=whole_number, default=3, help='actions per person')
     p.add_argument(
         '--fps',
         type=frame_rate,
@@ -148,7 +138,7 @@ def parse_args(argv=None, prog=None):
         'exists; q stops)')
     p.add_argument(
         '--max-frames',
-        type=positive_int,
+        type=frames,
         help='with --online: stop after this many frames')
     p.add_argument(
         '--max-lost',
@@ -191,20 +181,17 @@ def main(argv=None, prog=None):
     :func:`~stmixer_mm.utils.command_errors.command_name`)."""
     prog = prog or command_name()
     args = parse_args(argv, prog=prog)
-    try:  # the environment's frame bound, before any work
-        frame_pixel_bound()
-    except ValueError as e:
-        raise SystemExit(f'{prog}: error: {e}') from None
+    frame_bound_or_exit(prog)  # the environment, before any work
     try:
         return run(args)
     except RunInterrupted as e:
         print(f'\n{prog}: {e}', file=sys.stderr)
         sys.exit(e.exit_code)
     except CheckpointMismatchError as e:
-        raise SystemExit(
-            f'{prog}: error: {e.describe("--non-strict")}') from None
+        raise SystemExit(command_error(e.describe('--non-strict'),
+                                       prog)) from None
     except (OutputFileError, LabelMapError, ConfigFileError,
             CheckpointFileError, VideoReadError) as e:
-        raise SystemExit(f'{prog}: error: {e}') from None
+        raise SystemExit(command_error(e, prog)) from None
     except ConfigSettingError as e:
-        raise SystemExit(f'{prog}: error: config: {e}') from None
+        raise SystemExit(command_error(f'config: {e}', prog)) from None

@@ -15,10 +15,9 @@ from stmixer_mm.apps.stop_signals import (RunInterrupted, on_stop_signals,
                                           signal_name)
 from stmixer_mm.engine.work_dir_lock import (LockPathError, WorkDirBusyError,
                                              WorkDirLock)
-from stmixer_mm.utils.command_errors import command_error
+from stmixer_mm.utils.command_errors import command_error, whole_number
 from stmixer_mm.utils.output_files import (OutputDirError, OutputFileError,
                                            check_writable_dir)
-from . import positive_int
 from .commands import command
 
 
@@ -95,7 +94,7 @@ def parse_args(argv=None):
         help='track / region labels that name the person, not an action')
     parser.add_argument(
         '--max-frame-pixels',
-        type=positive_int,
+        type=whole_number,
         help='refuse, before decoding, a video whose frames have more '
         'pixels (width x height; default: the environment variable '
         'STMIXER_MAX_FRAME_PIXELS, else 8192x4320)')

@@ -41,7 +41,7 @@ from stmixer_mm.apps.stop_signals import (RunInterrupted, on_stop_signals,
 from stmixer_mm.engine.work_dir_lock import (LockPathError, WorkDirBusyError,
                                              WorkDirLock)
 from stmixer_mm.utils import ConfigFileError, load_config
-from stmixer_mm.utils.command_errors import whole_number
+from stmixer_mm.utils.command_errors import command_error, whole_number
 from stmixer_mm.utils.output_files import OutputFileError, prepare_out_dir
 from stmixer_mm.utils.settings import ConfigSettingError, check_config
 from . import parse_cfg_options
@@ -60,7 +60,8 @@ PROG = 'tools/experiments/quickstart_table.py'
 
 def _count(minimum: int, what: str):
     """An argparse type: a whole number >= ``minimum`` (0 or 1)."""
-    return lambda text: whole_number(text, least=minimum, why=f'; {what}')
+    return lambda text: whole_number(
+        text, least=minimum, why=f'; {what}', what=f' ({what})')
 
 
 def _number(low: float, high: float, what: str):
@@ -156,24 +157,26 @@ def checked_epochs(args) -> int:
         cfg.merge_from_dict(args.cfg_options_dict)
         check_config(cfg)
     except ConfigFileError as e:
-        raise SystemExit(f'{PROG}: error: {e}') from None
+        raise SystemExit(command_error(e, PROG)) from None
     except ConfigSettingError as e:
-        raise SystemExit(f'{PROG}: error: {args.config}: {e}') from None
+        raise SystemExit(command_error(f'{args.config}: {e}', PROG)) from None
     epochs = (cfg.get('train_cfg') or {}).get('max_epochs')
     if epochs is None:
         raise SystemExit(
-            f'{PROG}: error: {args.config}: no train_cfg.max_epochs; '
-            'expected an epoch-based training (the runs are '
-            'tested on their epoch_<max_epochs>.pth)')
+            command_error(
+                f'{args.config}: no train_cfg.max_epochs; expected an '
+                'epoch-based training (the runs are tested on their '
+                'epoch_<max_epochs>.pth)', PROG))
     for tool in ('train.py', 'test.py'):
         if not osp.isfile(osp.join(REPO, 'tools', tool)):
             raise SystemExit(
-                f'{PROG}: error: no tools/{tool} in {REPO}: the table '
-                'runs the tools of a checkout')
+                command_error(
+                    f'no tools/{tool} in {REPO}: the table runs the tools of '
+                    'a checkout', PROG))
     try:
         prepare_out_dir(args.out_dir, create=False)
     except OutputFileError as e:
-        raise SystemExit(f'{PROG}: error: {e}') from None
+        raise SystemExit(command_error(e, PROG)) from None
     return epochs
 
 
@@ -284,7 +287,7 @@ def run_one(args, seed: int, threads: int) -> Optional[dict]:
     try:
         claim.acquire()
     except LockPathError as e:  # not a claim file: not another invocation
-        sys.exit(f'{PROG}: error: {e}')
+        sys.exit(command_error(e, PROG))
     except WorkDirBusyError:
         print(f'{work}: another invocation is running it (it holds '
               f'{claim.path}); its row appears once it has written {work}'

@@ -9,16 +9,17 @@ import sys
 import tempfile
 import traceback
 
-from stmixer_mm.apis.video_io.decoding import frame_pixel_bound
 from stmixer_mm.apps.stop_signals import (RunInterrupted, on_stop_signals,
                                           signal_name)
 from stmixer_mm.apps.web_demo import RequestError, WebDemo, make_server
 from stmixer_mm.apps.web_demo.jobs import MAX_NAME_CHARS
 from stmixer_mm.apps.web_demo.server import (MAX_LIMIT_BYTES, MAX_REQUEST_KB,
                                              MAX_UPLOAD_MB)
-from stmixer_mm.utils.command_errors import command_name, whole_number
+from stmixer_mm.utils.command_errors import (command_error, command_name,
+                                             whole_number)
 from stmixer_mm.utils.output_files import OutputFileError, check_writable_dir
 from stmixer_mm.utils.package_files import package_config
+from . import frame_bound_or_exit
 
 __all__ = ['parse_args', 'build_server', 'main', 'QUICKSTART_CONFIG']
 
@@ -216,14 +217,11 @@ def main(argv=None, prog=None) -> int:
     """
     prog = prog or command_name()
     args = parse_args(argv, prog=prog)
-    try:  # the environment's frame bound, before any work
-        frame_pixel_bound()
-    except ValueError as e:
-        raise SystemExit(f'{prog}: error: {e}') from None
+    frame_bound_or_exit(prog)  # the environment, before any work
     try:
         server = build_server(args)
     except (RequestError, OutputFileError, OSError) as e:
-        raise SystemExit(f'{prog}: error: {e}') from None
+        raise SystemExit(command_error(e, prog)) from None
     print(f'{prog}: serving on {server.url} (Ctrl-C stops)', flush=True)
     if args.allow_config_upload and args.host not in ('127.0.0.1', 'localhost',
                                                       '::1'):
