@@ -529,11 +529,19 @@ class WebDemo:
             raise RequestError(f'upload of {name}: the file is empty')
         with self._lock:
             folder = osp.join(self.uploads, str(next(self._upload_ids)))
-            self._writing.add(folder)
         path = osp.join(folder, _safe_name(name))
         try:
-            os.makedirs(folder)
-            with open(path, 'wb') as f:
+            # made under the lock that close() removes them under: a file
+            # cannot appear in a folder close() is removing
+            with self._lock:
+                if self._stop.is_set():
+                    raise RequestError(
+                        f'upload of {name[:60]}: the server is stopping',
+                        HTTPStatus.SERVICE_UNAVAILABLE)
+                self._writing.add(folder)
+                os.makedirs(folder)
+                f = open(path, 'wb')
+            with f:
                 read_body(stream, length, f, f'upload of {name}')
         except OSError as e:  # named as uploaded: no server path shown
             shutil.rmtree(folder, ignore_errors=True)
