@@ -163,9 +163,16 @@ def test_license_matches_setup_cfg():
 
 
 def _resolve(dotted):
-    """Import the longest module prefix of ``dotted``, then getattr."""
+    """Import the longest module prefix of ``dotted``, then getattr; a
+    config module (``stmixer_mm.configs.*``, read by mmengine, not
+    importable) is found by its file."""
     import importlib
     parts = dotted.split('.')
+    if parts[:2] == ['stmixer_mm', 'configs']:
+        path = ROOT.joinpath(*parts)
+        if not (path.with_suffix('.py').is_file() or path.is_dir()):
+            raise ModuleNotFoundError(f'no config module {dotted}')
+        return path
     for i in range(len(parts), 0, -1):
         try:
             obj = importlib.import_module('.'.join(parts[:i]))
