@@ -139,6 +139,68 @@ def core_files(repo=REPO):
     return out
 
 
+#: names of the functions whose calls (and bodies) are checks
+CHECK_PREFIXES = ('check_', '_check', 'require_', '_require')
+
+
+def _is_check_call(node):
+    func = node.func if isinstance(node, ast.Call) else None
+    name = getattr(func, 'id', None) or getattr(func, 'attr', None) or ''
+    return name.startswith(CHECK_PREFIXES)
+
+
+def check_lines(text):
+    """Line numbers of a Python source that check arguments or shapes.
+
+    A check is a ``raise`` or ``assert`` statement, an ``if`` (or ``elif``)
+    whose branch only raises (its test and the raise), a statement calling
+    a function named ``check_*`` / ``_check*`` / ``require_*``, and the
+    whole of a function so named.
+
+    Args:
+        text (str): The source.
+
+    Returns:
+        set[int]: 1-based line numbers (code lines among them are the
+        module's check lines).
+    """
+    lines = set()
+
+    def span(node):
+        lines.update(range(node.lineno, node.end_lineno + 1))
+
+    for node in ast.walk(ast.parse(text)):
+        if isinstance(node, (ast.Raise, ast.Assert)):
+            span(node)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and \
+                node.name.startswith(CHECK_PREFIXES):
+            span(node)
+        elif isinstance(node, ast.If) and node.body and all(
+                isinstance(b, ast.Raise) for b in node.body):
+            span(node.test)
+        elif isinstance(node, (ast.Expr, ast.Assign)) and _is_check_call(
+                node.value):
+            span(node)
+    return lines
+
+
+def python_check_lines(text):
+    """Number of code lines of a Python source that are checks.
+
+    Args:
+        text (str): The source.
+
+    Returns:
+        int: Code lines (:func:`python_code_lines`) in :func:`check_lines`.
+    """
+    code = set()
+    for tok in tokenize.generate_tokens(io.StringIO(text).readline):
+        if tok.type not in SKIP_TOKENS:
+            code.update(range(tok.start[0], tok.end[0] + 1))
+    code -= docstring_lines(ast.parse(text))
+    return len(code & check_lines(text))
+
+
 def file_code_lines(path):
     """Code lines of one ``.py`` or shell file.
 
@@ -182,7 +244,20 @@ def main():
         action='store_true',
         help='the core path of issue 82 (CORE): a line per file and the '
         'total')
+    parser.add_argument(
+        '--checks',
+        metavar='FOLDER',
+        help='code lines and check lines (check_lines) of the package '
+        'folder FOLDER (e.g. models), and their ratio')
     args = parser.parse_args()
+    if args.checks:
+        files = sorted((REPO / 'stmixer_mm' / args.checks).rglob('*.py'))
+        texts = [p.read_text(encoding='utf-8') for p in files]
+        code = sum(python_code_lines(t) for t in texts)
+        checks = sum(python_check_lines(t) for t in texts)
+        print(f'stmixer_mm/{args.checks}: {code} code lines, {checks} check '
+              f'lines ({100 * checks / code:.1f} %)')
+        return
     if args.files or args.core:
         files = args.files or core_files()
         counts = [file_code_lines(name) for name in files]

@@ -1,13 +1,27 @@
-"""Plain tests of constructor arguments that the models share (each class
-raises its own error naming itself and the argument)."""
+"""The checks of constructor arguments that the model classes share: each
+class checks its own arguments, one line per group, through these, and the
+error names the class and the argument:
+``<Class>: <argument> must be <what>, got <value>`` (a ``ValueError``).
+
+- :func:`check_ints` -- whole numbers ``>= low``;
+- :func:`check_range` -- real numbers in an interval written as in maths,
+  ``'[0, 1)'``, ``'(0, inf)'``;
+- :func:`check_choice` -- one of a few values (``None`` among them for an
+  argument that must stay unset);
+- :func:`check_choices` -- a non-empty list or tuple of such values.
+
+A whole config is checked before the run by
+:func:`stmixer_mm.utils.check_config`, which builds the model, so these
+refuse a bad config before any work.
+"""
 import difflib
-from typing import Any, Optional
+from typing import Any, Optional, Sequence
 
 from stmixer_mm.utils.settings import is_int, is_real
 
 __all__ = [
-    'is_int', 'is_real', 'is_positive_int', 'check_ints',
-    'compile_args_problem'
+    'is_int', 'is_real', 'is_positive_int', 'check_ints', 'check_range',
+    'check_choice', 'check_choices', 'compile_args_problem'
 ]
 
 
@@ -33,6 +47,57 @@ def check_ints(owner: str, low: int = 1, **values: Any) -> None:
         if not is_int(value) or value < low:
             raise ValueError(
                 f'{owner}: {name} must be an int >= {low}, got {value!r}')
+
+
+def check_range(owner: str, interval: str, **values: Any) -> None:
+    """Each of ``values`` a real number (not a bool) in ``interval``.
+
+    Args:
+        owner (str): The class, starting the message.
+        interval (str): ``'[low, high]'``, ``'(low, high)'`` or a mix
+            (``'[0, 1)'``); ``inf`` for no bound (``'(0, inf)'``).
+        **values: The arguments by name.
+
+    Raises:
+        ValueError: ``<owner>: <name> must be a number in <interval>, got
+            <value>`` for the first that is not.
+    """
+    low, high = (float(v) for v in interval[1:-1].split(','))
+    for name, value in values.items():
+        if not (is_real(value) and
+                (low <= value if interval[0] == '[' else low < value) and
+                (value <= high if interval[-1] == ']' else value < high)):
+            raise ValueError(f'{owner}: {name} must be a number in '
+                             f'{interval}, got {value!r}')
+
+
+def check_choice(owner: str, choices: Sequence, **values: Any) -> None:
+    """Each of ``values`` one of ``choices`` (``(None, )``: must be unset).
+
+    Raises:
+        ValueError: ``<owner>: <name> must be one of <choices>, got
+            <value>`` for the first that is not.
+    """
+    for name, value in values.items():
+        if not any(c is value or (type(c) is type(value) and c == value)
+                   for c in choices):  # 1 is not True, nor True 1
+            raise ValueError(f'{owner}: {name} must be one of '
+                             f'{tuple(choices)}, got {value!r}')
+
+
+def check_choices(owner: str, choices: Sequence, **values: Any) -> None:
+    """Each of ``values`` a non-empty list or tuple of ``choices``.
+
+    Raises:
+        ValueError: ``<owner>: <name> must be a non-empty list of
+            <choices>, got <value>`` for the first that is not.
+    """
+    for name, value in values.items():
+        if not (isinstance(value, (list, tuple)) and value and all(
+                any(c is v or (type(c) is type(v) and c == v)
+                    for c in choices) for v in value)):
+            raise ValueError(f'{owner}: {name} must be a non-empty list of '
+                             f'{tuple(choices)}, got {value!r}')
 
 
 #: ``torch.compile`` backends that every torch build registers

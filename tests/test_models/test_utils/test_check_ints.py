@@ -34,3 +34,32 @@ def test_the_model_classes_refuse_true_as_a_count(build, message):
     with pytest.raises(ValueError) as info:
         build()
     assert str(info.value) == message
+
+
+def test_check_range_reads_the_interval():
+    from stmixer_mm.models.utils.checks import check_range
+    check_range('X', '[0, 1)', a=0, b=0.5)
+    check_range('X', '(0, inf)', a=1e9)
+    for interval, value in (('[0, 1)', 1), ('(0, 1)', 0), ('[0, 1]', 1.5),
+                            ('(0, inf)', 0.0), ('[0, 1]', True),
+                            ('[0, 1]', '0.5'), ('[0, 1]', float('nan'))):
+        with pytest.raises(ValueError) as info:
+            check_range('X', interval, a=value)
+        assert str(info.value) == \
+            f'X: a must be a number in {interval}, got {value!r}'
+
+
+def test_check_choice_and_choices_are_strict_about_bools():
+    from stmixer_mm.models.utils.checks import check_choice, check_choices
+    check_choice('X', ('a', None), a='a', b=None)
+    check_choice('X', (True, False, None), a=None, b=False)
+    check_choices('X', ('s', 't'), a=('t', 's'), b=['s'])
+    for choices, value in ((('a', None), 'b'), ((0, 1), True),
+                           ((True, False), 1)):
+        with pytest.raises(ValueError, match=f'X: a must be one of '):
+            check_choice('X', choices, a=value)
+    for value in ((), 's', ['s', 'x'], None):
+        with pytest.raises(ValueError) as info:
+            check_choices('X', ('s', 't'), a=value)
+        assert str(info.value) == ("X: a must be a non-empty list of "
+                                   f"('s', 't'), got {value!r}")
