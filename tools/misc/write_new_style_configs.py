@@ -161,6 +161,10 @@ class Writer:
 
     def __init__(self, resolve, imports, source):
         self.resolve, self.imports, self.source = resolve, imports, source
+        #: top-level names defined so far -> repr of their value: a list or
+        #: tuple equal to one is written as the name (``pipeline=
+        #: train_pipeline``), as a hand-written config would
+        self.names = {}
 
     def value(self, value, column, indent, scope, where):
         """Source of ``value`` starting at ``column`` (lines after the first
@@ -177,6 +181,9 @@ class Writer:
             return self._join('dict(' if fields else '{', items,
                               ')' if fields else '}', column, indent)
         if isinstance(value, (list, tuple)):
+            for name, text in self.names.items():
+                if value and text == repr(value):
+                    return name
             items = [
                 self.value(v, indent + 4, indent + 4, scope, f'{where}[{i}]')
                 for i, v in enumerate(value)
@@ -283,11 +290,14 @@ def generate(source, resolve):
         base_path = (path.parent / name).resolve()
         base.update(resolved(base_path))
     body = []
+    writer.names = {k: repr(v) for k, v in base.items()}
     for key, value in cfg.items():
+        writer.names.pop(key, None)  # not an alias of itself
         if key in base:
             body += writer.changes(key, value, base[key], scope)
         else:
             body.append(writer.assign(key, key, value, scope))
+        writer.names[key] = repr(value)
     if modules:
         from mmengine.config import read_base
         imports.name_of(read_base)

@@ -41,17 +41,7 @@ train_pipeline = [
     dict(type=CheckedRawFrameDecode),
     dict(type=Flip, flip_ratio=0.5),
     dict(type=FormatShape, input_format='NCTHW', collapse=True),
-    dict(
-        type=PackForecastInputs,
-        meta_keys=(
-            'img_shape',
-            'original_shape',
-            'img_key',
-            'video_id',
-            'timestamp',
-            'forecast_horizons',
-        ),
-    ),
+    dict(type=PackForecastInputs, meta_keys=meta_keys),
 ]
 val_pipeline = [
     dict(
@@ -63,108 +53,18 @@ val_pipeline = [
     ),
     dict(type=CheckedRawFrameDecode),
     dict(type=FormatShape, input_format='NCTHW', collapse=True),
-    dict(
-        type=PackForecastInputs,
-        meta_keys=(
-            'img_shape',
-            'original_shape',
-            'img_key',
-            'video_id',
-            'timestamp',
-            'forecast_horizons',
-        ),
-    ),
+    dict(type=PackForecastInputs, meta_keys=meta_keys),
 ]
-test_pipeline = [
-    dict(
-        type=SampleTubeFrames,
-        clip_len=8,
-        frame_interval=2,
-        keyframe='last',
-        test_mode=True,
-    ),
-    dict(type=CheckedRawFrameDecode),
-    dict(type=FormatShape, input_format='NCTHW', collapse=True),
-    dict(
-        type=PackForecastInputs,
-        meta_keys=(
-            'img_shape',
-            'original_shape',
-            'img_key',
-            'video_id',
-            'timestamp',
-            'forecast_horizons',
-        ),
-    ),
-]
-train_dataloader.dataset.pipeline = [
-    dict(type=SampleTubeFrames, clip_len=8, frame_interval=2, keyframe='last'),
-    dict(type=LoadForecastTargets),
-    dict(type=CheckedRawFrameDecode),
-    dict(type=Flip, flip_ratio=0.5),
-    dict(type=FormatShape, input_format='NCTHW', collapse=True),
-    dict(
-        type=PackForecastInputs,
-        meta_keys=(
-            'img_shape',
-            'original_shape',
-            'img_key',
-            'video_id',
-            'timestamp',
-            'forecast_horizons',
-        ),
-    ),
-]
+test_pipeline = val_pipeline
+train_dataloader.dataset.pipeline = train_pipeline
 train_dataloader.dataset.ann_file = 'data/synthetic_tubes_forecast/annotations/tubes_GT.pkl'
 train_dataloader.dataset.data_prefix.img = 'data/synthetic_tubes_forecast/rawframes'
 train_dataloader.dataset.forecast_horizons = (8, 16)
-val_dataloader.dataset.pipeline = [
-    dict(
-        type=SampleTubeFrames,
-        clip_len=8,
-        frame_interval=2,
-        keyframe='last',
-        test_mode=True,
-    ),
-    dict(type=CheckedRawFrameDecode),
-    dict(type=FormatShape, input_format='NCTHW', collapse=True),
-    dict(
-        type=PackForecastInputs,
-        meta_keys=(
-            'img_shape',
-            'original_shape',
-            'img_key',
-            'video_id',
-            'timestamp',
-            'forecast_horizons',
-        ),
-    ),
-]
+val_dataloader.dataset.pipeline = val_pipeline
 val_dataloader.dataset.ann_file = 'data/synthetic_tubes_forecast/annotations/tubes_GT.pkl'
 val_dataloader.dataset.data_prefix.img = 'data/synthetic_tubes_forecast/rawframes'
 val_dataloader.dataset.forecast_horizons = (8, 16)
-test_dataloader.dataset.pipeline = [
-    dict(
-        type=SampleTubeFrames,
-        clip_len=8,
-        frame_interval=2,
-        keyframe='last',
-        test_mode=True,
-    ),
-    dict(type=CheckedRawFrameDecode),
-    dict(type=FormatShape, input_format='NCTHW', collapse=True),
-    dict(
-        type=PackForecastInputs,
-        meta_keys=(
-            'img_shape',
-            'original_shape',
-            'img_key',
-            'video_id',
-            'timestamp',
-            'forecast_horizons',
-        ),
-    ),
-]
+test_dataloader.dataset.pipeline = val_pipeline
 test_dataloader.dataset.ann_file = 'data/synthetic_tubes_forecast/annotations/tubes_GT.pkl'
 test_dataloader.dataset.data_prefix.img = 'data/synthetic_tubes_forecast/rawframes'
 test_dataloader.dataset.forecast_horizons = (8, 16)
@@ -180,21 +80,10 @@ val_evaluator = [
         ann_file='data/synthetic_tubes_forecast/annotations/tubes_GT.pkl',
     ),
 ]
-test_evaluator = [
-    dict(
-        type=TubeMetric,
-        ann_file='data/synthetic_tubes_forecast/annotations/tubes_GT.pkl',
-        classwise=True,
-        protocol='ucf_jhmdb',
-    ),
-    dict(
-        type=ForecastMetric,
-        ann_file='data/synthetic_tubes_forecast/annotations/tubes_GT.pkl',
-    ),
-]
+test_evaluator = val_evaluator
 horizons = (8, 16)
 data = dict(
     ann_file='data/synthetic_tubes_forecast/annotations/tubes_GT.pkl',
     data_prefix=dict(img='data/synthetic_tubes_forecast/rawframes'),
-    forecast_horizons=(8, 16),
+    forecast_horizons=horizons,
 )

@@ -51,16 +51,7 @@ train_pipeline = [
     dict(type=Flip, flip_ratio=0.5),
     dict(type=LoadActorMasks),
     dict(type=FormatShape, input_format='NCTHW', collapse=True),
-    dict(
-        type=PackActorInputs,
-        meta_keys=(
-            'img_shape',
-            'original_shape',
-            'img_key',
-            'video_id',
-            'timestamp',
-        ),
-    ),
+    dict(type=PackActorInputs, meta_keys=meta_keys),
 ]
 val_pipeline = [
     dict(type=SampleAVAFrames, clip_len=8, frame_interval=2, test_mode=True),
@@ -68,83 +59,25 @@ val_pipeline = [
     dict(type=Resize, scale=(1333, 128), keep_ratio=True),
     dict(type=LoadActorMasks),
     dict(type=FormatShape, input_format='NCTHW', collapse=True),
-    dict(
-        type=PackActorInputs,
-        meta_keys=(
-            'img_shape',
-            'original_shape',
-            'img_key',
-            'video_id',
-            'timestamp',
-        ),
-    ),
+    dict(type=PackActorInputs, meta_keys=meta_keys),
 ]
 train_dataloader.dataset.ann_file = 'data/synthetic_ava_masks/annotations/train.csv'
 train_dataloader.dataset.exclude_file = 'data/synthetic_ava_masks/annotations/train_excluded_timestamps.csv'
-train_dataloader.dataset.pipeline = [
-    dict(type=SampleAVAFrames, clip_len=8, frame_interval=2),
-    dict(type=CheckedRawFrameDecode),
-    dict(type=RandomShortSideResize, scale_range=(128, 128)),
-    dict(type=Flip, flip_ratio=0.5),
-    dict(type=LoadActorMasks),
-    dict(type=FormatShape, input_format='NCTHW', collapse=True),
-    dict(
-        type=PackActorInputs,
-        meta_keys=(
-            'img_shape',
-            'original_shape',
-            'img_key',
-            'video_id',
-            'timestamp',
-        ),
-    ),
-]
+train_dataloader.dataset.pipeline = train_pipeline
 train_dataloader.dataset.label_file = 'data/synthetic_ava_masks/annotations/label_map.pbtxt'
 train_dataloader.dataset.data_prefix.img = 'data/synthetic_ava_masks/rawframes'
 train_dataloader.dataset.empty_keyframe_file = None
 train_dataloader.dataset.mask_file = 'data/synthetic_ava_masks/annotations/train_masks.json'
 val_dataloader.dataset.ann_file = 'data/synthetic_ava_masks/annotations/val.csv'
 val_dataloader.dataset.exclude_file = 'data/synthetic_ava_masks/annotations/val_excluded_timestamps.csv'
-val_dataloader.dataset.pipeline = [
-    dict(type=SampleAVAFrames, clip_len=8, frame_interval=2, test_mode=True),
-    dict(type=CheckedRawFrameDecode),
-    dict(type=Resize, scale=(1333, 128), keep_ratio=True),
-    dict(type=LoadActorMasks),
-    dict(type=FormatShape, input_format='NCTHW', collapse=True),
-    dict(
-        type=PackActorInputs,
-        meta_keys=(
-            'img_shape',
-            'original_shape',
-            'img_key',
-            'video_id',
-            'timestamp',
-        ),
-    ),
-]
+val_dataloader.dataset.pipeline = val_pipeline
 val_dataloader.dataset.label_file = 'data/synthetic_ava_masks/annotations/label_map.pbtxt'
 val_dataloader.dataset.data_prefix.img = 'data/synthetic_ava_masks/rawframes'
 val_dataloader.dataset.empty_keyframe_file = None
 val_dataloader.dataset.mask_file = 'data/synthetic_ava_masks/annotations/val_masks.json'
 test_dataloader.dataset.ann_file = 'data/synthetic_ava_masks/annotations/val.csv'
 test_dataloader.dataset.exclude_file = 'data/synthetic_ava_masks/annotations/val_excluded_timestamps.csv'
-test_dataloader.dataset.pipeline = [
-    dict(type=SampleAVAFrames, clip_len=8, frame_interval=2, test_mode=True),
-    dict(type=CheckedRawFrameDecode),
-    dict(type=Resize, scale=(1333, 128), keep_ratio=True),
-    dict(type=LoadActorMasks),
-    dict(type=FormatShape, input_format='NCTHW', collapse=True),
-    dict(
-        type=PackActorInputs,
-        meta_keys=(
-            'img_shape',
-            'original_shape',
-            'img_key',
-            'video_id',
-            'timestamp',
-        ),
-    ),
-]
+test_dataloader.dataset.pipeline = val_pipeline
 test_dataloader.dataset.label_file = 'data/synthetic_ava_masks/annotations/label_map.pbtxt'
 test_dataloader.dataset.data_prefix.img = 'data/synthetic_ava_masks/rawframes'
 test_dataloader.dataset.empty_keyframe_file = None
@@ -159,16 +92,7 @@ val_evaluator = [
     ),
     dict(type=ActorMaskMetric),
 ]
-test_evaluator = [
-    dict(
-        type=AVAMetric,
-        ann_file='data/synthetic_ava_masks/annotations/val.csv',
-        label_file='data/synthetic_ava_masks/annotations/label_map.pbtxt',
-        exclude_file='data/synthetic_ava_masks/annotations/val_excluded_timestamps.csv',
-        num_classes=8,
-    ),
-    dict(type=ActorMaskMetric),
-]
+test_evaluator = val_evaluator
 train_cfg.max_epochs = 12
 train_cfg.val_begin = 6
 train_cfg.val_interval = 6

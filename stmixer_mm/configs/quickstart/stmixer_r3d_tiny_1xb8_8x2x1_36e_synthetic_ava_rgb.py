@@ -37,34 +37,9 @@ train_pipeline = [
     dict(type=RandomShortSideResize, scale_range=(128, 128)),
     dict(type=Flip, flip_ratio=0.5),
     dict(type=FormatShape, input_format='NCTHW', collapse=True),
-    dict(
-        type=PackActionInputs,
-        meta_keys=(
-            'img_shape',
-            'original_shape',
-            'img_key',
-            'video_id',
-            'timestamp',
-        ),
-    ),
+    dict(type=PackActionInputs, meta_keys=meta_keys),
 ]
-train_dataloader.dataset.pipeline = [
-    dict(type=SampleAVAFrames, clip_len=8, frame_interval=2),
-    dict(type=CheckedRawFrameDecode),
-    dict(type=RandomShortSideResize, scale_range=(128, 128)),
-    dict(type=Flip, flip_ratio=0.5),
-    dict(type=FormatShape, input_format='NCTHW', collapse=True),
-    dict(
-        type=PackActionInputs,
-        meta_keys=(
-            'img_shape',
-            'original_shape',
-            'img_key',
-            'video_id',
-            'timestamp',
-        ),
-    ),
-]
+train_dataloader.dataset.pipeline = train_pipeline
 train_dataloader.dataset.empty_keyframe_file = 'data/synthetic_ava/annotations/train_empty_keyframes.csv'
 val_dataloader.dataset.empty_keyframe_file = 'data/synthetic_ava/annotations/val_empty_keyframes.csv'
 test_dataloader.dataset.empty_keyframe_file = 'data/synthetic_ava/annotations/val_empty_keyframes.csv'

@@ -12,16 +12,7 @@ with read_base():
     from .._base_.schedules.adamw_12e import *
     from .._base_.default_runtime import *
 
-model.data_preprocessor.train_pad_shapes = [
-    (256, 352),
-    (256, 480),
-    (256, 512),
-    (256, 640),
-    (320, 448),
-    (320, 576),
-    (320, 640),
-    (320, 768),
-]
+model.data_preprocessor.train_pad_shapes = train_pad_shapes
 model.init_cfg = dict(
     type=PretrainedInit,
     checkpoint='checkpoints/slowfast_r50_8x8_k400_pyslowfast-converted.pth',

@@ -43,20 +43,10 @@ train_pipeline = [
     ),
     dict(type=LoadForecastTargets),
     dict(type=CheckedRawFrameDecode),
-    dict(type=RandomShortSideResize, scales=[256, 320], max_long_edge=1333),
+    dict(type=RandomShortSideResize, scales=train_scales, max_long_edge=1333),
     dict(type=Flip, flip_ratio=0.5),
     dict(type=FormatShape, input_format='NCTHW', collapse=True),
-    dict(
-        type=PackForecastInputs,
-        meta_keys=(
-            'img_shape',
-            'original_shape',
-            'img_key',
-            'video_id',
-            'timestamp',
-            'forecast_horizons',
-        ),
-    ),
+    dict(type=PackForecastInputs, meta_keys=meta_keys),
 ]
 val_pipeline = [
     dict(
@@ -69,113 +59,14 @@ val_pipeline = [
     dict(type=CheckedRawFrameDecode),
     dict(type=Resize, scale=(1333, 256), keep_ratio=True),
     dict(type=FormatShape, input_format='NCTHW', collapse=True),
-    dict(
-        type=PackForecastInputs,
-        meta_keys=(
-            'img_shape',
-            'original_shape',
-            'img_key',
-            'video_id',
-            'timestamp',
-            'forecast_horizons',
-        ),
-    ),
+    dict(type=PackForecastInputs, meta_keys=meta_keys),
 ]
-test_pipeline = [
-    dict(
-        type=SampleTubeFrames,
-        clip_len=16,
-        frame_interval=2,
-        keyframe='last',
-        test_mode=True,
-    ),
-    dict(type=CheckedRawFrameDecode),
-    dict(type=Resize, scale=(1333, 256), keep_ratio=True),
-    dict(type=FormatShape, input_format='NCTHW', collapse=True),
-    dict(
-        type=PackForecastInputs,
-        meta_keys=(
-            'img_shape',
-            'original_shape',
-            'img_key',
-            'video_id',
-            'timestamp',
-            'forecast_horizons',
-        ),
-    ),
-]
-train_dataloader.dataset.pipeline = [
-    dict(
-        type=SampleTubeFrames,
-        clip_len=16,
-        frame_interval=2,
-        keyframe='last',
-    ),
-    dict(type=LoadForecastTargets),
-    dict(type=CheckedRawFrameDecode),
-    dict(type=RandomShortSideResize, scales=[256, 320], max_long_edge=1333),
-    dict(type=Flip, flip_ratio=0.5),
-    dict(type=FormatShape, input_format='NCTHW', collapse=True),
-    dict(
-        type=PackForecastInputs,
-        meta_keys=(
-            'img_shape',
-            'original_shape',
-            'img_key',
-            'video_id',
-            'timestamp',
-            'forecast_horizons',
-        ),
-    ),
-]
+test_pipeline = val_pipeline
+train_dataloader.dataset.pipeline = train_pipeline
 train_dataloader.dataset.forecast_horizons = (12, 25)
-val_dataloader.dataset.pipeline = [
-    dict(
-        type=SampleTubeFrames,
-        clip_len=16,
-        frame_interval=2,
-        keyframe='last',
-        test_mode=True,
-    ),
-    dict(type=CheckedRawFrameDecode),
-    dict(type=Resize, scale=(1333, 256), keep_ratio=True),
-    dict(type=FormatShape, input_format='NCTHW', collapse=True),
-    dict(
-        type=PackForecastInputs,
-        meta_keys=(
-            'img_shape',
-            'original_shape',
-            'img_key',
-            'video_id',
-            'timestamp',
-            'forecast_horizons',
-        ),
-    ),
-]
+val_dataloader.dataset.pipeline = val_pipeline
 val_dataloader.dataset.forecast_horizons = (12, 25)
-test_dataloader.dataset.pipeline = [
-    dict(
-        type=SampleTubeFrames,
-        clip_len=16,
-        frame_interval=2,
-        keyframe='last',
-        test_mode=True,
-    ),
-    dict(type=CheckedRawFrameDecode),
-    dict(type=Resize, scale=(1333, 256), keep_ratio=True),
-    dict(type=FormatShape, input_format='NCTHW', collapse=True),
-    dict(
-        type=PackForecastInputs,
-        meta_keys=(
-            'img_shape',
-            'original_shape',
-            'img_key',
-            'video_id',
-            'timestamp',
-            'forecast_horizons',
-        ),
-    ),
-]
+test_dataloader.dataset.pipeline = val_pipeline
 test_dataloader.dataset.forecast_horizons = (12, 25)
 val_evaluator = [
     dict(
@@ -190,17 +81,5 @@ val_evaluator = [
         split=0,
     ),
 ]
-test_evaluator = [
-    dict(
-        type=TubeMetric,
-        ann_file='data/ucf101_24/UCF101v2-GT.pkl',
-        split=0,
-        protocol='ucf_jhmdb',
-    ),
-    dict(
-        type=ForecastMetric,
-        ann_file='data/ucf101_24/UCF101v2-GT.pkl',
-        split=0,
-    ),
-]
+test_evaluator = val_evaluator
 horizons = (12, 25)

@@ -23,20 +23,11 @@ model.roi_head.mask_head = dict(type=STMixerMaskHead)
 train_pipeline = [
     dict(type=SampleTubeFrames, clip_len=16, frame_interval=2),
     dict(type=CheckedRawFrameDecode),
-    dict(type=RandomShortSideResize, scales=[256, 320], max_long_edge=1333),
+    dict(type=RandomShortSideResize, scales=train_scales, max_long_edge=1333),
     dict(type=Flip, flip_ratio=0.5),
     dict(type=LoadActorMasks),
     dict(type=FormatShape, input_format='NCTHW', collapse=True),
-    dict(
-        type=PackActorInputs,
-        meta_keys=(
-            'img_shape',
-            'original_shape',
-            'img_key',
-            'video_id',
-            'timestamp',
-        ),
-    ),
+    dict(type=PackActorInputs, meta_keys=meta_keys),
 ]
 val_pipeline = [
     dict(type=SampleTubeFrames, clip_len=16, frame_interval=2, test_mode=True),
@@ -44,71 +35,13 @@ val_pipeline = [
     dict(type=Resize, scale=(1333, 256), keep_ratio=True),
     dict(type=LoadActorMasks),
     dict(type=FormatShape, input_format='NCTHW', collapse=True),
-    dict(
-        type=PackActorInputs,
-        meta_keys=(
-            'img_shape',
-            'original_shape',
-            'img_key',
-            'video_id',
-            'timestamp',
-        ),
-    ),
+    dict(type=PackActorInputs, meta_keys=meta_keys),
 ]
-train_dataloader.dataset.pipeline = [
-    dict(type=SampleTubeFrames, clip_len=16, frame_interval=2),
-    dict(type=CheckedRawFrameDecode),
-    dict(type=RandomShortSideResize, scales=[256, 320], max_long_edge=1333),
-    dict(type=Flip, flip_ratio=0.5),
-    dict(type=LoadActorMasks),
-    dict(type=FormatShape, input_format='NCTHW', collapse=True),
-    dict(
-        type=PackActorInputs,
-        meta_keys=(
-            'img_shape',
-            'original_shape',
-            'img_key',
-            'video_id',
-            'timestamp',
-        ),
-    ),
-]
+train_dataloader.dataset.pipeline = train_pipeline
 train_dataloader.dataset.mask_root = 'data/jhmdb/puppet_mask'
-val_dataloader.dataset.pipeline = [
-    dict(type=SampleTubeFrames, clip_len=16, frame_interval=2, test_mode=True),
-    dict(type=CheckedRawFrameDecode),
-    dict(type=Resize, scale=(1333, 256), keep_ratio=True),
-    dict(type=LoadActorMasks),
-    dict(type=FormatShape, input_format='NCTHW', collapse=True),
-    dict(
-        type=PackActorInputs,
-        meta_keys=(
-            'img_shape',
-            'original_shape',
-            'img_key',
-            'video_id',
-            'timestamp',
-        ),
-    ),
-]
+val_dataloader.dataset.pipeline = val_pipeline
 val_dataloader.dataset.mask_root = 'data/jhmdb/puppet_mask'
-test_dataloader.dataset.pipeline = [
-    dict(type=SampleTubeFrames, clip_len=16, frame_interval=2, test_mode=True),
-    dict(type=CheckedRawFrameDecode),
-    dict(type=Resize, scale=(1333, 256), keep_ratio=True),
-    dict(type=LoadActorMasks),
-    dict(type=FormatShape, input_format='NCTHW', collapse=True),
-    dict(
-        type=PackActorInputs,
-        meta_keys=(
-            'img_shape',
-            'original_shape',
-            'img_key',
-            'video_id',
-            'timestamp',
-        ),
-    ),
-]
+test_dataloader.dataset.pipeline = val_pipeline
 test_dataloader.dataset.mask_root = 'data/jhmdb/puppet_mask'
 val_evaluator = [
     dict(
@@ -119,15 +52,7 @@ val_evaluator = [
     ),
     dict(type=ActorMaskMetric),
 ]
-test_evaluator = [
-    dict(
-        type=TubeMetric,
-        ann_file='data/jhmdb/JHMDB-GT.pkl',
-        split=0,
-        protocol='ucf_jhmdb',
-    ),
-    dict(type=ActorMaskMetric),
-]
+test_evaluator = val_evaluator
 optim_wrapper.paramwise_cfg = dict(
     custom_keys={'roi_head.mask_head': dict(lr_mult=10.0)},
 )

@@ -37,20 +37,10 @@ train_pipeline = [
     dict(type=SampleTubeFrames, clip_len=16, frame_interval=2),
     dict(type=LoadTubeletTargets, num_frames=8),
     dict(type=DecordDecode),
-    dict(type=RandomShortSideResize, scales=[256, 320], max_long_edge=1333),
+    dict(type=RandomShortSideResize, scales=train_scales, max_long_edge=1333),
     dict(type=Flip, flip_ratio=0.5),
     dict(type=FormatShape, input_format='NCTHW', collapse=True),
-    dict(
-        type=PackTubeletInputs,
-        meta_keys=(
-            'img_shape',
-            'original_shape',
-            'img_key',
-            'video_id',
-            'timestamp',
-            'tubelet_frames',
-        ),
-    ),
+    dict(type=PackTubeletInputs, meta_keys=meta_keys),
 ]
 val_pipeline = [
     dict(type=DecordInit),
@@ -59,98 +49,15 @@ val_pipeline = [
     dict(type=DecordDecode),
     dict(type=Resize, scale=(1333, 256), keep_ratio=True),
     dict(type=FormatShape, input_format='NCTHW', collapse=True),
-    dict(
-        type=PackTubeletInputs,
-        meta_keys=(
-            'img_shape',
-            'original_shape',
-            'img_key',
-            'video_id',
-            'timestamp',
-            'tubelet_frames',
-        ),
-    ),
+    dict(type=PackTubeletInputs, meta_keys=meta_keys),
 ]
-test_pipeline = [
-    dict(type=DecordInit),
-    dict(type=SampleTubeFrames, clip_len=16, frame_interval=2, test_mode=True),
-    dict(type=LoadTubeletTargets, num_frames=8),
-    dict(type=DecordDecode),
-    dict(type=Resize, scale=(1333, 256), keep_ratio=True),
-    dict(type=FormatShape, input_format='NCTHW', collapse=True),
-    dict(
-        type=PackTubeletInputs,
-        meta_keys=(
-            'img_shape',
-            'original_shape',
-            'img_key',
-            'video_id',
-            'timestamp',
-            'tubelet_frames',
-        ),
-    ),
-]
-train_dataloader.dataset.pipeline = [
-    dict(type=DecordInit),
-    dict(type=SampleTubeFrames, clip_len=16, frame_interval=2),
-    dict(type=LoadTubeletTargets, num_frames=8),
-    dict(type=DecordDecode),
-    dict(type=RandomShortSideResize, scales=[256, 320], max_long_edge=1333),
-    dict(type=Flip, flip_ratio=0.5),
-    dict(type=FormatShape, input_format='NCTHW', collapse=True),
-    dict(
-        type=PackTubeletInputs,
-        meta_keys=(
-            'img_shape',
-            'original_shape',
-            'img_key',
-            'video_id',
-            'timestamp',
-            'tubelet_frames',
-        ),
-    ),
-]
+test_pipeline = val_pipeline
+train_dataloader.dataset.pipeline = train_pipeline
 train_dataloader.dataset.with_tubelets = True
-val_dataloader.dataset.pipeline = [
-    dict(type=DecordInit),
-    dict(type=SampleTubeFrames, clip_len=16, frame_interval=2, test_mode=True),
-    dict(type=LoadTubeletTargets, num_frames=8),
-    dict(type=DecordDecode),
-    dict(type=Resize, scale=(1333, 256), keep_ratio=True),
-    dict(type=FormatShape, input_format='NCTHW', collapse=True),
-    dict(
-        type=PackTubeletInputs,
-        meta_keys=(
-            'img_shape',
-            'original_shape',
-            'img_key',
-            'video_id',
-            'timestamp',
-            'tubelet_frames',
-        ),
-    ),
-]
+val_dataloader.dataset.pipeline = val_pipeline
 val_dataloader.dataset.with_tubelets = True
 val_dataloader.dataset.test_clip_stride = 8
-test_dataloader.dataset.pipeline = [
-    dict(type=DecordInit),
-    dict(type=SampleTubeFrames, clip_len=16, frame_interval=2, test_mode=True),
-    dict(type=LoadTubeletTargets, num_frames=8),
-    dict(type=DecordDecode),
-    dict(type=Resize, scale=(1333, 256), keep_ratio=True),
-    dict(type=FormatShape, input_format='NCTHW', collapse=True),
-    dict(
-        type=PackTubeletInputs,
-        meta_keys=(
-            'img_shape',
-            'original_shape',
-            'img_key',
-            'video_id',
-            'timestamp',
-            'tubelet_frames',
-        ),
-    ),
-]
+test_dataloader.dataset.pipeline = val_pipeline
 test_dataloader.dataset.with_tubelets = True
 test_dataloader.dataset.test_clip_stride = 8
 val_evaluator.tubes = 'tubelets'

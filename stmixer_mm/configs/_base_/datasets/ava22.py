@@ -61,52 +61,19 @@ meta_keys = (
 train_pipeline = [
     dict(type=SampleAVAFrames, clip_len=16, frame_interval=4),
     dict(type=CheckedRawFrameDecode),
-    dict(type=RandomShortSideResize, scales=[256, 320], max_long_edge=1333),
+    dict(type=RandomShortSideResize, scales=train_scales, max_long_edge=1333),
     dict(type=Flip, flip_ratio=0.5),
     dict(type=FormatShape, input_format='NCTHW', collapse=True),
-    dict(
-        type=PackActionInputs,
-        meta_keys=(
-            'img_shape',
-            'original_shape',
-            'img_key',
-            'video_id',
-            'timestamp',
-        ),
-    ),
+    dict(type=PackActionInputs, meta_keys=meta_keys),
 ]
 val_pipeline = [
     dict(type=SampleAVAFrames, clip_len=16, frame_interval=4, test_mode=True),
     dict(type=CheckedRawFrameDecode),
     dict(type=Resize, scale=(1333, 256), keep_ratio=True),
     dict(type=FormatShape, input_format='NCTHW', collapse=True),
-    dict(
-        type=PackActionInputs,
-        meta_keys=(
-            'img_shape',
-            'original_shape',
-            'img_key',
-            'video_id',
-            'timestamp',
-        ),
-    ),
+    dict(type=PackActionInputs, meta_keys=meta_keys),
 ]
-test_pipeline = [
-    dict(type=SampleAVAFrames, clip_len=16, frame_interval=4, test_mode=True),
-    dict(type=CheckedRawFrameDecode),
-    dict(type=Resize, scale=(1333, 256), keep_ratio=True),
-    dict(type=FormatShape, input_format='NCTHW', collapse=True),
-    dict(
-        type=PackActionInputs,
-        meta_keys=(
-            'img_shape',
-            'original_shape',
-            'img_key',
-            'video_id',
-            'timestamp',
-        ),
-    ),
-]
+test_pipeline = val_pipeline
 dataset_common = dict(
     type=ValidatedAVADataset,
     label_file='data/ava/annotations/ava_action_list_v2.2_for_activitynet_2019.pbtxt',
@@ -125,27 +92,7 @@ train_dataloader = dict(
     dataset=dict(
         ann_file='data/ava/annotations/ava_train_v2.2.csv',
         exclude_file='data/ava/annotations/ava_train_excluded_timestamps_v2.2.csv',
-        pipeline=[
-            dict(type=SampleAVAFrames, clip_len=16, frame_interval=4),
-            dict(type=CheckedRawFrameDecode),
-            dict(
-                type=RandomShortSideResize,
-                scales=[256, 320],
-                max_long_edge=1333,
-            ),
-            dict(type=Flip, flip_ratio=0.5),
-            dict(type=FormatShape, input_format='NCTHW', collapse=True),
-            dict(
-                type=PackActionInputs,
-                meta_keys=(
-                    'img_shape',
-                    'original_shape',
-                    'img_key',
-                    'video_id',
-                    'timestamp',
-                ),
-            ),
-        ],
+        pipeline=train_pipeline,
         type=ValidatedAVADataset,
         label_file='data/ava/annotations/ava_action_list_v2.2_for_activitynet_2019.pbtxt',
         num_classes=81,
@@ -164,27 +111,7 @@ val_dataloader = dict(
     dataset=dict(
         ann_file='data/ava/annotations/ava_val_v2.2.csv',
         exclude_file='data/ava/annotations/ava_val_excluded_timestamps_v2.2.csv',
-        pipeline=[
-            dict(
-                type=SampleAVAFrames,
-                clip_len=16,
-                frame_interval=4,
-                test_mode=True,
-            ),
-            dict(type=CheckedRawFrameDecode),
-            dict(type=Resize, scale=(1333, 256), keep_ratio=True),
-            dict(type=FormatShape, input_format='NCTHW', collapse=True),
-            dict(
-                type=PackActionInputs,
-                meta_keys=(
-                    'img_shape',
-                    'original_shape',
-                    'img_key',
-                    'video_id',
-                    'timestamp',
-                ),
-            ),
-        ],
+        pipeline=val_pipeline,
         test_mode=True,
         type=ValidatedAVADataset,
         label_file='data/ava/annotations/ava_action_list_v2.2_for_activitynet_2019.pbtxt',
@@ -204,27 +131,7 @@ test_dataloader = dict(
     dataset=dict(
         ann_file='data/ava/annotations/ava_val_v2.2.csv',
         exclude_file='data/ava/annotations/ava_val_excluded_timestamps_v2.2.csv',
-        pipeline=[
-            dict(
-                type=SampleAVAFrames,
-                clip_len=16,
-                frame_interval=4,
-                test_mode=True,
-            ),
-            dict(type=CheckedRawFrameDecode),
-            dict(type=Resize, scale=(1333, 256), keep_ratio=True),
-            dict(type=FormatShape, input_format='NCTHW', collapse=True),
-            dict(
-                type=PackActionInputs,
-                meta_keys=(
-                    'img_shape',
-                    'original_shape',
-                    'img_key',
-                    'video_id',
-                    'timestamp',
-                ),
-            ),
-        ],
+        pipeline=val_pipeline,
         test_mode=True,
         type=ValidatedAVADataset,
         label_file='data/ava/annotations/ava_action_list_v2.2_for_activitynet_2019.pbtxt',

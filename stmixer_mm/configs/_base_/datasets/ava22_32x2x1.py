@@ -21,98 +21,19 @@ frame_interval = 2
 train_pipeline = [
     dict(type=SampleAVAFrames, clip_len=32, frame_interval=2),
     dict(type=CheckedRawFrameDecode),
-    dict(type=RandomShortSideResize, scales=[256, 320], max_long_edge=1333),
+    dict(type=RandomShortSideResize, scales=train_scales, max_long_edge=1333),
     dict(type=Flip, flip_ratio=0.5),
     dict(type=FormatShape, input_format='NCTHW', collapse=True),
-    dict(
-        type=PackActionInputs,
-        meta_keys=(
-            'img_shape',
-            'original_shape',
-            'img_key',
-            'video_id',
-            'timestamp',
-        ),
-    ),
+    dict(type=PackActionInputs, meta_keys=meta_keys),
 ]
 val_pipeline = [
     dict(type=SampleAVAFrames, clip_len=32, frame_interval=2, test_mode=True),
     dict(type=CheckedRawFrameDecode),
     dict(type=Resize, scale=(1333, 256), keep_ratio=True),
     dict(type=FormatShape, input_format='NCTHW', collapse=True),
-    dict(
-        type=PackActionInputs,
-        meta_keys=(
-            'img_shape',
-            'original_shape',
-            'img_key',
-            'video_id',
-            'timestamp',
-        ),
-    ),
+    dict(type=PackActionInputs, meta_keys=meta_keys),
 ]
-test_pipeline = [
-    dict(type=SampleAVAFrames, clip_len=32, frame_interval=2, test_mode=True),
-    dict(type=CheckedRawFrameDecode),
-    dict(type=Resize, scale=(1333, 256), keep_ratio=True),
-    dict(type=FormatShape, input_format='NCTHW', collapse=True),
-    dict(
-        type=PackActionInputs,
-        meta_keys=(
-            'img_shape',
-            'original_shape',
-            'img_key',
-            'video_id',
-            'timestamp',
-        ),
-    ),
-]
-train_dataloader.dataset.pipeline = [
-    dict(type=SampleAVAFrames, clip_len=32, frame_interval=2),
-    dict(type=CheckedRawFrameDecode),
-    dict(type=RandomShortSideResize, scales=[256, 320], max_long_edge=1333),
-    dict(type=Flip, flip_ratio=0.5),
-    dict(type=FormatShape, input_format='NCTHW', collapse=True),
-    dict(
-        type=PackActionInputs,
-        meta_keys=(
-            'img_shape',
-            'original_shape',
-            'img_key',
-            'video_id',
-            'timestamp',
-        ),
-    ),
-]
-val_dataloader.dataset.pipeline = [
-    dict(type=SampleAVAFrames, clip_len=32, frame_interval=2, test_mode=True),
-    dict(type=CheckedRawFrameDecode),
-    dict(type=Resize, scale=(1333, 256), keep_ratio=True),
-    dict(type=FormatShape, input_format='NCTHW', collapse=True),
-    dict(
-        type=PackActionInputs,
-        meta_keys=(
-            'img_shape',
-            'original_shape',
-            'img_key',
-            'video_id',
-            'timestamp',
-        ),
-    ),
-]
-test_dataloader.dataset.pipeline = [
-    dict(type=SampleAVAFrames, clip_len=32, frame_interval=2, test_mode=True),
-    dict(type=CheckedRawFrameDecode),
-    dict(type=Resize, scale=(1333, 256), keep_ratio=True),
-    dict(type=FormatShape, input_format='NCTHW', collapse=True),
-    dict(
-        type=PackActionInputs,
-        meta_keys=(
-            'img_shape',
-            'original_shape',
-            'img_key',
-            'video_id',
-            'timestamp',
-        ),
-    ),
-]
+test_pipeline = val_pipeline
+train_dataloader.dataset.pipeline = train_pipeline
+val_dataloader.dataset.pipeline = val_pipeline
+test_dataloader.dataset.pipeline = val_pipeline

@@ -48,19 +48,10 @@ train_pipeline = [
     dict(type=DecordInit),
     dict(type=SampleTubeFrames, clip_len=16, frame_interval=2),
     dict(type=DecordDecode),
-    dict(type=RandomShortSideResize, scales=[256, 320], max_long_edge=1333),
+    dict(type=RandomShortSideResize, scales=train_scales, max_long_edge=1333),
     dict(type=Flip, flip_ratio=0.5),
     dict(type=FormatShape, input_format='NCTHW', collapse=True),
-    dict(
-        type=PackActionInputs,
-        meta_keys=(
-            'img_shape',
-            'original_shape',
-            'img_key',
-            'video_id',
-            'timestamp',
-        ),
-    ),
+    dict(type=PackActionInputs, meta_keys=meta_keys),
 ]
 val_pipeline = [
     dict(type=DecordInit),
@@ -68,34 +59,9 @@ val_pipeline = [
     dict(type=DecordDecode),
     dict(type=Resize, scale=(1333, 256), keep_ratio=True),
     dict(type=FormatShape, input_format='NCTHW', collapse=True),
-    dict(
-        type=PackActionInputs,
-        meta_keys=(
-            'img_shape',
-            'original_shape',
-            'img_key',
-            'video_id',
-            'timestamp',
-        ),
-    ),
+    dict(type=PackActionInputs, meta_keys=meta_keys),
 ]
-test_pipeline = [
-    dict(type=DecordInit),
-    dict(type=SampleTubeFrames, clip_len=16, frame_interval=2, test_mode=True),
-    dict(type=DecordDecode),
-    dict(type=Resize, scale=(1333, 256), keep_ratio=True),
-    dict(type=FormatShape, input_format='NCTHW', collapse=True),
-    dict(
-        type=PackActionInputs,
-        meta_keys=(
-            'img_shape',
-            'original_shape',
-            'img_key',
-            'video_id',
-            'timestamp',
-        ),
-    ),
-]
+test_pipeline = val_pipeline
 dataset_common = dict(
     type=TubeDataset,
     ann_file='data/multisports/annotations/multisports_GT.pkl',
@@ -113,28 +79,7 @@ train_dataloader = dict(
     persistent_workers=True,
     sampler=dict(type=DefaultSampler, shuffle=True),
     dataset=dict(
-        pipeline=[
-            dict(type=DecordInit),
-            dict(type=SampleTubeFrames, clip_len=16, frame_interval=2),
-            dict(type=DecordDecode),
-            dict(
-                type=RandomShortSideResize,
-                scales=[256, 320],
-                max_long_edge=1333,
-            ),
-            dict(type=Flip, flip_ratio=0.5),
-            dict(type=FormatShape, input_format='NCTHW', collapse=True),
-            dict(
-                type=PackActionInputs,
-                meta_keys=(
-                    'img_shape',
-                    'original_shape',
-                    'img_key',
-                    'video_id',
-                    'timestamp',
-                ),
-            ),
-        ],
+        pipeline=train_pipeline,
         keyframe_stride=4,
         type=TubeDataset,
         ann_file='data/multisports/annotations/multisports_GT.pkl',
@@ -153,28 +98,7 @@ val_dataloader = dict(
     persistent_workers=True,
     sampler=dict(type=DefaultSampler, shuffle=False),
     dataset=dict(
-        pipeline=[
-            dict(type=DecordInit),
-            dict(
-                type=SampleTubeFrames,
-                clip_len=16,
-                frame_interval=2,
-                test_mode=True,
-            ),
-            dict(type=DecordDecode),
-            dict(type=Resize, scale=(1333, 256), keep_ratio=True),
-            dict(type=FormatShape, input_format='NCTHW', collapse=True),
-            dict(
-                type=PackActionInputs,
-                meta_keys=(
-                    'img_shape',
-                    'original_shape',
-                    'img_key',
-                    'video_id',
-                    'timestamp',
-                ),
-            ),
-        ],
+        pipeline=val_pipeline,
         test_mode=True,
         type=TubeDataset,
         ann_file='data/multisports/annotations/multisports_GT.pkl',
@@ -193,28 +117,7 @@ test_dataloader = dict(
     persistent_workers=True,
     sampler=dict(type=DefaultSampler, shuffle=False),
     dataset=dict(
-        pipeline=[
-            dict(type=DecordInit),
-            dict(
-                type=SampleTubeFrames,
-                clip_len=16,
-                frame_interval=2,
-                test_mode=True,
-            ),
-            dict(type=DecordDecode),
-            dict(type=Resize, scale=(1333, 256), keep_ratio=True),
-            dict(type=FormatShape, input_format='NCTHW', collapse=True),
-            dict(
-                type=PackActionInputs,
-                meta_keys=(
-                    'img_shape',
-                    'original_shape',
-                    'img_key',
-                    'video_id',
-                    'timestamp',
-                ),
-            ),
-        ],
+        pipeline=val_pipeline,
         test_mode=True,
         type=TubeDataset,
         ann_file='data/multisports/annotations/multisports_GT.pkl',
@@ -231,27 +134,13 @@ val_evaluator = dict(
     type=TubeMetric,
     ann_file='data/multisports/annotations/multisports_GT.pkl',
     protocol='multisports',
-    ignore_labels=(
-        'aerobic kick jump',
-        'aerobic off axis jump',
-        'aerobic butterfly jump',
-        'aerobic balance turn',
-        'basketball save',
-        'basketball jump ball',
-    ),
+    ignore_labels=ignore_labels,
     score_thr=0.005,
 )
 test_evaluator = dict(
     type=TubeMetric,
     ann_file='data/multisports/annotations/multisports_GT.pkl',
     protocol='multisports',
-    ignore_labels=(
-        'aerobic kick jump',
-        'aerobic off axis jump',
-        'aerobic butterfly jump',
-        'aerobic balance turn',
-        'basketball save',
-        'basketball jump ball',
-    ),
+    ignore_labels=ignore_labels,
     score_thr=0.005,
 )

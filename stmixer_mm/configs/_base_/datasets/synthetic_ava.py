@@ -53,54 +53,21 @@ train_pipeline = [
     dict(type=CheckedRawFrameDecode),
     dict(
         type=RandomShortSideResize,
-        scale_range=(112, 144),
+        scale_range=train_scale_range,
         max_long_edge=1333,
     ),
     dict(type=Flip, flip_ratio=0.5),
     dict(type=FormatShape, input_format='NCTHW', collapse=True),
-    dict(
-        type=PackActionInputs,
-        meta_keys=(
-            'img_shape',
-            'original_shape',
-            'img_key',
-            'video_id',
-            'timestamp',
-        ),
-    ),
+    dict(type=PackActionInputs, meta_keys=meta_keys),
 ]
 val_pipeline = [
     dict(type=SampleAVAFrames, clip_len=8, frame_interval=2, test_mode=True),
     dict(type=CheckedRawFrameDecode),
     dict(type=Resize, scale=(1333, 128), keep_ratio=True),
     dict(type=FormatShape, input_format='NCTHW', collapse=True),
-    dict(
-        type=PackActionInputs,
-        meta_keys=(
-            'img_shape',
-            'original_shape',
-            'img_key',
-            'video_id',
-            'timestamp',
-        ),
-    ),
+    dict(type=PackActionInputs, meta_keys=meta_keys),
 ]
-test_pipeline = [
-    dict(type=SampleAVAFrames, clip_len=8, frame_interval=2, test_mode=True),
-    dict(type=CheckedRawFrameDecode),
-    dict(type=Resize, scale=(1333, 128), keep_ratio=True),
-    dict(type=FormatShape, input_format='NCTHW', collapse=True),
-    dict(
-        type=PackActionInputs,
-        meta_keys=(
-            'img_shape',
-            'original_shape',
-            'img_key',
-            'video_id',
-            'timestamp',
-        ),
-    ),
-]
+test_pipeline = val_pipeline
 dataset_common = dict(
     type=ValidatedAVADataset,
     label_file='data/synthetic_ava/annotations/label_map.pbtxt',
@@ -119,27 +86,7 @@ train_dataloader = dict(
     dataset=dict(
         ann_file='data/synthetic_ava/annotations/train.csv',
         exclude_file='data/synthetic_ava/annotations/train_excluded_timestamps.csv',
-        pipeline=[
-            dict(type=SampleAVAFrames, clip_len=8, frame_interval=2),
-            dict(type=CheckedRawFrameDecode),
-            dict(
-                type=RandomShortSideResize,
-                scale_range=(112, 144),
-                max_long_edge=1333,
-            ),
-            dict(type=Flip, flip_ratio=0.5),
-            dict(type=FormatShape, input_format='NCTHW', collapse=True),
-            dict(
-                type=PackActionInputs,
-                meta_keys=(
-                    'img_shape',
-                    'original_shape',
-                    'img_key',
-                    'video_id',
-                    'timestamp',
-                ),
-            ),
-        ],
+        pipeline=train_pipeline,
         type=ValidatedAVADataset,
         label_file='data/synthetic_ava/annotations/label_map.pbtxt',
         num_classes=8,
@@ -158,27 +105,7 @@ val_dataloader = dict(
     dataset=dict(
         ann_file='data/synthetic_ava/annotations/val.csv',
         exclude_file='data/synthetic_ava/annotations/val_excluded_timestamps.csv',
-        pipeline=[
-            dict(
-                type=SampleAVAFrames,
-                clip_len=8,
-                frame_interval=2,
-                test_mode=True,
-            ),
-            dict(type=CheckedRawFrameDecode),
-            dict(type=Resize, scale=(1333, 128), keep_ratio=True),
-            dict(type=FormatShape, input_format='NCTHW', collapse=True),
-            dict(
-                type=PackActionInputs,
-                meta_keys=(
-                    'img_shape',
-                    'original_shape',
-                    'img_key',
-                    'video_id',
-                    'timestamp',
-                ),
-            ),
-        ],
+        pipeline=val_pipeline,
         test_mode=True,
         type=ValidatedAVADataset,
         label_file='data/synthetic_ava/annotations/label_map.pbtxt',
@@ -198,27 +125,7 @@ test_dataloader = dict(
     dataset=dict(
         ann_file='data/synthetic_ava/annotations/val.csv',
         exclude_file='data/synthetic_ava/annotations/val_excluded_timestamps.csv',
-        pipeline=[
-            dict(
-                type=SampleAVAFrames,
-                clip_len=8,
-                frame_interval=2,
-                test_mode=True,
-            ),
-            dict(type=CheckedRawFrameDecode),
-            dict(type=Resize, scale=(1333, 128), keep_ratio=True),
-            dict(type=FormatShape, input_format='NCTHW', collapse=True),
-            dict(
-                type=PackActionInputs,
-                meta_keys=(
-                    'img_shape',
-                    'original_shape',
-                    'img_key',
-                    'video_id',
-                    'timestamp',
-                ),
-            ),
-        ],
+        pipeline=val_pipeline,
         test_mode=True,
         type=ValidatedAVADataset,
         label_file='data/synthetic_ava/annotations/label_map.pbtxt',

@@ -37,52 +37,20 @@ train_pipeline = [
     dict(type=CheckedRawFrameDecode),
     dict(type=Flip, flip_ratio=0.5),
     dict(type=FormatShape, input_format='NCTHW', collapse=True),
-    dict(
-        type=PackActionInputs,
-        meta_keys=(
-            'img_shape',
-            'original_shape',
-            'img_key',
-            'video_id',
-            'timestamp',
-        ),
-    ),
+    dict(type=PackActionInputs, meta_keys=meta_keys),
 ]
 val_pipeline = [
     dict(type=SampleTubeFrames, clip_len=8, frame_interval=2, test_mode=True),
     dict(type=CheckedRawFrameDecode),
     dict(type=FormatShape, input_format='NCTHW', collapse=True),
-    dict(
-        type=PackActionInputs,
-        meta_keys=(
-            'img_shape',
-            'original_shape',
-            'img_key',
-            'video_id',
-            'timestamp',
-        ),
-    ),
+    dict(type=PackActionInputs, meta_keys=meta_keys),
 ]
-test_pipeline = [
-    dict(type=SampleTubeFrames, clip_len=8, frame_interval=2, test_mode=True),
-    dict(type=CheckedRawFrameDecode),
-    dict(type=FormatShape, input_format='NCTHW', collapse=True),
-    dict(
-        type=PackActionInputs,
-        meta_keys=(
-            'img_shape',
-            'original_shape',
-            'img_key',
-            'video_id',
-            'timestamp',
-        ),
-    ),
-]
+test_pipeline = val_pipeline
 dataset_common = dict(
     type=TubeDataset,
     ann_file='data/synthetic_tubes/annotations/tubes_GT.pkl',
     num_classes=4,
-    classes=('stand', 'crouch', 'walk', 'jump'),
+    classes=classes,
     filename_tmpl='img_{:05d}.jpg',
     start_index=1,
     data_prefix=dict(img='data/synthetic_tubes/rawframes'),
@@ -93,27 +61,12 @@ train_dataloader = dict(
     persistent_workers=False,
     sampler=dict(type=DefaultSampler, shuffle=True),
     dataset=dict(
-        pipeline=[
-            dict(type=SampleTubeFrames, clip_len=8, frame_interval=2),
-            dict(type=CheckedRawFrameDecode),
-            dict(type=Flip, flip_ratio=0.5),
-            dict(type=FormatShape, input_format='NCTHW', collapse=True),
-            dict(
-                type=PackActionInputs,
-                meta_keys=(
-                    'img_shape',
-                    'original_shape',
-                    'img_key',
-                    'video_id',
-                    'timestamp',
-                ),
-            ),
-        ],
+        pipeline=train_pipeline,
         keyframe_stride=8,
         type=TubeDataset,
         ann_file='data/synthetic_tubes/annotations/tubes_GT.pkl',
         num_classes=4,
-        classes=('stand', 'crouch', 'walk', 'jump'),
+        classes=classes,
         filename_tmpl='img_{:05d}.jpg',
         start_index=1,
         data_prefix=dict(img='data/synthetic_tubes/rawframes'),
@@ -125,31 +78,12 @@ val_dataloader = dict(
     persistent_workers=False,
     sampler=dict(type=DefaultSampler, shuffle=False),
     dataset=dict(
-        pipeline=[
-            dict(
-                type=SampleTubeFrames,
-                clip_len=8,
-                frame_interval=2,
-                test_mode=True,
-            ),
-            dict(type=CheckedRawFrameDecode),
-            dict(type=FormatShape, input_format='NCTHW', collapse=True),
-            dict(
-                type=PackActionInputs,
-                meta_keys=(
-                    'img_shape',
-                    'original_shape',
-                    'img_key',
-                    'video_id',
-                    'timestamp',
-                ),
-            ),
-        ],
+        pipeline=val_pipeline,
         test_mode=True,
         type=TubeDataset,
         ann_file='data/synthetic_tubes/annotations/tubes_GT.pkl',
         num_classes=4,
-        classes=('stand', 'crouch', 'walk', 'jump'),
+        classes=classes,
         filename_tmpl='img_{:05d}.jpg',
         start_index=1,
         data_prefix=dict(img='data/synthetic_tubes/rawframes'),
@@ -161,31 +95,12 @@ test_dataloader = dict(
     persistent_workers=False,
     sampler=dict(type=DefaultSampler, shuffle=False),
     dataset=dict(
-        pipeline=[
-            dict(
-                type=SampleTubeFrames,
-                clip_len=8,
-                frame_interval=2,
-                test_mode=True,
-            ),
-            dict(type=CheckedRawFrameDecode),
-            dict(type=FormatShape, input_format='NCTHW', collapse=True),
-            dict(
-                type=PackActionInputs,
-                meta_keys=(
-                    'img_shape',
-                    'original_shape',
-                    'img_key',
-                    'video_id',
-                    'timestamp',
-                ),
-            ),
-        ],
+        pipeline=val_pipeline,
         test_mode=True,
         type=TubeDataset,
         ann_file='data/synthetic_tubes/annotations/tubes_GT.pkl',
         num_classes=4,
-        classes=('stand', 'crouch', 'walk', 'jump'),
+        classes=classes,
         filename_tmpl='img_{:05d}.jpg',
         start_index=1,
         data_prefix=dict(img='data/synthetic_tubes/rawframes'),
