@@ -81,15 +81,12 @@ def set_conv3d_impl(module: nn.Module, impl: str) -> int:
         module (nn.Module): Module whose ``nn.Conv3d`` layers are switched
             in place.
         impl (str): ``'onednn'`` (:class:`OneDNNConv3d`) or ``'native'``
-            (back to the layers' own classes); anything else raises
-            ValueError.
+            (back to the layers' own classes; any other value as well:
+            the backbones check their ``conv3d_impl`` when built).
 
     Returns:
         int: How many layers were changed.
     """
-    if impl not in CONV3D_IMPLS:
-        raise ValueError(
-            f'conv3d_impl must be one of {CONV3D_IMPLS}, got {impl!r}')
     return (use_onednn_conv3d(module)
             if impl == 'onednn' else native_conv3d(module))
 
@@ -99,10 +96,9 @@ def fuse_conv_module_bn(module: nn.Module) -> int:
     convolution in place; returns how many. Unlike mmcv's ``fuse_conv_bn`` it
     goes by ``ConvModule``'s ``order``, counts, and refuses training mode
     (RuntimeError)."""
-    if module.training:
-        raise RuntimeError(
-            'fuse_conv_module_bn: the module is in training mode; '
-            'conv-BN fusion is for inference (call .eval())')
+    if module.training:  # its BatchNorms use the batch's statistics
+        raise RuntimeError('fuse_conv_module_bn: the module is in training '
+                           'mode; call .eval() first')
     fused = 0
     for m in module.modules():
         if not (isinstance(m, ConvModule) and m.with_norm):

@@ -10,7 +10,7 @@ from mmengine.model import BaseModule, constant_init, kaiming_init
 from torch import Tensor
 
 from stmixer_mm.registry import MODELS
-from ..utils.checks import is_int, is_positive_int
+from ..utils.checks import check_choice, check_ints, is_int
 
 INSTANTIATIONS = ('dot_product', 'softmax')
 
@@ -46,29 +46,11 @@ class PySlowFastNonLocal3d(BaseModule):
         name = 'PySlowFastNonLocal3d'
         if inner_channels is None and is_int(in_channels):
             inner_channels = in_channels // 2
-        for arg, value in (('in_channels', in_channels), ('inner_channels',
-                                                          inner_channels)):
-            if not is_positive_int(value):
-                raise ValueError(
-                    f'{name}: {arg} must be a positive int, got {value!r} '
-                    f'(in_channels={in_channels!r}, inner_channels defaults '
-                    'to in_channels // 2)')
-        if pool_size is not None:
-            if not isinstance(pool_size,
-                              (list, tuple)) or len(pool_size) != 3 or not all(
-                                  is_positive_int(s) for s in pool_size):
-                raise ValueError(
-                    f'{name}: pool_size must be None or three positive ints '
-                    f'(t, h, w), got {pool_size!r}')
-            pool_size = tuple(int(s) for s in pool_size)
-            if all(s == 1 for s in pool_size):
-                pool_size = None
-        if instantiation not in INSTANTIATIONS:
-            raise ValueError(f'{name}: instantiation must be one of '
-                             f'{INSTANTIATIONS}, got {instantiation!r}')
-        if not isinstance(zero_init, bool):
-            raise ValueError(
-                f'{name}: zero_init must be True or False, got {zero_init!r}')
+        check_ints(
+            name, in_channels=in_channels, inner_channels=inner_channels)
+        check_choice(name, INSTANTIATIONS, instantiation=instantiation)
+        if pool_size is not None:  # all ones: no pooling
+            pool_size = None if set(pool_size) == {1} else tuple(pool_size)
         super().__init__(init_cfg=init_cfg)
         self.in_channels = in_channels
         self.inner_channels = inner_channels
@@ -102,16 +84,7 @@ class PySlowFastNonLocal3d(BaseModule):
 
     def forward(self, x: Tensor) -> Tensor:
         """``[N, C, T, H, W]`` -> ``x`` plus the non-local response."""
-        if x.dim() != 5 or x.shape[1] != self.in_channels:
-            raise ValueError(
-                f'{type(self).__name__} expects [N, {self.in_channels}, T, H, '
-                f'W], got {tuple(x.shape)}')
         n, _, t, h, w = x.shape
-        if self.pool_size is not None and any(
-                size < k for size, k in zip((t, h, w), self.pool_size)):
-            raise ValueError(
-                f'input (T, H, W) = {(t, h, w)} is smaller than the key/value '
-                f'pooling kernel {self.pool_size}')
         theta = self.conv_theta(x).flatten(2)  # [N, C', THW]
         x_kv = self.pool(x)
         phi = self.conv_phi(x_kv).flatten(2)  # [N, C', K]

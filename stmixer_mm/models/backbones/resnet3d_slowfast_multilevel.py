@@ -1,7 +1,6 @@
 """SlowFast backbone returning one fused map per ResNet stage."""
 import copy
 import inspect
-import numbers
 from typing import List, Optional, Sequence, Tuple
 
 import torch
@@ -11,8 +10,10 @@ from mmaction.models.backbones.resnet3d_slowfast import ResNet3dSlowFast
 from torch import Tensor
 
 from stmixer_mm.registry import MODELS
+from ..utils.checks import check_choice, check_choices
 from .inference import CONV3D_IMPLS, set_conv3d_impl
 
+FRAME_SAMPLINGS = ('nearest', 'linspace')
 _PARENT_DEFAULTS = {
     name: param.default
     for name, param in inspect.signature(
@@ -47,17 +48,8 @@ class ResNet3dSlowFastMultiLevel(ResNet3dSlowFast):
                  conv3d_impl: str = 'onednn',
                  **kwargs) -> None:
         name = 'ResNet3dSlowFastMultiLevel'
-        if not isinstance(out_indices, (list, tuple)) or not out_indices \
-                or not all(isinstance(i, numbers.Integral)
-                           and not isinstance(i, bool) for i in out_indices):
-            raise ValueError(f'{name}: out_indices must be a list of one or '
-                             f'more stage indices, got {out_indices!r}')
-        if frame_sampling not in ('nearest', 'linspace'):
-            raise ValueError(f"{name}: frame_sampling must be 'nearest' or "
-                             f"'linspace', got {frame_sampling!r}")
-        if conv3d_impl not in CONV3D_IMPLS:
-            raise ValueError(f'{name}: conv3d_impl must be one of '
-                             f'{CONV3D_IMPLS}, got {conv3d_impl!r}')
+        check_choice(name, FRAME_SAMPLINGS, frame_sampling=frame_sampling)
+        check_choice(name, CONV3D_IMPLS, conv3d_impl=conv3d_impl)
         non_local_cfgs = {}
         for key, default in _PARENT_DEFAULTS.items():
             kwargs[key] = copy.deepcopy(kwargs.get(key, default))
@@ -72,19 +64,13 @@ class ResNet3dSlowFastMultiLevel(ResNet3dSlowFast):
             pathway = self.slow_path if key == 'slow_pathway' else \
                 self.fast_path
             self._swap_non_local_blocks(pathway, cfg, key)
-        if self.resample_rate % self.speed_ratio:
+        if self.resample_rate % self.speed_ratio:  # else unequal T
             raise ValueError(
                 f'{name}: resample_rate ({self.resample_rate}) must be a '
                 f'multiple of speed_ratio ({self.speed_ratio})')
-        num_stages = len(self.slow_path.res_layers)
-        if len(self.fast_path.res_layers) != num_stages:
-            raise ValueError(f'{name}: slow_pathway and fast_pathway must '
-                             'have the same number of stages')
+        stages = tuple(range(len(self.slow_path.res_layers)))
+        check_choices(name, stages, out_indices=out_indices)
         out_indices = tuple(out_indices)
-        if any(not 0 <= i < num_stages for i in out_indices):
-            raise ValueError(
-                f'{name}: out_indices {out_indices} must be within '
-                f'[0, {num_stages})')
         self.out_indices = out_indices
         self.frame_sampling = frame_sampling
         self.fast_pool = nn.MaxPool3d(
@@ -110,11 +96,9 @@ class ResNet3dSlowFastMultiLevel(ResNet3dSlowFast):
                     dict(copy.deepcopy(cfg), in_channels=channels))
                 self._custom_non_local.append(block.non_local_block)
                 num_swapped += 1
-        if not num_swapped:
-            raise ValueError(
-                f'{type(self).__name__}: {name}.non_local_cfg has type '
-                f'{cfg["type"]!r} but {name}.non_local marks no block: set '
-                'non_local or drop non_local_cfg')
+        if not num_swapped:  # the config would be silently unused
+            raise ValueError(f'{type(self).__name__}: {name}.non_local marks '
+                             f'no block for its non_local_cfg {cfg}')
 
     def init_weights(self, pretrained: Optional[str] = None) -> None:
         """mmaction2's initialisation, then the swapped non-local blocks' own
@@ -154,14 +138,7 @@ class ResNet3dSlowFastMultiLevel(ResNet3dSlowFast):
         return getattr(self.slow_path, name, None)
 
     def _level_map(self, x_slow: Tensor, x_fast: Tensor) -> Tensor:
-        pooled = self.fast_pool(x_fast)
-        if pooled.shape[2:] != x_slow.shape[2:]:
-            raise RuntimeError(
-                'slow and time-pooled fast maps differ in size: '
-                f'{tuple(x_slow.shape)} vs {tuple(pooled.shape)} (fast '
-                f'{tuple(x_fast.shape)}); the clip length must be a multiple '
-                'of resample_rate')
-        return torch.cat((x_slow, pooled), dim=1)
+        return torch.cat((x_slow, self.fast_pool(x_fast)), dim=1)
 
     def forward(self, x: Tensor) -> Tuple[Tensor, ...]:
         """Per ``out_indices`` entry ``[B, out_channels[k], T / tau, H / s, W

@@ -1,6 +1,7 @@
 """mmaction2's ``ResNet3dSlowOnly`` with oneDNN 3-D convolutions at
 inference."""
 from stmixer_mm.registry import MODELS
+from ..utils.checks import check_choice
 from .inference import CONV3D_IMPLS, set_conv3d_impl
 
 _BASE = MODELS.get('mmaction.ResNet3dSlowOnly')
@@ -19,9 +20,8 @@ class STMixerResNet3dSlowOnly(_BASE):
     """
 
     def __init__(self, *args, conv3d_impl: str = 'onednn', **kwargs) -> None:
-        if conv3d_impl not in CONV3D_IMPLS:
-            raise ValueError('STMixerResNet3dSlowOnly: conv3d_impl must be '
-                             f'one of {CONV3D_IMPLS}, got {conv3d_impl!r}')
+        check_choice(
+            'STMixerResNet3dSlowOnly', CONV3D_IMPLS, conv3d_impl=conv3d_impl)
         super().__init__(*args, **kwargs)
         self.conv3d_impl = conv3d_impl
         set_conv3d_impl(self, conv3d_impl)

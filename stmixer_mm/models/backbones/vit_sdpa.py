@@ -1,8 +1,6 @@
 """mmaction2's VideoMAE ``VisionTransformer`` (same keys as the official
 STMixer backbone's) with ``scaled_dot_product_attention`` instead of the
 materialised ``N x N`` attention, same outputs up to rounding."""
-import math
-import numbers
 from typing import Optional
 
 import torch
@@ -11,6 +9,7 @@ from mmaction.models.backbones.vit_mae import Attention, VisionTransformer
 from torch import Tensor
 
 from stmixer_mm.registry import MODELS
+from ..utils.checks import check_choice, check_range
 
 ATTN_IMPLS = ('sdpa', 'naive')
 
@@ -51,9 +50,6 @@ class FusedAttention(Attention):
 
     def __init__(self, *args, impl: str = 'sdpa', **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        if impl not in ATTN_IMPLS:
-            raise ValueError(
-                f'attn_impl must be one of {ATTN_IMPLS}, got {impl!r}')
         self.impl = impl
 
     def forward(self, x: Tensor) -> Tensor:
@@ -78,10 +74,6 @@ class FusedAttention(Attention):
         x = self.proj(x)
         x = self.proj_drop(x)
         return x
-
-
-def _is_number(value) -> bool:
-    return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
 @MODELS.register_module()
@@ -110,21 +102,11 @@ class STMixerVisionTransformer(VisionTransformer):
                  qkv_bias: bool = True,
                  **kwargs) -> None:
         name = 'STMixerVisionTransformer'
-        if attn_impl not in ATTN_IMPLS:
-            raise ValueError(f'{name}: attn_impl must be one of {ATTN_IMPLS}'
-                             f', got {attn_impl!r}')
-        if qk_scale is not None and not (_is_number(qk_scale)
-                                         and 0 < qk_scale < math.inf):
-            raise ValueError(f'{name}: qk_scale must be None or a finite '
-                             f'number > 0, got {qk_scale!r}')
-        for arg, rate in (('attn_drop_rate', attn_drop_rate), ('drop_rate',
-                                                               drop_rate)):
-            if not (_is_number(rate) and 0 <= rate <= 1):
-                raise ValueError(f'{name}: {arg} must be a number in [0, 1]'
-                                 f', got {rate!r}')
-        if not isinstance(qkv_bias, bool):
-            raise ValueError(
-                f'{name}: qkv_bias must be True or False, got {qkv_bias!r}')
+        check_choice(name, ATTN_IMPLS, attn_impl=attn_impl)
+        check_range(
+            name, '[0, 1]', attn_drop_rate=attn_drop_rate, drop_rate=drop_rate)
+        if qk_scale is not None:
+            check_range(name, '(0, inf)', qk_scale=qk_scale)
         super().__init__(
             *args,
             qk_scale=qk_scale,
@@ -153,9 +135,7 @@ class STMixerVisionTransformer(VisionTransformer):
 
     def set_attn_impl(self, impl: str) -> None:
         """Switch every block between ``'sdpa'`` and ``'naive'``."""
-        if impl not in ATTN_IMPLS:
-            raise ValueError(
-                f'attn_impl must be one of {ATTN_IMPLS}, got {impl!r}')
+        check_choice('STMixerVisionTransformer', ATTN_IMPLS, attn_impl=impl)
         self.attn_impl = impl
         for blk in self.blocks:
             blk.attn.impl = impl

@@ -13,9 +13,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from mmaction.models import ActionDataPreprocessor
+from mmdet.structures.bbox import get_box_tensor
 from torch import Tensor
 
 from stmixer_mm.registry import MODELS
+from ..utils.checks import check_choice, check_ints, check_range, is_int
 
 
 def _got(value: Any) -> str:
@@ -64,36 +66,24 @@ def check_gt_boxes(data_samples: Optional[list]) -> None:
 
     Raises:
         ValueError: Naming the sample (``video_id`` / ``timestamp`` or
-            ``img_key``), the box and what is expected.
+            ``img_key``), the box and what is wrong.
     """
     for i, sample in enumerate(data_samples or ()):
-        gt = sample.get('gt_instances') if hasattr(sample, 'get') else None
-        boxes = None if gt is None else gt.get('bboxes')
-        boxes = getattr(boxes, 'tensor', boxes)  # mmdet's box types
-        if not isinstance(boxes, Tensor) or boxes.numel() == 0:
-            continue
-        boxes = boxes.detach().reshape(-1, 4).double().cpu()
-        h, w = sample.metainfo.get('img_shape', (float('inf'), ) * 2)[:2]
-        x1, y1, x2, y2 = boxes.unbind(1)
-        problems = (
-            (~torch.isfinite(boxes).all(1), 'is not finite'),
-            ((x2 < x1) | (y2 < y1), 'is inverted (x2 < x1 or y2 < y1)'),
-            ((x2 <= 0) | (y2 <= 0) | (x1 >= w) | (y1 >= h),
-             f'lies wholly outside the {h}x{w} clip (img_shape)'),
-        )
-        for bad, what in problems:
-            if bool(bad.any()):
-                k = int(bad.nonzero()[0, 0])
-                meta = sample.metainfo
-                name = meta.get('img_key') or (
-                    f"{meta.get('video_id', '?')},{meta.get('timestamp', '?')}"
-                )
-                raise ValueError(
-                    f'STMixerDataPreprocessor: training sample {i} of the '
-                    f'batch ({name}): gt_instances.bboxes[{k}] = '
-                    f'{boxes[k].tolist()} {what}; expected finite xyxy '
-                    'pixel boxes with x1 <= x2 and y1 <= y2 that overlap the '
-                    'clip (fix or drop the annotation)')
+        b = sample.get('gt_instances', {}).get('bboxes', torch.zeros(0, 4))
+        b, meta = get_box_tensor(b).reshape(-1, 4).cpu(), sample.metainfo
+        h, w = meta.get('img_shape', (math.inf, math.inf))[:2]
+        bad = torch.stack([
+            ~b.isfinite().all(1), (b[:, 2] < b[:, 0]) | (b[:, 3] < b[:, 1]),
+            (b[:, 2] <= 0) | (b[:, 3] <= 0) | (b[:, 0] >= w) | (b[:, 1] >= h)
+        ]).nonzero()  # (problem, box), the first problem first
+        if len(bad):
+            (j, k), key = bad[0].tolist(), meta.get('img_key') or (
+                f"{meta.get('video_id', '?')},{meta.get('timestamp', '?')}")
+            what = ('is not finite', 'is inverted (x2 < x1 or y2 < y1)',
+                    f'lies wholly outside the {h}x{w} clip (img_shape)')[j]
+            raise ValueError(f'STMixerDataPreprocessor: training sample {i} '
+                             f'({key}): gt_instances.bboxes[{k}] = '
+                             f'{b[k].tolist()} {what}')
 
 
 @MODELS.register_module()
@@ -128,52 +118,33 @@ class STMixerDataPreprocessor(ActionDataPreprocessor):
     ) -> None:
         cls = 'STMixerDataPreprocessor'
         if (mean is None) != (std is None):  # mmaction2 ignores a lone std
-            raise ValueError(
-                f'{cls}: mean and std must be given together (3 numbers '
-                'each) or both left None (no normalisation), got '
-                f'mean={mean!r}, std={std!r}')
-        for name, value, low in (('mean', mean, None), ('std', std, 0)):
-            if value is None:
-                continue
-            items = list(value) if isinstance(value, (list, tuple,
-                                                      np.ndarray)) else []
-            fits = [_is_number(v) and (low is None or v > low) for v in items]
-            if len(items) != 3 or not all(fits):
+            raise ValueError(f'{cls}: mean and std must be given together, '
+                             f'got mean={mean!r}, std={std!r}')
+        for name, value, low in (('mean', mean, -math.inf), ('std', std, 0)):
+            if value is not None and (np.shape(value) != (3, ) or not all(
+                    _is_number(v) and v > low for v in value)):
                 raise ValueError(
-                    f'{cls}: {name} must be a list of 3 finite numbers'
-                    f'{"" if low is None else f" > {low}"}, one per '
-                    f'channel of the RGB clip, {_got(value)}')
-        for name, value in (('to_rgb', to_rgb), ('to_float32', to_float32)):
-            if not isinstance(value, bool):
-                raise ValueError(
-                    f'{cls}: {name} must be True or False, {_got(value)}')
+                    f'{cls}: {name} must be a list of 3 finite '
+                    f'numbers{" > 0" * (low == 0)}, {_got(value)}')
+        check_choice(cls, (True, False), to_rgb=to_rgb, to_float32=to_float32)
+        check_choice(cls, ('NCTHW', ), format_shape=format_shape)
+        check_ints(cls, 1, pad_size_divisor=pad_size_divisor)
+        check_range(cls, '(-inf, inf)', pad_value=pad_value)
         if blending is not None and not (isinstance(blending, dict)
                                          and 'type' in blending):
+            raise ValueError(f"{cls}: blending must be None or a config dict "
+                             f"with a 'type', {_got(blending)}")
+        shapes = [  # (H, W) pairs; () for anything else
+            tuple(hw) if isinstance(hw, (list, tuple)) else ()
+            for hw in train_pad_shapes or ()
+        ]
+        if any(
+                len(hw) != 2 or not all(is_int(v) and v > 0
+                                        for v in hw) or hw[0] %
+                pad_size_divisor or hw[1] % pad_size_divisor for hw in shapes):
             raise ValueError(
-                f'{cls}: blending must be None or a config dict with a '
-                f"'type' (e.g. dict(type='MixupBlending', num_classes=...)),"
-                f' {_got(blending)}')
-        if not (isinstance(pad_size_divisor, numbers.Integral)
-                and not isinstance(pad_size_divisor, bool)
-                and pad_size_divisor >= 1):
-            raise ValueError(f'{cls}: pad_size_divisor must be an integer '
-                             f'>= 1, {_got(pad_size_divisor)}')
-        if not _is_number(pad_value):
-            raise ValueError(f'{cls}: pad_value must be a finite number, '
-                             f'{_got(pad_value)}')
-        shapes = list(train_pad_shapes or ())
-        if not isinstance(train_pad_shapes, (list, tuple, type(None))) or \
-                not all(isinstance(hw, (list, tuple)) and len(hw) == 2 and all(
-                    isinstance(v, numbers.Integral) and not isinstance(
-                        v, bool) and v >= 1 and v % pad_size_divisor == 0
-                    for v in hw) for hw in shapes):
-            raise ValueError(
-                f'{cls}: train_pad_shapes must be None or a list of (H, W) '
-                f'ints, multiples of pad_size_divisor={pad_size_divisor}, '
-                f'{_got(train_pad_shapes)}')
-        if format_shape != 'NCTHW':
-            raise ValueError(f"{cls}: format_shape must be 'NCTHW' (clips "
-                             f'[C, T, H, W]), {_got(format_shape)}')
+                f'{cls}: train_pad_shapes must be (H, W) pairs, '
+                f'multiples of pad_size_divisor, {_got(train_pad_shapes)}')
         super().__init__(
             mean=mean,
             std=std,
@@ -208,8 +179,8 @@ class STMixerDataPreprocessor(ActionDataPreprocessor):
 
         Args:
             inputs (list[Tensor] | Tensor): Clips, each ``(C, T, H, W)``
-                (sizes may differ), or an already stacked batch
-                ``(B, C, T, H, W)``.
+                (sizes may differ, ``C`` and ``T`` not), or an already
+                stacked batch ``(B, C, T, H, W)``.
             data_samples (list[ActionDataSample], optional): One per clip;
                 their metainfo ``img_shape`` (when present) must equal the
                 clip's ``(H, W)``.
@@ -231,12 +202,7 @@ class STMixerDataPreprocessor(ActionDataPreprocessor):
         if isinstance(inputs, Tensor):  # an already stacked batch
             inputs = list(inputs)
         clips = []
-        for i, clip in enumerate(inputs):
-            if clip.dim() != 4:
-                raise ValueError(
-                    'STMixerDataPreprocessor: each input must be one clip '
-                    f'[C, T, H, W]; input {i} has shape {tuple(clip.shape)} '
-                    '(use FormatShape(input_format="NCTHW", collapse=True))')
+        for clip in inputs:
             if self.to_rgb:
                 clip = clip[[2, 1, 0]]
             clip = clip.float() if (self._enable_normalize
@@ -249,11 +215,6 @@ class STMixerDataPreprocessor(ActionDataPreprocessor):
         pad_h, pad_w = padded_shape(
             sizes, self.pad_size_divisor,
             self.train_pad_shapes if training else None)
-        if len({tuple(c.shape[:2]) for c in clips}) != 1:
-            raise ValueError(
-                'STMixerDataPreprocessor: clips of one batch must have the '
-                'same channels and frames, got '
-                f'{[tuple(c.shape[:2]) for c in clips]}')
         batch_inputs = torch.stack([
             F.pad(
                 c, (0, pad_w - c.shape[-1], 0, pad_h - c.shape[-2]),
@@ -266,13 +227,6 @@ class STMixerDataPreprocessor(ActionDataPreprocessor):
                     dict(
                         pad_shape=(pad_h, pad_w),
                         batch_input_shape=(pad_h, pad_w)))
-                img_shape = sample.metainfo.get('img_shape')
-                if img_shape is not None and tuple(img_shape[:2]) != (h, w):
-                    raise ValueError(
-                        'STMixerDataPreprocessor: metainfo img_shape '
-                        f'{tuple(img_shape)} differs from the clip size '
-                        f'{(h, w)}; the pipeline must keep img_shape in sync '
-                        'with the frames')
 
         if training and self.blending is not None:
             batch_inputs, data_samples = self.blending(batch_inputs,

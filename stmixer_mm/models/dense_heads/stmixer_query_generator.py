@@ -11,7 +11,7 @@ from mmengine.structures import InstanceData
 from torch import Tensor
 
 from stmixer_mm.registry import MODELS
-from ..utils.checks import check_ints
+from ..utils.checks import check_choice, check_ints
 from ..utils.host_data import host_tensor
 
 
@@ -28,10 +28,12 @@ class STMixerQueryGenerator(BaseModule):
         num_queries (int): ``N``. Defaults to 100.
         hidden_channels (int): ``C`` (filled in). Defaults to 256.
         with_temporal_queries (bool): Build the temporal table (filled in).
-        num_classes (int, optional): None or 1 (mmdet's two-stage detectors).
-        train_cfg (dict, optional): Must be None.
-        test_cfg (dict, optional): Must be None.
-        init_cfg (dict, optional): Must be None (``nn.Embedding``'s init).
+        num_classes (int, optional): Not read (mmdet's two-stage detectors
+            set 1): the queries are class-agnostic.
+        train_cfg (dict, optional): Not read (no loss of its own).
+        test_cfg (dict, optional): Not read.
+        init_cfg (dict, optional): mmengine's initialisation of the query
+            tables. Defaults to None (``nn.Embedding``'s).
     """
 
     def __init__(self,
@@ -42,26 +44,10 @@ class STMixerQueryGenerator(BaseModule):
                  train_cfg: OptConfigType = None,
                  test_cfg: OptConfigType = None,
                  init_cfg: OptMultiConfig = None) -> None:
-        check_ints(
-            'STMixerQueryGenerator',
-            num_queries=num_queries,
-            hidden_channels=hidden_channels)
-        if not isinstance(with_temporal_queries, bool):
-            raise TypeError('STMixerQueryGenerator: with_temporal_queries '
-                            f'must be True or False, got '
-                            f'{with_temporal_queries!r}')
-        for name, value in (('init_cfg', init_cfg), ('train_cfg', train_cfg),
-                            ('test_cfg', test_cfg)):
-            if value is not None:
-                raise ValueError(
-                    f'STMixerQueryGenerator: {name} must be None (no '
-                    f'{name}: the query tables keep the nn.Embedding '
-                    f'initialisation and learn through the decoder), got '
-                    f'{value}')
-        if num_classes not in (None, 1):
-            raise ValueError('STMixerQueryGenerator: num_classes must be 1 '
-                             '(class-agnostic queries), got '
-                             f'{num_classes!r}')
+        sizes = dict(num_queries=num_queries, hidden_channels=hidden_channels)
+        check_ints('STMixerQueryGenerator', **sizes)
+        temporal = dict(with_temporal_queries=with_temporal_queries)
+        check_choice('STMixerQueryGenerator', (True, False), **temporal)
         super().__init__(init_cfg=init_cfg)
         self.num_queries = num_queries
         self.hidden_channels = hidden_channels
@@ -140,6 +126,4 @@ class STMixerQueryGenerator(BaseModule):
             *args: Not read.
             **kwargs: Not read.
         """
-        raise NotImplementedError(
-            'STMixerQueryGenerator has no loss of its own; use predict or '
-            'loss_and_predict')
+        raise NotImplementedError('STMixerQueryGenerator has no loss')

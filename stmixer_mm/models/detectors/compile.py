@@ -10,13 +10,25 @@ import torch
 from mmengine.logging import print_log
 from torch import Tensor
 
-from ..utils.checks import COMPILE_MODES, compile_args_problem
+from ..utils.checks import check_choice, check_ints, compile_args_problem
 
 #: modes of ``torch.compile`` that capture CUDA graphs
 CUDA_GRAPH_MODES = ('reduce-overhead', 'max-autotune')
 #: defaults of ``compile_cfg``
 COMPILE_DEFAULTS = dict(
     mode='reduce-overhead', backend='inductor', fullgraph=False)
+
+
+def _settings(name: str, given: dict, defaults: dict) -> dict:
+    """``defaults`` updated by the config ``given`` (of their keys only),
+    its ``torch.compile`` arguments as :func:`compile_args_problem` takes
+    them; else a ValueError naming ``model.<name>``."""
+    cfg = dict(defaults, **given) if isinstance(given, dict) else {}
+    problem = compile_args_problem(cfg) if set(cfg) == set(defaults) else \
+        f'must be a dict of {sorted(defaults)}, got {given!r}'
+    if problem:
+        raise ValueError(f'STMixer: {name}: {problem}')
+    return cfg
 
 
 def _call_key(batch_inputs: Tensor, img_shapes: tuple) -> tuple:
@@ -34,19 +46,7 @@ class CompiledPredict:
     """
 
     def __init__(self, compile_cfg: dict) -> None:
-        self.cfg = cfg = dict(COMPILE_DEFAULTS)
-        cfg.update(compile_cfg if isinstance(compile_cfg, dict) else {})
-        if not isinstance(compile_cfg, dict) or set(cfg) != set(
-                COMPILE_DEFAULTS) or cfg['mode'] not in COMPILE_MODES or \
-                not isinstance(cfg['backend'], str) or \
-                not isinstance(cfg['fullgraph'], bool):
-            raise ValueError(
-                'STMixer: compile_cfg must be a dict of mode (one of '
-                f'{COMPILE_MODES}), backend (a string) and fullgraph (True '
-                f'or False), got {compile_cfg!r}')
-        problem = compile_args_problem(cfg)
-        if problem:
-            raise ValueError(f'STMixer: compile_cfg: {problem}')
+        self.cfg = _settings('compile_cfg', compile_cfg, COMPILE_DEFAULTS)
         self._fn = self._key = None
         self._failed: Optional[str] = None
         self._warned = set()
@@ -176,24 +176,11 @@ class GraphedTraining:
     """
 
     def __init__(self, graph_train_cfg: dict) -> None:
-        cfg = dict(GRAPH_TRAIN_DEFAULTS)
-        cfg.update(
-            graph_train_cfg if isinstance(graph_train_cfg, dict) else {})
-        max_shapes = cfg['max_shapes']
-        if not isinstance(graph_train_cfg, dict) or set(cfg) != set(
-                GRAPH_TRAIN_DEFAULTS) or cfg['mode'] not in COMPILE_MODES or \
-                not isinstance(cfg['backend'], str) or \
-                not isinstance(max_shapes, int) or \
-                isinstance(max_shapes, bool) or max_shapes < 1 or \
-                not isinstance(cfg['on_cpu'], bool):
-            raise ValueError(
-                'STMixer: graph_train_cfg must be None or a dict of mode (one '
-                f'of {COMPILE_MODES}), backend (a string), max_shapes (an int '
-                f'>= 1) and on_cpu (True or False), got {graph_train_cfg!r}')
-        problem = compile_args_problem(dict(backend=cfg['backend']))
-        if problem:
-            raise ValueError(f'STMixer: graph_train_cfg: {problem}')
-        self.cfg = cfg
+        self.cfg = cfg = _settings('graph_train_cfg', graph_train_cfg,
+                                   GRAPH_TRAIN_DEFAULTS)
+        where = 'STMixer: graph_train_cfg'
+        check_ints(where, max_shapes=cfg['max_shapes'])
+        check_choice(where, (True, False), on_cpu=cfg['on_cpu'])
         self._fn = None
         self._failed: Optional[str] = None
         self._seen: Dict[tuple, int] = {}

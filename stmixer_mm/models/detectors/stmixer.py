@@ -1,6 +1,5 @@
 """`STMixer: A One-Stage Sparse Action Detector
 <https://arxiv.org/abs/2303.15879>`_ (CVPR 2023)."""
-import difflib
 import inspect
 import logging
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -14,6 +13,7 @@ from torch import Tensor, nn
 
 from stmixer_mm.registry import MODELS
 from ..necks import frame_wise_2d_necks
+from ..utils.checks import check_choice
 from .compile import (CompiledPredict, GraphedTraining, ShapeSample,
                       img_shapes_of)
 
@@ -28,13 +28,9 @@ CHANNEL_ARGS = ('hidden_channels', 'proposal_feature_channel')
 def _split_cfg(cfg: OptConfigType, name: str) -> ConfigDict:
     """``cfg`` as ``ConfigDict(rpn=..., rcnn=...)``; flat is refused."""
     cfg = cfg or {}
-    unknown = sorted(set(cfg) - set(CFG_SECTIONS))
-    if unknown:
-        raise ValueError(
-            f'model.{name} has the keys {unknown}; STMixer follows mmdet\'s '
-            f'two-stage layout: {name}=dict(rpn=None, rcnn=dict(...)), the '
-            f'decoder\'s settings under {name}.rcnn (e.g. '
-            f'model.{name}.rcnn.{unknown[0]})')
+    if set(cfg) - set(CFG_SECTIONS):  # its keys would be dropped
+        raise ValueError(f'STMixer: {name} must be dict(rpn=None, rcnn=dict('
+                         f'...)) (mmdet\'s two-stage layout), got {cfg}')
     return ConfigDict({k: cfg.get(k) for k in CFG_SECTIONS})
 
 
@@ -73,15 +69,6 @@ class STMixer(TwoStageDetector):
                  compile_cfg: OptConfigType = None,
                  frozen_modules: Sequence[str] = (),
                  graph_train_cfg: OptConfigType = None) -> None:
-        for name, part in (('backbone', backbone), ('neck', neck),
-                           ('rpn_head', rpn_head), ('roi_head', roi_head)):
-            if not isinstance(part, dict):
-                raise TypeError(f'STMixer: {name} must be a config dict, got '
-                                f'{part!r}')
-        if not isinstance(frozen_modules, (list, tuple)) or not all(
-                isinstance(name, str) for name in frozen_modules):
-            raise ValueError('STMixer: frozen_modules must be a list of part '
-                             f'names (strings), got {frozen_modules!r}')
         compiled_predict = None if compile_cfg is None else \
             CompiledPredict(compile_cfg)
         #: the replayed training step (``graph_train_cfg``), None when off
@@ -99,10 +86,9 @@ class STMixer(TwoStageDetector):
 
         roi_head, rpn_head = dict(roi_head), dict(rpn_head)
         for key, cfg in (('train_cfg', train_cfg), ('test_cfg', test_cfg)):
-            if roi_head.get(key) is not None:
-                raise ValueError(
-                    f'set {key} on the detector (model.{key}.rcnn), not on '
-                    f'the decoder (model.roi_head.{key})')
+            if roi_head.get(key) is not None:  # it would be replaced
+                raise ValueError(f'STMixer: roi_head.{key} must be None (set '
+                                 f'model.{key}.rcnn), got {roi_head[key]}')
             roi_head[key] = cfg.rcnn
             if cfg.rpn is not None:
                 rpn_head[key] = cfg.rpn
@@ -110,17 +96,12 @@ class STMixer(TwoStageDetector):
         self.rpn_head = MODELS.build(self._query_generator_cfg(rpn_head))
         channels = self.roi_head.feat_channels
         if neck.get('out_channels') not in (None, channels):
-            raise ValueError(
-                f'neck.out_channels ({neck["out_channels"]}) != the decoder '
-                'feature channels (stage_head.sampling_mixing.feat_channels, '
-                f'default hidden_channels: {channels})')
-        num_outs = getattr(self.neck, 'num_outs', None)  # mmdet's necks too
-        strides = self.roi_head.featmap_strides
-        if num_outs is not None and num_outs != len(strides):
-            raise ValueError(
-                f'STMixer: the neck ({type(self.neck).__name__}) gives '
-                f'{num_outs} feature maps, the decoder reads {len(strides)} '
-                f'(roi_head.featmap_strides={list(strides)})')
+            raise ValueError(f'STMixer: neck.out_channels must be {channels} '
+                             f'(feat_channels), got {neck["out_channels"]}')
+        strides = self.roi_head.featmap_strides  # (mmdet's necks: num_outs)
+        if getattr(self.neck, 'num_outs', None) not in (None, len(strides)):
+            raise ValueError(f'STMixer: neck.num_outs must be {len(strides)} '
+                             f'(featmap_strides), got {self.neck.num_outs}')
         if compiled_predict is not None and any(
                 getattr(self.roi_head, head, None) is not None
                 for head in ('mask_head', 'forecast_head')):
@@ -142,9 +123,9 @@ class STMixer(TwoStageDetector):
     def _query_generator_cfg(self, cfg: dict) -> dict:
         """The query generator config with the decoder's channels and
         ``with_temporal_queries`` filled in where its constructor names them
-        and the config leaves them out (an explicit different value is
-        refused by :meth:`_check_query_generator` once built, an explicit
-        None by the generator).
+        and the config leaves them out (an explicit different
+        ``with_temporal_queries`` is refused by
+        :meth:`_check_query_generator` once built).
 
         Args:
             cfg (dict): The detector's copy of the ``rpn_head`` config (its
@@ -168,30 +149,12 @@ class STMixer(TwoStageDetector):
         return cfg
 
     def _check_query_generator(self) -> None:
-        """The built query generator gives the queries the decoder reads
-        (its channels, its temporal queries, as filled in or given); else a
-        ValueError."""
-        decoder, name = self.roi_head, type(self.rpn_head).__name__
-        for attr in CHANNEL_ARGS:
-            channels = getattr(self.rpn_head, attr, None)
-            if channels is not None and channels != decoder.hidden_channels:
-                raise ValueError(
-                    f'STMixer: rpn_head ({name}) gives {channels}-channel '
-                    f'queries ({attr}), the decoder has hidden_channels='
-                    f'{decoder.hidden_channels}; leave rpn_head.{attr} out, '
-                    'the detector fills it in')
-        temporal = decoder.with_temporal_queries
-        gives = bool(getattr(self.rpn_head, 'with_temporal_queries', False))
-        if gives != temporal:
-            need = 'need' if temporal else 'take no'
-            raise ValueError(
-                'STMixer: the decoder stages have action_branches='
-                f'{tuple(decoder.action_branches)} and so {need} temporal '
-                f'queries, but the rpn_head ({name}) gives '
-                f'{"" if gives else "no "}temporal queries; ' +
-                ('use STMixerQueryGenerator (with_temporal_queries left out '
-                 "or True) or set action_branches=('spatial',)"
-                 if temporal else 'build it with with_temporal_queries=False'))
+        """The query generator gives temporal queries exactly when the
+        decoder reads them (else they would be ignored, or missing)."""
+        gives = getattr(self.rpn_head, 'with_temporal_queries', False)
+        needs = (self.roi_head.with_temporal_queries, )  # (action_branches)
+        check_choice('STMixer', needs,
+                     **{'rpn_head.with_temporal_queries': gives})
 
     def _frozen_part(self, index: int, name: str) -> nn.Module:
         """The part ``frozen_modules[index]`` names: a submodule by its
@@ -205,52 +168,23 @@ class STMixer(TwoStageDetector):
         Returns:
             nn.Module: The submodule.
         """
-        where = f'STMixer.frozen_modules[{index}]'
-        parts = [n for n, _ in self.named_children()]
-        expected = (f'expected the dotted name of a part of the model: one '
-                    f'of {parts} or theirs (e.g. \'roi_head.stages\')')
-        if not name.strip():
-            raise ValueError(
-                f'{where} (model.frozen_modules): {expected}, got {name!r}: '
-                'an empty name is the model itself (nothing would be left '
-                'to train)')
         try:
-            return self.get_submodule(name)
-        except AttributeError:
+            if name.strip():
+                return self.get_submodule(name)
+        except AttributeError:  # not a part (nor a string)
             pass
-        kinds = dict.fromkeys((n for n, _ in self.named_buffers()), 'buffer')
-        kinds.update((n, 'parameter') for n, _ in self.named_parameters())
-        if name in kinds:
-            hint = (f'; it is a {kinds[name]}, name its module '
-                    f'{name.rpartition(".")[0]!r}')
-        else:
-            close = difflib.get_close_matches(
-                name, [n for n, _ in self.named_modules() if n], n=3)
-            hint = f'; did you mean {close}?' if close else ''
-        raise ValueError(
-            f'model.frozen_modules: {name!r} ({where}) is not a part of '
-            f'STMixer: {expected}{hint}')
+        raise ValueError(f'STMixer: frozen_modules[{index}] must name a part '
+                         f"(e.g. 'roi_head.stages'), got {name!r}")
 
     def _check_something_to_train(self) -> None:
-        """:attr:`frozen_modules` must leave a parameter to train (else the
-        first backward fails in PyTorch: "element 0 of tensors does not
+        """:attr:`frozen_modules` (with the parts' own freezing, e.g. the
+        backbone's ``frozen_stages``) must leave a parameter to train (else
+        the first backward fails in PyTorch: "element 0 of tensors does not
         require grad")."""
-        if not self.frozen_modules or any(p.requires_grad
-                                          for p in self.parameters()):
-            return
-        frozen = set()
-        for name in self.frozen_modules:
-            frozen.update(map(id, self.get_submodule(name).parameters()))
-        others = sum(id(p) not in frozen for p in self.parameters())
-        by_others = (f' (the other {others} are frozen by their parts\' own '
-                     'settings, e.g. the backbone\'s frozen_stages)'
-                     if others else '')
-        parts = [n for n, m in self.named_children() if list(m.parameters())]
-        raise ValueError(
-            f'model.frozen_modules={list(self.frozen_modules)} freezes every '
-            f'parameter of STMixer{by_others}: nothing is left to train. '
-            'Leave out at least one part with parameters (its parts: '
-            f'{parts}, or theirs by dotted name, e.g. \'roi_head.stages\')')
+        if self.frozen_modules and not any(p.requires_grad
+                                           for p in self.parameters()):
+            raise ValueError('STMixer: frozen_modules must leave a parameter '
+                             f'to train, got {list(self.frozen_modules)}')
 
     def train(self, mode: bool = True) -> 'STMixer':
         """``nn.Module.train``; :attr:`frozen_modules` stay in eval mode.
@@ -275,19 +209,19 @@ class STMixer(TwoStageDetector):
 
     def extract_feat(self, batch_inputs: Tensor) -> Tuple[Tensor, ...]:
         """Backbone + neck: one map ``[B, C, T, H_l, W_l]`` per decoder stride
-        of ``[B, 3, T_in, H, W]`` clips, checked (the decoder's
-        ``prepare_features``, then each map's size against its stride)."""
+        of ``[B, 3, T_in, H, W]`` clips; a map whose size is not its stride's
+        (a neck or backbone at other strides: the decoder would sample at
+        the wrong places) is refused."""
         x = tuple(super().extract_feat(batch_inputs))
-        self.roi_head.prepare_features(x)  # the maps' number, C and T
-        strides = self.roi_head.featmap_strides
         H, W = batch_inputs.shape[-2:]
-        for level, (feat, stride) in enumerate(zip(x, strides)):
-            h, w = feat.shape[-2:]  # within one stride of the input's
-            if max(abs(h * stride - H), abs(w * stride - W)) >= stride:
-                raise ValueError(
-                    f'feature map {level} is {h}x{w} for a {H}x{W} input, '
-                    f'which is not stride {stride} (decoder featmap_strides '
-                    f'{strides})')
+        sizes = [(f.shape[-2], f.shape[-1]) for f in x]
+        strides = self.roi_head.featmap_strides
+        if any(
+                max(abs(h * s - H), abs(w * s - W)) >= s
+                for (h, w), s in zip(sizes, strides)):
+            raise ValueError(f'STMixer: the feature maps are {sizes} (H, W) '
+                             f'for a {H}x{W} input, not at featmap_strides '
+                             f'{strides}')
         return x
 
     def loss(self, batch_inputs: Tensor,

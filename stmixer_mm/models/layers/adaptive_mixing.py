@@ -26,7 +26,8 @@ class AdaptiveMixing(nn.Module):
         query_dim (int, optional): Query channels. Defaults to ``in_dim``.
         out_dim (int, optional): ``C_out``. Defaults to ``in_dim``.
         out_points (int, optional): ``P_out``. Defaults to ``in_points``.
-        sampling_rate (int, optional): Divides ``in_points``. Defaults to 1.
+        sampling_rate (int, optional): At most ``in_points``, whose
+            ``in_points // sampling_rate`` points are mixed. Defaults to 1.
     """
 
     def __init__(self,
@@ -41,8 +42,7 @@ class AdaptiveMixing(nn.Module):
         out_points = in_points if out_points is None else out_points
         query_dim = in_dim if query_dim is None else query_dim
         sampling_rate = 1 if sampling_rate is None else sampling_rate
-        check_ints(
-            'AdaptiveMixing',
+        sizes = dict(
             in_dim=in_dim,
             in_points=in_points,
             num_groups=num_groups,
@@ -50,14 +50,11 @@ class AdaptiveMixing(nn.Module):
             out_dim=out_dim,
             out_points=out_points,
             sampling_rate=sampling_rate)
+        check_ints('AdaptiveMixing', **sizes)
+        check_ints('AdaptiveMixing', sampling_rate, in_points=in_points)
         if in_dim % num_groups or out_dim % num_groups:
-            raise ValueError(f'AdaptiveMixing: in_dim ({in_dim}) and out_dim '
-                             f'({out_dim}) must be divisible by num_groups '
-                             f'({num_groups})')
-        if in_points < sampling_rate:
-            raise ValueError(f'AdaptiveMixing: in_points ({in_points}) // '
-                             f'sampling_rate ({sampling_rate}) leaves no '
-                             'point')
+            raise ValueError(f'AdaptiveMixing: num_groups={num_groups} must '
+                             f'divide in_dim={in_dim} and out_dim={out_dim}')
         super().__init__()
 
         self.query_dim = query_dim
@@ -105,17 +102,7 @@ class AdaptiveMixing(nn.Module):
             Tensor: ``query`` plus the projected mixing, the shape of
             ``query``.
         """
-        expected = (self.num_groups, self.in_points, self.eff_in_dim)
-        if x.dim() != 5 or tuple(x.shape[2:]) != expected:
-            raise ValueError(
-                'x must have shape [B, N, G, P_in, C_in / G] = [B, N, '
-                f'{", ".join(map(str, expected))}], got {tuple(x.shape)}')
         B, N = x.shape[:2]
-        if tuple(query.shape) not in ((B, N, self.query_dim),
-                                      (B * N, self.query_dim)):
-            raise ValueError(f'query must have shape [{B}, {N}, '
-                             f'{self.query_dim}] or [{B * N}, '
-                             f'{self.query_dim}], got {tuple(query.shape)}')
         # every (query, group) is one matrix product of a batched matmul
         R = B * N * self.num_groups
         M, S = self.matrices(query)

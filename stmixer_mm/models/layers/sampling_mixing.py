@@ -10,7 +10,7 @@ from mmengine.model import BaseModule
 from torch import Tensor
 
 from stmixer_mm.registry import MODELS
-from ..utils.checks import check_ints
+from ..utils.checks import check_choice, check_choices, check_ints, check_range
 from .sampling.sampler import (SAMPLE_4D_IMPLS, PreparedPyramid,
                                make_sample_points, sample_4d_features)
 
@@ -35,7 +35,8 @@ class STMixerSamplingMixing(BaseModule):
         mixing_cfg (dict): Mixing operator config (sizes filled in).
         offset_bandwidth (float): Non-square ``P``: x/y bias init range (0.5).
         with_temporal (bool): Build the temporal mixing. Defaults to True.
-        init_cfg (dict, optional): Must be None; see :meth:`init_weights`.
+        init_cfg (dict, optional): Not read: the initialisation is
+            :meth:`init_weights`'s.
     """
 
     def __init__(self,
@@ -54,40 +55,35 @@ class STMixerSamplingMixing(BaseModule):
                  init_cfg: OptMultiConfig = None) -> None:
         feat_channels = (
             hidden_channels if feat_channels is None else feat_channels)
-        check_ints(
-            'STMixerSamplingMixing',
+        sizes = dict(
             hidden_channels=hidden_channels,
             feat_channels=feat_channels,
             spatial_points=spatial_points,
             temporal_points=temporal_points,
             out_multiplier=out_multiplier,
             num_groups=num_groups)
-        if feat_channels % num_groups != 0:
-            raise ValueError(
-                f'STMixerSamplingMixing: num_groups={num_groups} must divide '
-                f'feat_channels={feat_channels}')
-        if not featmap_strides or not all(
-                isinstance(s, (int, float)) and s > 0
-                for s in featmap_strides):
-            raise ValueError('STMixerSamplingMixing: featmap_strides must be '
-                             'positive numbers, one per level, got '
-                             f'{featmap_strides!r}')
-        sampling_cfg = dict(sampling_cfg)
-        if not (all(
-                sampling_cfg.get(k, 1) > 0 for k in ('mapping_stride', 'tau'))
-                and set(sampling_cfg) <= {'mapping_stride', 'tau', 'impl'}
-                and sampling_cfg.get('impl', 'auto') in SAMPLE_4D_IMPLS):
-            raise ValueError(
-                'STMixerSamplingMixing: sampling_cfg must have mapping_stride'
-                f' > 0, tau > 0 and impl in {SAMPLE_4D_IMPLS} (no other key),'
-                f' got {sampling_cfg}')
-        if not offset_bandwidth > 0:
-            raise ValueError('STMixerSamplingMixing: offset_bandwidth must be '
-                             f'> 0, got {offset_bandwidth!r}')
-        if init_cfg is not None:
-            raise ValueError('STMixerSamplingMixing: init_cfg must be None '
-                             '(a fixed initialisation, init_weights), got '
-                             f'{init_cfg!r}')
+        owner = 'STMixerSamplingMixing'
+        check_ints(owner, **sizes)
+        if feat_channels % num_groups:
+            raise ValueError(f'{owner}: num_groups={num_groups} must divide '
+                             f'feat_channels={feat_channels}')
+        # sample_4d's defaults, then the config's (one of these keys each)
+        sampling_cfg = dict(
+            dict(mapping_stride=3.0, tau=2.0, impl='auto'), **sampling_cfg)
+        keys, impl = list(sampling_cfg), sampling_cfg['impl']
+        check_choices(owner, ('mapping_stride', 'tau', 'impl'),
+                      **{'sampling_cfg keys': keys})
+        check_choice(owner, SAMPLE_4D_IMPLS, **{'sampling_cfg.impl': impl})
+        positive = {
+            'offset_bandwidth': offset_bandwidth,
+            'sampling_cfg.tau': sampling_cfg['tau'],
+            'sampling_cfg.mapping_stride': sampling_cfg['mapping_stride'],
+            **{
+                f'featmap_strides[{i}]': v
+                for i, v in enumerate(featmap_strides)
+            }
+        }
+        check_range(owner, '(0, inf)', **positive)
         super().__init__()
         self.hidden_channels = hidden_channels
         self.feat_channels = feat_channels

@@ -12,9 +12,7 @@ from mmengine.model import BaseModule
 from torch import Tensor
 
 from stmixer_mm.registry import MODELS
-from ..utils.checks import is_positive_int, is_real
-
-_UPSAMPLE_MODES = ('nearest', 'bilinear')
+from ..utils.checks import check_ints, check_range
 
 
 class _FusionNode(nn.Module):
@@ -91,8 +89,8 @@ class BiFPN3d(BaseModule):
         out_channels (int): Channels of every output level. Defaults to 256.
         num_repeats (int): Stacked BiFPN layers (EfficientDet-D0: 3).
             Defaults to 2.
-        upsample_mode (str): ``'nearest'`` or ``'bilinear'`` (per frame).
-            Defaults to ``'nearest'``.
+        upsample_mode (str): ``F.interpolate``'s mode for 2-D maps
+            (``'nearest'``, ``'bilinear'``, ...). Defaults to ``'nearest'``.
         eps (float): The fusion's ``eps`` (> 0). Defaults to 1e-4.
         norm_cfg (dict): Norm (2-D) after each projection and node.
             Defaults to ``dict(type='BN', momentum=0.01, eps=1e-3)``
@@ -113,25 +111,10 @@ class BiFPN3d(BaseModule):
                  act_cfg: ConfigType = dict(type='SiLU'),
                  init_cfg: OptMultiConfig = None) -> None:
         name = type(self).__name__
-        if isinstance(in_channels, (str, bytes)) or not isinstance(
-                in_channels, Sequence) or len(in_channels) < 2 or not all(
-                    is_positive_int(c) for c in in_channels):
-            raise ValueError(
-                f'{name}: in_channels must be a list of at least 2 positive '
-                f'ints (one per pyramid level), got {in_channels!r}')
-        if not is_positive_int(out_channels):
-            raise ValueError(f'{name}: out_channels must be a positive int, '
-                             f'got {out_channels!r}')
-        if not is_positive_int(num_repeats):
-            raise ValueError(f'{name}: num_repeats must be an int >= 1, got '
-                             f'{num_repeats!r}')
-        if upsample_mode not in _UPSAMPLE_MODES:
-            raise ValueError(
-                f'{name}: upsample_mode must be one of '
-                f'{sorted(_UPSAMPLE_MODES)}, got {upsample_mode!r}')
-        if not is_real(eps) or not eps > 0:  # (inf: constant maps)
-            raise ValueError(
-                f'{name}: eps must be a finite number > 0, got {eps!r}')
+        levels = {f'in_channels[{i}]': c for i, c in enumerate(in_channels)}
+        check_ints(
+            name, out_channels=out_channels, num_repeats=num_repeats, **levels)
+        check_range(name, '(0, inf)', eps=eps)  # inf: constant maps
         super().__init__(init_cfg=init_cfg)
         self.in_channels = list(in_channels)
         self.out_channels = out_channels
@@ -158,10 +141,9 @@ class BiFPN3d(BaseModule):
         wrong = (nn.BatchNorm1d, nn.BatchNorm3d, nn.InstanceNorm1d,
                  nn.InstanceNorm3d)
         if any(isinstance(m, wrong) for m in self.modules()):
-            raise ValueError(
-                f'{name}: norm_cfg must give a 2-D norm (the frames are '
-                'folded into the batch: (B * T, C, H, W)), e.g. '
-                f"dict(type='BN') or dict(type='GN', ...), got {norm_cfg!r}")
+            raise ValueError(f'{name}: norm_cfg must give a 2-D norm (the '
+                             'frames are folded into the batch: (B * T, C, H, '
+                             f"W)), e.g. dict(type='BN'), got {norm_cfg!r}")
 
     def fusion_nodes(self) -> List[_FusionNode]:
         """Every fusion node (``2 * (L - 1) * num_repeats``)."""
@@ -177,33 +159,6 @@ class BiFPN3d(BaseModule):
             y = F.adaptive_max_pool2d(x, like.shape[2:])
         return y
 
-    def _check_inputs(self, inputs: Sequence[Tensor]) -> None:
-        name = type(self).__name__
-        if isinstance(inputs, Tensor) or len(inputs) != len(self.in_channels):
-            got = 'a single tensor' if isinstance(inputs, Tensor) else \
-                f'{len(inputs)} maps'
-            raise ValueError(
-                f'{name}: expected a sequence of {len(self.in_channels)} '
-                f'maps (in_channels={self.in_channels}), got {got}')
-        first = inputs[0]
-        for i, (x, c) in enumerate(zip(inputs, self.in_channels)):
-            if x.dim() != 5 or x.shape[1] != c:
-                raise ValueError(
-                    f'{name}: level {i} must be (B, {c}, T, H, W) '
-                    f'(in_channels[{i}]={c}), got {tuple(x.shape)}')
-            if x.shape[0] != first.shape[0] or x.shape[2] != first.shape[2]:
-                raise ValueError(
-                    f'{name}: every level needs the same B and T: level 0 '
-                    f'has (B={first.shape[0]}, T={first.shape[2]}), level '
-                    f'{i} has (B={x.shape[0]}, T={x.shape[2]})')
-            finer = inputs[i - 1].shape[3:] if i else x.shape[3:]
-            if x.shape[3] > finer[0] or x.shape[4] > finer[1]:
-                raise ValueError(
-                    f'{name}: the levels must run from the finest to the '
-                    f'coarsest: level {i} is {x.shape[3]}x{x.shape[4]}, '
-                    f'larger than level {i - 1} ({finer[0]}x{finer[1]}); '
-                    'give the pyramid finest first')
-
     def forward(self, inputs: Sequence[Tensor]) -> Tuple[Tensor, ...]:
         """Fuse the pyramid.
 
@@ -215,7 +170,10 @@ class BiFPN3d(BaseModule):
             tuple[Tensor]: ``L`` maps, level ``l`` of shape
             ``(B, out_channels, T, H_l, W_l)`` (the input's strides).
         """
-        self._check_inputs(inputs)
+        sizes = [tuple(x.shape[3:]) for x in inputs]
+        if any(h > fh or w > fw for (fh, fw), (h, w) in zip(sizes, sizes[1:])):
+            raise ValueError('BiFPN3d: the levels must run from the finest to '
+                             f'the coarsest, got (H, W) {sizes}')
         batch, num_frames = inputs[0].shape[0], inputs[0].shape[2]
         feats = [
             conv(x.transpose(1, 2).flatten(0, 1))

@@ -1,12 +1,10 @@
 """Layer normalisation over the channel axis of channels-first feature maps."""
-import math
-import numbers
-
 import torch
 import torch.nn as nn
 from torch import Tensor
 
 from stmixer_mm.registry import MODELS
+from ..utils.checks import check_ints, check_range
 
 
 @MODELS.register_module()
@@ -21,14 +19,8 @@ class ChannelLayerNorm3d(nn.Module):
     """
 
     def __init__(self, num_features: int, eps: float = 1e-6) -> None:
-        if not isinstance(num_features, numbers.Integral) or isinstance(
-                num_features, bool) or num_features < 1:
-            raise ValueError('ChannelLayerNorm3d: num_features must be a '
-                             f'positive int, got {num_features!r}')
-        if not isinstance(eps, numbers.Real) or isinstance(
-                eps, bool) or not 0 < eps < math.inf:
-            raise ValueError('ChannelLayerNorm3d: eps must be a finite '
-                             f'number > 0, got {eps!r}')
+        check_ints('ChannelLayerNorm3d', num_features=num_features)
+        check_range('ChannelLayerNorm3d', '(0, inf)', eps=eps)
         super().__init__()
         self.num_features = num_features
         self.eps = eps
@@ -37,10 +29,6 @@ class ChannelLayerNorm3d(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """Normalise ``x`` of shape ``[B, C, *]`` over ``C``."""
-        if x.dim() < 2 or x.size(1) != self.num_features:
-            raise ValueError(
-                f'{self.__class__.__name__} expects [B, {self.num_features}, '
-                f'...] inputs, got shape {tuple(x.shape)}')
         mean = x.mean(dim=1, keepdim=True)
         centred = x - mean
         var = centred.pow(2).mean(dim=1, keepdim=True)

@@ -8,7 +8,7 @@ from mmengine.model import BaseModule
 from torch import Tensor
 
 from stmixer_mm.registry import MODELS
-from ..utils.checks import is_int, is_positive_int
+from ..utils.checks import check_choices
 from .sequential_neck import SequentialNeck
 
 
@@ -20,8 +20,11 @@ class FrameWiseNeck(BaseModule):
     Args:
         neck (dict): The 2-D neck config (``'mmdet.FPN'`` in any scope).
         out_indices (Sequence[int], optional): Outputs kept, at least one
-            (None: all).
-        num_outs (int, optional): Checked number of returned levels (> 0).
+            (None: all); refused out of range when the 2-D neck says its
+            ``num_outs``.
+        num_outs (int, optional): The number of returned levels, refused
+            when it differs from what the 2-D neck (and ``out_indices``)
+            gives; else taken as said.
         init_cfg (dict | list[dict], optional): The wrapper's.
     """
 
@@ -30,38 +33,19 @@ class FrameWiseNeck(BaseModule):
                  out_indices: Optional[Sequence[int]] = None,
                  num_outs: Optional[int] = None,
                  init_cfg: OptMultiConfig = None) -> None:
-        if not isinstance(neck, dict) or 'type' not in neck:
-            raise TypeError('FrameWiseNeck: neck must be a 2-D neck config '
-                            "(a dict with a 'type', e.g. dict(type="
-                            f"'mmdet.FPN', ...)), got {neck!r}")
-        if out_indices is not None and (
-                not isinstance(out_indices, (list, tuple)) or not out_indices
-                or not all(is_int(i) for i in out_indices)):
-            raise ValueError('FrameWiseNeck: out_indices must be None or a '
-                             'list of one or more ints (the 2-D neck\'s '
-                             f'outputs kept), got {out_indices!r}')
-        if num_outs is not None and not is_positive_int(num_outs):
-            raise ValueError('FrameWiseNeck: num_outs must be None or a '
-                             f'positive int, got {num_outs!r}')
         super().__init__(init_cfg=init_cfg)
         self.neck = MODELS.build(neck)
+        inner = getattr(self.neck, 'num_outs', None)
+        inner = inner if isinstance(inner, int) else None
+        if out_indices is not None and inner is not None:
+            check_choices(
+                'FrameWiseNeck', range(-inner, inner), out_indices=out_indices)
         self.out_indices = None if out_indices is None else tuple(out_indices)
-        inner_outs = getattr(self.neck, 'num_outs', None)
-        if isinstance(inner_outs, int) and self.out_indices is not None:
-            bad = [
-                i for i in self.out_indices
-                if not -inner_outs <= i < inner_outs
-            ]
-            if bad:
-                raise ValueError(
-                    f'FrameWiseNeck: out_indices {bad} out of range for a '
-                    f'2-D neck with {inner_outs} outputs')
-        kept = len(self.out_indices) if self.out_indices is not None else \
-            inner_outs if isinstance(inner_outs, int) else None
+        kept = inner if out_indices is None else len(self.out_indices)
         if None not in (kept, num_outs) and kept != num_outs:
             raise ValueError(
-                f'FrameWiseNeck: the 2-D neck gives {kept} levels (after '
-                f'out_indices) but num_outs={num_outs}')
+                f'FrameWiseNeck: num_outs must be {kept} (the 2-D '
+                f"neck's levels), got {num_outs!r}")
         #: the levels returned (None: unknown), the 2-D neck's channels
         self.num_outs = num_outs if kept is None else kept
         self.in_channels = getattr(self.neck, 'in_channels', None)
@@ -72,30 +56,7 @@ class FrameWiseNeck(BaseModule):
         """Maps ``[B, C_i, T, H_i, W_i]`` -> ``[B, C', T, H'_j, W'_j]``."""
         if isinstance(inputs, Tensor):
             inputs = (inputs, )
-        inputs = tuple(inputs)
-        if not inputs:
-            raise ValueError('FrameWiseNeck got no input maps')
-        for i, x in enumerate(inputs):
-            if x.dim() != 5:
-                raise ValueError(
-                    f'FrameWiseNeck expects [B, C, T, H, W] maps, level {i} '
-                    f'has shape {tuple(x.shape)}')
         batch, num_frames = inputs[0].shape[0], inputs[0].shape[2]
-        for i, x in enumerate(inputs):
-            if x.shape[0] != batch or x.shape[2] != num_frames:
-                raise ValueError(
-                    'FrameWiseNeck needs the same batch size and temporal '
-                    f'length on every level: level 0 has (B={batch}, '
-                    f'T={num_frames}), level {i} has (B={x.shape[0]}, '
-                    f'T={x.shape[2]})')
-        in_channels = getattr(self.neck, 'in_channels', None)
-        if isinstance(in_channels,
-                      (list, tuple)) and len(in_channels) != len(inputs):
-            raise ValueError(
-                f'FrameWiseNeck: the 2-D neck takes {len(in_channels)} '
-                f'levels (in_channels={list(in_channels)}), got '
-                f'{len(inputs)}')
-
         frames = tuple(x.transpose(1, 2).flatten(0, 1) for x in inputs)
         outs = self.neck(frames)
         if isinstance(outs, Tensor):
@@ -103,10 +64,6 @@ class FrameWiseNeck(BaseModule):
         outs = tuple(outs)
         if self.out_indices is not None:
             outs = tuple(outs[i] for i in self.out_indices)
-        if self.num_outs is not None and len(outs) != self.num_outs:
-            raise ValueError(
-                f'FrameWiseNeck: expected {self.num_outs} output levels, the '
-                f'2-D neck gave {len(outs)}')
         return tuple(
             y.unflatten(0, (batch, num_frames)).transpose(1, 2).contiguous()
             for y in outs)

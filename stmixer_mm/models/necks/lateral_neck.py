@@ -7,7 +7,7 @@ from mmengine.model import BaseModule
 from torch import Tensor
 
 from stmixer_mm.registry import MODELS
-from ..utils.checks import is_positive_int
+from ..utils.checks import check_ints
 
 
 @MODELS.register_module()
@@ -36,14 +36,8 @@ class STMixerLateralNeck(BaseModule):
             distribution='uniform',
             bias=0)
     ) -> None:
-        if not isinstance(in_channels, (list, tuple)) or not in_channels \
-                or not all(is_positive_int(c) for c in in_channels):
-            raise ValueError(
-                'STMixerLateralNeck: in_channels must be a list of positive '
-                f'ints (one per backbone level), got {in_channels!r}')
-        if not is_positive_int(out_channels):
-            raise ValueError('STMixerLateralNeck: out_channels must be a '
-                             f'positive int, got {out_channels!r}')
+        levels = {f'in_channels[{i}]': c for i, c in enumerate(in_channels)}
+        check_ints('STMixerLateralNeck', out_channels=out_channels, **levels)
         super().__init__(init_cfg=init_cfg)
         self.in_channels = list(in_channels)
         self.out_channels = out_channels
@@ -54,10 +48,4 @@ class STMixerLateralNeck(BaseModule):
 
     def forward(self, inputs: Sequence[Tensor]) -> Tuple[Tensor, ...]:
         """Project each level to ``out_channels``."""
-        if isinstance(inputs, Tensor) or len(inputs) != len(
-                self.lateral_convs):
-            got = 'a single tensor' if isinstance(inputs, Tensor) else \
-                f'{len(inputs)} maps'
-            raise ValueError(f'STMixerLateralNeck expects a sequence of '
-                             f'{len(self.lateral_convs)} maps, got {got}')
         return tuple(conv(x) for conv, x in zip(self.lateral_convs, inputs))

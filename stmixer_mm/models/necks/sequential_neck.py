@@ -42,11 +42,6 @@ class SequentialNeck(BaseModule):
     def __init__(self,
                  necks: Sequence[Union[ConfigType, nn.Module]],
                  init_cfg: OptMultiConfig = None) -> None:
-        if not isinstance(necks, (list, tuple)) or not necks or not all(
-                isinstance(n, (dict, nn.Module)) for n in necks):
-            raise ValueError(
-                'SequentialNeck: necks must be a list of one or more neck '
-                f'configs (dicts) or modules, got {necks!r}')
         super().__init__(init_cfg=init_cfg)
         self.necks = nn.ModuleList(
             neck if isinstance(neck, nn.Module) else MODELS.build(neck)
@@ -54,12 +49,10 @@ class SequentialNeck(BaseModule):
         for k in range(1, len(self.necks)):
             given = _levels_out(self.necks[k - 1])
             taken = getattr(self.necks[k], 'in_channels', None)
-            if given and isinstance(taken, (list, tuple)) and \
-                    list(taken) != given:
+            if given and type(taken) in (list, tuple) and [*taken] != given:
                 raise ValueError(
                     f'SequentialNeck: necks[{k}] takes in_channels='
-                    f'{list(taken)} ({len(taken)} levels) but necks[{k - 1}] '
-                    f'gives {len(given)} levels of {given[0]} channels')
+                    f'{[*taken]}, necks[{k - 1}] gives {given}')
         last = self.necks[-1]
         #: the levels returned and their channels (None: unknown)
         self.num_outs = getattr(last, 'num_outs', None)

@@ -8,12 +8,10 @@ from mmengine.model import BaseModule
 from torch import Tensor
 
 from stmixer_mm.registry import MODELS
-from ..utils.checks import is_positive_int, is_real
+from ..utils.checks import check_choices, check_ints, is_int
 
 #: Scales the pyramid can build, with the layers put before the shared tail.
 SUPPORTED_SCALES = (4.0, 2.0, 1.0, 0.5)
-#: what ``in_channels`` must divide by at a scale (its transposed convs)
-_DIVISORS = {4.0: 4, 2.0: 2}
 
 
 def build_norm(norm_cfg: ConfigType, num_features: int) -> nn.Module:
@@ -32,10 +30,9 @@ def build_norm(norm_cfg: ConfigType, num_features: int) -> nn.Module:
     cfg = dict(norm_cfg)
     layer_type = cfg.get('type')
     if isinstance(layer_type, str):
-        norm_cls = MODELS.get(layer_type)
-        if norm_cls is None:
+        cfg['type'] = MODELS.get(layer_type)
+        if cfg['type'] is None:
             raise KeyError(f'Unknown norm type {layer_type!r}')
-        cfg['type'] = norm_cls
     return build_norm_layer(cfg, num_features)[1]
 
 
@@ -48,7 +45,8 @@ class STMixerViTNeck(BaseModule):
 
     Args:
         in_channels (int | Sequence[int]): One positive int or one per
-            level (a multiple of 4 at scale 4, of 2 at scale 2).
+            level (scale 4 halves it twice, scale 2 once: make it a
+            multiple of 4 / 2 there).
         out_channels (int): Channels of every output level. Defaults to 256.
         scales (Sequence[float]): One or more of {4, 2, 1, 0.5} (strides 4
             to 32), one per level.
@@ -66,30 +64,16 @@ class STMixerViTNeck(BaseModule):
                  act_cfg: ConfigType = dict(type='GELU'),
                  init_cfg: OptMultiConfig = None) -> None:
         name = 'STMixerViTNeck'
-        if not isinstance(scales, (list, tuple)) or not scales or any(
-                not is_real(s) or float(s) not in SUPPORTED_SCALES
-                for s in scales):
-            raise ValueError(
-                f'{name}: scales must be a list of one or more of '
-                f'{SUPPORTED_SCALES}, got {scales!r}')
         scales = [float(s) for s in scales]
-        if is_positive_int(in_channels):
+        check_choices(name, SUPPORTED_SCALES, scales=scales)
+        if is_int(in_channels):
             in_channels = [in_channels] * len(scales)
-        if not isinstance(in_channels, (list, tuple)) or len(in_channels) \
-                != len(scales) or not all(
-                    is_positive_int(c) for c in in_channels):
-            raise ValueError(
-                f'{name}: in_channels must be a positive int or a list of '
-                f'{len(scales)} (one per scale of scales={scales}), got '
-                f'{in_channels!r}')
-        for dim, scale in zip(in_channels, scales):
-            if dim % _DIVISORS.get(scale, 1):
-                raise ValueError(
-                    f'{name}: scale {scale:g} needs in_channels divisible by '
-                    f'{_DIVISORS[scale]}, got {dim}')
-        if not is_positive_int(out_channels):
-            raise ValueError(f'{name}: out_channels must be a positive int, '
-                             f'got {out_channels!r}')
+        if len(in_channels) != len(scales):
+            raise ValueError(f'{name}: in_channels must be an int or a list '
+                             f'of {len(scales)} (one per scale), got '
+                             f'{in_channels!r}')
+        levels = {f'in_channels[{i}]': c for i, c in enumerate(in_channels)}
+        check_ints(name, out_channels=out_channels, **levels)
         super().__init__(init_cfg=init_cfg)
         self.in_channels = in_channels = list(in_channels)
         self.out_channels = out_channels
@@ -140,18 +124,7 @@ class STMixerViTNeck(BaseModule):
         map ``[B, C, T, h, w]`` (or one per level)."""
         num_levels = len(self.lateral_convs)
         if isinstance(inputs, Tensor):
-            inputs = [inputs] * num_levels
-        else:
-            inputs = list(inputs)
-            if len(inputs) == 1:
-                inputs = inputs * num_levels
-        if len(inputs) != num_levels:
-            raise ValueError(
-                f'STMixerViTNeck expects one map or {num_levels} maps, got '
-                f'{len(inputs)}')
-        for i, (x, channels) in enumerate(zip(inputs, self.in_channels)):
-            if x.dim() != 5 or x.size(1) != channels:
-                raise ValueError(
-                    f'STMixerViTNeck level {i} expects [B, {channels}, T, H, '
-                    f'W], got shape {tuple(x.shape)}')
+            inputs = [inputs]
+        if len(inputs) == 1:
+            inputs = list(inputs) * num_levels
         return tuple(level(x) for level, x in zip(self.lateral_convs, inputs))

@@ -2,11 +2,9 @@
 from functools import partial
 from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
-import numpy as np
 import torch
 from mmdet.models.task_modules.assigners.match_cost import (
     ClassificationCost, CrossEntropyLossCost, FocalLossCost)
-from mmdet.models.task_modules.samplers import PseudoSampler
 from mmdet.models.utils import unpack_gt_instances
 from mmdet.structures import SampleList
 from mmdet.structures.bbox import get_box_tensor
@@ -20,21 +18,15 @@ from stmixer_mm.registry import MODELS, TASK_UTILS
 from ..task_modules import xyxy2xyzr
 from ..task_modules.batched_hungarian import (batched_hungarian_assign,
                                               can_batch)
-from ..utils.checks import compile_args_problem, is_int, is_real
+from ..utils.checks import check_ints, compile_args_problem, is_real
 from ..utils.consistency import check_explicit_setting
 
-#: keys of a stage's ``train_cfg`` (Sparse R-CNN's no-op sampler and weight)
-TRAIN_CFG_KEYS = ('assigner', 'sampler', 'pos_weight')
 #: mmdet's match costs that read the person logits (sigmoid or softmax)
 PERSON_COSTS = (ClassificationCost, CrossEntropyLossCost, FocalLossCost)
 #: the arguments of ``torch.compile`` that ``compile_stages`` may set
 COMPILE_ARGS = ('backend', 'mode', 'fullgraph', 'dynamic', 'options')
 #: the compiled stage calls, one per ``compile_stages`` setting
 _COMPILED_STAGE_CALLS: Dict[str, Callable] = {}
-#: the outputs that :meth:`STMixerDecoder.check_finite` checks, with their
-#: names in its message
-FINITE_OUTPUTS = (('person_logits', 'person logits'), ('bboxes', 'boxes'),
-                  ('action_logits', 'action logits'))
 
 
 def _call_stage(stage, *args):
@@ -59,22 +51,6 @@ def compiled_stage_call(compile_args: dict) -> Callable:
     return _COMPILED_STAGE_CALLS[key]
 
 
-def finite_flags(stage_results: Dict[str, Tensor]) -> Tensor:
-    """Whether each of :data:`FINITE_OUTPUTS` is finite, on the device (no
-    sync).
-
-    Args:
-        stage_results (dict[str, Tensor]): A stage's outputs.
-
-    Returns:
-        Tensor: ``(3, )`` bool, in the order of :data:`FINITE_OUTPUTS`.
-    """
-    return torch.stack([
-        torch.isfinite(stage_results[key].detach()).all()
-        for key, _ in FINITE_OUTPUTS
-    ])
-
-
 @MODELS.register_module()
 class STMixerDecoder(BaseModule):
     r"""The STMixer decoder: ``num_stages`` heads, one Hungarian assigner each.
@@ -89,7 +65,8 @@ class STMixerDecoder(BaseModule):
         featmap_strides (Sequence[int]): Pyramid strides, given the stages.
         with_cp (bool): Checkpoint activations in training. Defaults to False.
         train_cfg (dict | list[dict], optional): Per stage (or shared)
-            ``assigner``; ``sampler`` only ``PseudoSampler``, ``pos_weight`` 1.
+            ``assigner`` (Sparse R-CNN's ``sampler`` and ``pos_weight`` are
+            not read: the matches are the targets).
         test_cfg (dict, optional): See ``STMixerBBoxHead.parse_test_cfg``.
         compile_stages (bool | dict): Run the stages through
             ``torch.compile`` in training (one compiled stage call shared by
@@ -110,34 +87,21 @@ class STMixerDecoder(BaseModule):
                  test_cfg: OptConfigType = None,
                  compile_stages: Union[bool, dict] = False,
                  init_cfg: OptMultiConfig = None) -> None:
-        if not is_int(num_stages) or num_stages < 1:
-            raise ValueError('STMixerDecoder: num_stages must be a positive '
-                             f'int, got {num_stages!r}')
-        if stage_loss_weights is None:
-            stage_loss_weights = [1.0] * num_stages
-        if not isinstance(stage_loss_weights, (list, tuple)) or \
-                len(stage_loss_weights) != num_stages or any(
-                    not is_real(w) or w < 0 for w in stage_loss_weights):
-            raise ValueError(
-                'STMixerDecoder: stage_loss_weights must be a list of '
-                f'num_stages={num_stages} finite floats >= 0, got '
-                f'{stage_loss_weights!r}')
-        if not isinstance(featmap_strides, (list, tuple)) or \
-                not featmap_strides or any(not is_real(s) or s <= 0
-                                           for s in featmap_strides):
-            raise ValueError('STMixerDecoder: featmap_strides must be a list '
-                             f'of positive numbers, got {featmap_strides!r}')
-        if not isinstance(with_cp, bool):
-            raise TypeError('STMixerDecoder: with_cp must be True or False, '
-                            f'got {with_cp!r}')
+        check_ints('STMixerDecoder', num_stages=num_stages)
+        weights = [1.0] * num_stages if stage_loss_weights is None else \
+            stage_loss_weights
+        if len(weights) != num_stages or not all(
+                is_real(w) and w >= 0 for w in weights):
+            raise ValueError('STMixerDecoder: stage_loss_weights must be a '
+                             f'list of num_stages={num_stages} finite floats '
+                             f'>= 0, got {weights!r}')
         if isinstance(compile_stages, bool):
             compile_stages = {} if compile_stages else None
         elif not isinstance(compile_stages, dict) or \
                 set(compile_stages) - set(COMPILE_ARGS):
             raise ValueError(
-                'STMixerDecoder: compile_stages must be a bool or a dict of '
-                f'torch.compile arguments {COMPILE_ARGS}, got '
-                f'{compile_stages!r}')
+                'STMixerDecoder: compile_stages must be a bool or a '
+                f'dict of {COMPILE_ARGS}, got {compile_stages!r}')
         problem = compile_stages and compile_args_problem(compile_stages)
         if problem:
             raise ValueError(f'STMixerDecoder: compile_stages: {problem}')
@@ -145,7 +109,7 @@ class STMixerDecoder(BaseModule):
         #: ``torch.compile`` arguments of the training stages, None: eager
         self.compile_stages = compile_stages
         self.num_stages = num_stages
-        self.stage_loss_weights = list(stage_loss_weights)
+        self.stage_loss_weights = list(weights)
         self.featmap_strides = tuple(featmap_strides)
         self.with_cp = with_cp
         self.train_cfg = train_cfg
@@ -163,9 +127,8 @@ class STMixerDecoder(BaseModule):
         for name in self.SHARED_STAGE_SETTINGS:  # hidden_channels etc.
             values = [getattr(stage, name) for stage in self.stages]
             if len(set(values)) != 1:
-                raise ValueError(
-                    f'STMixerDecoder: every stage_head must have the same '
-                    f'{name}, got {values} (stages 0..{len(values) - 1})')
+                raise ValueError('STMixerDecoder: every stage_head must have '
+                                 f'the same {name}, got {values}')
             setattr(self, name, values[0])
         #: the query generator gives ``temporal_features`` exactly if True
         self.with_temporal_queries = self.stages[0].with_temporal_branch
@@ -214,69 +177,41 @@ class STMixerDecoder(BaseModule):
         sigmoid logit is constant; ``FocalLossCost`` would read softmax
         logits as sigmoids; ``CrossEntropyLossCost`` reads them as its
         ``use_sigmoid`` says); else a ValueError naming the fix."""
-        if set(cfg) - set(TRAIN_CFG_KEYS) or 'assigner' not in cfg:
-            raise ValueError(
-                f'train_cfg of stage {stage} must have an assigner (and may '
-                f'have {TRAIN_CFG_KEYS[1:]}); got keys {sorted(cfg)}')
-        sampler = cfg.get('sampler')  # None: mmdet's default PseudoSampler
-        if sampler is not None:
-            sampler_type = sampler.get('type') if isinstance(
-                sampler, dict) else type(sampler)
-            if sampler_type not in ('PseudoSampler', PseudoSampler):
-                raise ValueError(
-                    f'train_cfg of stage {stage}: STMixer supervises the '
-                    'Hungarian matches directly, so only '
-                    f'sampler=PseudoSampler is accepted, got {sampler_type}')
-        if cfg.get('pos_weight', 1) != 1:
-            raise ValueError(f'train_cfg of stage {stage}: pos_weight must be '
-                             f'1, got {cfg["pos_weight"]}')
         assigner = TASK_UTILS.build(cfg['assigner'])
-        loss_person = self.stages[stage].loss_person
-        sigmoid = bool(getattr(loss_person, 'use_sigmoid', False))
+        loss = self.stages[stage].loss_person
+        sigmoid = bool(getattr(loss, 'use_sigmoid', False))
+        kind = 'sigmoid' if sigmoid else 'softmax'
+        fix = 'FocalLossCost' if sigmoid else 'ClassificationCost'
         for cost in getattr(assigner, 'match_costs', None) or ():
             cost_sigmoid = isinstance(cost, FocalLossCost) or isinstance(
                 cost, CrossEntropyLossCost) and bool(cost.use_sigmoid)
             if isinstance(cost, PERSON_COSTS) and cost_sigmoid != sigmoid:
-                kind = 'sigmoid' if sigmoid else 'softmax'
-                fix = 'FocalLossCost' if sigmoid else 'ClassificationCost'
                 raise ValueError(
-                    f'stage {stage}: the person loss '
-                    f'{type(loss_person).__name__} is a {kind} loss (1 logit '
-                    'if sigmoid, else 2: person, no-object), but the '
-                    f"assigner's {type(cost).__name__} does not read {kind} "
-                    f"logits; use dict(type='{fix}', ...) (or CrossEntropy"
-                    f'LossCost with use_sigmoid={sigmoid}) in train_cfg.'
-                    'assigner.match_costs, or change the person loss')
+                    f'STMixerDecoder: stage {stage}: {type(loss).__name__} '
+                    f"is a {kind} loss, the assigner's {type(cost).__name__} "
+                    f'does not read {kind} logits: use {fix}')
         return assigner
 
     def prepare_features(self, x: Sequence[Tensor]) -> Tuple[Tensor, ...]:
         """The pyramid as video maps ``(B, C', T, H_l, W_l)`` (image maps get
-        ``T = 1``), checked against ``featmap_strides`` (one map each),
-        ``feat_channels`` and ``temporal_points``.
+        ``T = 1``).
 
         Args:
             x (Sequence[Tensor]): Maps ``(B, C', T, H_l, W_l)`` or ``(B,
-                C', H_l, W_l)``.
+                C', H_l, W_l)``, one per ``featmap_strides``.
 
         Returns:
-            tuple[Tensor]: The maps ``(B, C', T, H_l, W_l)``.
+            tuple[Tensor]: The maps ``(B, C', T, H_l, W_l)``, ``C'`` and ``T``
+            checked (a ``T`` other than ``temporal_points`` would be read as
+            other clips or fail deep in a reshape).
         """
         x = tuple(f[:, :, None] if f.dim() == 4 else f for f in x)
-        if len(x) != len(self.featmap_strides):
-            raise ValueError(
-                f'the neck gives {len(x)} feature maps, the decoder expects '
-                f'{len(self.featmap_strides)} '
-                f'(featmap_strides {self.featmap_strides})')
-        expected = (self.feat_channels, self.temporal_points)
-        for level, feat in enumerate(x):
-            if feat.dim() != 5 or tuple(feat.shape[1:3]) != expected:
-                raise ValueError(
-                    f'feature map {level} has shape {tuple(feat.shape)}, the '
-                    'decoder expects [B, C, T, H, W] (or [B, C, H, W] for '
-                    f'images) with C = feat_channels={expected[0]} and T = '
-                    f'temporal_points={expected[1]} (of the stage heads: set '
-                    'stage_head.sampling_mixing.temporal_points to the T of '
-                    'the backbone/neck output, 1 for images)')
+        C, T = self.feat_channels, self.temporal_points
+        got = [(int(f.shape[1]), int(f.shape[2])) for f in x]
+        if any(g != (C, T) for g in got):
+            raise ValueError(f'STMixerDecoder: the feature maps must have C = '
+                             f'feat_channels={C} and T = temporal_points={T} '
+                             f'(stage_head.sampling_mixing), got (C, T) {got}')
         return x
 
     def queries_from_proposals(
@@ -284,22 +219,6 @@ class STMixerDecoder(BaseModule):
     ) -> Tuple[Tensor, Tensor, Optional[Tensor]]:
         """``(xyzr, spatial, temporal | None)`` of the query generator's
         ``bboxes``, ``features`` (and ``temporal_features``)."""
-        for i, res in enumerate(rpn_results_list):
-            missing = {'bboxes', 'features'} - set(res.keys())
-            if missing:
-                raise ValueError(
-                    f'proposal {i} of the query generator lacks '
-                    f'{sorted(missing)}; STMixerDecoder needs bboxes and '
-                    'features (spatial queries) per proposal, as '
-                    "STMixerQueryGenerator and mmdet's EmbeddingRPNHead give")
-        has_t = ['temporal_features' in res for res in rpn_results_list]
-        if set(has_t) != {self.with_temporal_queries}:
-            raise ValueError(
-                f'the stage heads have action_branches='
-                f'{self.action_branches}, so the query generator must give '
-                'temporal_features exactly when the temporal branch is on '
-                f'(with_temporal_queries={self.with_temporal_queries}); it '
-                f'{"gives" if any(has_t) else "gives no"} temporal_features')
         bboxes = [get_box_tensor(res.bboxes) for res in rpn_results_list]
         spatial = [res.features for res in rpn_results_list]
         temporal = [res.get('temporal_features') for res in rpn_results_list]
@@ -375,35 +294,6 @@ class STMixerDecoder(BaseModule):
         return self.run_stages(x,
                                *self.queries_from_proposals(rpn_results_list))
 
-    @staticmethod
-    def check_finite(stage: int,
-                     stage_results: Dict[str, Tensor],
-                     flags: Optional[np.ndarray] = None) -> None:
-        """Stop a diverged training naming the stage and the output (before
-        scipy's matching fails on 'matrix contains invalid numeric entries').
-
-        Args:
-            stage (int): The decoder stage, for the message.
-            stage_results (dict[str, Tensor]): Its outputs (the
-                :data:`FINITE_OUTPUTS`).
-            flags (np.ndarray, optional): :func:`finite_flags` read to the
-                host, ``(3, )``; computed (a sync) when None.
-
-        Raises:
-            FloatingPointError: Naming the first non-finite output.
-        """
-        if flags is None:
-            flags = finite_flags(stage_results).cpu().numpy()
-        if bool(np.all(flags)):
-            return
-        key, what = FINITE_OUTPUTS[int(np.argmin(flags))]  # the first one
-        value = stage_results[key].detach()
-        raise FloatingPointError(
-            f'non-finite predictions in training: the {what} ({key}) of '
-            f'decoder stage {stage} have {int((~torch.isfinite(value)).sum())}'
-            f' NaN/Inf values of {value.numel()}; the training diverged '
-            '(lower the learning rate, clip gradients, or check the inputs)')
-
     def _matched_together(self, all_results: List[Dict[str, Tensor]]) -> bool:
         """Whether :meth:`assign` matches these stages in one batched
         matching: one shared assigner setting that :func:`can_batch`, one
@@ -417,10 +307,9 @@ class STMixerDecoder(BaseModule):
                batch_img_metas: List[dict],
                stages: Optional[Sequence[int]] = None) -> List[list]:
         """Hungarian matching of some stages on detached outputs, the GT all
-        label 0, after :meth:`check_finite`: one cost computation and one
-        copy to the host (with the finite flags) for all of them where
-        :meth:`_matched_together`, else stage by stage (batched where
-        :func:`can_batch`, else sample by sample).
+        label 0: one cost computation and one copy to the host for all of
+        them where :meth:`_matched_together`, else stage by stage (batched
+        where :func:`can_batch`, else sample by sample).
 
         Args:
             all_results (list[dict[str, Tensor]]): The stages' outputs: the
@@ -444,27 +333,17 @@ class STMixerDecoder(BaseModule):
                 for stage, results in zip(stages, all_results)
             ]
         S, B = len(stages), len(batch_gt_instances)
-
-        def check(host_flags) -> None:  # the flags of each stage in turn
-            for args in zip(stages, all_results, host_flags.reshape(S, -1)):
-                self.check_finite(*args)
-
         assigner = self.assigners[stages[0]]
-        with torch.no_grad():  # [S * B, ...] each, and the finite flags
-            logits, bboxes, actions = (
+        with torch.no_grad():  # [S * B, ...] each
+            logits, bboxes = (
                 torch.cat([r[key] for r in all_results])
-                for key in ('person_logits', 'bboxes', 'action_logits'))
-            flags = torch.stack([
-                torch.isfinite(t).view(S, -1).all(1)
-                for t in (logits, bboxes, actions)
-            ], 1).flatten()  # stage-major, FINITE_OUTPUTS in each
+                for key in ('person_logits', 'bboxes'))
         gt_bboxes = [get_box_tensor(g.bboxes) for g in batch_gt_instances]
-        batched = batched_hungarian_assign(
-            assigner, logits, bboxes, gt_bboxes,
-            [m['img_shape'][:2] for m in batch_img_metas], flags, check)
+        img_shapes = [m['img_shape'][:2] for m in batch_img_metas]
+        batched = batched_hungarian_assign(assigner, logits, bboxes, gt_bboxes,
+                                           img_shapes)
         if batched is not None:
             return [batched[i * B:(i + 1) * B] for i in range(S)]
-        self.check_finite(stages[0], all_results[0])  # S is 1 here
         samples = zip(logits, bboxes, gt_bboxes, batch_img_metas)
         return [[
             assigner.assign(
@@ -530,9 +409,6 @@ class STMixerDecoder(BaseModule):
         Returns:
             tuple[dict, tuple]: As :meth:`stage_losses`.
         """
-        if self.assigners is None:
-            raise ValueError(f'{type(self).__name__}.loss needs train_cfg '
-                             '(the assigner configs)')
         gts, _, metas = unpack_gt_instances(batch_data_samples)
         all_assign = self.assign(all_results, gts, metas)
         losses = dict()

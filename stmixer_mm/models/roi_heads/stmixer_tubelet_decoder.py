@@ -7,8 +7,7 @@ from mmengine.structures import InstanceData
 
 from stmixer_mm.registry import MODELS
 from ..task_modules import TubeletHungarianAssigner
-from .bbox_heads.stmixer_tubelet_stage_head import (STMixerTubeletStageHead,
-                                                    tubelet_targets)
+from .bbox_heads.stmixer_tubelet_stage_head import tubelet_targets
 from .stmixer_decoder import STMixerDecoder
 
 
@@ -24,23 +23,17 @@ class STMixerTubeletDecoder(STMixerDecoder):
         **kwargs: Those of :class:`STMixerDecoder`.
     """
 
+    #: the stages also share their ``num_frames`` (a stage head without
+    #: one is no :class:`STMixerTubeletStageHead`)
+    SHARED_STAGE_SETTINGS = STMixerDecoder.SHARED_STAGE_SETTINGS + (
+        'num_frames', )
+
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        for k, stage in enumerate(self.stages):
-            if not isinstance(stage, STMixerTubeletStageHead):
-                raise TypeError(
-                    f'STMixerTubeletDecoder: stage {k} is '
-                    f'{type(stage).__name__}; every stage_head must be '
-                    'STMixerTubeletStageHead')
-        self.num_frames = self.stages[0].num_frames
-        if any(s.num_frames != self.num_frames for s in self.stages):
-            raise ValueError('every stage_head must have the same num_frames')
-        for k, assigner in enumerate(self.assigners or []):
-            if not isinstance(assigner, TubeletHungarianAssigner):
-                raise TypeError(
-                    f'STMixerTubeletDecoder: train_cfg of stage {k} has '
-                    f'assigner {type(assigner).__name__}; tubelets need '
-                    "dict(type='TubeletHungarianAssigner', match_costs=...)")
+        if any(not isinstance(a, TubeletHungarianAssigner)
+               for a in self.assigners or ()):
+            raise TypeError('STMixerTubeletDecoder: train_cfg.assigner must '
+                            'be a TubeletHungarianAssigner')
 
     def assign(self,
                all_results: List[dict],
@@ -48,7 +41,7 @@ class STMixerTubeletDecoder(STMixerDecoder):
                batch_img_metas: List[dict],
                stages: Optional[Sequence[int]] = None) -> List[list]:
         """Tubelet matching of some stages, stage by stage and sample by
-        sample, after :meth:`check_finite`.
+        sample.
 
         Args:
             all_results (list[dict]): The stages' outputs: ``person_logits``
@@ -69,7 +62,6 @@ class STMixerTubeletDecoder(STMixerDecoder):
         stages = range(len(all_results)) if stages is None else stages
         all_assign = []
         for stage, stage_results in zip(stages, all_results):
-            self.check_finite(stage, stage_results)
             person_logits = stage_results['person_logits'].detach()
             bboxes = stage_results['bboxes'].detach()
             out = []

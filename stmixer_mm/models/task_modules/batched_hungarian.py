@@ -1,7 +1,7 @@
 """mmdet's ``HungarianAssigner`` on a whole batch: its costs are elementwise in
 (prediction, GT), so one ``[B * N, sum_i n_i]`` cost matrix holds every image's
 block with the same numbers; one copy to the host, ``scipy`` per block."""
-from typing import Callable, List, Optional, Sequence
+from typing import List, Optional, Sequence
 
 import numpy as np
 import torch
@@ -35,9 +35,8 @@ def can_batch(assigner) -> bool:
 
 def batched_hungarian_assign(
         assigner: HungarianAssigner, scores: Tensor, bboxes: Tensor,
-        gt_bboxes: Sequence[Tensor], img_shapes: Sequence[Sequence[int]],
-        flags: Tensor, check: Callable[[np.ndarray],
-                                       None]) -> Optional[List[AssignResult]]:
+        gt_bboxes: Sequence[Tensor],
+        img_shapes: Sequence[Sequence[int]]) -> Optional[List[AssignResult]]:
     """``assigner.assign`` per image of a batch, the GT all label 0 (person);
     the predictions may hold ``C`` copies of the batch (several stages), each
     matched to the same GT.
@@ -50,9 +49,6 @@ def batched_hungarian_assign(
             (detached).
         gt_bboxes (Sequence[Tensor]): ``B`` tensors ``[n_i, 4]``, xyxy pixels.
         img_shapes (Sequence): ``(H, W)`` of each of the ``B`` images.
-        flags (Tensor): 1-D, sent to the host with the costs and given to
-            ``check`` before the matching (the finite check).
-        check (callable): Called with the host ``flags``.
 
     Returns:
         list[AssignResult] | None: One per entry of ``scores`` (``gt_inds``
@@ -64,16 +60,11 @@ def batched_hungarian_assign(
         return None
     B = len(gt_bboxes)
     CB, N = bboxes.shape[:2]
-    if B == 0 or CB % B:
-        raise ValueError(f'batched_hungarian_assign: {CB} predicted images '
-                         f'are not copies of the {B} GT images')
     device = bboxes.device
     num_gt = [g.size(0) for g in gt_bboxes]
     first = np.cumsum([0] + num_gt)
     host_gt_inds = np.zeros((CB, N), dtype=np.int64)
-    if not first[-1]:
-        check(flags.cpu().numpy())
-    else:
+    if first[-1]:
         all_gt = torch.cat(list(gt_bboxes)).to(bboxes.dtype)
         preds = InstanceData(
             scores=scores.flatten(0, 1), bboxes=bboxes.flatten(0, 1))
@@ -100,11 +91,8 @@ def batched_hungarian_assign(
                 cost = match_cost(
                     pred_instances=preds, gt_instances=gts, img_meta=None)
             costs.append(cost)
-        # the one transfer to the host (with the flags)
-        cost = torch.stack(costs).sum(dim=0).detach()
-        host = torch.cat([cost.flatten(), flags.to(cost.dtype)]).cpu().numpy()
-        check(host[cost.numel():])
-        cost = host[:cost.numel()].reshape(cost.shape)
+        # the one transfer to the host
+        cost = torch.stack(costs).sum(dim=0).detach().cpu().numpy()
         for i in range(CB):
             img = i % B
             if num_gt[img] == 0:

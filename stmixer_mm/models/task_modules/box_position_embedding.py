@@ -54,9 +54,6 @@ def box_position_embedding(xyzr: Tensor,
     xyzr = xyzr / scale.to(xyzr.dtype)
     if dim_t is None or dim_t.dtype not in (torch.float32, torch.float64):
         dim_t = position_frequencies(num_feats, temperature, xyzr.device)
-    elif dim_t.numel() != num_feats:
-        raise ValueError(f'dim_t has {dim_t.numel()} frequencies, '
-                         f'num_feats is {num_feats}')
     # [..., 4, F]; dim_t in fp32 (a buffer of a double() module)
     u = xyzr[..., None] / dim_t.float()
     emb = torch.stack((u[..., 0::2].sin(), u[..., 1::2].cos()), dim=-1)

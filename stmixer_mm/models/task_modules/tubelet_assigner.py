@@ -38,7 +38,7 @@ class TubeletHungarianAssigner(HungarianAssigner):
                 pixels of the input.
             gt_instances (:obj:`InstanceData`): ``labels`` ``(n, )``,
                 ``bboxes`` ``(n, T, 4)`` (xyxy pixels) and ``valid`` ``(n,
-                T)``; every GT present on some frame (else ValueError).
+                T)``; every GT present on some frame.
             img_meta (dict, optional): Passed to the match costs
                 (``img_shape``).
             **kwargs: Not read.
@@ -51,23 +51,11 @@ class TubeletHungarianAssigner(HungarianAssigner):
         boxes = pred_instances.bboxes
         gt_boxes, valid = gt_instances.bboxes, gt_instances.valid.bool()
         num_gts, num_preds = len(gt_instances), len(pred_instances)
-        if boxes.dim() != 3 or gt_boxes.dim() != 3 or \
-                boxes.shape[1:] != gt_boxes.shape[1:] or \
-                tuple(valid.shape) != tuple(gt_boxes.shape[:2]):
-            raise ValueError(
-                'TubeletHungarianAssigner: expected predicted boxes [N, T, '
-                '4], GT boxes [n, T, 4] and GT valid [n, T]; got '
-                f'{tuple(boxes.shape)}, {tuple(gt_boxes.shape)} and '
-                f'{tuple(valid.shape)}')
         device = boxes.device
         gt_inds = torch.zeros(num_preds, dtype=torch.long, device=device)
         labels = torch.full((num_preds, ), -1, dtype=torch.long, device=device)
         if num_gts == 0 or num_preds == 0:
             return AssignResult(num_gts, gt_inds, None, labels=labels)
-        if not valid.any(1).all():
-            raise ValueError('TubeletHungarianAssigner: GT tubelet '
-                             f'{int((~valid.any(1)).nonzero()[0])} is present'
-                             ' on no frame')
         # absent frames get a unit box (finite costs), then weight 0
         filler = gt_boxes.new_tensor([0., 0., 1., 1.])
         gt_boxes = torch.where(valid[..., None], gt_boxes, filler)

@@ -31,7 +31,6 @@ def check_explicit_setting(cfg: dict,
         if given is not None and (tuple(given) != tuple(value) if isinstance(
                 value, (list, tuple)) else given != value):
             raise ValueError(f'{where}.{name} ({given}) != {owner or "the"} '
-                             f'{name} ({value}); leave it out, it is filled '
-                             'in')
+                             f'{name} ({value}); leave it out (filled in)')
         cfg[name] = value
     return cfg

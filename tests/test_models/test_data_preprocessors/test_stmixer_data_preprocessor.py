@@ -84,7 +84,7 @@ def test_differs_from_mmaction_padding_only_in_pad_region():
     (dict(format_shape='NCHW'), 'format_shape'),
     (dict(pad_size_divisor=0), 'pad_size_divisor'),
     (dict(mean=[], std=[]), r'mean must be a list of 3 finite numbers, '
-     r'one per channel of the RGB clip, got \[\] \(list\)'),
+     r'got \[\] \(list\)'),
     (dict(mean=[1, 2]), r'mean must be a list of 3 .*got \[1, 2\]'),
     (dict(std=[1, 1, 1, 1]), r'std must be a list of 3 finite numbers > 0'),
     (dict(std=[1, 0, 1]), r'std must be .* > 0, .*got \[1, 0, 1\]'),
@@ -96,18 +96,19 @@ def test_differs_from_mmaction_padding_only_in_pad_region():
     (dict(mean=114.75), r'mean must .*got 114.75 \(float\)'),
     (dict(std=None), r'mean and std must be given together'),
     (dict(mean=None), r'mean and std must be given together'),
-    (dict(to_rgb=1), r'to_rgb must be True or False, got 1 \(int\)'),
-    (dict(to_float32='no'), r'to_float32 must be True or False'),
+    (dict(to_rgb=1), r'to_rgb must be one of \(True, False\), got 1'),
+    (dict(to_float32='no'), r'to_float32 must be one of \(True, False\)'),
     (dict(blending='mixup'), r"blending must be None or a config dict "
-     r"with a 'type'"),
+     r"with a 'type', got 'mixup' \(str\)"),
     (dict(blending=dict(alpha=0.2)), 'blending must be None or a config'),
-    (dict(pad_size_divisor=-32), r'pad_size_divisor must be an integer >= 1'
-     r', got -32 \(int\)'),
-    (dict(pad_size_divisor=True), r'pad_size_divisor must be an integer'),
-    (dict(pad_size_divisor=32.0), r'pad_size_divisor must be an integer'),
-    (dict(pad_value=False), r'pad_value must be a finite number, got False'),
-    (dict(pad_value='0'), r'pad_value must be a finite number'),
-    (dict(pad_value=float('inf')), r'pad_value must be a finite number'),
+    (dict(pad_size_divisor=-32), r'pad_size_divisor must be an int >= 1, '
+     r'got -32'),
+    (dict(pad_size_divisor=True), r'pad_size_divisor must be an int >= 1'),
+    (dict(pad_size_divisor=32.0), r'pad_size_divisor must be an int >= 1'),
+    (dict(pad_value=False), r'pad_value must be a number in \(-inf, inf\), '
+     'got False'),
+    (dict(pad_value='0'), r'pad_value must be a number in'),
+    (dict(pad_value=float('inf')), r'pad_value must be a number in'),
 ])
 def test_bad_arguments(kwargs, match):
     """Refused at build, naming the class and the argument (before: e.g.
@@ -126,10 +127,10 @@ def test_bad_arguments(kwargs, match):
     }, 'std must be a list of 3 finite numbers > 0'),
     ({
         'pad_size_divisor': 0
-    }, 'pad_size_divisor must be an integer >= 1'),
+    }, 'pad_size_divisor must be an int >= 1'),
     ({
         'format_shape': 'NCHW'
-    }, "format_shape must be 'NCTHW'"),
+    }, "format_shape must be one of ('NCTHW',)"),
 ])
 def test_a_bad_setting_is_named_before_the_run(options, match):
     """The pre-run check (as ``--cfg-options``) names the config path, the
@@ -161,16 +162,6 @@ def test_arguments_from_code():
     pre = build(mean=None, std=None)
     x = pre(dict(inputs=[torch.ones(3, 1, 4, 4)], data_samples=None))
     assert (x['inputs'][0, ..., :4, :4] == 1).all()  # not normalised
-
-
-def test_bad_inputs():
-    pre = build()
-    with pytest.raises(ValueError, match=r'\[C, T, H, W\]'):
-        pre(dict(inputs=[torch.zeros(3, 8, 8)], data_samples=None))
-    with pytest.raises(ValueError, match='img_shape'):
-        pre(
-            dict(
-                inputs=[torch.zeros(3, 2, 8, 8)], data_samples=[sample(8, 9)]))
 
 
 def test_train_pad_shapes_pick_the_smallest_holding_shape():

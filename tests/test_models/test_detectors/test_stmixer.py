@@ -197,26 +197,23 @@ def test_activation_checkpointing_is_used():
 
 def test_settings_that_must_agree():
     cfg = copy.deepcopy(MODEL)
-    cfg['roi_head']['stage_head']['sampling_mixing']['temporal_points'] = 8
-    model = build(cfg)
-    with pytest.raises(ValueError, match='temporal_points'):
-        model._forward(clip(1))
-
-    cfg = copy.deepcopy(MODEL)
-    cfg['rpn_head']['hidden_channels'] = 32
-    with pytest.raises(ValueError, match='hidden_channels'):
-        MODELS.build(cfg)
-
-    cfg = copy.deepcopy(MODEL)
     cfg['neck']['out_channels'] = 32
     with pytest.raises(ValueError, match='neck.out_channels'):
         MODELS.build(cfg)
 
+    # the maps' T against temporal_points, where the decoder reads them
+    cfg = copy.deepcopy(MODEL)
+    cfg['roi_head']['stage_head']['sampling_mixing']['temporal_points'] = 8
+    model = build(cfg)
+    with pytest.raises(ValueError, match='T = temporal_points=8'):
+        model._forward(clip(1))
+
+    # the maps' sizes against featmap_strides (here in reverse order)
     model = build()
     neck_forward = model.neck.forward
     with mock.patch.object(model.neck, 'forward',
                            lambda x: tuple(neck_forward(x))[::-1]):
-        with pytest.raises(ValueError, match='not stride'):
+        with pytest.raises(ValueError, match='not at featmap_strides'):
             model._forward(clip(1))
 
 
@@ -275,12 +272,8 @@ def test_flat_train_and_test_cfg_are_refused(key):
     cfg[key] = cfg[key]['rcnn']
     with pytest.raises(
             ValueError,
-            match=rf'{key}=dict\(rpn=None, rcnn=dict\(...\)\)') as err:
+            match=rf"^STMixer: {key} must be dict\(rpn=None, rcnn=dict\("):
         MODELS.build(cfg)
-    # train_cfg: the model's own check; test_cfg: its declared settings
-    # (checked when the model is built), naming the keys found
-    assert f'model.{key}.rcnn.' in str(err.value) or \
-        f'STMixer.{key}: unknown key(s) [' in str(err.value)
 
 
 def test_checkpoints_with_older_names_load(tmp_path):
@@ -335,7 +328,7 @@ def test_frozen_modules_get_no_gradient_and_stay_in_eval_mode():
         else:
             assert p.grad is not None, n
     # a name that is no part of the model is refused, naming it
-    with pytest.raises(ValueError, match=r"frozen_modules: 'roi_head.stage'"):
+    with pytest.raises(ValueError, match=r"got 'roi_head.stage'$"):
         build(dict(MODEL, frozen_modules=['roi_head.stage']))
 
 
@@ -343,25 +336,20 @@ def test_frozen_modules_get_no_gradient_and_stay_in_eval_mode():
     'frozen, message',
     [
         # the model itself: train() and eval() called each other without end
-        ([''], r"STMixer.frozen_modules\[0\] \(model.frozen_modules\): "
-         r"expected the dotted name of a part of the model: one of "
-         r"\['data_preprocessor', 'backbone', 'neck', 'roi_head', "
-         r"'rpn_head'\] .*got '': an empty name is the model itself"),
-        (['backbone', '  '], r"STMixer.frozen_modules\[1\] .*got '  '"),
-        (['backbone.'], r"model.frozen_modules: 'backbone.' "
-         r"\(STMixer.frozen_modules\[0\]\) is not a part of STMixer"),
-        (['neck', 'roi_head.stages.7'], r"'roi_head.stages.7' "
-         r"\(STMixer.frozen_modules\[1\]\) is not a part .*did you mean "
-         r"\[.*'roi_head.stages'"),
+        ([''], r"^STMixer: frozen_modules\[0\] must name a part \(e.g. "
+         r"'roi_head.stages'\), got ''$"),
+        (['backbone', '  '], r"frozen_modules\[1\] .*got '  '$"),
+        (['backbone.'], r"frozen_modules\[0\] .*got 'backbone.'$"),
+        (['neck', 'roi_head.stages.7'], r"frozen_modules\[1\] .*"
+         r"got 'roi_head.stages.7'$"),
         (['rpn_head.init_spatial_queries.weight'
-          ], r'it is a parameter, name its module '
-         r"'rpn_head.init_spatial_queries'"),
-        ([3], r'STMixer: frozen_modules must be a list of part names '
-         r'\(strings\), got \[3\]'),
+          ], r"got 'rpn_head.init_spatial_queries.weight'$"),
+        ([3], r'frozen_modules\[0\] .*got 3$'),
+        ('backbone', r"frozen_modules\[0\] .*got 'b'$"),
     ],
     ids=[
         'empty', 'blank', 'trailing-dot', 'no-such-stage', 'a-parameter',
-        'not-a-string'
+        'not-a-string', 'a-string'
     ])
 def test_frozen_modules_names_a_part(frozen, message):
     with pytest.raises(ValueError, match=message):
@@ -377,10 +365,8 @@ def test_frozen_modules_leave_something_to_train(frozen):
     tensors does not require grad")."""
     with pytest.raises(ValueError) as info:
         build(dict(MODEL, frozen_modules=frozen))
-    msg = str(info.value)
-    assert msg.startswith(f'model.frozen_modules={frozen} freezes every '
-                          'parameter of STMixer: nothing is left to train')
-    assert "its parts: ['backbone', 'neck', 'roi_head', 'rpn_head']" in msg
+    assert str(info.value) == ('STMixer: frozen_modules must leave a '
+                               f'parameter to train, got {frozen}')
 
 
 def test_frozen_modules_repeated_or_nested_freeze_the_same():
@@ -411,12 +397,9 @@ def test_frozen_modules_and_frozen_stages_leave_something_to_train():
     model.eval()
     with pytest.raises(ValueError) as info:
         model.train()
-    num_backbone = len(list(model.backbone.parameters()))
-    assert str(info.value).startswith(
-        "model.frozen_modules=['neck', 'rpn_head', 'roi_head'] freezes every "
-        f'parameter of STMixer (the other {num_backbone} are frozen by their '
-        "parts' own settings, e.g. the backbone's frozen_stages): nothing is "
-        'left to train')
+    assert str(info.value) == (
+        'STMixer: frozen_modules must leave a parameter to train, got '
+        "['neck', 'rpn_head', 'roi_head']")
     # one part left: trains
     model = build(dict(cfg, frozen_modules=['neck', 'rpn_head']))
     model.train()

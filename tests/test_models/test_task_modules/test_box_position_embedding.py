@@ -54,8 +54,6 @@ def test_given_constants_give_the_same_embedding():
     assert torch.equal(
         box_position_embedding(
             xyzr, 16, scale=scale.half(), dim_t=dim_t.half()), plain)
-    with pytest.raises(ValueError, match='8 frequencies, num_feats is 16'):
-        box_position_embedding(xyzr, 16, dim_t=position_frequencies(8))
 
 
 def test_stage_buffers_are_not_in_the_state_dict():

@@ -47,67 +47,63 @@ def check_msda_args(value: Tensor, spatial_shapes: Tensor,
                     level_start_index: Tensor, sampling_locations: Tensor,
                     attention_weights: Tensor, im2col_step: int) -> None:
     """Refuse :func:`msda` arguments that mmcv would read wrongly or fail on
-    deep inside, naming the argument: ranks, dtypes, the sizes ``B``, ``G``,
-    ``L``, ``P`` they share, ``im2col_step``; off CUDA (where reading them
-    costs no synchronisation) also the pixel count ``S = sum_l H_l * W_l``
-    and ``level_start_index`` against ``spatial_shapes``.
+    deep inside (the operator is public: ``torch.ops.stmixer_mm.msda``):
+    shapes (ranks and the ``B``, ``G``, ``L``, ``Q``, ``P`` they share),
+    dtypes, ``im2col_step``, and off CUDA (no synchronisation there) the
+    pixel count and ``level_start_index`` against ``spatial_shapes``.
 
     Raises:
         ValueError: ``stmixer_mm::msda: <argument> ...``.
     """
-
-    def fail(message: str):
-        raise ValueError(f'stmixer_mm::msda: {message}')
-
-    ranks = dict(
-        value=4,
-        spatial_shapes=2,
-        level_start_index=1,
-        sampling_locations=6,
-        attention_weights=5)
     args = dict(
         value=value,
         spatial_shapes=spatial_shapes,
         level_start_index=level_start_index,
         sampling_locations=sampling_locations,
         attention_weights=attention_weights)
-    for name, rank in ranks.items():
-        if args[name].dim() != rank:
-            fail(f'{name} must have {rank} dimensions, got shape '
-                 f'{tuple(args[name].shape)}')
-    for name in ('spatial_shapes', 'level_start_index'):
-        if args[name].dtype != torch.int64:
-            fail(f'{name} must be int64, got {args[name].dtype}')
-    for name in ('sampling_locations', 'attention_weights'):
-        if args[name].dtype != value.dtype or not value.is_floating_point():
-            fail(f'{name} ({args[name].dtype}) and value ({value.dtype}) '
-                 'must be of one floating dtype')
-    B, S, G, _ = value.shape
-    L = spatial_shapes.size(0)
-    expected = dict(
-        spatial_shapes=(L, 2),
-        level_start_index=(L, ),
-        sampling_locations=(B, sampling_locations.size(1), G, L,
-                            sampling_locations.size(4), 2),
-        attention_weights=tuple(sampling_locations.shape[:5]))
-    for name, shape in expected.items():
-        if tuple(args[name].shape) != shape:
-            fail(f'{name} must have shape {shape} (B={B}, G={G} from value, '
-                 f'L={L} from spatial_shapes), got {tuple(args[name].shape)}')
-    if isinstance(im2col_step, bool) or not isinstance(im2col_step, int) or \
-            im2col_step < 1 or B % im2col_step:
-        fail(f'im2col_step must be an int >= 1 dividing the batch B={B}, got '
-             f'{im2col_step!r}')
-    if value.is_cuda:
-        return  # the kernel reads the shapes on the device: not read here
-    areas = (spatial_shapes[:, 0] * spatial_shapes[:, 1]).tolist()
-    if sum(areas) != S:
-        fail(f'value has S={S} pixels, spatial_shapes '
-             f'{spatial_shapes.tolist()} give {sum(areas)}')
-    starts = [sum(areas[:lvl]) for lvl in range(L)]
-    if level_start_index.tolist() != starts:
-        fail(f'level_start_index {level_start_index.tolist()} does not '
-             f'start the levels of spatial_shapes: expected {starts}')
+    ranks = dict(zip(args, (4, 2, 1, 6, 5)))
+    wrong = [
+        f'{k} must have {r} dimensions, got shape {tuple(args[k].shape)}'
+        for k, r in ranks.items() if args[k].dim() != r
+    ]
+    if not wrong:
+        (B, _, G, _), L = value.shape, len(spatial_shapes)
+        Q, P = sampling_locations.shape[1], sampling_locations.shape[4]
+        shapes = dict(
+            spatial_shapes=(L, 2),
+            level_start_index=(L, ),
+            sampling_locations=(B, Q, G, L, P, 2),
+            attention_weights=(B, Q, G, L, P))
+        wrong = [
+            f'{k} must have shape {v} (B={B}, G={G} from value, L={L} '
+            f'from spatial_shapes), got {tuple(args[k].shape)}'
+            for k, v in shapes.items() if tuple(args[k].shape) != v
+        ]
+        wrong += [
+            f'{k} must be int64, got {args[k].dtype}' for k in list(args)[1:3]
+            if args[k].dtype != torch.int64
+        ]
+        wrong += [
+            f'{k} ({args[k].dtype}) and value ({value.dtype}) must be '
+            'of one floating dtype' for k in list(args)[3:]
+            if args[k].dtype != value.dtype or not value.is_floating_point()
+        ]
+        if type(im2col_step) is not int or im2col_step < 1 or \
+                B % im2col_step:
+            wrong.append('im2col_step must be an int >= 1 dividing the batch '
+                         f'B={B}, got {im2col_step!r}')
+    if not wrong and not value.is_cuda:
+        areas = (spatial_shapes[:, 0] * spatial_shapes[:, 1]).tolist()
+        starts = [sum(areas[:level]) for level in range(len(areas))]
+        if sum(areas) != value.shape[1]:
+            wrong.append(f'value has S={value.shape[1]} pixels, spatial_shapes'
+                         f' {spatial_shapes.tolist()} give {sum(areas)}')
+        elif level_start_index.tolist() != starts:
+            wrong.append(f'level_start_index {level_start_index.tolist()} does'
+                         ' not start the levels of spatial_shapes: expected '
+                         f'{starts}')
+    if wrong:
+        raise ValueError(f'stmixer_mm::msda: {wrong[0]}')
 
 
 @torch.library.custom_op('stmixer_mm::msda', mutates_args=())

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ...task_modules.box_xyzr import xyzr_wh
-from ...utils.checks import is_real
+from ...utils.checks import check_choice, check_range
 from ...utils.host_data import host_tensor
 from .mmcv_op import msda, msda_cuda_function
 
@@ -45,13 +45,7 @@ def make_sample_points(offset: Tensor, num_group: int, xyzr: Tensor) -> Tensor:
         Tensor: ``(B, N, 1, num_group, 3)``, ``(x, y)`` in pixels and the
         continuous level ``z + dz``.
     """
-    if offset.dim() != 3 or offset.size(-1) != num_group * 3:
-        raise ValueError(f'offset must have shape [B, N, {num_group * 3}] '
-                         f'(num_group * 3), got {tuple(offset.shape)}')
     B, N, _ = offset.shape
-    if tuple(xyzr.shape) != (B, N, 4):
-        raise ValueError(f'xyzr must have shape [{B}, {N}, 4], '
-                         f'got {tuple(xyzr.shape)}')
     offset = offset.reshape(B, N, 1, num_group, 3)
     # (x, y, z) + (dx, dy, dz) * (w, h, 1): one product and one sum
     wh = xyzr_wh(xyzr)
@@ -89,9 +83,7 @@ def resolve_impl(impl: str, device: torch.device) -> str:
     is ``'mmcv'`` on CUDA where mmcv's kernel loads, else ``'pytorch'``;
     ``'mmcv'`` off CUDA is ``'pytorch'``; ValueError for a name not in
     :data:`SAMPLE_4D_IMPLS`."""
-    if impl not in SAMPLE_4D_IMPLS:
-        raise ValueError(f'unknown sample_4d impl {impl!r}, expected one of '
-                         f'{SAMPLE_4D_IMPLS}')
+    check_choice('sample_4d', SAMPLE_4D_IMPLS, impl=impl)
     if impl in ('auto', 'mmcv') and device.type != 'cuda':
         return 'pytorch'
     if impl == 'auto':
@@ -155,30 +147,7 @@ class PreparedPyramid:
                  num_groups: int,
                  impl: str = 'auto',
                  time_means: bool = True) -> None:
-        if not isinstance(values, (list, tuple)) or len(values) == 0:
-            raise TypeError('values must be a non-empty list/tuple of tensors'
-                            ' [B, C, T, H, W] or a PreparedPyramid, got '
-                            f'{type(values).__name__}')
-        if len(featmap_strides) != len(values):
-            raise ValueError(f'got {len(values)} maps but '
-                             f'{len(featmap_strides)} featmap_strides')
-        if not all(is_real(s) and s > 0 for s in featmap_strides):
-            raise ValueError('featmap_strides must be finite numbers > 0, '
-                             f'got {list(featmap_strides)}')
-        for lvl, value in enumerate(values):
-            if not isinstance(value, Tensor) or value.dim() != 5:
-                shape = tuple(value.shape) if isinstance(value, Tensor) \
-                    else type(value).__name__
-                raise ValueError(f'values[{lvl}] must have shape [B, C, T, H,'
-                                 f' W], got {shape}')
-            if value.shape[:3] != values[0].shape[:3]:
-                raise ValueError('all maps must share B, C and T, got '
-                                 f'{tuple(values[0].shape)} and '
-                                 f'{tuple(value.shape)} (values[{lvl}])')
         _, C, T = values[0].shape[:3]
-        if num_groups <= 0 or C % num_groups != 0:
-            raise ValueError(f'{C} channels cannot be split into '
-                             f'num_groups={num_groups} groups')
         self.values = tuple(values)
         self.featmap_strides = tuple(featmap_strides)
         self.num_groups = num_groups
@@ -213,52 +182,38 @@ class PreparedPyramid:
 prepare_pyramid = PreparedPyramid
 
 
-def _check_level_weights(mapping_stride: float, tau: float) -> None:
-    """``mapping_stride`` finite and ``tau`` finite and > 0 (``tau = 0``
-    divides by zero: NaN level weights)."""
-    if not is_real(mapping_stride):
-        raise ValueError('mapping_stride must be a finite number, got '
-                         f'{mapping_stride!r}')
-    if not is_real(tau) or tau <= 0:
-        raise ValueError(f'tau must be a finite number > 0, got {tau!r}')
-
-
-def _prepared(sample_points: Tensor, values: Union[Sequence[Tensor],
-                                                   PreparedPyramid],
-              featmap_strides: Strides, n_points: int, impl: str,
-              time_means: bool) -> Tuple[PreparedPyramid, Geo, str]:
-    """Check the inputs; ``(pyramid with the resolved impl's layout, sizes
-    (B, N, G, P, C, T), resolved impl)``."""
-    if sample_points.dim() != 5 or sample_points.size(-1) != 3:
-        raise ValueError('sample_points must have shape [B, N, 1, G * P, 3],'
-                         f' got {tuple(sample_points.shape)}')
+def _prepared(sample_points: Tensor,
+              values: Union[Sequence[Tensor], PreparedPyramid],
+              featmap_strides: Strides,
+              n_points: int,
+              impl: str,
+              time_means: bool,
+              mapping_stride: float = 3.0,
+              tau: float = 2.0) -> Tuple[PreparedPyramid, Geo, str]:
+    """``(pyramid with the resolved impl's layout, sizes (B, N, G, P, C, T),
+    resolved impl)``; a pyramid prepared for other strides, groups or impl
+    is laid out again. Refuses a non-finite ``mapping_stride``, ``tau <= 0``
+    (NaN level weights) and an empty batch (as every impl)."""
+    strides = {
+        f'featmap_strides[{i}]': s
+        for i, s in enumerate(featmap_strides)
+    }
+    check_range('sample_4d', '(-inf, inf)', mapping_stride=mapping_stride)
+    check_range('sample_4d', '(0, inf)', tau=tau, **strides)
     B, Hq, Wq, GP, _ = sample_points.shape
-    if B == 0:
-        raise ValueError('sample_points has an empty batch (B = 0): every '
-                         'implementation needs at least one clip')
-    if n_points <= 0 or GP % n_points != 0:
-        raise ValueError(f'the {GP} points per query (dim 3 of '
-                         f'sample_points) are not a multiple of n_points='
-                         f'{n_points}')
+    if B == 0:  # (as every impl)
+        raise ValueError('sample_4d: the batch must hold a clip, got B = 0')
     G = GP // n_points
     impl = resolve_impl(impl, sample_points.device)
-    if isinstance(values, PreparedPyramid):
-        if tuple(featmap_strides) != values.featmap_strides:
-            raise ValueError(
-                f'featmap_strides {tuple(featmap_strides)} differ from the '
-                f'{values.featmap_strides} the pyramid was prepared with')
-        if values.num_groups != G:
-            raise ValueError(
-                f'the pyramid was prepared for G={values.num_groups} groups, '
-                f'but the points give G={G} (G * P = {GP}, P = {n_points})')
-        if impl not in (values.impl, 'reference'):
-            values = values.values  # laid out again below
+    if isinstance(
+            values,
+            PreparedPyramid) and (impl not in (values.impl, 'reference') or
+                                  (values.featmap_strides, values.num_groups)
+                                  != (tuple(featmap_strides), G)):
+        values = values.values  # laid out again below
     if not isinstance(values, PreparedPyramid):
         values = PreparedPyramid(values, featmap_strides, G, impl, time_means)
-    Bv, C, T = values.values[0].shape[:3]
-    if Bv != B:
-        raise ValueError(f'sample_points has batch {B} but the maps have '
-                         f'batch {Bv}')
+    C, T = values.values[0].shape[1:3]
     return values, (B, Hq * Wq, G, n_points, C, T), impl
 
 
@@ -417,9 +372,9 @@ def _sample_pytorch(
     if not features:
         out = _gather(index, block, weights)  # [G * B * N * P, C / G * T]
         return out.view(G, B, N, P, C // G, T).permute(1, 2, 0, 5, 3, 4)
-    if prepared.group_block_tmean is None:
-        raise ValueError('sample_4d_features reads the time means: the '
-                         'pyramid must be prepared with time_means=True')
+    if prepared.group_block_tmean is None:  # prepared without them
+        prepared.group_block_tmean = _group_tables(
+            [v.mean(dim=2) for v in prepared.values], G)
     tmean = prepared.group_block_tmean.view(block.size(0), -1)
     spatial = _gather(index, tmean, weights).view(G, B, N, P, C // G)
     spatial = spatial.permute(1, 2, 0, 3, 4)
@@ -477,10 +432,6 @@ def _sample_mmcv(sample_points: Tensor, prepared: PreparedPyramid, geo: Geo,
                  mapping_stride: float, tau: float) -> Tensor:
     """The ``'mmcv'`` path: samples ``[B, N, G, T, P, C / G]`` by one call of
     mmcv's kernel (dtypes other than fp32/fp64 run in fp32)."""
-    if msda_cuda_function() is None:
-        raise RuntimeError(
-            "sample_4d(impl='mmcv') got CUDA tensors but mmcv was built "
-            "without its CUDA ops; use impl='auto' or 'pytorch'")
     B, N, G, P, C, T = geo
     inputs = _msda_inputs(sample_points, prepared, geo, mapping_stride, tau)
     with torch.autocast(device_type='cuda', enabled=False):
@@ -491,7 +442,7 @@ def _sample_mmcv(sample_points: Tensor, prepared: PreparedPyramid, geo: Geo,
 def _sample(sample_points: Tensor, prepared: PreparedPyramid, geo: Geo,
             impl: str, mapping_stride: float, tau: float) -> Tensor:
     """Samples ``[B, N, G, T, P, C / G]`` by the resolved ``impl``, the
-    inputs checked (:func:`_prepared`)."""
+    inputs from :func:`_prepared`."""
     if impl == 'pytorch':
         return _sample_pytorch(sample_points, prepared, geo, mapping_stride,
                                tau, False, False)
@@ -535,9 +486,8 @@ def sample_4d(sample_points: Tensor,
     Returns:
         Tensor: ``(B, N, G, T, P, C / G)`` (maybe a non-contiguous view).
     """
-    _check_level_weights(mapping_stride, tau)
     prepared, geo, impl = _prepared(sample_points, values, featmap_strides,
-                                    n_points, impl, False)
+                                    n_points, impl, False, mapping_stride, tau)
     return _sample(sample_points, prepared, geo, impl, mapping_stride, tau)
 
 
@@ -571,9 +521,9 @@ def sample_4d_features(
         G)`` (mean over frames) and the temporal set ``(B, N, G, T, C /
         G)`` (mean over points), None without ``with_temporal``.
     """
-    _check_level_weights(mapping_stride, tau)
     prepared, geo, resolved = _prepared(sample_points, values, featmap_strides,
-                                        n_points, impl, True)
+                                        n_points, impl, True, mapping_stride,
+                                        tau)
     if resolved == 'pytorch':
         return _sample_pytorch(sample_points, prepared, geo, mapping_stride,
                                tau, True, with_temporal)

@@ -18,7 +18,7 @@ from torch import Tensor
 from stmixer_mm.registry import MODELS
 from ...task_modules.batched_hungarian import HOST_GT_INDS
 from ...task_modules.box_xyzr import box_giou
-from ...utils.checks import check_ints
+from ...utils.checks import check_choice, check_ints, check_range
 from ...utils.host_data import host_tensor
 
 #: the decoder's ``test_cfg`` (the detector's ``test_cfg.rcnn``) keys and
@@ -53,7 +53,7 @@ class STMixerBBoxHead(BaseModule):
     (xyxy input pixels). ``label_convention`` ``'ava'`` (mmaction2's
     ``AVADataset`` / ``AVAMetric``): labels multi-hot ``[n, num_actions + 1]``
     (column 0 the background) or 1-based ids; ``'mmdet'`` (``CocoMetric``):
-    0-based ids. Labels of the other convention are refused.
+    0-based ids (ids out of range: ``F.one_hot``'s error).
 
     Args:
         num_actions (int): Number of action classes (80 for AVA).
@@ -84,9 +84,7 @@ class STMixerBBoxHead(BaseModule):
                  init_cfg: OptMultiConfig = None) -> None:
         name = type(self).__name__
         check_ints(name, num_actions=num_actions)
-        if label_convention not in TEST_CFG_DEFAULTS:
-            raise ValueError(f"{name}: label_convention must be 'ava' or "
-                             f"'mmdet', got {label_convention!r}")
+        check_choice(name, ('ava', 'mmdet'), label_convention=label_convention)
         super().__init__(init_cfg=init_cfg)
         self.num_actions = num_actions
         self.label_convention = label_convention
@@ -100,54 +98,26 @@ class STMixerBBoxHead(BaseModule):
         for key in ('loss_person', 'loss_bbox', 'loss_iou', 'loss_action'):
             reduction = getattr(getattr(self, key), 'reduction', None)
             if reduction != 'mean':  # loss_stages divides 'none' rows
-                raise ValueError(f"{name}: {key} must have reduction='mean',"
-                                 f' got reduction={reduction!r}')
+                raise ValueError(f"{name}: {key} must have reduction='mean', "
+                                 f'got reduction={reduction!r}')
         self.use_sigmoid_person = getattr(self.loss_person, 'use_sigmoid',
                                           False)
         #: person classifier width: softmax (person, no-object), sigmoid 1
         self.num_person_logits = 1 if self.use_sigmoid_person else 2
-        class_weight = getattr(self.loss_person, 'class_weight', None)
-        if not self.use_sigmoid_person and class_weight is not None and len(
-                class_weight) != 2:
-            raise ValueError(
-                f'{name}: the softmax loss_person has 2 classes (person, '
-                f'no-object); got class_weight={class_weight}')
 
     def action_targets(self, gt_labels: Tensor) -> Tensor:
-        """Multi-hot class targets ``[n, num_actions]`` from GT labels."""
-        if self.label_convention == 'mmdet':
-            return self._targets_from_ids(gt_labels, first=0)
-        if gt_labels.dim() == 2 and gt_labels.size(1) == self.num_actions + 1:
+        """Multi-hot class targets ``[n, num_actions]`` from GT labels: AVA
+        multi-hot ``[n, num_actions + 1]`` (column 0 the background) or
+        class ids ``[n]``, 1-based (``'ava'``) or 0-based (``'mmdet'``)."""
+        first = int(self.label_convention == 'ava')
+        K = self.num_actions
+        if first and gt_labels.dim() == 2 and gt_labels.size(1) == K + 1:
             return gt_labels[:, 1:].float()
-        if gt_labels.dim() == 1 and not gt_labels.is_floating_point():
-            return self._targets_from_ids(gt_labels, first=1)
-        raise ValueError(
-            'gt_instances.labels must be multi-hot [n, num_actions + 1] = '
-            f'[n, {self.num_actions + 1}] (column 0 = background, as '
-            "mmaction2's AVADataset produces) or 1-based class indices [n] "
-            f'(integer); got shape {tuple(gt_labels.shape)} and dtype '
-            f'{gt_labels.dtype}')
-
-    def _targets_from_ids(self, gt_labels: Tensor, first: int) -> Tensor:
-        last = first + self.num_actions - 1
-        convention = f"label_convention='{self.label_convention}'"
         if gt_labels.dim() != 1 or gt_labels.is_floating_point():
-            raise ValueError(
-                f'{convention} needs gt_instances.labels as integer class ids'
-                f' [n] in [{first}, {last}]; got shape '
-                f'{tuple(gt_labels.shape)} and dtype {gt_labels.dtype} (AVA '
-                "multi-hot labels need label_convention='ava')")
-        if gt_labels.numel() and (gt_labels.min() < first
-                                  or gt_labels.max() > last):
-            other = ("0-based mmdet labels need label_convention='mmdet'"
-                     if first == 1 else
-                     "1-based AVA labels need label_convention='ava'")
-            raise ValueError(
-                f'{convention}: class ids must be {first}-based in '
-                f'[{first}, {last}] (num_actions={self.num_actions}), got '
-                f'values in [{int(gt_labels.min())}, {int(gt_labels.max())}]'
-                f'; {other}')
-        return F.one_hot((gt_labels - first).long(), self.num_actions).float()
+            raise ValueError(f'{type(self).__name__}: gt_instances.labels '
+                             f'must be int ids [n] or AVA multi-hot, got '
+                             f'{gt_labels.dtype} {tuple(gt_labels.shape)}')
+        return F.one_hot((gt_labels - first).long(), K).float()
 
     def get_targets(self,
                     assign_results: List[AssignResult],
@@ -399,27 +369,18 @@ class STMixerBBoxHead(BaseModule):
         """
         defaults = TEST_CFG_DEFAULTS[self.label_convention]
         cfg = dict(test_cfg or dict())
-        unknown = set(cfg) - set(defaults)
+        name, unknown = type(self).__name__, sorted(set(cfg) - set(defaults))
         if unknown:
-            raise ValueError(
-                f'test_cfg has {sorted(unknown)}, which the STMixer decoder '
-                f"with label_convention='{self.label_convention}' does not "
-                f'use; its settings are {sorted(defaults)}')
+            raise ValueError(f'{name}: test_cfg has {unknown}, which it does '
+                             f'not use; its settings are {sorted(defaults)}')
         for key, value in cfg.items():
-            real = isinstance(value, (int, float)) and type(value) is not bool
+            arg = {f'model.test_cfg.rcnn.{key}': value}  # as a config sets it
             if key == 'multiply_person_score':
-                fits, expected = isinstance(value, bool), 'True or False'
+                check_choice(name, (True, False), **arg)
             elif key == 'person_threshold':
-                fits, expected = real and 0 <= value <= 1, 'a number in [0, 1]'
+                check_range(name, '[0, 1]', **arg)
             else:  # num_fallback (an int >= 0) or max_per_img (>= 1)
-                low = 1 if key == 'max_per_img' else 0
-                fits = real and isinstance(value, int) and value >= low
-                expected = f'an int >= {low}'
-            if not fits:
-                raise ValueError(
-                    f'{type(self).__name__}: test_cfg.{key} must be '
-                    f'{expected}, got {value!r}; a config sets it as '
-                    f'model.test_cfg.rcnn.{key}')
+                check_ints(name, int(key == 'max_per_img'), **arg)
         return {**defaults, **cfg}
 
     def predict_by_feat(self,
@@ -559,10 +520,6 @@ class STMixerBBoxHead(BaseModule):
             boxes[:, 0::2] = boxes[:, 0::2].clamp(min=0, max=w)
             boxes[:, 1::2] = boxes[:, 1::2].clamp(min=0, max=h)
             if rescale:
-                if 'scale_factor' not in img_meta:
-                    raise ValueError(
-                        'predict(rescale=True) needs scale_factor in the '
-                        'metainfo of every sample (mmdet\'s Resize sets it)')
                 boxes = boxes / host_tensor(
                     list(img_meta['scale_factor']), boxes.device,
                     boxes.dtype).repeat(2)

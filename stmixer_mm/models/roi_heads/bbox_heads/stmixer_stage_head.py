@@ -1,7 +1,6 @@
 """One decoder stage of `STMixer <https://arxiv.org/abs/2303.15879>`_ (CVPR
 2023), as mmdet's ``DIIHead`` on ``BBoxHead`` (:class:`STMixerBBoxHead`)."""
 from functools import partial
-from inspect import signature
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
@@ -14,10 +13,10 @@ from mmengine.model import bias_init_with_prob
 from torch import Tensor
 
 from stmixer_mm.registry import MODELS
-from ...layers import PreparedPyramid, STMixerSamplingMixing
+from ...layers import PreparedPyramid
 from ...task_modules import (box_iof, box_position_embedding,
                              position_frequencies, refine_xyzr, xyzr2xyxy)
-from ...utils.checks import check_ints
+from ...utils.checks import check_choices, check_ints, check_range
 from ...utils.consistency import check_explicit_setting
 from .stmixer_bbox_head import STMixerBBoxHead
 
@@ -69,7 +68,8 @@ class STMixerStageHead(STMixerBBoxHead):
         sampling_mixing (dict): The sampling block, with ``prepare``.
         action_prior_prob (float): Action bias prior. Defaults to 0.01.
         action_branches (Sequence[str]): Branches the action head reads.
-        init_cfg (dict, optional): Must be None; see :meth:`init_weights`.
+        init_cfg (dict, optional): Not read: the initialisation is
+            fixed (:meth:`init_weights`).
         **kwargs: Settings of :class:`STMixerBBoxHead`.
     """
 
@@ -94,45 +94,15 @@ class STMixerStageHead(STMixerBBoxHead):
                  action_branches: Sequence[str] = ('spatial', 'temporal'),
                  init_cfg: OptMultiConfig = None,
                  **kwargs) -> None:
-        check_ints(
-            'STMixerStageHead',
-            hidden_channels=hidden_channels,
-            num_heads=num_heads,
-            feedforward_channels=feedforward_channels,
-            num_ffn_fcs=num_ffn_fcs)
-        check_ints(
-            'STMixerStageHead',
-            0,
-            num_person_fcs=num_person_fcs,
-            num_reg_fcs=num_reg_fcs,
-            num_action_fcs=num_action_fcs)
+        name = 'STMixerStageHead'
+        check_ints(name, hidden_channels=hidden_channels, num_heads=num_heads)
+        check_ints(name, feedforward_channels=feedforward_channels)
         if hidden_channels % 8 or hidden_channels % num_heads:
-            raise ValueError(
-                'STMixerStageHead: hidden_channels must be a multiple of 8 '
-                '(the box positional embedding uses C/4 sin/cos pairs) and '
-                f'of num_heads={num_heads}, got {hidden_channels}')
-        if not 0 <= dropout < 1:
-            raise ValueError('STMixerStageHead: dropout must be in [0, 1), '
-                             f'got {dropout!r}')
-        if not 0 < action_prior_prob < 1:
-            raise ValueError('STMixerStageHead: action_prior_prob must be in '
-                             f'(0, 1), got {action_prior_prob!r}')
-        if not action_branches or isinstance(action_branches, str) or any(
-                b not in self.BRANCHES for b in action_branches):
-            raise ValueError(
-                'STMixerStageHead: action_branches must be a non-empty '
-                f'sequence of {self.BRANCHES}, got {action_branches!r}')
-        if init_cfg is not None:
-            raise ValueError('STMixerStageHead: init_cfg must be None (a '
-                             'fixed initialisation, init_weights), got '
-                             f'{init_cfg!r}')
-        moved = sorted(
-            set(kwargs) & set(signature(STMixerSamplingMixing).parameters))
-        if moved:
-            raise TypeError(
-                f'stage_head.{moved[0]} is a setting of the sampling and '
-                f'mixing block: give it as stage_head.sampling_mixing.'
-                f'{moved[0]} (stage_head got {moved})')
+            raise ValueError(f'{name}: hidden_channels must be a multiple '
+                             f'of 8 and of num_heads, got {hidden_channels}')
+        check_range(name, '[0, 1)', dropout=dropout)
+        check_range(name, '(0, 1)', action_prior_prob=action_prior_prob)
+        check_choices(name, self.BRANCHES, action_branches=action_branches)
         super().__init__(num_actions=num_actions, init_cfg=init_cfg, **kwargs)
         self.hidden_channels = hidden_channels
         self.num_heads = num_heads
@@ -182,12 +152,6 @@ class STMixerStageHead(STMixerBBoxHead):
                     featmap_strides=self.featmap_strides,
                     with_temporal=self.with_temporal_branch),
                 'stage_head.sampling_mixing', 'the stage head\'s'))
-        if not callable(getattr(block, 'prepare', None)):
-            raise TypeError(
-                f'stage_head.sampling_mixing ({type(block).__name__}) must '
-                'have prepare(maps) -> PreparedPyramid: the decoder lays the '
-                'pyramid out once with it and passes the result to every '
-                'stage')
         #: the channels and ``T`` of the maps the sampling block reads (the
         #: decoder checks the pyramid by them)
         self.feat_channels = block.feat_channels
@@ -361,7 +325,7 @@ class STMixerStageHead(STMixerBBoxHead):
             xyzr (Tensor): Boxes ``(B, N, 4)``, xyzr in pixels of the input.
             spatial_queries (Tensor): ``(B, N, C)``.
             temporal_queries (Tensor, optional): ``(B, N, C)``; None exactly
-                when the stage has no temporal branch (else ValueError).
+                when the stage has no temporal branch.
             bboxes (Tensor, optional): ``xyzr2xyxy(xyzr)`` when the caller
                 has it (the previous stage's), else None.
 
@@ -378,12 +342,6 @@ class STMixerStageHead(STMixerBBoxHead):
             - temporal_queries (Tensor | None): ``(B, N, C)``, None without
               the temporal branch.
         """
-        if (temporal_queries is None) == self.with_temporal_branch:
-            raise ValueError(
-                f'action_branches={self.action_branches}: temporal_queries '
-                'must be ' + ('a [B, N, C] tensor' if self.with_temporal_branch
-                              else 'None (build the query generator with '
-                              'with_temporal_queries=False)'))
         B, N = spatial_queries.shape[:2]
         queries = [spatial_queries] if temporal_queries is None else [
             spatial_queries, temporal_queries

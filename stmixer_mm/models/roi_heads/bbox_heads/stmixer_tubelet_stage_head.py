@@ -12,9 +12,9 @@ from mmdet.utils import ConfigType, InstanceList
 from torch import Tensor
 
 from stmixer_mm.registry import MODELS
-from ...layers import AdaptiveMixing, PreparedPyramid, STMixerSamplingMixing
+from ...layers import AdaptiveMixing, PreparedPyramid
 from ...task_modules import box_iof, xyzr2xyxy
-from ...utils.checks import check_ints
+from ...utils.checks import check_choice, check_ints
 from .stmixer_stage_head import STMixerStageHead, make_fcs
 
 
@@ -48,22 +48,15 @@ class STMixerTubeletStageHead(STMixerStageHead):
                  num_reg_fcs: int = 1,
                  ffn_act_cfg: ConfigType = dict(type='ReLU', inplace=True),
                  **kwargs) -> None:
-        check_ints('STMixerTubeletStageHead', num_frames=num_frames)
-        if box_loss_weighting not in ('tubelet', 'frame'):
-            raise ValueError('STMixerTubeletStageHead: box_loss_weighting '
-                             "must be 'tubelet' or 'frame', got "
-                             f'{box_loss_weighting!r}')
-        if not (isinstance(frame_box_features, bool)
-                or frame_box_features == 'clip'):
-            raise ValueError('STMixerTubeletStageHead: frame_box_features '
-                             "must be True, False or 'clip', got "
-                             f'{frame_box_features!r}')
-        if kwargs.get('label_convention', 'ava') != 'ava':
-            raise ValueError(
-                "STMixerTubeletStageHead: label_convention='ava' only, got "
-                f"{kwargs['label_convention']!r}")
+        name = 'STMixerTubeletStageHead'
+        check_ints(name, num_frames=num_frames)
+        check_choice(
+            name, ('tubelet', 'frame'), box_loss_weighting=box_loss_weighting)
+        check_choice(
+            name, (True, False, 'clip'), frame_box_features=frame_box_features)
         super().__init__(
             num_reg_fcs=num_reg_fcs, ffn_act_cfg=ffn_act_cfg, **kwargs)
+        check_choice(name, ('ava', ), label_convention=self.label_convention)
         self.box_loss_weighting = box_loss_weighting
         self.num_frames = num_frames
         # the box head rebuilt (after the keyframe one: the seeds stay)
@@ -71,31 +64,16 @@ class STMixerTubeletStageHead(STMixerStageHead):
         self.reg_fcs = make_fcs(reg_channels, num_reg_fcs, ffn_act_cfg)
         self.fc_reg = nn.Linear(reg_channels, 4 * num_frames)
         self.frame_box_features = frame_box_features
-        if not isinstance(self.samplingmixing, STMixerSamplingMixing):
-            raise TypeError(
-                'STMixerTubeletStageHead: sampling_mixing must be an '
-                'STMixerSamplingMixing (its offset_generator, sample and mix '
-                'run per frame), got '
-                f'{type(self.samplingmixing).__name__}')
         if frame_box_features:  # built last: False keeps the first seeds
             self.adaptive_mixing_f = self.samplingmixing.build_mixing(
                 self.samplingmixing.spatial_points)
-            if not isinstance(self.adaptive_mixing_f, AdaptiveMixing):
-                raise TypeError(
-                    'STMixerTubeletStageHead: frame_box_features needs an '
-                    'AdaptiveMixing mixing block (mix_sets mixes the frames\' '
-                    'sets with its matrices), got mixing_cfg type '
-                    f'{type(self.adaptive_mixing_f).__name__}')
             self.norm_f = nn.LayerNorm(self.hidden_channels)
             self.frame_reg_fcs = make_fcs(self.hidden_channels, num_reg_fcs,
                                           ffn_act_cfg)
             self.fc_frame_reg = nn.Linear(self.hidden_channels, 4)
         if self.temporal_points % num_frames:
-            raise ValueError(
-                f'STMixerTubeletStageHead: num_frames={num_frames} tubelet '
-                'boxes must divide the '
-                f'{self.temporal_points} feature frames '
-                '(sampling_mixing.temporal_points)')
+            raise ValueError(f'{name}: num_frames={num_frames} must divide '
+                             'sampling_mixing.temporal_points')
 
     def init_weights(self) -> None:
         """Also a zero ``fc_frame_reg`` with ``frame_box_features``."""
@@ -176,17 +154,7 @@ class STMixerTubeletStageHead(STMixerStageHead):
             ``(B, N, T', G, P, C' / G)``.
         """
         B, N, Tb, _ = xyzr.shape
-        if not isinstance(x, PreparedPyramid):
-            raise TypeError('STMixerTubeletStageHead takes the pyramid as a '
-                            'PreparedPyramid (from its prepare_pyramid), got '
-                            f'{type(x).__name__}')
-        BT, _, frames_per_map = x.values[0].shape[:3]
-        if frames_per_map != 1 or BT % B:
-            raise ValueError(
-                'tubelet boxes [B, N, T, 4] need the pyramid as one-frame '
-                'maps [B * T, C, 1, H, W] (prepare_pyramid), got maps of '
-                f'shape {tuple(x.values[0].shape)} for B={B}')
-        T = BT // B
+        T = x.values[0].size(0) // B
         frame_box = torch.arange(T, device=xyzr.device) * Tb // T
         boxes = xyzr[:, :, frame_box].transpose(1, 2).flatten(0, 1)
         offsets = offset[:, None].expand(B, T, N, -1).flatten(0, 1)
@@ -259,10 +227,6 @@ class STMixerTubeletStageHead(STMixerStageHead):
         if xyzr.dim() == 3:
             xyzr = xyzr[:, :, None].expand(-1, -1, self.num_frames, -1)
             bboxes = None
-        if xyzr.dim() != 4 or xyzr.size(2) != self.num_frames:
-            raise ValueError(
-                f'tubelet boxes must be [B, N, {self.num_frames}, 4] '
-                f'(num_frames={self.num_frames}), got {tuple(xyzr.shape)}')
         return super().forward(x, xyzr, spatial_queries, temporal_queries,
                                bboxes)
 
@@ -373,20 +337,11 @@ def tubelet_targets(batch_gt_instances: InstanceList, num_frames: int):
     """
     boxes, valid = [], []
     for i, gt in enumerate(batch_gt_instances):
-        if 'tubelet_bboxes' not in gt or 'tubelet_valid' not in gt:
-            raise ValueError(
-                f'sample {i} of the batch has no gt_instances.tubelet_bboxes'
-                ' / tubelet_valid: tubelet queries need a box per frame of '
-                'every GT (TubeDataset(with_tubelets=True) with the '
-                'LoadTubeletTargets and PackTubeletInputs transforms)')
-        b = get_box_tensor(gt.tubelet_bboxes)
-        if b.dim() != 3 or b.size(1) != num_frames:
-            raise ValueError(
-                f'sample {i}: gt_instances.tubelet_bboxes has shape '
-                f'{tuple(b.shape)}, expected [n, {num_frames}, 4] '
-                f'(num_frames={num_frames} of the tubelet head; the '
-                "LoadTubeletTargets transform's num_frames must agree)")
-        boxes.append(b)
+        b = gt.get('tubelet_bboxes')
+        if b is None or 'tubelet_valid' not in gt or b.shape[1] != num_frames:
+            raise ValueError(f'sample {i}: no gt_instances.tubelet_bboxes of '
+                             f'{num_frames} frames (with_tubelets=True)')
+        boxes.append(get_box_tensor(b))
         valid.append(gt.tubelet_valid.bool())
     return torch.cat(boxes), torch.cat(valid)
 
@@ -406,14 +361,7 @@ def mix_sets(mixing: AdaptiveMixing, x: Tensor, query: Tensor) -> Tensor:
     """
     G, P_in, P_out = mixing.num_groups, mixing.in_points, mixing.out_points
     C_in, C_out = mixing.eff_in_dim, mixing.eff_out_dim
-    if x.dim() != 6 or tuple(x.shape[3:]) != (G, P_in, C_in):
-        raise ValueError(
-            'x must have shape [B, N, F, G, P_in, C_in / G] = [B, N, F, '
-            f'{G}, {P_in}, {C_in}], got {tuple(x.shape)}')
     B, N, sets = x.shape[:3]
-    if tuple(query.shape) != (B, N, mixing.query_dim):
-        raise ValueError(f'query must have shape [{B}, {N}, '
-                         f'{mixing.query_dim}], got {tuple(query.shape)}')
     R = B * N * G
     M, S = mixing.matrices(query)
     # every (query, group) mixes its F sets with one matrix product

@@ -9,7 +9,7 @@ from torch import Tensor, nn
 
 from stmixer_mm.registry import MODELS
 from ...task_modules.box_xyzr import refine_xyzr, xyzr2xyxy
-from ...utils.checks import check_ints
+from ...utils.checks import check_choice, check_ints, is_int
 from ...utils.consistency import check_explicit_setting
 
 #: the ground-truth fields a forecast head trains on
@@ -31,10 +31,8 @@ def forecast_head_config(cfg: dict, decoder) -> dict:
     Returns:
         dict: A copy of ``cfg`` with them set.
     """
-    if decoder.label_convention != 'ava':
-        raise ValueError(
-            'forecast_head needs the stage heads\' label_convention='
-            f"'ava', got {decoder.label_convention!r}")
+    convention = decoder.label_convention  # sigmoid actions, [0, 1] boxes
+    check_choice('STMixerForecastHead', ('ava', ), label_convention=convention)
     return check_explicit_setting(
         cfg,
         dict(
@@ -42,24 +40,6 @@ def forecast_head_config(cfg: dict, decoder) -> dict:
             num_actions=decoder.num_actions,
             with_temporal_queries=decoder.with_temporal_queries),
         'forecast_head', 'the decoder\'s')
-
-
-def check_horizons(horizons: Sequence[int], meta: dict, index: int) -> None:
-    """The data's ``forecast_horizons`` (metainfo, if given) are the head's.
-
-    Args:
-        horizons (Sequence[int]): The head's horizons, as a tuple.
-        meta (dict): A sample's metainfo (``forecast_horizons``, and
-            ``img_key`` to name the sample); ValueError when they differ.
-        index (int): The sample's place in the batch (named without
-            ``img_key``).
-    """
-    given = meta.get('forecast_horizons')
-    if given is not None and tuple(int(h) for h in given) != horizons:
-        raise ValueError(
-            f'sample {meta.get("img_key", index)!r}: the dataset\'s '
-            f'forecast_horizons {tuple(given)} are not the forecast head\'s '
-            f'horizons {horizons}; set them alike')
 
 
 def box_grid_features(level: Tensor, boxes: Tensor, sizes: Sequence,
@@ -110,26 +90,15 @@ def box_features(x: Sequence[Tensor],
         x (Sequence[Tensor]): The pyramid, finest first, ``(B, C, T, H_l,
             W_l)`` (or ``(B, C, H_l, W_l)``, one frame).
         boxes (Tensor): ``(B, N, 4)``, xyxy pixels of the input.
-        batch_img_metas (list[dict]): Per sample, ``batch_input_shape``
-            (ValueError when missing).
+        batch_img_metas (list[dict]): Per sample, ``batch_input_shape``.
         grid (int): ``g``, the samples per side of each box.
-        frames (int): Frames read, at most ``T`` (else ValueError).
-            Defaults to 1 (the last).
+        frames (int): Frames read, at most ``T``. Defaults to 1 (the last).
 
     Returns:
         Tensor: ``(B, N, frames * C * g * g)``.
     """
     level = x[0] if x[0].dim() == 5 else x[0][:, :, None]
     T = level.size(2)
-    if frames > T:
-        raise ValueError(f'roi_frames={frames}: the finest feature map has '
-                         f'{T} frames')
-    for i, meta in enumerate(batch_img_metas):
-        if 'batch_input_shape' not in meta:
-            raise ValueError(
-                f'sample {meta.get("img_key", i)!r}: no batch_input_shape '
-                'in its metainfo (the padded input size the feature maps '
-                'cover, set by the data preprocessor)')
     sizes = [m['batch_input_shape'] for m in batch_img_metas]
     picks = [T - 1] if frames == 1 else torch.linspace(
         0, T - 1, frames).round().long().tolist()
@@ -181,21 +150,15 @@ class STMixerForecastHead(BaseModule):
                      use_sigmoid=True,
                      loss_weight=1.0),
                  init_cfg: OptMultiConfig = None) -> None:
-        if not horizons or list(horizons) != sorted(set(horizons)) or any(
-                not isinstance(h, int) or h < 1 for h in horizons):
-            raise ValueError('STMixerForecastHead: horizons must be ascending '
-                             f'frame counts >= 1, got {horizons!r}')
-        check_ints(
-            'STMixerForecastHead',
-            num_actions=num_actions,
-            query_channels=query_channels,
-            roi_frames=roi_frames)
-        check_ints(
-            'STMixerForecastHead', 0, num_fcs=num_fcs, roi_grid=roi_grid)
+        name = 'STMixerForecastHead'
+        if not horizons or list(horizons) != sorted(set(horizons)) or not all(
+                is_int(h) and h >= 1 for h in horizons):
+            raise ValueError(f'{name}: horizons must be ascending frame '
+                             f'counts >= 1, got {horizons!r}')
+        check_ints(name, num_actions=num_actions, roi_frames=roi_frames)
+        check_ints(name, 0, num_fcs=num_fcs, roi_grid=roi_grid)
         if roi_frames != 1 and not roi_grid:
-            raise ValueError(
-                f'STMixerForecastHead: roi_frames={roi_frames} reads the box '
-                'grid on several frames: set roi_grid too (0 reads no grid)')
+            raise ValueError(f'{name}: roi_frames={roi_frames} needs roi_grid')
         super().__init__(init_cfg=init_cfg)
         self.horizons = tuple(horizons)
         self.num_actions = num_actions
@@ -248,7 +211,8 @@ class STMixerForecastHead(BaseModule):
                 ``(B, N, num_actions)``; boxes and logits are read detached.
             x (Sequence[Tensor], optional): The pyramid (with ``roi_grid``).
             batch_img_metas (list[dict], optional): Per sample,
-                ``batch_input_shape`` (with ``roi_grid``).
+                ``batch_input_shape`` (with ``roi_grid``); a
+                ``forecast_horizons`` other than ``horizons``: ValueError.
 
         Returns:
             dict[str, Tensor]: ``H = len(horizons)``:
@@ -260,27 +224,19 @@ class STMixerForecastHead(BaseModule):
               present logits plus a change.
             - visible_logits (Tensor): ``(B, N, H)``, presence logits.
         """
+        for i, meta in enumerate(batch_img_metas or ()):  # the data's
+            given = meta.get('forecast_horizons')
+            if given is not None and tuple(map(int, given)) != self.horizons:
+                raise ValueError(f'sample {meta.get("img_key", i)!r}: '
+                                 f'forecast_horizons {tuple(given)} are not '
+                                 f"the forecast head's {self.horizons}")
         queries = stage_results['spatial_queries']
         temporal = stage_results.get('temporal_queries')
         if self.with_temporal_queries:
-            if temporal is None:
-                raise ValueError(
-                    'the forecast head reads temporal queries '
-                    '(with_temporal_queries=True) but the decoder gives '
-                    'none; set with_temporal_queries=False')
             queries = torch.cat([queries, temporal], -1)
         if self.detach_inputs:
             queries = queries.detach()
         if self.roi_grid:
-            if x is None or batch_img_metas is None:
-                raise ValueError('the forecast head with roi_grid reads the '
-                                 'pyramid: pass x and batch_img_metas')
-            channels = x[0].size(1)
-            if channels * self.roi_grid**2 * self.roi_frames != \
-                    self.roi_proj.in_features:
-                raise ValueError(
-                    'roi_grid reads maps of query_channels channels; the '
-                    f'pyramid\'s finest level has {channels}')
             feats = box_features(x, xyzr2xyxy(stage_results['xyzr'].detach()),
                                  batch_img_metas, self.roi_grid,
                                  self.roi_frames)
@@ -319,8 +275,7 @@ class STMixerForecastHead(BaseModule):
             batch_gt_instances (list[:obj:`InstanceData`]): Per sample,
                 ``future_bboxes`` ``(n, H, 4)`` xyxy pixels of the input,
                 ``future_labels`` ``(n, H, num_actions)`` multi-hot and
-                ``future_visible`` ``(n, H)`` (ValueError when missing or
-                of other horizons).
+                ``future_visible`` ``(n, H)`` (ValueError when missing).
             batch_img_metas (list[dict]): Per sample, ``img_shape`` (and
                 ``forecast_horizons``, checked; ``batch_input_shape`` with
                 ``roi_grid``).
@@ -340,19 +295,10 @@ class STMixerForecastHead(BaseModule):
         pos, matched, sizes, first = [], [], [], 0
         for i, (res, gt, meta) in enumerate(
                 zip(assign_results, batch_gt_instances, batch_img_metas)):
-            name = meta.get('img_key', i)
-            check_horizons(self.horizons, meta, i)
             missing = [f for f in FUTURE_FIELDS if f not in gt]
             if missing:
-                raise ValueError(
-                    f'the decoder has a forecast_head but the ground truth '
-                    f'of sample {name!r} has no {", ".join(missing)}: give '
-                    'the dataset forecast_horizons (docs/en/forecasting.md)')
-            if gt.future_bboxes.shape[1:] != (k, 4):
-                raise ValueError(
-                    f'sample {name!r}: future_bboxes of shape '
-                    f'{list(gt.future_bboxes.shape)} for the head\'s {k} '
-                    f'horizons {self.horizons}')
+                raise ValueError(f'sample {meta.get("img_key", i)!r} has no '
+                                 f'{", ".join(missing)}: forecast_horizons?')
             p = torch.nonzero(res.gt_inds > 0, as_tuple=False).squeeze(1)
             pos.append(p + i * N)
             matched.append(res.gt_inds[p] - 1 + first)
@@ -418,7 +364,6 @@ class STMixerForecastHead(BaseModule):
         """
         preds = self(stage_results, x, batch_img_metas)
         for i, (res, meta) in enumerate(zip(results, batch_img_metas)):
-            check_horizons(self.horizons, meta, i)
             index = res.query_indices
             h, w = meta['img_shape'][:2]
             size = preds['bboxes'].new_tensor([w, h, w, h])

@@ -11,6 +11,7 @@ from mmengine.model import BaseModule
 from torch import Tensor, nn
 
 from stmixer_mm.registry import MODELS
+from ...utils.checks import check_range
 from ...utils.consistency import check_explicit_setting
 from .mask_utils import keyframe_maps, relative_coords
 
@@ -120,25 +121,15 @@ class STMixerMaskHead(BaseModule):
     ) -> None:
         featmap_strides = tuple(featmap_strides)
         num_levels = len(featmap_strides)
-        if num_levels < 2 or list(featmap_strides) != sorted(featmap_strides):
-            raise ValueError(
-                'STMixerMaskHead: featmap_strides must be at least 2 pyramid '
-                f'levels, finest first; got {featmap_strides}')
         conv_channels = tuple(conv_channels)
         if len(conv_channels) != num_levels:
-            raise ValueError(
-                f'STMixerMaskHead: conv_channels has {len(conv_channels)} '
-                f'widths for {num_levels} pyramid levels (featmap_strides '
-                f'{featmap_strides}): give one per level, coarse to fine, '
-                'e.g. DETR\'s (128, 64, 32, 16) for 4 levels')
-        if not 0 < mask_threshold < 1:
-            raise ValueError('STMixerMaskHead: mask_threshold must be in '
-                             f'(0, 1), got {mask_threshold}')
+            raise ValueError('STMixerMaskHead: conv_channels must have one '
+                             f'width per level, got {conv_channels}')
+        check_range('STMixerMaskHead', '(0, 1)', mask_threshold=mask_threshold)
         attn_channels = attn_channels or feat_channels
         if num_heads < 1 or attn_channels % num_heads:
-            raise ValueError(
-                f'STMixerMaskHead: attn_channels ({attn_channels}) must be '
-                f'divisible by num_heads ({num_heads})')
+            raise ValueError('STMixerMaskHead: attn_channels must be divisible'
+                             f' by num_heads, got {attn_channels}')
         super().__init__(init_cfg=init_cfg)
         self.featmap_strides = featmap_strides
         self.query_channels = query_channels
@@ -224,15 +215,12 @@ class STMixerMaskHead(BaseModule):
             queries (Tensor): ``(M, query_channels)``.
             clip (Tensor): ``(M, )`` long, the clip of every query.
             boxes (Tensor, optional): ``(M, 4)``, xyxy pixels of the input;
-                needed with ``box_coords`` (ValueError otherwise), no
-                gradient goes back through them.
+                needed with ``box_coords``, no gradient goes back through
+                them.
 
         Returns:
             Tensor: ``(M, H_0, W_0)`` mask logits at the finest level.
         """
-        if self.box_coords and boxes is None:
-            raise ValueError('STMixerMaskHead(box_coords=True) needs the '
-                             'queries\' boxes')
         maps = keyframe_maps(x)
         memory = maps[-1]
         attn = self.attention_map(queries, memory, clip)
@@ -314,20 +302,12 @@ class STMixerMaskHead(BaseModule):
         indices, gt_masks = [], []
         for i, (res, gt, meta) in enumerate(
                 zip(assign_results, batch_gt_instances, batch_img_metas)):
-            if 'masks' not in gt:
-                raise ValueError(
-                    'the decoder has a mask_head but the ground truth of '
-                    f'sample {meta.get("img_key", i)!r} has no masks: add '
-                    'LoadActorMasks to the training pipeline and give the '
-                    'dataset its mask file (see docs/en/masks.md)')
-            masks = gt.masks
-            masks = masks if isinstance(masks, Tensor) else \
-                torch.as_tensor(masks.to_ndarray())
-            h, w = meta['img_shape'][:2]
-            if tuple(masks.shape[-2:]) != (h, w):
-                raise ValueError(
-                    f'sample {meta.get("img_key", i)!r}: gt masks of size '
-                    f'{tuple(masks.shape[-2:])}, the input is {(h, w)}')
+            masks, size = gt.get('masks'), tuple(meta['img_shape'][:2])
+            if masks is not None and not isinstance(masks, Tensor):
+                masks = torch.as_tensor(masks.to_ndarray())
+            if masks is None or tuple(masks.shape[-2:]) != size:
+                raise ValueError(f'sample {meta.get("img_key", i)!r} has no '
+                                 f'masks of its size {size}: LoadActorMasks?')
             pos = torch.nonzero(res.gt_inds > 0, as_tuple=True)[0]
             indices.append(pos)
             gt_masks.append(masks.to(pos.device)[res.gt_inds[pos] - 1])

@@ -529,8 +529,6 @@ def test_action_targets_forms():
     expected = torch.zeros(3, 80)
     expected[0, 0] = expected[1, 79] = expected[2, 11] = 1
     torch.testing.assert_close(index, expected)
-    with pytest.raises(ValueError, match='1-based'):
-        head.action_targets(torch.tensor([0, 3]))
     with pytest.raises(ValueError, match='multi-hot'):
         head.action_targets(torch.zeros(2, 80))  # no background column
     with pytest.raises(ValueError, match='multi-hot'):
@@ -659,9 +657,6 @@ def test_without_temporal_branch_builds_and_runs_no_temporal_part():
     assert all(p.grad is not None for n, p in head.named_parameters()
                if not n.startswith('reg_fcs'))  # fc_reg starts at 0
 
-    with pytest.raises(ValueError, match='with_temporal_queries=False'):
-        head(head.prepare_pyramid(pyramid(B)), xyzr, q_s, torch.randn(B, N, C))
-
 
 def test_without_spatial_action_input_reads_the_temporal_query():
     torch.manual_seed(0)
@@ -690,10 +685,6 @@ def test_without_spatial_action_input_reads_the_temporal_query():
     assert head.ffn_t.layers[1].weight.grad.abs().sum() > 0
     assert head.samplingmixing.adaptive_mixing_t.out_proj.weight.grad.abs(
     ).sum() > 0
-    with pytest.raises(ValueError, match='a \\[B, N, C\\] tensor'):
-        head(
-            head.prepare_pyramid(pyramid(B)), random_xyzr(B, N),
-            torch.randn(B, N, C), None)
 
 
 @pytest.mark.parametrize('branches', [(), ('spatial', 'motion')])
@@ -726,11 +717,6 @@ def test_decoder_and_query_generator_without_temporal_branch():
     results = decoder(pyramid(2), proposals)
     assert len(results) == 2
     assert all(r['temporal_queries'] is None for r in results)
-    # a query generator with temporal queries does not fit this decoder
-    for p in proposals:
-        p.temporal_features = torch.randn(5, C)
-    with pytest.raises(ValueError, match='with_temporal_queries=False'):
-        decoder(pyramid(2), proposals)
     # stages must agree on the branches
     with pytest.raises(ValueError, match='action_branches'):
         MODELS.build(
@@ -780,8 +766,8 @@ def test_sampling_settings_belong_to_sampling_mixing():
                           ('feat_channels', 32),
                           ('sampling_cfg', dict(impl='reference')),
                           ('mixing_cfg', dict(type='AdaptiveMixing'))])
-def test_flat_sampling_setting_names_its_new_place(name, value):
-    with pytest.raises(TypeError, match=f'stage_head.sampling_mixing.{name}'):
+def test_flat_sampling_setting_is_refused(name, value):
+    with pytest.raises(TypeError, match=f"keyword argument '{name}'"):
         MODELS.build(dict(stage_cfg(), **{name: value}))
 
 
@@ -815,35 +801,17 @@ def test_forward_lays_out_plain_maps_itself():
         torch.testing.assert_close(out[key], value, rtol=0, atol=0)
 
 
-def test_sampling_block_without_prepare_is_refused():
-    from mmengine.model import BaseModule
-
-    @MODELS.register_module(force=True)
-    class _NoPrepareSampling(BaseModule):
-
-        def __init__(self, hidden_channels, featmap_strides, with_temporal):
-            super().__init__()
-
-    with pytest.raises(TypeError, match='prepare'):
-        MODELS.build(
-            dict(stage_cfg(), sampling_mixing=dict(type='_NoPrepareSampling')))
-    MODELS.module_dict.pop('_NoPrepareSampling')
-
-
 @pytest.mark.parametrize('kwargs, match', [
     (dict(num_heads=0), 'STMixerStageHead: num_heads must be an int >= 1'),
     (dict(num_heads=True), 'STMixerStageHead: num_heads .* got True'),
-    (dict(num_heads=3), 'STMixerStageHead: hidden_channels .* num_heads=3'),
+    (dict(num_heads=3), 'STMixerStageHead: hidden_channels .* num_heads'),
     (dict(hidden_channels=60), 'STMixerStageHead: hidden_channels must be'),
-    (dict(num_reg_fcs=-1), 'STMixerStageHead: num_reg_fcs .* got -1'),
-    (dict(dropout=1.0), r'STMixerStageHead: dropout must be in \[0, 1\)'),
+    (dict(dropout=1.0), r'STMixerStageHead: dropout must be a number in '
+     r'\[0, 1\)'),
     (dict(action_prior_prob=0), 'STMixerStageHead: action_prior_prob'),
     (dict(action_branches='spatial'), 'STMixerStageHead: action_branches'),
-    (dict(init_cfg=dict(type='Xavier')), 'STMixerStageHead: init_cfg'),
     (dict(num_actions=0), 'STMixerStageHead: num_actions .* got 0'),
     (dict(label_convention='coco'), 'STMixerStageHead: label_convention'),
-    (dict(loss_person=dict(type='CrossEntropyLoss', class_weight=[1.0])),
-     'STMixerStageHead: the softmax loss_person has 2 classes'),
 ])
 def test_bad_settings_are_refused_naming_the_class(kwargs, match):
     with pytest.raises(ValueError, match=match):
@@ -857,7 +825,8 @@ def test_bad_settings_are_refused_naming_the_class(kwargs, match):
     (dict(num_fallback=-1), 'num_fallback must be an int >= 0, got -1'),
     (dict(num_fallback=True), 'num_fallback must be an int >= 0, got True'),
     (dict(person_threshold=True), 'person_threshold must be a number'),
-    (dict(multiply_person_score='yes'), 'multiply_person_score must be True'),
+    (dict(multiply_person_score='yes'),
+     r'multiply_person_score must be one of \(True, False\)'),
     (dict(max_per_img=10), r"test_cfg has \['max_per_img'\]"),
 ])
 def test_bad_test_cfg_is_refused(test_cfg, match):
