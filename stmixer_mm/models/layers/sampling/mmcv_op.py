@@ -55,52 +55,46 @@ def check_msda_args(value: Tensor, spatial_shapes: Tensor,
     Raises:
         ValueError: ``stmixer_mm::msda: <argument> ...``.
     """
-    args = dict(
-        value=value,
-        spatial_shapes=spatial_shapes,
-        level_start_index=level_start_index,
-        sampling_locations=sampling_locations,
-        attention_weights=attention_weights)
-    ranks = dict(zip(args, (4, 2, 1, 6, 5)))
+    names = 'value spatial_shapes level_start_index sampling_locations ' \
+        'attention_weights'.split()
+    args = (value, spatial_shapes, level_start_index, sampling_locations,
+            attention_weights)
     wrong = [
-        f'{k} must have {r} dimensions, got shape {tuple(args[k].shape)}'
-        for k, r in ranks.items() if args[k].dim() != r
+        f'{n} must have {r} dimensions, got shape {tuple(a.shape)}'
+        for n, a, r in zip(names, args, (4, 2, 1, 6, 5)) if a.dim() != r
     ]
     if not wrong:
-        (B, _, G, _), L = value.shape, len(spatial_shapes)
+        (B, S, G, _), L = value.shape, len(spatial_shapes)
         Q, P = sampling_locations.shape[1], sampling_locations.shape[4]
-        shapes = dict(
-            spatial_shapes=(L, 2),
-            level_start_index=(L, ),
-            sampling_locations=(B, Q, G, L, P, 2),
-            attention_weights=(B, Q, G, L, P))
+        shapes = ((L, 2), (L, ), (B, Q, G, L, P, 2), (B, Q, G, L, P))
         wrong = [
-            f'{k} must have shape {v} (B={B}, G={G} from value, L={L} '
-            f'from spatial_shapes), got {tuple(args[k].shape)}'
-            for k, v in shapes.items() if tuple(args[k].shape) != v
+            f'{n} must have shape {e} (B={B}, G={G} from value, L={L} '
+            f'from spatial_shapes), got {tuple(a.shape)}'
+            for n, a, e in zip(names[1:], args[1:], shapes)
+            if tuple(a.shape) != e
         ]
         wrong += [
-            f'{k} must be int64, got {args[k].dtype}' for k in list(args)[1:3]
-            if args[k].dtype != torch.int64
+            f'{n} must be int64, got {a.dtype}'
+            for n, a in zip(names[1:3], args[1:3]) if a.dtype != torch.int64
         ]
         wrong += [
-            f'{k} ({args[k].dtype}) and value ({value.dtype}) must be '
-            'of one floating dtype' for k in list(args)[3:]
-            if args[k].dtype != value.dtype or not value.is_floating_point()
+            f'{n} ({a.dtype}) and value ({value.dtype}) must be of one '
+            'floating dtype' for n, a in zip(names[3:], args[3:])
+            if a.dtype != value.dtype or not value.is_floating_point()
         ]
-        if type(im2col_step) is not int or im2col_step < 1 or \
+        if type(im2col_step) is not int or not 0 < im2col_step <= B or \
                 B % im2col_step:
             wrong.append('im2col_step must be an int >= 1 dividing the batch '
                          f'B={B}, got {im2col_step!r}')
-    if not wrong and not value.is_cuda:
-        areas = (spatial_shapes[:, 0] * spatial_shapes[:, 1]).tolist()
+        areas = [] if value.is_cuda else (spatial_shapes[:, 0] *
+                                          spatial_shapes[:, 1]).tolist()
         starts = [sum(areas[:level]) for level in range(len(areas))]
-        if sum(areas) != value.shape[1]:
-            wrong.append(f'value has S={value.shape[1]} pixels, spatial_shapes'
-                         f' {spatial_shapes.tolist()} give {sum(areas)}')
-        elif level_start_index.tolist() != starts:
+        if areas and sum(areas) != S:
+            wrong.append(f'value has S={S} pixels, spatial_shapes '
+                         f'{spatial_shapes.tolist()} give {sum(areas)}')
+        elif areas and level_start_index.tolist() != starts:
             wrong.append(f'level_start_index {level_start_index.tolist()} does'
-                         ' not start the levels of spatial_shapes: expected '
+                         f' not start the levels of spatial_shapes: expected '
                          f'{starts}')
     if wrong:
         raise ValueError(f'stmixer_mm::msda: {wrong[0]}')
