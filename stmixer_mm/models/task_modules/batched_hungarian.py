@@ -13,7 +13,7 @@ from mmengine.structures import InstanceData
 from torch import Tensor
 
 from ..utils.host_data import host_tensor
-from .box_xyzr import box_giou
+from .mmdet_twins import bbox_l1_cost, giou_cost
 
 #: match costs depending on the (prediction, GT) pair only (``BBoxL1Cost``
 #: also on the image size: each image's boxes are divided by it first)
@@ -77,16 +77,13 @@ def batched_hungarian_assign(
         gt_image = host_tensor(np.repeat(np.arange(B), num_gt), device)
         costs = []
         for match_cost in assigner.match_costs:
+            # (the sync-free twins of IoUCost and BBoxL1Cost)
             if type(match_cost) is IoUCost and match_cost.iou_mode == 'giou':
-                # IoUCost's numbers without its copy of eps to the device
-                cost = -box_giou(preds.bboxes, all_gt) * match_cost.weight
-            elif type(match_cost) is BBoxL1Cost:
-                # BBoxL1Cost's numbers on boxes normalised per image,
-                # without its copy of the image size to the device
-                cost = torch.cdist(
-                    (bboxes.view(-1, B, N, 4) / factors[:, None]).view(-1, 4),
-                    all_gt / factors[gt_image],
-                    p=1) * match_cost.weight
+                cost = giou_cost(preds.bboxes, all_gt, match_cost.weight)
+            elif type(match_cost) is BBoxL1Cost:  # per image
+                cost = bbox_l1_cost(
+                    bboxes.view(-1, B, N, 4), all_gt, factors[:, None],
+                    factors[gt_image], match_cost.weight)
             else:
                 cost = match_cost(
                     pred_instances=preds, gt_instances=gts, img_meta=None)

@@ -17,7 +17,8 @@ from torch import Tensor
 
 from stmixer_mm.registry import MODELS
 from ...task_modules.batched_hungarian import HOST_GT_INDS
-from ...task_modules.box_xyzr import box_giou
+from ...task_modules.mmdet_twins import (avg_factor_mean, cross_entropy_rows,
+                                         giou_loss_rows)
 from ...utils.checks import check_choice, check_ints, check_range
 from ...utils.host_data import host_tensor
 
@@ -252,7 +253,6 @@ class STMixerBBoxHead(BaseModule):
         stage = torch.div(pos_inds, B * N, rounding_mode='floor')
         bbox, iou, action_sum, num_pos = rows.new_zeros(4, S).index_add_(
             1, stage, rows)
-        eps = torch.finfo(torch.float32).eps  # weight_reduce_loss's
         num_gts = targets['num_gts']
         class_weight = getattr(self.loss_person, 'class_weight', None)
         if self.use_sigmoid_person:
@@ -263,9 +263,11 @@ class STMixerBBoxHead(BaseModule):
             person_factor = class_weight[0] * num_pos + class_weight[1] * (
                 B * N - num_pos)
         person = self._person_rows(person_logits, targets['person_labels'])
-        person = person.reshape(S, -1).sum(1) / (person_factor + eps)
+        # the losses' means as mmdet's weight_reduce_loss (avg_factor)
+        person = avg_factor_mean(
+            person.reshape(S, -1).sum(1), person_factor)
         action = action_sum / (num_pos * action.size(1)).clamp(min=1)
-        bbox, iou = bbox / (num_gts + eps), iou / (num_gts + eps)
+        bbox, iou = avg_factor_mean(torch.stack([bbox, iou]), num_gts)
         table = torch.stack([person, bbox, iou, action], 1)  # [S, 4]
         if stage_weights is not None:
             table = table * self._device_constant([[w] for w in stage_weights],
@@ -316,8 +318,7 @@ class STMixerBBoxHead(BaseModule):
                 loss.ignore_index is not None:
             return loss(logits, labels, reduction_override='none')
         weight = self._device_constant(list(loss.class_weight), logits)
-        return loss.loss_weight * F.cross_entropy(
-            logits, labels, weight=weight, reduction='none')
+        return cross_entropy_rows(logits, labels, weight, loss.loss_weight)
 
     def _iou_rows(self, bboxes: Tensor, targets: Tensor) -> Tensor:
         """``loss_iou`` per match (``reduction='none'``); mmdet's
@@ -326,8 +327,7 @@ class STMixerBBoxHead(BaseModule):
         loss = self.loss_iou
         if type(loss) is not GIoULoss or bboxes.dtype == torch.float16:
             return loss(bboxes, targets, reduction_override='none')
-        return loss.loss_weight * (
-            1 - box_giou(bboxes, targets, is_aligned=True, eps=loss.eps))
+        return giou_loss_rows(bboxes, targets, loss.eps, loss.loss_weight)
 
     def loss_and_target(self, stage_results: Dict[str, Tensor],
                         assign_results: List[AssignResult],
