@@ -4,7 +4,7 @@ training (``graph_train_cfg``: the training forward and its backward
 replayed as CUDA graphs, the matching and losses eager); an eager fallback
 after one warning where they cannot apply (docs/en/gpu.md)."""
 import warnings
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
 from mmengine.logging import print_log
@@ -292,3 +292,29 @@ class GraphedTraining:
         self._compiled.add(key)
         self.last_fallback = None
         return out
+
+
+#: the compiled stage calls, one per ``compile_stages`` setting
+_COMPILED_STAGE_CALLS: Dict[str, Callable] = {}
+
+
+def _call_stage(stage, *args):
+    """``stage(*args)``: the function compiled for every stage."""
+    return stage(*args)
+
+
+def compiled_stage_call(compile_args: dict) -> Callable:
+    """:func:`_call_stage` through ``torch.compile(**compile_args)``, built
+    once per setting (the stages share its graphs: their parameters are
+    graph inputs).
+
+    Args:
+        compile_args (dict): Arguments of ``torch.compile``.
+
+    Returns:
+        callable: ``call(stage, *args)``.
+    """
+    key = repr(sorted(compile_args.items()))
+    if key not in _COMPILED_STAGE_CALLS:
+        _COMPILED_STAGE_CALLS[key] = torch.compile(_call_stage, **compile_args)
+    return _COMPILED_STAGE_CALLS[key]

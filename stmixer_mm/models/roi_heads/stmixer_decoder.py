@@ -1,6 +1,6 @@
 """The stage loop of `STMixer <https://arxiv.org/abs/2303.15879>`_."""
 from functools import partial
-from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 from mmdet.models.task_modules.assigners.match_cost import (
@@ -15,6 +15,7 @@ from torch import Tensor
 from torch.utils.checkpoint import checkpoint
 
 from stmixer_mm.registry import MODELS, TASK_UTILS
+from ..detectors.compile import compiled_stage_call
 from ..task_modules import xyxy2xyzr
 from ..task_modules.batched_hungarian import (batched_hungarian_assign,
                                               can_batch)
@@ -25,30 +26,6 @@ from ..utils.consistency import check_explicit_setting
 PERSON_COSTS = (ClassificationCost, CrossEntropyLossCost, FocalLossCost)
 #: the arguments of ``torch.compile`` that ``compile_stages`` may set
 COMPILE_ARGS = ('backend', 'mode', 'fullgraph', 'dynamic', 'options')
-#: the compiled stage calls, one per ``compile_stages`` setting
-_COMPILED_STAGE_CALLS: Dict[str, Callable] = {}
-
-
-def _call_stage(stage, *args):
-    """``stage(*args)``: the function compiled for every stage."""
-    return stage(*args)
-
-
-def compiled_stage_call(compile_args: dict) -> Callable:
-    """:func:`_call_stage` through ``torch.compile(**compile_args)``, built
-    once per setting (the stages share its graphs: their parameters are
-    graph inputs).
-
-    Args:
-        compile_args (dict): Arguments of ``torch.compile``.
-
-    Returns:
-        callable: ``call(stage, *args)``.
-    """
-    key = repr(sorted(compile_args.items()))
-    if key not in _COMPILED_STAGE_CALLS:
-        _COMPILED_STAGE_CALLS[key] = torch.compile(_call_stage, **compile_args)
-    return _COMPILED_STAGE_CALLS[key]
 
 
 @MODELS.register_module()
