@@ -342,37 +342,57 @@ class STMixerStageHead(STMixerBBoxHead):
             - temporal_queries (Tensor | None): ``(B, N, C)``, None without
               the temporal branch.
         """
+        # One stage from input to output. B clips, N queries, C channels, K
+        # branches (spatial, temporal), H heads, G groups, P points, T
+        # frames, L pyramid levels; boxes xyzr: centre (x, y) in pixels,
+        # z = log2(sqrt(w * h)), r = log2(h / w).
         B, N = spatial_queries.shape[:2]
         queries = [spatial_queries] if temporal_queries is None else [
             spatial_queries, temporal_queries
-        ]
-        bias = self.attention_bias(xyzr, len(queries), bboxes)
-        with torch.no_grad():
+        ]  # K x [B, N, C]
+        # 1. attention biased by the boxes' overlaps: log(IoF) * tau_h
+        bias = self.attention_bias(xyzr, len(queries), bboxes)  # [B,K*H,N,N]
+        with torch.no_grad():  # sin/cos of (x, y, z, r): [B, N, C]
             pe = box_position_embedding(
                 self.query_box(xyzr),
                 self.hidden_channels // 4,
                 scale=self.pe_scale,
                 dim_t=self.pe_dim_t)
-        # rows [B * N, C] from here on: the linear layers need no reshapes
+        # LN(a + MHA(a, a, a, bias)), a = q + pe, the K branches as K * H
+        # heads of one fused SDPA call; rows [B * N, C] from here on (the
+        # linear layers need no reshapes)
         queries = self.self_attention(queries, pe, bias)
+        # 2. sampling (layers/sampling_mixing.py, .sample): offsets =
+        # Linear(q_s) [B, N, G * P * 3] -> points (x, y, z) around each box
+        # [B, N, 1, G * P, 3] -> each level read bilinearly at (x, y), the
+        # levels weighted by softmax(-(z - z_l)^2 / tau) (layers/
+        # sampling/sampler.py) -> the spatial set [B, N, G, P, C / G] (mean
+        # over frames), the temporal set [B, N, G, T, C / G] (mean over
+        # points).
+        # 3. mixing (.mix): per set, AdaptiveMixing: matrices generated
+        # from the query mix the set's channels, then its points, projected
+        # back and added to the query; LN -> rows [B * N, C] per branch
         spatial_queries, temporal_queries, *extra = self.sample_and_mix(
             x, xyzr, queries)
 
+        # 4. FFN + LN per branch: [B * N, C]
         spatial_queries = self.ffn_norm_s(self.ffn_s(spatial_queries))
         if self.with_temporal_branch:
             temporal_queries = self.ffn_norm_t(self.ffn_t(temporal_queries))
 
+        # 5. heads: person from the spatial queries [B, N, 2 or 1]
         person_logits = self.fc_person_cls(
             self.person_cls_fcs(spatial_queries)).view(B, N, -1)
-
+        # box deltas (dx, dy, dz, dr) from the spatial queries [B, N, 4]
         delta_xyzr = self.box_deltas(spatial_queries, temporal_queries,
                                      *extra).view(xyzr.shape)
-
+        # actions from the branches side by side [B * N, K * C] -> [B, N, A]
         by_branch = dict(spatial=spatial_queries, temporal=temporal_queries)
         action_feat = torch.cat([by_branch[b] for b in self.action_branches],
                                 dim=-1)
         action_logits = self.fc_action(self.action_cls_fcs(action_feat)).view(
             B, N, -1)
+        # 6. box refinement: (x, y) += (dx, dy) * 2^z, z += dz, r += dr
         xyzr = refine_xyzr(xyzr, delta_xyzr)
         return dict(
             person_logits=person_logits,
