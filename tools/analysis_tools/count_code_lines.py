@@ -178,8 +178,8 @@ def check_lines(text):
         elif isinstance(node, ast.If) and node.body and all(
                 isinstance(b, ast.Raise) for b in node.body):
             span(node.test)
-        elif isinstance(node, (ast.Expr, ast.Assign)) and _is_check_call(
-                node.value):
+        elif isinstance(node,
+                        (ast.Expr, ast.Assign)) and _is_check_call(node.value):
             span(node)
     return lines
 

@@ -8,7 +8,6 @@ from .tubelet_assigner import TubeletHungarianAssigner
 __all__ = [
     'xyzr2xyxy', 'xyxy2xyzr', 'refine_xyzr', 'box_iof', 'box_giou',
     'giou_cost', 'bbox_l1_cost', 'cross_entropy_rows', 'giou_loss_rows',
-    'avg_factor_mean',
-    'box_position_embedding', 'position_frequencies',
+    'avg_factor_mean', 'box_position_embedding', 'position_frequencies',
     'TubeletHungarianAssigner'
 ]

@@ -107,9 +107,9 @@ def bbox_l1_cost(bboxes: Tensor, gt_bboxes: Tensor, factors: Tensor,
     Returns:
         Tensor: ``(n, m)``, the predictions in ``bboxes``' order.
     """
-    return torch.cdist((bboxes / factors).reshape(-1, 4),
-                       gt_bboxes / gt_factors,
-                       p=1) * weight
+    return torch.cdist(
+        (bboxes / factors).reshape(-1, 4), gt_bboxes / gt_factors,
+        p=1) * weight
 
 
 def cross_entropy_rows(logits: Tensor, labels: Tensor, class_weight: Tensor,

@@ -79,8 +79,9 @@ def check_choice(owner: str, choices: Sequence, **values: Any) -> None:
             <value>`` for the first that is not.
     """
     for name, value in values.items():
-        if not any(c is value or (type(c) is type(value) and c == value)
-                   for c in choices):  # 1 is not True, nor True 1
+        if not any(
+                c is value or (type(c) is type(value) and c == value)
+                for c in choices):  # 1 is not True, nor True 1
             raise ValueError(f'{owner}: {name} must be one of '
                              f'{tuple(choices)}, got {value!r}')
 
@@ -94,8 +95,9 @@ def check_choices(owner: str, choices: Sequence, **values: Any) -> None:
     """
     for name, value in values.items():
         if not (isinstance(value, (list, tuple)) and value and all(
-                any(c is v or (type(c) is type(v) and c == v)
-                    for c in choices) for v in value)):
+                any(
+                    c is v or (type(c) is type(v) and c == v) for c in choices)
+                for v in value)):
             raise ValueError(f'{owner}: {name} must be a non-empty list of '
                              f'{tuple(choices)}, got {value!r}')
 

@@ -22,8 +22,9 @@ def boxes(n, dtype, seed):
     """``n`` xyxy boxes in a 100x80 image, with degenerate and inverted
     ones among them."""
     g = torch.Generator().manual_seed(seed)
-    xy = torch.rand(n, 2, generator=g, dtype=dtype) * torch.tensor(
-        [100., 80.], dtype=dtype)
+    xy = torch.rand(
+        n, 2, generator=g, dtype=dtype) * torch.tensor([100., 80.],
+                                                       dtype=dtype)
     wh = torch.rand(n, 2, generator=g, dtype=dtype) * 40
     out = torch.cat([xy, xy + wh], 1)
     out[0, 2] = out[0, 0]  # a line
@@ -33,8 +34,9 @@ def boxes(n, dtype, seed):
 
 
 def close(a, b, dtype):
-    tol = dict(rtol=0, atol=0) if dtype == torch.float64 else dict(
-        rtol=1e-6, atol=1e-6)
+    tol = dict(
+        rtol=0, atol=0) if dtype == torch.float64 else dict(
+            rtol=1e-6, atol=1e-6)
     torch.testing.assert_close(a, b, **tol)
 
 

@@ -54,9 +54,9 @@ def test_check_choice_and_choices_are_strict_about_bools():
     check_choice('X', ('a', None), a='a', b=None)
     check_choice('X', (True, False, None), a=None, b=False)
     check_choices('X', ('s', 't'), a=('t', 's'), b=['s'])
-    for choices, value in ((('a', None), 'b'), ((0, 1), True),
-                           ((True, False), 1)):
-        with pytest.raises(ValueError, match=f'X: a must be one of '):
+    for choices, value in ((('a', None), 'b'), ((0, 1), True), ((True, False),
+                                                                1)):
+        with pytest.raises(ValueError, match='X: a must be one of '):
             check_choice('X', choices, a=value)
     for value in ((), 's', ['s', 'x'], None):
         with pytest.raises(ValueError) as info:

@@ -264,8 +264,7 @@ class STMixerBBoxHead(BaseModule):
                 B * N - num_pos)
         person = self._person_rows(person_logits, targets['person_labels'])
         # the losses' means as mmdet's weight_reduce_loss (avg_factor)
-        person = avg_factor_mean(
-            person.reshape(S, -1).sum(1), person_factor)
+        person = avg_factor_mean(person.reshape(S, -1).sum(1), person_factor)
         action = action_sum / (num_pos * action.size(1)).clamp(min=1)
         bbox, iou = avg_factor_mean(torch.stack([bbox, iou]), num_gts)
         table = torch.stack([person, bbox, iou, action], 1)  # [S, 4]
