@@ -20,14 +20,9 @@ from typing import Any, Optional, Sequence
 from stmixer_mm.utils.settings import is_int, is_real
 
 __all__ = [
-    'is_int', 'is_real', 'is_positive_int', 'check_ints', 'check_range',
-    'check_choice', 'check_choices', 'compile_args_problem'
+    'is_int', 'is_real', 'check_ints', 'check_range', 'check_choice',
+    'check_choices', 'compile_args_problem'
 ]
-
-
-def is_positive_int(value: Any) -> bool:
-    """An integer > 0, not a bool (nor a float such as 10.0)."""
-    return is_int(value) and value > 0
 
 
 def check_ints(owner: str, low: int = 1, **values: Any) -> None:
