@@ -86,11 +86,18 @@ def _sigterm_during_a_run(tools,
                           work,
                           stop_wait_s=None):
     """Start ``tools/web_demo.py`` (``cli.web.STOP_WAIT_S`` set to
-    ``stop_wait_s`` where given), run a job on ``clip`` at stride 1,
+    ``stop_wait_s`` where given, the worker then pausing 0.2 s after each
+    frame, away from its stop check, so that it cannot stop within that
+    wait whatever the machine's load), run a job on ``clip`` at stride 1,
     SIGTERM the server once 5 frames are read; returns the process (ended)
     and its stderr."""
     env = dict(os.environ, OMP_NUM_THREADS='1')
-    script = ('import sys; from stmixer_mm.apps.cli import web; '
+    slow = ('import time; from stmixer_mm.apps.web_demo import jobs; '
+            'frames = jobs._StoppingSource.__iter__; '
+            'jobs._StoppingSource.__iter__ = lambda self: ('
+            'time.sleep(0.2) or f for f in frames(self)); '
+            if stop_wait_s is not None else '')
+    script = ('import sys; from stmixer_mm.apps.cli import web; ' + slow +
               f'web.STOP_WAIT_S = {stop_wait_s!r} or web.STOP_WAIT_S; '
               'web.main(sys.argv[1:], prog="tools/web_demo.py")')
     server = subprocess.Popen([
