@@ -18,6 +18,7 @@ from typing import Any, Callable, List, Optional, Sequence, Tuple
 
 from .config_files import ConfigFileError, MissingConfigError, load_config
 from .dependencies import TYPE_EXTRAS, MissingExtraError, require_extra
+from .numeric import is_int, is_real
 from .type_names import type_name
 
 __all__ = [
@@ -31,17 +32,6 @@ __all__ = [
 class ConfigSettingError(ValueError):
     """A config setting of the wrong type, out of range, or inconsistent
     with another; the message starts with the setting's config path."""
-
-
-def is_int(value: Any) -> bool:
-    """An integer, not a bool (nor a float such as 10.0)."""
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
-
-
-def is_real(value: Any) -> bool:
-    """A finite real number, not a bool."""
-    return isinstance(value, numbers.Real) and not isinstance(
-        value, bool) and value == value and abs(value) != float('inf')
 
 
 def _expected(name: str, what: str, value: Any,

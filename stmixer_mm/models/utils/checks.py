@@ -17,7 +17,7 @@ refuse a bad config before any work.
 import difflib
 from typing import Any, Optional, Sequence
 
-from stmixer_mm.utils.settings import is_int, is_real
+from stmixer_mm.utils.numeric import is_int, is_real
 
 __all__ = [
     'is_int', 'is_real', 'check_ints', 'check_range', 'check_choice',
