@@ -29,14 +29,13 @@ from pathlib import Path
 
 import pytest
 import torch
-from mmaction import registry as mmaction_registry
-from mmdet import registry as mmdet_registry
 from mmengine.config import Config
 from mmengine.registry import DefaultScope
 
 import stmixer_mm
 from stmixer_mm.registry import MODELS
 from stmixer_mm.testing import repo_root
+from stmixer_mm.utils.type_names import objects_named
 
 ROOT = Path(repo_root())
 OLD_DIR = ROOT / 'configs'
@@ -72,22 +71,6 @@ OFFICIAL = {
 AVA_QUICKSTART = ('quickstart/'
                   'stmixer_r3d_tiny_1xb8_8x2x1_36e_synthetic_ava_rgb.py')
 
-#: the registries a config's ``type`` fields are built from
-KINDS = ('MODELS', 'TASK_UTILS', 'DATASETS', 'DATA_SAMPLERS', 'TRANSFORMS',
-         'METRICS', 'VISUALIZERS', 'VISBACKENDS', 'HOOKS', 'LOOPS',
-         'OPTIMIZERS', 'OPTIM_WRAPPERS', 'PARAM_SCHEDULERS', 'LOG_PROCESSORS',
-         'WEIGHT_INITIALIZERS')
-
-
-def _registries(module):
-    return [getattr(module, kind) for kind in KINDS]
-
-
-REGISTRIES = {
-    'mmdet': _registries(mmdet_registry),
-    'mmaction': _registries(mmaction_registry)
-}
-
 
 def load_pair(new):
     """(new-style Config, old-style Config) of one shipped setting."""
@@ -100,17 +83,6 @@ def entries(cfg):
     its ``type`` fields name) are not entries."""
     imported = getattr(cfg, '_imported_names', set())
     return {k: cfg[k] for k in cfg.keys() if k not in imported}
-
-
-def resolved(name, scope):
-    """The classes a type string names in the registries of ``scope``."""
-    found = set()
-    for registry in REGISTRIES[scope]:
-        with DefaultScope.overwrite_default_scope(scope):
-            obj = registry.get(name)
-        if obj is not None:
-            found.add(obj)
-    return found
 
 
 def config_differences(new, old, path='', scope='mmaction'):
@@ -131,7 +103,7 @@ def config_differences(new, old, path='', scope='mmaction'):
             out += config_differences(new[key], old[key], sub, scope)
         return out
     if inspect.isclass(new) and isinstance(old, str):  # `type`, dataset_type
-        if new in resolved(old, scope):
+        if new in objects_named(old, scope):
             return []
         return [f'{path}: {new} is not what {old!r} builds in scope {scope}']
     if isinstance(new, (list, tuple)) and isinstance(old, (list, tuple)):

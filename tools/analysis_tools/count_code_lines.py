@@ -67,6 +67,23 @@ def docstring_lines(tree):
     return lines
 
 
+def code_line_numbers(text):
+    """The code lines of a Python source.
+
+    Args:
+        text (str): The source.
+
+    Returns:
+        set[int]: 1-based numbers of the lines holding a token other than a
+        comment, outside docstrings.
+    """
+    lines = set()
+    for tok in tokenize.generate_tokens(io.StringIO(text).readline):
+        if tok.type not in SKIP_TOKENS:
+            lines.update(range(tok.start[0], tok.end[0] + 1))
+    return lines - docstring_lines(ast.parse(text))
+
+
 def python_code_lines(text):
     """Number of code lines of a Python source.
 
@@ -74,13 +91,9 @@ def python_code_lines(text):
         text (str): The source.
 
     Returns:
-        int: Lines holding a token other than a comment, outside docstrings.
+        int: The size of :func:`code_line_numbers`.
     """
-    lines = set()
-    for tok in tokenize.generate_tokens(io.StringIO(text).readline):
-        if tok.type not in SKIP_TOKENS:
-            lines.update(range(tok.start[0], tok.end[0] + 1))
-    return len(lines - docstring_lines(ast.parse(text)))
+    return len(code_line_numbers(text))
 
 
 def shell_code_lines(text):
@@ -193,12 +206,7 @@ def python_check_lines(text):
     Returns:
         int: Code lines (:func:`python_code_lines`) in :func:`check_lines`.
     """
-    code = set()
-    for tok in tokenize.generate_tokens(io.StringIO(text).readline):
-        if tok.type not in SKIP_TOKENS:
-            code.update(range(tok.start[0], tok.end[0] + 1))
-    code -= docstring_lines(ast.parse(text))
-    return len(code & check_lines(text))
+    return len(code_line_numbers(text) & check_lines(text))
 
 
 def file_code_lines(path):

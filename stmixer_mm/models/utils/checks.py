@@ -66,6 +66,12 @@ def check_range(owner: str, interval: str, **values: Any) -> None:
                              f'{interval}, got {value!r}')
 
 
+def _one_of(value: Any, choices: Sequence) -> bool:
+    """``value in choices`` of the same type (1 is not True, nor True 1)."""
+    return any(
+        c is value or (type(c) is type(value) and c == value) for c in choices)
+
+
 def check_choice(owner: str, choices: Sequence, **values: Any) -> None:
     """Each of ``values`` one of ``choices`` (``(None, )``: must be unset).
 
@@ -74,9 +80,7 @@ def check_choice(owner: str, choices: Sequence, **values: Any) -> None:
             <value>`` for the first that is not.
     """
     for name, value in values.items():
-        if not any(
-                c is value or (type(c) is type(value) and c == value)
-                for c in choices):  # 1 is not True, nor True 1
+        if not _one_of(value, choices):
             raise ValueError(f'{owner}: {name} must be one of '
                              f'{tuple(choices)}, got {value!r}')
 
@@ -89,10 +93,8 @@ def check_choices(owner: str, choices: Sequence, **values: Any) -> None:
             <choices>, got <value>`` for the first that is not.
     """
     for name, value in values.items():
-        if not (isinstance(value, (list, tuple)) and value and all(
-                any(
-                    c is v or (type(c) is type(v) and c == v) for c in choices)
-                for v in value)):
+        if not (isinstance(value, (list, tuple)) and value
+                and all(_one_of(v, choices) for v in value)):
             raise ValueError(f'{owner}: {name} must be a non-empty list of '
                              f'{tuple(choices)}, got {value!r}')
 
