@@ -49,6 +49,7 @@ class PySlowFastNonLocal3d(BaseModule):
         check_ints(
             name, in_channels=in_channels, inner_channels=inner_channels)
         check_choice(name, INSTANTIATIONS, instantiation=instantiation)
+        check_choice(name, (True, False), zero_init=zero_init)  # 'no': True
         if pool_size is not None:  # all ones: no pooling
             pool_size = None if set(pool_size) == {1} else tuple(pool_size)
         super().__init__(init_cfg=init_cfg)

@@ -103,6 +103,7 @@ class STMixerVisionTransformer(VisionTransformer):
                  **kwargs) -> None:
         name = 'STMixerVisionTransformer'
         check_choice(name, ATTN_IMPLS, attn_impl=attn_impl)
+        check_choice(name, (True, False), qkv_bias=qkv_bias)  # 'no': True
         check_range(
             name, '[0, 1]', attn_drop_rate=attn_drop_rate, drop_rate=drop_rate)
         if qk_scale is not None:

@@ -6,7 +6,6 @@ official pads to 32, so a ViT's floored patch grid fits the strides);
 in training, optionally further to the smallest of a few listed shapes, so
 that a captured training step meets few input shapes (docs/en/gpu.md)."""
 import math
-import numbers
 from typing import Any, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
@@ -17,17 +16,12 @@ from mmdet.structures.bbox import get_box_tensor
 from torch import Tensor
 
 from stmixer_mm.registry import MODELS
-from ..utils.checks import check_choice, check_ints, check_range, is_int
+from ..utils.checks import (check_choice, check_ints, check_range, is_int,
+                            is_real)
 
 
 def _got(value: Any) -> str:
     return f'got {value!r} ({type(value).__name__})'
-
-
-def _is_number(value: Any) -> bool:
-    """A finite real number (not a bool)."""
-    return isinstance(value, numbers.Real) and not isinstance(
-        value, (bool, np.bool_)) and math.isfinite(value)
 
 
 def padded_shape(
@@ -122,7 +116,7 @@ class STMixerDataPreprocessor(ActionDataPreprocessor):
                              f'got mean={mean!r}, std={std!r}')
         for name, value, low in (('mean', mean, -math.inf), ('std', std, 0)):
             if value is not None and (np.shape(value) != (3, ) or not all(
-                    _is_number(v) and v > low for v in value)):
+                    is_real(v) and v > low for v in value)):
                 raise ValueError(
                     f'{cls}: {name} must be a list of 3 finite '
                     f'numbers{" > 0" * (low == 0)}, {_got(value)}')
@@ -223,6 +217,12 @@ class STMixerDataPreprocessor(ActionDataPreprocessor):
 
         if data_samples is not None:
             for sample, (h, w) in zip(data_samples, sizes):
+                img_shape = tuple(sample.metainfo.get('img_shape', (h, w)))
+                if img_shape[:2] != (h, w):  # its boxes: another frame size
+                    raise ValueError(
+                        'STMixerDataPreprocessor: metainfo img_shape '
+                        f'{img_shape} differs from the clip size {(h, w)}; '
+                        'the pipeline must keep img_shape in sync')
                 sample.set_metainfo(
                     dict(
                         pad_shape=(pad_h, pad_w),

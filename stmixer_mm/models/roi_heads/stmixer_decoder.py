@@ -15,6 +15,7 @@ from torch import Tensor
 from torch.utils.checkpoint import checkpoint
 
 from stmixer_mm.registry import MODELS, TASK_UTILS
+from ...utils.type_names import type_name
 from ..detectors.compile import compiled_stage_call
 from ..task_modules import xyxy2xyzr
 from ..task_modules.batched_hungarian import (batched_hungarian_assign,
@@ -42,8 +43,8 @@ class STMixerDecoder(BaseModule):
         featmap_strides (Sequence[int]): Pyramid strides, given the stages.
         with_cp (bool): Checkpoint activations in training. Defaults to False.
         train_cfg (dict | list[dict], optional): Per stage (or shared)
-            ``assigner`` (Sparse R-CNN's ``sampler`` and ``pos_weight`` are
-            not read: the matches are the targets).
+            ``assigner`` (Sparse R-CNN's ``sampler=PseudoSampler`` and
+            ``pos_weight=1`` are taken: the matches are the targets).
         test_cfg (dict, optional): See ``STMixerBBoxHead.parse_test_cfg``.
         compile_stages (bool | dict): Run the stages through
             ``torch.compile`` in training (one compiled stage call shared by
@@ -153,7 +154,21 @@ class STMixerDecoder(BaseModule):
         the stage's loss does (``ClassificationCost``'s softmax of one
         sigmoid logit is constant; ``FocalLossCost`` would read softmax
         logits as sigmoids; ``CrossEntropyLossCost`` reads them as its
-        ``use_sigmoid`` says); else a ValueError naming the fix."""
+        ``use_sigmoid`` says); else a ValueError naming the fix. Sparse
+        R-CNN's ``sampler=PseudoSampler`` and ``pos_weight=1`` are taken
+        (no-ops: the matches are the targets); any other key or value would
+        be dropped silently, and is refused."""
+        rest = {k: v for k, v in cfg.items() if k != 'assigner'}
+        sampler = rest.pop('sampler', None)  # None: mmdet's PseudoSampler
+        if sampler is not None:
+            sampler = type_name(
+                sampler.get('type') if isinstance(sampler, dict) else sampler)
+        if 'assigner' not in cfg or rest.pop('pos_weight', 1) != 1 or rest \
+                or sampler not in (None, 'PseudoSampler'):
+            raise ValueError(
+                f'STMixerDecoder: train_cfg of stage {stage} must have the '
+                "keys assigner (and Sparse R-CNN's no-ops sampler="
+                f'PseudoSampler, pos_weight=1), got {cfg}')
         assigner = TASK_UTILS.build(cfg['assigner'])
         loss = self.stages[stage].loss_person
         sigmoid = bool(getattr(loss, 'use_sigmoid', False))

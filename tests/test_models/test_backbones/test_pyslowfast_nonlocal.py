@@ -134,6 +134,7 @@ def test_init_is_identity_and_pyslowfast_like():
 
 
 @pytest.mark.parametrize('kwargs,match', [
+    (dict(zero_init=1), r'zero_init must be one of \(True, False\), got 1'),
     (dict(instantiation='embedded_gaussian'), 'instantiation must be one of '
      r"\('dot_product', 'softmax'\), got 'embedded_gaussian'"),
     (dict(in_channels=0), 'in_channels must be an int >= 1, got 0'),

@@ -92,6 +92,8 @@ def test_global_rng_untouched_by_the_attention_swap():
     (dict(attn_impl='flash'), r"attn_impl must be one of \('sdpa', 'naive'\), "
      "got 'flash'"),
     (dict(qk_scale=0), r'qk_scale must be a number in \(0, inf\), got 0'),
+    (dict(qkv_bias='yes'), r"qkv_bias must be one of \(True, False\), "
+     "got 'yes'"),
     (dict(qk_scale='0.1'), "qk_scale must be .*got '0.1'"),
     (dict(attn_drop_rate=1.5), r'attn_drop_rate must be a number in \[0, 1\]'
      ', got 1.5'),

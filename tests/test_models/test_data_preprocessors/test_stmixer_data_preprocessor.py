@@ -164,6 +164,18 @@ def test_arguments_from_code():
     assert (x['inputs'][0, ..., :4, :4] == 1).all()  # not normalised
 
 
+def test_an_img_shape_other_than_the_clip_size_is_refused():
+    """Boxes are read in ``img_shape``: a pipeline that resized the frames
+    without it would train and score them in another frame size."""
+    with pytest.raises(
+            ValueError,
+            match=r'img_shape \(8, 9\) differs from '
+            r'the clip size \(8, 8\)'):
+        build()(
+            dict(
+                inputs=[torch.zeros(3, 2, 8, 8)], data_samples=[sample(8, 9)]))
+
+
 def test_train_pad_shapes_pick_the_smallest_holding_shape():
     """In training a batch goes to the smallest listed shape that holds its
     divisor-padded size; at test time, and for a batch larger than every

@@ -105,8 +105,9 @@ def test_stage_heads_must_agree():
 
 
 def test_train_cfg_fields_of_sparse_rcnn_are_taken():
-    """Sparse R-CNN's sampler and pos_weight are not read (the matches are
-    the targets): a train_cfg with them builds."""
+    """Sparse R-CNN's sampler and pos_weight are no-ops here (the matches
+    are the targets): a train_cfg with them builds; another sampler, weight
+    or key would be dropped silently, and is refused."""
     cfg = dict(
         assigner=assigner('ClassificationCost'),
         sampler=dict(type='PseudoSampler'),
@@ -118,6 +119,24 @@ def test_train_cfg_fields_of_sparse_rcnn_are_taken():
                 num_stages=1,
                 stage_head=STAGE,
                 train_cfg=good))
+    cases = [
+        (dict(cfg, sampler=dict(type='RandomSampler')), 'PseudoSampler'),
+        (dict(cfg, sampler=dict()), 'PseudoSampler'),
+        (dict(cfg, pos_weight=2), 'pos_weight'),
+        (dict(cfg, debug=True), 'keys'),
+        ({
+            k: v
+            for k, v in cfg.items() if k != 'assigner'
+        }, 'keys assigner'),
+    ]
+    for bad, match in cases:
+        with pytest.raises(ValueError, match=match):
+            MODELS.build(
+                dict(
+                    type='STMixerDecoder',
+                    num_stages=1,
+                    stage_head=STAGE,
+                    train_cfg=bad))
 
 
 def test_unknown_test_cfg_key_is_refused():
