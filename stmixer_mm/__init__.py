@@ -3,7 +3,8 @@ checks the installed stack, applies the fixes of :mod:`.utils.compat`,
 registers every module (:mod:`.registry`) and lets mmengine's checkpoint
 loader read official STMixer checkpoints as they are
 (:mod:`.converters.official_checkpoints`); it changes no class of theirs. It
-imports the library (models, datasets, evaluation, visualization, engine),
+imports the library (ops, models, datasets, evaluation, visualization,
+engine),
 none of the applications of :mod:`.apps` (command lines, demos, importers,
 benchmarks), nor :mod:`.apis`.
 
@@ -32,7 +33,7 @@ try:
 
     # isort: off
     from . import datasets, engine  # noqa: F401
-    from . import evaluation, models, visualization  # noqa: F401
+    from . import evaluation, ops, models, visualization  # noqa: F401
     # isort: on
     from .converters.official_checkpoints import \
         register_official_checkpoint_loader

@@ -17,7 +17,7 @@ from stmixer_mm.apps.benchmarks.common import (add_arguments, format_table,
                                                time_runs, with_threads,
                                                write_json)
 from stmixer_mm.models.layers import make_sample_points, sample_4d
-from stmixer_mm.models.layers.sampling.mmcv_op import msda_cuda_function
+from stmixer_mm.ops.multi_scale_deform_attn import msda_cuda_function
 
 N_QUERIES, CHANNELS, GROUPS, POINTS, FRAMES = 100, 256, 4, 32, 8
 INPUT_HW = (256, 340)

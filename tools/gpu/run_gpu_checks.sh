@@ -93,7 +93,7 @@ import mmcv.ops
 assert mmcv.__version__ == '2.1.0', mmcv.__version__
 # not mmcv.ops.get_compiling_cuda_version(): it segfaults in this build
 # (docs/en/gpu.md); one call of the multi-scale deformable attention kernel
-from stmixer_mm.models.layers.sampling.mmcv_op import msda_cuda_function
+from stmixer_mm.ops.multi_scale_deform_attn import msda_cuda_function
 assert msda_cuda_function() is not None, 'no CUDA kernel in mmcv._ext'
 print(f'mmcv {mmcv.__version__}: the CUDA kernel runs', flush=True)
 PYEOF
@@ -169,7 +169,7 @@ import stmixer_mm  # noqa: F401  (mmaction2 packaging fix)
 from stmixer_mm.utils import check_dependencies
 check_dependencies(strict=False)
 import mmcv.ops, mmdet.models, mmaction.models  # noqa: F401,E401
-from stmixer_mm.models.layers.sampling.mmcv_op import msda_cuda_function
+from stmixer_mm.ops.multi_scale_deform_attn import msda_cuda_function
 print('mmcv msda CUDA function:', msda_cuda_function())
 PYEOF
   "$PY" -m pytest -q -rs -p no:cacheprovider \

@@ -157,7 +157,8 @@ def test_mmcv_layout_predict_has_no_graph_break():
     from unittest import mock
 
     from stmixer_mm.models.detectors.compile import img_shapes_of
-    from stmixer_mm.models.layers.sampling import mmcv_op, sampler
+    from stmixer_mm.models.layers.sampling import sampler
+    from stmixer_mm.ops import multi_scale_deform_attn as msda_op
     real = sampler.resolve_impl
 
     def resolve(impl, device):
@@ -167,7 +168,7 @@ def test_mmcv_layout_predict_has_no_graph_break():
     x = regression.make_input('tiny_ava')[:1]
     shapes = img_shapes_of(regression.make_samples('tiny_ava', False)[:1])
     with mock.patch.object(sampler, 'resolve_impl', resolve), \
-            mock.patch.object(mmcv_op, '_PROBED', [object()]), \
+            mock.patch.object(msda_op, '_PROBED', [object()]), \
             torch.no_grad():
         explain = torch._dynamo.explain(eager.static_forward)(x, shapes)
         mmcv_out = eager.static_forward(x, shapes)

@@ -17,7 +17,8 @@ from stmixer_mm.models.layers import (PreparedPyramid, make_sample_points,
                                       mhaq3d, prepare_pyramid, sample_4d,
                                       sample_4d_features, sample_4d_reference,
                                       translate_to_linear_weight)
-from stmixer_mm.models.layers.sampling import mmcv_op, sampler
+from stmixer_mm.models.layers.sampling import sampler
+from stmixer_mm.ops import multi_scale_deform_attn as msda_op
 
 STRIDES = [4, 8, 16]
 # a 40 x 56 input: maps 10 x 14, 5 x 7, 3 x 4 (the last one not exact)
@@ -518,7 +519,7 @@ def test_bad_impl():
     not torch.cuda.is_available(),
     reason='the mmcv multi-scale deformable attention kernel needs CUDA')
 def test_mmcv_cuda_kernel():
-    if mmcv_op.msda_cuda_function() is None:
+    if msda_op.msda_cuda_function() is None:
         pytest.skip('mmcv was built without its CUDA ops')
     assert sampler.resolve_impl('auto', torch.device('cuda')) == 'mmcv'
     for B in (2, 3):  # 3: im2col_step must divide the batch
@@ -574,10 +575,10 @@ def test_msda_custom_op_compiles_without_graph_break():
         grads = torch.autograd.grad((out * out).sum(), leaves)
         return out.detach(), grads
 
-    explain = torch._dynamo.explain(mmcv_op.msda)(value, shapes, starts,
+    explain = torch._dynamo.explain(msda_op.msda)(value, shapes, starts,
                                                   locations, weights, step)
     assert explain.graph_break_count == 0, explain.break_reasons
-    compiled = torch.compile(mmcv_op.msda, backend='aot_eager', fullgraph=True)
+    compiled = torch.compile(msda_op.msda, backend='aot_eager', fullgraph=True)
     out, grads = run(compiled, value, locations, weights)
     ref_out, ref_grads = run(
         lambda v, s, i, loc, w, _: multi_scale_deformable_attn_pytorch(

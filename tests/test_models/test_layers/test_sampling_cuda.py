@@ -11,7 +11,8 @@ import torch
 
 from stmixer_mm.models.layers import (sample_4d, sample_4d_features,
                                       sample_4d_reference)
-from stmixer_mm.models.layers.sampling import mmcv_op, sampler
+from stmixer_mm.models.layers.sampling import sampler
+from stmixer_mm.ops import multi_scale_deform_attn as msda_op
 from stmixer_mm.testing import repo_root
 
 CUDA = torch.cuda.is_available()
@@ -22,7 +23,7 @@ REPO = repo_root()
 
 
 def _needs_kernel():
-    if mmcv_op.msda_cuda_function() is None:
+    if msda_op.msda_cuda_function() is None:
         pytest.skip('mmcv was built without its CUDA ops')
 
 
@@ -236,9 +237,9 @@ def test_msda_custom_op_on_cuda():
         out = fn(leaves[0], args[1], args[2], leaves[1], leaves[2], 2)
         return out.detach(), torch.autograd.grad((out * out).sum(), leaves)
 
-    explain = torch._dynamo.explain(mmcv_op.msda)(*args)
+    explain = torch._dynamo.explain(msda_op.msda)(*args)
     assert explain.graph_break_count == 0, explain.break_reasons
-    for fn in (mmcv_op.msda, torch.compile(mmcv_op.msda, fullgraph=True)):
+    for fn in (msda_op.msda, torch.compile(msda_op.msda, fullgraph=True)):
         out, grads = run(fn)
         ref, ref_grads = run(lambda v, s, i, loc, w, _:
                              multi_scale_deformable_attn_pytorch(v, s, loc, w))

@@ -1,2 +1,2 @@
 """STMixer's 4-D adaptive sampling (:mod:`.sampler`; mmcv's kernel as a
-PyTorch operator: :mod:`.mmcv_op`)."""
+PyTorch operator: :mod:`stmixer_mm.ops.multi_scale_deform_attn`)."""

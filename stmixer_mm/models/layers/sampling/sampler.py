@@ -1,7 +1,7 @@
 """STMixer's 4-D adaptive sampling, in three implementations: ``'reference'``
 (the official operator, transcribed: the ONNX export's path and the tests'
 ground truth), ``'pytorch'`` (weighted gathers from pixel tables, the CPU
-path) and ``'mmcv'`` (mmcv's MSDA CUDA kernel, :mod:`.mmcv_op`); the feature
+path) and ``'mmcv'`` (mmcv's MSDA CUDA kernel, :mod:`stmixer_mm.ops.multi_scale_deform_attn`); the feature
 pyramid is laid out once per decoder forward (:class:`PreparedPyramid`)."""
 from typing import Optional, Sequence, Tuple, Union
 
@@ -12,7 +12,7 @@ from torch import Tensor
 from ...task_modules.box_xyzr import xyzr_wh
 from ...utils.checks import check_choice, check_range
 from ...utils.host_data import host_tensor
-from .mmcv_op import msda, msda_cuda_function
+from stmixer_mm.ops.multi_scale_deform_attn import msda, msda_cuda_function
 
 #: Stride of each pyramid level, in input pixels.
 Strides = Sequence[Union[int, float]]
