@@ -1,6 +1,6 @@
 """What counts as a whole number and as a real number in a setting, for the
 pre-run check of a config (``settings.py``) and the model classes' own
-checks (``models/utils/checks.py``) alike."""
+checks (``utils/checks.py``) alike."""
 import numbers
 from typing import Any
 

@@ -40,7 +40,7 @@ from stmixer_mm.deployment import (compare_with_torch, create_ort_session,
                                    run_ort, set_sampling_impl)
 from stmixer_mm.models.backbones import prepare_for_inference
 from stmixer_mm.models.detectors.compile import CompiledPredict, img_shapes_of
-from stmixer_mm.models.utils.checks import compile_args_problem
+from stmixer_mm.utils.checks import check_compile_args
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DEFAULT_METAFILE = osp.join(REPO, 'configs', 'stmixer', 'metafile.yml')
@@ -150,10 +150,12 @@ def parse_args(argv=None):
     for opt in ('compile_mode', 'compile_backend'):
         if getattr(args, opt) and not args.compile:
             p.error(f'--{opt.replace("_", "-")} is for --compile')
-    problem = args.compile_backend and compile_args_problem(
-        dict(backend=args.compile_backend))
-    if problem:
-        p.error(f'--compile-backend: {problem}')
+    try:
+        check_compile_args('--compile-backend',
+                           dict(backend=args.compile_backend or 'inductor'),
+                           ('backend', ))
+    except ValueError as e:
+        p.error(str(e))
     try:  # the table modes' dtype options, checked before any model
         select_dtypes([], args.dtypes, args.bf16, args.fp32_only)
     except ValueError as e:

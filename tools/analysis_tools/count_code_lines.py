@@ -166,8 +166,8 @@ def _is_check_call(node):
 def check_lines(text):
     """Line numbers of a Python source that check arguments or shapes.
 
-    A check is a ``raise`` or ``assert`` statement, an ``if`` (or ``elif``)
-    whose branch only raises (its test and the raise), a statement calling
+    A check is a ``raise`` (not a bare one, which re-raises) or ``assert``
+    statement, an ``if`` (or ``elif``) whose branch only raises (its test and the raise), a statement calling
     a function named ``check_*`` / ``_check*`` / ``require_*``, and the
     whole of a function so named.
 
@@ -183,14 +183,17 @@ def check_lines(text):
     def span(node):
         lines.update(range(node.lineno, node.end_lineno + 1))
 
+    def raises(node):  # (a bare ``raise`` re-raises: no check)
+        return isinstance(node, ast.Raise) and node.exc is not None
+
     for node in ast.walk(ast.parse(text)):
-        if isinstance(node, (ast.Raise, ast.Assert)):
+        if raises(node) or isinstance(node, ast.Assert):
             span(node)
         elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and \
                 node.name.startswith(CHECK_PREFIXES):
             span(node)
         elif isinstance(node, ast.If) and node.body and all(
-                isinstance(b, ast.Raise) for b in node.body):
+                raises(b) for b in node.body):
             span(node.test)
         elif isinstance(node,
                         (ast.Expr, ast.Assign)) and _is_check_call(node.value):

@@ -10,7 +10,7 @@ from mmengine.model import BaseModule, constant_init, kaiming_init
 from torch import Tensor
 
 from stmixer_mm.registry import MODELS
-from ..utils.checks import check_choice, check_ints, is_int
+from stmixer_mm.utils.checks import check_choice, check_ints, is_int
 
 INSTANTIATIONS = ('dot_product', 'softmax')
 

@@ -10,7 +10,7 @@ from mmaction.models.backbones.resnet3d_slowfast import ResNet3dSlowFast
 from torch import Tensor
 
 from stmixer_mm.registry import MODELS
-from ..utils.checks import check_choice, check_choices
+from stmixer_mm.utils.checks import check_choice, check_choices, check_multiple
 from .inference import CONV3D_IMPLS, set_conv3d_impl
 
 FRAME_SAMPLINGS = ('nearest', 'linspace')
@@ -64,10 +64,9 @@ class ResNet3dSlowFastMultiLevel(ResNet3dSlowFast):
             pathway = self.slow_path if key == 'slow_pathway' else \
                 self.fast_path
             self._swap_non_local_blocks(pathway, cfg, key)
-        if self.resample_rate % self.speed_ratio:  # else unequal T
-            raise ValueError(
-                f'{name}: resample_rate ({self.resample_rate}) must be a '
-                f'multiple of speed_ratio ({self.speed_ratio})')
+        check_multiple(
+            name, ('speed_ratio', self.speed_ratio),
+            resample_rate=self.resample_rate)  # else unequal T
         stages = tuple(range(len(self.slow_path.res_layers)))
         check_choices(name, stages, out_indices=out_indices)
         out_indices = tuple(out_indices)

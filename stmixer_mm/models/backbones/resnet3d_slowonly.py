@@ -1,7 +1,7 @@
 """mmaction2's ``ResNet3dSlowOnly`` with oneDNN 3-D convolutions at
 inference."""
 from stmixer_mm.registry import MODELS
-from ..utils.checks import check_choice
+from stmixer_mm.utils.checks import check_choice
 from .inference import CONV3D_IMPLS, set_conv3d_impl
 
 _BASE = MODELS.get('mmaction.ResNet3dSlowOnly')

@@ -9,7 +9,7 @@ from mmaction.models.backbones.vit_mae import Attention, VisionTransformer
 from torch import Tensor
 
 from stmixer_mm.registry import MODELS
-from ..utils.checks import check_choice, check_range
+from stmixer_mm.utils.checks import check_choice, check_range
 
 ATTN_IMPLS = ('sdpa', 'naive')
 

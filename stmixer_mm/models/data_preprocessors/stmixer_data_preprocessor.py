@@ -16,8 +16,8 @@ from mmdet.structures.bbox import get_box_tensor
 from torch import Tensor
 
 from stmixer_mm.registry import MODELS
-from ..utils.checks import (check_choice, check_ints, check_range, is_int,
-                            is_real)
+from stmixer_mm.utils.checks import (check_choice, check_ints, check_range,
+                                     is_int, is_real)
 
 
 def _got(value: Any) -> str:

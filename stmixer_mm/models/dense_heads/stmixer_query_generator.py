@@ -11,7 +11,7 @@ from mmengine.structures import InstanceData
 from torch import Tensor
 
 from stmixer_mm.registry import MODELS
-from ..utils.checks import check_choice, check_ints
+from stmixer_mm.utils.checks import check_choice, check_ints
 from ..utils.host_data import host_tensor
 
 

@@ -10,7 +10,8 @@ import torch
 from mmengine.logging import print_log
 from torch import Tensor
 
-from ..utils.checks import check_choice, check_ints, compile_args_problem
+from stmixer_mm.utils.checks import (check_choice, check_compile_args,
+                                     check_ints)
 
 #: modes of ``torch.compile`` that capture CUDA graphs
 CUDA_GRAPH_MODES = ('reduce-overhead', 'max-autotune')
@@ -20,15 +21,11 @@ COMPILE_DEFAULTS = dict(
 
 
 def _settings(name: str, given: dict, defaults: dict) -> dict:
-    """``defaults`` updated by the config ``given`` (of their keys only),
-    its ``torch.compile`` arguments as :func:`compile_args_problem` takes
-    them; else a ValueError naming ``model.<name>``."""
-    cfg = dict(defaults, **given) if isinstance(given, dict) else {}
-    problem = compile_args_problem(cfg) if set(cfg) == set(defaults) else \
-        f'must be a dict of {sorted(defaults)}, got {given!r}'
-    if problem:
-        raise ValueError(f'STMixer: {name}: {problem}')
-    return cfg
+    """``defaults`` updated by the config ``given`` (of their keys only), as
+    :func:`check_compile_args` takes them; else a ValueError naming
+    ``model.<name>``."""
+    check_compile_args(f'STMixer: {name}', given, defaults)
+    return dict(defaults, **given)
 
 
 def _call_key(batch_inputs: Tensor, img_shapes: tuple) -> tuple:

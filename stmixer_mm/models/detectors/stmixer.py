@@ -12,8 +12,8 @@ from mmengine.logging import print_log
 from torch import Tensor, nn
 
 from stmixer_mm.registry import MODELS
+from stmixer_mm.utils.checks import check_choice
 from ..necks import frame_wise_2d_necks
-from ..utils.checks import check_choice
 from .compile import (CompiledPredict, GraphedTraining, ShapeSample,
                       img_shapes_of)
 

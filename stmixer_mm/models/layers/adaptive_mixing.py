@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from stmixer_mm.registry import MODELS
-from ..utils.checks import check_ints
+from stmixer_mm.utils.checks import check_ints, check_multiple
 
 
 @MODELS.register_module()
@@ -52,9 +52,10 @@ class AdaptiveMixing(nn.Module):
             sampling_rate=sampling_rate)
         check_ints('AdaptiveMixing', **sizes)
         check_ints('AdaptiveMixing', sampling_rate, in_points=in_points)
-        if in_dim % num_groups or out_dim % num_groups:
-            raise ValueError(f'AdaptiveMixing: num_groups={num_groups} must '
-                             f'divide in_dim={in_dim} and out_dim={out_dim}')
+        check_multiple(
+            'AdaptiveMixing', ('num_groups', num_groups),
+            in_dim=in_dim,
+            out_dim=out_dim)
         super().__init__()
 
         self.query_dim = query_dim

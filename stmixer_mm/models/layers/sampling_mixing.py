@@ -10,7 +10,8 @@ from mmengine.model import BaseModule
 from torch import Tensor
 
 from stmixer_mm.registry import MODELS
-from ..utils.checks import check_choice, check_choices, check_ints, check_range
+from stmixer_mm.utils.checks import (check_choice, check_choices, check_ints,
+                                     check_multiple, check_range)
 from .sampling.sampler import (SAMPLE_4D_IMPLS, PreparedPyramid,
                                make_sample_points, sample_4d_features)
 
@@ -64,9 +65,8 @@ class STMixerSamplingMixing(BaseModule):
             num_groups=num_groups)
         owner = 'STMixerSamplingMixing'
         check_ints(owner, **sizes)
-        if feat_channels % num_groups:
-            raise ValueError(f'{owner}: num_groups={num_groups} must divide '
-                             f'feat_channels={feat_channels}')
+        check_multiple(
+            owner, ('num_groups', num_groups), feat_channels=feat_channels)
         # sample_4d's defaults, then the config's (one of these keys each)
         sampling_cfg = dict(
             dict(mapping_stride=3.0, tau=2.0, impl='auto'), **sampling_cfg)

@@ -12,7 +12,7 @@ from mmengine.model import BaseModule
 from torch import Tensor
 
 from stmixer_mm.registry import MODELS
-from ..utils.checks import check_ints, check_range
+from stmixer_mm.utils.checks import check_ints, check_range
 
 
 class _FusionNode(nn.Module):

@@ -4,7 +4,7 @@ import torch.nn as nn
 from torch import Tensor
 
 from stmixer_mm.registry import MODELS
-from ..utils.checks import check_ints, check_range
+from stmixer_mm.utils.checks import check_ints, check_range
 
 
 @MODELS.register_module()

@@ -8,7 +8,7 @@ from mmengine.model import BaseModule
 from torch import Tensor
 
 from stmixer_mm.registry import MODELS
-from ..utils.checks import check_choices
+from stmixer_mm.utils.checks import check_choices
 from .sequential_neck import SequentialNeck
 
 

@@ -7,7 +7,7 @@ from mmengine.model import BaseModule
 from torch import Tensor
 
 from stmixer_mm.registry import MODELS
-from ..utils.checks import check_ints
+from stmixer_mm.utils.checks import check_ints
 
 
 @MODELS.register_module()

@@ -8,7 +8,7 @@ from mmengine.model import BaseModule
 from torch import Tensor
 
 from stmixer_mm.registry import MODELS
-from ..utils.checks import check_choices, check_ints, is_int
+from stmixer_mm.utils.checks import check_choices, check_ints, is_int
 
 #: Scales the pyramid can build, with the layers put before the shared tail.
 SUPPORTED_SCALES = (4.0, 2.0, 1.0, 0.5)

@@ -15,13 +15,13 @@ from torch import Tensor
 from torch.utils.checkpoint import checkpoint
 
 from stmixer_mm.registry import MODELS, TASK_UTILS
+from stmixer_mm.utils.checks import check_compile_args, check_ints, is_real
 from ...utils.type_names import type_name
 from ..detectors.compile import compiled_stage_call
 from ..task_modules import xyxy2xyzr
 from ..task_modules.batched_hungarian import (batched_hungarian_assign,
                                               can_batch)
-from ..utils.checks import check_ints, compile_args_problem, is_real
-from ..utils.consistency import check_explicit_setting
+from ..utils.consistency import fill_in_settings
 
 #: mmdet's match costs that read the person logits (sigmoid or softmax)
 PERSON_COSTS = (ClassificationCost, CrossEntropyLossCost, FocalLossCost)
@@ -75,14 +75,9 @@ class STMixerDecoder(BaseModule):
                              f'>= 0, got {weights!r}')
         if isinstance(compile_stages, bool):
             compile_stages = {} if compile_stages else None
-        elif not isinstance(compile_stages, dict) or \
-                set(compile_stages) - set(COMPILE_ARGS):
-            raise ValueError(
-                'STMixerDecoder: compile_stages must be a bool or a '
-                f'dict of {COMPILE_ARGS}, got {compile_stages!r}')
-        problem = compile_stages and compile_args_problem(compile_stages)
-        if problem:
-            raise ValueError(f'STMixerDecoder: compile_stages: {problem}')
+        else:
+            check_compile_args('STMixerDecoder: compile_stages',
+                               compile_stages, COMPILE_ARGS)
         super().__init__(init_cfg=init_cfg)
         #: ``torch.compile`` arguments of the training stages, None: eager
         self.compile_stages = compile_stages
@@ -100,8 +95,8 @@ class STMixerDecoder(BaseModule):
         strides = dict(featmap_strides=self.featmap_strides)
         self.stages = ModuleList(
             MODELS.build(
-                check_explicit_setting(cfg, strides, 'stage_head',
-                                       "the decoder's")) for cfg in head_cfgs)
+                fill_in_settings(cfg, strides, 'stage_head', "the decoder's"))
+            for cfg in head_cfgs)
         for name in self.SHARED_STAGE_SETTINGS:  # hidden_channels etc.
             values = [getattr(stage, name) for stage in self.stages]
             if len(set(values)) != 1:

@@ -7,10 +7,10 @@ forecast heads' by their own modules.)"""
 from typing import Optional
 
 
-def check_explicit_setting(cfg: dict,
-                           values: dict,
-                           where: str,
-                           owner: Optional[str] = None) -> dict:
+def fill_in_settings(cfg: dict,
+                     values: dict,
+                     where: str,
+                     owner: Optional[str] = None) -> dict:
     """``cfg`` with the settings ``values`` filled in; an explicit different
     value of one is an error naming ``where`` and the ``owner``.
 

@@ -258,10 +258,11 @@ def test_ddp_on_the_cpu_equals_one_process(tmp_path):
 @pytest.mark.parametrize('where, value, message', [
     ('compile_stages', dict(backend='inductr'), "backend='inductr' is not a "
      "torch.compile backend (e.g. inductor, aot_eager, eager); did you mean"),
-    ('compile_stages', dict(fullgraph='no'), "fullgraph must be True or "
-     "False, got 'no'"),
+    ('compile_stages', dict(fullgraph='no'), "fullgraph must be one of (True, "
+     "False), got 'no'"),
     ('compile_stages', dict(mode='fast'), 'mode must be one of'),
-    ('compile_stages', dict(dynamic='auto'), 'dynamic must be True, False'),
+    ('compile_stages', dict(dynamic='auto'),
+     'dynamic must be one of (None, True, False)'),
 ])
 def test_compile_settings_are_checked_when_built(where, value, message):
     """A ``torch.compile`` setting is refused when the part is built (before

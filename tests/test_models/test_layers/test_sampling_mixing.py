@@ -89,7 +89,8 @@ def test_without_temporal_branch():
 
 
 @pytest.mark.parametrize('kwargs, match', [
-    (dict(num_groups=3), 'num_groups=3 must divide feat_channels=256'),
+    (dict(num_groups=3),
+     'feat_channels must be a multiple of num_groups=3, got 256'),
     (dict(spatial_points=0), 'spatial_points must be an int >= 1, got 0'),
     (dict(temporal_points=2.0), 'temporal_points must be an int >= 1'),
     (dict(feat_channels=-8), 'feat_channels must be an int >= 1, got -8'),

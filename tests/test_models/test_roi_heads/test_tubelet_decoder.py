@@ -164,7 +164,9 @@ def test_each_frame_is_sampled_at_its_own_box(num_frames):
 
 
 def test_bad_settings_are_refused():
-    with pytest.raises(ValueError, match='num_frames=3 must divide'):
+    with pytest.raises(
+            ValueError,
+            match='temporal_points must be a multiple of num_frames=3'):
         MODELS.build(tubelet_stage(3))
     with pytest.raises(
             ValueError,

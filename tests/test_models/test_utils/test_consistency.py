@@ -5,7 +5,7 @@ import copy
 import pytest
 
 import stmixer_mm  # noqa: F401
-from stmixer_mm.models.utils.consistency import check_explicit_setting
+from stmixer_mm.models.utils.consistency import fill_in_settings
 from stmixer_mm.registry import MODELS
 
 C = 32
@@ -208,15 +208,15 @@ def test_explicit_settings_filled_in_equal_kept_others_refused():
     the decoder: a copy with the values, equal ones kept, others refused by
     name."""
     cfg = dict(type='X', a=None, b=[4, 8])
-    out = check_explicit_setting(cfg, dict(a=3, b=(4, 8), c=True), 'part',
-                                 'the owner\'s')
+    out = fill_in_settings(cfg, dict(a=3, b=(4, 8), c=True), 'part',
+                           'the owner\'s')
     assert out == dict(type='X', a=3, b=(4, 8), c=True)
     assert cfg == dict(type='X', a=None, b=[4, 8])  # a copy
     with pytest.raises(
             ValueError,
             match=r"^part\.b \(\[4, 16\]\) != the owner's b \(\(4, 8\)\); "
             'leave it out'):
-        check_explicit_setting(
+        fill_in_settings(
             dict(a=3, b=[4, 16]), dict(a=3, b=(4, 8)), 'part', 'the owner\'s')
     with pytest.raises(ValueError, match=r'^part\.c \(False\) != the c'):
-        check_explicit_setting(dict(c=False), dict(a=1, c=True), 'part')
+        fill_in_settings(dict(c=False), dict(a=1, c=True), 'part')

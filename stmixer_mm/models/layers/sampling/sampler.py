@@ -9,10 +9,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ...task_modules.box_xyzr import xyzr_wh
-from ...utils.checks import check_choice, check_range
-from ...utils.host_data import host_tensor
 from stmixer_mm.ops.multi_scale_deform_attn import msda, msda_cuda_function
+from stmixer_mm.utils.checks import check_choice, check_range
+from ...task_modules.box_xyzr import xyzr_wh
+from ...utils.host_data import host_tensor
 
 #: Stride of each pyramid level, in input pixels.
 Strides = Sequence[Union[int, float]]

@@ -16,10 +16,10 @@ from mmengine.structures import InstanceData
 from torch import Tensor
 
 from stmixer_mm.registry import MODELS
+from stmixer_mm.utils.checks import check_choice, check_ints, check_range
 from ...task_modules.batched_hungarian import HOST_GT_INDS
 from ...task_modules.mmdet_twins import (avg_factor_mean, cross_entropy_rows,
                                          giou_loss_rows)
-from ...utils.checks import check_choice, check_ints, check_range
 from ...utils.host_data import host_tensor
 
 #: the decoder's ``test_cfg`` (the detector's ``test_cfg.rcnn``) keys and

@@ -13,11 +13,12 @@ from mmengine.model import bias_init_with_prob
 from torch import Tensor
 
 from stmixer_mm.registry import MODELS
+from stmixer_mm.utils.checks import (check_choices, check_ints, check_multiple,
+                                     check_range)
 from ...layers import PreparedPyramid
 from ...task_modules import (box_iof, box_position_embedding,
                              position_frequencies, refine_xyzr, xyzr2xyxy)
-from ...utils.checks import check_choices, check_ints, check_range
-from ...utils.consistency import check_explicit_setting
+from ...utils.consistency import fill_in_settings
 from .stmixer_bbox_head import STMixerBBoxHead
 
 
@@ -97,9 +98,9 @@ class STMixerStageHead(STMixerBBoxHead):
         name = 'STMixerStageHead'
         check_ints(name, hidden_channels=hidden_channels, num_heads=num_heads)
         check_ints(name, feedforward_channels=feedforward_channels)
-        if hidden_channels % 8 or hidden_channels % num_heads:
-            raise ValueError(f'{name}: hidden_channels must be a multiple '
-                             f'of 8 and of num_heads, got {hidden_channels}')
+        check_multiple(name, 8, hidden_channels=hidden_channels)
+        check_multiple(
+            name, ('num_heads', num_heads), hidden_channels=hidden_channels)
         check_range(name, '[0, 1)', dropout=dropout)
         check_range(name, '(0, 1)', action_prior_prob=action_prior_prob)
         check_choices(name, self.BRANCHES, action_branches=action_branches)
@@ -145,7 +146,7 @@ class STMixerStageHead(STMixerBBoxHead):
 
         # (the attribute name is the state-dict key of the official model)
         self.samplingmixing = block = MODELS.build(
-            check_explicit_setting(
+            fill_in_settings(
                 sampling_mixing,
                 dict(
                     hidden_channels=hidden_channels,

@@ -12,9 +12,9 @@ from mmdet.utils import ConfigType, InstanceList
 from torch import Tensor
 
 from stmixer_mm.registry import MODELS
+from stmixer_mm.utils.checks import check_choice, check_ints, check_multiple
 from ...layers import AdaptiveMixing, PreparedPyramid
 from ...task_modules import box_iof, xyzr2xyxy
-from ...utils.checks import check_choice, check_ints
 from .stmixer_stage_head import STMixerStageHead, make_fcs
 
 
@@ -71,9 +71,9 @@ class STMixerTubeletStageHead(STMixerStageHead):
             self.frame_reg_fcs = make_fcs(self.hidden_channels, num_reg_fcs,
                                           ffn_act_cfg)
             self.fc_frame_reg = nn.Linear(self.hidden_channels, 4)
-        if self.temporal_points % num_frames:
-            raise ValueError(f'{name}: num_frames={num_frames} must divide '
-                             'sampling_mixing.temporal_points')
+        check_multiple(
+            name, ('num_frames', num_frames),
+            **{'sampling_mixing.temporal_points': self.temporal_points})
 
     def init_weights(self) -> None:
         """Also a zero ``fc_frame_reg`` with ``frame_box_features``."""

@@ -8,9 +8,9 @@ from mmengine.model import BaseModule
 from torch import Tensor, nn
 
 from stmixer_mm.registry import MODELS
+from stmixer_mm.utils.checks import check_choice, check_ints, is_int
 from ...task_modules.box_xyzr import refine_xyzr, xyzr2xyxy
-from ...utils.checks import check_choice, check_ints, is_int
-from ...utils.consistency import check_explicit_setting
+from ...utils.consistency import fill_in_settings
 
 #: the ground-truth fields a forecast head trains on
 FUTURE_FIELDS = ('future_bboxes', 'future_labels', 'future_visible')
@@ -33,7 +33,7 @@ def forecast_head_config(cfg: dict, decoder) -> dict:
     """
     convention = decoder.label_convention  # sigmoid actions, [0, 1] boxes
     check_choice('STMixerForecastHead', ('ava', ), label_convention=convention)
-    return check_explicit_setting(
+    return fill_in_settings(
         cfg,
         dict(
             query_channels=decoder.hidden_channels,

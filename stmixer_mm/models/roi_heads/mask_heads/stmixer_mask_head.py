@@ -11,8 +11,9 @@ from mmengine.model import BaseModule
 from torch import Tensor, nn
 
 from stmixer_mm.registry import MODELS
-from ...utils.checks import check_range
-from ...utils.consistency import check_explicit_setting
+from stmixer_mm.utils.checks import (check_ints, check_len, check_multiple,
+                                     check_range)
+from ...utils.consistency import fill_in_settings
 from .mask_utils import keyframe_maps, relative_coords
 
 
@@ -28,7 +29,7 @@ def mask_head_config(cfg: dict, decoder) -> dict:
     Returns:
         dict: A copy of ``cfg`` with them set.
     """
-    return check_explicit_setting(
+    return fill_in_settings(
         cfg,
         dict(
             query_channels=decoder.hidden_channels,
@@ -122,14 +123,13 @@ class STMixerMaskHead(BaseModule):
         featmap_strides = tuple(featmap_strides)
         num_levels = len(featmap_strides)
         conv_channels = tuple(conv_channels)
-        if len(conv_channels) != num_levels:
-            raise ValueError('STMixerMaskHead: conv_channels must have one '
-                             f'width per level, got {conv_channels}')
-        check_range('STMixerMaskHead', '(0, 1)', mask_threshold=mask_threshold)
-        attn_channels = attn_channels or feat_channels
-        if num_heads < 1 or attn_channels % num_heads:
-            raise ValueError('STMixerMaskHead: attn_channels must be divisible'
-                             f' by num_heads, got {attn_channels}')
+        name, attn_channels = 'STMixerMaskHead', attn_channels or feat_channels
+        check_len(
+            name, ('featmap_strides', num_levels), conv_channels=conv_channels)
+        check_range(name, '(0, 1)', mask_threshold=mask_threshold)
+        check_ints(name, num_heads=num_heads)
+        check_multiple(
+            name, ('num_heads', num_heads), attn_channels=attn_channels)
         super().__init__(init_cfg=init_cfg)
         self.featmap_strides = featmap_strides
         self.query_channels = query_channels

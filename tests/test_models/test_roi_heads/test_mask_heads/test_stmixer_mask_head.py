@@ -159,10 +159,11 @@ def test_predict_masks_size_and_threshold():
 
 
 @pytest.mark.parametrize(
-    'kwargs, match', [(dict(conv_channels=(32, 16, 8)), 'one width per level'),
-                      (dict(mask_threshold=1.0), 'mask_threshold'),
-                      (dict(attn_channels=60), 'divisible'),
-                      (dict(num_heads=0), 'STMixerMaskHead: attn_channels')])
+    'kwargs, match',
+    [(dict(conv_channels=(32, 16, 8)), 'conv_channels must be a list of '
+      'featmap_strides=4 items'), (dict(mask_threshold=1.0), 'mask_threshold'),
+     (dict(attn_channels=60), 'attn_channels must be a multiple of num_heads'),
+     (dict(num_heads=0), 'STMixerMaskHead: num_heads must be an int >= 1')])
 def test_bad_settings(kwargs, match):
     with pytest.raises(ValueError, match=match):
         MODELS.build(dict(HEAD, **kwargs))

@@ -1,12 +1,12 @@
 """Issue 96, point 2: the whole-number arguments of the model classes go
-through one check (``models/utils/checks.check_ints``), so ``True`` and
+through one check (``utils/checks.check_ints``), so ``True`` and
 ``8.0`` are refused alike by every class; before, four of them took
 ``True`` (``isinstance(True, int)``)."""
 import pytest
 
 from stmixer_mm.models.layers import AdaptiveMixing
-from stmixer_mm.models.utils.checks import check_ints
 from stmixer_mm.registry import MODELS
+from stmixer_mm.utils.checks import check_ints
 
 
 def test_check_ints_refuses_bools_floats_and_small_values():
@@ -37,7 +37,7 @@ def test_the_model_classes_refuse_true_as_a_count(build, message):
 
 
 def test_check_range_reads_the_interval():
-    from stmixer_mm.models.utils.checks import check_range
+    from stmixer_mm.utils.checks import check_range
     check_range('X', '[0, 1)', a=0, b=0.5)
     check_range('X', '(0, inf)', a=1e9)
     for interval, value in (('[0, 1)', 1), ('(0, 1)', 0), ('[0, 1]', 1.5),
@@ -50,7 +50,7 @@ def test_check_range_reads_the_interval():
 
 
 def test_check_choice_and_choices_are_strict_about_bools():
-    from stmixer_mm.models.utils.checks import check_choice, check_choices
+    from stmixer_mm.utils.checks import check_choice, check_choices
     check_choice('X', ('a', None), a='a', b=None)
     check_choice('X', (True, False, None), a=None, b=False)
     check_choices('X', ('s', 't'), a=('t', 's'), b=['s'])

@@ -8,20 +8,23 @@ error names the class and the argument:
   ``'[0, 1)'``, ``'(0, inf)'``;
 - :func:`check_choice` -- one of a few values (``None`` among them for an
   argument that must stay unset);
-- :func:`check_choices` -- a non-empty list or tuple of such values.
+- :func:`check_choices` -- a non-empty list or tuple of such values;
+- :func:`check_multiple` -- whole numbers that another divides;
+- :func:`check_len` -- lists or tuples of a given length;
+- :func:`check_compile_args` -- ``torch.compile`` arguments from a config.
 
 A whole config is checked before the run by
 :func:`stmixer_mm.utils.check_config`, which builds the model, so these
 refuse a bad config before any work.
 """
 import difflib
-from typing import Any, Optional, Sequence
+from typing import Any, Sequence, Tuple, Union
 
-from stmixer_mm.utils.numeric import is_int, is_real
+from .numeric import is_int, is_real
 
 __all__ = [
     'is_int', 'is_real', 'check_ints', 'check_range', 'check_choice',
-    'check_choices', 'compile_args_problem'
+    'check_choices', 'check_multiple', 'check_len', 'check_compile_args'
 ]
 
 
@@ -99,6 +102,44 @@ def check_choices(owner: str, choices: Sequence, **values: Any) -> None:
                              f'{tuple(choices)}, got {value!r}')
 
 
+def _named(factor: Union[int, Tuple[str, int]]) -> Tuple[str, int]:
+    """``(text, value)`` of an int or a ``(name, value)`` pair."""
+    return (str(factor), factor) if isinstance(
+        factor, int) else (f'{factor[0]}={factor[1]}', factor[1])
+
+
+def check_multiple(owner: str, factor: Union[int, Tuple[str, int]],
+                   **values: Any) -> None:
+    """Each of ``values`` a multiple of ``factor`` (an int, or ``(name,
+    value)`` of the argument giving it).
+
+    Raises:
+        ValueError: ``<owner>: <name> must be a multiple of <factor>, got
+            <value>`` for the first that is not.
+    """
+    text, f = _named(factor)
+    for name, value in values.items():
+        if value % f:
+            raise ValueError(f'{owner}: {name} must be a multiple of {text},'
+                             f' got {value!r}')
+
+
+def check_len(owner: str, length: Union[int, Tuple[str, int]],
+              **values: Any) -> None:
+    """Each of ``values`` a list or tuple of ``length`` items (an int, or
+    ``(name, value)`` of what gives it).
+
+    Raises:
+        ValueError: ``<owner>: <name> must be a list of <length> items, got
+            <value>`` for the first that is not.
+    """
+    text, n = _named(length)
+    for name, value in values.items():
+        if not isinstance(value, (list, tuple)) or len(value) != n:
+            raise ValueError(f'{owner}: {name} must be a list of {text} '
+                             f'items, got {value!r}')
+
+
 #: ``torch.compile`` backends that every torch build registers
 TORCH_BACKENDS = ('inductor', 'eager', 'aot_eager', 'cudagraphs')
 #: the modes ``torch.compile`` takes (or None, its default)
@@ -106,10 +147,17 @@ COMPILE_MODES = ('default', 'reduce-overhead', 'max-autotune',
                  'max-autotune-no-cudagraphs')
 
 
-def compile_args_problem(args: dict) -> Optional[str]:
-    """What is wrong with ``torch.compile`` arguments from a config
-    (``backend`` registered, ``mode`` known, ``fullgraph`` a bool,
-    ``dynamic`` a bool or None, ``options`` a dict or None), else None."""
+def check_compile_args(owner: str, args: Any, known: Sequence) -> None:
+    """``torch.compile`` arguments from a config: a dict of ``known`` keys,
+    ``backend`` registered, ``mode`` known, ``fullgraph`` a bool,
+    ``dynamic`` a bool or None, ``options`` a dict or None.
+
+    Raises:
+        ValueError: ``<owner>: <what is wrong>``.
+    """
+    if not isinstance(args, dict) or set(args) - set(known):
+        raise ValueError(f'{owner}: must be a dict of {tuple(known)}, got '
+                         f'{args!r}')
     backend = args.get('backend', 'inductor')
     # torch's own backends known without importing Dynamo (about 1 s)
     if not callable(backend) and backend not in TORCH_BACKENDS:
@@ -117,17 +165,13 @@ def compile_args_problem(args: dict) -> Optional[str]:
         known = list_backends(exclude_tags=None)
         if backend not in known:
             close = difflib.get_close_matches(str(backend), known, n=2)
-            hint = f'; did you mean {close}?' if close else ''
-            return (f'backend={backend!r} is not a torch.compile backend '
-                    f'(e.g. inductor, aot_eager, eager){hint}')
-    checks = (('mode', lambda v: v is None or v in COMPILE_MODES,
-               f'one of {COMPILE_MODES} or None'),
-              ('fullgraph', lambda v: isinstance(v, bool), 'True or False'),
-              ('dynamic', lambda v: v is None or isinstance(v, bool),
-               'True, False or None'),
-              ('options', lambda v: v is None or isinstance(v, dict),
-               'a dict or None'))
-    for key, fits, expected in checks:
-        if key in args and not fits(args[key]):
-            return f'{key} must be {expected}, got {args[key]!r}'
-    return None
+            raise ValueError(
+                f'{owner}: backend={backend!r} is not a torch.compile backend'
+                ' (e.g. inductor, aot_eager, eager)' +
+                (f'; did you mean {close}?' if close else ''))
+    check_choice(owner, (None, ) + COMPILE_MODES, mode=args.get('mode'))
+    check_choice(owner, (True, False), fullgraph=args.get('fullgraph', False))
+    check_choice(owner, (None, True, False), dynamic=args.get('dynamic'))
+    if not isinstance(args.get('options') or {}, dict):
+        raise ValueError(f"{owner}: options must be a dict or None, got "
+                         f"{args['options']!r}")
