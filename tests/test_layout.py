@@ -234,9 +234,9 @@ def test_the_path_load_check_sees_a_violation():
 #: the sub-packages from the ground up: a module imports (at module level
 #: or inside a function) only from its own sub-package and from those on
 #: lower floors, as in mmdet (utils < ops (as mmcv.ops) < models /
-#: datasets / evaluation < visualization < engine < apis); the applications (``apps.*``, each its
-#: own part) stand on the library, ``apps.cli`` is the roof (see
-#: docs/en/overview.md)
+#: datasets / evaluation < visualization < engine < apis); the applications
+#: (``apps.*``, each its own part) stand on the library, ``apps.cli`` is the
+#: roof (see docs/en/overview.md)
 LIBRARY = (
     ('registry', 'version', 'known_warnings'),
     ('utils', ),

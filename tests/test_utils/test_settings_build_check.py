@@ -18,7 +18,9 @@ TINY = f'{repo_root()}/tests/data/configs/tiny_stmixer_tiny-ava.py'
      'finite floats >= 0, got [1, 1, 1]'),
     ({
         'model.roi_head.stage_head.sampling_mixing.num_groups': 3
-    }, 'model.roi_head.stage_head', 'STMixerSamplingMixing: num_groups=3'),
+    }, 'model.roi_head.stage_head',
+     'STMixerSamplingMixing: feat_channels must be a multiple of num_groups=3'
+     ),
     ({
         'model.data_preprocessor.mean': []
     }, 'model.data_preprocessor:', 'STMixerDataPreprocessor: mean'),

@@ -167,9 +167,9 @@ def check_lines(text):
     """Line numbers of a Python source that check arguments or shapes.
 
     A check is a ``raise`` (not a bare one, which re-raises) or ``assert``
-    statement, an ``if`` (or ``elif``) whose branch only raises (its test and the raise), a statement calling
-    a function named ``check_*`` / ``_check*`` / ``require_*``, and the
-    whole of a function so named.
+    statement, an ``if`` (or ``elif``) whose branch only raises (its test
+    and the raise), a statement calling a function named ``check_*`` /
+    ``_check*`` / ``require_*``, and the whole of a function so named.
 
     Args:
         text (str): The source.

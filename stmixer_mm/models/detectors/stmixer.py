@@ -118,14 +118,19 @@ class STMixer(TwoStageDetector):
         for i, name in enumerate(self.frozen_modules):
             self._frozen_part(i, name).requires_grad_(False)
         self._check_something_to_train()
-        self._check_query_generator()
+        # temporal queries exactly when the decoder reads them
+        check_choice(
+            'STMixer', (self.roi_head.with_temporal_queries, ), **{
+                'rpn_head.with_temporal_queries':
+                getattr(self.rpn_head, 'with_temporal_queries', False)
+            })
 
     def _query_generator_cfg(self, cfg: dict) -> dict:
         """The query generator config with the decoder's channels and
         ``with_temporal_queries`` filled in where its constructor names them
         and the config leaves them out (an explicit different
         ``with_temporal_queries`` is refused by
-        :meth:`_check_query_generator` once built).
+        the check at the end of ``__init__``).
 
         Args:
             cfg (dict): The detector's copy of the ``rpn_head`` config (its
@@ -147,14 +152,6 @@ class STMixer(TwoStageDetector):
             if name in args:
                 cfg.setdefault(name, value)
         return cfg
-
-    def _check_query_generator(self) -> None:
-        """The query generator gives temporal queries exactly when the
-        decoder reads them (else they would be ignored, or missing)."""
-        gives = getattr(self.rpn_head, 'with_temporal_queries', False)
-        needs = (self.roi_head.with_temporal_queries, )  # (action_branches)
-        check_choice('STMixer', needs,
-                     **{'rpn_head.with_temporal_queries': gives})
 
     def _frozen_part(self, index: int, name: str) -> nn.Module:
         """The part ``frozen_modules[index]`` names: a submodule by its
@@ -216,7 +213,7 @@ class STMixer(TwoStageDetector):
         H, W = batch_inputs.shape[-2:]
         sizes = [(f.shape[-2], f.shape[-1]) for f in x]
         strides = self.roi_head.featmap_strides
-        if any(
+        if len(sizes) != len(strides) or any(
                 max(abs(h * s - H), abs(w * s - W)) >= s
                 for (h, w), s in zip(sizes, strides)):
             raise ValueError(f'STMixer: the feature maps are {sizes} (H, W) '

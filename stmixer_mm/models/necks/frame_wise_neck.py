@@ -8,7 +8,7 @@ from mmengine.model import BaseModule
 from torch import Tensor
 
 from stmixer_mm.registry import MODELS
-from stmixer_mm.utils.checks import check_choices
+from stmixer_mm.utils.checks import check_choice, check_choices
 from .sequential_neck import SequentialNeck
 
 
@@ -42,10 +42,8 @@ class FrameWiseNeck(BaseModule):
                 'FrameWiseNeck', range(-inner, inner), out_indices=out_indices)
         self.out_indices = None if out_indices is None else tuple(out_indices)
         kept = inner if out_indices is None else len(self.out_indices)
-        if None not in (kept, num_outs) and kept != num_outs:
-            raise ValueError(
-                f'FrameWiseNeck: num_outs must be {kept} (the 2-D '
-                f"neck's levels), got {num_outs!r}")
+        if kept is not None:  # the 2-D neck's levels
+            check_choice('FrameWiseNeck', (None, kept), num_outs=num_outs)
         #: the levels returned (None: unknown), the 2-D neck's channels
         self.num_outs = num_outs if kept is None else kept
         self.in_channels = getattr(self.neck, 'in_channels', None)

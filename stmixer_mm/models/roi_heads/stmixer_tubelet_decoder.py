@@ -6,6 +6,7 @@ from mmdet.utils import InstanceList
 from mmengine.structures import InstanceData
 
 from stmixer_mm.registry import MODELS
+from stmixer_mm.utils.checks import check_choice
 from ..task_modules import TubeletHungarianAssigner
 from .bbox_heads.stmixer_tubelet_stage_head import tubelet_targets
 from .stmixer_decoder import STMixerDecoder
@@ -30,10 +31,9 @@ class STMixerTubeletDecoder(STMixerDecoder):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        if any(not isinstance(a, TubeletHungarianAssigner)
-               for a in self.assigners or ()):
-            raise TypeError('STMixerTubeletDecoder: train_cfg.assigner must '
-                            'be a TubeletHungarianAssigner')
+        for a in self.assigners or ():
+            check_choice('STMixerTubeletDecoder', (TubeletHungarianAssigner, ),
+                         **{'train_cfg.assigner type': type(a)})
 
     def assign(self,
                all_results: List[dict],

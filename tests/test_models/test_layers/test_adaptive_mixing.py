@@ -150,7 +150,10 @@ def test_adaptive_mixing_official_sizes():
 
 
 def test_adaptive_mixing_bad_settings():
-    with pytest.raises(ValueError, match='^AdaptiveMixing: in_dim must be a multiple of num_groups=4'):
+    with pytest.raises(
+            ValueError,
+            match='^AdaptiveMixing: in_dim must be a multiple of num_groups=4'
+    ):
         AdaptiveMixing(10, 3, 4)
     for kwargs, match in ((dict(num_groups=0), 'num_groups .* got 0'),
                           (dict(in_points=2.5), 'in_points .* got 2.5'),

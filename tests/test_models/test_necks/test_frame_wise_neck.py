@@ -136,13 +136,14 @@ FPN_CFG = dict(type='FPN', in_channels=[8] * 4, out_channels=8, num_outs=4)
     (dict(out_indices=1), 'out_indices must be .*got 1'),
     (dict(out_indices=[0, 1.0]), r'out_indices must be .*1\.0'),
     (dict(out_indices=[0, 4]), r'out_indices must be .*got \[0, 4\]'),
-    (dict(num_outs=0), 'num_outs must be 4 .*got 0'),
-    (dict(num_outs='4'), "num_outs must be 4 .*got '4'"),
-    (dict(out_indices=[0, 1], num_outs=3), 'num_outs must be 2 .*got 3'),
+    (dict(num_outs=0), r'num_outs must be one of \(None, 4\), got 0'),
+    (dict(num_outs='4'), r"num_outs must be one of \(None, 4\), got '4'"),
+    (dict(out_indices=[0, 1],
+          num_outs=3), r'num_outs must be one of \(None, 2\), got 3'),
     (dict(
         neck=dict(type='ChannelMapper', in_channels=[8], out_channels=8),
         out_indices=[0],
-        num_outs=2), 'num_outs must be 1 .*got 2'),
+        num_outs=2), r'num_outs must be one of \(None, 1\), got 2'),
 ])
 def test_frame_wise_neck_refuses_bad_arguments(kwargs, match):
     with pytest.raises(ValueError, match='^FrameWiseNeck: ' + match):

@@ -183,7 +183,10 @@ def test_bad_settings_are_refused():
     # a keyframe stage head has no num_frames
     with pytest.raises(AttributeError, match='num_frames'):
         build_decoder(stage_head=copy.deepcopy(STAGE))
-    with pytest.raises(TypeError, match='TubeletHungarianAssigner'):
+    with pytest.raises(
+            ValueError,
+            match='STMixerTubeletDecoder: train_cfg.assigner type must be '
+            'one of .*TubeletHungarianAssigner.*, got .*HungarianAssigner'):
         build_decoder(
             train_cfg=dict(
                 assigner=dict(type='HungarianAssigner', match_costs=COSTS)))

@@ -1,8 +1,9 @@
 """STMixer's 4-D adaptive sampling, in three implementations: ``'reference'``
 (the official operator, transcribed: the ONNX export's path and the tests'
 ground truth), ``'pytorch'`` (weighted gathers from pixel tables, the CPU
-path) and ``'mmcv'`` (mmcv's MSDA CUDA kernel, :mod:`stmixer_mm.ops.multi_scale_deform_attn`); the feature
-pyramid is laid out once per decoder forward (:class:`PreparedPyramid`)."""
+path) and ``'mmcv'`` (mmcv's MSDA CUDA kernel,
+:mod:`stmixer_mm.ops.multi_scale_deform_attn`); the feature pyramid is laid
+out once per decoder forward (:class:`PreparedPyramid`)."""
 from typing import Optional, Sequence, Tuple, Union
 
 import torch

@@ -98,9 +98,8 @@ class STMixerBBoxHead(BaseModule):
         self.loss_action = MODELS.build(loss_action)
         for key in ('loss_person', 'loss_bbox', 'loss_iou', 'loss_action'):
             reduction = getattr(getattr(self, key), 'reduction', None)
-            if reduction != 'mean':  # loss_stages divides 'none' rows
-                raise ValueError(f"{name}: {key} must have reduction='mean', "
-                                 f'got reduction={reduction!r}')
+            # (loss_stages divides 'none' rows)
+            check_choice(name, ('mean', ), **{f'{key}.reduction': reduction})
         self.use_sigmoid_person = getattr(self.loss_person, 'use_sigmoid',
                                           False)
         #: person classifier width: softmax (person, no-object), sigmoid 1

@@ -439,8 +439,8 @@ def test_loss_without_mean_reduction_is_refused(key):
     loss = dict(stage_cfg()[key], reduction='sum')
     with pytest.raises(
             ValueError,
-            match=f"STMixerStageHead: {key} must have reduction='mean', "
-            "got reduction='sum'"):
+            match=rf"STMixerStageHead: {key}.reduction must be one of "
+            r"\('mean',\), got 'sum'"):
         build_stage(**{key: loss})
 
 
