@@ -24,8 +24,17 @@ from .numeric import is_int, is_real
 
 __all__ = [
     'is_int', 'is_real', 'check_ints', 'check_range', 'check_choice',
-    'check_choices', 'check_multiple', 'check_len', 'check_compile_args'
+    'check_choices', 'check_multiple', 'check_len', 'check_compile_args',
+    'indexed'
 ]
+
+
+def indexed(name: str, values: Any) -> dict:
+    """``{'<name>[i]': item}`` of a list, tuple or 1-D array (nothing for
+    another value: :func:`check_len` refuses it), to check each item by
+    name."""
+    items = values if _is_list(values) else ()
+    return {f'{name}[{i}]': v for i, v in enumerate(items)}
 
 
 def check_ints(owner: str, low: int = 1, **values: Any) -> None:
@@ -102,6 +111,11 @@ def check_choices(owner: str, choices: Sequence, **values: Any) -> None:
                              f'{tuple(choices)}, got {value!r}')
 
 
+def _is_list(value: Any) -> bool:
+    """A list, tuple or 1-D array (not a string or a mapping)."""
+    return isinstance(value, (list, tuple)) or getattr(value, 'ndim', 0) == 1
+
+
 def _named(factor: Union[int, Tuple[str, int]]) -> Tuple[str, int]:
     """``(text, value)`` of an int or a ``(name, value)`` pair."""
     return (str(factor), factor) if isinstance(
@@ -126,8 +140,8 @@ def check_multiple(owner: str, factor: Union[int, Tuple[str, int]],
 
 def check_len(owner: str, length: Union[int, Tuple[str, int]],
               **values: Any) -> None:
-    """Each of ``values`` a list or tuple of ``length`` items (an int, or
-    ``(name, value)`` of what gives it).
+    """Each of ``values`` a list, tuple or 1-D array of ``length`` items (an
+    int, or ``(name, value)`` of what gives it).
 
     Raises:
         ValueError: ``<owner>: <name> must be a list of <length> items, got
@@ -135,7 +149,7 @@ def check_len(owner: str, length: Union[int, Tuple[str, int]],
     """
     text, n = _named(length)
     for name, value in values.items():
-        if not isinstance(value, (list, tuple)) or len(value) != n:
+        if not _is_list(value) or len(value) != n:
             raise ValueError(f'{owner}: {name} must be a list of {text} '
                              f'items, got {value!r}')
 

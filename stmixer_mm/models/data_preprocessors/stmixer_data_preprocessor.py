@@ -8,7 +8,6 @@ that a captured training step meets few input shapes (docs/en/gpu.md)."""
 import math
 from typing import Any, List, Optional, Sequence, Tuple, Union
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from mmaction.models import ActionDataPreprocessor
@@ -16,8 +15,8 @@ from mmdet.structures.bbox import get_box_tensor
 from torch import Tensor
 
 from stmixer_mm.registry import MODELS
-from stmixer_mm.utils.checks import (check_choice, check_ints, check_range,
-                                     is_int, is_real)
+from stmixer_mm.utils.checks import (check_choice, check_ints, check_len,
+                                     check_range, indexed, is_int)
 
 
 def _got(value: Any) -> str:
@@ -114,12 +113,10 @@ class STMixerDataPreprocessor(ActionDataPreprocessor):
         if (mean is None) != (std is None):  # mmaction2 ignores a lone std
             raise ValueError(f'{cls}: mean and std must be given together, '
                              f'got mean={mean!r}, std={std!r}')
-        for name, value, low in (('mean', mean, -math.inf), ('std', std, 0)):
-            if value is not None and (np.shape(value) != (3, ) or not all(
-                    is_real(v) and v > low for v in value)):
-                raise ValueError(
-                    f'{cls}: {name} must be a list of 3 finite '
-                    f'numbers{" > 0" * (low == 0)}, {_got(value)}')
+        if mean is not None:  # one per channel of the RGB clip
+            check_len(cls, 3, mean=mean, std=std)
+            check_range(cls, '(-inf, inf)', **indexed('mean', mean))
+            check_range(cls, '(0, inf)', **indexed('std', std))
         check_choice(cls, (True, False), to_rgb=to_rgb, to_float32=to_float32)
         check_choice(cls, ('NCTHW', ), format_shape=format_shape)
         check_ints(cls, 1, pad_size_divisor=pad_size_divisor)
