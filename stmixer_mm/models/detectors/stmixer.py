@@ -205,20 +205,32 @@ class STMixer(TwoStageDetector):
         return self
 
     def extract_feat(self, batch_inputs: Tensor) -> Tuple[Tensor, ...]:
-        """Backbone + neck: one map ``[B, C, T, H_l, W_l]`` per decoder stride
-        of ``[B, 3, T_in, H, W]`` clips; a map whose size is not its stride's
-        (a neck or backbone at other strides: the decoder would sample at
-        the wrong places) is refused."""
+        """Backbone + neck: one map ``[B, C, T, H_l, W_l]`` (or ``[B, C, H_l,
+        W_l]``: ``T = 1``) per decoder stride of ``[B, 3, T_in, H, W]`` clips.
+        Maps other than the decoder reads are refused: another ``C`` or
+        ``T`` (``feat_channels``, ``temporal_points``: read as other clips,
+        or failing deep in a reshape), other strides (sampled at the wrong
+        places) or another count."""
         x = tuple(super().extract_feat(batch_inputs))
-        H, W = batch_inputs.shape[-2:]
-        sizes = [(f.shape[-2], f.shape[-1]) for f in x]
-        strides = self.roi_head.featmap_strides
-        if len(sizes) != len(strides) or any(
-                max(abs(h * s - H), abs(w * s - W)) >= s
-                for (h, w), s in zip(sizes, strides)):
-            raise ValueError(f'STMixer: the feature maps are {sizes} (H, W) '
-                             f'for a {H}x{W} input, not at featmap_strides '
-                             f'{strides}')
+        (H, W), head = batch_inputs.shape[-2:], self.roi_head
+        C, T, strides = head.feat_channels, head.temporal_points, \
+            head.featmap_strides
+        got = [  # (ints: traced for ONNX, the sizes are tensors)
+            tuple(
+                map(int, (f.shape[1], f.shape[2] if f.dim() == 5 else 1,
+                          *f.shape[-2:]))) for f in x
+        ]
+        off_stride = [
+            max(abs(h * s - H), abs(w * s - W)) >= s
+            for (_, _, h, w), s in zip(got, strides)
+        ]
+        if len(got) != len(strides) or any(off_stride) or \
+                {g[:2] for g in got} != {(C, T)}:
+            raise ValueError(
+                f'STMixer: the feature maps (C, T, H, W) are {got}'
+                f' for a {H}x{W} input, not C = feat_channels='
+                f'{C}, T = temporal_points={T} at featmap_strides '
+                f'{strides}')
         return x
 
     def loss(self, batch_inputs: Tensor,

@@ -188,18 +188,10 @@ class STMixerDecoder(BaseModule):
                 C', H_l, W_l)``, one per ``featmap_strides``.
 
         Returns:
-            tuple[Tensor]: The maps ``(B, C', T, H_l, W_l)``, ``C'`` and ``T``
-            checked (a ``T`` other than ``temporal_points`` would be read as
-            other clips or fail deep in a reshape).
+            tuple[Tensor]: The maps ``(B, C', T, H_l, W_l)`` (their ``C'``,
+            ``T`` and sizes checked by ``STMixer.extract_feat``).
         """
-        x = tuple(f[:, :, None] if f.dim() == 4 else f for f in x)
-        C, T = self.feat_channels, self.temporal_points
-        got = [(int(f.shape[1]), int(f.shape[2])) for f in x]
-        if any(g != (C, T) for g in got):
-            raise ValueError(f'STMixerDecoder: the feature maps must have C = '
-                             f'feat_channels={C} and T = temporal_points={T} '
-                             f'(stage_head.sampling_mixing), got (C, T) {got}')
-        return x
+        return tuple(f[:, :, None] if f.dim() == 4 else f for f in x)
 
     def queries_from_proposals(
         self, rpn_results_list: InstanceList

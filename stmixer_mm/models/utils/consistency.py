@@ -1,7 +1,7 @@
 """Settings that the parts of an STMixer model share, filled in from the
 owner's into a part's config. (The built parts' checks are the owners':
-``STMixer._check_query_generator``, ``STMixerDecoder.__init__`` and
-``STMixerDecoder.prepare_features`` for the pyramid; the query generator's
+``STMixer.__init__``, ``STMixerDecoder.__init__`` and
+``STMixer.extract_feat`` for the pyramid; the query generator's
 config is filled in by ``STMixer._query_generator_cfg``, the mask and
 forecast heads' by their own modules.)"""
 from typing import Optional

@@ -213,7 +213,7 @@ def test_settings_that_must_agree():
     neck_forward = model.neck.forward
     with mock.patch.object(model.neck, 'forward',
                            lambda x: tuple(neck_forward(x))[::-1]):
-        with pytest.raises(ValueError, match='not at featmap_strides'):
+        with pytest.raises(ValueError, match='at featmap_strides'):
             model._forward(clip(1))
 
 
