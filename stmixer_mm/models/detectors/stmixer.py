@@ -86,9 +86,9 @@ class STMixer(TwoStageDetector):
 
         roi_head, rpn_head = dict(roi_head), dict(rpn_head)
         for key, cfg in (('train_cfg', train_cfg), ('test_cfg', test_cfg)):
-            if roi_head.get(key) is not None:  # it would be replaced
-                raise ValueError(f'STMixer: roi_head.{key} must be None (set '
-                                 f'model.{key}.rcnn), got {roi_head[key]}')
+            # (set model.train_cfg.rcnn / test_cfg.rcnn, which replace it)
+            check_choice('STMixer', (None, ),
+                         **{f'roi_head.{key}': roi_head.get(key)})
             roi_head[key] = cfg.rcnn
             if cfg.rpn is not None:
                 rpn_head[key] = cfg.rpn
@@ -117,13 +117,11 @@ class STMixer(TwoStageDetector):
         self.frozen_modules = tuple(frozen_modules)
         for i, name in enumerate(self.frozen_modules):
             self._frozen_part(i, name).requires_grad_(False)
-        self._check_something_to_train()
+        self.train(self.training)  # (refuses frozen_modules freezing all)
         # temporal queries exactly when the decoder reads them
-        check_choice(
-            'STMixer', (self.roi_head.with_temporal_queries, ), **{
-                'rpn_head.with_temporal_queries':
-                getattr(self.rpn_head, 'with_temporal_queries', False)
-            })
+        gives = getattr(self.rpn_head, 'with_temporal_queries', False)
+        check_choice('STMixer', (self.roi_head.with_temporal_queries, ),
+                     **{'rpn_head.with_temporal_queries': gives})
 
     def _query_generator_cfg(self, cfg: dict) -> dict:
         """The query generator config with the decoder's channels and
@@ -173,16 +171,6 @@ class STMixer(TwoStageDetector):
         raise ValueError(f'STMixer: frozen_modules[{index}] must name a part '
                          f"(e.g. 'roi_head.stages'), got {name!r}")
 
-    def _check_something_to_train(self) -> None:
-        """:attr:`frozen_modules` (with the parts' own freezing, e.g. the
-        backbone's ``frozen_stages``) must leave a parameter to train (else
-        the first backward fails in PyTorch: "element 0 of tensors does not
-        require grad")."""
-        if self.frozen_modules and not any(p.requires_grad
-                                           for p in self.parameters()):
-            raise ValueError('STMixer: frozen_modules must leave a parameter '
-                             f'to train, got {list(self.frozen_modules)}')
-
     def train(self, mode: bool = True) -> 'STMixer':
         """``nn.Module.train``; :attr:`frozen_modules` stay in eval mode.
 
@@ -195,13 +183,17 @@ class STMixer(TwoStageDetector):
         Raises:
             ValueError: In training mode, :attr:`frozen_modules` and the
                 parts' own freezing (which some apply here, e.g. the
-                backbone's ``frozen_stages``) leave nothing to train.
+                backbone's ``frozen_stages``) leave nothing to train (the
+                first backward would fail in PyTorch: "element 0 of tensors
+                does not require grad").
         """
         super().train(mode)
         for name in self.frozen_modules:
             self.get_submodule(name).eval()
-        if mode:
-            self._check_something_to_train()
+        if mode and self.frozen_modules and not any(
+                p.requires_grad for p in self.parameters()):
+            raise ValueError('STMixer: frozen_modules must leave a parameter '
+                             f'to train, got {list(self.frozen_modules)}')
         return self
 
     def extract_feat(self, batch_inputs: Tensor) -> Tuple[Tensor, ...]:

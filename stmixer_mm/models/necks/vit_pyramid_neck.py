@@ -8,7 +8,8 @@ from mmengine.model import BaseModule
 from torch import Tensor
 
 from stmixer_mm.registry import MODELS
-from stmixer_mm.utils.checks import check_choices, check_ints, is_int
+from stmixer_mm.utils.checks import (check_choices, check_ints, check_len,
+                                     is_int)
 
 #: Scales the pyramid can build, with the layers put before the shared tail.
 SUPPORTED_SCALES = (4.0, 2.0, 1.0, 0.5)
@@ -68,10 +69,7 @@ class STMixerViTNeck(BaseModule):
         check_choices(name, SUPPORTED_SCALES, scales=scales)
         if is_int(in_channels):
             in_channels = [in_channels] * len(scales)
-        if len(in_channels) != len(scales):
-            raise ValueError(f'{name}: in_channels must be an int or a list '
-                             f'of {len(scales)} (one per scale), got '
-                             f'{in_channels!r}')
+        check_len(name, ('scales', len(scales)), in_channels=in_channels)
         levels = {f'in_channels[{i}]': c for i, c in enumerate(in_channels)}
         check_ints(name, out_channels=out_channels, **levels)
         super().__init__(init_cfg=init_cfg)

@@ -389,14 +389,13 @@ def test_frozen_modules_repeated_or_nested_freeze_the_same():
 
 
 def test_frozen_modules_and_frozen_stages_leave_something_to_train():
-    """The backbone freezes its ``frozen_stages`` in ``train()``: the rest
-    frozen by ``frozen_modules`` is refused there, before a step."""
+    """The backbone freezes its ``frozen_stages`` in ``train()``, which the
+    detector calls when built: the rest frozen by ``frozen_modules`` is
+    refused there, before a step (and by a later ``train()``)."""
     cfg = copy.deepcopy(MODEL)
     cfg['backbone']['frozen_stages'] = 4
-    model = build(dict(cfg, frozen_modules=['neck', 'rpn_head', 'roi_head']))
-    model.eval()
     with pytest.raises(ValueError) as info:
-        model.train()
+        build(dict(cfg, frozen_modules=['neck', 'rpn_head', 'roi_head']))
     assert str(info.value) == (
         'STMixer: frozen_modules must leave a parameter to train, got '
         "['neck', 'rpn_head', 'roi_head']")

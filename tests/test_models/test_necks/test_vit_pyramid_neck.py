@@ -186,8 +186,8 @@ def test_unsupported_scale_raises(scales):
 
 @pytest.mark.parametrize('kwargs,match', [
     (dict(scales=[]), r'scales must be a non-empty list .*got \[\]'),
-    (dict(in_channels=[8, 8]), r'in_channels must be an int or a list of 4 '
-     r'\(one per scale\), got \[8, 8\]'),
+    (dict(in_channels=[8, 8]), r'in_channels must be a list of scales=4 '
+     r'items, got \[8, 8\]'),
     (dict(in_channels=0), r'in_channels\[0\] must be an int >= 1, got 0'),
     (dict(in_channels=[8, 8, 8, -8]), r'in_channels\[3\] must be .*got -8'),
     (dict(in_channels='8'), r"in_channels must be .*got '8'"),
