@@ -15,7 +15,7 @@ TINY = f'{repo_root()}/tests/data/configs/tiny_stmixer_tiny-ava.py'
         'model.roi_head.stage_loss_weights': [1, 1, 1]
     }, 'model.roi_head:',
      'STMixerDecoder: stage_loss_weights must be a list of num_stages=2 '
-     'finite floats >= 0, got [1, 1, 1]'),
+     'items, got [1, 1, 1]'),
     ({
         'model.roi_head.stage_head.sampling_mixing.num_groups': 3
     }, 'model.roi_head.stage_head',

@@ -50,12 +50,10 @@ class AdaptiveMixing(nn.Module):
             out_dim=out_dim,
             out_points=out_points,
             sampling_rate=sampling_rate)
-        check_ints('AdaptiveMixing', **sizes)
-        check_ints('AdaptiveMixing', sampling_rate, in_points=in_points)
-        check_multiple(
-            'AdaptiveMixing', ('num_groups', num_groups),
-            in_dim=in_dim,
-            out_dim=out_dim)
+        name, groups = 'AdaptiveMixing', ('num_groups', num_groups)
+        check_ints(name, **sizes)
+        check_ints(name, sampling_rate, in_points=in_points)
+        check_multiple(name, groups, in_dim=in_dim, out_dim=out_dim)
         super().__init__()
 
         self.query_dim = query_dim

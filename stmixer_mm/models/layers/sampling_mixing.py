@@ -63,10 +63,9 @@ class STMixerSamplingMixing(BaseModule):
             temporal_points=temporal_points,
             out_multiplier=out_multiplier,
             num_groups=num_groups)
-        owner = 'STMixerSamplingMixing'
+        owner, groups = 'STMixerSamplingMixing', ('num_groups', num_groups)
         check_ints(owner, **sizes)
-        check_multiple(
-            owner, ('num_groups', num_groups), feat_channels=feat_channels)
+        check_multiple(owner, groups, feat_channels=feat_channels)
         # sample_4d's defaults, then the config's (one of these keys each)
         sampling_cfg = dict(
             dict(mapping_stride=3.0, tau=2.0, impl='auto'), **sampling_cfg)

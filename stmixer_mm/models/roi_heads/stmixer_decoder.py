@@ -15,7 +15,8 @@ from torch import Tensor
 from torch.utils.checkpoint import checkpoint
 
 from stmixer_mm.registry import MODELS, TASK_UTILS
-from stmixer_mm.utils.checks import check_compile_args, check_ints, is_real
+from stmixer_mm.utils.checks import (check_compile_args, check_ints, check_len,
+                                     check_range, indexed)
 from ...utils.type_names import type_name
 from ..detectors.compile import compiled_stage_call
 from ..task_modules import xyxy2xyzr
@@ -65,14 +66,12 @@ class STMixerDecoder(BaseModule):
                  test_cfg: OptConfigType = None,
                  compile_stages: Union[bool, dict] = False,
                  init_cfg: OptMultiConfig = None) -> None:
-        check_ints('STMixerDecoder', num_stages=num_stages)
+        name, stages = 'STMixerDecoder', ('num_stages', num_stages)
+        check_ints(name, num_stages=num_stages)
         weights = [1.0] * num_stages if stage_loss_weights is None else \
             stage_loss_weights
-        if len(weights) != num_stages or not all(
-                is_real(w) and w >= 0 for w in weights):
-            raise ValueError('STMixerDecoder: stage_loss_weights must be a '
-                             f'list of num_stages={num_stages} finite floats '
-                             f'>= 0, got {weights!r}')
+        check_len(name, stages, stage_loss_weights=weights)
+        check_range(name, '[0, inf)', **indexed('stage_loss_weights', weights))
         if isinstance(compile_stages, bool):
             compile_stages = {} if compile_stages else None
         else:

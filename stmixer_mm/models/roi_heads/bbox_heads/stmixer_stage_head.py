@@ -98,9 +98,9 @@ class STMixerStageHead(STMixerBBoxHead):
         name = 'STMixerStageHead'
         check_ints(name, hidden_channels=hidden_channels, num_heads=num_heads)
         check_ints(name, feedforward_channels=feedforward_channels)
+        heads = ('num_heads', num_heads)
         check_multiple(name, 8, hidden_channels=hidden_channels)
-        check_multiple(
-            name, ('num_heads', num_heads), hidden_channels=hidden_channels)
+        check_multiple(name, heads, hidden_channels=hidden_channels)
         check_range(name, '[0, 1)', dropout=dropout)
         check_range(name, '(0, 1)', action_prior_prob=action_prior_prob)
         check_choices(name, self.BRANCHES, action_branches=action_branches)

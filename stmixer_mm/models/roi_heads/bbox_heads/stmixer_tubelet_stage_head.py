@@ -71,9 +71,8 @@ class STMixerTubeletStageHead(STMixerStageHead):
             self.frame_reg_fcs = make_fcs(self.hidden_channels, num_reg_fcs,
                                           ffn_act_cfg)
             self.fc_frame_reg = nn.Linear(self.hidden_channels, 4)
-        check_multiple(
-            name, ('num_frames', num_frames),
-            **{'sampling_mixing.temporal_points': self.temporal_points})
+        points = {'sampling_mixing.temporal_points': self.temporal_points}
+        check_multiple(name, ('num_frames', num_frames), **points)
 
     def init_weights(self) -> None:
         """Also a zero ``fc_frame_reg`` with ``frame_box_features``."""

@@ -124,12 +124,12 @@ class STMixerMaskHead(BaseModule):
         num_levels = len(featmap_strides)
         conv_channels = tuple(conv_channels)
         name, attn_channels = 'STMixerMaskHead', attn_channels or feat_channels
-        check_len(
-            name, ('featmap_strides', num_levels), conv_channels=conv_channels)
+        levels, heads = ('featmap_strides', num_levels), ('num_heads',
+                                                          num_heads)
+        check_len(name, levels, conv_channels=conv_channels)
         check_range(name, '(0, 1)', mask_threshold=mask_threshold)
         check_ints(name, num_heads=num_heads)
-        check_multiple(
-            name, ('num_heads', num_heads), attn_channels=attn_channels)
+        check_multiple(name, heads, attn_channels=attn_channels)
         super().__init__(init_cfg=init_cfg)
         self.featmap_strides = featmap_strides
         self.query_channels = query_channels
