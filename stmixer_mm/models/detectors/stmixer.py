@@ -86,9 +86,10 @@ class STMixer(TwoStageDetector):
 
         roi_head, rpn_head = dict(roi_head), dict(rpn_head)
         for key, cfg in (('train_cfg', train_cfg), ('test_cfg', test_cfg)):
-            # (set model.train_cfg.rcnn / test_cfg.rcnn, which replace it)
-            check_choice('STMixer', (None, ),
-                         **{f'roi_head.{key}': roi_head.get(key)})
+            given = {
+                f'roi_head.{key} (set model.{key}.rcnn)': roi_head.get(key)
+            }
+            check_choice('STMixer', (None, ), **given)  # (it is replaced)
             roi_head[key] = cfg.rcnn
             if cfg.rpn is not None:
                 rpn_head[key] = cfg.rpn

@@ -198,8 +198,8 @@ def test_train_and_test_cfg_belong_to_the_detector():
             type='STMixerDecoder', stage_head=STAGE, test_cfg=dict()))
     with pytest.raises(
             ValueError,
-            match=r'^STMixer: roi_head.test_cfg must be None \(set '
-            r'model.test_cfg.rcnn\)'):
+            match=r'^STMixer: roi_head.test_cfg \(set model.test_cfg.rcnn\) '
+            r'must be one of \(None,\), got \{\}'):
         MODELS.build(cfg)
 
 
