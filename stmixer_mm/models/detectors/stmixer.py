@@ -208,11 +208,9 @@ class STMixer(TwoStageDetector):
         (H, W), head = batch_inputs.shape[-2:], self.roi_head
         C, T, strides = head.feat_channels, head.temporal_points, \
             head.featmap_strides
-        got = [  # (ints: traced for ONNX, the sizes are tensors)
-            tuple(
-                map(int, (f.shape[1], f.shape[2] if f.dim() == 5 else 1,
-                          *f.shape[-2:]))) for f in x
-        ]
+        # (C, T, H_l, W_l) as ints (traced for ONNX, sizes are tensors)
+        got = [(int(f.shape[1]), int(f.shape[2]) if f.dim() == 5 else 1,
+                int(f.shape[-2]), int(f.shape[-1])) for f in x]
         off_stride = [
             max(abs(h * s - H), abs(w * s - W)) >= s
             for (_, _, h, w), s in zip(got, strides)
