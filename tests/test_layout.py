@@ -576,3 +576,57 @@ def test_the_cycle_check_sees_a_late_cycle():
     graph = _module_imports(modules)
     assert _cycles(graph) == [['stmixer_mm.a', 'stmixer_mm.b', 'stmixer_mm.c']]
     assert graph['stmixer_mm.d'] == {'stmixer_mm'}
+
+
+#: the five like-for-like files of the core (issue 96: Sparse R-CNN's
+#: detector, RPN head, roi head, DII head and bbox head)
+CORE_FIVE = ('models/detectors/stmixer.py',
+             'models/dense_heads/stmixer_query_generator.py',
+             'models/roi_heads/stmixer_decoder.py',
+             'models/roi_heads/bbox_heads/stmixer_stage_head.py',
+             'models/roi_heads/bbox_heads/stmixer_bbox_head.py')
+
+
+def _run_count(*args):
+    return subprocess.run(
+        [sys.executable, str(COUNT_SCRIPT), *args],
+        capture_output=True,
+        text=True,
+        check=True).stdout.split()
+
+
+def test_checks_at_the_boundary_and_a_core_read_in_one_sitting():
+    """Issue 96: argument and shape checks are at most 6 % of ``models/``'s
+    code lines (``count_code_lines.py --checks``; the helpers are
+    ``utils/checks.py``), and the five like-for-like core files at most
+    1,000 code lines."""
+    out = _run_count('--checks', 'models')
+    code, checks = int(out[1]), int(out[4])
+    assert checks <= 0.06 * code, f'{checks} of {code} code lines'
+    counted = _run_count('--files', *(str(PKG / f) for f in CORE_FIVE))
+    assert sum(int(n) for n in counted[::2]) <= 1000, counted
+
+
+def test_the_check_count_sees_each_kind_of_check():
+    """What ``count_code_lines.check_lines`` counts (a raise, an assert, an
+    ``if`` that only raises, a ``check_*`` call and function) and what not
+    (a bare re-raise, other code)."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location('ccl', COUNT_SCRIPT)
+    ccl = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ccl)
+    text = (
+        'def f(x):\n'  # 1
+        '    if x < 0:\n'  # 2 counted (test)
+        '        raise ValueError(x)\n'  # 3 counted
+        '    assert x\n'  # 4 counted
+        '    check_ints("f", x=x)\n'  # 5 counted
+        '    try:\n'  # 6
+        '        y = x + 1\n'  # 7
+        '    except TypeError:\n'  # 8
+        '        raise\n'  # 9 (re-raise: not)
+        '    return y\n'  # 10
+        'def check_y(y):\n'  # 11 counted (whole)
+        '    return y\n')  # 12 counted
+    assert ccl.python_check_lines(text) == 6
+    assert sorted(ccl.check_lines(text)) == [2, 3, 4, 5, 11, 12]
