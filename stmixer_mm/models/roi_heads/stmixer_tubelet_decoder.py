@@ -31,9 +31,12 @@ class STMixerTubeletDecoder(STMixerDecoder):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        for a in self.assigners or ():
-            check_choice('STMixerTubeletDecoder', (TubeletHungarianAssigner, ),
-                         **{'train_cfg.assigner type': type(a)})
+        for a in self.assigners or ():  # (or a subclass)
+            kind = 'TubeletHungarianAssigner' if isinstance(
+                a, TubeletHungarianAssigner) else type(a).__name__
+            check_choice('STMixerTubeletDecoder',
+                         ('TubeletHungarianAssigner', ),
+                         **{'train_cfg.assigner': kind})
 
     def assign(self,
                all_results: List[dict],
