@@ -607,26 +607,24 @@ def test_checks_at_the_boundary_and_a_core_read_in_one_sitting():
     assert sum(int(n) for n in counted[::2]) <= 1000, counted
 
 
-def test_the_check_count_sees_each_kind_of_check():
-    """What ``count_code_lines.check_lines`` counts (a raise, an assert, an
+def test_the_check_count_sees_each_kind_of_check(tmp_path):
+    """What ``count_code_lines.py --checks`` counts (a raise, an assert, an
     ``if`` that only raises, a ``check_*`` call and function) and what not
     (a bare re-raise, other code)."""
-    import importlib.util
-    spec = importlib.util.spec_from_file_location('ccl', COUNT_SCRIPT)
-    ccl = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(ccl)
-    text = (
+    (tmp_path / 'm.py').write_text(
         'def f(x):\n'  # 1
-        '    if x < 0:\n'  # 2 counted (test)
+        '    if x < 0:\n'  # 2 counted (the test)
         '        raise ValueError(x)\n'  # 3 counted
         '    assert x\n'  # 4 counted
         '    check_ints("f", x=x)\n'  # 5 counted
         '    try:\n'  # 6
         '        y = x + 1\n'  # 7
         '    except TypeError:\n'  # 8
-        '        raise\n'  # 9 (re-raise: not)
+        '        raise\n'  # 9 (a re-raise: not counted)
         '    return y\n'  # 10
-        'def check_y(y):\n'  # 11 counted (whole)
+        'def check_y(y):\n'  # 11 counted (the whole function)
         '    return y\n')  # 12 counted
-    assert ccl.python_check_lines(text) == 6
-    assert sorted(ccl.check_lines(text)) == [2, 3, 4, 5, 11, 12]
+    out = _run_count('--checks', str(tmp_path))
+    assert out[1:] == [
+        '12', 'code', 'lines,', '6', 'check', 'lines', '(50.0', '%)'
+    ], out

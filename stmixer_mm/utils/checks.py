@@ -186,6 +186,6 @@ def check_compile_args(owner: str, args: Any, known: Sequence) -> None:
     check_choice(owner, (None, ) + COMPILE_MODES, mode=args.get('mode'))
     check_choice(owner, (True, False), fullgraph=args.get('fullgraph', False))
     check_choice(owner, (None, True, False), dynamic=args.get('dynamic'))
-    if not isinstance(args.get('options') or {}, dict):
+    if not isinstance(args.get('options', {}), (dict, type(None))):
         raise ValueError(f"{owner}: options must be a dict or None, got "
                          f"{args['options']!r}")

@@ -260,15 +260,19 @@ def main():
         '--checks',
         metavar='FOLDER',
         help='code lines and check lines (check_lines) of the package '
-        'folder FOLDER (e.g. models), and their ratio')
+        'folder FOLDER (e.g. models; or a directory path), and their ratio')
     args = parser.parse_args()
     if args.checks:
-        files = sorted((REPO / 'stmixer_mm' / args.checks).rglob('*.py'))
+        folder = REPO / 'stmixer_mm' / args.checks  # else a path
+        folder = folder if folder.is_dir() else Path(args.checks).resolve()
+        files = sorted(folder.rglob('*.py'))
         texts = [p.read_text(encoding='utf-8') for p in files]
         code = sum(python_code_lines(t) for t in texts)
         checks = sum(python_check_lines(t) for t in texts)
-        print(f'stmixer_mm/{args.checks}: {code} code lines, {checks} check '
-              f'lines ({100 * checks / code:.1f} %)')
+        shown = folder.relative_to(REPO) if REPO in folder.parents else \
+            folder
+        print(f'{shown}: {code} code lines, {checks} check lines '
+              f'({100 * checks / code:.1f} %)')
         return
     if args.files or args.core:
         files = args.files or core_files()

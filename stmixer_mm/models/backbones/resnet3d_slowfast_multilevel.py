@@ -64,9 +64,8 @@ class ResNet3dSlowFastMultiLevel(ResNet3dSlowFast):
             pathway = self.slow_path if key == 'slow_pathway' else \
                 self.fast_path
             self._swap_non_local_blocks(pathway, cfg, key)
-        check_multiple(
-            name, ('speed_ratio', self.speed_ratio),
-            resample_rate=self.resample_rate)  # else unequal T
+        ratio = ('speed_ratio', self.speed_ratio)  # (else unequal T)
+        check_multiple(name, ratio, resample_rate=self.resample_rate)
         stages = tuple(range(len(self.slow_path.res_layers)))
         check_choices(name, stages, out_indices=out_indices)
         out_indices = tuple(out_indices)

@@ -104,8 +104,8 @@ class STMixerVisionTransformer(VisionTransformer):
         name = 'STMixerVisionTransformer'
         check_choice(name, ATTN_IMPLS, attn_impl=attn_impl)
         check_choice(name, (True, False), qkv_bias=qkv_bias)  # 'no': True
-        check_range(
-            name, '[0, 1]', attn_drop_rate=attn_drop_rate, drop_rate=drop_rate)
+        rates = dict(attn_drop_rate=attn_drop_rate, drop_rate=drop_rate)
+        check_range(name, '[0, 1]', **rates)
         if qk_scale is not None:
             check_range(name, '(0, inf)', qk_scale=qk_scale)
         super().__init__(

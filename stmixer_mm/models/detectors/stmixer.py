@@ -118,7 +118,8 @@ class STMixer(TwoStageDetector):
         self.frozen_modules = tuple(frozen_modules)
         for i, name in enumerate(self.frozen_modules):
             self._frozen_part(i, name).requires_grad_(False)
-        self.train(self.training)  # (refuses frozen_modules freezing all)
+        # (STMixer's own: a subclass's train may read what it sets later)
+        STMixer.train(self, self.training)  # frozen_modules freezing all?
         # temporal queries exactly when the decoder reads them
         gives = getattr(self.rpn_head, 'with_temporal_queries', False)
         check_choice('STMixer', (self.roi_head.with_temporal_queries, ),
@@ -198,30 +199,21 @@ class STMixer(TwoStageDetector):
         return self
 
     def extract_feat(self, batch_inputs: Tensor) -> Tuple[Tensor, ...]:
-        """Backbone + neck: one map ``[B, C, T, H_l, W_l]`` (or ``[B, C, H_l,
-        W_l]``: ``T = 1``) per decoder stride of ``[B, 3, T_in, H, W]`` clips.
-        Maps other than the decoder reads are refused: another ``C`` or
-        ``T`` (``feat_channels``, ``temporal_points``: read as other clips,
-        or failing deep in a reshape), other strides (sampled at the wrong
-        places) or another count."""
+        """Backbone + neck: one map ``[B, C, T, H_l, W_l]`` per decoder stride
+        of ``[B, 3, T_in, H, W]`` clips; maps at other strides (a neck or
+        backbone at other strides: the decoder would sample at the wrong
+        places) or of another count are refused (their ``C`` and ``T``:
+        ``STMixerDecoder.prepare_features``)."""
         x = tuple(super().extract_feat(batch_inputs))
-        (H, W), head = batch_inputs.shape[-2:], self.roi_head
-        C, T, strides = head.feat_channels, head.temporal_points, \
-            head.featmap_strides
-        # (C, T, H_l, W_l) as ints (traced for ONNX, sizes are tensors)
-        got = [(int(f.shape[1]), int(f.shape[2]) if f.dim() == 5 else 1,
-                int(f.shape[-2]), int(f.shape[-1])) for f in x]
-        off_stride = [
-            max(abs(h * s - H), abs(w * s - W)) >= s
-            for (_, _, h, w), s in zip(got, strides)
-        ]
-        if len(got) != len(strides) or any(off_stride) or \
-                {g[:2] for g in got} != {(C, T)}:
-            raise ValueError(
-                f'STMixer: the feature maps (C, T, H, W) are {got}'
-                f' for a {H}x{W} input, not C = feat_channels='
-                f'{C}, T = temporal_points={T} at featmap_strides '
-                f'{strides}')
+        (H,
+         W), strides = batch_inputs.shape[-2:], self.roi_head.featmap_strides
+        sizes = [(f.shape[-2], f.shape[-1]) for f in x]
+        if len(x) != len(strides) or any(
+                max(abs(h * s - H), abs(w * s - W)) >= s
+                for (h, w), s in zip(sizes, strides)):
+            raise ValueError(f'STMixer: the feature maps are {sizes} (H, W) '
+                             f'for a {H}x{W} input, not at featmap_strides '
+                             f'{strides}')
         return x
 
     def loss(self, batch_inputs: Tensor,

@@ -39,7 +39,8 @@ class STMixerDecoder(BaseModule):
 
     Args:
         num_stages (int): Number of stages. Defaults to 6.
-        stage_loss_weights (Sequence[float]): Per stage. Defaults to all 1.
+        stage_loss_weights (float | Sequence[float]): Per stage, or one for
+            all. Defaults to 1 each.
         stage_head (dict | list[dict]): Shared or per stage config.
         featmap_strides (Sequence[int]): Pyramid strides, given the stages.
         with_cp (bool): Checkpoint activations in training. Defaults to False.
@@ -66,12 +67,7 @@ class STMixerDecoder(BaseModule):
                  test_cfg: OptConfigType = None,
                  compile_stages: Union[bool, dict] = False,
                  init_cfg: OptMultiConfig = None) -> None:
-        name, stages = 'STMixerDecoder', ('num_stages', num_stages)
-        check_ints(name, num_stages=num_stages)
-        weights = [1.0] * num_stages if stage_loss_weights is None else \
-            stage_loss_weights
-        check_len(name, stages, stage_loss_weights=weights)
-        check_range(name, '[0, inf)', **indexed('stage_loss_weights', weights))
+        check_ints('STMixerDecoder', num_stages=num_stages)
         if isinstance(compile_stages, bool):
             compile_stages = {} if compile_stages else None
         else:
@@ -81,7 +77,10 @@ class STMixerDecoder(BaseModule):
         #: ``torch.compile`` arguments of the training stages, None: eager
         self.compile_stages = compile_stages
         self.num_stages = num_stages
-        self.stage_loss_weights = list(weights)
+        self.stage_loss_weights = weights = self._per_stage(
+            stage_loss_weights or 1.0, 'stage_loss_weights')
+        check_range('STMixerDecoder', '[0, inf)',
+                    **indexed('stage_loss_weights', weights))
         self.featmap_strides = tuple(featmap_strides)
         self.with_cp = with_cp
         self.train_cfg = train_cfg
@@ -136,11 +135,11 @@ class STMixerDecoder(BaseModule):
     with_bbox, with_mask = True, False
 
     def _per_stage(self, cfg, name: str) -> list:
+        """``cfg`` for every stage: one for all, or a list of one each."""
         if not isinstance(cfg, (list, tuple)):
             return [cfg] * self.num_stages
-        if len(cfg) != self.num_stages:
-            raise ValueError(f'STMixerDecoder: {name} has {len(cfg)} '
-                             f'configs for num_stages={self.num_stages}')
+        stages = ('num_stages', self.num_stages)
+        check_len('STMixerDecoder', stages, **{name: cfg})
         return list(cfg)
 
     def _build_assigner(self, stage: int, cfg: dict):
@@ -187,10 +186,18 @@ class STMixerDecoder(BaseModule):
                 C', H_l, W_l)``, one per ``featmap_strides``.
 
         Returns:
-            tuple[Tensor]: The maps ``(B, C', T, H_l, W_l)`` (their ``C'``,
-            ``T`` and sizes checked by ``STMixer.extract_feat``).
+            tuple[Tensor]: The maps ``(B, C', T, H_l, W_l)``, ``C'`` and ``T``
+            checked (a ``T`` other than ``temporal_points`` would be read as
+            other clips or fail deep in a reshape).
         """
-        return tuple(f[:, :, None] if f.dim() == 4 else f for f in x)
+        x = tuple(f[:, :, None] if f.dim() == 4 else f for f in x)
+        C, T = self.feat_channels, self.temporal_points
+        got = [(int(f.shape[1]), int(f.shape[2])) for f in x]
+        if any(g != (C, T) for g in got):
+            raise ValueError(f'STMixerDecoder: the feature maps must have C = '
+                             f'feat_channels={C} and T = temporal_points={T} '
+                             f'(stage_head.sampling_mixing), got (C, T) {got}')
+        return x
 
     def queries_from_proposals(
         self, rpn_results_list: InstanceList

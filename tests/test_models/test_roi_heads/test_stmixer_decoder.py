@@ -176,7 +176,9 @@ def test_per_stage_configs_and_assigners():
     assert decoder.assigners[1].match_costs[1].weight == 5.0
     assert all(s.featmap_strides == STRIDES for s in decoder.stages)
     with pytest.raises(
-            ValueError, match='STMixerDecoder: stage_head has 1 configs'):
+            ValueError,
+            match=
+            'STMixerDecoder: stage_head must be a list of num_stages=2 items'):
         build(stage_head=[copy.deepcopy(STAGE)])
 
 
