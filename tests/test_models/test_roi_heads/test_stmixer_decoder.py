@@ -177,8 +177,8 @@ def test_per_stage_configs_and_assigners():
     assert all(s.featmap_strides == STRIDES for s in decoder.stages)
     with pytest.raises(
             ValueError,
-            match=
-            'STMixerDecoder: stage_head must be a list of num_stages=2 items'):
+            match='STMixerDecoder: stage_head must be a list of '
+            'num_stages=2 items'):
         build(stage_head=[copy.deepcopy(STAGE)])
 
 
