@@ -4,6 +4,8 @@ through one check (``utils/checks.check_ints``), so ``True`` and
 ``True`` (``isinstance(True, int)``)."""
 import pytest
 
+from stmixer_mm.models import (STMixerQueryGenerator, STMixerSamplingMixing,
+                               STMixerStageHead)
 from stmixer_mm.models.layers import AdaptiveMixing
 from stmixer_mm.registry import MODELS
 from stmixer_mm.utils.checks import check_ints
@@ -22,15 +24,15 @@ def test_check_ints_refuses_bools_floats_and_small_values():
     (lambda: AdaptiveMixing(in_dim=64, in_points=True, num_groups=4),
      'AdaptiveMixing: in_points must be an int >= 1, got True'),
     (lambda: MODELS.build(
-        dict(type='STMixerSamplingMixing', spatial_points=True)),
+        dict(type=STMixerSamplingMixing, spatial_points=True)),
      'STMixerSamplingMixing: spatial_points must be an int >= 1, got True'),
-    (lambda: MODELS.build(dict(type='STMixerStageHead', num_actions=True)),
+    (lambda: MODELS.build(dict(type=STMixerStageHead, num_actions=True)),
      'STMixerStageHead: num_actions must be an int >= 1, got True'),
-    (lambda: MODELS.build(
-        dict(type='STMixerQueryGenerator', num_queries=True)),
+    (lambda: MODELS.build(dict(type=STMixerQueryGenerator, num_queries=True)),
      'STMixerQueryGenerator: num_queries must be an int >= 1, got True'),
 ])
 def test_the_model_classes_refuse_true_as_a_count(build, message):
+    """(types as classes: whatever default scope an earlier test left)"""
     with pytest.raises(ValueError) as info:
         build()
     assert str(info.value) == message
