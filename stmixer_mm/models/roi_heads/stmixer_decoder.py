@@ -78,7 +78,8 @@ class STMixerDecoder(BaseModule):
         self.compile_stages = compile_stages
         self.num_stages = num_stages
         self.stage_loss_weights = weights = self._per_stage(
-            stage_loss_weights or 1.0, 'stage_loss_weights')
+            1.0 if stage_loss_weights is None else stage_loss_weights,
+            'stage_loss_weights')
         check_range('STMixerDecoder', '[0, inf)',
                     **indexed('stage_loss_weights', weights))
         self.featmap_strides = tuple(featmap_strides)

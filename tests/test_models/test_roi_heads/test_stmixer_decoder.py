@@ -180,6 +180,16 @@ def test_per_stage_configs_and_assigners():
             match='STMixerDecoder: stage_head must be a list of '
             'num_stages=2 items'):
         build(stage_head=[copy.deepcopy(STAGE)])
+    # stage_loss_weights: one number for every stage (0 too), or a list
+    # of one each (an empty list is refused, not read as the default)
+    assert build(stage_loss_weights=0).stage_loss_weights == [0, 0]
+    assert build(stage_loss_weights=None).stage_loss_weights == [1.0, 1.0]
+    for weights, message in (([], 'stage_loss_weights must be a list of '
+                              'num_stages=2 items, got'),
+                             (-1.0, r'stage_loss_weights\[0\] must be a '
+                              r'number in \[0, inf\), got -1.0')):
+        with pytest.raises(ValueError, match='STMixerDecoder: ' + message):
+            build(stage_loss_weights=weights)
 
 
 def test_stage_zero_computes_the_losses_only_of_equal_stage_configs():
