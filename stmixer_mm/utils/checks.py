@@ -29,14 +29,6 @@ __all__ = [
 ]
 
 
-def indexed(name: str, values: Any) -> dict:
-    """``{'<name>[i]': item}`` of a list, tuple or 1-D array (nothing for
-    another value: :func:`check_len` refuses it), to check each item by
-    name."""
-    items = values if _is_list(values) else ()
-    return {f'{name}[{i}]': v for i, v in enumerate(items)}
-
-
 def check_ints(owner: str, low: int = 1, **values: Any) -> None:
     """The one check of whole-number arguments: each of ``values`` an int
     ``>= low``, not a bool (``True``) nor a float (``8.0``).
@@ -116,6 +108,14 @@ def _is_list(value: Any) -> bool:
     return isinstance(value, (list, tuple)) or getattr(value, 'ndim', 0) == 1
 
 
+def indexed(name: str, values: Any) -> dict:
+    """``{'<name>[i]': item}`` of a list, tuple or 1-D array (nothing for
+    another value: :func:`check_len` refuses it), to check each item by
+    name."""
+    items = values if _is_list(values) else ()
+    return {f'{name}[{i}]': v for i, v in enumerate(items)}
+
+
 def _named(factor: Union[int, Tuple[str, int]]) -> Tuple[str, int]:
     """``(text, value)`` of an int or a ``(name, value)`` pair."""
     return (str(factor), factor) if isinstance(
@@ -176,9 +176,9 @@ def check_compile_args(owner: str, args: Any, known: Sequence) -> None:
     # torch's own backends known without importing Dynamo (about 1 s)
     if not callable(backend) and backend not in TORCH_BACKENDS:
         from torch._dynamo import list_backends
-        known = list_backends(exclude_tags=None)
-        if backend not in known:
-            close = difflib.get_close_matches(str(backend), known, n=2)
+        backends = list_backends(exclude_tags=None)
+        if backend not in backends:
+            close = difflib.get_close_matches(str(backend), backends, n=2)
             raise ValueError(
                 f'{owner}: backend={backend!r} is not a torch.compile backend'
                 ' (e.g. inductor, aot_eager, eager)' +

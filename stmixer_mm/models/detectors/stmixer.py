@@ -205,8 +205,8 @@ class STMixer(TwoStageDetector):
         places) or of another count are refused (their ``C`` and ``T``:
         ``STMixerDecoder.prepare_features``)."""
         x = tuple(super().extract_feat(batch_inputs))
-        (H,
-         W), strides = batch_inputs.shape[-2:], self.roi_head.featmap_strides
+        H, W = batch_inputs.shape[-2:]
+        strides = self.roi_head.featmap_strides
         sizes = [(f.shape[-2], f.shape[-1]) for f in x]
         if len(x) != len(strides) or any(
                 max(abs(h * s - H), abs(w * s - W)) >= s

@@ -1,7 +1,8 @@
 """Settings that the parts of an STMixer model share, filled in from the
 owner's into a part's config. (The built parts' checks are the owners':
-``STMixer.__init__``, ``STMixerDecoder.__init__`` and
-``STMixer.extract_feat`` for the pyramid; the query generator's
+``STMixer.__init__``, ``STMixerDecoder.__init__``, and for the pyramid
+``STMixer.extract_feat`` (strides) and ``STMixerDecoder.prepare_features``
+(``C``, ``T``); the query generator's
 config is filled in by ``STMixer._query_generator_cfg``, the mask and
 forecast heads' by their own modules.)"""
 from typing import Optional

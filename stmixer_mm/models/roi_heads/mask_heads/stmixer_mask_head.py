@@ -124,8 +124,8 @@ class STMixerMaskHead(BaseModule):
         num_levels = len(featmap_strides)
         conv_channels = tuple(conv_channels)
         name, attn_channels = 'STMixerMaskHead', attn_channels or feat_channels
-        levels, heads = ('featmap_strides', num_levels), ('num_heads',
-                                                          num_heads)
+        levels = ('featmap_strides', num_levels)
+        heads = ('num_heads', num_heads)
         check_len(name, levels, conv_channels=conv_channels)
         check_range(name, '(0, 1)', mask_threshold=mask_threshold)
         check_ints(name, num_heads=num_heads)
