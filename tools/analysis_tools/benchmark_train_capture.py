@@ -10,7 +10,10 @@ Per config, three rows:
   over an AVA-like epoch (``--epoch-clips`` clips), from the config's own
   ``RandomShortSideResize`` and ``STMixerDataPreprocessor`` (short-side
   draw, size divisor, ``train_pad_shapes``, batch size), against the
-  former ``scale_range=(256, 320)`` draw without listed shapes. The
+  former ``scale_range=(256, 320)`` draw without listed shapes; and the
+  share of the padded input area that is padding, with the listed shapes
+  and with the official padding (each batch to its largest clip rounded
+  up to the size divisor), and the difference (``extra``). The
   frame sizes are an assumed mix (``stmixer_mm.apps.benchmarks.common``'s
   ``FRAME_SIZES``: AVA's films are mostly 16:9 or wider; no AVA copy is
   here to count them);
@@ -29,8 +32,9 @@ from mmengine.config import Config
 
 from stmixer_mm.apps.benchmarks.common import (add_arguments, add_gt,
                                                build_random_model, clip_shape,
-                                               epoch_shapes, format_table,
-                                               make_batch, named_configs,
+                                               epoch_batches, epoch_shapes,
+                                               format_table, make_batch,
+                                               named_configs, padded_share,
                                                with_threads, write_json)
 from stmixer_mm.apps.benchmarks.sync_counter import profiler_op_count
 from stmixer_mm.utils.command_errors import config_or_exit
@@ -52,6 +56,9 @@ def shape_row(cfg: Config, clips: int, seed: int) -> Dict[str, object]:
     pad_shapes = pre.get('train_pad_shapes')
     batch = cfg.train_dataloader.batch_size
     now = epoch_shapes(resize, divisor, pad_shapes, batch, clips, seed)
+    batches = epoch_batches(resize, batch, clips, seed)
+    padded = padded_share(batches, divisor, pad_shapes)
+    official = padded_share(batches, divisor)
     before = epoch_shapes(
         dict(type='RandomShortSideResize', scale_range=(256, 320)), divisor,
         None, batch, clips, seed)
@@ -61,7 +68,10 @@ def shape_row(cfg: Config, clips: int, seed: int) -> Dict[str, object]:
         batches=sum(now.values()),
         shapes=len(now),
         shapes_before=len(before),
-        most_common=top)
+        most_common=top,
+        padded=padded,
+        padded_official=official,
+        padded_extra=padded - official)
 
 
 def _train_inputs(model, shape: Tuple[int, int, int], batch_size: int):
@@ -114,6 +124,11 @@ def parse_args(argv=None):
     return args
 
 
+def _cell(value) -> str:
+    """A table cell: a share as a percentage, anything else as text."""
+    return f'{100 * value:.1f} %' if isinstance(value, float) else str(value)
+
+
 def run(configs: List[str],
         shape,
         batch_size: int,
@@ -131,15 +146,16 @@ def run(configs: List[str],
             capture_rows(model, clip_shape(cfg, shape, (64, 80)), batch_size))
         rows.append(row)
     head = ('config', 'batches', 'shapes', 'shapes (range, no list)',
-            'most common', 'graphs', 'breaks', 'loss ops', 'forward ops',
-            'residue')
-    keys = ('batches', 'shapes', 'shapes_before', 'most_common', 'graphs',
-            'graph_breaks', 'loss_ops', 'forward_ops', 'residue')
+            'most common', 'padded', 'padded (official)', 'extra', 'graphs',
+            'breaks', 'loss ops', 'forward ops', 'residue')
+    keys = ('batches', 'shapes', 'shapes_before', 'most_common', 'padded',
+            'padded_official', 'padded_extra', 'graphs', 'graph_breaks',
+            'loss_ops', 'forward_ops', 'residue')
     print(f'torch {torch.__version__}; epoch of {epoch_clips} clips; dynamo '
           f'and residue: B = {batch_size}, clips '
           f'{"x".join(map(str, shape)) if shape else "clip_len x 64 x 80"}')
     print(
-        format_table([head] + [[r['config'][:40]] + [str(r[k]) for k in keys]
+        format_table([head] + [[r['config'][:40]] + [_cell(r[k]) for k in keys]
                                for r in rows]))
     if json:
         write_json(json, rows)

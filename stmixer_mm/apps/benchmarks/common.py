@@ -484,9 +484,45 @@ FRAME_SIZES = (((1280, 720), 0.30), ((1920, 1080), 0.15), ((640, 360), 0.05),
                ((1440, 1080), 0.05))
 
 
+def epoch_batches(resize: dict, batch_size: int, clips: int,
+                  seed: int) -> List[List[Tuple[int, int]]]:
+    """The resized ``(H, W)`` of the clips of every batch of an AVA-like
+    epoch: frame sizes drawn from :data:`FRAME_SIZES`, short sides from
+    the ``RandomShortSideResize`` config ``resize`` (an incomplete last
+    batch is dropped, as the training loader does).
+
+    Args:
+        resize (dict): A ``RandomShortSideResize`` config.
+        batch_size (int): Clips per batch.
+        clips (int): Clips in the epoch.
+        seed (int): Of numpy's generator (the draws and the frame sizes).
+
+    Returns:
+        list[list[tuple[int, int]]]: Per batch, ``batch_size`` clip sizes.
+    """
+    transform = RandomShortSideResize(**{
+        k: v
+        for k, v in resize.items() if k != 'type'
+    })
+    np.random.seed(seed)
+    sizes, shares = zip(*FRAME_SIZES)
+    picks = np.random.choice(len(sizes), clips, p=shares)
+    resized = []
+    for pick in picks:
+        w, h = sizes[pick]
+        short = transform.draw_short_side()
+        new_w, new_h = rescale_size((w, h), (transform.max_long_edge, short))
+        resized.append((new_h, new_w))
+    return [
+        resized[i:i + batch_size]
+        for i in range(0, len(resized) - batch_size + 1, batch_size)
+    ]
+
+
 def epoch_shapes(resize: dict, divisor: int, pad_shapes, batch_size: int,
                  clips: int, seed: int) -> Counter:
-    """The padded ``(H, W)`` of every batch of an epoch of ``clips`` clips.
+    """The padded ``(H, W)`` of every batch of an epoch of ``clips`` clips
+    (:func:`epoch_batches`).
 
     Args:
         resize (dict): A ``RandomShortSideResize`` config.
@@ -499,20 +535,30 @@ def epoch_shapes(resize: dict, divisor: int, pad_shapes, batch_size: int,
     Returns:
         Counter: Batches per padded shape.
     """
-    transform = RandomShortSideResize(**{
-        k: v
-        for k, v in resize.items() if k != 'type'
-    })
-    np.random.seed(seed)
-    sizes, shares = zip(*FRAME_SIZES)
-    picks = np.random.choice(len(sizes), clips, p=shares)
-    shapes, batch = Counter(), []
-    for pick in picks:
-        w, h = sizes[pick]
-        short = transform.draw_short_side()
-        new_w, new_h = rescale_size((w, h), (transform.max_long_edge, short))
-        batch.append((new_h, new_w))
-        if len(batch) == batch_size:
-            shapes[padded_shape(batch, divisor, pad_shapes)] += 1
-            batch = []
-    return shapes
+    return Counter(
+        padded_shape(batch, divisor, pad_shapes)
+        for batch in epoch_batches(resize, batch_size, clips, seed))
+
+
+def padded_share(batches: Sequence[Sequence[Tuple[int, int]]], divisor: int,
+                 pad_shapes=None) -> float:
+    """The share of the padded input area that is padding, over
+    ``batches``: each batch padded as ``STMixerDataPreprocessor`` pads it
+    in training (``pad_shapes`` None: the official padding, the largest
+    clip rounded up to ``divisor``).
+
+    Args:
+        batches (Sequence[Sequence[tuple[int, int]]]): Per batch, the
+            ``(H, W)`` of its clips (:func:`epoch_batches`).
+        divisor (int): ``pad_size_divisor``.
+        pad_shapes (list, optional): ``train_pad_shapes``.
+
+    Returns:
+        float: ``1 - clip area / padded area``, in ``[0, 1)``.
+    """
+    clip_area = padded_area = 0
+    for batch in batches:
+        h, w = padded_shape(batch, divisor, pad_shapes)
+        padded_area += len(batch) * h * w
+        clip_area += sum(ch * cw for ch, cw in batch)
+    return 1 - clip_area / padded_area
