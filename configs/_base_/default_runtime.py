@@ -36,12 +36,17 @@ visualizer = dict(
 # num_actions must fit each dataset as loaded (a TubeDataset's pickle labels,
 # an AVA dataset's num_classes); here so that mmengine's Runner.from_cfg in a
 # user's own script refuses it as tools/train.py does.
+# GraphedTrainingLogHook: with model.graph_train_cfg, after every epoch and
+# at the end, how many training steps were replayed as CUDA graphs, ran
+# compiled or eagerly (and why), with inductor's CUDA-graph skips and
+# Dynamo's recompiles (docs/en/gpu.md).
 # A config that sets its own `custom_hooks` replaces this list: keep both.
 custom_hooks = [
     dict(type='RandomStateHook'),
     dict(type='AVAEvaluationCheckHook'),
     dict(type='ClassNamesHook'),
-    dict(type='ClassConsistencyHook')
+    dict(type='ClassConsistencyHook'),
+    dict(type='GraphedTrainingLogHook')
 ]
 
 # fine-tuning from `load_from` onto other classes: None (the checkpoint's

@@ -19,7 +19,11 @@ from stmixer_mm.engine import (
     ClassConsistencyHook,
     RandomStateHook,
 )
-from stmixer_mm.engine.hooks import ActionDetVisualizationHook, ClassNamesHook
+from stmixer_mm.engine.hooks import (
+    ActionDetVisualizationHook,
+    ClassNamesHook,
+    GraphedTrainingLogHook,
+)
 from stmixer_mm.visualization import ActionDetLocalVisualizer
 
 default_scope = 'mmaction'
@@ -71,5 +75,6 @@ custom_hooks = [
     dict(type=AVAEvaluationCheckHook),
     dict(type=ClassNamesHook),
     dict(type=ClassConsistencyHook),
+    dict(type=GraphedTrainingLogHook),
 ]
 load_from_classes = None

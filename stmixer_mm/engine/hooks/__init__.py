@@ -5,6 +5,7 @@ from .class_consistency_hook import (ClassConsistencyHook,
                                      add_class_consistency_hook,
                                      check_model_fits_dataset)
 from .class_names_hook import ClassNamesHook
+from .graphed_training_hook import GraphedTrainingLogHook
 from .keep_predictions_hook import KeepPredictionsHook
 from .random_state_hook import RandomStateHook, get_rng_state, set_rng_state
 from .visualization_hook import (ActionDetVisualizationHook,
@@ -17,5 +18,5 @@ __all__ = [
     'check_model_fits_dataset', 'add_class_consistency_hook',
     'RandomStateHook', 'get_rng_state', 'set_rng_state',
     'ActionDetVisualizationHook', 'keyframe_from_inputs',
-    'trigger_visualization_hook', 'KeepPredictionsHook'
+    'trigger_visualization_hook', 'KeepPredictionsHook', 'GraphedTrainingLogHook'
 ]

@@ -4,9 +4,13 @@ training (``graph_train_cfg``: the training forward and its backward
 replayed as CUDA graphs, the matching and losses eager); an eager fallback
 after one warning where they cannot apply (docs/en/gpu.md)."""
 import warnings
+import weakref
+from collections import Counter
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
+import torch._functorch.config as functorch_config
+import torch._inductor.config as inductor_config
 from mmengine.logging import print_log
 from torch import Tensor
 
@@ -149,6 +153,38 @@ class ShapeSample:
 #: defaults of ``graph_train_cfg``
 GRAPH_TRAIN_DEFAULTS = dict(
     mode='reduce-overhead', backend='inductor', max_shapes=8, on_cpu=False)
+#: Dynamo recompiles the training forward may make beyond ``max_shapes``
+#: (a module switched between train and eval, a parameter frozen, another
+#: model in the process): its recompile limit is raised to make room
+RECOMPILE_ROOM = 8
+#: why a training step ran eagerly although ``graph_train_cfg`` applies
+FIRST_BATCH = 'first batch of a shape'
+OVER_MAX_SHAPES = 'over max_shapes'
+
+
+def _dynamo_count(group: str, key: str) -> int:
+    """A counter of ``torch._dynamo.utils.counters``."""
+    from torch._dynamo.utils import counters
+    return int(counters[group][key])
+
+
+def _graph_node(device: torch.device):
+    """The node inductor's CUDA-graph tree last ran on ``device`` (private
+    state: None where it cannot be read)."""
+    try:
+        from torch._inductor import cudagraph_trees
+        manager = cudagraph_trees.get_manager(
+            device.index if device.index is not None else
+            torch.cuda.current_device(),
+            create_if_none_exists=False)
+        if manager is None or \
+                manager.path_state != cudagraph_trees.ExecutionState.EXECUTION:
+            return None
+        node = manager.current_node
+        return node if isinstance(node, cudagraph_trees.CUDAGraphNode) \
+            else None
+    except Exception:  # noqa: B902 private API: read what is there
+        return None
 
 
 class GraphedTraining:
@@ -159,12 +195,31 @@ class GraphedTraining:
     losses stay eager on the variable-length targets.
 
     A batch shape runs eagerly the first time it is seen (most shapes seen
-    once never come back) and is compiled at its second; at most
-    ``max_shapes`` shapes are compiled (Dynamo's recompile limit is 8), the
-    others run eagerly. Where it cannot apply (not CUDA, several processes,
-    no gradients, a mask or forecast head, ``compile_stages``, an earlier
-    compilation failure) the step runs eagerly, with one warning per reason
-    (on the CPU one log line: CPU training is unchanged).
+    once never come back). At its second, the compiled forward and its
+    backward run to their first steady replay inside one guard: the forward
+    compiled with its backward lowered at once, then (on CUDA) one
+    warm-up and one recording of each, on the same batch (``torch.autograd.
+    grad``: no ``.grad`` is touched; the BatchNorm statistics and the random
+    state are put back), then the step's own forward as the first replay.
+    A failure anywhere in it (inductor skipping CUDA graphs included) sends
+    the run to the eager step with one warning naming the stage and the
+    exception. At most ``max_shapes`` shapes are compiled, the others run
+    eagerly; Dynamo's recompile limit is raised to ``max_shapes`` +
+    :data:`RECOMPILE_ROOM` for the compiled function.
+
+    Gradients: a replayed backward leaves its gradients in the CUDA-graph
+    pool, which the next replay overwrites; a hook after each parameter's
+    gradient accumulation (``register_post_accumulate_grad_hook``) replaces
+    a ``.grad`` it does not own by a copy, so accumulated gradients
+    (``accumulative_counts > 1``, ``zero_grad(set_to_none=False)``, a
+    gradient kept by a hook) live in buffers of their own.
+
+    Where it cannot apply (not CUDA, no gradients, a mask or forecast head,
+    ``compile_stages``, an earlier failure) the step runs eagerly, with one
+    warning per reason (on the CPU one log line: CPU training is unchanged).
+    Under DDP the replayed backward's gradients are all-reduced eagerly by
+    DDP's own hooks (docs/en/gpu.md). Every step is counted
+    (:meth:`stats`, logged by ``GraphedTrainingLogHook``).
 
     Args:
         graph_train_cfg (dict): ``mode`` and ``backend`` of
@@ -182,7 +237,22 @@ class GraphedTraining:
         self._failed: Optional[str] = None
         self._seen: Dict[tuple, int] = {}
         self._compiled: set = set()
+        #: shapes whose compilation was tried
+        self._tried = 0
         self._said = set()
+        self._hooked: set = set()
+        #: the gradients the hooks made, by parameter id
+        self._owned = weakref.WeakValueDictionary()
+        self._ran_eagerly = False
+        #: steps by how they ran: 'replayed', 'compiled' (no CUDA graph
+        #: replay seen), or the reason they ran eagerly
+        self.counts: Counter = Counter()
+        #: inductor's CUDA-graph skips and Dynamo's compilations of the
+        #: training forward during the compiled calls
+        self.cudagraph_skips = self.compilations = 0
+        #: calls Dynamo ran eagerly inside the compiled function
+        #: (its recompile limit reached)
+        self.eager_in_compiled = 0
         #: why the last call ran eagerly, or None
         self.last_fallback: Optional[str] = None
 
@@ -197,11 +267,6 @@ class GraphedTraining:
                     'compiles it on the CPU)')
         if not torch.is_grad_enabled():
             return 'model.graph_train_cfg: gradients are off'
-        if torch.distributed.is_available() and \
-                torch.distributed.is_initialized() and \
-                torch.distributed.get_world_size() > 1:
-            return ('model.graph_train_cfg: several processes (DDP) are not '
-                    'replayed (model.graph_train_cfg=None turns this off)')
         decoder = model.roi_head
         for head in ('mask_head', 'forecast_head'):
             if getattr(decoder, head, None) is not None:
@@ -223,6 +288,15 @@ class GraphedTraining:
             print_log(
                 f'{reason}; the training step runs eagerly', logger='current')
 
+    def _eager(self, reason: str, count_as: Optional[str] = None) -> None:
+        """Count a step that runs eagerly, for ``reason``."""
+        self.last_fallback = reason
+        self.counts[count_as or reason] += 1
+
+    def _graphs(self, device: torch.device) -> bool:
+        """Whether the compiled step replays CUDA graphs on ``device``."""
+        return device.type == 'cuda' and self.cfg['mode'] in CUDA_GRAPH_MODES
+
     def __call__(
             self, model, batch_inputs: Tensor,
             batch_data_samples: Sequence) -> Optional[List[Dict[str, Tensor]]]:
@@ -241,54 +315,240 @@ class GraphedTraining:
         """
         reason = self.why_not(model, batch_inputs)
         if reason is not None:
-            self.last_fallback = reason
+            self._eager(reason)
             # off CUDA (the CPU's eager step, unchanged): a log line only
             self._say(
                 reason,
                 warn=batch_inputs.device.type == 'cuda' or self.cfg['on_cpu'])
             return None
         key = _call_key(batch_inputs, ())
-        if key not in self._compiled:
+        first = key not in self._compiled
+        if first:
             self._seen[key] = seen = self._seen.get(key, 0) + 1
             if seen == 1:
-                self.last_fallback = (f'model.graph_train_cfg: first batch of '
-                                      f'shape {key[0]}')
+                self._eager(
+                    f'model.graph_train_cfg: first batch of shape {key[0]}',
+                    count_as=FIRST_BATCH)
                 return None
             if len(self._compiled) >= self.cfg['max_shapes']:
-                self.last_fallback = reason = (
+                reason = (
                     f'model.graph_train_cfg: {self.cfg["max_shapes"]} batch '
                     'shapes are compiled already (max_shapes); others, such '
                     f'as {key[0]}, are not (pad the batches to fewer shapes: '
                     'data_preprocessor.train_pad_shapes)')
+                self._eager(reason, count_as=OVER_MAX_SHAPES)
                 self._say(reason)
                 return None
+        self._own_grads(model)
         # the decoder's initial boxes and queries, eager: (B, N, 4) xyzr,
         # (B, N, C) spatial, (B, N, C) temporal or None
         queries = model.roi_head.queries_from_proposals(
             model.rpn_head.predict((), batch_data_samples))
+        if not first:
+            return self._run(model, batch_inputs, queries)
+        self._tried += 1
         try:
-            if self._fn is None:
-                self._fn = torch.compile(
-                    model.train_forward,
-                    mode=self.cfg['mode'],
-                    backend=self.cfg['backend'],
-                    dynamic=False)
-            if batch_inputs.device.type == 'cuda':
-                torch.compiler.cudagraph_mark_step_begin()
-            out = self._fn(batch_inputs, *queries)
-        except Exception as e:  # noqa: B902 compilers fail in many ways
-            if self._compiled:
-                raise
-            self._failed = reason = (
-                f"model.graph_train_cfg: torch.compile (backend="
-                f"'{self.cfg['backend']}', mode='{self.cfg['mode']}') "
-                f'failed: {type(e).__name__}: {str(e).splitlines()[0]}')
-            self.last_fallback = reason
+            out = self._first_run(model, batch_inputs, queries)
+        except _StageFailed as e:
+            self._failed = reason = str(e)
+            self._eager(reason)
             self._say(reason)
             return None
         self._compiled.add(key)
-        self.last_fallback = None
         return out
+
+    def _forward(self, model, batch_inputs: Tensor, *queries) -> List[dict]:
+        """``model.train_forward``, what is compiled; marks a call that
+        Dynamo runs eagerly (over its recompile limit)."""
+        if not torch.compiler.is_compiling():
+            self._ran_eagerly = True
+        return model.train_forward(batch_inputs, *queries)
+
+    def _call(self, model, batch_inputs: Tensor, queries: tuple):
+        """One call of the compiled forward (a new CUDA-graph step),
+        counting Dynamo's compilations, inductor's CUDA-graph skips and a
+        call run eagerly; its outputs and whether it replayed a graph."""
+        if self._fn is None:
+            self._fn = torch.compile(
+                self._forward,
+                mode=self.cfg['mode'],
+                backend=self.cfg['backend'],
+                dynamic=False)
+        graphs = self._graphs(batch_inputs.device)
+        before = _graph_node(batch_inputs.device) if graphs else None
+        skips = _dynamo_count('inductor', 'cudagraph_skips')
+        compiled = _dynamo_count('stats', 'unique_graphs')
+        self._ran_eagerly = False
+        if graphs:
+            torch.compiler.cudagraph_mark_step_begin()
+        limit = max(torch._dynamo.config.recompile_limit,
+                    self.cfg['max_shapes'] + RECOMPILE_ROOM)
+        with torch._dynamo.config.patch(recompile_limit=limit):
+            out = self._fn(model, batch_inputs, *queries)
+        self.compilations += _dynamo_count('stats', 'unique_graphs') - compiled
+        if graphs:  # (on the CPU inductor counts its graphs as skipped)
+            self.cudagraph_skips += _dynamo_count('inductor',
+                                                  'cudagraph_skips') - skips
+        if self._ran_eagerly:
+            self.eager_in_compiled += 1
+        after = _graph_node(batch_inputs.device) if graphs else None
+        return out, after is not None and after is not before
+
+    def _run(self, model, batch_inputs: Tensor, queries: tuple):
+        """A steady step of a compiled shape, counted."""
+        out, replayed = self._call(model, batch_inputs, queries)
+        self.last_fallback = None
+        self.counts['replayed' if replayed else 'compiled'] += 1
+        return out
+
+    def _first_run(self, model, batch_inputs: Tensor, queries: tuple):
+        """A shape's compilation, warm-up and recording (on the step's own
+        batch, nothing kept) and the step's first replay, in one guard;
+        :class:`_StageFailed` names the stage that failed."""
+        device = batch_inputs.device
+        graphs = self._graphs(device)
+        rounds = (('compilation and CUDA-graph warm-up of the forward',
+                   'CUDA-graph warm-up of the backward'),
+                  ('CUDA-graph recording of the forward',
+                   'CUDA-graph recording of the backward')) if graphs else (
+                       ('compilation of the forward and backward',
+                        'first backward'), )
+        params = [p for p in model.parameters() if p.requires_grad]
+        buffers = [b.detach().clone() for b in model.buffers()]
+        # the queries as leaves (their eager graph is the step's own)
+        leaves = tuple(
+            q if q is None else q.detach().requires_grad_(q.requires_grad)
+            for q in queries)
+        cuda = [device.index if device.index is not None else
+                torch.cuda.current_device()] if device.type == 'cuda' else []
+        stage = rounds[0][0]
+        try:
+            with functorch_config.patch(
+                    force_non_lazy_backward_lowering=True), \
+                    inductor_config.patch({'triton.cudagraph_or_error': True}):
+                try:
+                    with torch.random.fork_rng(devices=cuda):
+                        for stage, backward in rounds:
+                            out, _ = self._call(model, batch_inputs, leaves)
+                            outputs = [
+                                t for r in out for t in r.values()
+                                if t.requires_grad
+                            ]
+                            stage = backward
+                            torch.autograd.grad(
+                                outputs,
+                                params, [torch.ones_like(t) for t in outputs],
+                                allow_unused=True)
+                            del out, outputs
+                finally:  # the probes' BatchNorm statistics undone
+                    with torch.no_grad():
+                        for b, saved in zip(model.buffers(), buffers):
+                            b.copy_(saved)
+                stage = 'first replay' if graphs else 'first compiled step'
+                return self._run(model, batch_inputs, queries)
+        except Exception as e:  # noqa: B902 compilers fail in many ways
+            raise _StageFailed(
+                f'model.graph_train_cfg: the {stage} of the training step '
+                f"(torch.compile backend='{self.cfg['backend']}', mode="
+                f"'{self.cfg['mode']}') failed: {type(e).__name__}: "
+                f'{_first_line(e)}') from e
+
+    def _own_grads(self, model) -> None:
+        """Hooks that give every trainable parameter a ``.grad`` of its own
+        after each accumulation (see the class); registered once."""
+        for p in model.parameters():
+            if p.requires_grad and id(p) not in self._hooked:
+                self._hooked.add(id(p))
+                p.register_post_accumulate_grad_hook(self._own_grad)
+
+    def _own_grad(self, param: Tensor) -> None:
+        grad = param.grad
+        if grad is not None and self._owned.get(id(param)) is not grad:
+            param.grad = grad = grad.clone()
+            self._owned[id(param)] = grad
+
+    def stats(self) -> Dict[str, object]:
+        """The counts of the steps so far (plain data, for logs and
+        benchmark rows).
+
+        Returns:
+            dict: ``steps``, ``replayed``, ``compiled`` (ran compiled, no
+            CUDA-graph replay seen), ``eager`` (reason -> steps),
+            ``shapes`` (compiled), ``cudagraph_skips``, ``compilations``
+            (Dynamo's, of the training forward), ``recompiles`` (those
+            beyond one per shape tried) and ``eager_in_compiled``.
+        """
+        eager = {
+            k: v
+            for k, v in self.counts.items() if k not in ('replayed',
+                                                         'compiled')
+        }
+        return dict(
+            steps=sum(self.counts.values()),
+            replayed=self.counts['replayed'],
+            compiled=self.counts['compiled'],
+            eager=eager,
+            shapes=len(self._compiled),
+            cudagraph_skips=self.cudagraph_skips,
+            compilations=self.compilations,
+            recompiles=max(0, self.compilations - self._tried),
+            eager_in_compiled=self.eager_in_compiled)
+
+    def report(self) -> Tuple[str, List[str]]:
+        """A log line of :meth:`stats` and the warnings they call for (a
+        CUDA-graph skip, a recompile beyond the shapes, a call Dynamo ran
+        eagerly, no replay after the warm-up of a shape on CUDA)."""
+        s = self.stats()
+        eager = ', '.join(f'{n} {k}' for k, n in sorted(
+            s['eager'].items(), key=lambda kv: -kv[1])) or 'none'
+        line = (f"graph_train_cfg: {s['replayed']} of {s['steps']} training "
+                f"steps replayed, {s['compiled']} compiled without a CUDA-"
+                f"graph replay, {sum(s['eager'].values())} eager ({eager}); "
+                f"{s['shapes']} shapes recorded, {s['cudagraph_skips']} CUDA-"
+                f"graph skips, {s['compilations']} Dynamo compilations "
+                f"({s['recompiles']} recompiles beyond the shapes)")
+        warns = []
+        if s['cudagraph_skips']:
+            warns.append(
+                f"graph_train_cfg: inductor skipped CUDA graphs "
+                f"{s['cudagraph_skips']} times in the training step "
+                '(TORCH_LOGS=cudagraphs names the reason)')
+        if s['recompiles']:
+            warns.append(
+                f"graph_train_cfg: Dynamo compiled the training forward "
+                f"{s['recompiles']} times beyond one per batch shape (a guard "
+                'failed: a module switched between train and eval, a '
+                'parameter frozen, autocast; TORCH_LOGS=recompiles names it)')
+        if s['eager_in_compiled']:
+            warns.append(
+                f"graph_train_cfg: Dynamo ran the training forward eagerly "
+                f"{s['eager_in_compiled']} times (its recompile limit "
+                'reached)')
+        after_warmup = s['steps'] - s['eager'].get(FIRST_BATCH, 0)
+        if self._failed is not None or (self.cfg['mode'] in CUDA_GRAPH_MODES
+                                        and s['shapes'] and after_warmup
+                                        and not s['replayed']):
+            cause = self._failed or max(
+                s['eager'], key=s['eager'].get, default='no replay seen')
+            warns.append('graph_train_cfg: no training step was replayed '
+                         f'after the warm-up: {cause}')
+        return line, warns
+
+
+class _StageFailed(RuntimeError):
+    """A stage before a shape's first steady replay failed (the message
+    names it)."""
+
+
+def _first_line(e: BaseException) -> str:
+    """The exception's first message line, with that of the exception it
+    wraps (Dynamo's ``BackendCompilerFailed`` names the backend only)."""
+    text = str(e).strip()
+    line = text.splitlines()[0] if text else '(no message)'
+    inner = getattr(e, 'inner_exception', None) or e.__cause__
+    if inner is not None and inner is not e:
+        line += f' {type(inner).__name__}: {_first_line(inner)}'
+    return line
 
 
 #: the compiled stage calls, one per ``compile_stages`` setting
