@@ -18,7 +18,7 @@ class GraphedTrainingLogHook(Hook):
     priority = 'LOW'
 
     def after_train_epoch(self, runner) -> None:
-        self._log(runner, f'epoch {runner.epoch}')
+        self._log(runner, f'epoch {runner.epoch + 1}')  # (counted from 0 here)
 
     def after_run(self, runner) -> None:
         self._log(runner, 'end of the run')
