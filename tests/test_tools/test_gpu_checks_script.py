@@ -31,7 +31,47 @@ def test_embedded_imports_resolve(module, names):
 
 def test_scripts_and_configs_exist():
     text = _text()
-    paths = set(re.findall(r'\b((?:tools|configs)/[\w./-]+\.(?:py|sh))', text))
+    paths = set(
+        re.findall(r'(?<![\w/])((?:tests/data/)?(?:tools|configs)/[\w./-]+'
+                   r'\.(?:py|sh))', text))
     assert len(paths) >= 8
     missing = [p for p in paths if not osp.exists(osp.join(repo_root(), p))]
     assert not missing
+
+
+def test_the_replay_stage_dry_runs_on_the_cpu(tmp_path):
+    """``STMIXER_GPU_DRY_RUN=1 bash tools/gpu/run_gpu_checks.sh replay``:
+    every job of the GPU stage (its CUDA tests, skipped here, and each row
+    of tools/gpu/bench_train_step.py: ours eager and replayed, the official
+    step) runs on the CPU on the tiny config, each row's JSON written, the
+    table printed at the end."""
+    import json
+    import os
+    import subprocess
+    import sys
+    env = dict(
+        os.environ,
+        STMIXER_GPU_DRY_RUN='1',
+        STMIXER_GPU_PYTHON=sys.executable,
+        STMIXER_GPU_OUT=str(tmp_path),
+        OMP_NUM_THREADS='1')
+    proc = subprocess.run(['bash', SCRIPT, 'replay'],
+                          cwd=repo_root(),
+                          env=env,
+                          capture_output=True,
+                          text=True,
+                          timeout=900)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
+    assert 'skipped' in (tmp_path / 'replay_tests.txt').read_text()
+    names = ('sf_eager', 'sf_replayed', 'sf_official', 'vit_eager',
+             'vit_official', 'vit_replayed', 'sf_bf16_replayed')
+    for name in names:
+        (row, ) = json.loads((tmp_path / f'replay_{name}.json').read_text())
+        assert row['stack'] == ('official' if 'official' in name else 'ours')
+        assert row['graph_train'] == ('replayed' in name)
+        if row['graph_train']:  # the first batch eager, then compiled
+            assert row['steps']['compiled'] >= 1, row['steps']
+            assert row['steps']['cudagraph_skips'] == 0
+    table = (tmp_path / 'replay_table.md').read_text()
+    assert table.count('\n| tiny_stmixer_tiny-ava') == len(names)
+    assert 'the official step' in table and 'not measured' not in table

@@ -43,6 +43,7 @@ def test_summarise_trace_per_call():
     s = summarise_trace(events, calls=2)
     assert s['gpu_busy_ms'] == pytest.approx((30 + 10 + 4) / 2 / 1e3)
     assert s['kernels'] == 2  # 4 device events over 2 calls
+    assert s['graph_launches'] == 0.5  # cudaGraphLaunch: a replayed graph
     assert s['launches'] == 2 and s['launch_host_ms'] == pytest.approx(
         20 / 2 / 1e3)
     assert s['syncs'] == 0.5 and s['sync_wait_ms'] == pytest.approx(0.05)

@@ -5,16 +5,26 @@ r"""Time and peak memory of one training iteration of a detector config.
 
 One ``model.train_step`` on CUDA, random weights and clips, the config's
 per-GPU batch; ``--cp on``: every activation checkpointing the model has,
-``off``: none. Median / min time, ``max_memory_allocated``, and the host
-synchronisations of one more iteration as CUDA reports them
-(``set_sync_debug_mode('warn')``, counted per Python line): docs/en/gpu.md."""
+``off``: none, ``config``: what the config sets (mmengine's
+``activation_checkpointing``, each part's ``with_cp`` as built).
+``--stack official``: the official stack's step (stock backbone, reference
+sampling, the official criterion; ``stmixer_mm.apps.benchmarks.
+official_training``) with the same optimizer. Median / min time,
+``max_memory_allocated``, the host synchronisations of one more iteration
+as CUDA reports them (``set_sync_debug_mode('warn')``, counted per Python
+line) and, with ``graph_train_cfg``, how the steps ran (replayed, compiled,
+eager and why, CUDA-graph skips, recompiles: ``GraphedTraining.stats``).
+Every row is written to ``--json`` as soon as it is measured.
+``--device cpu`` runs the same rows on the CPU (the replayed step then
+compiled with ``aot_eager``, no CUDA graphs): a dry run of the GPU stage
+(docs/en/gpu.md)."""
 import argparse
 import gc
 import os.path as osp
 import statistics
 import time
 from collections import Counter
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
 import torch
 from mmengine.structures import InstanceData
@@ -52,7 +62,24 @@ def parse_args(argv=None):
         seed=0,
         json=None)
     p.add_argument(
-        '--cp', nargs='+', choices=['off', 'on'], default=['off', 'on'])
+        '--cp',
+        nargs='+',
+        choices=['off', 'on', 'config'],
+        default=['off', 'on'])
+    p.add_argument(
+        '--stack',
+        nargs='+',
+        choices=['ours', 'official'],
+        default=['ours'],
+        help="'official': the official stack's step (its backbone, "
+        'reference sampling and criterion), the same optimizer, no '
+        'graph_train_cfg')
+    p.add_argument(
+        '--device',
+        default='cuda',
+        choices=['cuda', 'cpu'],
+        help='cpu: a dry run (no timeline, synchronisations or peak memory; '
+        'the replayed step compiled with aot_eager, no CUDA graphs)')
     p.add_argument(
         '--amp',
         nargs='+',
@@ -77,8 +104,9 @@ def parse_args(argv=None):
         default=['on'],
         help="the replayed step (model.graph_train_cfg, on in the official "
         "configs: 'on' keeps the config's, dict() if it has none; 'off' "
-        'sets None); its rows warm up 3 iterations more (eager, capture, '
-        'first replay)')
+        'sets None); its rows warm up 2 iterations more (the first batch '
+        'of the shape eager; the compilation, CUDA-graph warm-up, recording '
+        'and first replay)')
     p.add_argument(
         '--fused',
         action='store_true',
@@ -89,7 +117,16 @@ def parse_args(argv=None):
         help='also the GPU utilisation of an iteration: the time the GPU '
         'had work over the wall time, kernels, launches and '
         'synchronisations (stmixer_mm.apps.benchmarks.timeline)')
+    p.add_argument(
+        '--table',
+        nargs='+',
+        metavar='JSON',
+        help='only print the table of the rows in these --json files (a '
+        'missing file is listed as not measured) and the ratios of our '
+        'replayed steps to the official ones')
     args = p.parse_args(argv)
+    if args.table:
+        return args
     if not args.config and not args.official:
         p.error('give a CONFIG, or --official')
     if args.repeats < 1 or args.warmup < 0:
@@ -118,17 +155,20 @@ def make_train_batch(batch_size: int, t: int, h: int, w: int, num_classes: int,
     return data
 
 
-def set_checkpointing(model, cfg, on: bool) -> List[str]:
-    """Switch every activation checkpointing the model has; returns what
-    was switched on (for the report)."""
+def set_checkpointing(model, cfg, cp: str) -> List[str]:
+    """Switch every activation checkpointing the model has (``cp='on'`` or
+    ``'off'``), or apply the config's (``'config'``: mmengine's
+    ``activation_checkpointing`` as the Runner applies it, each part's
+    ``with_cp`` as built); returns what is on (for the report)."""
     done, flagged = [], 0
     for name, m in model.named_modules():
         if isinstance(getattr(m, 'with_cp', None), bool):
-            m.with_cp = on
-            flagged += 1
-    if on and flagged:
+            if cp != 'config':
+                m.with_cp = cp == 'on'
+            flagged += m.with_cp
+    if flagged:
         done.append(f'{flagged} modules with_cp=True')
-    if on and cfg.get('activation_checkpointing'):
+    if cp != 'off' and cfg.get('activation_checkpointing'):
         from mmengine.runner import turn_on_activation_checkpointing
         turn_on_activation_checkpointing(model, cfg.activation_checkpointing)
         done.append(f'{len(cfg.activation_checkpointing)} modules of '
@@ -136,149 +176,242 @@ def set_checkpointing(model, cfg, on: bool) -> List[str]:
     return done
 
 
-def bench_config(name: str, path: str, args) -> List[Dict[str, Any]]:
+def bench_config(name: str, path: str, args, done=None) -> List[Dict[str, Any]]:
+    """The rows of one config: every ``--stack`` x ``--graph-train`` x
+    ``--cp`` x ``--amp``, each on a model built for it (``done(row)``
+    after each)."""
     rows = []
-    for graph_train in args.graph_train:
-        rows += _bench_config(name, path, args, graph_train == 'on')
+    for stack in args.stack:
+        for graph_train in args.graph_train if stack == 'ours' else ['off']:
+            for cp in args.cp:
+                for amp in args.amp:
+                    rows.append(
+                        bench_row(name, path, args, stack, graph_train == 'on',
+                                  cp, amp))
+                    if done is not None:
+                        done(rows[-1])
+                    gc.collect()
+                    if args.device == 'cuda':
+                        torch.cuda.empty_cache()
     return rows
 
 
-def _bench_config(name: str, path: str, args,
-                  graph_train: bool) -> List[Dict[str, Any]]:
-    from mmengine.optim import build_optim_wrapper
-
+def _build(path: str, args, stack: str, graph_train: bool):
+    """The model of a row and the function of the official step's losses
+    (None for ours: ``model.train_step`` as mmengine's loop calls it)."""
+    from stmixer_mm.apps.benchmarks.common import official_stack_cfg
+    from stmixer_mm.apps.benchmarks.official_training import \
+        official_train_losses
     from stmixer_mm.models.detectors.compile import GraphedTraining
-    rows = []
-    dev = torch.device('cuda')
-    for cp in args.cp:
-        model = build_random_model(path, args.seed)
-        if not graph_train:
-            model.graphed_training = None
-        elif model.graphed_training is None:
-            model.graphed_training = GraphedTraining(dict())
-        cfg = model.cfg
-        switched = set_checkpointing(model, cfg, cp == 'on')
-        model.to(dev).train()
-        if args.compile:  # mmengine's Runner._maybe_compile('train_step')
-            model.train_step = torch.compile(model.train_step)
-        if args.compile_stages:
-            model.roi_head.compile_stages = dict()
-        batch = args.batch_size or cfg.train_dataloader.batch_size
-        t, h, w = clip_shape(cfg, args.shape)
-        g = torch.Generator().manual_seed(args.seed)
-        data = make_train_batch(batch, t, h, w, cfg.get('num_classes', 81),
-                                args.num_gt, g)
-        for amp in args.amp:
-            ow_cfg = cfg.optim_wrapper.copy()
-            if args.fused:
-                ow_cfg.optimizer = dict(ow_cfg.optimizer, fused=True)
-            if amp != 'none':
-                ow_cfg.update(type='AmpOptimWrapper', dtype=AMP[amp])
-            optim_wrapper = build_optim_wrapper(model, ow_cfg)
+    from stmixer_mm.utils.command_errors import config_or_exit
+    if stack == 'official':
+        cfg = official_stack_cfg(config_or_exit(path))
+        cfg.model.graph_train_cfg = None
+        model = build_random_model(cfg, args.seed)
+        return model, lambda batch: official_train_losses(
+            model, batch['inputs'], batch['data_samples'])
+    model = build_random_model(path, args.seed)
+    if not graph_train:
+        model.graphed_training = None
+    elif args.device == 'cpu':  # the dry run: AOTAutograd, eager kernels
+        model.graphed_training = GraphedTraining(
+            dict(backend='aot_eager', mode='default', on_cpu=True))
+    elif model.graphed_training is None:
+        model.graphed_training = GraphedTraining(dict())
+    return model, None
 
-            def step():
-                losses = model.train_step(data, optim_wrapper)
-                torch.cuda.synchronize(dev)
-                return losses
 
-            t0 = time.perf_counter()
-            time_runs(step, args.warmup + 3 * graph_train, 0)
-            warmup_s = time.perf_counter() - t0
-            torch.cuda.reset_peak_memory_stats(dev)
-            times, losses = time_runs(step, 0, args.repeats)
-            peak = torch.cuda.max_memory_allocated(dev) / 2**20
-            total = float(losses['loss'])
-            check_finite(losses, f'{name} (cp {cp}, amp {amp})')
-            med = statistics.median(times)
-            with cuda_sync_warnings(dev) as syncs:
-                model.train_step(data, optim_wrapper)
+def bench_row(name: str, path: str, args, stack: str, graph_train: bool,
+              cp: str, amp: str) -> Dict[str, Any]:
+    """One row: a model built for it, ``args.warmup`` iterations (2 more
+    with ``graph_train``), ``args.repeats`` timed ones, then the
+    synchronisations of one more and (``--timeline``) the GPU's view."""
+    from mmengine.optim import build_optim_wrapper
+    dev = torch.device(args.device)
+    cuda = dev.type == 'cuda'
+    model, losses_fn = _build(path, args, stack, graph_train)
+    cfg = model.cfg
+    switched = set_checkpointing(model, cfg, cp)
+    model.to(dev).train()
+    if args.compile:  # mmengine's Runner._maybe_compile('train_step')
+        model.train_step = torch.compile(model.train_step)
+    if args.compile_stages:
+        model.roi_head.compile_stages = dict()
+    batch = args.batch_size or cfg.train_dataloader.batch_size
+    t, h, w = clip_shape(cfg, args.shape)
+    g = torch.Generator().manual_seed(args.seed)
+    data = make_train_batch(batch, t, h, w, cfg.get('num_classes', 81),
+                            args.num_gt, g)
+    ow_cfg = cfg.optim_wrapper.copy()
+    if args.fused and cuda:
+        ow_cfg.optimizer = dict(ow_cfg.optimizer, fused=True)
+    if amp != 'none':
+        ow_cfg.update(type='AmpOptimWrapper', dtype=AMP[amp])
+    optim_wrapper = build_optim_wrapper(model, ow_cfg)
+
+    def step():  # the official step: BaseModel.train_step with its losses
+        if losses_fn is None:
+            log_vars = model.train_step(data, optim_wrapper)
+        else:
+            with optim_wrapper.optim_context(model):
+                losses = losses_fn(model.data_preprocessor(data, True))
+            total, log_vars = model.parse_losses(losses)
+            optim_wrapper.update_params(total)
+        if cuda:
             torch.cuda.synchronize(dev)
-            sites = Counter(m.split(': ', 1)[0] for m in syncs)
-            timeline = None
-            if args.timeline:
-                timeline = cuda_timeline(
-                    step, dev, calls=2, wall_repeats=args.repeats)
-                print(
-                    format_timeline(f'{name} cp {cp} amp {amp}', timeline),
-                    flush=True)
-            rows.append(
-                dict(
-                    name=name,
-                    config=path,
-                    input=(batch, t, h, w),
-                    cp=cp,
-                    cp_modules=switched,
-                    amp=amp,
-                    compiled=args.compile,
-                    compiled_stages=args.compile_stages,
-                    graph_train=graph_train,
-                    graph_fallback=getattr(model.graphed_training,
-                                           'last_fallback', None),
-                    fused=args.fused,
-                    warmup_s=warmup_s,
-                    times=times,
-                    median_s=med,
-                    min_s=min(times),
-                    clips_per_s=batch / med,
-                    peak_mib=peak,
-                    loss=total,
-                    cuda_syncs=len(syncs),
-                    cuda_sync_sites=dict(sites.most_common()),
-                    timeline=timeline,
-                    device=torch.cuda.get_device_name(dev)))
+        return log_vars
+
+    t0 = time.perf_counter()
+    time_runs(step, args.warmup + 2 * graph_train, 0)
+    warmup_s = time.perf_counter() - t0
+    if cuda:
+        torch.cuda.reset_peak_memory_stats(dev)
+    times, losses = time_runs(step, 0, args.repeats)
+    peak = torch.cuda.max_memory_allocated(dev) / 2**20 if cuda else None
+    total = float(torch.as_tensor(losses['loss']).detach())
+    check_finite(losses, f'{name} ({stack}, cp {cp}, amp {amp})')
+    med = statistics.median(times)
+    sites, syncs, timeline = Counter(), [], None
+    if cuda:
+        with cuda_sync_warnings(dev) as syncs:
+            step()
+        sites = Counter(m.split(': ', 1)[0] for m in syncs)
+        if args.timeline:
+            timeline = cuda_timeline(
+                step, dev, calls=2, wall_repeats=args.repeats)
             print(
-                f'{name}: cp {cp}, amp {amp}, graph_train {graph_train} '
-                f'(eager because: {rows[-1]["graph_fallback"]}), B={batch}: '
-                'median '
-                f'{med * 1e3:.1f} ms, peak {peak:.0f} MiB, loss '
-                f'{total:.3f}, {len(syncs)} synchronisations CUDA reports ' +
-                '; '.join(f'{k} x{n}' for k, n in sites.most_common(12)),
+                format_timeline(f'{name} {stack} cp {cp} amp {amp}', timeline),
                 flush=True)
-            optim_wrapper = None  # freed before the next build
-        model = data = None  # freed before the next build
-        gc.collect()
-        torch.cuda.empty_cache()
-    return rows
+    graphed = getattr(model, 'graphed_training', None)
+    steps = None if graphed is None else graphed.stats()
+    row = dict(
+        name=name,
+        config=path,
+        stack=stack,
+        input=(batch, t, h, w),
+        cp=cp,
+        cp_modules=switched,
+        amp=amp,
+        compiled=args.compile,
+        compiled_stages=args.compile_stages,
+        graph_train=graph_train,
+        graph_fallback=getattr(graphed, 'last_fallback', None),
+        steps=steps,
+        fused=args.fused and cuda,
+        optimizer=ow_cfg.optimizer.get('type'),
+        warmup_s=warmup_s,
+        times=times,
+        median_s=med,
+        min_s=min(times),
+        clips_per_s=batch / med,
+        peak_mib=peak,
+        loss=total,
+        cuda_syncs=len(syncs) if cuda else None,
+        cuda_sync_sites=dict(sites.most_common()),
+        timeline=timeline,
+        device=torch.cuda.get_device_name(dev) if cuda else 'cpu')
+    print(
+        f'{name} ({stack}): cp {cp}, amp {amp}, graph_train {graph_train} '
+        f'({_steps_text(steps)}), B={batch}: median {med * 1e3:.1f} ms, '
+        f"peak {'-' if peak is None else f'{peak:.0f} MiB'}, loss "
+        f'{total:.3f}, {len(syncs)} synchronisations CUDA reports ' +
+        '; '.join(f'{k} x{n}' for k, n in sites.most_common(12)),
+        flush=True)
+    return row
+
+
+def _steps_text(steps: Optional[dict]) -> str:
+    """How the row's steps ran, in words."""
+    if steps is None:
+        return 'eager'
+    eager = sum(steps['eager'].values())
+    return (f"{steps['replayed']} replayed, {steps['compiled']} compiled, "
+            f"{eager} eager {dict(steps['eager'])}, "
+            f"{steps['cudagraph_skips']} CUDA-graph skips, "
+            f"{steps['recompiles']} recompiles")
 
 
 def format_markdown(rows) -> str:
-    head = ('config', 'input (BxTxHxW)', 'checkpointing', 'precision',
-            'iteration median (ms)', 'min (ms)', 'clips/s',
+    head = ('config', 'stack', 'input (BxTxHxW)', 'checkpointing',
+            'precision', 'iteration median (ms)', 'min (ms)', 'clips/s',
             'peak memory (MiB)', 'syncs (CUDA)', 'GPU busy', 'launches',
-            'syncs (trace)')
+            'graph launches', 'steps replayed / compiled / eager',
+            'CUDA-graph skips', 'recompiles')
     cells = []
     for r in rows:
-        tl = r.get('timeline')
+        tl, st = r.get('timeline'), r.get('steps')
         cells.append((
-            r['name'], 'x'.join(str(v) for v in r['input']), r['cp'],
+            r['name'], r.get('stack', 'ours'), 'x'.join(
+                str(v) for v in r['input']), r['cp'],
             ('fp32' if r['amp'] == 'none' else f'{r["amp"]} AMP') +
             (' compiled' if r.get('compiled') else '') +
             (' stages compiled' if r.get('compiled_stages') else '') +
+            (' replayed' if r.get('graph_train') else '') +
             (' fused' if r.get('fused') else ''), f'{r["median_s"] * 1e3:.1f}',
             f'{r["min_s"] * 1e3:.1f}', f'{r["clips_per_s"]:.2f}',
-            f'{r["peak_mib"]:.0f}', str(r.get('cuda_syncs', '-'))) +
-                     (('-', ) * 3 if tl is None else
-                      (f'{100 * tl["gpu_busy_fraction"]:.0f} %',
-                       f'{tl["launches"]:.0f}', f'{tl["syncs"]:.0f}')))
+            '-' if r['peak_mib'] is None else f'{r["peak_mib"]:.0f}',
+            str(r.get('cuda_syncs', '-'))) + (('-', ) * 3 if tl is None else (
+                f'{100 * tl["gpu_busy_fraction"]:.0f} %',
+                f'{tl["launches"]:.0f}', f'{tl.get("graph_launches", 0):.0f}'))
+                     + (('-', ) * 3 if st is None else (
+                         f"{st['replayed']} / {st['compiled']} / "
+                         f"{sum(st['eager'].values())}",
+                         str(st['cudagraph_skips']), str(st['recompiles']))))
     return markdown_table(head, cells)
+
+
+def summary_table(paths: List[str]) -> str:
+    """The table of the rows in ``paths`` (``--json`` files of single
+    runs; missing ones named), and per config the official step's median
+    over each of our replayed rows' (``x official``)."""
+    import json
+    rows, missing = [], []
+    for path in paths:
+        if osp.isfile(path):
+            with open(path) as f:
+                rows += json.load(f)
+        else:
+            missing.append(osp.basename(path))
+    out = [format_markdown(rows)]
+    official = {
+        r['config']: r['median_s']
+        for r in rows if r.get('stack') == 'official'
+    }
+    for r in rows:
+        if r.get('graph_train') and r['config'] in official:
+            precision = 'fp32' if r['amp'] == 'none' else r['amp']
+            out.append(f"{r['name']} {precision} replayed: "
+                       f"{official[r['config']] / r['median_s']:.2f}x the "
+                       'official step')
+    if missing:
+        out.append('not measured (time limit or failure): ' +
+                   ', '.join(missing))
+    return '\n'.join(out)
 
 
 def main(argv=None):
     args = parse_args(argv)
-    if not torch.cuda.is_available():
-        raise SystemExit('bench_train_step.py needs CUDA')
+    if args.table:
+        print(summary_table(args.table))
+        return []
+    if args.device == 'cuda' and not torch.cuda.is_available():
+        raise SystemExit('bench_train_step.py --device cuda needs CUDA')
     configs = named_configs(args.config, METAFILE if args.official else None)
+    where = torch.cuda.get_device_name(0) if args.device == 'cuda' else 'cpu'
     print(
-        f'torch {torch.__version__}, '
-        f'{torch.cuda.get_device_name(0)}; random weights (seed '
+        f'torch {torch.__version__}, {where}; random weights (seed '
         f'{args.seed}), {args.warmup} warm-up + {args.repeats} timed '
         'iterations',
         flush=True)
     rows = []
-    for name, path in configs:
-        rows += bench_config(name, path, args)
+
+    def done(row):  # each row written as soon as it is measured
+        rows.append(row)
         if args.json:
             write_json(args.json, rows)
+
+    for name, path in configs:
+        bench_config(name, path, args, done)
     print()
     print(format_markdown(rows))
     return rows

@@ -48,11 +48,16 @@
 #               AdamW (CORE_TRAIN_CONFIGS, default SlowFast-R50 and ViT-B,
 #               fp32, with --timeline), the captured predict against the
 #               official stack at B = 1 fp32 with its graph breaks
-#   replay      issue 95: the replayed training step (graph_train_cfg):
-#               its CUDA test (within 1e-5 of eager), one iteration eager
-#               and replayed (SlowFast-R50 B = 2 fp32 / bf16 with fused
-#               AdamW, ViT-B B = 1 with its checkpointing; --timeline), the
-#               official step beside ours (profile_model.py --vs-official)
+#   replay      issue 103: the replayed training step (graph_train_cfg),
+#               one job a row, each row's JSON written when measured, all
+#               within REPLAY_BUDGET_S (470) of the script's start: its CUDA
+#               tests (AdamW steps against eager, accumulation, NCCL DDP),
+#               SlowFast-R50 B = 2 fp32 eager / replayed / official and bf16
+#               replayed, ViT-B B = 1 as configured eager / replayed /
+#               official (fused AdamW, --timeline; the official stack's
+#               step with its criterion), then one table
+#               (replay_table.md). STMIXER_GPU_DRY_RUN=1: the same jobs on
+#               the CPU, tiny config, no build (the test suite runs it)
 #   heads       issue 63: the tubelet, mask and forecast heads' added cost:
 #               the four ViT-B JHMDB configs (plain, tubelet, mask,
 #               forecast) at B = 1, fp32 + bf16, eager
@@ -384,34 +389,85 @@ stage_core() {
   return $rc
 }
 
+# one row of the replay stage: a job of its own under the time left of
+# REPLAY_BUDGET_S (counted from the script's start, the build included),
+# its output in $RES/replay_NAME.txt and its row in $RES/replay_NAME.json
+# as soon as it is measured (a job cut by the limit leaves the others')
+replay_job() {
+  local name=$1 limit=$2; shift 2
+  local left=$(( ${REPLAY_BUDGET_S:-470} - ($(date +%s) - T0) ))
+  if [ "$left" -lt 40 ]; then
+    log "replay: $name not run ($left s left of REPLAY_BUDGET_S)"
+    return 1
+  fi
+  [ "$limit" -le "$left" ] || limit=$left
+  log "replay: $name (at most $limit s)"
+  timeout "$limit" "$@" > "$RES/replay_$name.txt" 2>&1
+  local rc=$?
+  grep -E 'median|passed|failed|skipped|Error' "$RES/replay_$name.txt" \
+      | grep -v '^[|]' | tail -4
+  [ $rc -eq 0 ] || log "replay: $name exit $rc"
+  return $rc
+}
+
 stage_replay() {
-  log "issue 95: the training step replayed as CUDA graphs"
-  "$PY" -m pytest -q -rs -p no:cacheprovider \
-      tests/test_models/test_detectors/test_stmixer_graph_train.py -k cuda \
-      2>&1 | tee "$RES/replay_tests.log" | tail -4
-  local job tag rc=0
-  for job in "$SFR50|--cp off --amp none bf16 --fused" \
-             "$VITB|--cp on --amp none --fused"; do
-    tag="$(basename "${job%%|*}" .py)"
-    # shellcheck disable=SC2086  (the options are several words)
-    timeout "${REPLAY_TIMEOUT:-240}" "$PY" tools/gpu/bench_train_step.py \
-        "${job%%|*}" ${job##*|} --graph-train off on --timeline \
-        --repeats "${REPEATS:-10}" --warmup "${TRAIN_WARMUP:-3}" \
-        --json "$RES/replay_$tag.json" > "$RES/replay_$tag.txt" 2>&1 || rc=1
-    grep -E 'median|busy|launches|Error' "$RES/replay_$tag.txt" | head -12
+  log "issue 103: the replayed training step (graph_train_cfg), one job a row"
+  local sf="$SFR50" vit="$VITB" bf16=bf16 rc=0
+  local -a dev=(--fused --timeline --repeats "${REPEATS:-10}"
+                --warmup "${TRAIN_WARMUP:-3}")
+  if [ "${STMIXER_GPU_DRY_RUN:-0}" = 1 ]; then  # the CPU, tiny shapes
+    sf=tests/data/configs/tiny_stmixer_tiny-ava.py; vit=$sf
+    dev=(--device cpu --shape 4 64 64 --repeats 1 --warmup 0)
+    bf16=none  # (mmengine's AmpOptimWrapper refuses the CPU)
+  fi
+  local bench=("$PY" tools/gpu/bench_train_step.py)
+  # the CUDA tests: six AdamW steps of two shapes against eager (with and
+  # without accumulation), 1-process NCCL DDP; skipped without CUDA
+  replay_job tests "${REPLAY_TESTS_TIMEOUT:-150}" "$PY" -m pytest -q -rs \
+      -p no:cacheprovider \
+      tests/test_models/test_detectors/test_stmixer_graph_train.py \
+      -k 'cuda or gpu' || rc=1
+  # SlowFast-R50 B = 2 at 32x256x320, ViT-B B = 1 at 16x256x320 (the
+  # configs' clip_len), AdamW fused, each row a process of its own
+  replay_job sf_eager "${REPLAY_ROW_TIMEOUT:-120}" "${bench[@]}" "$sf" \
+      --graph-train off --cp off --amp none "${dev[@]}" \
+      --json "$RES/replay_sf_eager.json" || rc=1
+  replay_job sf_replayed "${REPLAY_COMPILE_TIMEOUT:-200}" "${bench[@]}" \
+      "$sf" --graph-train on --cp off --amp none "${dev[@]}" \
+      --json "$RES/replay_sf_replayed.json" || rc=1
+  replay_job sf_official "${REPLAY_ROW_TIMEOUT:-120}" "${bench[@]}" "$sf" \
+      --stack official --cp off --amp none "${dev[@]}" \
+      --json "$RES/replay_sf_official.json" || rc=1
+  replay_job vit_eager "${REPLAY_ROW_TIMEOUT:-120}" "${bench[@]}" "$vit" \
+      --graph-train off --cp config --amp none "${dev[@]}" \
+      --json "$RES/replay_vit_eager.json" || rc=1
+  replay_job vit_official "${REPLAY_ROW_TIMEOUT:-120}" "${bench[@]}" "$vit" \
+      --stack official --cp config --amp none "${dev[@]}" \
+      --json "$RES/replay_vit_official.json" || rc=1
+  replay_job vit_replayed "${REPLAY_COMPILE_TIMEOUT:-200}" "${bench[@]}" \
+      "$vit" --graph-train on --cp config --amp none "${dev[@]}" \
+      --json "$RES/replay_vit_replayed.json" || rc=1
+  replay_job sf_bf16_replayed "${REPLAY_COMPILE_TIMEOUT:-200}" \
+      "${bench[@]}" "$sf" --graph-train on --cp off --amp "$bf16" "${dev[@]}" \
+      --json "$RES/replay_sf_bf16_replayed.json" || rc=1
+  local name files=()
+  for name in sf_eager sf_replayed sf_official vit_eager vit_official \
+              vit_replayed sf_bf16_replayed; do
+    files+=("$RES/replay_$name.json")
   done
-  timeout "${REPLAY_ANCHOR_TIMEOUT:-240}" "$PY" \
-      tools/analysis_tools/profile_model.py "$SFR50" --vs-official \
-      --device cuda --batch-size 2 --repeats "${REPEATS:-10}" --warmup 4 \
-      --json "$RES/replay_anchor.json" > "$RES/replay_anchor.txt" 2>&1 \
-      || rc=1
-  tail -3 "$RES/replay_anchor.txt"
+  "${bench[@]}" --table "${files[@]}" | tee "$RES/replay_table.md"
   return $rc
 }
 
 [ $# -ge 1 ] || { echo "usage: $0 build|tests|suite|parity|throughput|train|data|profile|vsofficial|captured|decoder|compile|online|heads|core|replay ..." >&2; exit 2; }
-nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
-stage_build || exit 1
+if [ "${STMIXER_GPU_DRY_RUN:-0}" = 1 ]; then
+  # on the CPU, without the build: the replay stage's jobs on the tiny
+  # config (tests/test_tools/test_gpu_checks_script.py)
+  [ "$*" = replay ] || { echo "STMIXER_GPU_DRY_RUN=1: the replay stage only" >&2; exit 2; }
+else
+  nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
+  stage_build || exit 1
+fi
 status=0
 for s in "$@"; do
   case "$s" in

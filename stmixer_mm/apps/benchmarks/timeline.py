@@ -43,7 +43,7 @@ def summarise_trace(events: Sequence[Dict[str, Any]],
     if calls < 1:
         raise ValueError(f'calls must be >= 1, got {calls}')
     device, per_kernel = [], {}
-    launches = launch_us = syncs = sync_us = memcpys = 0
+    launches = launch_us = syncs = sync_us = memcpys = graph_launches = 0
     for e in events:
         if e.get('ph') != 'X':
             continue
@@ -58,6 +58,7 @@ def summarise_trace(events: Sequence[Dict[str, Any]],
             if name.startswith(LAUNCH_PREFIXES):
                 launches += 1
                 launch_us += dur
+                graph_launches += 'GraphLaunch' in name
             elif name in SYNC_NAMES:
                 syncs += 1
                 sync_us += dur
@@ -70,6 +71,7 @@ def summarise_trace(events: Sequence[Dict[str, Any]],
         gpu_busy_ms=merged_length(device) / calls / 1e3,
         kernels=len(device) / calls,
         launches=launches / calls,
+        graph_launches=graph_launches / calls,
         launch_host_ms=launch_us / calls / 1e3,
         syncs=syncs / calls,
         sync_wait_ms=sync_us / calls / 1e3,
