@@ -51,6 +51,7 @@ def test_loop_and_step_alone_on_the_same_batches(tools, tmp_path):
     assert loop['amp'] == 'none' and loop['workers'] == 1
     assert loop['clips'] == 2 * loop['batch']
     assert loop['step_alone_clips_per_s'] > 0 and loop['clips_per_s'] > 0
+    assert loop['steps'] is None  # no graph_train_cfg in the tiny config
     assert '| loop (fp32) | 1 |' in out
     # the loop read against the step alone on its own batches
     ratio = loop['clips_per_s'] / loop['step_alone_clips_per_s']

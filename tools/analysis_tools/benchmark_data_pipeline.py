@@ -22,7 +22,7 @@ import copy
 import os
 import os.path as osp
 import time
-from typing import Any, Dict, Iterator, List
+from typing import Any, Dict, Iterator, List, Optional
 
 import torch
 
@@ -232,7 +232,9 @@ def train_rows(name: str, path: str, cfg, paths, args) -> List[dict]:
                 kept.append(data)
                 model.train_step(data, ow)
 
+            before = _steps(model)
             loop = loader_row(name, cfg, paths, args, workers, step)
+            loop['steps'] = _steps(model, before)
             timed = kept[-args.batches:]
             t0 = time.perf_counter()
             for data in timed:
@@ -244,10 +246,40 @@ def train_rows(name: str, path: str, cfg, paths, args) -> List[dict]:
             print(
                 f'{name}: {amp}, {workers} workers: loop '
                 f'{loop["clips_per_s"]:.2f} clips/s, the step alone on the '
-                f'same batches {alone:.2f} clips/s',
+                f'same batches {alone:.2f} clips/s; the loop\'s steps: '
+                f'{_steps_text(loop["steps"])}',
                 flush=True)
             kept.clear()
     return rows
+
+
+def _steps(model, before: Optional[dict] = None) -> Optional[dict]:
+    """How the training steps of ``model.graph_train_cfg`` ran
+    (``GraphedTraining.stats``), since ``before`` where given; None
+    without it."""
+    graphed = getattr(model, 'graphed_training', None)
+    if graphed is None:
+        return None
+    now = graphed.stats()
+    if before is None:
+        return now
+    now['eager'] = {
+        k: n - before['eager'].get(k, 0)
+        for k, n in now['eager'].items() if n - before['eager'].get(k, 0)
+    }
+    return {
+        k: v if k == 'eager' else v - before[k]
+        for k, v in now.items()
+    }
+
+
+def _steps_text(steps: Optional[dict]) -> str:
+    if steps is None:
+        return 'eager (no graph_train_cfg)'
+    return (f"{steps['replayed']} replayed, {steps['compiled']} compiled, "
+            f"{sum(steps['eager'].values())} eager {steps['eager']}, "
+            f"{steps['cudagraph_skips']} CUDA-graph skips, "
+            f"{steps['recompiles']} recompiles")
 
 
 def report(rows: List[dict], device: str) -> str:
@@ -265,7 +297,8 @@ def report(rows: List[dict], device: str) -> str:
             need[r['name']] = max(
                 need.get(r['name'], 0), r['step_alone_clips_per_s'])
     head = ('config', 'what', 'workers', 'batch', 'clips/s', 'start (s)',
-            'step alone (clips/s)', 'data / step', 'bound by')
+            'step alone (clips/s)', 'data / step', 'bound by',
+            'steps replayed')
     cells = []
     for r in rows:
         step, ratio, bound = need.get(r['name']), '-', '-'
@@ -278,9 +311,13 @@ def report(rows: List[dict], device: str) -> str:
         elif step:
             ratio = f'{r["clips_per_s"] / step:.2f}x'
             bound = 'step' if r['clips_per_s'] >= step else 'data'
+        steps = r.get('steps')
+        replayed = '-' if not steps else \
+            f"{steps['replayed']} of {steps['steps']}"
         cells.append((r['name'], what, r['workers'], r['batch'],
                       f'{r["clips_per_s"]:.2f}', f'{r["start_s"]:.1f}',
-                      '-' if step is None else f'{step:.2f}', ratio, bound))
+                      '-' if step is None else f'{step:.2f}', ratio, bound,
+                      replayed))
     return f'{device}\n\n' + markdown_table(head, cells)
 
 

@@ -199,8 +199,8 @@ class GraphedTraining:
     backward run to their first steady replay inside one guard: the forward
     compiled with its backward lowered at once, then (on CUDA) one
     warm-up and one recording of each, on the same batch (``torch.autograd.
-    grad``: no ``.grad`` is touched; the BatchNorm statistics and the random
-    state are put back), then the step's own forward as the first replay.
+    grad``: no ``.grad`` is touched; the BatchNorm statistics and the CPU's
+    random state are put back), then the step's own forward as the first replay.
     A failure anywhere in it (inductor skipping CUDA graphs included) sends
     the run to the eager step with one warning naming the stage and the
     exception. At most ``max_shapes`` shapes are compiled, the others run
@@ -419,15 +419,15 @@ class GraphedTraining:
         leaves = tuple(
             q if q is None else q.detach().requires_grad_(q.requires_grad)
             for q in queries)
-        cuda = [device.index if device.index is not None else
-                torch.cuda.current_device()] if device.type == 'cuda' else []
         stage = rounds[0][0]
         try:
             with functorch_config.patch(
                     force_non_lazy_backward_lowering=True), \
                     inductor_config.patch({'triton.cudagraph_or_error': True}):
                 try:
-                    with torch.random.fork_rng(devices=cuda):
+                    # (the CPU's random state; on CUDA inductor draws its
+                    # own numbers, other than eager's, either way)
+                    with torch.random.fork_rng(devices=[]):
                         for stage, backward in rounds:
                             out, _ = self._call(model, batch_inputs, leaves)
                             outputs = [
