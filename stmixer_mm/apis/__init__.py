@@ -5,6 +5,7 @@ from stmixer_mm.datasets.class_names import (LabelMapError, check_label_map,
                                              class_names, load_label_map,
                                              model_action_columns,
                                              test_dataset_cfg)
+from stmixer_mm.moved import moved_attribute
 from .inference import (build_clip_pipeline, check_clip,
                         clip_keyframe_from_cfg, clip_sampling_from_cfg,
                         inference_clips, inference_detector, init_detector)
@@ -20,3 +21,8 @@ __all__ = [
     'model_action_columns', 'test_dataset_cfg', 'STMixerInferencer',
     'KeyframeResult', 'OnlineTubeTracker'
 ]
+
+
+def __getattr__(name: str):
+    """Names that moved since the last layout (:mod:`stmixer_mm.moved`)."""
+    return moved_attribute(__name__, name)

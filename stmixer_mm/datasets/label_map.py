@@ -84,7 +84,7 @@ def _read_text(path: str, backend_args: Optional[dict]) -> str:
             'UTF-8); expected an AVA label map (.pbtxt)') from None
     if not text:
         raise LabelMapError(f'label map {path} is empty (0 bytes)')
-    return text
+    return text[1:] if text.startswith('\ufeff') else text  # (a BOM)
 
 
 def read_pbtxt_label_map(path: str,
@@ -92,7 +92,9 @@ def read_pbtxt_label_map(path: str,
                          ) -> Dict[int, str]:
     """``{label id: name}`` of an AVA label map, in file order: entries
     ``label { name: "..." label_id: N }`` or ``item { name: "..." id: N }``
-    (``display_name`` read as the name), in any layout.
+    (``display_name`` read as the name where no ``name`` is given; both:
+    refused, the TensorFlow object-detection form), ids >= 1, each name
+    once, in any layout (a UTF-8 byte-order mark allowed).
 
     Args:
         path (str): The ``.pbtxt`` file, UTF-8 (or ``stmixer_mm::NAME``,
@@ -147,8 +149,8 @@ def _line(text: str, pos: int) -> int:
 
 
 #: what a label map holds, for :func:`_stray`
-_FILE_PARTS = ('entries `label { name: "..." label_id: N }` (each closed by '
-               'its `}`)')
+_FILE_PARTS = ('entries `label { name: "..." label_id: N }` or `item { name: '
+               '"..." id: N }` (each closed by its `}`)')
 #: what an entry holds
 _ENTRY_PARTS = 'fields name: "..." and label_id: N'
 
@@ -176,7 +178,8 @@ def _stray(text: str,
 def _entries(text: str, path: str) -> List[Tuple[int, str, int]]:
     """``(label id, name, line)`` of each entry of ``text`` (comments
     stripped), in file order; see :func:`parse_pbtxt_label_map`."""
-    text = strip_comments(text)
+    # (a UTF-8 byte-order mark, as Windows editors write, is not text)
+    text = strip_comments(text[1:] if text.startswith('\ufeff') else text)
     entries = list(_ENTRY.finditer(text))
     if not entries:
         raise LabelMapError(
@@ -184,6 +187,7 @@ def _entries(text: str, path: str) -> List[Tuple[int, str, int]]:
             'entries; expected an AVA label map (.pbtxt)')
     found: List[Tuple[int, str, int]] = []
     names: Dict[int, str] = {}
+    ids: Dict[str, int] = {}
     end = 0
     for n, m in enumerate(entries, 1):
         _stray(text, end, m.start(), path)
@@ -204,7 +208,7 @@ def _entries(text: str, path: str) -> List[Tuple[int, str, int]]:
                 other.append(key)
                 pos = f.end()
                 continue
-            # name and display_name may both be given (the first is read);
+            # name or display_name (both: refused below);
             # label_id and id are one field
             given = [
                 k for k in (_IDS if key in _IDS else (key, )) if k in fields
@@ -215,6 +219,13 @@ def _entries(text: str, path: str) -> List[Tuple[int, str, int]]:
                     f'{fields[given[0]][2]}; expected one per entry')
             fields[key] = (key, value, at)
             pos = f.end()
+        if all(k in fields for k in _NAMES):
+            raise LabelMapError(
+                f'{where}: both name ({fields["name"][1]}) and display_name '
+                f'({fields["display_name"][1]}): the TensorFlow '
+                'object-detection form, whose name is a machine id; an AVA '
+                'label map names each action once: label { name: "<action>" '
+                'label_id: N }')
         name = next((fields[k] for k in _NAMES if k in fields), None)
         id_ = next((fields[k] for k in _IDS if k in fields), None)
         if name is None or id_ is None:
@@ -236,10 +247,20 @@ def _entries(text: str, path: str) -> List[Tuple[int, str, int]]:
         except ValueError:
             raise LabelMapError(f'{where}: label_id {id_[1]!r} is '
                                 'not an integer') from None
+        if label_id < 1:
+            raise LabelMapError(
+                f'{where}: {id_[0]} must be an integer >= 1 (AVA counts '
+                'actions from 1; column 0 of the scores is the background in '
+                f'mmaction2), got {label_id}')
         if label_id in names:
             raise LabelMapError(f'{where}: label_id {label_id} given twice ('
                                 f'{names[label_id]!r} and {label!r})')
+        if label in ids:
+            raise LabelMapError(
+                f'{where}: name {label!r} given twice (label_id {ids[label]} '
+                f'and {label_id}); expected one id per action')
         names[label_id] = label
+        ids[label] = label_id
         found.append((label_id, label, line))
     _stray(text, end, len(text), path)
     return found
@@ -261,7 +282,8 @@ def parse_pbtxt_label_map(text: str, path: str) -> Dict[int, str]:
     Raises:
         LabelMapError: No entry; text outside the entries (an unclosed
             entry); an entry without a name or an integer id, with an
-            empty name, an unknown field or a field given twice; or an id
+            empty name, both ``name`` and ``display_name``, an id < 1, an
+            unknown field or a field given twice; or an id or a name
             given twice (naming entry and line).
     """
     return {label_id: name for label_id, name, _ in _entries(text, path)}

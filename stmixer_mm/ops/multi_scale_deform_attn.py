@@ -82,7 +82,10 @@ def check_msda_args(value: Tensor, spatial_shapes: Tensor,
             'floating dtype' for n, a in zip(names[3:], args[3:])
             if a.dtype != value.dtype or not value.is_floating_point()
         ]
-        if type(im2col_step) is not int or not 0 < im2col_step <= B or \
+        if B == 0:
+            wrong.append('value must hold a batch of at least one, got an '
+                         f'empty batch: shape {tuple(value.shape)}')
+        elif type(im2col_step) is not int or not 0 < im2col_step <= B or \
                 B % im2col_step:
             wrong.append('im2col_step must be an int >= 1 dividing the batch '
                          f'B={B}, got {im2col_step!r}')

@@ -599,8 +599,9 @@ def optimizer_settings(cfg) -> Optional[str]:
 
 def dataloader_settings(cfg) -> Optional[str]:
     """Config rule: each ``*_dataloader``'s ``batch_size`` is an int >= 1
-    and ``num_workers`` an int >= 0 (PyTorch's ``DataLoader`` refuses
-    them only when the runner builds it).
+    and ``num_workers`` an int >= 0, and torch's ``DataLoader`` takes the
+    settings together (:func:`_torch_refuses`): PyTorch refuses them only
+    when the runner builds it, after the work dir is made.
 
     Args:
         cfg (Config | dict): The merged config.
@@ -618,6 +619,39 @@ def dataloader_settings(cfg) -> Optional[str]:
             if not is_int(value) or value < low:
                 return (f'{split}_dataloader.{key}: expected an int >= '
                         f'{low}, got {value!r}')
+        problem = _torch_refuses(_plain(loader))
+        if problem:
+            return f'{split}_dataloader: {problem}'
+    return None
+
+
+def _torch_refuses(loader: dict) -> Optional[str]:
+    """What torch's ``DataLoader`` refuses in the settings of ``loader``
+    (a dataloader config) as mmengine's Runner hands them over (its own
+    keys taken out, a sampler or a batch sampler in their place), on a
+    one-item data set: the rules between keys (``prefetch_factor``,
+    ``persistent_workers``, ``timeout`` or ``multiprocessing_context``
+    without workers, ...) in torch's own words; None if it takes them."""
+    import warnings
+
+    from torch.utils.data import DataLoader
+    kwargs = {
+        k: v
+        for k, v in loader.items() if k not in RUNNER_DATALOADER_KEYS
+    }
+    if loader.get('batch_sampler') is not None:
+        kwargs['batch_sampler'] = [[0]]
+    else:
+        kwargs['sampler'] = [0]
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore')
+            DataLoader([0], **kwargs)
+    except (ValueError, TypeError) as e:
+        given = ', '.join(f'{k}={v!r}' for k, v in sorted(kwargs.items())
+                          if k not in ('sampler', 'batch_sampler'))
+        return (f"torch's DataLoader refuses {given}: "
+                f'{str(e).strip().splitlines()[0]}')
     return None
 
 

@@ -203,3 +203,47 @@ def test_the_label_maps_ship_in_the_wheel(tmp_path):
     assert len(shipped) == 2
     for name in shipped:
         assert f'stmixer_mm/datasets/label_maps/{name}' in sources
+
+
+@pytest.mark.parametrize('text,message', [
+    (TWO_SPACE + TWO_SPACE.replace('1', '2'),
+     r"entry 2 \(line 5\): name 'stand' given twice \(label_id 1 and 2\)"),
+    ('label {\n  name: "bg"\n  label_id: 0\n}\n',
+     r'entry 1 \(line 1\): label_id must be an integer >= 1 .*got 0'),
+    ('item {\n  name: "a"\n  id: -3\n}\n',
+     r'id must be an integer >= 1 .*got -3'),
+    ('item {\n  name: "/m/01"\n  id: 1\n  display_name: "a"\n}\n',
+     r'entry 1 \(line 1\): both name \("/m/01"\) and display_name \("a"\): '
+     'the TensorFlow object-detection form'),
+])
+def test_what_ava_label_maps_never_hold_is_refused(tmp_path, text, message):
+    """A name under two ids, an id < 1 (0 is the background column in
+    mmaction2), and the TensorFlow object-detection form (whose name is a
+    machine id) are refused by every reader, naming the entry."""
+    path = tmp_path / 'bad.pbtxt'
+    path.write_text(text)
+    for read in (read_pbtxt_label_map, load_label_map, check_ava_label_file):
+        with pytest.raises(ValueError, match=message):
+            read(str(path))
+
+
+def test_a_byte_order_mark_is_read_as_text_start(tmp_path):
+    """A UTF-8 byte-order mark (Windows editors write one) is not read as a
+    character of the first entry; every reader gives the names."""
+    path = tmp_path / 'bom.pbtxt'
+    path.write_bytes(b'\xef\xbb\xbf' + (TWO_SPACE + TWO_SPACE.replace(
+        'stand', 'walk').replace('1', '2')).encode())
+    names = {1: 'stand', 2: 'walk'}
+    assert read_pbtxt_label_map(str(path)) == names
+    assert check_mmaction2_reads_label_map(str(path)) == names
+    assert load_label_names(str(path)) == names
+    assert check_ava_label_file(str(path)) == [1, 2]
+
+
+def test_refusals_name_both_entry_forms(tmp_path):
+    path = tmp_path / 'stray.pbtxt'
+    path.write_text(TWO_SPACE + 'labels: 3\n')
+    with pytest.raises(LabelMapError) as e:
+        read_pbtxt_label_map(str(path))
+    assert 'label { name: "..." label_id: N }` or `item { name: ' \
+        '"..." id: N }' in str(e.value)

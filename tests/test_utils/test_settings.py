@@ -306,6 +306,27 @@ def test_load_config_names_the_file(tmp_path):
     ({
         'train_dataloader.num_workers': -1
     }, 'train_dataloader.num_workers: expected an int >= 0, got -1'),
+    # torch's rules between DataLoader keys, in its own words
+    ({
+        'train_dataloader.prefetch_factor': 2,
+        'train_dataloader.num_workers': 0
+    }, "train_dataloader: torch's DataLoader refuses batch_size=2, "
+     'num_workers=0, persistent_workers=False, prefetch_factor=2: '
+     'prefetch_factor option could only be specified in multiprocessing'),
+    ({
+        'val_dataloader.persistent_workers': True,
+        'val_dataloader.num_workers': 0
+    }, "val_dataloader: torch's DataLoader refuses"),
+    ({
+        'test_dataloader.timeout': -1
+    }, 'timeout option should be non-negative'),
+    ({
+        'train_dataloader.num_workers': 1,
+        'train_dataloader.multiprocessing_context': 'spwan'
+    }, 'multiprocessing_context option should specify a valid start method'),
+    ({
+        'train_dataloader.shuffle': True
+    }, 'sampler option is mutually exclusive with shuffle'),
 ])
 def test_training_settings_are_checked_before_the_run(options, message):
     """The optimizer, its schedulers and the dataloaders' sizes are checked
@@ -320,6 +341,14 @@ def test_valid_training_settings_pass():
         TINY_CFG, **{
             'optim_wrapper.optimizer.fused': False,
             'train_dataloader.num_workers': 0
+        })
+    _checked(
+        TINY_CFG, **{
+            'train_dataloader.num_workers': 2,
+            'train_dataloader.prefetch_factor': 4,
+            'train_dataloader.persistent_workers': True,
+            'train_dataloader.pin_memory': True,
+            'train_dataloader.timeout': 30,
         })
 
 

@@ -74,8 +74,24 @@ def test_a_neck_giving_other_levels_than_the_decoder_reads_is_refused():
     cfg.merge_from_dict({'model.roi_head.featmap_strides': [4, 8, 16]})
     with pytest.raises(ConfigSettingError) as err:
         check_config(cfg)
-    assert 'STMixer: neck.num_outs must be 3 (featmap_strides), got 4' in \
-        str(err.value)
+    assert 'STMixer: neck.in_channels must give 3 levels, one per ' \
+        'roi_head.featmap_strides [4, 8, 16], got [8, 16, 32, 64] (4 ' \
+        'levels)' in str(err.value)
+
+
+def test_a_neck_level_count_is_named_by_the_setting_that_gave_it():
+    """Three levels given to a neck that counts its maps from
+    ``in_channels``: the refusal names ``in_channels`` (what was given) and
+    the decoder's ``featmap_strides`` (what it must match), not a
+    ``num_outs`` the user did not touch."""
+    cfg = Config.fromfile(TINY)
+    cfg.merge_from_dict({'model.neck.in_channels': [8, 16, 32]})
+    with pytest.raises(ConfigSettingError) as err:
+        check_config(cfg)
+    assert 'STMixer: neck.in_channels must give 4 levels, one per ' \
+        'roi_head.featmap_strides [4, 8, 16, 32], got [8, 16, 32] (3 ' \
+        'levels)' in str(err.value)
+    assert 'num_outs' not in str(err.value)
 
 
 def test_the_pre_run_check_leaves_no_mmengine_lock_held():

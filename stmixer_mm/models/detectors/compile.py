@@ -9,8 +9,6 @@ from collections import Counter
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
-import torch._functorch.config as functorch_config
-import torch._inductor.config as inductor_config
 from mmengine.logging import print_log
 from torch import Tensor
 
@@ -30,6 +28,17 @@ def _settings(name: str, given: dict, defaults: dict) -> dict:
     ``model.<name>``."""
     check_compile_args(f'STMixer: {name}', given, defaults)
     return dict(defaults, **given)
+
+
+def _head_reason(model, setting: str) -> Optional[str]:
+    """Why ``model.<setting>`` does not apply: the decoder has a mask or
+    forecast head (they read the pyramid and the queries, which the compiled
+    part keeps to itself), or None."""
+    for head in ('mask_head', 'forecast_head'):
+        if getattr(model.roi_head, head, None) is not None:
+            return (f'model.{setting}: the decoder has a {head}, which reads '
+                    'the pyramid')
+    return None
 
 
 def _call_key(batch_inputs: Tensor, img_shapes: tuple) -> tuple:
@@ -64,12 +73,14 @@ class CompiledPredict:
             img_shapes (tuple): ``(H, W)`` of every clip without padding.
 
         Returns:
-            str | None: The reason (an earlier compilation failure, training
-            mode, a CUDA-graph mode off CUDA, or a clip size, dtype or
-            device other than the compiled one), or None.
+            str | None: The reason (an earlier compilation failure, a mask
+            or forecast head, training mode, a CUDA-graph mode off CUDA, or
+            a clip size, dtype or device other than the compiled one), or
+            None.
         """
-        if self._failed is not None:
-            return self._failed
+        reason = self._failed or _head_reason(model, 'compile_cfg')
+        if reason is not None:
+            return reason
         mode = self.cfg['mode']
         if model.training:
             return ('model.compile_cfg: the model is in training mode (only '
@@ -267,12 +278,9 @@ class GraphedTraining:
                     'compiles it on the CPU)')
         if not torch.is_grad_enabled():
             return 'model.graph_train_cfg: gradients are off'
-        decoder = model.roi_head
-        for head in ('mask_head', 'forecast_head'):
-            if getattr(decoder, head, None) is not None:
-                return (f'model.graph_train_cfg: the decoder has a {head}, '
-                        'which reads the pyramid')
-        if getattr(decoder, 'compile_stages', None) is not None:
+        if _head_reason(model, 'graph_train_cfg'):
+            return _head_reason(model, 'graph_train_cfg')
+        if getattr(model.roi_head, 'compile_stages', None) is not None:
             return ('model.graph_train_cfg: model.roi_head.compile_stages is '
                     'set (the stages are compiled on their own)')
         return None
@@ -347,10 +355,9 @@ class GraphedTraining:
         if not first:
             return self._run(model, batch_inputs, queries)
         self._tried += 1
-        try:
-            out = self._first_run(model, batch_inputs, queries)
-        except _StageFailed as e:
-            self._failed = reason = str(e)
+        out, reason = self._first_run(model, batch_inputs, queries)
+        if reason is not None:
+            self._failed = reason
             self._eager(reason)
             self._say(reason)
             return None
@@ -403,8 +410,9 @@ class GraphedTraining:
 
     def _first_run(self, model, batch_inputs: Tensor, queries: tuple):
         """A shape's compilation, warm-up and recording (on the step's own
-        batch, nothing kept) and the step's first replay, in one guard;
-        :class:`_StageFailed` names the stage that failed."""
+        batch, nothing kept) and the step's first replay, in one guard:
+        ``(outputs, None)``, or ``(None, why)`` naming the stage that failed
+        and the exception."""
         device = batch_inputs.device
         graphs = self._graphs(device)
         rounds = (('compilation and CUDA-graph warm-up of the forward',
@@ -413,6 +421,10 @@ class GraphedTraining:
                    'CUDA-graph recording of the backward')) if graphs else (
                        ('compilation of the forward and backward',
                         'first backward'), )
+        # (on use: importing inductor's config at the package's import would
+        # load Dynamo, which adds to torch.load's allow-list)
+        import torch._functorch.config as functorch_config
+        import torch._inductor.config as inductor_config
         params = [p for p in model.parameters() if p.requires_grad]
         buffers = [b.detach().clone() for b in model.buffers()]
         # the queries as leaves (their eager graph is the step's own)
@@ -445,13 +457,13 @@ class GraphedTraining:
                         for b, saved in zip(model.buffers(), buffers):
                             b.copy_(saved)
                 stage = 'first replay' if graphs else 'first compiled step'
-                return self._run(model, batch_inputs, queries)
+                return self._run(model, batch_inputs, queries), None
         except Exception as e:  # noqa: B902 compilers fail in many ways
-            raise _StageFailed(
+            return None, (
                 f'model.graph_train_cfg: the {stage} of the training step '
                 f"(torch.compile backend='{self.cfg['backend']}', mode="
                 f"'{self.cfg['mode']}') failed: {type(e).__name__}: "
-                f'{_first_line(e)}') from e
+                f'{_first_line(e)}')
 
     def _own_grads(self, model) -> None:
         """Hooks that give every trainable parameter a ``.grad`` of its own
@@ -533,11 +545,6 @@ class GraphedTraining:
             warns.append('graph_train_cfg: no training step was replayed '
                          f'after the warm-up: {cause}')
         return line, warns
-
-
-class _StageFailed(RuntimeError):
-    """A stage before a shape's first steady replay failed (the message
-    names it)."""
 
 
 def _first_line(e: BaseException) -> str:

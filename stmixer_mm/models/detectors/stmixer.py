@@ -1,14 +1,12 @@
 """`STMixer: A One-Stage Sparse Action Detector
 <https://arxiv.org/abs/2303.15879>`_ (CVPR 2023)."""
 import inspect
-import logging
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from mmdet.models.detectors import TwoStageDetector
 from mmdet.structures import SampleList
 from mmdet.utils import ConfigType, OptConfigType, OptMultiConfig
 from mmengine.config import ConfigDict
-from mmengine.logging import print_log
 from torch import Tensor, nn
 
 from stmixer_mm.registry import MODELS
@@ -49,7 +47,7 @@ class STMixer(TwoStageDetector):
         data_preprocessor (dict, optional): ``STMixerDataPreprocessor``.
         init_cfg (dict, optional): Initialisation config.
         compile_cfg (dict, optional): ``torch.compile`` predict's static part
-            (not with a mask or forecast head).
+            (with a mask or forecast head predict runs eagerly).
         frozen_modules (Sequence[str]): Parts (``'roi_head.stages'``) kept
             without gradient, in eval mode.
         graph_train_cfg (dict, optional): Replay the training forward and
@@ -100,21 +98,20 @@ class STMixer(TwoStageDetector):
             raise ValueError(f'STMixer: neck.out_channels must be {channels} '
                              f'(feat_channels), got {neck["out_channels"]}')
         strides = self.roi_head.featmap_strides  # (mmdet's necks: num_outs)
-        if getattr(self.neck, 'num_outs', None) not in (None, len(strides)):
-            raise ValueError(f'STMixer: neck.num_outs must be {len(strides)} '
-                             f'(featmap_strides), got {self.neck.num_outs}')
-        if compiled_predict is not None and any(
-                getattr(self.roi_head, head, None) is not None
-                for head in ('mask_head', 'forecast_head')):
-            # these heads read the pyramid and queries the compiled part keeps
-            print_log(
-                'model.compile_cfg is not used with a mask or forecast head '
-                '(model.roi_head): predict runs eagerly',
-                logger='current',
-                level=logging.WARNING)
-            compiled_predict = None
+        num_outs = getattr(self.neck, 'num_outs', None)
+        if num_outs not in (None, len(strides)):  # named by what set it
+            given = next((k for k in ('num_outs', 'in_channels', 'scales')
+                          if k in neck), 'num_outs')
+            raise ValueError(
+                f'STMixer: neck.{given} must give {len(strides)} levels, one '
+                f'per roi_head.featmap_strides {list(strides)}, got '
+                f'{neck.get(given, num_outs)!r} ({num_outs} levels)')
         #: the captured inference path (``compile_cfg``), None when off
         self.compiled_predict = compiled_predict
+        if not isinstance(frozen_modules, (list, tuple)):
+            raise ValueError(
+                'STMixer: frozen_modules must be a list of part names (e.g. '
+                f"['backbone']), got {frozen_modules!r}")
         self.frozen_modules = tuple(frozen_modules)
         for i, name in enumerate(self.frozen_modules):
             self._frozen_part(i, name).requires_grad_(False)

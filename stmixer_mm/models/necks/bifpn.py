@@ -12,7 +12,10 @@ from mmengine.model import BaseModule
 from torch import Tensor
 
 from stmixer_mm.registry import MODELS
-from stmixer_mm.utils.checks import check_ints, check_range
+from stmixer_mm.utils.checks import check_choice, check_ints, check_range
+
+#: ``F.interpolate``'s modes for 4-D maps (the frames folded into the batch)
+UPSAMPLE_MODES = ('nearest', 'nearest-exact', 'bilinear', 'bicubic', 'area')
 
 
 class _FusionNode(nn.Module):
@@ -89,8 +92,10 @@ class BiFPN3d(BaseModule):
         out_channels (int): Channels of every output level. Defaults to 256.
         num_repeats (int): Stacked BiFPN layers (EfficientDet-D0: 3).
             Defaults to 2.
-        upsample_mode (str): ``F.interpolate``'s mode for 2-D maps
-            (``'nearest'``, ``'bilinear'``, ...). Defaults to ``'nearest'``.
+        upsample_mode (str): ``F.interpolate``'s mode for 2-D maps (the
+            frames folded into the batch): ``'nearest'``, ``'nearest-exact'``,
+            ``'bilinear'``, ``'bicubic'`` or ``'area'``. Defaults to
+            ``'nearest'``.
         eps (float): The fusion's ``eps`` (> 0). Defaults to 1e-4.
         norm_cfg (dict): Norm (2-D) after each projection and node.
             Defaults to ``dict(type='BN', momentum=0.01, eps=1e-3)``
@@ -115,6 +120,7 @@ class BiFPN3d(BaseModule):
         check_ints(
             name, out_channels=out_channels, num_repeats=num_repeats, **levels)
         check_range(name, '(0, inf)', eps=eps)  # inf: constant maps
+        check_choice(name, UPSAMPLE_MODES, upsample_mode=upsample_mode)
         super().__init__(init_cfg=init_cfg)
         self.in_channels = list(in_channels)
         self.out_channels = out_channels
@@ -170,6 +176,9 @@ class BiFPN3d(BaseModule):
             tuple[Tensor]: ``L`` maps, level ``l`` of shape
             ``(B, out_channels, T, H_l, W_l)`` (the input's strides).
         """
+        if len(inputs) != self.num_outs:
+            raise ValueError(f'BiFPN3d: inputs must be {self.num_outs} maps '
+                             f'(one per in_channels), got {len(inputs)}')
         sizes = [tuple(x.shape[3:]) for x in inputs]
         if any(h > fh or w > fw for (fh, fw), (h, w) in zip(sizes, sizes[1:])):
             raise ValueError('BiFPN3d: the levels must run from the finest to '

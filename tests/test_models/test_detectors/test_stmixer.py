@@ -345,11 +345,14 @@ def test_frozen_modules_get_no_gradient_and_stay_in_eval_mode():
         (['rpn_head.init_spatial_queries.weight'
           ], r"got 'rpn_head.init_spatial_queries.weight'$"),
         ([3], r'frozen_modules\[0\] .*got 3$'),
-        ('backbone', r"frozen_modules\[0\] .*got 'b'$"),
+        # a string where the list goes: not read character by character
+        ('backbone', r"^STMixer: frozen_modules must be a list of part names "
+         r"\(e.g. \['backbone'\]\), got 'backbone'$"),
+        (None, r'frozen_modules must be a list of part names .*got None$'),
     ],
     ids=[
         'empty', 'blank', 'trailing-dot', 'no-such-stage', 'a-parameter',
-        'not-a-string', 'a-string'
+        'not-a-string', 'a-string', 'none'
     ])
 def test_frozen_modules_names_a_part(frozen, message):
     with pytest.raises(ValueError, match=message):

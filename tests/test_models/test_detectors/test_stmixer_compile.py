@@ -145,9 +145,14 @@ def test_a_forecast_head_runs_eagerly():
     cfg['compile_cfg'] = dict(mode='default', backend='aot_eager')
     torch.manual_seed(0)
     model = regression.build(cfg)
-    assert model.compiled_predict is None
-    results, _ = _predict(model.eval())
+    results, messages = _predict(model.eval())
+    assert messages == [
+        'model.compile_cfg: the decoder has a forecast_head, which reads the '
+        'pyramid; predict runs eagerly'
+    ]
     assert results[0].pred_instances.future_scores.shape[1] == 2
+    assert model.compiled_predict.last_fallback.startswith(
+        'model.compile_cfg: the decoder has a forecast_head')
 
 
 def test_mmcv_layout_predict_has_no_graph_break():

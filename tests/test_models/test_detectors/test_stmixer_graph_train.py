@@ -491,3 +491,21 @@ def test_compile_settings_are_checked_when_built(where, value, message):
         _model(None, **{where: value})
     assert f'STMixerDecoder: {where}: ' in str(info.value)
     assert message in str(info.value)
+
+
+@pytest.mark.parametrize('where, cfg, message', [
+    ('graph_train_cfg', dict(max_shape=4),
+     "STMixer: graph_train_cfg: 'max_shape' is not one of its keys ('mode', "
+     "'backend', 'max_shapes', 'on_cpu'), got {'max_shape': 4}; did you mean "
+     "'max_shapes'?"),
+    ('compile_cfg', dict(fullgrap=True), "STMixer: compile_cfg: 'fullgrap' "
+     'is not one of its keys'),
+])
+def test_an_unknown_key_is_named_with_the_close_one(where, cfg, message):
+    """A key ``graph_train_cfg`` / ``compile_cfg`` does not know is named,
+    with the close known one, as the pre-run check does for section keys."""
+    with pytest.raises(ValueError) as info:
+        gen.build(dict(gen.model_cfgs()['tiny_ava'], **{where: cfg}))
+    assert message in str(info.value)
+    if where == 'compile_cfg':
+        assert "did you mean 'fullgraph'?" in str(info.value)

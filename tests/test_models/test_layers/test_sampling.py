@@ -605,6 +605,9 @@ def test_msda_custom_op_compiles_without_graph_break():
     (lambda a: a.__setitem__(5, 0), 'im2col_step must be an int >= 1 '
      'dividing the batch B=2, got 0'),
     (lambda a: a.__setitem__(5, 3), 'im2col_step must be an int >= 1'),
+    # an empty batch is named as such, not as a bad im2col_step
+    (lambda a: [a.__setitem__(i, a[i][:0]) for i in (0, 3, 4)],
+     'value must hold a batch of at least one, got an empty batch'),
 ])
 def test_msda_refuses_inputs_naming_the_argument(change, message):
     """What mmcv's kernel (CUDA) or its PyTorch version (CPU) would read
@@ -650,3 +653,25 @@ def test_a_nan_point_gives_nan_samples_not_an_index_error():
     mask = torch.ones_like(out, dtype=torch.bool)
     mask[0, 1, 0, :, 2] = False
     _assert_close(out[mask], ref[mask], 1e-5)
+
+
+@pytest.mark.parametrize('maps, points', [
+    (torch.float32, torch.float64),
+    (torch.float32, torch.bfloat16),
+    (torch.bfloat16, torch.float32),
+    (torch.float64, torch.float32),
+])
+def test_the_reference_takes_what_the_default_path_takes(maps, points):
+    """``impl='reference'`` samples points of another float dtype than the
+    maps (it died inside torch: "expected scalar type Float but found
+    Double") in the maps' dtype promoted to float32, and gives the maps'
+    dtype, as the default path."""
+    values, pts = _inputs()
+    values = [v.to(maps) for v in values]
+    pts = pts.to(points)
+    default = sample_4d(pts, values, STRIDES, 3)
+    reference = sample_4d(pts, values, STRIDES, 3, impl='reference')
+    assert reference.dtype == default.dtype == maps
+    tol = 2e-2 if torch.bfloat16 in (maps, points) else 1e-5
+    torch.testing.assert_close(
+        reference.float(), default.float(), rtol=tol, atol=tol)

@@ -30,7 +30,8 @@ def _pyramid(sizes, batch=2, frames=3, channels=IN_CHANNELS):
         # floor(H / 2) (not 3x3 / 2 pooling's size): adaptive pooling
         [(9, 7), (4, 3), (2, 1), (1, 1)],
     ])
-@pytest.mark.parametrize('upsample_mode', ['nearest', 'bilinear'])
+@pytest.mark.parametrize('upsample_mode',
+                         ['nearest', 'bilinear', 'bicubic', 'area'])
 def test_shapes_and_strides_are_kept(sizes, upsample_mode):
     neck = BiFPN3d(IN_CHANNELS, C, num_repeats=2, upsample_mode=upsample_mode)
     outs = neck(_pyramid(sizes))
@@ -121,6 +122,10 @@ def test_a_negative_weight_switches_its_input_off():
     (dict(eps=float('nan')), 'eps'),
     (dict(norm_cfg=dict(type='BN3d')), 'norm_cfg'),
     (dict(norm_cfg=dict(type='IN1d')), 'norm_cfg'),
+    # modes F.interpolate refuses on the 4-D maps (frames folded)
+    (dict(upsample_mode='trilinear'), 'upsample_mode'),
+    (dict(upsample_mode='linear'), 'upsample_mode'),
+    (dict(upsample_mode='bicubicc'), 'upsample_mode'),
 ])
 def test_bad_arguments_are_refused(kwargs, argument):
     kwargs = {'in_channels': [8, 16], 'out_channels': C, **kwargs}
@@ -138,6 +143,20 @@ def test_a_coarsest_first_pyramid_is_refused():
             r'coarsest, got \(H, W\) \[\(2, 2\), \(4, 4\), \(8, 8\)\]'):
         neck(maps)
     assert len(neck(maps[::-1])) == 3
+
+
+def test_more_or_fewer_maps_than_levels_are_refused():
+    """A BiFPN3d built for 4 levels given 3 maps (or 5) is refused, not
+    fused into 3 maps."""
+    neck = BiFPN3d(IN_CHANNELS, C)
+    sizes = [(8, 8), (4, 4), (2, 2), (1, 1)]
+    maps = _pyramid(sizes)
+    for given in (maps[:3], maps + maps[-1:]):
+        with pytest.raises(
+                ValueError,
+                match=r'^BiFPN3d: inputs must be 4 maps \(one per '
+                rf'in_channels\), got {len(given)}'):
+            neck(given)
 
 
 def test_a_3d_norm_is_refused_by_the_pre_run_check():

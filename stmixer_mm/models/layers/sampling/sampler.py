@@ -449,10 +449,15 @@ def _sample(sample_points: Tensor, prepared: PreparedPyramid, geo: Geo,
                                tau, False, False)
     if impl == 'mmcv':
         return _sample_mmcv(sample_points, prepared, geo, mapping_stride, tau)
-    out = sample_4d_reference(sample_points, prepared.values,
+    # in the maps' dtype promoted to float32 (as the other paths: points
+    # of another float dtype, bf16 maps), the samples in the maps' dtype
+    maps = prepared.values
+    dtype = torch.promote_types(maps[0].dtype, torch.float32)
+    out = sample_4d_reference(sample_points.to(dtype),
+                              [v.to(dtype) for v in maps],
                               prepared.featmap_strides, geo[3], mapping_stride,
                               tau)  # [B, C / G, G, T, P, Hq, Wq]
-    return out.flatten(5, 6).permute(0, 5, 2, 3, 4, 1)
+    return out.flatten(5, 6).permute(0, 5, 2, 3, 4, 1).to(maps[0].dtype)
 
 
 def sample_4d(sample_points: Tensor,

@@ -8,7 +8,8 @@ from mmengine.model import BaseModule
 from torch import Tensor, nn
 
 from stmixer_mm.registry import MODELS
-from stmixer_mm.utils.checks import check_choice, check_ints, is_int
+from stmixer_mm.utils.checks import (check_choice, check_ints, check_range,
+                                     is_int)
 from ...task_modules.box_xyzr import refine_xyzr, xyzr2xyxy
 from ...utils.consistency import fill_in_settings
 
@@ -24,8 +25,8 @@ def forecast_head_config(cfg: dict, decoder) -> dict:
     Args:
         cfg (dict): The ``forecast_head`` config.
         decoder (STMixerDecoder): Gives ``hidden_channels`` (as
-            ``query_channels``), ``num_actions`` and
-            ``with_temporal_queries``; its ``label_convention`` must be
+            ``query_channels``), ``num_actions``, ``with_temporal_queries``
+            and ``temporal_points`` (as ``num_frames``); its ``label_convention`` must be
             ``'ava'`` (else ValueError).
 
     Returns:
@@ -38,7 +39,8 @@ def forecast_head_config(cfg: dict, decoder) -> dict:
         dict(
             query_channels=decoder.hidden_channels,
             num_actions=decoder.num_actions,
-            with_temporal_queries=decoder.with_temporal_queries),
+            with_temporal_queries=decoder.with_temporal_queries,
+            num_frames=decoder.temporal_points),
         'forecast_head', 'the decoder\'s')
 
 
@@ -121,7 +123,10 @@ class STMixerForecastHead(BaseModule):
         num_fcs (int): Hidden layers (Linear, LayerNorm, ReLU).
         roi_grid (int): ``g`` > 0: also read the finest level on a ``g x g``
             grid in each (detached) box, projected to ``query_channels``.
-        roi_frames (int): Frames of that grid, evenly spaced up to the last.
+        roi_frames (int): Frames of that grid, evenly spaced up to the last
+            (at most ``num_frames``).
+        num_frames (int, optional): Frames of the pyramid's maps (the
+            decoder's ``temporal_points``, filled in by the decoder).
         detach_inputs (bool): Keep the forecast losses out of the detector.
         loss_bbox (dict): L1 of the in-view boxes divided by the input size.
         loss_iou (dict): IoU loss of the same boxes.
@@ -138,6 +143,7 @@ class STMixerForecastHead(BaseModule):
                  num_fcs: int = 2,
                  roi_grid: int = 0,
                  roi_frames: int = 1,
+                 num_frames: Optional[int] = None,
                  detach_inputs: bool = False,
                  loss_bbox: ConfigType = dict(type='L1Loss', loss_weight=2.0),
                  loss_iou: ConfigType = dict(type='GIoULoss', loss_weight=2.0),
@@ -159,6 +165,10 @@ class STMixerForecastHead(BaseModule):
         check_ints(name, 0, num_fcs=num_fcs, roi_grid=roi_grid)
         if roi_frames != 1 and not roi_grid:
             raise ValueError(f'{name}: roi_frames={roi_frames} needs roi_grid')
+        if num_frames is not None:  # the frames of the pyramid's maps
+            check_range(f"{name} (num_frames={num_frames}: the decoder's "
+                        'temporal_points)', f'[1, {num_frames}]',
+                        roi_frames=roi_frames)
         super().__init__(init_cfg=init_cfg)
         self.horizons = tuple(horizons)
         self.num_actions = num_actions

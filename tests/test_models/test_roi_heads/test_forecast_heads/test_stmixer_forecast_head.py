@@ -309,3 +309,20 @@ def test_roi_frames_read_the_box_on_evenly_spaced_frames():
     assert reached == [True] + [False] * (T - 2) + [True]
     with pytest.raises(ValueError, match='roi_frames=2 needs roi_grid'):
         _decoder(roi_frames=2)
+
+
+def test_roi_frames_beyond_the_pyramids_frames_are_refused_when_built():
+    """``roi_frames`` reads frames of the finest map, which has the
+    decoder's ``temporal_points`` frames (filled in as ``num_frames``): more
+    is refused when the decoder is built, before any run (it trained to
+    the end with exit 0 after the hot-path check was cut)."""
+    frames = _decoder().temporal_points
+    _decoder(roi_grid=2, roi_frames=frames)  # all of them: taken
+    with pytest.raises(
+            ValueError,
+            match=rf"STMixerForecastHead \(num_frames={frames}: the decoder's "
+            rf'temporal_points\): roi_frames must be a number in \[1, '
+            rf'{frames}\], got {frames + 1}'):
+        _decoder(roi_grid=2, roi_frames=frames + 1)
+    with pytest.raises(ValueError, match='forecast_head.num_frames'):
+        _decoder(num_frames=frames + 1)  # (the decoder's, filled in)

@@ -1,0 +1,225 @@
+"""Public names of the last layout that moved, still importable from their
+old place with a ``FutureWarning`` naming the new one (as mmdet keeps
+moved names for a release); a name that left the package fails with a
+``ModuleNotFoundError`` / ``AttributeError`` naming where it went.
+
+- :data:`MOVED_MODULES`: old module -> new module (a sub-module of an old
+  one moves with it: ``stmixer_mm.cli.train`` -> ``stmixer_mm.apps.cli.
+  train``), or the text of where a module outside the package went. An
+  old module imports as a stand-in whose attributes are read from the new
+  one (:class:`MovedModuleFinder`, first on ``sys.meta_path`` for these
+  names only; every other import is left to Python's finders).
+- :data:`MOVED_NAMES`: per old module (or package that still exists), a
+  name -> the module that now holds it; a package that lost names reads
+  them through :func:`moved_attribute` in its ``__getattr__``.
+"""
+import importlib
+import importlib.abc
+import importlib.util
+import sys
+import types
+import warnings
+from typing import Any, Dict, Optional
+
+#: old module -> new module, or the text of where it went (not importable)
+MOVED_MODULES: Dict[str, str] = {
+    'stmixer_mm.cli': 'stmixer_mm.apps.cli',
+    'stmixer_mm.benchmarks': 'stmixer_mm.apps.benchmarks',
+    'stmixer_mm.data_gen': 'stmixer_mm.apps.data_gen',
+    'stmixer_mm.datasets.importers': 'stmixer_mm.apps.importers',
+    'stmixer_mm.datasets.dataset_checks.tubes':
+    'stmixer_mm.apps.dataset_doctor.tubes',
+    'stmixer_mm.apis.demo': 'stmixer_mm.apps.demo',
+    'stmixer_mm.apis.stop_signals': 'stmixer_mm.apps.stop_signals',
+    'stmixer_mm.apis.web_demo': 'stmixer_mm.apps.web_demo',
+    'stmixer_mm.apis.online': 'stmixer_mm.apps.online',
+    'stmixer_mm.apis.online.runner': 'stmixer_mm.apps.online.runner',
+    'stmixer_mm.apis.online.stream_run': 'stmixer_mm.apps.online.stream_run',
+    'stmixer_mm.apis.online.tracker': 'stmixer_mm.apis.tracker',
+    'stmixer_mm.apis.online.tracking': 'stmixer_mm.apis.tracking',
+    'stmixer_mm.apis.official_checkpoints':
+    'stmixer_mm.converters.official_checkpoints',
+    'stmixer_mm.utils.experiments': 'stmixer_mm.apps.benchmarks.experiments',
+    'stmixer_mm.utils.sync_counter': 'stmixer_mm.apps.benchmarks.sync_counter',
+    'stmixer_mm.models.utils.checks': 'stmixer_mm.utils.checks',
+    'stmixer_mm.models.layers.sampling.mmcv_op':
+    'stmixer_mm.ops.multi_scale_deform_attn',
+    'stmixer_mm.models.trackers':
+    'projects/track_queries of the repository (the track_queries package: '
+    'custom_imports=dict(imports=[\'track_queries\']) with that folder on '
+    'the Python path; projects/track_queries/README.md)',
+    'stmixer_mm.models.layers.query_interaction':
+    'projects/track_queries of the repository '
+    '(track_queries.query_interaction; projects/track_queries/README.md)',
+}
+
+_VIDEO_IO = 'stmixer_mm.apis.video_io'
+_OUTPUTS = 'stmixer_mm.utils.output_files'
+#: per old module or package, name -> the module that now holds it
+MOVED_NAMES: Dict[str, Dict[str, str]] = {
+    'stmixer_mm.apis': {
+        'OnlineRunner': 'stmixer_mm.apps.online'
+    },
+    'stmixer_mm.apis.online': {
+        **dict.fromkeys(('ClipRingBuffer', 'KeyframeClips'),
+                        f'{_VIDEO_IO}.ring_buffer'),
+        **dict.fromkeys(('OnlineRunner', 'display_available'),
+                        'stmixer_mm.apps.online'),
+        **dict.fromkeys(('RunInterrupted', 'on_stop_signals', 'signal_name'),
+                        'stmixer_mm.apps.stop_signals'),
+        **dict.fromkeys(
+            ('ArraySource', 'FolderSource', 'Frame', 'FrameSource',
+             'VideoReadError', 'expand_inputs', 'is_live_spec'),
+            f'{_VIDEO_IO}.sources'),
+        **dict.fromkeys(('CaptureSource', 'open_source'),
+                        f'{_VIDEO_IO}.capture'),
+        **dict.fromkeys(('OnlineTubeTracker', 'Track'),
+                        'stmixer_mm.apis.tracker'),
+        **dict.fromkeys(
+            ('JsonlWriter', 'ProgressLine', 'VideoWriter', 'format_stats'),
+            f'{_VIDEO_IO}.writers'),
+        **dict.fromkeys(
+            ('OutputFileError', 'OutputFiles', 'claim_output',
+             'output_exists_error', 'prepare_out_dir', 'temp_path'),
+            _OUTPUTS),
+    },
+    'stmixer_mm.converters': {
+        **dict.fromkeys(
+            ('ConversionReport', 'compare_state_dicts', 'detect_backbone'),
+            'stmixer_mm.converters.common'),
+        **dict.fromkeys(
+            ('BACKBONES', 'OFFICIAL_EMPTY_WEIGHT',
+             'convert_official_state_dict', 'extract_state_dict',
+             'OfficialCheckpointError', 'convert_official_checkpoint',
+             'official_checkpoint_meta', 'refuse_unknown_keys'),
+            'stmixer_mm.converters.official'),
+        **dict.fromkeys(
+            ('convert_pyslowfast_state_dict', 'extract_pyslowfast_state_dict'),
+            'stmixer_mm.converters.pyslowfast'),
+        **dict.fromkeys(
+            ('convert_videomae_state_dict', 'extract_videomae_state_dict'),
+            'stmixer_mm.converters.videomae'),
+    },
+    'stmixer_mm.datasets.dataset_checks': {
+        **dict.fromkeys(('ERROR', 'WARNING', 'linear_runs', 'resize_factor'),
+                        'stmixer_mm.datasets.dataset_checks.common'),
+        **dict.fromkeys(('Finding', 'DatasetReport', 'MIN_INTERPOLATED_FRAMES'),
+                        'stmixer_mm.datasets.dataset_checks.report'),
+        'check_ava_split': 'stmixer_mm.datasets.dataset_checks.ava',
+        **dict.fromkeys(
+            ('check_tube_dataset', 'build_split', 'check_dataset_config',
+             'tile_images'), 'stmixer_mm.apps.dataset_doctor'),
+    },
+}
+
+
+def _moved_prefix(old: str) -> Optional[str]:
+    """The longest key of :data:`MOVED_MODULES` that ``old`` is or is
+    under, or None."""
+    for prefix in sorted(MOVED_MODULES, key=len, reverse=True):
+        if old == prefix or old.startswith(prefix + '.'):
+            return prefix
+    return None
+
+
+def _new_module(old: str) -> Optional[str]:
+    """Where the module ``old`` went (the longest moved prefix), or None."""
+    prefix = _moved_prefix(old)
+    return None if prefix is None else \
+        MOVED_MODULES[prefix] + old[len(prefix):]
+
+
+def moved_attribute(module: str, name: str) -> Any:
+    """The value of ``<module>.<name>`` that moved (:data:`MOVED_NAMES`),
+    after a ``FutureWarning`` naming its new module; for a package's
+    ``__getattr__``.
+
+    Args:
+        module (str): The old module (``'stmixer_mm.apis'``).
+        name (str): The attribute read.
+
+    Returns:
+        Any: ``getattr(<new module>, name)``.
+
+    Raises:
+        AttributeError: ``name`` is not a moved name of ``module``.
+    """
+    home = MOVED_NAMES.get(module, {}).get(name)
+    if home is None:
+        raise AttributeError(f'module {module!r} has no attribute {name!r}')
+    warnings.warn(
+        f'{module}.{name} moved to {home}.{name}; import it from {home} '
+        '(the old place goes in a later release)',
+        FutureWarning,
+        stacklevel=3)
+    value = getattr(importlib.import_module(home), name)
+    setattr(sys.modules[module], name, value)  # (warned once)
+    return value
+
+
+class MovedModuleFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """Imports a moved module (:data:`MOVED_MODULES`) as a stand-in whose
+    attributes are those of the new module (or the names of
+    :data:`MOVED_NAMES`), after a ``FutureWarning`` (once per moved module,
+    its sub-modules included); a module that left the package fails naming
+    where it went."""
+
+    def __init__(self) -> None:
+        #: the moved modules warned about (their sub-modules not again)
+        self.warned = set()
+
+    def find_spec(self, fullname: str, path=None, target=None):
+        if not fullname.startswith('stmixer_mm.') or \
+                _new_module(fullname) is None:
+            return None
+        new = _new_module(fullname)
+        spec = None if '/' in new else importlib.util.find_spec(new)
+        if spec is None and '/' not in new:  # no such new module either
+            return None
+        return importlib.util.spec_from_loader(
+            fullname,
+            self,
+            is_package=bool(spec and spec.submodule_search_locations))
+
+    def create_module(self, spec) -> types.ModuleType:
+        new = _new_module(spec.name)
+        if '/' in new:  # outside the package
+            raise ModuleNotFoundError(
+                f'{spec.name} left the package: it moved to {new}',
+                name=spec.name)
+        prefix = _moved_prefix(spec.name)
+        if prefix not in self.warned:  # once per moved module and its own
+            self.warned.add(prefix)
+            warnings.warn(
+                f'{spec.name} moved to {new}; import {new} (the old place '
+                'goes in a later release)',
+                FutureWarning,
+                stacklevel=2)
+        stand_in = types.ModuleType(spec.name, f'Moved to :mod:`{new}`.')
+        names = MOVED_NAMES.get(spec.name, {})
+
+        def __getattr__(name: str) -> Any:
+            if name in names:
+                return getattr(importlib.import_module(names[name]), name)
+            target = importlib.import_module(new)
+            if hasattr(target, name):
+                return getattr(target, name)
+            try:  # a sub-module of the new one
+                return importlib.import_module(f'{new}.{name}')
+            except ModuleNotFoundError:
+                raise AttributeError(
+                    f'module {spec.name!r} (moved to {new}) has no '
+                    f'attribute {name!r}') from None
+
+        stand_in.__getattr__ = __getattr__
+        return stand_in
+
+    def exec_module(self, module: types.ModuleType) -> None:
+        """Nothing to run: the stand-in reads the new module."""
+
+
+def install() -> None:
+    """Put :class:`MovedModuleFinder` first on ``sys.meta_path`` (once):
+    it answers the moved names only."""
+    if not any(isinstance(f, MovedModuleFinder) for f in sys.meta_path):
+        sys.meta_path.insert(0, MovedModuleFinder())
