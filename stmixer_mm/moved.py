@@ -19,29 +19,44 @@ import importlib.util
 import sys
 import types
 import warnings
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Tuple
 
 #: old module -> new module, or the text of where it went (not importable)
 MOVED_MODULES: Dict[str, str] = {
-    'stmixer_mm.cli': 'stmixer_mm.apps.cli',
-    'stmixer_mm.benchmarks': 'stmixer_mm.apps.benchmarks',
-    'stmixer_mm.data_gen': 'stmixer_mm.apps.data_gen',
-    'stmixer_mm.datasets.importers': 'stmixer_mm.apps.importers',
+    'stmixer_mm.cli':
+    'stmixer_mm.apps.cli',
+    'stmixer_mm.benchmarks':
+    'stmixer_mm.apps.benchmarks',
+    'stmixer_mm.data_gen':
+    'stmixer_mm.apps.data_gen',
+    'stmixer_mm.datasets.importers':
+    'stmixer_mm.apps.importers',
     'stmixer_mm.datasets.dataset_checks.tubes':
     'stmixer_mm.apps.dataset_doctor.tubes',
-    'stmixer_mm.apis.demo': 'stmixer_mm.apps.demo',
-    'stmixer_mm.apis.stop_signals': 'stmixer_mm.apps.stop_signals',
-    'stmixer_mm.apis.web_demo': 'stmixer_mm.apps.web_demo',
-    'stmixer_mm.apis.online': 'stmixer_mm.apps.online',
-    'stmixer_mm.apis.online.runner': 'stmixer_mm.apps.online.runner',
-    'stmixer_mm.apis.online.stream_run': 'stmixer_mm.apps.online.stream_run',
-    'stmixer_mm.apis.online.tracker': 'stmixer_mm.apis.tracker',
-    'stmixer_mm.apis.online.tracking': 'stmixer_mm.apis.tracking',
+    'stmixer_mm.apis.demo':
+    'stmixer_mm.apps.demo',
+    'stmixer_mm.apis.stop_signals':
+    'stmixer_mm.apps.stop_signals',
+    'stmixer_mm.apis.web_demo':
+    'stmixer_mm.apps.web_demo',
+    'stmixer_mm.apis.online':
+    'stmixer_mm.apps.online',
+    'stmixer_mm.apis.online.runner':
+    'stmixer_mm.apps.online.runner',
+    'stmixer_mm.apis.online.stream_run':
+    'stmixer_mm.apps.online.stream_run',
+    'stmixer_mm.apis.online.tracker':
+    'stmixer_mm.apis.tracker',
+    'stmixer_mm.apis.online.tracking':
+    'stmixer_mm.apis.tracking',
     'stmixer_mm.apis.official_checkpoints':
     'stmixer_mm.converters.official_checkpoints',
-    'stmixer_mm.utils.experiments': 'stmixer_mm.apps.benchmarks.experiments',
-    'stmixer_mm.utils.sync_counter': 'stmixer_mm.apps.benchmarks.sync_counter',
-    'stmixer_mm.models.utils.checks': 'stmixer_mm.utils.checks',
+    'stmixer_mm.utils.experiments':
+    'stmixer_mm.apps.benchmarks.experiments',
+    'stmixer_mm.utils.sync_counter':
+    'stmixer_mm.apps.benchmarks.sync_counter',
+    'stmixer_mm.models.utils.checks':
+    'stmixer_mm.utils.checks',
     'stmixer_mm.models.layers.sampling.mmcv_op':
     'stmixer_mm.ops.multi_scale_deform_attn',
     'stmixer_mm.models.trackers':
@@ -54,62 +69,60 @@ MOVED_MODULES: Dict[str, str] = {
 }
 
 _VIDEO_IO = 'stmixer_mm.apis.video_io'
-_OUTPUTS = 'stmixer_mm.utils.output_files'
+_CHECKS = 'stmixer_mm.datasets.dataset_checks'
+
+
+def _by_home(homes: Dict[str, Tuple[str, ...]]) -> Dict[str, str]:
+    """``{name: module}`` of ``{module: names it holds}``."""
+    return {name: home for home, names in homes.items() for name in names}
+
+
 #: per old module or package, name -> the module that now holds it
 MOVED_NAMES: Dict[str, Dict[str, str]] = {
-    'stmixer_mm.apis': {
-        'OnlineRunner': 'stmixer_mm.apps.online'
-    },
-    'stmixer_mm.apis.online': {
-        **dict.fromkeys(('ClipRingBuffer', 'KeyframeClips'),
-                        f'{_VIDEO_IO}.ring_buffer'),
-        **dict.fromkeys(('OnlineRunner', 'display_available'),
-                        'stmixer_mm.apps.online'),
-        **dict.fromkeys(('RunInterrupted', 'on_stop_signals', 'signal_name'),
-                        'stmixer_mm.apps.stop_signals'),
-        **dict.fromkeys(
-            ('ArraySource', 'FolderSource', 'Frame', 'FrameSource',
-             'VideoReadError', 'expand_inputs', 'is_live_spec'),
-            f'{_VIDEO_IO}.sources'),
-        **dict.fromkeys(('CaptureSource', 'open_source'),
-                        f'{_VIDEO_IO}.capture'),
-        **dict.fromkeys(('OnlineTubeTracker', 'Track'),
-                        'stmixer_mm.apis.tracker'),
-        **dict.fromkeys(
-            ('JsonlWriter', 'ProgressLine', 'VideoWriter', 'format_stats'),
-            f'{_VIDEO_IO}.writers'),
-        **dict.fromkeys(
-            ('OutputFileError', 'OutputFiles', 'claim_output',
-             'output_exists_error', 'prepare_out_dir', 'temp_path'),
-            _OUTPUTS),
-    },
-    'stmixer_mm.converters': {
-        **dict.fromkeys(
-            ('ConversionReport', 'compare_state_dicts', 'detect_backbone'),
-            'stmixer_mm.converters.common'),
-        **dict.fromkeys(
-            ('BACKBONES', 'OFFICIAL_EMPTY_WEIGHT',
-             'convert_official_state_dict', 'extract_state_dict',
-             'OfficialCheckpointError', 'convert_official_checkpoint',
-             'official_checkpoint_meta', 'refuse_unknown_keys'),
-            'stmixer_mm.converters.official'),
-        **dict.fromkeys(
-            ('convert_pyslowfast_state_dict', 'extract_pyslowfast_state_dict'),
-            'stmixer_mm.converters.pyslowfast'),
-        **dict.fromkeys(
-            ('convert_videomae_state_dict', 'extract_videomae_state_dict'),
-            'stmixer_mm.converters.videomae'),
-    },
-    'stmixer_mm.datasets.dataset_checks': {
-        **dict.fromkeys(('ERROR', 'WARNING', 'linear_runs', 'resize_factor'),
-                        'stmixer_mm.datasets.dataset_checks.common'),
-        **dict.fromkeys(('Finding', 'DatasetReport', 'MIN_INTERPOLATED_FRAMES'),
-                        'stmixer_mm.datasets.dataset_checks.report'),
-        'check_ava_split': 'stmixer_mm.datasets.dataset_checks.ava',
-        **dict.fromkeys(
-            ('check_tube_dataset', 'build_split', 'check_dataset_config',
-             'tile_images'), 'stmixer_mm.apps.dataset_doctor'),
-    },
+    'stmixer_mm.apis':
+    _by_home({'stmixer_mm.apps.online': ('OnlineRunner', )}),
+    'stmixer_mm.apis.online':
+    _by_home({
+        f'{_VIDEO_IO}.ring_buffer': ('ClipRingBuffer', 'KeyframeClips'),
+        'stmixer_mm.apps.online': ('OnlineRunner', 'display_available'),
+        'stmixer_mm.apps.stop_signals':
+        ('RunInterrupted', 'on_stop_signals', 'signal_name'),
+        f'{_VIDEO_IO}.sources':
+        ('ArraySource', 'FolderSource', 'Frame', 'FrameSource',
+         'VideoReadError', 'expand_inputs', 'is_live_spec'),
+        f'{_VIDEO_IO}.capture': ('CaptureSource', 'open_source'),
+        'stmixer_mm.apis.tracker': ('OnlineTubeTracker', 'Track'),
+        f'{_VIDEO_IO}.writers':
+        ('JsonlWriter', 'ProgressLine', 'VideoWriter', 'format_stats'),
+        'stmixer_mm.utils.output_files':
+        ('OutputFileError', 'OutputFiles', 'claim_output',
+         'output_exists_error', 'prepare_out_dir', 'temp_path'),
+    }),
+    'stmixer_mm.converters':
+    _by_home({
+        'stmixer_mm.converters.common':
+        ('ConversionReport', 'compare_state_dicts', 'detect_backbone'),
+        'stmixer_mm.converters.official':
+        ('BACKBONES', 'OFFICIAL_EMPTY_WEIGHT', 'convert_official_state_dict',
+         'extract_state_dict', 'OfficialCheckpointError',
+         'convert_official_checkpoint', 'official_checkpoint_meta',
+         'refuse_unknown_keys'),
+        'stmixer_mm.converters.pyslowfast':
+        ('convert_pyslowfast_state_dict', 'extract_pyslowfast_state_dict'),
+        'stmixer_mm.converters.videomae':
+        ('convert_videomae_state_dict', 'extract_videomae_state_dict'),
+    }),
+    _CHECKS:
+    _by_home({
+        f'{_CHECKS}.common':
+        ('ERROR', 'WARNING', 'linear_runs', 'resize_factor'),
+        f'{_CHECKS}.report':
+        ('Finding', 'DatasetReport', 'MIN_INTERPOLATED_FRAMES'),
+        f'{_CHECKS}.ava': ('check_ava_split', ),
+        'stmixer_mm.apps.dataset_doctor':
+        ('check_tube_dataset', 'build_split', 'check_dataset_config',
+         'tile_images'),
+    }),
 }
 
 

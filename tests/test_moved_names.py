@@ -63,9 +63,9 @@ def _run(code):
 
 def test_moved_names_import_from_their_old_place_with_one_warning():
     code = ''.join(
-        f'\ndef case_{i}():\n' + '\n'.join(
-            '    ' + line
-            for line in SCRIPT.format(old=old, new=new).splitlines()) +
+        f'\ndef case_{i}():\n' +
+        '\n'.join('    ' + line
+                  for line in SCRIPT.format(old=old, new=new).splitlines()) +
         f'\ncase_{i}()\n' for i, (old, new, _) in enumerate(CASES))
     proc = _run(code)
     assert proc.returncode == 0, proc.stderr[-3000:]

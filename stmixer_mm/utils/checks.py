@@ -175,10 +175,9 @@ def check_compile_args(owner: str, args: Any, known: Sequence) -> None:
     unknown = sorted(set(args) - set(known), key=str)
     if unknown:
         close = difflib.get_close_matches(str(unknown[0]), known, n=1)
-        raise ValueError(
-            f'{owner}: {unknown[0]!r} is not one of its keys '
-            f'{tuple(known)}, got {args!r}' +
-            (f'; did you mean {close[0]!r}?' if close else ''))
+        raise ValueError(f'{owner}: {unknown[0]!r} is not one of its keys '
+                         f'{tuple(known)}, got {args!r}' +
+                         (f'; did you mean {close[0]!r}?' if close else ''))
     backend = args.get('backend', 'inductor')
     # torch's own backends known without importing Dynamo (about 1 s)
     if not callable(backend) and backend not in TORCH_BACKENDS:

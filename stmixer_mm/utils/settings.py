@@ -635,9 +635,11 @@ def _torch_refuses(loader: dict) -> Optional[str]:
     import warnings
 
     from torch.utils.data import DataLoader
+    takes = inspect.signature(DataLoader).parameters  # (others: section_keys)
     kwargs = {
         k: v
-        for k, v in loader.items() if k not in RUNNER_DATALOADER_KEYS
+        for k, v in loader.items()
+        if k in takes and k not in RUNNER_DATALOADER_KEYS
     }
     if loader.get('batch_sampler') is not None:
         kwargs['batch_sampler'] = [[0]]

@@ -231,8 +231,9 @@ def test_a_byte_order_mark_is_read_as_text_start(tmp_path):
     """A UTF-8 byte-order mark (Windows editors write one) is not read as a
     character of the first entry; every reader gives the names."""
     path = tmp_path / 'bom.pbtxt'
-    path.write_bytes(b'\xef\xbb\xbf' + (TWO_SPACE + TWO_SPACE.replace(
-        'stand', 'walk').replace('1', '2')).encode())
+    path.write_bytes(b'\xef\xbb\xbf' + (
+        TWO_SPACE +
+        TWO_SPACE.replace('stand', 'walk').replace('1', '2')).encode())
     names = {1: 'stand', 2: 'walk'}
     assert read_pbtxt_label_map(str(path)) == names
     assert check_mmaction2_reads_label_map(str(path)) == names

@@ -32,8 +32,9 @@ def test_embedded_imports_resolve(module, names):
 def test_scripts_and_configs_exist():
     text = _text()
     paths = set(
-        re.findall(r'(?<![\w/])((?:tests/data/)?(?:tools|configs)/[\w./-]+'
-                   r'\.(?:py|sh))', text))
+        re.findall(
+            r'(?<![\w/])((?:tests/data/)?(?:tools|configs)/[\w./-]+'
+            r'\.(?:py|sh))', text))
     assert len(paths) >= 8
     missing = [p for p in paths if not osp.exists(osp.join(repo_root(), p))]
     assert not missing

@@ -306,7 +306,6 @@ def test_load_config_names_the_file(tmp_path):
     ({
         'train_dataloader.num_workers': -1
     }, 'train_dataloader.num_workers: expected an int >= 0, got -1'),
-    # torch's rules between DataLoader keys, in its own words
     ({
         'train_dataloader.prefetch_factor': 2,
         'train_dataloader.num_workers': 0

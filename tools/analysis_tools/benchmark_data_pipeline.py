@@ -267,10 +267,7 @@ def _steps(model, before: Optional[dict] = None) -> Optional[dict]:
         k: n - before['eager'].get(k, 0)
         for k, n in now['eager'].items() if n - before['eager'].get(k, 0)
     }
-    return {
-        k: v if k == 'eager' else v - before[k]
-        for k, v in now.items()
-    }
+    return {k: v if k == 'eager' else v - before[k] for k, v in now.items()}
 
 
 def _steps_text(steps: Optional[dict]) -> str:
@@ -314,10 +311,10 @@ def report(rows: List[dict], device: str) -> str:
         steps = r.get('steps')
         replayed = '-' if not steps else \
             f"{steps['replayed']} of {steps['steps']}"
-        cells.append((r['name'], what, r['workers'], r['batch'],
-                      f'{r["clips_per_s"]:.2f}', f'{r["start_s"]:.1f}',
-                      '-' if step is None else f'{step:.2f}', ratio, bound,
-                      replayed))
+        cells.append(
+            (r['name'], what, r['workers'], r['batch'],
+             f'{r["clips_per_s"]:.2f}', f'{r["start_s"]:.1f}',
+             '-' if step is None else f'{step:.2f}', ratio, bound, replayed))
     return f'{device}\n\n' + markdown_table(head, cells)
 
 

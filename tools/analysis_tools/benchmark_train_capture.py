@@ -155,8 +155,9 @@ def run(configs: List[str],
           f'and residue: B = {batch_size}, clips '
           f'{"x".join(map(str, shape)) if shape else "clip_len x 64 x 80"}')
     print(
-        format_table([head] + [[r['config'][:40]] + [_cell(r[k]) for k in keys]
-                               for r in rows]))
+        format_table([head] +
+                     [[r['config'][:40]] + [_cell(r[k]) for k in keys]
+                      for r in rows]))
     if json:
         write_json(json, rows)
     return rows

@@ -176,7 +176,10 @@ def set_checkpointing(model, cfg, cp: str) -> List[str]:
     return done
 
 
-def bench_config(name: str, path: str, args, done=None) -> List[Dict[str, Any]]:
+def bench_config(name: str,
+                 path: str,
+                 args,
+                 done=None) -> List[Dict[str, Any]]:
     """The rows of one config: every ``--stack`` x ``--graph-train`` x
     ``--cp`` x ``--amp``, each on a model built for it (``done(row)``
     after each)."""
@@ -332,31 +335,33 @@ def _steps_text(steps: Optional[dict]) -> str:
 
 
 def format_markdown(rows) -> str:
-    head = ('config', 'stack', 'input (BxTxHxW)', 'checkpointing',
-            'precision', 'iteration median (ms)', 'min (ms)', 'clips/s',
+    head = ('config', 'stack', 'input (BxTxHxW)', 'checkpointing', 'precision',
+            'iteration median (ms)', 'min (ms)', 'clips/s',
             'peak memory (MiB)', 'syncs (CUDA)', 'GPU busy', 'launches',
             'graph launches', 'steps replayed / compiled / eager',
             'CUDA-graph skips', 'recompiles')
     cells = []
     for r in rows:
         tl, st = r.get('timeline'), r.get('steps')
-        cells.append((
-            r['name'], r.get('stack', 'ours'), 'x'.join(
+        cells.append(
+            (r['name'], r.get('stack', 'ours'), 'x'.join(
                 str(v) for v in r['input']), r['cp'],
-            ('fp32' if r['amp'] == 'none' else f'{r["amp"]} AMP') +
-            (' compiled' if r.get('compiled') else '') +
-            (' stages compiled' if r.get('compiled_stages') else '') +
-            (' replayed' if r.get('graph_train') else '') +
-            (' fused' if r.get('fused') else ''), f'{r["median_s"] * 1e3:.1f}',
-            f'{r["min_s"] * 1e3:.1f}', f'{r["clips_per_s"]:.2f}',
-            '-' if r['peak_mib'] is None else f'{r["peak_mib"]:.0f}',
-            str(r.get('cuda_syncs', '-'))) + (('-', ) * 3 if tl is None else (
-                f'{100 * tl["gpu_busy_fraction"]:.0f} %',
-                f'{tl["launches"]:.0f}', f'{tl.get("graph_launches", 0):.0f}'))
-                     + (('-', ) * 3 if st is None else (
-                         f"{st['replayed']} / {st['compiled']} / "
-                         f"{sum(st['eager'].values())}",
-                         str(st['cudagraph_skips']), str(st['recompiles']))))
+             ('fp32' if r['amp'] == 'none' else f'{r["amp"]} AMP') +
+             (' compiled' if r.get('compiled') else '') +
+             (' stages compiled' if r.get('compiled_stages') else '') +
+             (' replayed' if r.get('graph_train') else '') +
+             (' fused' if r.get('fused') else ''),
+             f'{r["median_s"] * 1e3:.1f}', f'{r["min_s"] * 1e3:.1f}',
+             f'{r["clips_per_s"]:.2f}',
+             '-' if r['peak_mib'] is None else f'{r["peak_mib"]:.0f}',
+             str(r.get('cuda_syncs', '-'))) +
+            (('-', ) * 3 if tl is None else
+             (f'{100 * tl["gpu_busy_fraction"]:.0f} %',
+              f'{tl["launches"]:.0f}', f'{tl.get("graph_launches", 0):.0f}')) +
+            (('-', ) * 3 if st is None else
+             (f"{st['replayed']} / {st['compiled']} / "
+              f"{sum(st['eager'].values())}", str(st['cudagraph_skips']),
+              str(st['recompiles']))))
     return markdown_table(head, cells)
 
 

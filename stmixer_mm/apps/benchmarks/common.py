@@ -515,7 +515,8 @@ def epoch_batches(resize: dict, batch_size: int, clips: int,
         resized.append((new_h, new_w))
     return [
         resized[i:i + batch_size]
-        for i in range(0, len(resized) - batch_size + 1, batch_size)
+        for i in range(0,
+                       len(resized) - batch_size + 1, batch_size)
     ]
 
 
@@ -540,7 +541,8 @@ def epoch_shapes(resize: dict, divisor: int, pad_shapes, batch_size: int,
         for batch in epoch_batches(resize, batch_size, clips, seed))
 
 
-def padded_share(batches: Sequence[Sequence[Tuple[int, int]]], divisor: int,
+def padded_share(batches: Sequence[Sequence[Tuple[int, int]]],
+                 divisor: int,
                  pad_shapes=None) -> float:
     """The share of the padded input area that is padding, over
     ``batches``: each batch padded as ``STMixerDataPreprocessor`` pads it

@@ -18,5 +18,6 @@ __all__ = [
     'check_model_fits_dataset', 'add_class_consistency_hook',
     'RandomStateHook', 'get_rng_state', 'set_rng_state',
     'ActionDetVisualizationHook', 'keyframe_from_inputs',
-    'trigger_visualization_hook', 'KeepPredictionsHook', 'GraphedTrainingLogHook'
+    'trigger_visualization_hook', 'KeepPredictionsHook',
+    'GraphedTrainingLogHook'
 ]

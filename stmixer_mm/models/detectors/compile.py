@@ -185,8 +185,8 @@ def _graph_node(device: torch.device):
     try:
         from torch._inductor import cudagraph_trees
         manager = cudagraph_trees.get_manager(
-            device.index if device.index is not None else
-            torch.cuda.current_device(),
+            device.index
+            if device.index is not None else torch.cuda.current_device(),
             create_if_none_exists=False)
         if manager is None or \
                 manager.path_state != cudagraph_trees.ExecutionState.EXECUTION:
@@ -205,18 +205,18 @@ class GraphedTraining:
     input shape and replay them); the queries' boxes, the matching and the
     losses stay eager on the variable-length targets.
 
-    A batch shape runs eagerly the first time it is seen (most shapes seen
-    once never come back). At its second, the compiled forward and its
-    backward run to their first steady replay inside one guard: the forward
-    compiled with its backward lowered at once, then (on CUDA) one
-    warm-up and one recording of each, on the same batch (``torch.autograd.
-    grad``: no ``.grad`` is touched; the BatchNorm statistics and the CPU's
-    random state are put back), then the step's own forward as the first replay.
-    A failure anywhere in it (inductor skipping CUDA graphs included) sends
-    the run to the eager step with one warning naming the stage and the
-    exception. At most ``max_shapes`` shapes are compiled, the others run
-    eagerly; Dynamo's recompile limit is raised to ``max_shapes`` +
-    :data:`RECOMPILE_ROOM` for the compiled function.
+    A batch shape runs eagerly the first time it is seen (most shapes seen once
+    never come back). At its second, the compiled forward and its backward run
+    to their first steady replay inside one guard: the forward compiled with
+    its backward lowered at once, then (on CUDA) one warm-up and one recording
+    of each, on the same batch (``torch.autograd.grad``: no ``.grad`` is
+    touched; the BatchNorm statistics and the CPU's random state are put back),
+    then the step's own forward as the first replay. A failure anywhere in it
+    (inductor skipping CUDA graphs included) sends the run to the eager step
+    with one warning naming the stage and the exception. At most ``max_shapes``
+    shapes are compiled, the others run eagerly; Dynamo's recompile limit is
+    raised to ``max_shapes`` + :data:`RECOMPILE_ROOM` for the compiled
+    function.
 
     Gradients: a replayed backward leaves its gradients in the CUDA-graph
     pool, which the next replay overwrites; a hook after each parameter's
@@ -492,8 +492,8 @@ class GraphedTraining:
         """
         eager = {
             k: v
-            for k, v in self.counts.items() if k not in ('replayed',
-                                                         'compiled')
+            for k, v in self.counts.items()
+            if k not in ('replayed', 'compiled')
         }
         return dict(
             steps=sum(self.counts.values()),
@@ -521,10 +521,9 @@ class GraphedTraining:
                 f"({s['recompiles']} recompiles beyond the shapes)")
         warns = []
         if s['cudagraph_skips']:
-            warns.append(
-                f"graph_train_cfg: inductor skipped CUDA graphs "
-                f"{s['cudagraph_skips']} times in the training step "
-                '(TORCH_LOGS=cudagraphs names the reason)')
+            warns.append(f"graph_train_cfg: inductor skipped CUDA graphs "
+                         f"{s['cudagraph_skips']} times in the training step "
+                         '(TORCH_LOGS=cudagraphs names the reason)')
         if s['recompiles']:
             warns.append(
                 f"graph_train_cfg: Dynamo compiled the training forward "

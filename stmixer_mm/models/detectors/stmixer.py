@@ -100,8 +100,10 @@ class STMixer(TwoStageDetector):
         strides = self.roi_head.featmap_strides  # (mmdet's necks: num_outs)
         num_outs = getattr(self.neck, 'num_outs', None)
         if num_outs not in (None, len(strides)):  # named by what set it
-            given = next((k for k in ('num_outs', 'in_channels', 'scales')
-                          if k in neck), 'num_outs')
+            given = next(
+                (k
+                 for k in ('num_outs', 'in_channels', 'scales') if k in neck),
+                'num_outs')
             raise ValueError(
                 f'STMixer: neck.{given} must give {len(strides)} levels, one '
                 f'per roi_head.featmap_strides {list(strides)}, got '

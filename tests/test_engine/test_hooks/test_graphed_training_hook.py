@@ -22,8 +22,9 @@ def test_train_logs_the_replay_counts_each_epoch_and_at_the_end(tmp_path):
     log = proc.stdout + proc.stderr
     lines = re.findall(r'(epoch \d|end of the run): graph_train_cfg: (.*)',
                        log)
-    assert [when for when, _ in lines] == ['epoch 1', 'epoch 2',
-                                           'end of the run'], log[-3000:]
+    assert [when
+            for when, _ in lines] == ['epoch 1', 'epoch 2',
+                                      'end of the run'], log[-3000:]
     assert lines[0][1].startswith(
         '0 of 2 training steps replayed, 1 compiled without a CUDA-graph '
         'replay, 1 eager (1 first batch of a shape); 1 shapes recorded, 0 '

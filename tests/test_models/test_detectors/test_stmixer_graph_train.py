@@ -194,12 +194,13 @@ def _batches(steps, device, seed=0):
             wh = (torch.rand(k, 2, generator=g) * 0.4 + 0.1) * \
                 torch.tensor([w, h])
             labels = torch.zeros(k, 8)
-            labels[torch.arange(k), torch.randint(1, 8, (k, ), generator=g)] = 1
+            labels[torch.arange(k),
+                   torch.randint(1, 8, (k, ), generator=g)] = 1
             s.gt_instances = InstanceData(
                 bboxes=torch.cat([xy, xy + wh], 1), labels=labels)
             samples.append(s.to(device))
-        batches.append((torch.randn(2, 3, 4, h, w, generator=g).to(device),
-                        samples))
+        batches.append((torch.randn(2, 3, 4, h, w,
+                                    generator=g).to(device), samples))
     return batches
 
 
@@ -324,8 +325,9 @@ def test_a_backward_failure_is_caught_at_the_shapes_compilation(at, stage):
     eager ones."""
     torch._dynamo.reset()
     model = _model(
-        dict(backend=_failing_backward_backend(at), mode='default',
-             on_cpu=True))
+        dict(
+            backend=_failing_backward_backend(at), mode='default',
+            on_cpu=True))
     ref = _step(_model(None))
     _step(model)
     losses, grads, messages = _step(model)
@@ -359,8 +361,8 @@ def test_a_recompile_beyond_the_shapes_is_counted_and_warned():
 #: Two DDP steps of the tiny model (argv: rank, world size, backend,
 #: device, store file, output file): the first step of the shape eager, the
 #: second compiled; rank r trains on clip r of the pinned input with the
-#: first clip's ground truth (world size 1: both clips); rank 0 saves the second step's gradients, losses,
-#: the step counts and the replay warnings
+#: first clip's ground truth (world size 1: both clips); rank 0 saves the
+#: second step's gradients, losses, the step counts and the replay warnings
 DDP_RANK = """
 import sys, warnings
 import torch
@@ -469,10 +471,16 @@ def test_ddp_on_one_gpu_replays_and_equals_one_process(tmp_path):
     assert got['stats']['replayed'] == 1, got['stats']
     assert got['stats']['cudagraph_skips'] == 0, got['stats']
     ref_losses, ref_grads, _ = _step(_model(None).cuda(), device='cuda')
-    _assert_equal(got['losses'], {k: v.cpu()
-                                  for k, v in ref_losses.items()}, tol=1e-4)
-    _assert_equal(got['grads'], {k: v.cpu()
-                                 for k, v in ref_grads.items()}, tol=1e-4)
+    _assert_equal(
+        got['losses'], {
+            k: v.cpu()
+            for k, v in ref_losses.items()
+        }, tol=1e-4)
+    _assert_equal(
+        got['grads'], {
+            k: v.cpu()
+            for k, v in ref_grads.items()
+        }, tol=1e-4)
 
 
 @pytest.mark.parametrize('where, value, message', [

@@ -605,7 +605,6 @@ def test_msda_custom_op_compiles_without_graph_break():
     (lambda a: a.__setitem__(5, 0), 'im2col_step must be an int >= 1 '
      'dividing the batch B=2, got 0'),
     (lambda a: a.__setitem__(5, 3), 'im2col_step must be an int >= 1'),
-    # an empty batch is named as such, not as a bad im2col_step
     (lambda a: [a.__setitem__(i, a[i][:0]) for i in (0, 3, 4)],
      'value must hold a batch of at least one, got an empty batch'),
 ])

@@ -107,26 +107,28 @@ def test_a_negative_weight_switches_its_input_off():
         assert not torch.allclose(node([x, a]), node([x, b]))
 
 
-@pytest.mark.parametrize('kwargs,argument', [
-    (dict(in_channels=[8, 0]), r'in_channels\[1\]'),
-    (dict(in_channels=[8, 16.0]), r'in_channels\[1\]'),
-    (dict(in_channels=[8, True]), r'in_channels\[1\]'),
-    (dict(in_channels='816'), r'in_channels\[0\]'),
-    (dict(out_channels=0), 'out_channels'),
-    (dict(out_channels=64.0), 'out_channels'),
-    (dict(num_repeats=0), 'num_repeats'),
-    (dict(num_repeats=True), 'num_repeats'),
-    (dict(eps=0), 'eps'),
-    (dict(eps='1e-4'), 'eps'),
-    (dict(eps=float('inf')), 'eps'),
-    (dict(eps=float('nan')), 'eps'),
-    (dict(norm_cfg=dict(type='BN3d')), 'norm_cfg'),
-    (dict(norm_cfg=dict(type='IN1d')), 'norm_cfg'),
-    # modes F.interpolate refuses on the 4-D maps (frames folded)
-    (dict(upsample_mode='trilinear'), 'upsample_mode'),
-    (dict(upsample_mode='linear'), 'upsample_mode'),
-    (dict(upsample_mode='bicubicc'), 'upsample_mode'),
-])
+@pytest.mark.parametrize(
+    'kwargs,argument',
+    [
+        (dict(in_channels=[8, 0]), r'in_channels\[1\]'),
+        (dict(in_channels=[8, 16.0]), r'in_channels\[1\]'),
+        (dict(in_channels=[8, True]), r'in_channels\[1\]'),
+        (dict(in_channels='816'), r'in_channels\[0\]'),
+        (dict(out_channels=0), 'out_channels'),
+        (dict(out_channels=64.0), 'out_channels'),
+        (dict(num_repeats=0), 'num_repeats'),
+        (dict(num_repeats=True), 'num_repeats'),
+        (dict(eps=0), 'eps'),
+        (dict(eps='1e-4'), 'eps'),
+        (dict(eps=float('inf')), 'eps'),
+        (dict(eps=float('nan')), 'eps'),
+        (dict(norm_cfg=dict(type='BN3d')), 'norm_cfg'),
+        (dict(norm_cfg=dict(type='IN1d')), 'norm_cfg'),
+        # modes F.interpolate refuses on the 4-D maps (frames folded)
+        (dict(upsample_mode='trilinear'), 'upsample_mode'),
+        (dict(upsample_mode='linear'), 'upsample_mode'),
+        (dict(upsample_mode='bicubicc'), 'upsample_mode'),
+    ])
 def test_bad_arguments_are_refused(kwargs, argument):
     kwargs = {'in_channels': [8, 16], 'out_channels': C, **kwargs}
     with pytest.raises(ValueError, match=f'^BiFPN3d: {argument} '):

@@ -453,10 +453,10 @@ def _sample(sample_points: Tensor, prepared: PreparedPyramid, geo: Geo,
     # of another float dtype, bf16 maps), the samples in the maps' dtype
     maps = prepared.values
     dtype = torch.promote_types(maps[0].dtype, torch.float32)
-    out = sample_4d_reference(sample_points.to(dtype),
-                              [v.to(dtype) for v in maps],
-                              prepared.featmap_strides, geo[3], mapping_stride,
-                              tau)  # [B, C / G, G, T, P, Hq, Wq]
+    out = sample_4d_reference(
+        sample_points.to(dtype), [v.to(dtype) for v in maps],
+        prepared.featmap_strides, geo[3], mapping_stride,
+        tau)  # [B, C / G, G, T, P, Hq, Wq]
     return out.flatten(5, 6).permute(0, 5, 2, 3, 4, 1).to(maps[0].dtype)
 
 

@@ -26,8 +26,8 @@ def forecast_head_config(cfg: dict, decoder) -> dict:
         cfg (dict): The ``forecast_head`` config.
         decoder (STMixerDecoder): Gives ``hidden_channels`` (as
             ``query_channels``), ``num_actions``, ``with_temporal_queries``
-            and ``temporal_points`` (as ``num_frames``); its ``label_convention`` must be
-            ``'ava'`` (else ValueError).
+            and ``temporal_points`` (as ``num_frames``); its
+            ``label_convention`` must be ``'ava'`` (else ValueError).
 
     Returns:
         dict: A copy of ``cfg`` with them set.
@@ -40,8 +40,8 @@ def forecast_head_config(cfg: dict, decoder) -> dict:
             query_channels=decoder.hidden_channels,
             num_actions=decoder.num_actions,
             with_temporal_queries=decoder.with_temporal_queries,
-            num_frames=decoder.temporal_points),
-        'forecast_head', 'the decoder\'s')
+            num_frames=decoder.temporal_points), 'forecast_head',
+        'the decoder\'s')
 
 
 def box_grid_features(level: Tensor, boxes: Tensor, sizes: Sequence,
@@ -166,9 +166,11 @@ class STMixerForecastHead(BaseModule):
         if roi_frames != 1 and not roi_grid:
             raise ValueError(f'{name}: roi_frames={roi_frames} needs roi_grid')
         if num_frames is not None:  # the frames of the pyramid's maps
-            check_range(f"{name} (num_frames={num_frames}: the decoder's "
-                        'temporal_points)', f'[1, {num_frames}]',
-                        roi_frames=roi_frames)
+            check_range(
+                f"{name} (num_frames={num_frames}: the decoder's "
+                'temporal_points)',
+                f'[1, {num_frames}]',
+                roi_frames=roi_frames)
         super().__init__(init_cfg=init_cfg)
         self.horizons = tuple(horizons)
         self.num_actions = num_actions
