@@ -8,6 +8,7 @@ AVA's own label maps ship with the package (``stmixer_mm/datasets/
 label_maps/``); a label map path ``stmixer_mm::NAME`` names one of them,
 from an installed package as from a checkout.
 """
+import codecs
 import io
 import os
 import os.path as osp
@@ -79,11 +80,21 @@ def _read_text(path: str, backend_args: Optional[dict]) -> str:
         with text_lines(path, backend_args) as f:
             text = f.read()
     except UnicodeDecodeError as e:
+        boms = dict(
+            UTF_32=(codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE),
+            UTF_16=(codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE))
+        other = next(
+            (k.replace('_', '-')
+             for k, marks in boms.items() if e.object.startswith(marks)), None)
         raise LabelMapError(
             f'label map {path} is not a text file (byte {e.start} is not '
-            'UTF-8); expected an AVA label map (.pbtxt)') from None
+            'UTF-8); expected an AVA label map (.pbtxt)' +
+            (f'; it is {other}: save it as UTF-8' if other else '')) from None
     if not text:
         raise LabelMapError(f'label map {path} is empty (0 bytes)')
+    if '\x00' in text:  # UTF-16 / UTF-32 without a byte-order mark
+        raise LabelMapError(f'label map {path} holds NUL bytes (UTF-16 or '
+                            'UTF-32 text?); save it as UTF-8')
     return text[1:] if text.startswith('\ufeff') else text  # (a BOM)
 
 
@@ -93,7 +104,8 @@ def read_pbtxt_label_map(path: str,
     """``{label id: name}`` of an AVA label map, in file order: entries
     ``label { name: "..." label_id: N }`` or ``item { name: "..." id: N }``
     (``display_name`` read as the name where no ``name`` is given; both:
-    refused, the TensorFlow object-detection form), ids >= 1, each name
+    refused, the TensorFlow object-detection form), ids >= 0 (0 refused
+    where the map meets the model or the data), each name
     once, in any layout (a UTF-8 byte-order mark allowed).
 
     Args:
@@ -242,25 +254,32 @@ def _entries(text: str, path: str) -> List[Tuple[int, str, int]]:
             raise LabelMapError(
                 f'{where}: {key} on line {at} is empty ({value}); expected '
                 f'{key}: "<action name>"')
-        try:
-            label_id = int(id_[1])
-        except ValueError:
+        # ASCII digits without a leading 0 (protobuf reads 010 as octal;
+        # int() takes '+1', '1_0' and other scripts' digits)
+        if not re.fullmatch(r'-?(0|[1-9][0-9]*)', id_[1]):
             raise LabelMapError(f'{where}: label_id {id_[1]!r} is '
-                                'not an integer') from None
-        if label_id < 1:
+                                'not an integer')
+        label_id = int(id_[1])
+        if label_id < 0:  # (0: refused where it is read against the
+            # model or the data, as mmaction2's background column)
             raise LabelMapError(
-                f'{where}: {id_[0]} must be an integer >= 1 (AVA counts '
+                f'{where}: {id_[0]} must be an integer >= 0 (AVA counts '
                 'actions from 1; column 0 of the scores is the background in '
                 f'mmaction2), got {label_id}')
         if label_id in names:
             raise LabelMapError(f'{where}: label_id {label_id} given twice ('
                                 f'{names[label_id]!r} and {label!r})')
-        if label in ids:
+        if label != label.strip():
             raise LabelMapError(
-                f'{where}: name {label!r} given twice (label_id {ids[label]} '
+                f'{where}: name {label!r} starts or ends with a space; '
+                'expected the action name alone')
+        same = label.casefold()  # 'Stand' and 'stand' name one action
+        if same in ids:
+            raise LabelMapError(
+                f'{where}: name {label!r} given twice (label_id {ids[same]} '
                 f'and {label_id}); expected one id per action')
         names[label_id] = label
-        ids[label] = label_id
+        ids[same] = label_id
         found.append((label_id, label, line))
     _stray(text, end, len(text), path)
     return found
@@ -282,7 +301,7 @@ def parse_pbtxt_label_map(text: str, path: str) -> Dict[int, str]:
     Raises:
         LabelMapError: No entry; text outside the entries (an unclosed
             entry); an entry without a name or an integer id, with an
-            empty name, both ``name`` and ``display_name``, an id < 1, an
+            empty name, both ``name`` and ``display_name``, an id < 0, an
             unknown field or a field given twice; or an id or a name
             given twice (naming entry and line).
     """

@@ -55,6 +55,9 @@ def stmixer_vit_block_wrap_policy(module: nn.Module,
         bool: With ``recurse``: True (always look in); else whether
         ``module`` is its own unit.
     """
+    if isinstance(classes, str):  # (not its characters)
+        raise TypeError('stmixer_vit_block_wrap_policy: classes must be a '
+                        f'list of module class names, got {classes!r}')
     if recurse:
         return True
     return type(module).__name__ in tuple(classes)
@@ -125,6 +128,11 @@ class ShardedStrategy(ShardedCheckpointMixin, FSDPStrategy):
             raise ValueError(
                 'strategy.model_wrapper.use_orig_params must be True: the '
                 'param groups (layer-wise LR decay) are matched by name')
+        if isinstance(mixed_precision_modules, str) or not all(
+                isinstance(c, str) for c in mixed_precision_modules or ()):
+            raise TypeError('strategy.mixed_precision_modules must be a list '
+                            'of module class names (e.g. ["Block"]), got '
+                            f'{mixed_precision_modules!r}')
         self.mixed_precision_modules = tuple(mixed_precision_modules or ())
         if self.mixed_precision_modules and not wrapper.get('mixed_precision'):
             raise ValueError('strategy.mixed_precision_modules needs '

@@ -192,6 +192,20 @@ def check_compile_args(owner: str, args: Any, known: Sequence) -> None:
     check_choice(owner, (None, ) + COMPILE_MODES, mode=args.get('mode'))
     check_choice(owner, (True, False), fullgraph=args.get('fullgraph', False))
     check_choice(owner, (None, True, False), dynamic=args.get('dynamic'))
-    if not isinstance(args.get('options', {}), (dict, type(None))):
-        raise ValueError(f"{owner}: options must be a dict or None, got "
-                         f"{args['options']!r}")
+    options = args.get('options')
+    if not isinstance(options, (dict, type(None))):
+        raise ValueError(f'{owner}: options must be a dict or None, got '
+                         f'{options!r}')
+    if options and args.get('mode') is not None:  # (torch.compile's rule)
+        raise ValueError(f'{owner}: mode and options must not both be given, '
+                         f"got mode={args['mode']!r}, options={options!r}")
+    if options and backend == 'inductor':
+        from torch._inductor import list_options  # (heavy: only when given)
+        known = list_options()
+        for key in options:
+            if key not in known:
+                close = difflib.get_close_matches(str(key), known, n=1)
+                raise ValueError(
+                    f'{owner}: options[{key!r}] must be an inductor option '
+                    f'(torch._inductor.list_options()), got {options!r}' +
+                    (f'; did you mean {close[0]!r}?' if close else ''))

@@ -208,18 +208,19 @@ def test_the_label_maps_ship_in_the_wheel(tmp_path):
 @pytest.mark.parametrize('text,message', [
     (TWO_SPACE + TWO_SPACE.replace('1', '2'),
      r"entry 2 \(line 5\): name 'stand' given twice \(label_id 1 and 2\)"),
-    ('label {\n  name: "bg"\n  label_id: 0\n}\n',
-     r'entry 1 \(line 1\): label_id must be an integer >= 1 .*got 0'),
     ('item {\n  name: "a"\n  id: -3\n}\n',
-     r'id must be an integer >= 1 .*got -3'),
+     r'entry 1 \(line 1\): id must be an integer >= 0 .*got -3'),
     ('item {\n  name: "/m/01"\n  id: 1\n  display_name: "a"\n}\n',
      r'entry 1 \(line 1\): both name \("/m/01"\) and display_name \("a"\): '
      'the TensorFlow object-detection form'),
 ])
 def test_what_ava_label_maps_never_hold_is_refused(tmp_path, text, message):
-    """A name under two ids, an id < 1 (0 is the background column in
-    mmaction2), and the TensorFlow object-detection form (whose name is a
-    machine id) are refused by every reader, naming the entry."""
+    """A name under two ids, a negative id, and the TensorFlow
+    object-detection form (whose name is a machine id) are refused by every
+    reader, naming the entry (id 0, mmaction2's background column, is
+    refused where the map meets the model or the data: the tests
+    ``test_zero_based_label_map*`` and
+    ``test_ava22_label_map_may_leave_unlisted_ids``)."""
     path = tmp_path / 'bad.pbtxt'
     path.write_text(text)
     for read in (read_pbtxt_label_map, load_label_map, check_ava_label_file):
@@ -248,3 +249,45 @@ def test_refusals_name_both_entry_forms(tmp_path):
         read_pbtxt_label_map(str(path))
     assert 'label { name: "..." label_id: N }` or `item { name: ' \
         '"..." id: N }' in str(e.value)
+
+
+@pytest.mark.parametrize('field, message', [
+    ('label_id: +1', "label_id '\\+1' is not an integer"),
+    ('label_id: 01', "label_id '01' is not an integer"),
+    ('label_id: 1_0', "label_id '1_0' is not an integer"),
+    ('label_id: \u0661', 'is not an integer'),
+])
+def test_ids_are_plain_decimal_integers(tmp_path, field, message):
+    """int() takes '+1', '1_0' and other scripts' digits, protobuf reads a
+    leading 0 as octal: only plain decimal ids are read."""
+    path = tmp_path / 'bad.pbtxt'
+    path.write_text(
+        f'label {{\n  name: "a"\n  {field}\n}}\n', encoding='utf-8')
+    with pytest.raises(LabelMapError, match=message):
+        read_pbtxt_label_map(str(path))
+
+
+@pytest.mark.parametrize('second, message', [
+    ('Stand', "name 'Stand' given twice \\(label_id 1 and 2\\)"),
+    (' stand', "name ' stand' starts or ends with a space"),
+    ('stand ', 'starts or ends with a space'),
+])
+def test_names_that_differ_only_by_case_or_spaces_are_refused(
+        tmp_path, second, message):
+    path = tmp_path / 'bad.pbtxt'
+    path.write_text(TWO_SPACE + f'label {{\n  name: "{second}"\n  '
+                    'label_id: 2\n}\n')
+    with pytest.raises(LabelMapError, match=message):
+        read_pbtxt_label_map(str(path))
+
+
+@pytest.mark.parametrize('encoding, message', [
+    ('utf-16', 'it is UTF-16: save it as UTF-8'),
+    ('utf-32', 'it is UTF-32: save it as UTF-8'),
+    ('utf-16-le', 'holds NUL bytes'),
+])
+def test_other_encodings_are_named(tmp_path, encoding, message):
+    path = tmp_path / 'wide.pbtxt'
+    path.write_bytes(TWO_SPACE.encode(encoding))
+    with pytest.raises(LabelMapError, match=message):
+        read_pbtxt_label_map(str(path))

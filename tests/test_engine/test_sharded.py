@@ -39,6 +39,8 @@ def test_wrap_policy_picks_vit_blocks_by_class_name():
     assert not stmixer_vit_block_wrap_policy(nn.Linear(1, 1), False, 0)
     assert stmixer_vit_block_wrap_policy(
         nn.Linear(1, 1), False, 0, classes=('Linear', ))
+    with pytest.raises(TypeError, match='classes must be a list'):
+        stmixer_vit_block_wrap_policy(Block(1, 1), False, 0, classes='Block')
 
 
 def test_clean_param_name():
@@ -51,6 +53,8 @@ def test_clean_param_name():
 @pytest.mark.parametrize('kwargs,match', [
     (dict(state_dict_cfg='local'), "'full' or 'sharded'"),
     (dict(activation_checkpointing='Block'), 'class names'),
+    (dict(mixed_precision_modules='Block'),
+     r'mixed_precision_modules must be a list of module class names'),
 ])
 def test_bad_arguments_are_named(kwargs, match):
     with pytest.raises((ValueError, TypeError), match=match):

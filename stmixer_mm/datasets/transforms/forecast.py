@@ -5,10 +5,10 @@ from typing import Dict, Sequence
 
 import numpy as np
 import torch
-from mmaction.datasets.transforms import PackActionInputs
 from mmcv.transforms import BaseTransform
 
 from stmixer_mm.registry import TRANSFORMS
+from .formatting import PackInputs
 from .formatting import keyframe_where as _where
 
 
@@ -125,7 +125,7 @@ class LoadForecastTargets(BaseTransform):
 
 
 @TRANSFORMS.register_module()
-class PackForecastInputs(PackActionInputs):
+class PackForecastInputs(PackInputs):
     """``PackActionInputs`` for forecast targets: ``gt_bboxes`` rows past the
     keyframe's ``n`` become ``gt_instances.future_bboxes`` ``[n, H, 4]``
     (pixels), with ``future_labels`` and ``future_visible``;
@@ -144,9 +144,10 @@ class PackForecastInputs(PackActionInputs):
                  meta_keys: Sequence[str] = ('img_shape', 'img_key',
                                              'video_id', 'timestamp'),
                  **kwargs) -> None:
-        meta_keys = tuple(meta_keys)
-        if 'forecast_horizons' not in meta_keys:
-            meta_keys += ('forecast_horizons', )
+        # (a string: PackInputs refuses it)
+        if isinstance(meta_keys, (list, tuple)) and \
+                'forecast_horizons' not in meta_keys:
+            meta_keys = tuple(meta_keys) + ('forecast_horizons', )
         super().__init__(meta_keys=meta_keys, **kwargs)
 
     def transform(self, results: Dict) -> Dict:

@@ -1,6 +1,6 @@
 """Packing of samples with the ground-truth person ids (for a model that
 tracks, e.g. ``projects/track_queries``), and the sample names of errors."""
-from typing import Dict
+from typing import Dict, Optional, Sequence
 
 import numpy as np
 import torch
@@ -24,8 +24,38 @@ def keyframe_where(results: Dict) -> str:
             f'{results.get("timestamp")}')
 
 
+class PackInputs(PackActionInputs):
+    """mmaction2's ``PackActionInputs`` whose key lists are checked: the
+    base of the project's packing transforms (a string where a list goes
+    would be read character by character).
+
+    Args:
+        collect_keys (Sequence[str], optional): As mmaction2's.
+        meta_keys (Sequence[str]): As mmaction2's.
+        algorithm_keys (Sequence[str]): As mmaction2's.
+    """
+
+    def __init__(
+        self,
+        collect_keys: Optional[Sequence[str]] = None,
+        meta_keys: Sequence[str] = ('img_shape', 'img_key', 'video_id',
+                                    'timestamp'),
+        algorithm_keys: Sequence[str] = ()
+    ) -> None:
+        given = dict(meta_keys=meta_keys, algorithm_keys=algorithm_keys)
+        if collect_keys is not None:
+            given['collect_keys'] = collect_keys
+        for name, keys in given.items():
+            if not isinstance(keys, (list, tuple)) or not all(
+                    isinstance(k, str) for k in keys):
+                raise ValueError(
+                    f'{type(self).__name__}: {name} must be a list of '
+                    f"result keys (e.g. ['img_shape']), got {keys!r}")
+        super().__init__(collect_keys, meta_keys, algorithm_keys)
+
+
 @TRANSFORMS.register_module()
-class PackTrackInputs(PackActionInputs):
+class PackTrackInputs(PackInputs):
     """``PackActionInputs`` that also packs ``results['entity_ids']`` (one per
     ``gt_bboxes`` row) as ``gt_instances.track_ids`` (int64 ``[n]``); no
     ``gt_bboxes``: as ``PackActionInputs``. Bad ids: ``ValueError``.

@@ -4,12 +4,12 @@ from typing import Dict
 import cv2
 import numpy as np
 import torch
-from mmaction.datasets.transforms import PackActionInputs
 from mmcv.transforms import BaseTransform
 
 from stmixer_mm.registry import TRANSFORMS
 from stmixer_mm.utils.mask_rle import decode_mask
 from ..puppet_masks import load_puppet_masks, puppet_masks_at
+from .formatting import PackInputs
 from .formatting import sample_where as _where
 
 
@@ -103,7 +103,7 @@ class LoadActorMasks(BaseTransform):
 
 
 @TRANSFORMS.register_module()
-class PackActorInputs(PackActionInputs):
+class PackActorInputs(PackInputs):
     """``PackActionInputs`` that also packs ``gt_masks`` (bool ``[n, h, w]``)
     as ``gt_instances.masks``.
 

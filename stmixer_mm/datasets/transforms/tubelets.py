@@ -4,11 +4,11 @@ from typing import Dict, Sequence
 
 import numpy as np
 import torch
-from mmaction.datasets.transforms import PackActionInputs
 from mmcv.transforms import BaseTransform
 
 from stmixer_mm.registry import TRANSFORMS
 from stmixer_mm.utils.settings import is_int
+from .formatting import PackInputs
 from .formatting import keyframe_where as _where
 
 
@@ -118,7 +118,7 @@ class LoadTubeletTargets(BaseTransform):
 
 
 @TRANSFORMS.register_module()
-class PackTubeletInputs(PackActionInputs):
+class PackTubeletInputs(PackInputs):
     """``PackActionInputs`` for tubelet targets: ``gt_instances.bboxes`` is
     each tubelet's box on the middle output frame (else the nearest where
     present), plus ``tubelet_bboxes`` ``[n, T', 4]`` (pixels),
@@ -137,9 +137,10 @@ class PackTubeletInputs(PackActionInputs):
                  meta_keys: Sequence[str] = ('img_shape', 'img_key',
                                              'video_id', 'timestamp'),
                  **kwargs) -> None:
-        meta_keys = tuple(meta_keys)
-        if 'tubelet_frames' not in meta_keys:
-            meta_keys += ('tubelet_frames', )
+        # (a string: PackInputs refuses it)
+        if isinstance(meta_keys, (list, tuple)) and \
+                'tubelet_frames' not in meta_keys:
+            meta_keys = tuple(meta_keys) + ('tubelet_frames', )
         super().__init__(meta_keys=meta_keys, **kwargs)
 
     def transform(self, results: Dict) -> Dict:

@@ -11,6 +11,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 import torch
 from mmengine.logging import print_log
 from torch import Tensor
+from torch.utils.weak import WeakIdKeyDictionary
 
 from stmixer_mm.utils.checks import (check_choice, check_compile_args,
                                      check_ints)
@@ -179,23 +180,21 @@ def _dynamo_count(group: str, key: str) -> int:
     return int(counters[group][key])
 
 
-def _graph_node(device: torch.device):
-    """The node inductor's CUDA-graph tree last ran on ``device`` (private
-    state: None where it cannot be read)."""
+def _replayed(device: torch.device) -> bool:
+    """Whether the last call on ``device`` replayed a CUDA graph of
+    inductor's CUDA-graph trees in this step's generation (private state:
+    False where it cannot be read)."""
     try:
-        from torch._inductor import cudagraph_trees
-        manager = cudagraph_trees.get_manager(
+        from torch._inductor import cudagraph_trees as trees
+        manager = trees.get_manager(
             device.index
             if device.index is not None else torch.cuda.current_device(),
             create_if_none_exists=False)
-        if manager is None or \
-                manager.path_state != cudagraph_trees.ExecutionState.EXECUTION:
-            return None
-        node = manager.current_node
-        return node if isinstance(node, cudagraph_trees.CUDAGraphNode) \
-            else None
+        return manager is not None and \
+            manager.path_state == trees.ExecutionState.EXECUTION and \
+            manager.current_gen == manager.get_curr_generation()
     except Exception:  # noqa: B902 private API: read what is there
-        return None
+        return False
 
 
 class GraphedTraining:
@@ -251,9 +250,15 @@ class GraphedTraining:
         #: shapes whose compilation was tried
         self._tried = 0
         self._said = set()
-        self._hooked: set = set()
-        #: the gradients the hooks made, by parameter id
-        self._owned = weakref.WeakValueDictionary()
+        #: the parameters hooked, and the gradients the step made its own
+        self._hooked = WeakIdKeyDictionary()
+        self._owned = WeakIdKeyDictionary()
+        #: ``(parameter, weak .grad)`` the last backwards left (maybe in the
+        #: CUDA-graph pool)
+        self._pending: List[tuple] = []
+        #: shapes refused after others were compiled: the reason
+        self._refused: Dict[tuple, str] = {}
+        self._device_type = None
         self._ran_eagerly = False
         #: steps by how they ran: 'replayed', 'compiled' (no CUDA graph
         #: replay seen), or the reason they ran eagerly
@@ -330,6 +335,10 @@ class GraphedTraining:
                 warn=batch_inputs.device.type == 'cuda' or self.cfg['on_cpu'])
             return None
         key = _call_key(batch_inputs, ())
+        self._device_type = batch_inputs.device.type
+        if key in self._refused:
+            self._eager(self._refused[key])
+            return None
         first = key not in self._compiled
         if first:
             self._seen[key] = seen = self._seen.get(key, 0) + 1
@@ -356,8 +365,11 @@ class GraphedTraining:
             return self._run(model, batch_inputs, queries)
         self._tried += 1
         out, reason = self._first_run(model, batch_inputs, queries)
-        if reason is not None:
-            self._failed = reason
+        if reason is not None:  # this shape; the run if none is compiled
+            if self._compiled:
+                self._refused[key] = reason
+            else:
+                self._failed = reason
             self._eager(reason)
             self._say(reason)
             return None
@@ -382,7 +394,7 @@ class GraphedTraining:
                 backend=self.cfg['backend'],
                 dynamic=False)
         graphs = self._graphs(batch_inputs.device)
-        before = _graph_node(batch_inputs.device) if graphs else None
+        self._secure_grads()
         skips = _dynamo_count('inductor', 'cudagraph_skips')
         compiled = _dynamo_count('stats', 'unique_graphs')
         self._ran_eagerly = False
@@ -398,8 +410,7 @@ class GraphedTraining:
                                                   'cudagraph_skips') - skips
         if self._ran_eagerly:
             self.eager_in_compiled += 1
-        after = _graph_node(batch_inputs.device) if graphs else None
-        return out, after is not None and after is not before
+        return out, graphs and _replayed(batch_inputs.device)
 
     def _run(self, model, batch_inputs: Tensor, queries: tuple):
         """A steady step of a compiled shape, counted."""
@@ -442,6 +453,11 @@ class GraphedTraining:
                     with torch.random.fork_rng(devices=[]):
                         for stage, backward in rounds:
                             out, _ = self._call(model, batch_inputs, leaves)
+                            if self._ran_eagerly:  # not compiled
+                                return None, (
+                                    f'model.graph_train_cfg: the {stage} ran '
+                                    "eagerly (Dynamo's recompile limit "
+                                    'reached)')
                             outputs = [
                                 t for r in out for t in r.values()
                                 if t.requires_grad
@@ -466,18 +482,31 @@ class GraphedTraining:
                 f'{_first_line(e)}')
 
     def _own_grads(self, model) -> None:
-        """Hooks that give every trainable parameter a ``.grad`` of its own
-        after each accumulation (see the class); registered once."""
+        """Hooks that note every trainable parameter's ``.grad`` after each
+        accumulation where the step does not own it (registered once); the
+        next compiled call copies those still held (:meth:`_secure_grads`)."""
         for p in model.parameters():
-            if p.requires_grad and id(p) not in self._hooked:
-                self._hooked.add(id(p))
-                p.register_post_accumulate_grad_hook(self._own_grad)
+            if p.requires_grad and p not in self._hooked:
+                self._hooked[p] = True
+                p.register_post_accumulate_grad_hook(self._note_grad)
 
-    def _own_grad(self, param: Tensor) -> None:
-        grad = param.grad
-        if grad is not None and self._owned.get(id(param)) is not grad:
-            param.grad = grad = grad.clone()
-            self._owned[id(param)] = grad
+    def _note_grad(self, param: Tensor) -> None:
+        if param.grad is not None and param.grad not in self._owned:
+            self._pending.append((param, weakref.ref(param.grad)))
+
+    def _secure_grads(self) -> None:
+        """Copy out of the CUDA-graph pool, before the next replay writes
+        it, every gradient a backward left there that a parameter still
+        holds (accumulation, ``zero_grad(set_to_none=False)``); those set
+        to None or replaced since (DDP's bucket views) are left."""
+        kept = [(p, p.grad) for p, ref in self._pending
+                if p.grad is not None and p.grad is ref()]
+        self._pending = []
+        if kept:
+            copies = torch._foreach_mul([g for _, g in kept], 1.0)
+            for (p, _), copy in zip(kept, copies):
+                p.grad = copy
+                self._owned[copy] = True
 
     def stats(self) -> Dict[str, object]:
         """The counts of the steps so far (plain data, for logs and
@@ -535,14 +564,20 @@ class GraphedTraining:
                 f"graph_train_cfg: Dynamo ran the training forward eagerly "
                 f"{s['eager_in_compiled']} times (its recompile limit "
                 'reached)')
-        after_warmup = s['steps'] - s['eager'].get(FIRST_BATCH, 0)
-        if self._failed is not None or (self.cfg['mode'] in CUDA_GRAPH_MODES
-                                        and s['shapes'] and after_warmup
-                                        and not s['replayed']):
-            cause = self._failed or max(
-                s['eager'], key=s['eager'].get, default='no replay seen')
+        failures = [self._failed] if self._failed else []
+        failures += sorted(set(self._refused.values()))
+        graphs = self._device_type == 'cuda' and \
+            self.cfg['mode'] in CUDA_GRAPH_MODES
+        others = {k: n for k, n in s['eager'].items() if k != FIRST_BATCH}
+        if graphs and not s['replayed'] and (failures or s['compiled']
+                                             or others):
+            cause = (failures or [max(others, key=others.get, default='')])[0]
             warns.append('graph_train_cfg: no training step was replayed '
-                         f'after the warm-up: {cause}')
+                         'after the warm-up: ' +
+                         (cause or 'the compiled steps ran without CUDA '
+                          'graphs'))
+        elif failures:
+            warns += [f'graph_train_cfg: {f}' for f in failures]
         return line, warns
 
 

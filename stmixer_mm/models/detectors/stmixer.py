@@ -12,6 +12,7 @@ from torch import Tensor, nn
 from stmixer_mm.registry import MODELS
 from stmixer_mm.utils.checks import check_choice
 from ..necks import frame_wise_2d_necks
+from ..utils.consistency import fill_in_settings
 from .compile import (CompiledPredict, GraphedTraining, ShapeSample,
                       img_shapes_of)
 
@@ -127,13 +128,13 @@ class STMixer(TwoStageDetector):
     def _query_generator_cfg(self, cfg: dict) -> dict:
         """The query generator config with the decoder's channels and
         ``with_temporal_queries`` filled in where its constructor names them
-        and the config leaves them out (an explicit different
-        ``with_temporal_queries`` is refused by
-        the check at the end of ``__init__``).
+        and the config leaves them out (an explicit different channel count
+        is refused here, naming both; an explicit different
+        ``with_temporal_queries`` by the check at the end of ``__init__``).
 
         Args:
             cfg (dict): The detector's copy of the ``rpn_head`` config (its
-                ``type`` registered), filled in place.
+                ``type`` registered).
 
         Returns:
             dict: ``cfg`` with the decoder's ``hidden_channels`` (as
@@ -144,13 +145,14 @@ class STMixer(TwoStageDetector):
                                                     str) else cfg['type']
         # (an unknown type: MODELS.build names it)
         args = inspect.signature(cls.__init__).parameters if cls else ()
-        settings = dict(
-            with_temporal_queries=self.roi_head.with_temporal_queries,
-            **dict.fromkeys(CHANNEL_ARGS, self.roi_head.hidden_channels))
-        for name, value in settings.items():
-            if name in args:
-                cfg.setdefault(name, value)
-        return cfg
+        if 'with_temporal_queries' in args:
+            cfg.setdefault('with_temporal_queries',
+                           self.roi_head.with_temporal_queries)
+        channels = self.roi_head.hidden_channels
+        return fill_in_settings(
+            cfg, {k: channels
+                  for k in CHANNEL_ARGS if k in args}, 'rpn_head',
+            "the decoder's")
 
     def _frozen_part(self, index: int, name: str) -> nn.Module:
         """The part ``frozen_modules[index]`` names: a submodule by its

@@ -91,3 +91,23 @@ def test_ids_that_cannot_be_tracked_are_an_error(ids, message):
     # distinct ids >= 0 pack
     PackTrackInputs()(
         _results(len(ids), entity_ids=np.arange(len(ids), dtype=np.int64)))
+
+
+@pytest.mark.parametrize('kind', [
+    'PackTrackInputs', 'PackActorInputs', 'PackTubeletInputs',
+    'PackForecastInputs'
+])
+@pytest.mark.parametrize('key, value', [
+    ('meta_keys', 'img_shape'),
+    ('collect_keys', 'imgs'),
+    ('meta_keys', ['img_shape', 3]),
+])
+def test_key_lists_are_lists_of_keys(kind, key, value):
+    """A string where a list of result keys goes is refused, naming the
+    class (read character by character, it packed no metainfo at all)."""
+    with pytest.raises(
+            ValueError,
+            match=rf'^{kind}: {key} must be a list of '
+            r"result keys \(e.g. \['img_shape'\]\)"):
+        TRANSFORMS.build({'type': kind, key: value})
+    TRANSFORMS.build({'type': kind, 'meta_keys': ['img_shape']})

@@ -406,3 +406,16 @@ def test_frozen_modules_and_frozen_stages_leave_something_to_train():
     model = build(dict(cfg, frozen_modules=['neck', 'rpn_head']))
     model.train()
     assert model.roi_head.training and not model.neck.training
+
+
+def test_a_query_generator_of_other_channels_is_refused_when_built():
+    """The decoder's channels are filled into the query generator; an
+    explicit other count is refused naming both (it failed at the first
+    stage with a bare size mismatch)."""
+    cfg = copy.deepcopy(MODEL)
+    cfg['rpn_head'] = dict(cfg['rpn_head'], hidden_channels=32)
+    with pytest.raises(
+            ValueError,
+            match=r"^rpn_head.hidden_channels \(32\) != the decoder's "
+            r'hidden_channels \(64\); leave it out \(filled in\)'):
+        build(cfg)

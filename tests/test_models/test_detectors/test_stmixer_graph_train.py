@@ -265,10 +265,11 @@ def test_replayed_steps_equal_eager_steps(device, cfg, tol, accumulate):
 
 
 def test_accumulated_gradients_live_in_buffers_of_their_own():
-    """After a compiled step every trainable parameter's ``.grad`` is the
-    copy the accumulation hook made (not the tensor the compiled backward
-    gave, which a replay would overwrite on CUDA); a second backward adds
-    into that same tensor, and the sum equals the eager twin's."""
+    """After a compiled step's backward every trainable parameter's
+    ``.grad`` (on CUDA in the graph pool, which the next replay overwrites)
+    is noted; the next compiled call copies those still held before it
+    runs, the second backward adds into the copies, and the sum equals the
+    eager twin's. Gradients set to None meanwhile are not copied."""
     torch._dynamo.reset()
     model, eager = _model(dict(ON_CPU)), _model(None)
     _step(model)  # the shape's first batch: eager
@@ -279,14 +280,26 @@ def test_accumulated_gradients_live_in_buffers_of_their_own():
     graphed = model.graphed_training
     assert graphed.last_fallback is None
     trainable = [p for p in model.parameters() if p.requires_grad]
-    first = [p.grad for p in trainable]
-    assert all(graphed._owned.get(id(p)) is p.grad for p in trainable)
-    sum(model.loss(x, samples).values()).backward()
-    assert all(p.grad is g for p, g in zip(trainable, first))
+    left = [p.grad for p in trainable]  # (on CUDA: in the graph pool)
+    assert sorted(id(p) for p, _ in graphed._pending) == sorted(
+        id(p) for p in trainable)
+    # the next compiled call copies them out before it runs
+    loss = sum(model.loss(x, samples).values())
+    owned = [p.grad for p in trainable]
+    assert all(a is not b and torch.equal(a, b) for a, b in zip(owned, left))
+    assert all(g in graphed._owned for g in owned)
+    loss.backward()  # accumulates into the copies
+    assert all(p.grad is g for p, g in zip(trainable, owned))
+    assert graphed._pending == []
     for _ in range(2):
         sum(eager.loss(x, samples).values()).backward()
     for p, q in zip(trainable, eager.parameters()):
         torch.testing.assert_close(p.grad, q.grad, rtol=0, atol=0)
+    # set to None between steps (mmengine's default): nothing copied
+    model.zero_grad(set_to_none=True)
+    copies = len(graphed._owned)
+    model.loss(x, samples)
+    assert len(graphed._owned) == copies and graphed._pending == []
 
 
 def _failing_backward_backend(at: str) -> str:
@@ -339,8 +352,7 @@ def test_a_backward_failure_is_caught_at_the_shapes_compilation(at, stage):
     assert model.graphed_training.stats()['eager'][
         model.graphed_training._failed] == 1
     _, warns = model.graphed_training.report()
-    assert len(warns) == 1 and 'no training step was replayed' in warns[0]
-    assert stage in warns[0]
+    assert len(warns) == 1 and stage in warns[0]
 
 
 def test_a_recompile_beyond_the_shapes_is_counted_and_warned():
@@ -517,3 +529,20 @@ def test_an_unknown_key_is_named_with_the_close_one(where, cfg, message):
     assert message in str(info.value)
     if where == 'compile_cfg':
         assert "did you mean 'fullgraph'?" in str(info.value)
+
+
+@pytest.mark.parametrize('value, message', [
+    (dict(options=dict(max_autotun=True)), "options['max_autotun'] must be an "
+     "inductor option (torch._inductor.list_options()), got {'max_autotun': "
+     "True}; did you mean 'max_autotune'?"),
+    (dict(mode='reduce-overhead', options=dict(max_autotune=True)),
+     'mode and options must not both be given'),
+])
+def test_compile_options_are_checked_when_built(value, message):
+    """What torch.compile would refuse at the first compiled call (an
+    unknown inductor option, ``mode`` with ``options``) is refused when the
+    decoder is built, naming the setting."""
+    with pytest.raises(ValueError) as info:
+        _model(None, compile_stages=value)
+    assert 'STMixerDecoder: compile_stages: ' in str(info.value)
+    assert message in str(info.value)
