@@ -66,32 +66,29 @@ def test_parts_after_one_the_meta_device_cannot_build_are_checked():
         check_config(cfg)
 
 
-def test_a_neck_giving_other_levels_than_the_decoder_reads_is_refused():
+@pytest.mark.parametrize('option, message', [
+    ({
+        'model.roi_head.featmap_strides': [4, 8, 16]
+    }, 'STMixer: neck.in_channels must give 3 levels, one per '
+     'roi_head.featmap_strides [4, 8, 16], got [8, 16, 32, 64] (4 levels)'),
+    ({
+        'model.neck.in_channels': [8, 16, 32]
+    }, 'STMixer: neck.in_channels must give 4 levels, one per '
+     'roi_head.featmap_strides [4, 8, 16, 32], got [8, 16, 32] (3 levels)'),
+])
+def test_a_neck_giving_other_levels_than_the_decoder_reads_is_refused(
+        option, message):
     """The detector compares its neck's number of maps (``num_outs``, also
     mmdet's necks') with the decoder's ``featmap_strides`` when built, so
-    the pre-run check refuses it (it failed at the first forward)."""
-    cfg = Config.fromfile(TINY)
-    cfg.merge_from_dict({'model.roi_head.featmap_strides': [4, 8, 16]})
-    with pytest.raises(ConfigSettingError) as err:
-        check_config(cfg)
-    assert 'STMixer: neck.in_channels must give 3 levels, one per ' \
-        'roi_head.featmap_strides [4, 8, 16], got [8, 16, 32, 64] (4 ' \
-        'levels)' in str(err.value)
-
-
-def test_a_neck_level_count_is_named_by_the_setting_that_gave_it():
-    """Three levels given to a neck that counts its maps from
-    ``in_channels``: the refusal names ``in_channels`` (what was given) and
-    the decoder's ``featmap_strides`` (what it must match), not a
+    the pre-run check refuses it (it failed at the first forward); the
+    refusal names the neck's setting the count came from (``in_channels``
+    here: what was given) and the strides (what it must match), not a
     ``num_outs`` the user did not touch."""
     cfg = Config.fromfile(TINY)
-    cfg.merge_from_dict({'model.neck.in_channels': [8, 16, 32]})
+    cfg.merge_from_dict(option)
     with pytest.raises(ConfigSettingError) as err:
         check_config(cfg)
-    assert 'STMixer: neck.in_channels must give 4 levels, one per ' \
-        'roi_head.featmap_strides [4, 8, 16, 32], got [8, 16, 32] (3 ' \
-        'levels)' in str(err.value)
-    assert 'num_outs' not in str(err.value)
+    assert message in str(err.value) and 'num_outs' not in str(err.value)
 
 
 def test_the_pre_run_check_leaves_no_mmengine_lock_held():
