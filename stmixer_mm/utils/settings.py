@@ -511,7 +511,10 @@ def train_loop_lengths(cfg) -> Optional[str]:
     """Config rule: ``train_cfg.max_epochs`` / ``max_iters`` /
     ``val_interval``, where set, are positive ints (0 trained nothing and
     exited 0 without a checkpoint; a ``val_interval`` of 0 divides by
-    zero after the first epoch).
+    zero after the first epoch), ``val_begin`` within the training, the
+    checkpoint hook's ``interval`` >= 1 or -1 and
+    ``optim_wrapper.accumulative_counts`` >= 1 (mmengine refuses it only
+    when the runner is built).
 
     Args:
         cfg (Config | dict): The merged config.
@@ -519,8 +522,20 @@ def train_loop_lengths(cfg) -> Optional[str]:
     Returns:
         str | None: The problem, naming ``train_cfg.<key>``.
     """
-    loop = cfg.get('train_cfg') if hasattr(cfg, 'get') else None
-    if not hasattr(loop, 'get'):
+    plain = _plain(cfg)
+    hook = (plain.get('default_hooks') or {}).get('checkpoint') or {}
+    interval = hook.get('interval', -1) if isinstance(hook, dict) else -1
+    if not is_int(interval) or interval == 0 or interval < -1:
+        return ('default_hooks.checkpoint.interval: expected an int >= 1 '
+                f'(or -1: no periodic checkpoint), got {interval!r} (0 saved '
+                'no checkpoint, silently)')
+    counts = (plain.get('optim_wrapper') or {}).get('accumulative_counts', 1)
+    if not is_int(counts) or counts < 1:
+        return (
+            'optim_wrapper.accumulative_counts: expected an int >= 1 '
+            f'(the iterations a gradient accumulates over), got {counts!r}')
+    loop = plain.get('train_cfg')
+    if not isinstance(loop, dict):
         return None
     for key, what in TRAIN_LOOP_LENGTHS.items():
         if key in loop:
@@ -528,6 +543,11 @@ def train_loop_lengths(cfg) -> Optional[str]:
             if not is_int(value) or value < 1:
                 return (f'train_cfg.{key}: expected an int >= 1, got '
                         f'{value!r} ({what})')
+    last = loop.get('max_epochs', loop.get('max_iters'))
+    begin = loop.get('val_begin', 1)
+    if last is not None and (not is_int(begin) or begin > last):
+        return (f'train_cfg.val_begin: expected an int <= {last} (the length '
+                f'of the training), got {begin!r} (no validation would run)')
     return None
 
 
@@ -591,9 +611,39 @@ def optimizer_settings(cfg) -> Optional[str]:
     for i, scheduler in enumerate(schedulers or ()):
         if isinstance(scheduler, dict) and 'type' in scheduler:
             problem = _registered(PARAM_SCHEDULERS, scheduler['type'],
-                                  f'param_scheduler[{i}].type')
+                                  f'param_scheduler[{i}].type') or \
+                _scheduler_refused(PARAM_SCHEDULERS, scheduler, opt, i)
             if problem:
                 return problem
+    return None
+
+
+def _scheduler_refused(registry, scheduler: dict, opt: Optional[dict],
+                       index: int) -> Optional[str]:
+    """What mmengine's scheduler ``scheduler`` (a config) refuses, built on
+    a one-parameter optimizer of the configured type (its own rules:
+    ``begin < end``, its arguments), in its words; None if it takes it."""
+    import torch
+    from mmengine.registry import OPTIMIZERS
+    kind = scheduler['type']
+    cls = kind if isinstance(kind, type) else registry.get(type_name(kind))
+    args = {
+        k: v
+        for k, v in scheduler.items()
+        if k not in ('type', 'convert_to_iter_based')  # (the Runner's)
+    }
+    optim = dict(opt) if isinstance(opt, dict) else dict(type='SGD', lr=0.1)
+    optim_cls = optim.pop('type')
+    optim_cls = optim_cls if isinstance(optim_cls, type) else \
+        OPTIMIZERS.get(type_name(optim_cls))
+    for key in ('fused', 'foreach'):  # (not on the CPU's one parameter)
+        optim.pop(key, None)
+    try:
+        optimizer = optim_cls([torch.nn.Parameter(torch.zeros(1))], **optim)
+        cls(optimizer, **args)
+    except (ValueError, TypeError, AssertionError, KeyError) as e:
+        return (f'param_scheduler[{index}]: {cls.__name__} refuses {args}: '
+                f'{str(e).strip().splitlines()[0]}')
     return None
 
 
@@ -619,6 +669,16 @@ def dataloader_settings(cfg) -> Optional[str]:
             if not is_int(value) or value < low:
                 return (f'{split}_dataloader.{key}: expected an int >= '
                         f'{low}, got {value!r}')
+        for key in ('pin_memory', 'persistent_workers', 'drop_last',
+                    'shuffle'):  # (torch reads any truthy value)
+            if loader.get(key, False) not in (True, False) or \
+                    type(loader.get(key, False)) is not bool:
+                return (f'{split}_dataloader.{key}: expected True or False, '
+                        f'got {loader[key]!r}')
+        factor = loader.get('prefetch_factor')
+        if factor is not None and (not is_int(factor) or factor < 1):
+            return (f'{split}_dataloader.prefetch_factor: expected an int >= '
+                    f'1 or None, got {factor!r}')
         problem = _torch_refuses(_plain(loader))
         if problem:
             return f'{split}_dataloader: {problem}'

@@ -335,6 +335,48 @@ def test_training_settings_are_checked_before_the_run(options, message):
     assert message in str(info.value)
 
 
+@pytest.mark.parametrize('options, message', [
+    ({
+        'param_scheduler': [dict(type='LinearLR', begin=2, end=1)]
+    }, 'param_scheduler[0]: LinearLR refuses '
+     "{'begin': 2, 'end': 1}: end should be larger than begin"),
+    ({
+        'param_scheduler': [dict(type='LinearLR', ends=1)]
+    }, "unexpected keyword argument 'ends'"),
+    ({
+        'optim_wrapper.accumulative_counts': 0
+    }, 'optim_wrapper.accumulative_counts: expected an int >= 1'),
+    ({
+        'default_hooks.checkpoint.interval': 0
+    }, 'default_hooks.checkpoint.interval: expected an int >= 1 (or -1: no '
+     'periodic checkpoint), got 0 (0 saved no checkpoint, silently)'),
+    ({
+        'train_cfg.val_begin': 5
+    }, 'train_cfg.val_begin: expected an int <= 2 (the length of the '
+     'training), got 5 (no validation would run)'),
+    ({
+        'train_dataloader.pin_memory': 'yes'
+    }, "train_dataloader.pin_memory: expected True or False, got 'yes'"),
+    ({
+        'val_dataloader.persistent_workers': 1
+    }, 'val_dataloader.persistent_workers: expected True or False, got 1'),
+    ({
+        'test_dataloader.num_workers': 2,
+        'test_dataloader.prefetch_factor': 0
+    }, 'test_dataloader.prefetch_factor: expected an int >= 1 or None, got 0'),
+])
+def test_what_mmengine_and_torch_refuse_later_is_refused_before(
+        options, message):
+    """Settings mmengine or torch refuse only once the runner is built (a
+    scheduler ending before it begins, no gradient to accumulate) or take
+    silently wrong (no periodic checkpoint, no validation, a truthy string)
+    are refused before the run; a scheduler is built on a one-parameter
+    optimizer of the configured type and refuses in mmengine's words."""
+    with pytest.raises(ConfigSettingError) as info:
+        _checked(TINY_CFG, **options)
+    assert message in str(info.value)
+
+
 def test_valid_training_settings_pass():
     _checked(
         TINY_CFG, **{
@@ -343,11 +385,31 @@ def test_valid_training_settings_pass():
         })
     _checked(
         TINY_CFG, **{
-            'train_dataloader.num_workers': 2,
-            'train_dataloader.prefetch_factor': 4,
-            'train_dataloader.persistent_workers': True,
-            'train_dataloader.pin_memory': True,
-            'train_dataloader.timeout': 30,
+            'train_dataloader.num_workers':
+            2,
+            'train_dataloader.prefetch_factor':
+            4,
+            'train_dataloader.persistent_workers':
+            True,
+            'train_dataloader.pin_memory':
+            True,
+            'train_dataloader.timeout':
+            30,
+            'default_hooks.checkpoint.interval':
+            -1,
+            'optim_wrapper.accumulative_counts':
+            2,
+            'train_cfg.val_begin':
+            2,
+            'param_scheduler': [
+                dict(
+                    type='LinearLR',
+                    start_factor=0.1,
+                    by_epoch=True,
+                    begin=0,
+                    end=1,
+                    convert_to_iter_based=True)
+            ],
         })
 
 
