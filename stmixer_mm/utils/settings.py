@@ -511,8 +511,8 @@ def train_loop_lengths(cfg) -> Optional[str]:
     """Config rule: ``train_cfg.max_epochs`` / ``max_iters`` /
     ``val_interval``, where set, are positive ints (0 trained nothing and
     exited 0 without a checkpoint; a ``val_interval`` of 0 divides by
-    zero after the first epoch), ``val_begin`` within the training, the
-    checkpoint hook's ``interval`` >= 1 or -1 and
+    zero after the first epoch), the checkpoint hook's ``interval`` >= 1
+    or -1 and
     ``optim_wrapper.accumulative_counts`` >= 1 (mmengine refuses it only
     when the runner is built).
 
@@ -543,11 +543,6 @@ def train_loop_lengths(cfg) -> Optional[str]:
             if not is_int(value) or value < 1:
                 return (f'train_cfg.{key}: expected an int >= 1, got '
                         f'{value!r} ({what})')
-    last = loop.get('max_epochs', loop.get('max_iters'))
-    begin = loop.get('val_begin', 1)
-    if last is not None and (not is_int(begin) or begin > last):
-        return (f'train_cfg.val_begin: expected an int <= {last} (the length '
-                f'of the training), got {begin!r} (no validation would run)')
     return None
 
 
@@ -630,14 +625,14 @@ def _scheduler_refused(registry, scheduler: dict, opt: Optional[dict],
     args = {
         k: v
         for k, v in scheduler.items()
-        if k not in ('type', 'convert_to_iter_based')  # (the Runner's)
-    }
+        if k not in ('type', '_scope_', 'convert_to_iter_based')
+    }  # (the registry's and the Runner's keys)
     optim = dict(opt) if isinstance(opt, dict) else dict(type='SGD', lr=0.1)
     optim_cls = optim.pop('type')
     optim_cls = optim_cls if isinstance(optim_cls, type) else \
         OPTIMIZERS.get(type_name(optim_cls))
-    for key in ('fused', 'foreach'):  # (not on the CPU's one parameter)
-        optim.pop(key, None)
+    for key in ('fused', 'foreach', '_scope_'):  # (not for one parameter
+        optim.pop(key, None)  # on the CPU; the registry's)
     try:
         optimizer = optim_cls([torch.nn.Parameter(torch.zeros(1))], **optim)
         cls(optimizer, **args)
