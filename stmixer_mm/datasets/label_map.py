@@ -95,7 +95,7 @@ def _read_text(path: str, backend_args: Optional[dict]) -> str:
     if '\x00' in text:  # UTF-16 / UTF-32 without a byte-order mark
         raise LabelMapError(f'label map {path} holds NUL bytes (UTF-16 or '
                             'UTF-32 text?); save it as UTF-8')
-    return text[1:] if text.startswith('\ufeff') else text  # (a BOM)
+    return text
 
 
 def read_pbtxt_label_map(path: str,

@@ -35,6 +35,13 @@ def clean_param_name(name: str) -> str:
     return name
 
 
+def _class_names(value) -> bool:
+    """A list or tuple of class names (a string would be read as its
+    characters)."""
+    return not isinstance(value, str) and all(
+        isinstance(c, str) for c in value)
+
+
 @FUNCTIONS.register_module()
 def stmixer_vit_block_wrap_policy(module: nn.Module,
                                   recurse: bool,
@@ -55,7 +62,7 @@ def stmixer_vit_block_wrap_policy(module: nn.Module,
         bool: With ``recurse``: True (always look in); else whether
         ``module`` is its own unit.
     """
-    if isinstance(classes, str):  # (not its characters)
+    if not _class_names(classes):
         raise TypeError('stmixer_vit_block_wrap_policy: classes must be a '
                         f'list of module class names, got {classes!r}')
     if recurse:
@@ -112,8 +119,7 @@ class ShardedStrategy(ShardedCheckpointMixin, FSDPStrategy):
             activation_checkpointing, dict) else None
         self.checkpoint_classes = None
         if activation_checkpointing is not None and mm_checkpointing is None:
-            if isinstance(activation_checkpointing, str) or not all(
-                    isinstance(c, str) for c in activation_checkpointing):
+            if not _class_names(activation_checkpointing):
                 raise TypeError(
                     'strategy.activation_checkpointing must be a list of '
                     'module class names (e.g. ["Block"]) or mmengine\'s '
@@ -128,8 +134,7 @@ class ShardedStrategy(ShardedCheckpointMixin, FSDPStrategy):
             raise ValueError(
                 'strategy.model_wrapper.use_orig_params must be True: the '
                 'param groups (layer-wise LR decay) are matched by name')
-        if isinstance(mixed_precision_modules, str) or not all(
-                isinstance(c, str) for c in mixed_precision_modules or ()):
+        if not _class_names(mixed_precision_modules or ()):
             raise TypeError('strategy.mixed_precision_modules must be a list '
                             'of module class names (e.g. ["Block"]), got '
                             f'{mixed_precision_modules!r}')

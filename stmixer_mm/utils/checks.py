@@ -161,6 +161,13 @@ COMPILE_MODES = ('default', 'reduce-overhead', 'max-autotune',
                  'max-autotune-no-cudagraphs')
 
 
+def _did_you_mean(value: Any, names: Sequence[str]) -> str:
+    """``"; did you mean '<name>'?"`` of the name of ``names`` closest to
+    ``value``, ``''`` without one."""
+    close = difflib.get_close_matches(str(value), names, n=1)
+    return f'; did you mean {close[0]!r}?' if close else ''
+
+
 def check_compile_args(owner: str, args: Any, known: Sequence) -> None:
     """``torch.compile`` arguments from a config: a dict of ``known`` keys,
     ``backend`` registered, ``mode`` known, ``fullgraph`` a bool,
@@ -174,10 +181,9 @@ def check_compile_args(owner: str, args: Any, known: Sequence) -> None:
                          f'{args!r}')
     unknown = sorted(set(args) - set(known), key=str)
     if unknown:
-        close = difflib.get_close_matches(str(unknown[0]), known, n=1)
         raise ValueError(f'{owner}: {unknown[0]!r} is not one of its keys '
                          f'{tuple(known)}, got {args!r}' +
-                         (f'; did you mean {close[0]!r}?' if close else ''))
+                         _did_you_mean(unknown[0], known))
     backend = args.get('backend', 'inductor')
     # torch's own backends known without importing Dynamo (about 1 s)
     if not callable(backend) and backend not in TORCH_BACKENDS:
@@ -204,8 +210,7 @@ def check_compile_args(owner: str, args: Any, known: Sequence) -> None:
         known = list_options()
         for key in options:
             if key not in known:
-                close = difflib.get_close_matches(str(key), known, n=1)
                 raise ValueError(
                     f'{owner}: options[{key!r}] must be an inductor option '
                     f'(torch._inductor.list_options()), got {options!r}' +
-                    (f'; did you mean {close[0]!r}?' if close else ''))
+                    _did_you_mean(key, known))

@@ -511,16 +511,15 @@ def train_loop_lengths(cfg) -> Optional[str]:
     """Config rule: ``train_cfg.max_epochs`` / ``max_iters`` /
     ``val_interval``, where set, are positive ints (0 trained nothing and
     exited 0 without a checkpoint; a ``val_interval`` of 0 divides by
-    zero after the first epoch), the checkpoint hook's ``interval`` >= 1
-    or -1 and
-    ``optim_wrapper.accumulative_counts`` >= 1 (mmengine refuses it only
-    when the runner is built).
+    zero after the first epoch), and the checkpoint hook's ``interval``
+    >= 1 or -1 (0 saved no checkpoint).
 
     Args:
         cfg (Config | dict): The merged config.
 
     Returns:
-        str | None: The problem, naming ``train_cfg.<key>``.
+        str | None: The problem, naming ``train_cfg.<key>`` or
+        ``default_hooks.checkpoint.interval``.
     """
     plain = _plain(cfg)
     hook = (plain.get('default_hooks') or {}).get('checkpoint') or {}
@@ -529,11 +528,6 @@ def train_loop_lengths(cfg) -> Optional[str]:
         return ('default_hooks.checkpoint.interval: expected an int >= 1 '
                 f'(or -1: no periodic checkpoint), got {interval!r} (0 saved '
                 'no checkpoint, silently)')
-    counts = (plain.get('optim_wrapper') or {}).get('accumulative_counts', 1)
-    if not is_int(counts) or counts < 1:
-        return (
-            'optim_wrapper.accumulative_counts: expected an int >= 1 '
-            f'(the iterations a gradient accumulates over), got {counts!r}')
     loop = plain.get('train_cfg')
     if not isinstance(loop, dict):
         return None
@@ -559,11 +553,13 @@ def _registered(registry, kind: Any, path: str) -> Optional[str]:
 
 
 def optimizer_settings(cfg) -> Optional[str]:
-    """Config rule: ``optim_wrapper.optimizer`` is a registered optimizer
-    with ``lr`` and ``weight_decay`` finite numbers >= 0, ``fused`` /
-    ``foreach`` True, False or None, and only where the optimizer takes
-    them; each ``param_scheduler`` a registered scheduler (else mmengine's
-    builder fails after the runner is built, or trains nothing).
+    """Config rule: ``optim_wrapper.accumulative_counts`` an int >= 1,
+    ``optim_wrapper.optimizer`` a registered optimizer with ``lr`` and
+    ``weight_decay`` finite numbers >= 0, ``fused`` / ``foreach`` True,
+    False or None, and only where the optimizer takes them; each
+    ``param_scheduler`` a registered scheduler that mmengine builds
+    (:func:`_scheduler_refused`; else mmengine's builder fails after the
+    runner is built, or trains nothing).
 
     Args:
         cfg (Config | dict): The merged config.
@@ -576,6 +572,12 @@ def optimizer_settings(cfg) -> Optional[str]:
     import mmengine.optim  # noqa: F401 (registers torch's optimizers)
     from mmengine.registry import OPTIMIZERS, PARAM_SCHEDULERS
     wrapper = cfg.get('optim_wrapper') if hasattr(cfg, 'get') else None
+    counts = wrapper.get('accumulative_counts', 1) if hasattr(wrapper,
+                                                              'get') else 1
+    if not is_int(counts) or counts < 1:  # (mmengine asserts it at build)
+        return (
+            'optim_wrapper.accumulative_counts: expected an int >= 1 '
+            f'(the iterations a gradient accumulates over), got {counts!r}')
     opt = _plain(wrapper.get('optimizer')) if hasattr(wrapper, 'get') else None
     if isinstance(opt, dict) and 'type' in opt:
         path = 'optim_wrapper.optimizer'

@@ -137,18 +137,10 @@ class PackForecastInputs(PackInputs):
             data sample's metainfo; ``'forecast_horizons'`` is added.
             Defaults to ``('img_shape', 'img_key', 'video_id',
             'timestamp')``.
-        **kwargs: Other arguments of mmaction2's ``PackActionInputs``.
+        collect_keys, algorithm_keys: As :class:`PackInputs`.
     """
 
-    def __init__(self,
-                 meta_keys: Sequence[str] = ('img_shape', 'img_key',
-                                             'video_id', 'timestamp'),
-                 **kwargs) -> None:
-        # (a string: PackInputs refuses it)
-        if isinstance(meta_keys, (list, tuple)) and \
-                'forecast_horizons' not in meta_keys:
-            meta_keys = tuple(meta_keys) + ('forecast_horizons', )
-        super().__init__(meta_keys=meta_keys, **kwargs)
+    extra_meta_keys = ('forecast_horizons', )
 
     def transform(self, results: Dict) -> Dict:
         if 'future_visible' not in results:

@@ -1,6 +1,6 @@
 """Packing of samples with the ground-truth person ids (for a model that
 tracks, e.g. ``projects/track_queries``), and the sample names of errors."""
-from typing import Dict, Optional, Sequence
+from typing import Dict, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -27,13 +27,17 @@ def keyframe_where(results: Dict) -> str:
 class PackInputs(PackActionInputs):
     """mmaction2's ``PackActionInputs`` whose key lists are checked: the
     base of the project's packing transforms (a string where a list goes
-    would be read character by character).
+    would be read character by character); a subclass's
+    :attr:`extra_meta_keys` join ``meta_keys``.
 
     Args:
         collect_keys (Sequence[str], optional): As mmaction2's.
         meta_keys (Sequence[str]): As mmaction2's.
         algorithm_keys (Sequence[str]): As mmaction2's.
     """
+
+    #: metainfo keys a subclass always packs, added to ``meta_keys``
+    extra_meta_keys: Tuple[str, ...] = ()
 
     def __init__(
         self,
@@ -51,6 +55,8 @@ class PackInputs(PackActionInputs):
                 raise ValueError(
                     f'{type(self).__name__}: {name} must be a list of '
                     f"result keys (e.g. ['img_shape']), got {keys!r}")
+        meta_keys = tuple(meta_keys) + tuple(
+            k for k in self.extra_meta_keys if k not in meta_keys)
         super().__init__(collect_keys, meta_keys, algorithm_keys)
 
 

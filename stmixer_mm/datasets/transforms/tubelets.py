@@ -1,6 +1,6 @@
 """Per-frame targets of tubelet queries (STMixer-T, docs/en/tubelets.md);
 the boxes travel as ``gt_bboxes`` rows so geometric transforms move them."""
-from typing import Dict, Sequence
+from typing import Dict
 
 import numpy as np
 import torch
@@ -130,18 +130,10 @@ class PackTubeletInputs(PackInputs):
         meta_keys (Sequence[str]): Keys of ``results`` packed into the
             data sample's metainfo; ``'tubelet_frames'`` is added. Defaults to
             ``('img_shape', 'img_key', 'video_id', 'timestamp')``.
-        **kwargs: Other arguments of mmaction2's ``PackActionInputs``.
+        collect_keys, algorithm_keys: As :class:`PackInputs`.
     """
 
-    def __init__(self,
-                 meta_keys: Sequence[str] = ('img_shape', 'img_key',
-                                             'video_id', 'timestamp'),
-                 **kwargs) -> None:
-        # (a string: PackInputs refuses it)
-        if isinstance(meta_keys, (list, tuple)) and \
-                'tubelet_frames' not in meta_keys:
-            meta_keys = tuple(meta_keys) + ('tubelet_frames', )
-        super().__init__(meta_keys=meta_keys, **kwargs)
+    extra_meta_keys = ('tubelet_frames', )
 
     def transform(self, results: Dict) -> Dict:
         if 'tubelet_valid' not in results and 'gt_bboxes' not in results:

@@ -129,7 +129,7 @@ class CompiledPredict:
                 reason = self._failed = (
                     f"model.compile_cfg: torch.compile (backend="
                     f"'{self.cfg['backend']}', mode='{self.cfg['mode']}') "
-                    f'failed: {type(e).__name__}: {str(e).splitlines()[0]}')
+                    f'failed: {type(e).__name__}: {_first_line(e)}')
         self.last_fallback = reason
         if reason is not None:
             if reason not in self._warned:
@@ -219,10 +219,12 @@ class GraphedTraining:
 
     Gradients: a replayed backward leaves its gradients in the CUDA-graph
     pool, which the next replay overwrites; a hook after each parameter's
-    gradient accumulation (``register_post_accumulate_grad_hook``) replaces
-    a ``.grad`` it does not own by a copy, so accumulated gradients
-    (``accumulative_counts > 1``, ``zero_grad(set_to_none=False)``, a
-    gradient kept by a hook) live in buffers of their own.
+    gradient accumulation (``register_post_accumulate_grad_hook``) notes
+    the ``.grad`` of a compiled step that the step does not own, and the
+    next compiled call copies those a parameter still holds before it runs,
+    so accumulated gradients (``accumulative_counts > 1``,
+    ``zero_grad(set_to_none=False)``, a gradient kept by a hook) live in
+    buffers of their own (set to None in between: nothing is copied).
 
     Where it cannot apply (not CUDA, no gradients, a mask or forecast head,
     ``compile_stages``, an earlier failure) the step runs eagerly, with one
@@ -258,7 +260,9 @@ class GraphedTraining:
         self._pending: List[tuple] = []
         #: shapes refused after others were compiled: the reason
         self._refused: Dict[tuple, str] = {}
-        self._device_type = None
+        #: whether the last step could replay CUDA graphs (its device and
+        #: mode), and whether it ran the compiled forward
+        self._replays = self._compiled_step = False
         self._ran_eagerly = False
         #: steps by how they ran: 'replayed', 'compiled' (no CUDA graph
         #: replay seen), or the reason they ran eagerly
@@ -283,12 +287,10 @@ class GraphedTraining:
                     'compiles it on the CPU)')
         if not torch.is_grad_enabled():
             return 'model.graph_train_cfg: gradients are off'
-        if _head_reason(model, 'graph_train_cfg'):
-            return _head_reason(model, 'graph_train_cfg')
         if getattr(model.roi_head, 'compile_stages', None) is not None:
             return ('model.graph_train_cfg: model.roi_head.compile_stages is '
                     'set (the stages are compiled on their own)')
-        return None
+        return _head_reason(model, 'graph_train_cfg')
 
     def _say(self, reason: str, warn: bool = True) -> None:
         if reason in self._said:
@@ -326,6 +328,7 @@ class GraphedTraining:
             list[dict[str, Tensor]] | None: Per stage ``person_logits``,
             ``action_logits``, ``bboxes`` (see ``STMixer.train_forward``).
         """
+        self._compiled_step = False  # (set by _run)
         reason = self.why_not(model, batch_inputs)
         if reason is not None:
             self._eager(reason)
@@ -335,7 +338,7 @@ class GraphedTraining:
                 warn=batch_inputs.device.type == 'cuda' or self.cfg['on_cpu'])
             return None
         key = _call_key(batch_inputs, ())
-        self._device_type = batch_inputs.device.type
+        self._replays = self._graphs(batch_inputs.device)
         if key in self._refused:
             self._eager(self._refused[key])
             return None
@@ -356,7 +359,6 @@ class GraphedTraining:
                 self._eager(reason, count_as=OVER_MAX_SHAPES)
                 self._say(reason)
                 return None
-        self._own_grads(model)
         # the decoder's initial boxes and queries, eager: (B, N, 4) xyzr,
         # (B, N, C) spatial, (B, N, C) temporal or None
         queries = model.roi_head.queries_from_proposals(
@@ -364,6 +366,7 @@ class GraphedTraining:
         if not first:
             return self._run(model, batch_inputs, queries)
         self._tried += 1
+        self._own_grads(model)
         out, reason = self._first_run(model, batch_inputs, queries)
         if reason is not None:  # this shape; the run if none is compiled
             if self._compiled:
@@ -415,6 +418,7 @@ class GraphedTraining:
     def _run(self, model, batch_inputs: Tensor, queries: tuple):
         """A steady step of a compiled shape, counted."""
         out, replayed = self._call(model, batch_inputs, queries)
+        self._compiled_step = True
         self.last_fallback = None
         self.counts['replayed' if replayed else 'compiled'] += 1
         return out
@@ -482,16 +486,19 @@ class GraphedTraining:
                 f'{_first_line(e)}')
 
     def _own_grads(self, model) -> None:
-        """Hooks that note every trainable parameter's ``.grad`` after each
-        accumulation where the step does not own it (registered once); the
-        next compiled call copies those still held (:meth:`_secure_grads`)."""
+        """Hooks that note every parameter's ``.grad`` after each
+        accumulation of a compiled step where the step does not own it
+        (registered once per parameter, at each shape's compilation; frozen
+        ones too: they may be unfrozen); the next compiled call copies those
+        still held (:meth:`_secure_grads`)."""
         for p in model.parameters():
-            if p.requires_grad and p not in self._hooked:
+            if p not in self._hooked:
                 self._hooked[p] = True
                 p.register_post_accumulate_grad_hook(self._note_grad)
 
     def _note_grad(self, param: Tensor) -> None:
-        if param.grad is not None and param.grad not in self._owned:
+        if self._compiled_step and param.grad is not None and \
+                param.grad not in self._owned:
             self._pending.append((param, weakref.ref(param.grad)))
 
     def _secure_grads(self) -> None:
@@ -566,11 +573,9 @@ class GraphedTraining:
                 'reached)')
         failures = [self._failed] if self._failed else []
         failures += sorted(set(self._refused.values()))
-        graphs = self._device_type == 'cuda' and \
-            self.cfg['mode'] in CUDA_GRAPH_MODES
         others = {k: n for k, n in s['eager'].items() if k != FIRST_BATCH}
-        if graphs and not s['replayed'] and (failures or s['compiled']
-                                             or others):
+        if self._replays and not s['replayed'] and (failures or s['compiled']
+                                                    or others):
             cause = (failures or [max(others, key=others.get, default='')])[0]
             warns.append('graph_train_cfg: no training step was replayed '
                          'after the warm-up: ' +
