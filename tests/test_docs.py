@@ -200,13 +200,47 @@ def test_python_names_in_docs_exist():
         '; '.join(missing)
 
 
+def _linked(index):
+    return {(index.parent / t.partition('#')[0]).resolve()
+            for t in _links(index) if not SCHEME.match(t)}
+
+
 def test_index_links_every_page():
     index = ROOT / 'docs' / 'en' / 'index.md'
-    linked = {(index.parent / t.partition('#')[0]).resolve()
-              for t in _links(index) if not SCHEME.match(t)}
+    linked = _linked(index)
     pages = set((ROOT / 'docs' / 'en').glob('*.md')) - {index}
     orphans = sorted(_rel(p) for p in pages if p.resolve() not in linked)
     assert not orphans, f'docs/en/index.md does not link {orphans}'
+
+
+def test_notes_index_links_every_note():
+    """What earlier runs measured lives in docs/en/notes/, every page of it
+    linked from its index, the index from docs/en/index.md (issue 105)."""
+    notes = ROOT / 'docs' / 'en' / 'notes'
+    index = notes / 'index.md'
+    assert index.resolve() in _linked(ROOT / 'docs' / 'en' / 'index.md')
+    linked = _linked(index)
+    orphans = sorted(
+        _rel(p) for p in set(notes.rglob('*.md')) - {index}
+        if p.resolve() not in linked)
+    assert not orphans, f'docs/en/notes/index.md does not link {orphans}'
+
+
+#: the most lines a page of docs/en may have (issue 105): a page opens with
+#: what a user does and gives today's numbers; what earlier runs measured
+#: and wrote goes to docs/en/notes/, split by topic or period
+MAX_PAGE_LINES = 400
+
+
+@pytest.mark.parametrize('path',
+                         sorted((ROOT / 'docs' / 'en').rglob('*.md')),
+                         ids=_rel)
+def test_pages_are_short(path):
+    lines = len(path.read_text().splitlines())
+    assert lines <= MAX_PAGE_LINES, (
+        f'{_rel(path)} has {lines} lines, more than {MAX_PAGE_LINES}: keep '
+        'what a user does and today\'s numbers, and move the history to a '
+        'page of docs/en/notes/ (linked from docs/en/notes/index.md)')
 
 
 # --- the pip form beside every checkout command (issue 97) ---------------
