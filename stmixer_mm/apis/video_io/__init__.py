@@ -1,12 +1,12 @@
-"""Video in and out for every caller: frame sources, the keyframe clip ring
-buffer and the writers (mp4, JSON Lines, progress line)."""
-from .capture import CaptureSource, open_source, open_video
+"""Video in and out for every caller: frame sources (PyAV for files,
+OpenCV for webcams and captures), the keyframe clip ring buffer and the
+writers (mp4, JSON Lines, progress line)."""
+from .capture import CaptureSource, VideoFileSource, open_source, open_video
 from .ring_buffer import (ClipRingBuffer, KeyframeClips, check_frame_count,
                           clip_indices, keyframe_indices)
 from .sources import (ArraySource, CountingSource, FolderSource, Frame,
                       FrameSource, VideoReadError, check_fps, check_frames,
                       expand_inputs, is_live_spec, source_name, video_inputs)
-from .video_file import VideoFileSource
 from .writers import JsonlWriter, ProgressLine, VideoWriter, format_stats
 
 __all__ = [

@@ -1,37 +1,150 @@
-"""Frames from OpenCV's VideoCapture and :func:`open_source` of any input
+"""The two decoders of video input: video files (and stream URLs PyAV
+opens) decoded with PyAV (:class:`VideoFileSource`), webcams and the rest
+through OpenCV's ``cv2.VideoCapture`` (:class:`CaptureSource`); and
+:func:`open_source` / :func:`open_video` of any input
 (docs/en/bad_inputs.md)."""
+import itertools
 import math
 import os.path as osp
-import time
+import re
 import warnings
-from typing import Callable, Iterator, Optional, Union
+from typing import Callable, Iterator, Optional, Tuple, Union
 
 import cv2
 import numpy as np
 
-from stmixer_mm.apis.video_io.decoding import (check_frame_size,
-                                               frame_pixel_bound)
+from .decoding import (check_frame_size, decode_timed_frames,
+                       frame_pixel_bound, stream_rate)
 from .sources import (HIGH_REPORTED_FPS, MAX_REPORTED_FPS, ArraySource,
-                      FolderSource, Frame, FrameSource, VideoReadError,
-                      check_fps, is_live_spec, webcam_index)
-from .video_file import VideoFileSource
+                      FolderSource, FrameSource, VideoReadError, check_fps,
+                      is_live_spec, webcam_index)
 
-__all__ = ['CaptureSource', 'open_source', 'open_video']
-
-
-def _finite(value) -> Optional[float]:
-    """``value`` as a finite float, else None."""
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        return None
-    return value if math.isfinite(value) else None
+#: seconds PyAV waits to open a URL and for each read (OpenCV's defaults)
+URL_TIMEOUT_S = 30.0
 
 
-def _position_ms(cap) -> Optional[float]:
-    """``CAP_PROP_POS_MSEC`` of the frame just read, or None."""
-    pos = _finite(cap.get(cv2.CAP_PROP_POS_MSEC))
-    return pos if pos is not None and pos >= 0 else None
+class VideoFileSource(FrameSource):
+    """A video file decoded with PyAV: frame ``i`` is the ``i``-th frame
+    FFmpeg decodes, timed by its timestamp from the first frame's, as the
+    annotation importer numbers and times them
+    (:func:`~stmixer_mm.apis.video_io.decoding.decode_timed_frames`), on
+    variable-frame-rate and 29.97 fps files too. A stream URL (``live``)
+    is timed by the wall clock instead.
+
+    Args:
+        spec (str): The video file, or a stream URL.
+        realtime (bool): Deliver a file's frames at their timestamps.
+            Defaults to False.
+        fps (float, optional): Overrides the file's rate: frame ``i`` is
+            then timed ``i / fps``. Defaults to None (the stream's average
+            rate; the frames timed by their timestamps).
+        max_frame_pixels (int, optional): Frames of more pixels (width x
+            height) are refused, by the size the container states, before
+            any is decoded. Defaults to None: the environment variable
+            ``STMIXER_MAX_FRAME_PIXELS``, else 8192 x 4320
+            (:func:`~stmixer_mm.apis.video_io.decoding.frame_pixel_bound`).
+
+    Raises:
+        ValueError: ``fps`` or ``max_frame_pixels`` out of range.
+        VideoReadError: No such file, PyAV cannot open it, it has no video
+            stream, or its frames are larger than ``max_frame_pixels``;
+            when iterated, a decoding error, no frame, a frame larger than
+            the bound, or a stop short of the frame count (else the length)
+            its container states.
+    """
+
+    WORDS = ('PyAV decoded no frame', 'its container states', 'stated ', '')
+
+    def __init__(self,
+                 spec: str,
+                 realtime: bool = False,
+                 fps: Optional[float] = None,
+                 max_frame_pixels: Optional[int] = None) -> None:
+        fps = check_fps(fps)
+        self.max_frame_pixels = frame_pixel_bound(
+            max_frame_pixels, 'VideoFileSource: max_frame_pixels')
+        self.container = None
+        self._open_spec(spec)
+        import av  # PyAV imported on use: `import stmixer_mm` stays light
+        try:
+            self.container = av.open(
+                spec, timeout=URL_TIMEOUT_S if self.live else None)
+        except (av.error.FFmpegError, OSError, ValueError) as e:
+            raise VideoReadError(
+                f'{spec}: PyAV (FFmpeg) cannot open it as a ' +
+                ('stream' if self.live else 'video') +
+                f' ({getattr(e, "strerror", None) or e}; ' +
+                ('unreachable, or a protocol FFmpeg lacks' if self.
+                 live else 'not a video, or a format FFmpeg lacks') +
+                ')') from None
+        streams = self.container.streams
+        try:
+            if not streams.video:
+                raise VideoReadError(f'{spec}: has no video stream (PyAV)')
+            stream = streams.video[0]
+            check_frame_size(spec, stream.codec_context.width,
+                             stream.codec_context.height,
+                             self.max_frame_pixels, VideoReadError)
+        except VideoReadError:
+            self.close()
+            raise
+        self.num_frames, self.realtime = stream.frames or None, realtime
+        # its length: the stream's, its DURATION tag (Matroska:
+        # HH:MM:SS.nnnnnnnnn) or the container's if it holds only this one
+        tag = (stream.metadata or {}).get('DURATION', '')
+        if stream.duration and stream.time_base:
+            self.duration = float(stream.duration * stream.time_base)
+        elif re.fullmatch(r'(\d+:){0,2}\d+(\.\d*)?', tag):
+            self.duration = sum(
+                float(x) * 60**k for k, x in enumerate(tag.split(':')[::-1]))
+        elif len(streams) == 1 and self.container.duration:
+            self.duration = self.container.duration / av.time_base
+        rate = stream_rate(stream)
+        if fps is None and rate is not None and rate < MAX_REPORTED_FPS:
+            self.fps, self.fps_from = float(rate), 'reported'
+        else:
+            self._set_fps(
+                fps, spec, 'it states no usable frame rate (average rate '
+                f'{rate}); its frames are timed by their timestamps, and '
+                'an output video is written at')
+
+    def _read(self) -> Iterator[Tuple[float, np.ndarray]]:
+        import av
+        from av.video.reformatter import VideoReformatter
+        if self.container is None:
+            raise VideoReadError(
+                f'{self.spec}: this source was read to its end or closed '
+                'already; open the file again to read it again')
+        rgb = VideoReformatter()  # one for all frames (as fast as OpenCV)
+        i, stamp, frame = 0, 0, None
+        try:
+            for i, stamp, frame in decode_timed_frames(self.container):
+                check_frame_size(self.spec, frame.width, frame.height,
+                                 self.max_frame_pixels, VideoReadError, i)
+                t = i / self.fps if self.fps_from == 'given' else float(stamp)
+                yield t, rgb.reformat(frame, format='rgb24').to_ndarray()
+                i += 1
+        except av.error.FFmpegError as e:
+            self.end_reason, self.short_read = (
+                f'decoding failed after {i} frames', True)
+            raise VideoReadError(
+                f'{self.spec}: decoding failed after {i} frames' +
+                (f' of the {self.num_frames} its container states' if self.
+                 num_frames else '') +
+                f' ({getattr(e, "strerror", None) or e}); ' +
+                ('the stream was cut' if self.live else
+                 'the file is truncated or damaged: re-encode or repair it')
+            ) from None
+        if frame is not None:  # where the last frame's timestamp ends
+            span, base = getattr(frame, 'duration', None), frame.time_base
+            self.stream_end = float(stamp) + (
+                float(span * base) if span and base else 1 / self.fps)
+
+    def close(self) -> None:
+        """Close the container (once; then nothing)."""
+        if self.container is not None:
+            self.container.close()
+            self.container = None
 
 
 class CaptureSource(FrameSource):
@@ -39,6 +152,10 @@ class CaptureSource(FrameSource):
     any object with its ``isOpened``, ``read``, ``get``, ``release``).
     :func:`open_source` uses it for webcams, URLs PyAV cannot open and
     ``capture_factory``; video files are read by :class:`VideoFileSource`.
+    Frames are timed by the rate the capture reports; where it reports
+    none (or a container clock of 240 fps or more that its timestamps
+    belie by over 20 %) by the timestamps (``CAP_PROP_POS_MSEC``) of the
+    first :attr:`PROBE_FRAMES`; a live source by the wall clock.
 
     Args:
         spec (int | str): webcam index, URL or file.
@@ -61,6 +178,8 @@ class CaptureSource(FrameSource):
 
     #: frames read ahead at most to find advancing container timestamps
     PROBE_FRAMES = 3
+    WORDS = ('OpenCV could not decode any frame', 'its header announces',
+             'announced ', 'device/')
 
     def __init__(self,
                  spec: Union[int, str],
@@ -71,151 +190,113 @@ class CaptureSource(FrameSource):
         fps = check_fps(fps)
         self.max_frame_pixels = frame_pixel_bound(
             max_frame_pixels, 'CaptureSource: max_frame_pixels')
-        if webcam_index(spec) is not None:
-            spec = webcam_index(spec)
-        self.cap = None
+        spec = spec if webcam_index(spec) is None else webcam_index(spec)
+        self.cap, self.realtime, self._ahead = None, realtime, []
         self._open_spec(spec)
-        factory = capture_factory or cv2.VideoCapture
-        self.cap = factory(spec)
+        self.cap = (capture_factory or cv2.VideoCapture)(spec)
         if not self.cap.isOpened():
-            what = ('the webcam' if isinstance(spec, int) else
-                    'the stream' if self.live else 'it as a video')
-            raise VideoReadError(f'{spec}: OpenCV cannot open {what} (' + (
-                'no such device, or it is busy' if isinstance(spec, int) else
-                'unreachable, or a protocol/codec OpenCV lacks' if self.
-                live else 'not a video, or a codec OpenCV lacks') + ')')
+            raise VideoReadError(f'{spec}: OpenCV cannot open ' + (
+                'the webcam (no such device, or it is busy)' if isinstance(
+                    spec, int) else 'the stream (unreachable, or a protocol/'
+                'codec OpenCV lacks)' if self.live else 'it as a video (not '
+                'a video, or a codec OpenCV lacks)'))
         try:
-            self._check_size(*(int(_finite(self.cap.get(prop)) or 0)
-                               for prop in (cv2.CAP_PROP_FRAME_WIDTH,
-                                            cv2.CAP_PROP_FRAME_HEIGHT)))
+            self._check_size(
+                int(self._get(cv2.CAP_PROP_FRAME_WIDTH) or 0),
+                int(self._get(cv2.CAP_PROP_FRAME_HEIGHT) or 0))
+            # a URL of a file announces a count too: a cut is seen
+            count = self._get(cv2.CAP_PROP_FRAME_COUNT)
+            self.num_frames = int(count) if count and count >= 1 else None
+            self._set_rate(fps)
         except VideoReadError:
             self.close()
             raise
-        count = _finite(self.cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
-        # a URL of a file announces a count too: a cut is seen
-        self.num_frames = int(count) if count and count >= 1 else None
-        self.realtime = realtime and not self.live
-        self._ahead = []  # frames read to probe the timestamps
-        self._times = False  # the container timestamps time the frames
-        self.fps_reported = self.cap.get(cv2.CAP_PROP_FPS)
-        reported = _finite(self.fps_reported)
-        rate = None  # of the timestamps, where they time the frames
-        if fps is not None:
-            self.fps, self.fps_from = fps, 'given'
-        elif reported is not None and 0 < reported < MAX_REPORTED_FPS:
-            self.fps, self.fps_from = reported, 'reported'
-            # a WebM / MKV timebase as a rate? timestamps > 20 % off win
-            if not self.live and reported >= HIGH_REPORTED_FPS:
-                rate = self._timestamp_rate()
-                if rate is not None and abs(rate - reported) > 0.2 * reported:
-                    warnings.warn(
-                        f'{spec}: it reports {reported:g} fps (CAP_PROP_FPS),'
-                        f' but its frame timestamps advance at {rate:.4g} fps'
-                        ' (a container clock reported as a rate?); timing '
-                        'its frames by the timestamps (fps= / stmixer-demo '
-                        '--fps, tools/demo.py in a checkout, sets the rate)')
-                else:
-                    rate = None
-        elif self.live:
-            # timed by the wall clock; the rate only sets the output's
-            self._set_fps(
-                None, str(spec), 'it reports no usable frame rate '
-                f'(CAP_PROP_FPS = {self.fps_reported!r})', 'its frames are '
-                'timed by the wall clock; an output video is written at')
-        else:
-            rate = self._timestamp_rate()
-            if rate is None:
-                self._set_fps(
-                    None, str(spec), 'it reports no usable frame rate '
-                    f'(CAP_PROP_FPS = {self.fps_reported!r}) and its frames '
-                    'carry no advancing timestamps (CAP_PROP_POS_MSEC)')
-        if rate is not None:
-            self.fps, self.fps_from, self._times = rate, 'timestamps', True
 
-    def _check_size(self,
-                    width: int,
-                    height: int,
-                    frame: Optional[int] = None) -> None:
+    def _set_rate(self, fps: Optional[float]) -> None:
+        """The rate given, else the one reported, else (or where a high
+        one disagrees with them) the timestamps', else 30 fps, warned."""
+        raw = self.cap.get(cv2.CAP_PROP_FPS)  # shown as reported
+        reported = self._get(cv2.CAP_PROP_FPS)
+        usable = reported is not None and 0 < reported < MAX_REPORTED_FPS
+        rate = self._timestamp_rate() if fps is None and not self.live and (
+            not usable or reported >= HIGH_REPORTED_FPS) else None
+        if usable and rate is not None and abs(rate - reported) > \
+                0.2 * reported:  # a WebM / MKV time base as a rate?
+            warnings.warn(
+                f'{self.spec}: it reports {reported:g} fps (CAP_PROP_FPS), '
+                f'but its frame timestamps advance at {rate:.4g} fps (a '
+                'container clock reported as a rate?); timing its frames by '
+                'the timestamps (fps= / stmixer-demo --fps, tools/demo.py in '
+                'a checkout, sets the rate)')
+        elif usable:
+            rate = None
+        self._times = rate is not None  # the timestamps time the frames
+        if rate is not None:
+            self.fps, self.fps_from = rate, 'timestamps'
+        elif fps is None and usable:
+            self.fps, self.fps_from = reported, 'reported'
+        else:  # a live source is timed by the wall clock
+            self._set_fps(
+                fps, str(self.spec), 'it reports no usable frame rate '
+                f'(CAP_PROP_FPS = {raw!r})' +
+                ('' if self.live else ' and its frames carry no advancing '
+                 'timestamps (CAP_PROP_POS_MSEC)'),
+                'its frames are timed by the wall clock; an output video is '
+                'written at' if self.live else 'timing its frames at')
+
+    def _get(self, prop: int) -> Optional[float]:
+        """A property of the capture as a finite float, else None."""
+        value = float(self.cap.get(prop) or 0)
+        return value if math.isfinite(value) else None
+
+    def _check_size(self, width: int, height: int, frame=None) -> None:
         """Refuse frames over ``max_frame_pixels`` (``frame``: read)."""
         check_frame_size(
             str(self.spec), width, height, self.max_frame_pixels,
             VideoReadError, frame)
 
+    def _position_ms(self) -> Optional[float]:
+        """``CAP_PROP_POS_MSEC`` of the frame just read, or None."""
+        pos = self._get(cv2.CAP_PROP_POS_MSEC)
+        return pos if pos is not None and pos >= 0 else None
+
     def _timestamp_rate(self) -> Optional[float]:
         """The rate of the first frames' timestamps if they advance, else
         None (the frames read are kept)."""
-        first = None
         for _ in range(self.PROBE_FRAMES):
             ok, img = self.cap.read()
             if not ok or img is None:
                 return None
             self._check_size(img.shape[1], img.shape[0], len(self._ahead))
-            pos = _position_ms(self.cap)
-            self._ahead.append((img, pos))
+            self._ahead.append((img, self._position_ms()))
+            first, pos = self._ahead[0][1], self._ahead[-1][1]
             if pos is None:
                 return None
-            if first is None:
-                first = pos
-            elif pos > first:
+            if pos > first:
                 return 1000.0 * (len(self._ahead) - 1) / (pos - first)
         return None
 
-    def _frames(self) -> Iterator[tuple]:
-        """``(BGR image, time in ms or None)``, the probed frames first."""
-        i = len(self._ahead)
-        while self._ahead:
-            yield self._ahead.pop(0)
-        while True:
-            ok, img = self.cap.read()
-            if not ok or img is None:
-                return
-            self._check_size(img.shape[1], img.shape[0], i)
-            i += 1
-            yield img, (_position_ms(self.cap) if self._times else None)
-
-    def __iter__(self) -> Iterator[Frame]:
-        start = pos0 = None
-        i, t = 0, 0.0
-        self.end_reason, self.short_read = 'stopped', False
-        try:
-            for img, pos in self._frames():
-                if self.realtime and start is not None:
-                    self._pace(start, i)
-                now = time.perf_counter()
-                if start is None:
-                    start = now
-                if self.live:
-                    t = now - start
-                elif not self._times:
-                    t = i / self.fps
-                elif i == 0:
-                    pos0, t = pos, 0.0
-                elif pos is not None and (pos - pos0) / 1000.0 > t:
-                    t = (pos - pos0) / 1000.0
-                else:
-                    # a timestamp that does not advance: one frame on
-                    t += 1.0 / self.fps
-                yield Frame(i, t, cv2.cvtColor(img, cv2.COLOR_BGR2RGB))
-                i += 1
-        finally:
-            self.close()
-        self._ended(i, t)
-
-    def _ended(self, i: int, t: float) -> None:
-        """An unasked end: an error, a warning or a normal end."""
-        if self._check_end(
-                i,
-                t,
-                'OpenCV could not decode any frame',
-                'its header announces',
-                'announced',
-                device=True):
-            return
-        self.end_reason = (f'end of file after {i} frames (no frame '
-                           'count in its header to check it against)')
-        warnings.warn(f'{self.spec}: its header announces no frame count, so '
-                      f'whether all of it was decoded cannot be checked: {i} '
-                      f'frames ({t:.2f} s at {self.fps:g} fps) read')
+    def _read(self) -> Iterator[Tuple[float, np.ndarray]]:
+        """The probed frames first, then those read, timed."""
+        t = pos0 = None
+        for i in itertools.count():
+            if self._ahead:
+                img, pos = self._ahead.pop(0)
+            else:
+                ok, img = self.cap.read()
+                if not ok or img is None:
+                    return
+                self._check_size(img.shape[1], img.shape[0], i)
+                pos = self._position_ms() if self._times else None
+            if not self._times:
+                t = i / self.fps
+            elif t is None:
+                pos0, t = pos, 0.0
+            elif pos is not None and (pos - pos0) / 1000.0 > t:
+                t = (pos - pos0) / 1000.0
+            else:  # a timestamp that does not advance: one frame on
+                t += 1.0 / self.fps
+            yield t, cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
 
     def close(self) -> None:
         if self.cap is not None:
@@ -252,25 +333,24 @@ def open_source(spec: Union[int, str],
         VideoReadError: the input does not exist or cannot be opened, or
             its frames are larger than ``max_frame_pixels``.
     """
-    fps = check_fps(fps)
     kwargs = dict(
-        realtime=realtime, fps=fps, max_frame_pixels=max_frame_pixels)
+        realtime=realtime,
+        fps=check_fps(fps),
+        max_frame_pixels=max_frame_pixels)
     if isinstance(spec, str) and not is_live_spec(spec) and osp.isdir(spec):
         return FolderSource(spec, **kwargs)
-    webcam = webcam_index(spec) is not None
-    if capture_factory is None and not webcam:
-        try:
-            return VideoFileSource(spec, **kwargs)
-        except VideoReadError as e:
-            if not is_live_spec(spec):
-                raise
-            pyav_error = e  # a URL only OpenCV's backends may open
-        try:
-            return CaptureSource(spec, **kwargs)
-        except VideoReadError as e:
-            why = str(pyav_error).split(': ', 1)[-1]
-            raise VideoReadError(f'{e}; and {why}') from None
-    return CaptureSource(spec, capture_factory=capture_factory, **kwargs)
+    if capture_factory is not None or webcam_index(spec) is not None:
+        return CaptureSource(spec, capture_factory=capture_factory, **kwargs)
+    try:
+        return VideoFileSource(spec, **kwargs)
+    except VideoReadError as e:
+        if not is_live_spec(spec):
+            raise
+        pyav_error = str(e).split(': ', 1)[-1]
+    try:  # a URL only OpenCV's backends may open
+        return CaptureSource(spec, **kwargs)
+    except VideoReadError as e:
+        raise VideoReadError(f'{e}; and {pyav_error}') from None
 
 
 def open_video(video,

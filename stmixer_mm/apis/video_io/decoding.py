@@ -14,13 +14,10 @@ from typing import Iterator, Optional, Tuple
 #: 8.4 GiB. The environment variable replaces it (an int of pixels).
 MAX_FRAME_PIXELS = 8192 * 4320
 MAX_FRAME_PIXELS_ENV = 'STMIXER_MAX_FRAME_PIXELS'
-_EXPECTED_BOUND = 'an int >= 1 (the most pixels, width x height, of a frame)'
-#: the largest value the environment variable takes (a whole number of
-#: more digits is refused as too large before it is converted)
+#: the largest value the environment variable takes (more digits are
+#: refused as too large before ``int`` sees them)
 MAX_FRAME_PIXELS_ENV_LIMIT = 10**18
-#: a whole number as the environment variable takes it: ASCII digits only
-#: (``str.isdigit`` also takes ``'²'``, which ``int`` then refuses)
-_WHOLE = re.compile(r'[0-9]+')
+_EXPECTED_BOUND = 'an int >= 1 (the most pixels, width x height, of a frame)'
 
 
 def frame_pixel_bound(value: Optional[int] = None,
@@ -44,32 +41,24 @@ def frame_pixel_bound(value: Optional[int] = None,
             ASCII digits (``'²'``, ``'1e6'``, ``'0'``) or is larger than
             :data:`MAX_FRAME_PIXELS_ENV_LIMIT` (naming it and its value).
     """
-    if value is None:
-        env = os.environ.get(MAX_FRAME_PIXELS_ENV, '').strip()
-        if not env:
-            return MAX_FRAME_PIXELS
-        return _env_bound(env, error)
-    if (not isinstance(value, numbers.Integral) or isinstance(value, bool)
-            or value < 1):
-        raise error(f'{who} must be {_EXPECTED_BOUND}, got {value!r}')
-    return int(value)
-
-
-def _env_bound(env: str, error: type) -> int:
-    """The value of :data:`MAX_FRAME_PIXELS_ENV` (stripped, not empty):
-    ASCII digits only, in [1, :data:`MAX_FRAME_PIXELS_ENV_LIMIT`], else
-    ``error`` naming the variable, its value and what is expected."""
-    shown = repr(env if len(env) <= 40 else env[:40] + '...')
-    if not _WHOLE.fullmatch(env) or not env.strip('0'):
-        raise error(f'{MAX_FRAME_PIXELS_ENV}={shown}: expected '
-                    f'{_EXPECTED_BOUND}, in ASCII digits')
-    digits = env.lstrip('0')
-    if len(digits) > len(str(MAX_FRAME_PIXELS_ENV_LIMIT)) or \
-            int(digits) > MAX_FRAME_PIXELS_ENV_LIMIT:
-        raise error(f'{MAX_FRAME_PIXELS_ENV}={shown}: too large (at most '
-                    f'{MAX_FRAME_PIXELS_ENV_LIMIT}); expected '
-                    f'{_EXPECTED_BOUND}')
-    return int(digits)
+    if value is not None:
+        if not isinstance(value, numbers.Integral) or isinstance(
+                value, bool) or value < 1:
+            raise error(f'{who} must be {_EXPECTED_BOUND}, got {value!r}')
+        return int(value)
+    env = os.environ.get(MAX_FRAME_PIXELS_ENV, '').strip()
+    if not env:
+        return MAX_FRAME_PIXELS
+    shown = f'{MAX_FRAME_PIXELS_ENV}=' + repr(env[:40] + '...' *
+                                              (len(env) > 40))
+    if not re.fullmatch('[0-9]+', env) or not env.strip('0'):
+        raise error(f'{shown}: expected {_EXPECTED_BOUND}, in ASCII digits')
+    if len(env.lstrip('0')) > len(str(MAX_FRAME_PIXELS_ENV_LIMIT)) or int(
+            env) > MAX_FRAME_PIXELS_ENV_LIMIT:
+        raise error(
+            f'{shown}: too large (at most '
+            f'{MAX_FRAME_PIXELS_ENV_LIMIT}); expected {_EXPECTED_BOUND}')
+    return int(env)
 
 
 def check_frame_size(name: str,
@@ -111,20 +100,11 @@ def check_frame_size(name: str,
 
 
 def stream_rate(stream) -> Optional[Fraction]:
-    """The nominal frame rate of a PyAV video stream: its average rate,
-    else the rate FFmpeg guesses; None without either.
-
-    Args:
-        stream (av.video.stream.VideoStream): The stream.
-
-    Returns:
-        Fraction | None: Frames per second, exact.
-    """
-    for name in ('average_rate', 'guessed_rate'):
-        rate = getattr(stream, name, None)
-        if rate and rate > 0:
-            return Fraction(rate)
-    return None
+    """The nominal frame rate of a PyAV video stream, exact: its average
+    rate, else the rate FFmpeg guesses; None without either."""
+    rates = (
+        getattr(stream, n, None) for n in ('average_rate', 'guessed_rate'))
+    return next((Fraction(r) for r in rates if r and r > 0), None)
 
 
 def decode_timed_frames(container) -> Iterator[Tuple[int, Fraction, object]]:
@@ -154,17 +134,16 @@ def decode_timed_frames(container) -> Iterator[Tuple[int, Fraction, object]]:
     stream = container.streams.video[0]
     stream.thread_type = 'AUTO'
     step = 1 / (stream_rate(stream) or Fraction(30))
-    # the decoded frames carry the stream's time base (read once: fast)
+    # the frames' own time base (read once: fast); fakes may lack either
     stream_base = getattr(stream, 'time_base', None)
-    first = last = None  # the first timestamp (in its base), the last time
+    first = last = None  # the first timestamp, the last time (seconds)
     for i, frame in enumerate(container.decode(stream)):
-        pts = getattr(frame, 'pts', None)
+        pts, t = getattr(frame, 'pts', None), None
         base = stream_base or getattr(frame, 'time_base', None)
-        t = None
         if pts is not None and base:
-            if first is None:
-                first = Fraction(pts) * Fraction(base)
-            t = Fraction(pts * base.numerator, base.denominator) - first
+            stamp = Fraction(pts * base.numerator, base.denominator)
+            first = stamp if first is None else first
+            t = stamp - first
         if t is None or (last is not None and t <= last):
             t = Fraction(0) if last is None else last + step
         last = t

@@ -1,15 +1,10 @@
 """Keyframe clips from a stream, holding only the frames pending keyframes
 sample (flat memory; clips equal the offline ones). See docs/en/online.md."""
-from collections import OrderedDict
 from typing import Iterator, List, Optional, Tuple
 
 import numpy as np
 
 from stmixer_mm.datasets import keyframe_position, tube_clip_frames
-
-__all__ = [
-    'ClipRingBuffer', 'KeyframeClips', 'keyframe_indices', 'clip_indices'
-]
 
 
 def clip_indices(center: int,
@@ -38,20 +33,8 @@ def clip_indices(center: int,
 
 
 def check_frame_count(value, name: str, who: str = 'ClipRingBuffer') -> int:
-    """Check a positive number of frames.
-
-    Args:
-        value (int): The number.
-        name (str): Its name in the error.
-        who (str): The caller, starting the error. Defaults to
-            ``'ClipRingBuffer'``.
-
-    Returns:
-        int: ``value`` as an int.
-
-    Raises:
-        ValueError: Not an int >= 1.
-    """
+    """``value`` as an int if it is an int >= 1 (a number of frames), else
+    a ValueError naming ``who`` and ``name``."""
     if not isinstance(value, (int, np.integer)) or value < 1:
         raise ValueError(f'{who}: {name} must be a positive number of '
                          f'frames, got {value!r}')
@@ -61,19 +44,10 @@ def check_frame_count(value, name: str, who: str = 'ClipRingBuffer') -> int:
 def keyframe_indices(num_frames: int,
                      stride: int,
                      first_keyframe: Optional[int] = None) -> List[int]:
-    """The keyframes :class:`ClipRingBuffer` gives a stream.
-
-    Args:
-        num_frames (int): Frames of the stream.
-        stride (int): Frames between two keyframes.
-        first_keyframe (int, optional): 0-based first keyframe; None:
-            ``stride // 2``. Defaults to None.
-
-    Returns:
-        list[int]: 0-based keyframes, every ``stride`` from the first; a
-        stream shorter than the first keyframe: its last frame; none for
-        an empty stream.
-    """
+    """The 0-based keyframes :class:`ClipRingBuffer` gives a stream of
+    ``num_frames``: every ``stride`` from ``first_keyframe`` (default
+    ``stride // 2``); a stream shorter than that: its last frame; none for
+    an empty stream."""
     if num_frames <= 0:
         return []
     first = stride // 2 if first_keyframe is None else int(first_keyframe)
@@ -83,6 +57,8 @@ def keyframe_indices(num_frames: int,
 class ClipRingBuffer:
     """Collect frames into keyframe clips: :meth:`push` each frame, then
     :meth:`finish`; both return the ``(keyframe, clip)`` pairs completed.
+    :meth:`push_frame` / :meth:`finish_frames` / :meth:`clips` hand back
+    each keyframe's ``meta`` too (``KeyframeClips`` is this class).
 
     Args:
         clip_len (int): Frames of a clip (the config's test pipeline).
@@ -118,15 +94,14 @@ class ClipRingBuffer:
         self.before = self.position * frame_interval
         self.after = (clip_len - 1 - self.position) * frame_interval
         self.span = self.before + self.after + 1
-        self.first_keyframe = stride // 2 if first_keyframe is None \
-            else int(first_keyframe)
+        self.first_keyframe = stride // 2 if first_keyframe is None else int(
+            first_keyframe)
         if self.first_keyframe < 0:
             raise ValueError('ClipRingBuffer: first_keyframe must be >= 0, '
                              f'got {first_keyframe}')
         self.next_keyframe = self.first_keyframe
-        self.num_read = 0
-        self.num_emitted = 0
-        self._frames: 'OrderedDict[int, np.ndarray]' = OrderedDict()
+        self.num_read = self.num_emitted = 0
+        self._frames = {}  # index -> (frame, meta), ascending
         self._finished = False
 
     def __len__(self) -> int:  # frames held now
@@ -137,120 +112,79 @@ class ClipRingBuffer:
         """0-based indices of the frames held now, ascending."""
         return list(self._frames)
 
-    def _clip(self, key: int, num_frames: int) -> List[np.ndarray]:
-        inds = clip_indices(key, self.clip_len, self.frame_interval,
-                            num_frames, self.keyframe)
-        return [self._frames[int(i)] for i in inds]
+    def _clip(self, key: int, num_frames: int) -> List[int]:
+        return clip_indices(key, self.clip_len, self.frame_interval,
+                            num_frames, self.keyframe).tolist()
 
-    def _needed(self, index: int) -> bool:
-        """Frame ``index`` is the newest or sampled by a pending keyframe."""
-        newest = self.num_read - 1
-        if index == newest:
-            return True
-        if self.num_emitted == 0 and self.next_keyframe > newest and (
-                index == 0 or index >= newest - self.before):
-            # the stream may end before the first keyframe (then its last)
-            return True
-        key = self.next_keyframe
-        while key - self.before <= index:
-            offset = index - key
-            if -self.before <= offset <= self.after and \
-                    offset % self.frame_interval == 0:
-                return True
-            # clamped to the first frame
-            if index == 0 and key - self.before < 0:
-                return True
-            key += self.stride
-        return False
-
-    def _emit(self, last_key: int,
-              num_frames: int) -> List[Tuple[int, List[np.ndarray]]]:
-        """The clips of the pending keyframes up to ``last_key``."""
+    def _emit(self, last_key: int, num_frames: int) -> list:
+        """``(keyframe, clip, meta)`` of the pending keyframes up to
+        ``last_key``; a keyframe's meta is its frame's (the keyframe is in
+        its clip, so held)."""
         ready = []
         while self.next_keyframe <= last_key:
             key = self.next_keyframe
-            ready.append((key, self._clip(key, num_frames)))
+            clip = [self._frames[i][0] for i in self._clip(key, num_frames)]
+            ready.append((key, clip, self._frames[key][1]))
             self.next_keyframe += self.stride
             self.num_emitted += 1
         return ready
 
-    def _drop_unneeded(self) -> None:
-        for index in [i for i in self._frames if not self._needed(i)]:
-            del self._frames[index]
-
-    def push(self, frame: np.ndarray) -> List[Tuple[int, List[np.ndarray]]]:
-        """Add the next frame; returns the ``(keyframe, clip)`` it completes
-        (at most one), clip frames as pushed (not copied)."""
+    def push_frame(self, frame: np.ndarray,
+                   meta) -> List[Tuple[int, List[np.ndarray], object]]:
+        """Add the next frame with ``meta`` (anything: its time, a wall
+        clock); returns the ``(keyframe, clip, keyframe's meta)`` it
+        completes (at most one), clip frames as pushed (not copied). Held
+        then: this frame and those the pending keyframes' clips sample."""
         if self._finished:
             raise RuntimeError('ClipRingBuffer: push() after finish()')
         index = self.num_read
         self.num_read += 1
-        self._frames[index] = frame
+        self._frames[index] = (frame, meta)
         ready = self._emit(index - self.after, index + 1)
-        self._drop_unneeded()
+        needed = {index}
+        key = self.next_keyframe
+        while key - self.before <= index:  # clamped to frame 0
+            needed.update(self._clip(key, key + self.span))
+            key += self.stride
+        if self.num_emitted == 0 and self.next_keyframe > index:
+            # the stream may end before the first keyframe (then its last)
+            needed.update([0, *range(index - self.before, index)])
+        for i in [i for i in self._frames if i not in needed]:
+            del self._frames[i]
         return ready
 
-    def finish(self) -> List[Tuple[int, List[np.ndarray]]]:
-        """The stream ended: the clips of the keyframes left, clamped to the
-        last frame (a stream too short for a keyframe: its last frame)."""
+    def finish_frames(self) -> List[Tuple[int, List[np.ndarray], object]]:
+        """The stream ended: the ``(keyframe, clip, meta)`` of the
+        keyframes left, clamped to the last frame (a stream too short for
+        a keyframe: its last frame, with its meta)."""
         if self._finished:
             return []
-        self._finished = True
-        n = self.num_read
-        if n == 0:
-            return []
-        if self.num_emitted == 0 and self.next_keyframe > n - 1:
+        self._finished, n = True, self.num_read
+        if n and self.num_emitted == 0 and self.next_keyframe > n - 1:
             self.next_keyframe = n - 1
         ready = self._emit(n - 1, n)
         self._frames.clear()
         return ready
 
+    def push(self, frame: np.ndarray) -> List[Tuple[int, List[np.ndarray]]]:
+        """:meth:`push_frame` without meta: ``(keyframe, clip)`` pairs."""
+        return [(key, clip) for key, clip, _ in self.push_frame(frame, None)]
 
-class KeyframeClips(ClipRingBuffer):
-    """A :class:`ClipRingBuffer` handing back each keyframe's ``meta`` (a
-    keyframe made by :meth:`finish_frames` gets the last frame's).
-
-    Args:
-        *args: :class:`ClipRingBuffer`'s.
-        **kwargs: :class:`ClipRingBuffer`'s.
-    """
-
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self._meta = {}
-        self._last_meta = None
+    def finish(self) -> List[Tuple[int, List[np.ndarray]]]:
+        """:meth:`finish_frames` without meta."""
+        return [(key, clip) for key, clip, _ in self.finish_frames()]
 
     def is_keyframe(self, index: int) -> bool:
         """Whether 0-based frame ``index`` is a keyframe."""
         offset = index - self.first_keyframe
         return offset >= 0 and offset % self.stride == 0
 
-    def push_frame(self, frame: np.ndarray,
-                   meta) -> List[Tuple[int, List[np.ndarray], object]]:
-        """Add the next frame with what is known of it.
-
-        Args:
-            frame (np.ndarray): The frame, e.g. RGB uint8 (H, W, 3).
-            meta: Anything (its time, a wall clock, ...), handed back
-                with the clip if the frame is a keyframe.
-
-        Returns:
-            list[tuple[int, list[np.ndarray], object]]: The ``(keyframe,
-            clip, keyframe's meta)`` this frame completes (at most one).
-        """
-        if self.is_keyframe(self.num_read):
-            self._meta[self.num_read] = meta
-        self._last_meta = meta
-        return [(key, clip, self._meta.pop(key))
-                for key, clip in self.push(frame)]
-
-    def finish_frames(self) -> List[Tuple[int, List[np.ndarray], object]]:
-        """:meth:`finish`, with each keyframe's ``meta``."""
-        return [(key, clip, self._meta.pop(key, self._last_meta))
-                for key, clip in self.finish()]
-
     def clips(self, frames) -> Iterator[Tuple[int, List[np.ndarray], float]]:
         """``(keyframe, clip, time)`` of ``Frame`` s, each once complete."""
         for frame in frames:
             yield from self.push_frame(frame.image, frame.time)
         yield from self.finish_frames()
+
+
+#: the name the Inferencer and the online runner use (keyframes with meta)
+KeyframeClips = ClipRingBuffer

@@ -1,5 +1,7 @@
-"""Frame sources (webcam, stream URL, video file, frame folder, arrays)
-yielding RGB uint8 :class:`Frame` s; their rules: docs/en/bad_inputs.md."""
+"""Frame sources yielding RGB uint8 :class:`Frame` s (webcam, stream URL,
+video file, frame folder, arrays), the base class of the OpenCV and PyAV
+readers (:mod:`.capture`) and the checks of what enters them; their rules:
+docs/en/bad_inputs.md."""
 import math
 import numbers
 import os
@@ -12,31 +14,26 @@ from typing import Iterator, List, NamedTuple, Optional, Sequence, Tuple, Union
 import cv2
 import numpy as np
 
-from stmixer_mm.apis.video_io.decoding import (check_frame_size,
-                                               frame_pixel_bound)
-
-__all__ = [
-    'Frame', 'FrameSource', 'ArraySource', 'FolderSource', 'VideoReadError',
-    'expand_inputs', 'is_live_spec', 'webcam_index', 'source_name',
-    'check_fps', 'check_frames', 'natural_key', 'IMG_EXTS', 'VIDEO_EXTS',
-    'DEFAULT_FPS', 'MAX_REPORTED_FPS', 'video_inputs', 'CountingSource',
-    'image_size'
-]
+from .decoding import check_frame_size, frame_pixel_bound
 
 IMG_EXTS = ('.jpg', '.jpeg', '.png', '.bmp')
 VIDEO_EXTS = ('.mp4', '.avi', '.mov', '.mkv', '.webm', '.m4v', '.mpg', '.mpeg',
               '.wmv', '.flv', '.ts')
-
 #: the frame rate of an input that has none (with a warning naming it)
 DEFAULT_FPS = 30.0
 #: reported rates from here up are container clocks (90 kHz), not rates
 MAX_REPORTED_FPS = 90000.0
 #: from this reported rate up a file's timestamps are checked against it
 HIGH_REPORTED_FPS = 240.0
+#: a file without a frame count may end this much before its stated length
+DURATION_TOLERANCE_S = 0.5
 
 
 class VideoReadError(ValueError):
-    """The input video / stream / frame folder cannot be read (names it)."""
+    """The input video / stream / frame folder cannot be read (the message
+    names it). A kind of its own: the web demo withdraws the uploaded video
+    on it (not on any other ValueError), the demo prints it as its error
+    line."""
 
 
 class Frame(NamedTuple):
@@ -45,27 +42,20 @@ class Frame(NamedTuple):
     image: np.ndarray  # RGB uint8 [H, W, 3]
 
 
-#: a webcam index given as text: ASCII digits only, a few of them
-#: (``str.isdigit`` also takes ``'²'``, which ``int`` refuses); anything else
-#: (``'²'``, ``'٣'``, 20 digits) is a path, refused as such when missing
-_WEBCAM_INDEX = re.compile(r'[0-9]{1,9}')
-
-
 def webcam_index(spec) -> Optional[int]:
-    """The webcam index ``spec`` names (an int, or text of ASCII digits),
-    else None (a path or a URL)."""
-    if isinstance(spec, (int, np.integer)) and not isinstance(spec, bool):
-        return int(spec)
-    if isinstance(spec, str) and _WEBCAM_INDEX.fullmatch(spec):
-        return int(spec)
-    return None
+    """The webcam index ``spec`` names (an int, or 1-9 ASCII digits: not
+    ``'²'``, which ``str.isdigit`` takes and ``int`` refuses), else None (a
+    path or a URL)."""
+    if isinstance(spec, str):
+        return int(spec) if re.fullmatch('[0-9]{1,9}', spec) else None
+    integer = isinstance(spec, (int, np.integer))
+    return int(spec) if integer and not isinstance(spec, bool) else None
 
 
 def is_live_spec(spec) -> bool:
     """A webcam index or a stream URL."""
-    if webcam_index(spec) is not None:
-        return True
-    return isinstance(spec, str) and '://' in spec
+    return webcam_index(spec) is not None or (isinstance(spec, str)
+                                              and '://' in spec)
 
 
 def source_name(spec) -> str:
@@ -74,26 +64,14 @@ def source_name(spec) -> str:
         return f'webcam{webcam_index(spec)}'
     if is_live_spec(spec):
         tail = spec.split('://', 1)[1].rstrip('/').split('?')[0]
-        return osp.splitext(tail.split('/')[-1] or 'stream')[0] or 'stream'
-    if osp.isdir(spec):
-        return osp.basename(osp.normpath(spec))
-    return osp.splitext(osp.basename(spec))[0]
+        return osp.splitext(tail.split('/')[-1])[0] or 'stream'
+    base = osp.basename(osp.normpath(spec))
+    return base if osp.isdir(spec) else osp.splitext(base)[0]
 
 
 def check_fps(fps, arg: str = 'fps') -> Optional[float]:
-    """Check a frame rate: None or a finite number > 0 (no upper bound:
-    high-speed cameras).
-
-    Args:
-        fps (float | None): The frame rate, frames per second.
-        arg (str): Its name in the error. Defaults to ``'fps'``.
-
-    Returns:
-        float | None: ``fps`` as a float.
-
-    Raises:
-        ValueError: Not a number (a bool neither), not finite or <= 0.
-    """
+    """``fps`` as a float: None or a finite number > 0 (no upper bound:
+    high-speed cameras); else a ValueError naming ``arg``."""
     if fps is None:
         return None
     number = isinstance(
@@ -109,8 +87,7 @@ def check_frames(frames: Sequence,
                  where: str,
                  error: type = ValueError,
                  offset: int = 0,
-                 names: Optional[Sequence[str]] = None,
-                 size: Optional[Tuple[int, int]] = None) -> None:
+                 names: Optional[Sequence[str]] = None) -> None:
     """Check each frame: a numpy RGB uint8 ``[H, W, 3]`` of frame 0's size.
 
     Args:
@@ -119,43 +96,41 @@ def check_frames(frames: Sequence,
         error (type): the exception raised, naming the frame (or file).
         offset (int): the index of ``frames[0]`` in the video.
         names (Sequence[str], optional): files of frames ``offset + i``.
-        size (tuple[int, int], optional): frame 0's ``(H, W)`` if not first.
 
     Raises:
         error: naming the first frame (or file) that is not an array, not
-            ``[H, W, 3]``, of another size, with non-finite values, or
-            not uint8.
+            ``[H, W, 3]``, of another size; then the first with non-finite
+            values; then the first that is not uint8.
     """
 
-    def frame(i):
+    def name(i):
         return f'frame {i}' if names is None else names[i]
 
-    first = offset if size is None else 0
+    size = None
     for i, f in enumerate(frames, offset):
         if not isinstance(f, np.ndarray):
-            raise error(f'{where}: {frame(i)} is a {type(f).__name__}, '
+            raise error(f'{where}: {name(i)} is a {type(f).__name__}, '
                         'expected a numpy array [H, W, 3] (RGB uint8)')
         if f.ndim != 3 or f.shape[2] != 3:
-            hint = (' (a grayscale frame: convert it with cv2.cvtColor(f, '
-                    'cv2.COLOR_GRAY2RGB))' if f.ndim == 2 or
-                    (f.ndim == 3 and f.shape[2] == 1) else
-                    ' (RGBA: drop the alpha channel, f[..., :3])'
-                    if f.ndim == 3 and f.shape[2] == 4 else '')
-            raise error(f'{where}: {frame(i)} has shape {tuple(f.shape)}, '
+            channels = f.shape[2] if f.ndim == 3 else None
+            hint = ' (a grayscale frame: convert it with cv2.cvtColor(f, ' \
+                'cv2.COLOR_GRAY2RGB))' if f.ndim == 2 or channels == 1 else \
+                ' (RGBA: drop the alpha channel, f[..., :3])' \
+                if channels == 4 else ''
+            raise error(f'{where}: {name(i)} has shape {tuple(f.shape)}, '
                         f'expected [H, W, 3] (RGB){hint}')
-        if size is None:
-            size = tuple(f.shape[:2])
-        elif tuple(f.shape[:2]) != tuple(size):
+        size = size or f.shape[:2]
+        if f.shape[:2] != size:
             raise error(
-                f'{where}: {frame(i)} is {f.shape[1]}x{f.shape[0]} pixels '
-                f'(WxH; shape {tuple(f.shape)}) but {frame(first)} is '
-                f'{size[1]}x{size[0]} (shape {tuple(size) + (3, )}); the '
+                f'{where}: {name(i)} is {f.shape[1]}x{f.shape[0]} pixels '
+                f'(WxH; shape {tuple(f.shape)}) but {name(offset)} is '
+                f'{size[1]}x{size[0]} (shape {size + (3, )}); the '
                 'frames of one video must have one size')
     # non-finite values first: the more telling error of a float video
     for i, f in enumerate(frames, offset):
         if np.issubdtype(f.dtype, np.inexact) and not np.isfinite(f).all():
             raise error(
-                f'{where}: {frame(i)} has non-finite values '
+                f'{where}: {name(i)} has non-finite values '
                 f'({int(np.isnan(f).sum())} NaN, {int(np.isinf(f).sum())} '
                 'inf); expected uint8 RGB frames in [0, 255]')
     for i, f in enumerate(frames, offset):
@@ -163,7 +138,7 @@ def check_frames(frames: Sequence,
             continue
         lo, hi = (float(f.min()), float(f.max())) if f.size else (0, 0)
         raise error(
-            f'{where}: {frame(i)} has dtype {f.dtype} with values in '
+            f'{where}: {name(i)} has dtype {f.dtype} with values in '
             f'[{lo:g}, {hi:g}]; expected uint8 RGB in [0, 255] (as cv2/mmcv '
             'decode frames). Convert explicitly, e.g. (frame * 255).round()'
             '.astype(np.uint8) for floats in [0, 1]: the model normalises '
@@ -174,21 +149,16 @@ def check_frames(frames: Sequence,
 def natural_key(name: str) -> list:
     """Sort key comparing the digit runs of a name as numbers (``2.png``
     before ``10.png``, as ``ffmpeg ... %d.png`` numbers frames)."""
-    return [
-        int(part) if i % 2 else part
-        for i, part in enumerate(re.split(r'(\d+)', name))
-    ]
+    parts = re.split(r'(\d+)', name)
+    return [int(p) if i % 2 else p for i, p in enumerate(parts)]
 
 
 def _list_dir(path: str, exts, ordered: bool = True) -> List[str]:
     """The files of ``path`` with ``exts`` in natural order; ``ordered`` (a
     frame folder) refuses names differing only in zero padding / extension."""
-    files = [
-        f for f in os.listdir(path)
-        if f.lower().endswith(exts) and not f.startswith('.')
-    ]
-    keyed = sorted(
-        (natural_key(osp.splitext(f)[0]), natural_key(f), f) for f in files)
+    keyed = sorted((natural_key(osp.splitext(f)[0]), natural_key(f), f)
+                   for f in os.listdir(path)
+                   if f.lower().endswith(exts) and not f.startswith('.'))
     for (k1, _, f1), (k2, _, f2) in zip(keyed, keyed[1:] if ordered else []):
         if k1 == k2:
             raise VideoReadError(
@@ -201,21 +171,20 @@ def _list_dir(path: str, exts, ordered: bool = True) -> List[str]:
 def expand_inputs(spec) -> List[Union[str, int]]:
     """The sources of one input: each video of a folder of videos (natural
     order), else the spec; ``VideoReadError`` for a folder of neither/both."""
-    if isinstance(spec, str) and not is_live_spec(spec) and osp.isdir(spec):
-        images = _list_dir(spec, IMG_EXTS, ordered=False)
-        videos = _list_dir(spec, VIDEO_EXTS, ordered=False)
-        if images and videos:
-            raise VideoReadError(
-                f'{spec}: holds both images ({len(images)}, e.g. '
-                f'{images[0]}) and videos ({len(videos)}, e.g. {videos[0]}); '
-                'expected a frame folder or a folder of videos')
-        if videos:
-            return [osp.join(spec, v) for v in videos]
-        if not images:
-            raise VideoReadError(
-                f'{spec}: no image files ({", ".join(IMG_EXTS)}) and no '
-                f'videos ({", ".join(VIDEO_EXTS)})')
-    return [spec]
+    if not isinstance(spec, str) or is_live_spec(spec) or not osp.isdir(spec):
+        return [spec]
+    images = _list_dir(spec, IMG_EXTS, ordered=False)
+    videos = _list_dir(spec, VIDEO_EXTS, ordered=False)
+    if images and videos:
+        raise VideoReadError(
+            f'{spec}: holds both images ({len(images)}, e.g. {images[0]}) and '
+            f'videos ({len(videos)}, e.g. {videos[0]}); expected a frame '
+            'folder or a folder of videos')
+    if not images and not videos:
+        raise VideoReadError(
+            f'{spec}: no image files ({", ".join(IMG_EXTS)}) and no videos '
+            f'({", ".join(VIDEO_EXTS)})')
+    return [osp.join(spec, v) for v in videos] or [spec]
 
 
 def video_inputs(inputs, who: str = 'video_inputs') -> List:
@@ -255,48 +224,62 @@ def video_inputs(inputs, who: str = 'video_inputs') -> List:
     if videos or not all(arrays):
         other = videos[0] if videos else arrays.index(False)
         raise ValueError(
-            f'{who}: inputs[{frames[0]}] is an array of '
-            f'shape {tuple(inputs[frames[0]].shape)} (a frame) but '
-            f'inputs[{other}] is ' +
-            (f'a [T, H, W, 3] video of shape {tuple(inputs[other].shape)}'
-             if videos else f'a {type(inputs[other]).__name__}') +
-            '; give one video as a list of [H, W, 3] frames, or a '
-            'list of videos (paths, [T, H, W, 3] arrays, frame lists)')
+            f'{who}: inputs[{frames[0]}] is an array of shape '
+            f'{tuple(inputs[frames[0]].shape)} (a frame) but inputs[{other}] '
+            'is ' + (f'a [T, H, W, 3] video of shape '
+                     f'{tuple(inputs[other].shape)}'
+                     if videos else f'a {type(inputs[other]).__name__}') +
+            '; give one video as a list of [H, W, 3] frames, or a list of '
+            'videos (paths, [T, H, W, 3] arrays, frame lists)')
     return [list(inputs)]
 
 
 class FrameSource:
     """Base class: iterate :class:`Frame`; ``name`` (output stem), ``fps``,
     ``fps_from`` (``'given'``, ``'reported'``, ``'timestamps'`` or
-    ``'default'``), ``live``, ``num_frames`` (None when unknown),
-    ``end_reason`` (None while it runs, ``'stopped'`` when the consumer left
-    the loop, else a sentence) and ``short_read`` (it ended unasked before
-    an end it could check)."""
+    ``'default'``), ``live``, ``num_frames`` and ``duration`` (seconds) as
+    stated (None when unknown), ``end_reason`` (None while it runs,
+    ``'stopped'`` when the consumer left the loop, else a sentence) and
+    ``short_read`` (it ended unasked before an end it could check).
+
+    A subclass gives ``(time, RGB image)`` from ``_read``: iterating times
+    a live source by the wall clock, paces a ``realtime`` one, closes it
+    and judges its end (:meth:`_ended`), worded by ``WORDS``: what it says
+    when no frame came, who states the frame count, the count's adjective,
+    and ``'device/'`` where the stream may be a webcam."""
 
     name: str = 'stream'
     fps: Optional[float] = None
     fps_from: Optional[str] = None
-    live: bool = False
+    live = realtime = short_read = False
     num_frames: Optional[int] = None
+    duration: Optional[float] = None
     end_reason: Optional[str] = None
-    short_read: bool = False
+    #: where the last frame's timestamp ends, in seconds (a file's)
+    stream_end = 0.0
+    WORDS = ('no frame was read', 'its header announces', 'announced ', '')
 
     def __iter__(self) -> Iterator[Frame]:
-        raise NotImplementedError
+        self.end_reason, self.short_read = 'stopped', False
+        n, t, start = 0, 0.0, None
+        try:
+            for n, (t, image) in enumerate(self._read(), 1):
+                now = time.perf_counter()
+                start = now if start is None else start
+                if self.live:
+                    t = now - start
+                elif self.realtime:
+                    time.sleep(max(0.0, start + t - now))
+                yield Frame(n - 1, t, image)
+        finally:
+            self.close()
+        self._ended(n, t)
 
     def close(self) -> None:
         pass
 
     def _open_spec(self, spec) -> None:
-        """Set ``spec``, ``live`` and ``name`` of a webcam, stream or video
-        file (a file must exist).
-
-        Args:
-            spec (int | str): Webcam index, stream URL or video file.
-
-        Raises:
-            VideoReadError: A file that does not exist.
-        """
+        """Set ``spec``, ``live`` and ``name``; a file must exist."""
         self.spec, self.live = spec, is_live_spec(spec)
         if not self.live and not osp.isfile(spec):
             raise VideoReadError(f'{spec}: no such video file or folder')
@@ -308,103 +291,67 @@ class FrameSource:
                  why: str,
                  use: str = 'timing its frames at') -> None:
         """``fps`` (checked) if given, else :data:`DEFAULT_FPS`, warning."""
-        fps = check_fps(fps)
-        if fps is not None:
-            self.fps, self.fps_from = fps, 'given'
-            return
-        warnings.warn(f'{what}: {why}; {use} {DEFAULT_FPS:g} fps (fps= / '
-                      'stmixer-demo --fps, tools/demo.py in a checkout, sets '
-                      'it)')
-        self.fps, self.fps_from = DEFAULT_FPS, 'default'
+        self.fps, self.fps_from = check_fps(fps), 'given'
+        if self.fps is None:
+            warnings.warn(f'{what}: {why}; {use} {DEFAULT_FPS:g} fps (fps= / '
+                          'stmixer-demo --fps, tools/demo.py in a checkout, '
+                          'sets it)')
+            self.fps, self.fps_from = DEFAULT_FPS, 'default'
 
-    def _timed(self, images) -> Iterator[Frame]:
-        """Frame ``i`` of ``images`` at ``i / fps``; all read: the end."""
-        self.end_reason, self.short_read = 'stopped', False
-        for i, image in enumerate(images):
-            yield Frame(i, i / self.fps, image)
-        self.end_reason = f'all {self.num_frames} frames read'
-
-    def _check_end(self,
-                   i: int,
-                   t: float,
-                   no_frame: str,
-                   counted: str,
-                   stated: str,
-                   device: bool = False) -> bool:
-        """Judge an unasked end of a decoded video (``spec``, ``live``,
-        ``num_frames``): sets ``frames_read`` and ``end_reason``.
-
-        Args:
-            i (int): The number of frames read.
-            t (float): The last frame's time in seconds.
-            no_frame (str): What the decoder says when it read no frame,
-                e.g. ``'PyAV decoded no frame'``.
-            counted (str): Where the frame count stands, e.g. ``'its
-                container states'``.
-            stated (str): The frame count's adjective in the end reason,
-                e.g. ``'stated'``.
-            device (bool): A live source may be a device (webcam): the
-                messages name ``the device/stream``. Defaults to False.
-
-        Returns:
-            bool: True if the end was judged (a frame count or a live
-            source), False for a file without a frame count: the caller
-            judges it.
-
-        Raises:
-            VideoReadError: No frame, or fewer than the count less one.
-        """
-        self.frames_read = i
-        who = 'device/' if device else ''
+    def _ended(self, i: int, t: float) -> None:
+        """Judge an unasked end after ``i`` frames, the last at ``t`` s:
+        an error (no frame; fewer than the frame count less one; a file
+        ending more than :data:`DURATION_TOLERANCE_S` before its
+        ``duration``), a warning (a live stream; a file stating neither) or
+        the normal end; sets ``end_reason`` and ``short_read``."""
+        no_frame, counted, stated, device = self.WORDS
+        n, length, end = self.num_frames, self.duration, self.stream_end
         if i == 0:
             raise VideoReadError(f'{self.spec}: {no_frame} (' +
-                                 (f'the {who}stream gave none)' if self.live
-                                  else 'empty, truncated or corrupt video)'))
-        if self.num_frames is not None and i < self.num_frames - 1:
-            self.end_reason, self.short_read = (
-                f'stopped after {i} of {self.num_frames} frames', True)
+                                 (f'the {device}stream gave none)' if self.
+                                  live else 'empty, truncated or corrupt '
+                                  'video)'))
+        short = n is not None and i < n - 1
+        if short or n is None and not self.live and length is not None and \
+                end < length - DURATION_TOLERANCE_S:
+            at = f'{i} of the {n} frames' if short else (
+                f'{i} frames, at {end:.3f} s of the {length:.3f} s')
+            self.end_reason, self.short_read = f'stopped after {at}', True
             raise VideoReadError(
-                f'{self.spec}: decoding stopped after {i} of the '
-                f'{self.num_frames} frames {counted} (' +
+                f'{self.spec}: decoding stopped after {at} {counted} (' +
                 ('connection lost, or ' if self.live else '') +
                 'truncated or corrupt video); ' +
-                ('the stream was cut' if self.live else 're-encode or '
-                 'repair it'))
-        if self.num_frames is not None:
-            self.end_reason = f'all {self.num_frames} {stated} frames read'
+                ('the stream was cut' if self.live else 're-encode or repair '
+                 'it'))
+        if n is not None:
+            self.end_reason = f'all {n} {stated}frames read'
         elif self.live:
             self.end_reason, self.short_read = (
                 f'the stream ended unasked after {i} frames ({t:.2f} s)', True)
             warnings.warn(
                 f'{self.spec}: the stream ended after {i} frames ({t:.2f} s) '
-                f'without being stopped (connection lost, or the {who}server '
-                'stopped sending); the results cover those frames only')
+                f'without being stopped (connection lost, or the {device}'
+                'server stopped sending); the results cover those frames only')
+        elif length is not None:
+            self.end_reason = (f'end of file after {i} frames, at its '
+                               f'stated length {length:.3f} s')
         else:
-            return False
-        return True
+            self.end_reason = (f'end of file after {i} frames ({counted} no '
+                               'frame count to check it against)')
+            warnings.warn(
+                f'{self.spec}: {counted} no frame count and no length, so '
+                f'whether all of it was decoded cannot be checked: {i} frames'
+                f' ({t:.2f} s at {self.fps:g} fps) read')
 
     def _pace(self, start: float, index: int) -> None:
         """Sleep until frame ``index`` is due at ``self.fps``."""
-        delay = start + index / self.fps - time.perf_counter()
-        if delay > 0:
-            time.sleep(delay)
+        time.sleep(max(0.0, start + index / self.fps - time.perf_counter()))
 
 
 def image_size(path: str) -> Tuple[int, int]:
-    """``(width, height)`` an image file's header states, read by PIL
-    without decoding the pixels; ``(0, 0)`` where PIL cannot tell (OpenCV
-    may still read it).
-
-    Args:
-        path (str): The image file.
-
-    Returns:
-        tuple[int, int]: Its size in pixels, or ``(0, 0)``.
-
-    Raises:
-        VideoReadError: Its size is over PIL's decompression-bomb limit
-            (twice ``PIL.Image.MAX_IMAGE_PIXELS``).
-    """
+    """``(width, height)`` an image file's header states (PIL, nothing
+    decoded); ``(0, 0)`` where PIL cannot tell (OpenCV may still read it);
+    a ``VideoReadError`` over PIL's decompression-bomb limit."""
     from PIL import Image
     try:
         with warnings.catch_warnings():
@@ -443,25 +390,17 @@ class FolderSource(FrameSource):
                  max_frame_pixels: Optional[int] = None) -> None:
         self.max_frame_pixels = frame_pixel_bound(
             max_frame_pixels, 'FolderSource: max_frame_pixels')
-        self.path = path
-        self.fps_given = check_fps(fps)
-        self.files = _list_dir(path, IMG_EXTS)
+        fps = check_fps(fps)
+        self.path, self.realtime, self.files = path, realtime, _list_dir(
+            path, IMG_EXTS)
         if not self.files:
             raise VideoReadError(f'{path}: no image files ({IMG_EXTS})')
-        self.name = source_name(path)
+        self.name, self.num_frames = source_name(path), len(self.files)
         self._set_fps(fps, path, 'a frame folder has no frame rate')
-        self.realtime = realtime
-        self.num_frames = len(self.files)
 
-    def __iter__(self) -> Iterator[Frame]:
-        return self._timed(self._read())
-
-    def _read(self) -> Iterator[np.ndarray]:
-        size = None
-        start = time.perf_counter()
+    def _read(self) -> Iterator[Tuple[float, np.ndarray]]:
+        first = None  # frame 0, the size of every frame
         for i, name in enumerate(self.files):
-            if self.realtime:
-                self._pace(start, i)
             file = osp.join(self.path, name)
             check_frame_size(file, *image_size(file), self.max_frame_pixels,
                              VideoReadError)
@@ -469,14 +408,12 @@ class FolderSource(FrameSource):
             if img is None:
                 raise VideoReadError(f'{file}: unreadable image (empty, '
                                      'truncated or not an image)')
-            check_frames([img],
+            first = img if first is None else first
+            check_frames([first, img],
                          self.path,
                          VideoReadError,
-                         offset=i,
-                         names=self.files,
-                         size=size)
-            size = size or img.shape[:2]
-            yield cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+                         names=[self.files[0], name])
+            yield i / self.fps, cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
 
 
 class ArraySource(FrameSource):
@@ -497,44 +434,37 @@ class ArraySource(FrameSource):
                  fps: Optional[float] = None,
                  name: str = 'array') -> None:
         fps = check_fps(fps)
-        if isinstance(frames, np.ndarray):
-            if frames.ndim != 4 or frames.shape[-1] != 3:
-                raise VideoReadError(
-                    f'{name}: a video array must be [T, H, W, 3] RGB, got '
-                    f'shape {tuple(frames.shape)}')
-        elif not isinstance(frames, (list, tuple)):
+        if isinstance(frames, np.ndarray) and (frames.ndim != 4
+                                               or frames.shape[-1] != 3):
+            raise VideoReadError(f'{name}: a video array must be [T, H, W, 3]'
+                                 f' RGB, got shape {tuple(frames.shape)}')
+        if not isinstance(frames, (np.ndarray, list, tuple)):
             raise VideoReadError(
                 f'{name}: expected a list of [H, W, 3] frames or a '
                 f'[T, H, W, 3] array, got {type(frames).__name__}')
         if len(frames) == 0:
             raise VideoReadError(f'{name}: no frames')
         check_frames(frames, name, error=VideoReadError)
-        self.frames = frames
-        self.name = name
+        self.frames, self.name, self.num_frames = frames, name, len(frames)
         self._set_fps(fps, name, 'no frame rate given for the frames')
-        self.num_frames = len(frames)
 
-    def __iter__(self) -> Iterator[Frame]:
-        return self._timed(self.frames)
+    def _read(self) -> Iterator[Tuple[float, np.ndarray]]:
+        return ((i / self.fps, f) for i, f in enumerate(self.frames))
 
 
 class CountingSource(FrameSource):
-    """A source counting its frames (``num_read``), ``frame_size`` [w, h]."""
+    """A source counting its frames (``num_read``), ``frame_size`` [w, h];
+    its iteration is the source's."""
 
     def __init__(self, source: FrameSource) -> None:
-        self.source = source
-        self.name = source.name
-        self.fps = source.fps
-        self.live = source.live
-        self.num_frames = getattr(source, 'num_frames', None)
-        self.num_read = 0
-        self.frame_size = None
+        self.source, self.name, self.fps = source, source.name, source.fps
+        self.live, self.num_frames = source.live, source.num_frames
+        self.num_read, self.frame_size = 0, None
 
     def __iter__(self):
         for frame in self.source:
-            if self.frame_size is None:
-                h, w = frame.image.shape[:2]
-                self.frame_size = [int(w), int(h)]
+            h, w = frame.image.shape[:2]
+            self.frame_size = self.frame_size or [int(w), int(h)]
             self.num_read += 1
             yield frame
 

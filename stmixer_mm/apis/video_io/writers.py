@@ -18,19 +18,18 @@ from stmixer_mm.utils.output_files import (OutputFileError, claim_output,
                                            remove_quietly, settle_claim,
                                            temp_path)
 
-__all__ = ['VideoWriter', 'JsonlWriter', 'ProgressLine', 'format_stats']
-
 
 class VideoWriter:
-    """Write RGB frames to an mp4, H.264 when it can. The first frame fixes
-    the size (odd: padded black, as ``yuv420p`` needs); written to
-    :func:`temp_path`, renamed by :meth:`close`.
+    """Write RGB frames to an mp4: H.264 through PyAV (libx264), else
+    OpenCV's ``cv2.VideoWriter`` (avc1, then mp4v, with a warning naming
+    it). The first frame fixes the size (odd: padded black, as ``yuv420p``
+    needs); written to :func:`temp_path`, renamed by :meth:`close`; a failed
+    write removes the partial video (``OutputFileError`` naming the frame).
 
     Args:
         path (str): output file.
         fps (float): frame rate.
-        codec (str): ``'h264'`` (default: PyAV libx264, else the fallbacks)
-            or ``'mp4v'`` (OpenCV's MPEG-4).
+        codec (str): ``'h264'`` (default) or ``'mp4v'`` (OpenCV's MPEG-4).
         crf (int): x264 quality (lower is better; 23 is x264's default).
         exclusive (bool): claim ``path`` (False: the caller has).
     """
@@ -46,50 +45,43 @@ class VideoWriter:
         if not fps or fps <= 0:
             raise ValueError(f'{path}: the frame rate must be > 0, got {fps}')
         self._claim = claim_output(path) if exclusive else None
-        self.path = path
-        self.temp = temp_path(path)
-        self.fps = float(fps)
-        self.codec = codec
-        self.crf = crf
+        self.path, self.temp, self.fps = path, temp_path(path), float(fps)
+        self.codec, self.crf, self.num_frames = codec, crf, 0
         self.codec_used: Optional[str] = None
-        self.num_frames = 0
-        self._size = None
-        self._av = None  # (container, stream)
-        self._cv = None
+        self._size = self._av = self._cv = None  # _av: (container, stream)
 
     def _open(self, width: int, height: int) -> None:
+        reason = None
         if self.codec == 'h264':
             try:
                 import av
+                av.Codec('libx264', 'w')  # raises where PyAV lacks it
+            except Exception as e:  # no PyAV, or no libx264 in it
+                reason = f'{type(e).__name__}: {e}'
+            else:
                 container = av.open(
                     self.temp,
                     mode='w',
                     format='mp4',
                     options={'movflags': '+faststart'})
-                try:
-                    rate = Fraction(self.fps).limit_denominator(1001)
-                    stream = container.add_stream('libx264', rate=rate)
-                    stream.width, stream.height = width, height
-                    stream.pix_fmt = 'yuv420p'
-                    stream.options = {'crf': str(self.crf)}
-                except Exception:
-                    container.close()
-                    raise
+                stream = container.add_stream(
+                    'libx264',
+                    rate=Fraction(self.fps).limit_denominator(1001),
+                    options={'crf': str(self.crf)})
+                stream.width, stream.height = width, height
+                stream.pix_fmt = 'yuv420p'
                 self._av = (container, stream)
                 self.codec_used = 'h264 (libx264, PyAV)'
                 return
-            except Exception as e:  # no PyAV, or no libx264 in it
-                reason = f'{type(e).__name__}: {e}'
-        fourccs = [('mp4v', 'mpeg4 (mp4v, OpenCV)')]
-        if self.codec == 'h264':
-            fourccs.insert(0, ('avc1', 'h264 (avc1, OpenCV)'))
-        for fourcc, name in fourccs:
+        for fourcc, name in [
+            ('avc1', 'h264 (avc1, OpenCV)')
+        ] * (reason is not None) + [('mp4v', 'mpeg4 (mp4v, OpenCV)')]:
             writer = cv2.VideoWriter(self.temp,
                                      cv2.VideoWriter_fourcc(*fourcc), self.fps,
                                      (width, height))
             if writer.isOpened():
                 self._cv, self.codec_used = writer, name
-                if self.codec == 'h264':
+                if reason is not None:
                     warnings.warn(
                         f'{self.path}: PyAV cannot encode H.264 ({reason}); '
                         f'wrote it with {name} instead' +
@@ -98,33 +90,29 @@ class VideoWriter:
                 return
             writer.release()
         raise RuntimeError(
-            f'{self.path}: neither PyAV/libx264 ({reason}) '
-            'nor OpenCV (avc1, mp4v) can write it' if self.codec ==
-            'h264' else f'OpenCV cannot write {self.path} (mp4v)')
+            f'{self.path}: neither PyAV/libx264 ({reason}) nor OpenCV (avc1, '
+            'mp4v) can write it'
+            if reason else f'OpenCV cannot write {self.path} (mp4v)')
 
     def write(self, image: np.ndarray) -> None:
         """Append one RGB uint8 ``[H, W, 3]`` frame."""
         h, w = image.shape[:2]
         if self._size is None:
             self._size = (w, h)
-            self._even = (w + w % 2, h + h % 2)
-            self._open(*self._even)
+            self._open(w + w % 2, h + h % 2)
         elif (w, h) != self._size:
             raise ValueError(f'{self.path}: frame {self.num_frames} is '
                              f'{w}x{h}, the video is {self._size[0]}x'
                              f'{self._size[1]}')
-        if (w, h) != self._even:
-            padded = np.zeros((self._even[1], self._even[0], 3), np.uint8)
-            padded[:h, :w] = image
-            image = padded
+        if h % 2 or w % 2:
+            image = np.pad(image, ((0, h % 2), (0, w % 2), (0, 0)))  # black
         if self._av is not None:
             import av
             container, stream = self._av
             frame = av.VideoFrame.from_ndarray(
                 np.ascontiguousarray(image), format='rgb24')
             try:
-                for packet in stream.encode(frame):
-                    container.mux(packet)
+                container.mux(stream.encode(frame))
             except (OSError, av.FFmpegError) as e:
                 self._fail(f'writing frame {self.num_frames} failed', e)
         else:
@@ -139,24 +127,21 @@ class VideoWriter:
             'partial video') from None
 
     def _close_encoder(self) -> None:
-        if self._av is not None:
-            container, stream = self._av
-            self._av = None
-            try:
-                for packet in stream.encode():
-                    container.mux(packet)
-            finally:
-                container.close()
         if self._cv is not None:
             self._cv.release()
-            self._cv = None
+        encoder, self._av, self._cv = self._av, None, None
+        if encoder is not None:
+            container, stream = encoder
+            try:
+                container.mux(stream.encode())  # flush the encoder
+            finally:
+                container.close()
 
     def close(self) -> None:
         """Finish the video and rename it to ``path`` (none without frames)."""
         if self._size is None:  # no frame: no video (nor its claim)
             self.abort()
-            return
-        if self.temp is None:  # closed or aborted
+        if self.temp is None:  # no frame, closed or aborted
             return
         try:
             self._close_encoder()
@@ -207,14 +192,13 @@ class JsonlWriter:
                 release_claim(path, claim)
             raise OutputFileError(f'{path}: cannot open it for writing '
                                   f'({e})') from None
-        self.num_lines = 0
-        self.num_bytes = 0
+        self.num_lines = self.num_bytes = 0
 
     def write(self, obj: dict) -> None:
         line = (json.dumps(obj, separators=(',', ':')) + '\n').encode()
         data = memoryview(line)
         try:
-            while data:
+            while data:  # a short write (a full disk) goes on or fails
                 data = data[self.file.write(data):]
         except OSError as e:
             # no half line: the file ends after the last whole one
@@ -254,8 +238,7 @@ class ProgressLine:
         self.stream = stream if stream is not None else sys.stderr
         self.tty = hasattr(self.stream, 'isatty') and self.stream.isatty()
         self.every = every if self.tty else every_plain
-        self._last = time.perf_counter()
-        self._width = 0
+        self._last, self._width = time.perf_counter(), 0
 
     def update(self, stats: Dict, force: bool = False) -> Optional[str]:
         """Write the status of ``stats`` if it is time.
@@ -271,14 +254,11 @@ class ProgressLine:
         now = time.perf_counter()
         if not force and now - self._last < self.every:
             return None
-        self._last = now
-        text = format_stats(stats)
-        if self.tty:
-            pad = max(0, self._width - len(text))
-            self.stream.write('\r' + text + ' ' * pad)
-            self._width = len(text)
-        else:
-            self.stream.write(text + '\n')
+        self._last, text = now, format_stats(stats)
+        # on a terminal: over the line before (blanks over a longer one)
+        self.stream.write('\r' +
+                          text.ljust(self._width) if self.tty else text + '\n')
+        self._width = len(text)
         self.stream.flush()
         return text
 
@@ -291,9 +271,11 @@ class ProgressLine:
 def format_stats(stats: Dict) -> str:
     """``frames 1200 | keyframes 150 done, 3 skipped | model 4.1 clips/s |
     ...``."""
-    parts: List[str] = [f"frames {stats.get('frames_read', 0)}"]
-    parts.append(f"keyframes {stats.get('keyframes_done', 0)} done, "
-                 f"{stats.get('keyframes_skipped', 0)} skipped")
+    parts: List[str] = [
+        f"frames {stats.get('frames_read', 0)}",
+        f"keyframes {stats.get('keyframes_done', 0)} done, "
+        f"{stats.get('keyframes_skipped', 0)} skipped"
+    ]
     if stats.get('model_fps'):
         parts.append(f"model {stats['model_fps']:.3g} clips/s")
     if stats.get('input_fps'):
