@@ -4,7 +4,8 @@ from typing import Any, Dict, Optional, Sequence
 
 import numpy as np
 
-from stmixer_mm.utils.checkpoint_loading import UnsafePickleError, load_pickle
+from stmixer_mm.utils.checkpoint_loading import (CheckpointFileError,
+                                                 load_pickle)
 from .fileio_utils import is_file
 
 ACT_KEYS = ('labels', 'gttubes', 'nframes', 'train_videos', 'test_videos',
@@ -37,7 +38,8 @@ def load_act_annotations(ann_file: str,
     Raises:
         FileNotFoundError: ``ann_file`` does not exist.
         ValueError: not a readable pickle, or a wrong key / value (named).
-        UnsafePickleError: (a ValueError) a global outside the allow-list.
+        CheckpointFileError: (a ValueError) a global outside the
+            allow-list (named).
     """
     if not is_file(ann_file, backend_args):
         raise FileNotFoundError(f'ACT ground-truth file not found: {ann_file}')
@@ -48,7 +50,7 @@ def load_act_annotations(ann_file: str,
             'ACT ground-truth file',
             backend_args=backend_args,
             trust_option='')
-    except UnsafePickleError:
+    except CheckpointFileError:  # a refused global
         raise
     except Exception as exc:  # noqa: B902 - any unpickling failure
         kind = ('truncated (the pickle ends early)' if isinstance(

@@ -11,7 +11,8 @@ import os.path as osp
 import pickle
 from typing import Dict, Iterable, Optional, Sequence, Tuple
 
-from stmixer_mm.utils.checkpoint_loading import UnsafePickleError, load_pickle
+from stmixer_mm.utils.checkpoint_loading import (CheckpointFileError,
+                                                 load_pickle)
 from stmixer_mm.utils.model_wrappers import unwrap_model
 from stmixer_mm.utils.settings import loader_dataset_cfg
 from stmixer_mm.utils.type_names import type_name
@@ -58,7 +59,7 @@ def _read_act_labels(path: str) -> Dict[int, str]:
     try:
         gt = load_pickle(
             path, 'numpy', 'label map (ACT ground truth)', trust_option='')
-    except UnsafePickleError as e:
+    except CheckpointFileError as e:  # a refused global
         raise LabelMapError(f'label map {e}') from None
     except (pickle.UnpicklingError, EOFError, UnicodeDecodeError, ValueError,
             AttributeError, ImportError, IndexError) as e:

@@ -12,13 +12,12 @@ from mmengine._strategy import FSDPStrategy
 from mmengine.dist import get_rank, get_world_size, is_main_process
 from mmengine.utils import get_git_hash, mkdir_or_exist
 
-from stmixer_mm.utils.checkpoint_loading import (ShardedCheckpointError,
-                                                 load_checkpoint_file,
+from stmixer_mm.utils.checkpoint_loading import (load_checkpoint_file,
                                                  load_sharded_state)
 
 __all__ = [
     'DCP_METADATA', 'EXTRA_FILE', 'is_sharded_checkpoint', 'sharded_to_full',
-    'full_to_sharded', 'ShardedCheckpointError', 'ShardedCheckpointMixin'
+    'full_to_sharded', 'ShardedCheckpointMixin'
 ]
 
 #: the file that marks a torch.distributed.checkpoint folder

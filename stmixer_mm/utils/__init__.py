@@ -1,6 +1,4 @@
-from .checkpoint_loading import (CheckpointFileError, MissingCheckpointError,
-                                 ShardedCheckpointError, UnsafePickleError,
-                                 check_checkpoint_file, find_state_dict,
+from .checkpoint_loading import (CheckpointFileError, find_state_dict,
                                  load_checkpoint_file, load_pickle)
 from .compat import APPLIED_FIXES, apply_compat_fixes
 from .dependencies import DependencyError, check_dependencies
@@ -10,9 +8,7 @@ from .type_names import type_name
 
 __all__ = [
     'APPLIED_FIXES', 'apply_compat_fixes', 'DependencyError',
-    'check_dependencies', 'CheckpointFileError', 'MissingCheckpointError',
-    'check_checkpoint_file', 'find_state_dict', 'load_checkpoint_file',
-    'UnsafePickleError', 'ShardedCheckpointError', 'load_pickle',
-    'ConfigFileError', 'ConfigSettingError', 'check_config', 'load_config',
-    'type_name'
+    'check_dependencies', 'CheckpointFileError', 'find_state_dict',
+    'load_checkpoint_file', 'load_pickle', 'ConfigFileError',
+    'ConfigSettingError', 'check_config', 'load_config', 'type_name'
 ]

@@ -1,30 +1,36 @@
 """Reading checkpoints and pickles safely: the only module of stmixer_mm
 that unpickles (``tests/test_pickle_policy.py``), each file through an
-allow-list unless trusted (docs/en/get_started.md, docs/en/bad_inputs.md)."""
-import enum
+allow-list unless trusted (docs/en/get_started.md, docs/en/bad_inputs.md).
+
+Torch files load with ``torch.load(weights_only=True)`` plus
+:func:`runner_checkpoint_globals` in a ``torch.serialization.safe_globals``
+scope (torch's process-wide list is left as it is); plain pickles (ACT
+ground truth, label maps, dumped predictions, Caffe2 ``.pkl`` weights, the
+``.metadata`` of a torch.distributed.checkpoint folder, whose pickle
+protocols torch's weights-only unpickler does not read) through a
+``pickle.Unpickler`` whose ``find_class`` returns only allow-listed objects.
+"""
+import builtins
+import codecs
+import collections
+import dataclasses
 import functools
 import io
 import os
 import os.path as osp
-import pathlib
 import pickle
-import pickletools
-import re
-import types
+import warnings
 import zipfile
-from typing import (Any, Callable, Dict, List, Mapping, Optional, Sequence,
-                    Tuple)
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
 
 __all__ = [
-    'CheckpointFileError', 'MissingCheckpointError', 'TRUST_ENV',
-    'STATE_DICT_KEYS', 'check_checkpoint_file', 'find_state_dict',
+    'CheckpointFileError', 'TRUST_ENV', 'STATE_DICT_KEYS', 'find_state_dict',
     'check_state_dict_values', 'INTEGER_WEIGHTS', 'load_checkpoint_file',
-    'runner_checkpoint_globals', 'is_trusted', 'UnsafePickleError',
-    'PICKLE_ALLOW_LISTS', 'load_pickle', 'safe_dcp_reader',
-    'load_sharded_state', 'ShardedCheckpointError',
+    'runner_checkpoint_globals', 'is_trusted', 'PICKLE_ALLOW_LISTS',
+    'load_pickle', 'safe_dcp_reader', 'load_sharded_state',
     'torch_load_defaults_to_weights_only'
 ]
 
@@ -36,132 +42,17 @@ TRUST_ENV = 'STMIXER_MM_TRUSTED_CHECKPOINTS'
 #: ``state_dict``, then ``model`` (official STMixer, VideoMAE, DeiT files).
 STATE_DICT_KEYS = ('state_dict', 'model')
 
+#: Suffixes of the weights that are integer counters in any model (BN's);
+#: every other weight of a converted checkpoint is floating point.
+INTEGER_WEIGHTS = ('num_batches_tracked', )
+
 
 class CheckpointFileError(ValueError):
-    """An unreadable checkpoint file; the message names it and says why
-    (missing, empty, truncated, corrupt, or needing full unpickling)."""
-
-
-class MissingCheckpointError(CheckpointFileError, FileNotFoundError):
-    """A missing checkpoint; also a ``FileNotFoundError`` (mmengine's
-    contract for a missing file)."""
-
-
-class UnsafePickleError(CheckpointFileError):
-    """A pickle asking for a global outside its allow-list, refused before
-    anything ran; ``path``: the file, ``global_name``: ``module.name``."""
-
-    def __init__(self,
-                 message: str,
-                 path: str = '',
-                 global_name: str = '') -> None:
-        super().__init__(message)
-        self.path = path
-        self.global_name = global_name
-
-
-class ShardedCheckpointError(CheckpointFileError):
-    """An unreadable torch.distributed.checkpoint folder (a shard or its
-    ``.metadata`` missing, truncated, corrupt); the message names the file."""
-
-
-class _RefusedGlobal(pickle.UnpicklingError):
-
-    def __init__(self, global_name: str) -> None:
-        super().__init__(f'global {global_name} is outside the allow-list')
-        self.global_name = global_name
-
-
-# is the file complete? (read without unpickling)
-_ZIP_MAGIC = b'PK\x03\x04'
-# the first pickle of torch's legacy (pre-1.6, non-zip) format
-_TORCH_LEGACY_MAGIC = 0x1950a86a20f9469cfc6c
-# pickles in front of the raw storage bytes of the legacy format: magic,
-# protocol version, system info, the object, the storage keys
-_TORCH_LEGACY_PICKLES = 5
-
-
-class _BoundedReader:
-    """A file whose ``read(n)`` refuses ``n`` past its end (else a corrupt
-    length makes pickletools allocate it: ``MemoryError``)."""
-
-    def __init__(self, f) -> None:
-        self._f = f
-        self._size = os.fstat(f.fileno()).st_size
-
-    def read(self, n: int = -1) -> bytes:
-        remaining = self._size - self._f.tell()
-        if n is not None and n > remaining:
-            if n > 16 * max(self._size, 1 << 20):  # corrupt, not cut short
-                raise ValueError(f'a pickle opcode gives the length {n}, '
-                                 f'far beyond the file size {self._size}')
-            raise ValueError(f'a pickle opcode needs {n} bytes but only '
-                             f'{remaining} remain')
-        return self._f.read(n)
-
-    def __getattr__(self, name):
-        return getattr(self._f, name)
-
-
-def _walk_pickle(f) -> List[Tuple[str, Any]]:
-    """One pickle's first 3 opcodes ``(name, arg)``, walked unexecuted to
-    its end (ValueError when cut short or not a pickle)."""
-    ops = pickletools.genops(_BoundedReader(f))
-    return [(op.name, arg) for i, (op, arg, _) in enumerate(ops) if i < 3]
-
-
-def check_checkpoint_file(path: str) -> str:
-    """Check that ``path`` is a complete checkpoint file, without unpickling.
-
-    Returns ``'zip'`` (torch >= 1.6; central directory, member CRCs checked),
-    ``'torch_legacy'`` or ``'pickle'`` (``.pkl``), whole to the STOP mark.
-
-    Raises:
-        CheckpointFileError: Missing, empty, truncated or corrupt file.
-    """
-    if not osp.isfile(path):
-        raise MissingCheckpointError(f'{path}: no such file')
-    size = osp.getsize(path)
-    if size == 0:
-        raise CheckpointFileError(
-            f'{path} is empty (0 bytes): truncated download or copy')
-    again = 'download or copy it again'
-    with open(path, 'rb') as f:
-        if f.read(4) == _ZIP_MAGIC:
-            try:
-                with zipfile.ZipFile(f) as zf:
-                    bad = zf.testzip()
-            except (zipfile.BadZipFile, EOFError, OSError) as err:
-                raise CheckpointFileError(
-                    f'{path} is truncated or corrupt: a torch (zip) '
-                    f'checkpoint whose zip directory cannot be read ({err}; '
-                    f'{size} bytes); {again}') from err
-            if bad is not None:
-                raise CheckpointFileError(
-                    f'{path} is corrupt: member {bad!r} of the torch (zip) '
-                    f'checkpoint fails its CRC check; {again}')
-            return 'zip'
-        f.seek(0)
-        try:
-            legacy = _walk_pickle(f)[1:2] == [('LONG1', _TORCH_LEGACY_MAGIC)]
-            for _ in range(_TORCH_LEGACY_PICKLES - 1 if legacy else 0):
-                _walk_pickle(f)
-        except (ValueError, EOFError) as err:
-            if 'exhausted' in str(err) or 'but only' in str(err):
-                raise CheckpointFileError(
-                    f'{path} is truncated: its pickle data ends (at byte '
-                    f'{size}) before the end-of-pickle mark ({err}); '
-                    f'{again}') from err
-            raise CheckpointFileError(
-                f'{path} is corrupt or not a checkpoint: neither a torch zip '
-                f'file nor a valid pickle ({err})') from err
-        if legacy:
-            return 'torch_legacy'  # storage bytes follow the pickles
-        if f.read(1):
-            raise CheckpointFileError(
-                f'{path} is corrupt: data follows the end of its pickle at '
-                f'byte {f.tell() - 1} of {size}')
-    return 'pickle'
+    """A checkpoint or pickle that cannot be read safely: empty, truncated,
+    corrupt, a piece of a sharded folder missing, or asking for a global
+    outside its allow-list (refused before anything of it ran); the message
+    names the file and what is wrong (the refused global, how to trust it).
+    A missing file is a ``FileNotFoundError`` naming it."""
 
 
 def find_state_dict(checkpoint: Mapping,
@@ -197,11 +88,6 @@ def find_state_dict(checkpoint: Mapping,
                 f'the checkpoint has no {entries} entry and is not a bare '
                 f'state dict (non-tensor entries: {others[:5]})')
     return dict(checkpoint), ''
-
-
-#: Suffixes of the weights that are integer counters in any model (BN's);
-#: every other weight of a converted checkpoint is floating point.
-INTEGER_WEIGHTS = ('num_batches_tracked', )
 
 
 def _dtype_kind(tensor: torch.Tensor) -> str:
@@ -252,110 +138,85 @@ def check_state_dict_values(state_dict: Mapping,
         raise ValueError('; '.join(problems[:5]) + more)
 
 
-# allow-lists: {(module, name): object}
-def _builtin_globals() -> Dict[Tuple[str, str], Any]:
-    import builtins
-    import collections
-    names = ('set', 'frozenset', 'complex', 'bytes', 'bytearray', 'slice',
-             'range', 'list', 'dict', 'tuple', 'int', 'float', 'str', 'bool')
-    out = {('builtins', n): getattr(builtins, n) for n in names}
-    out[('collections', 'OrderedDict')] = collections.OrderedDict
-    out[('collections', 'defaultdict')] = collections.defaultdict
-    out[('_codecs', 'encode')] = __import__('_codecs').encode
-    return out
-
-
-def _numpy_globals(checkpoint: bool = False) -> Dict[Tuple[str, str], Any]:
+# allow-lists: {'module.name': object}
+def _numpy_globals(checkpoint: bool = False) -> Dict[str, Any]:
     """numpy arrays, scalars and dtypes under numpy 1 and 2 names; with
     ``checkpoint`` only those of torch-saved Runner checkpoints (no object,
     string, void, datetime dtypes, no protocol 5 ``_frombuffer``)."""
     core = np._core if hasattr(np, '_core') else np.core
-    out = {('numpy', 'ndarray'): np.ndarray, ('numpy', 'dtype'): np.dtype}
+    out = {'numpy.ndarray': np.ndarray, 'numpy.dtype': np.dtype}
     for prefix in ('numpy._core', 'numpy.core'):
-        out[(f'{prefix}.multiarray', '_reconstruct')] = \
-            core.multiarray._reconstruct
-        out[(f'{prefix}.multiarray', 'scalar')] = core.multiarray.scalar
-        if hasattr(core.numeric, '_frombuffer') and not checkpoint:
-            out[(f'{prefix}.numeric', '_frombuffer')] = \
-                core.numeric._frombuffer
-    # numpy >= 1.25 pickles dtypes through their classes (np.dtypes.*)
-    for code in np.typecodes['All']:
+        out[f'{prefix}.multiarray._reconstruct'] = core.multiarray._reconstruct
+        out[f'{prefix}.multiarray.scalar'] = core.multiarray.scalar
+        if not checkpoint:
+            out[f'{prefix}.numeric._frombuffer'] = core.numeric._frombuffer
+    for code in np.typecodes['All']:  # numpy >= 1.25: classes (np.dtypes.*)
         cls = type(np.dtype(code))
         if cls is not np.dtype and not (checkpoint and code in 'OSUVMm'):
-            out[(cls.__module__, cls.__name__)] = cls
+            out[f'{cls.__module__}.{cls.__name__}'] = cls
     return out
 
 
-def _torch_bytes(data: bytes) -> Any:
-    """``torch.storage._load_from_bytes`` with ``weights_only=True``."""
-    return torch.load(io.BytesIO(data), map_location='cpu', weights_only=True)
+def _torch_globals() -> Dict[str, Any]:
+    """What ``torch.load(weights_only=True)`` builds: torch's own list."""
+    from torch._weights_only_unpickler import _get_allowed_globals
+    return _get_allowed_globals()
 
 
-def _torch_globals(tensors: bool) -> Dict[Tuple[str, str], Any]:
-    """``torch.Size``, devices, dtypes, layouts; with ``tensors`` also
-    tensors (storage bytes through ``torch.load(weights_only=True)``)."""
-    out: Dict[Tuple[str, str], Any] = {
-        ('torch', 'Size'): torch.Size,
-        ('torch', 'device'): torch.device
-    }
-    for name in dir(torch):
-        obj = getattr(torch, name, None)
-        if isinstance(obj, (torch.dtype, torch.layout, torch.memory_format)):
-            out[('torch', name)] = obj
-    if tensors:
-        from torch._utils import _rebuild_tensor_v2
-        out[('torch._utils', '_rebuild_tensor_v2')] = _rebuild_tensor_v2
-        out[('torch.storage', '_load_from_bytes')] = _torch_bytes
-    return out
-
-
-def _dcp_metadata_globals() -> Dict[Tuple[str, str], Any]:
-    import dataclasses
+def _dcp_metadata_globals() -> Dict[str, Any]:
+    import pathlib
 
     import torch.distributed.checkpoint.filesystem as dcp_fs
     import torch.distributed.checkpoint.metadata as dcp_md
-    out = _torch_globals(tensors=False)
-    for name, obj in vars(dcp_md).items():
-        if isinstance(obj, type) and obj.__module__ == dcp_md.__name__ and (
-                dataclasses.is_dataclass(obj) or issubclass(obj, enum.Enum)):
-            out[(dcp_md.__name__, name)] = obj
-    out[(dcp_fs.__name__, '_StorageInfo')] = dcp_fs._StorageInfo
-    out[('torch.serialization',
-         '_get_layout')] = torch.serialization._get_layout
-    for name in ('Path', 'PosixPath', 'WindowsPath', 'PurePath',
-                 'PurePosixPath', 'PureWindowsPath'):
-        out[('pathlib', name)] = getattr(pathlib, name)
-    return out
+    out = {f'pathlib.{n}': getattr(pathlib, n) for n in pathlib.__all__}
+    out.update((f'{dcp_md.__name__}.{name}', obj)
+               for name, obj in vars(dcp_md).items()
+               if isinstance(obj, type) and obj.__module__ == dcp_md.__name__)
+    out[f'{dcp_fs.__name__}._StorageInfo'] = dcp_fs._StorageInfo
+    return {**_torch_globals(), **out}
 
 
 #: :func:`load_pickle`'s allow-lists: name -> (what it admits, builder of
-#: its ``{(module, name): object}``); builtin containers, scalars: always.
-PICKLE_ALLOW_LISTS: Dict[str, Tuple[str, Callable[[], dict]]] = {
+#: its ``{'module.name': object}``); builtin containers, scalars: always.
+PICKLE_ALLOW_LISTS = {
     'numpy': ('builtin containers and scalars, numpy arrays / scalars / '
               'dtypes', _numpy_globals),
-    'tensors': ('builtin containers and scalars, numpy arrays / scalars / '
-                'dtypes, torch tensors', lambda: {
-                    **_numpy_globals(),
-                    **_torch_globals(tensors=True)
-                }),
-    'dcp_metadata': ('the dataclasses of torch.distributed.checkpoint '
-                     'metadata, torch sizes / dtypes, builtin containers',
-                     _dcp_metadata_globals),
+    'tensors':
+    ('builtin containers and scalars, numpy arrays / scalars / '
+     'dtypes, torch tensors', lambda: {
+         **_numpy_globals(),
+         **_torch_globals(), 'torch.storage._load_from_bytes':
+         lambda b: torch.load(io.BytesIO(b), 'cpu', weights_only=True)
+     }),
+    'dcp_metadata':
+    ('builtin containers and scalars, the classes of '
+     'torch.distributed.checkpoint metadata, paths, what '
+     'torch.load(weights_only=True) builds', _dcp_metadata_globals),
 }
 
 
 @functools.lru_cache(maxsize=None)
-def _allowed_globals(allowed: str) -> Dict[Tuple[str, str], Any]:
-    return {**_builtin_globals(), **PICKLE_ALLOW_LISTS[allowed][1]()}
+def _allowed_globals(allowed: str) -> Dict[str, Any]:
+    names = ('set frozenset complex bytes bytearray slice range list dict '
+             'tuple int float str bool')
+    out = {
+        f'builtins.{name}': getattr(builtins, name)
+        for name in names.split()
+    }
+    out.update({
+        '_codecs.encode': codecs.encode,
+        'collections.OrderedDict': collections.OrderedDict,
+        'collections.defaultdict': collections.defaultdict
+    })
+    return {**out, **PICKLE_ALLOW_LISTS[allowed][1]()}
 
 
 def history_buffer_getattr(obj: Any, name: str) -> Any:
     """``getattr`` restricted to the public methods of ``HistoryBuffer``
     (its pickles store ``statistics_methods`` as ``getattr(cls, name)``)."""
     from mmengine.logging.history_buffer import HistoryBuffer
-    method = HistoryBuffer.__dict__.get(name) if obj is HistoryBuffer \
-        and isinstance(name, str) and not name.startswith('_') else None
-    if not isinstance(method, types.FunctionType):
+    if obj is not HistoryBuffer or not isinstance(name, str) or \
+            name.startswith('_') or not callable(vars(obj).get(name)):
         raise pickle.UnpicklingError(
             f'getattr({getattr(obj, "__name__", type(obj).__name__)}, '
             f'{name!r}) is outside the allow-list (only the public methods '
@@ -368,93 +229,33 @@ def runner_checkpoint_globals() -> List[Tuple[Any, str]]:
     Runner checkpoint holds beyond ``weights_only=True``'s list (numpy
     arrays / scalars / dtypes, ``HistoryBuffer``)."""
     from mmengine.logging.history_buffer import HistoryBuffer
-    return [(obj, f'{module}.{name}')
-            for (module, name), obj in _numpy_globals(True).items()
-            ] + [(HistoryBuffer, f'{HistoryBuffer.__module__}.HistoryBuffer'),
-                 (history_buffer_getattr, 'builtins.getattr')]
+    return [(obj, name) for name, obj in _numpy_globals(True).items()] + [
+        (HistoryBuffer, 'mmengine.logging.history_buffer.HistoryBuffer'),
+        (history_buffer_getattr, 'builtins.getattr')
+    ]
 
 
-def _torch_load(f, trust_pickle: bool, map_location: Any = 'cpu') -> Any:
-    """``torch.load`` with ``weights_only=True`` and
-    :func:`runner_checkpoint_globals` (full with ``trust_pickle``)."""
-    with torch.serialization.safe_globals(runner_checkpoint_globals()):
-        return torch.load(
-            f, map_location=map_location, weights_only=not trust_pickle)
-
-
-def _refused_globals(f, err: Exception) -> List[str]:
-    """The globals of torch file ``f`` (path or file object) outside
-    :func:`runner_checkpoint_globals`, else those ``err`` names."""
-    try:
-        if hasattr(f, 'seek'):
-            f.seek(0)
-        with torch.serialization.safe_globals(runner_checkpoint_globals()):
-            refused = torch.serialization.get_unsafe_globals_in_checkpoint(f)
-    except Exception:  # noqa: B902 - e.g. the legacy (non-zip) format
-        refused = []
-    return refused or _names_in_error(err)
-
-
-def _names_in_error(err: Exception) -> List[str]:
-    """The globals / classes torch's weights-only unpickler names in ``err``
-    (``GLOBAL x.y``, or a class it cannot build: ``but got <class 'x.y'>``).
-    """
-    text = str(err)
-    names = re.findall(r'GLOBAL ([\w.]+)', text) + re.findall(
-        r"but got <class '([\w.]+)'>", text)
-    return list(dict.fromkeys(names))
-
-
-# torch's advice around the reason of a weights-only refusal
-_TORCH_BOILERPLATE = (
-    r'Weights only load failed\.',
-    r'This file can still be loaded.*?following error message\.',
-    r'\n\t\(\d\) ',
-    r'In PyTorch 2\.6, we changed the default value.*?trusted source\.',
-    r'Please file an issue with the following so that.*?use case:',
-    r'WeightsUnpickler error:',
-    r'Please use `torch\.serialization\.add_safe_globals.*?class/function\.',
-    r'Check the documentation of torch\.load to learn more.*?\.html\.',
-)
-
-
-def _error_reason(err: Exception, limit: int = 400) -> str:
-    """The meaningful part of ``err``'s message on one line: for a refusal
-    of ``torch.load(weights_only=True)`` what it refused (``Unsupported
-    global: GLOBAL x.y ...``), without torch's advice around it."""
-    text = str(err)
-    for pattern in _TORCH_BOILERPLATE:
-        text = re.sub(pattern, ' ', text, flags=re.S)
-    text = ' '.join(text.split())
-    return text[:limit] or type(err).__name__
-
-
-# the one restricted unpickler, and trust
-class _RestrictedUnpickler(pickle.Unpickler):
-    """Builds only the globals of one allow-list; anything else raises
-    :class:`_RefusedGlobal` before it is imported or called."""
-
-    def __init__(self, f, allowed: str, **kwargs) -> None:
-        super().__init__(f, **kwargs)
-        self._allowed = _allowed_globals(allowed)
+class _Unpickler(pickle.Unpickler):
+    """Builds only the globals of one allow-list; any other one is refused
+    before it is imported (``refused``: its name)."""
+    refused = ''
 
     def find_class(self, module: str, name: str) -> Any:
         import _compat_pickle  # Python 2 names (__builtin__, copy_reg)
-        if (module, name) in _compat_pickle.NAME_MAPPING:
-            module, name = _compat_pickle.NAME_MAPPING[(module, name)]
-        elif module in _compat_pickle.IMPORT_MAPPING:
-            module = _compat_pickle.IMPORT_MAPPING[module]
-        try:
-            return self._allowed[(module, name)]
-        except (KeyError, TypeError):
-            raise _RefusedGlobal(f'{module}.{name}') from None
+        module, name = _compat_pickle.NAME_MAPPING.get(
+            (module, name),
+            (_compat_pickle.IMPORT_MAPPING.get(module, module), name))
+        if f'{module}.{name}' not in self.allowed:
+            self.refused = f'{module}.{name}'
+            raise pickle.UnpicklingError(f'{self.refused} is refused')
+        return self.allowed[f'{module}.{name}']
 
 
 def is_trusted(path: str) -> bool:
     """Whether ``path`` is listed in :data:`TRUST_ENV`."""
-    listed = [p for p in os.environ.get(TRUST_ENV, '').split(os.pathsep) if p]
+    listed = os.environ.get(TRUST_ENV, '').split(os.pathsep)
     real = osp.realpath(osp.expanduser(path))
-    return any(osp.realpath(osp.expanduser(p)) == real for p in listed)
+    return any(p and osp.realpath(osp.expanduser(p)) == real for p in listed)
 
 
 _IN_PYTHON = 'trust_pickle=True in Python, or '
@@ -482,7 +283,8 @@ def load_pickle(path: str,
         path (str): The file (local, or mmengine fileio with backend_args).
         allowed (str): A key of :data:`PICKLE_ALLOW_LISTS`: ``'numpy'``
             (ACT ground truth, label maps, ``.pkl`` checkpoints),
-            ``'tensors'`` (dumped predictions) or ``'dcp_metadata'``.
+            ``'tensors'`` (dumped predictions) or ``'dcp_metadata'``;
+            builtin containers and scalars always.
         what (str): What the file is, for the error message.
         trust_pickle (bool): Full unpickling (as :data:`TRUST_ENV`).
         backend_args (dict, optional): As mmengine's ``get_file_backend``.
@@ -490,35 +292,35 @@ def load_pickle(path: str,
         trust_option (str): Another way to trust a file, for messages.
 
     Raises:
-        UnsafePickleError: A global outside the allow-list (both named).
+        CheckpointFileError: A global outside the allow-list (both named;
+            nothing of the file ran).
         EOFError, pickle.UnpicklingError, ValueError: Truncated or corrupt
             (an ``OverflowError``, ``MemoryError``, ``TypeError``,
             ``KeyError``, ``IndexError`` or ``AttributeError`` of the
             restricted unpickler as an ``UnpicklingError`` naming the file).
     """
-    if allowed not in PICKLE_ALLOW_LISTS:
-        raise ValueError(f'allowed must be one of {list(PICKLE_ALLOW_LISTS)}'
-                         f', got {allowed!r}')
-    if backend_args is None and osp.isfile(path):
-        f = open(path, 'rb')
-    else:
-        from mmengine.fileio import get
-        f = io.BytesIO(get(path, backend_args=backend_args))
+    from mmengine.fileio import get
+    f = open(path, 'rb') if backend_args is None and osp.isfile(path) else \
+        io.BytesIO(get(path, backend_args=backend_args))
     with f:
         if trust_pickle or is_trusted(path):
             return pickle.load(f, encoding=encoding)
+        unpickler = _Unpickler(f, encoding=encoding)
+        unpickler.allowed = _allowed_globals(allowed)
         try:
-            return _RestrictedUnpickler(f, allowed, encoding=encoding).load()
-        except _RefusedGlobal as err:
-            raise UnsafePickleError(
-                f'{path}: refused to unpickle this {what}: it asks for the '
-                f'global {err.global_name}, which is outside the allow-list '
-                f'({PICKLE_ALLOW_LISTS[allowed][0]}); nothing from the file '
-                f'was run. {_trust_hint(path, trust_option)}', path,
-                err.global_name) from None
-        except (OverflowError, MemoryError, TypeError, KeyError, IndexError,
-                AttributeError) as err:  # corrupt opcodes or arguments
-            raise pickle.UnpicklingError(
+            return unpickler.load()
+        except (pickle.UnpicklingError, OverflowError, MemoryError, TypeError,
+                KeyError, IndexError, AttributeError) as err:
+            if unpickler.refused:
+                raise CheckpointFileError(
+                    f'{path}: refused to unpickle this {what}: it asks for '
+                    f'the global {unpickler.refused}, which is outside the '
+                    f'allow-list ({PICKLE_ALLOW_LISTS[allowed][0]}); nothing '
+                    f'from the file was run. {_trust_hint(path, trust_option)}'
+                ) from None
+            if isinstance(err, pickle.UnpicklingError):
+                raise
+            raise pickle.UnpicklingError(  # corrupt opcodes or arguments
                 f'{path}: this {what} is corrupt (or larger than memory): '
                 f'{type(err).__name__}: {err}') from err
 
@@ -526,13 +328,6 @@ def load_pickle(path: str,
 class _DefaultLoadProbe:
     """Pickled by :func:`torch_load_defaults_to_weights_only`: a global
     outside every weights-only allow-list (its unpickling runs nothing)."""
-
-
-@functools.lru_cache(maxsize=None)
-def _default_load_probe() -> bytes:
-    buf = io.BytesIO()
-    torch.save(_DefaultLoadProbe(), buf)
-    return buf.getvalue()
 
 
 def torch_load_defaults_to_weights_only() -> bool:
@@ -545,14 +340,71 @@ def torch_load_defaults_to_weights_only() -> bool:
     Returns:
         bool: True if the default load refuses the probe's global.
     """
-    import warnings
+    probe = io.BytesIO()
+    torch.save(_DefaultLoadProbe(), probe)
+    probe.seek(0)
     with warnings.catch_warnings():  # torch's TORCH_FORCE_* notice
         warnings.simplefilter('ignore')
         try:
-            torch.load(io.BytesIO(_default_load_probe()), map_location='cpu')
+            torch.load(probe, map_location='cpu')
         except pickle.UnpicklingError:
             return True
     return False
+
+
+def _torch_load(f, trust_pickle: bool, map_location: Any = 'cpu') -> Any:
+    """``torch.load`` with ``weights_only=True`` and
+    :func:`runner_checkpoint_globals` (full with ``trust_pickle``)."""
+    with torch.serialization.safe_globals(runner_checkpoint_globals()):
+        return torch.load(
+            f, map_location=map_location, weights_only=not trust_pickle)
+
+
+def _refused(f, err: pickle.UnpicklingError) -> str:
+    """What the weights-only load of the torch file ``f`` (a path or file
+    object) refused: the globals outside :func:`runner_checkpoint_globals`
+    (else a class torch could not build), with torch's reason on one line
+    (its own error, without the advice around it)."""
+    try:
+        if hasattr(f, 'seek'):
+            f.seek(0)
+        with torch.serialization.safe_globals(runner_checkpoint_globals()):
+            names = torch.serialization.get_unsafe_globals_in_checkpoint(f)
+    except Exception:  # noqa: B902 - e.g. the legacy (non-zip) format
+        names = []
+    reason = str(err.__context__ or err).split(' Please use `torch.')[0]
+    reason = ' '.join(reason.split())[:400]
+    built = reason.partition("but got <class '")[2].split("'")[0]
+    names = ', '.join(names) or built
+    what = f'types outside the allow-list of stmixer_mm checkpoints: {names}' \
+        if names else 'an object outside the allow-list of stmixer_mm ' \
+        'checkpoints'
+    return f'{what} (torch.load(weights_only=True): {reason})'
+
+
+#: torch's legacy (non-zip) files begin with this number, pickled
+_LEGACY_MAGIC = torch.serialization.MAGIC_NUMBER.to_bytes(10, 'little')
+
+
+def _check_zip(path: str, head: bytes, cause: Exception = None) -> None:
+    """Raise naming ``path`` (from ``cause``, the error of loading it) if it
+    is a torch zip whose directory cannot be read or whose member fails its
+    CRC check (torch reads no CRC)."""
+    if not head.startswith(b'PK\x03\x04'):
+        return
+    try:
+        with zipfile.ZipFile(path) as zf:
+            bad = zf.testzip()
+    except (zipfile.BadZipFile, EOFError, OSError) as err:
+        raise CheckpointFileError(
+            f'{path} is truncated or corrupt: a torch (zip) checkpoint whose '
+            f'zip directory cannot be read ({err}; {osp.getsize(path)} '
+            'bytes); download or copy it again') from cause or err
+    if bad is not None:
+        raise CheckpointFileError(
+            f'{path} is corrupt: member {bad!r} of the torch (zip) '
+            'checkpoint fails its CRC check; download or copy it again'
+        ) from cause
 
 
 def load_checkpoint_file(path: str,
@@ -567,78 +419,72 @@ def load_checkpoint_file(path: str,
         path (str): The file.
         trust_pickle (bool): Full unpickling (as :data:`TRUST_ENV`).
         map_location: As for ``torch.load``. Defaults to ``'cpu'``.
-        check_first (bool): :func:`check_checkpoint_file` before loading
+        check_first (bool): Check a zip file's member CRCs before loading
             (else only when loading fails, sparing the runtime path a read).
 
     Raises:
-        CheckpointFileError: Missing, empty, truncated, corrupt, or holding
-            types outside the allow-list (named, with how to trust it).
+        CheckpointFileError: Missing (its ``__cause__`` a
+            ``FileNotFoundError``), empty, truncated, corrupt, or holding
+            types outside the allow-list (named, with how to trust it); the
+            error of torch or pickle is its ``__cause__``.
     """
-    kind = check_checkpoint_file(path) if check_first else None
-    if kind is None and not osp.isfile(path):
-        raise MissingCheckpointError(f'{path}: no such file')
+    if not osp.isfile(path):
+        raise CheckpointFileError(f'{path}: no such file') from \
+            FileNotFoundError(2, 'No such file or directory', path)
     trust_pickle = trust_pickle or is_trusted(path)
+    with open(path, 'rb') as f:
+        head = f.read(16)
+    is_torch = head.startswith(b'PK\x03\x04') or _LEGACY_MAGIC in head
     try:
-        if kind == 'pickle':  # Caffe2 / PySlowFast: numpy arrays in dicts
-            return load_pickle(
-                path,
-                'numpy',
-                'checkpoint',
-                trust_pickle,
-                trust_option=_CHECKPOINT_TRUST)
-        return _torch_load(path, trust_pickle, map_location)
+        if check_first:
+            _check_zip(path, head)
+        if is_torch:
+            return _torch_load(path, trust_pickle, map_location)
+        # Caffe2 / PySlowFast: numpy arrays in dicts
+        return load_pickle(
+            path,
+            'numpy',
+            'checkpoint',
+            trust_pickle,
+            trust_option=_CHECKPOINT_TRUST)
     except CheckpointFileError:
         raise
     except Exception as err:  # noqa: B902 - torch/pickle errors, unnamed
-        if kind is None:  # truncated or corrupt: says so, torch's error
-            try:  # its cause (mmengine's callers get its type too)
-                check_checkpoint_file(path)
-            except CheckpointFileError as bad:
-                raise bad from err
-        reason = _error_reason(err)
-        if trust_pickle or not isinstance(err, pickle.UnpicklingError):
-            raise CheckpointFileError(
-                f'{path} could not be read: {type(err).__name__}: '
-                f'{reason}') from err
-        refused = _refused_globals(path, err)
-        what = (f'types outside the allow-list of stmixer_mm checkpoints: '
-                f'{", ".join(refused)}') if refused else \
-            'an object outside the allow-list of stmixer_mm checkpoints'
-        raise CheckpointFileError(
-            f'{path} is a complete checkpoint, but safe loading refuses it: '
-            f'it holds {what} (torch.load(weights_only=True): {reason}). '
-            f'{_trust_hint(path, _CHECKPOINT_TRUST)}') from err
+        _check_zip(path, head, err)
+        reason = ' '.join(str(err).split())[:400] or type(err).__name__
+        if not head:
+            what = 'is empty (0 bytes): truncated download or copy'
+        elif isinstance(err, EOFError) or 'truncated' in reason:
+            what = (f'is truncated: its data ends before the end of its '
+                    f'pickle ({reason}); download or copy it again')
+        elif not is_torch:
+            what = ('is corrupt or not a checkpoint: neither a torch zip file'
+                    f' nor a valid pickle ({reason})')
+        elif trust_pickle or not isinstance(err, pickle.UnpicklingError):
+            what = f'could not be read: {type(err).__name__}: {reason}'
+        else:
+            what = ('is a complete checkpoint, but safe loading refuses it: '
+                    f'it holds {_refused(path, err)}. '
+                    f'{_trust_hint(path, _CHECKPOINT_TRUST)}')
+        raise CheckpointFileError(f'{path} {what}') from err
 
 
 # torch.distributed.checkpoint folders
 @functools.lru_cache(maxsize=None)
-def _dcp_classes() -> Tuple[type, type, type]:
-    """The safe reader and planners (built on first use: slow import)."""
-    import dataclasses
-
-    import torch.distributed.checkpoint.default_planner as dcp_planner
+def _dcp_classes() -> Tuple[type, type]:
+    """The safe reader and planner (built on first use: slow import)."""
     from torch.distributed.checkpoint import FileSystemReader
-    from torch.distributed.checkpoint.format_utils import \
-        _EmptyStateDictLoadPlanner
+    from torch.distributed.checkpoint.default_planner import (
+        DefaultLoadPlanner, _EmptyStateDictLoadPlanner, set_element)
     from torch.distributed.checkpoint.metadata import Metadata, StorageMeta
 
     class SafeFileSystemReader(FileSystemReader):
-        """``FileSystemReader`` reading ``.metadata`` by :func:`load_pickle`,
-        checking shard files against it first, naming them in errors."""
+        """torch's reader, its ``.metadata`` read by :func:`load_pickle`
+        (torch's reader unpickles it in full), a failing shard file named
+        (missing, truncated, corrupt, or asking for a refused global)."""
 
         def read_metadata(self, *args, rank=None, **kwargs) -> Metadata:
-            cache = self.__dict__.setdefault('_stmixer_metadata', {})
-            if rank not in cache:
-                cache[rank] = self._read_metadata(
-                    str(self._get_metadata_path(rank)))
-            cache[rank].storage_meta.load_id = self.load_id
-            return cache[rank]
-
-        def _read_metadata(self, path: str) -> Metadata:
-            if not osp.isfile(path):
-                raise ShardedCheckpointError(
-                    f'{path} is missing: a torch.distributed.checkpoint '
-                    'folder has one (incomplete copy?)')
+            path = str(self._get_metadata_path(rank))
             try:
                 metadata = load_pickle(
                     path,
@@ -646,42 +492,23 @@ def _dcp_classes() -> Tuple[type, type, type]:
                     'torch.distributed.checkpoint metadata',
                     is_trusted(str(self.path)),
                     trust_option='')
-            except UnsafePickleError:
-                raise
-            except (EOFError, pickle.UnpicklingError, ValueError, TypeError,
-                    AttributeError) as err:
-                raise ShardedCheckpointError(
-                    f'{path} is truncated or corrupt: the metadata of the '
-                    'torch.distributed.checkpoint folder cannot be read '
-                    f'({type(err).__name__}: {err}); copy the folder again'
-                ) from err
+            except (OSError, EOFError, pickle.UnpicklingError, ValueError,
+                    TypeError, AttributeError) as err:
+                if isinstance(err, CheckpointFileError):
+                    raise
+                how = 'missing' if isinstance(err, FileNotFoundError) else \
+                    'truncated or corrupt'
+                raise CheckpointFileError(
+                    f'{path} is {how}: the metadata of the torch.distributed.'
+                    f'checkpoint folder cannot be read ({type(err).__name__}: '
+                    f'{err}); copy the folder again') from err
             if not isinstance(metadata, Metadata):
-                raise ShardedCheckpointError(
+                raise CheckpointFileError(
                     f'{path}: expected torch.distributed.checkpoint Metadata'
                     f', got {type(metadata).__name__}')
-            if getattr(metadata, 'storage_meta', None) is None:
-                metadata.storage_meta = StorageMeta()
+            metadata.storage_meta = metadata.storage_meta or StorageMeta()
+            metadata.storage_meta.load_id = self.load_id
             return metadata
-
-        def check_shard_files(self, metadata) -> None:
-            """Every listed shard file exists and is long enough."""
-            need: Dict[str, int] = {}
-            for info in (metadata.storage_data or {}).values():
-                end = int(info.offset) + int(info.length)
-                need[info.relative_path] = max(
-                    need.get(info.relative_path, 0), end)
-            for rel, end in sorted(need.items()):
-                path = str(self.fs.concat_path(self.path, rel))
-                if not osp.isfile(path):
-                    raise ShardedCheckpointError(
-                        f'{path} is missing: the metadata of the sharded '
-                        f'checkpoint {self.path} lists it (incomplete '
-                        'copy?)')
-                if osp.getsize(path) < end:
-                    raise ShardedCheckpointError(
-                        f'{path} is truncated: the shard file has '
-                        f'{osp.getsize(path)} bytes, the metadata of '
-                        f'{self.path} needs {end}; copy or download it again')
 
         def read_data(self, plan, planner):
             """File by file, so that an error names its shard file."""
@@ -689,75 +516,74 @@ def _dcp_classes() -> Tuple[type, type, type]:
             for item in plan.items:
                 rel = self.storage_data[item.storage_index].relative_path
                 per_file.setdefault(rel, []).append(item)
-            planner.trust_pickle = is_trusted(str(self.path))
-            fut = None
             for rel, items in per_file.items():
                 path = str(self.fs.concat_path(self.path, rel))
                 try:
-                    fut = super().read_data(
+                    super().read_data(
                         dataclasses.replace(plan, items=items), planner)
+                except CheckpointFileError as err:  # SafeLoadPlanner's
+                    raise CheckpointFileError(
+                        f'{path}: refused to unpickle an item of this shard '
+                        f'file: it holds {err}; nothing from the file was '
+                        'run. '
+                        f'{_trust_hint(self.path, "", "folder")}') from err
                 except (pickle.UnpicklingError, RuntimeError, EOFError,
                         OSError, ValueError, AssertionError) as err:
-                    # a refused global (ours, or torch's weights_only
-                    # message of a tensor item), else a corrupt shard
-                    name = getattr(err, 'global_name', '') or ' '.join(
-                        _names_in_error(err)[:1])
-                    if name:
-                        raise UnsafePickleError(
-                            f'{path}: refused to unpickle an item of this '
-                            'shard file: torch.load(weights_only=True) '
-                            f'refuses {name}; nothing from the file was run.'
-                            f' {_trust_hint(self.path, "", "folder")}', path,
-                            name) from err
-                    raise ShardedCheckpointError(
-                        f'{path} is corrupt: a shard of the sharded '
+                    size = osp.getsize(path) if osp.isfile(path) else -1
+                    need = max(self.storage_data[i.storage_index].offset +
+                               self.storage_data[i.storage_index].length
+                               for i in items)
+                    how = 'missing' if size < 0 else 'corrupt' if \
+                        size >= need else f'truncated ({size} bytes, {need} ' \
+                        'needed by the metadata)'
+                    raise CheckpointFileError(
+                        f'{path} is {how}: a shard file of the sharded '
                         f'checkpoint {self.path} cannot be read '
                         f'({type(err).__name__}: {str(err)[:300]}); copy or '
                         'download it again') from err
-            return super().read_data(plan, planner) if fut is None else fut
+            return super().read_data(
+                dataclasses.replace(plan, items=[]), planner)
 
-    class _SafeBytesMixin:
-        """``load_bytes`` (non-tensor items) with ``weights_only=True`` and
-        :func:`runner_checkpoint_globals`; full only if :data:`TRUST_ENV`."""
+    class SafeLoadPlanner(_EmptyStateDictLoadPlanner):
+        """torch's planner: into a given ``state_dict`` (its
+        ``DefaultLoadPlanner``), else rebuilding one from the metadata; the
+        non-tensor items read with ``weights_only=True`` and
+        :func:`runner_checkpoint_globals` (torch's planner reads them in
+        full), in full only if ``trusted``."""
+        trusted = False
 
-        trust_pickle = False  # the reader sets it for a trusted folder
+        def set_up_planner(self, state_dict, *args, **kwargs) -> None:
+            base = DefaultLoadPlanner if state_dict else \
+                _EmptyStateDictLoadPlanner
+            base.set_up_planner(self, state_dict, *args, **kwargs)
 
         def load_bytes(self, read_item, value) -> None:
             try:
-                obj = _torch_load(value, self.trust_pickle)
+                obj = _torch_load(value, self.trusted)
             except pickle.UnpicklingError as err:
-                refused = [] if self.trust_pickle else _refused_globals(
-                    value, err)
-                if refused:
-                    raise _RefusedGlobal(', '.join(refused)) from err
-                raise
+                if self.trusted:
+                    raise
+                raise CheckpointFileError(_refused(value, err)) from err
             fqn = read_item.dest_index.fqn
             if self.flatten_state_dict:
-                dcp_planner.set_element(self.original_state_dict,
-                                        self.mappings[fqn], obj)
+                set_element(self.original_state_dict, self.mappings[fqn], obj)
             else:
                 self.state_dict[fqn] = obj
 
-    class SafeLoadPlanner(_SafeBytesMixin, dcp_planner.DefaultLoadPlanner):
-        pass
-
-    class SafeEmptyLoadPlanner(_SafeBytesMixin, _EmptyStateDictLoadPlanner):
-        pass
-
-    return SafeFileSystemReader, SafeLoadPlanner, SafeEmptyLoadPlanner
+    return SafeFileSystemReader, SafeLoadPlanner
 
 
 def safe_dcp_reader(path: str):
     """The reader of every sharded checkpoint stmixer_mm loads: metadata
-    by :func:`load_pickle`, shard files named in errors; both checked here
-    (PyTorch's load turns a failed ``read_metadata`` into a retry).
+    by :func:`load_pickle`, shard files named in errors; the metadata read
+    here (PyTorch's load turns a failed ``read_metadata`` into a retry).
 
     Raises:
-        ShardedCheckpointError: Metadata or shard missing, truncated, corrupt.
-        UnsafePickleError: The metadata asks for a refused global.
+        CheckpointFileError: The metadata missing, truncated, corrupt, or
+            asking for a refused global.
     """
     reader = _dcp_classes()[0](path)
-    reader.check_shard_files(reader.read_metadata())
+    reader.read_metadata()
     return reader
 
 
@@ -765,30 +591,28 @@ def load_sharded_state(path: str,
                        state_dict: Optional[dict] = None,
                        keys: Optional[Sequence[str]] = None) -> dict:
     """Read the torch.distributed.checkpoint folder ``path`` safely (non-tensor
-    items ``weights_only=True``) in one process: into ``state_dict`` in place
-    (``dcp.load``), else as a new dict (top-level ``keys`` only, if given).
+    items ``weights_only=True``): into ``state_dict`` in place (each rank its
+    shards, if distributed), else as a new dict in this process (top-level
+    ``keys`` only, if given).
 
     Raises:
-        ShardedCheckpointError: A shard or the metadata missing, truncated,
-            corrupt (the first rank's error, not DCP's wrapper).
-        UnsafePickleError: The metadata or an item asks for a refused global.
+        CheckpointFileError: A shard or the metadata missing, truncated,
+            corrupt, or asking for a refused global (the first rank's
+            error, not DCP's wrapper).
     """
-    import torch.distributed.checkpoint as dcp
     from torch.distributed.checkpoint.state_dict_loader import _load_state_dict
+    planner = _dcp_classes()[1](keys=set(keys) if keys else None)
+    planner.trusted = is_trusted(path)
+    out = {} if state_dict is None else state_dict
+    distributed = state_dict is not None and torch.distributed.is_available(
+    ) and torch.distributed.is_initialized()
     try:
-        if state_dict is not None:
-            dcp.load(
-                state_dict,
-                storage_reader=safe_dcp_reader(path),
-                planner=_dcp_classes()[1]())
-            return state_dict
-        state_dict = {}
         _load_state_dict(
-            state_dict,
+            out,
             storage_reader=safe_dcp_reader(path),
-            planner=_dcp_classes()[2](keys=set(keys) if keys else None),
-            no_dist=True)
-        return state_dict
+            planner=planner,
+            no_dist=not distributed)
+        return out
     except BaseException as err:  # noqa: B902 - DCP's CheckpointException
         # it wraps each rank's error: re-raise ours
         for failure in getattr(err, 'failures', {}).values():

@@ -8,16 +8,17 @@ import pickle
 from mmengine.config import Config
 
 from stmixer_mm.registry import METRICS
-from stmixer_mm.utils.checkpoint_loading import UnsafePickleError, load_pickle
+from stmixer_mm.utils.checkpoint_loading import (CheckpointFileError,
+                                                 load_pickle)
 
 
 def load_predictions(path: str) -> list:
     """The data samples a ``DumpResults`` evaluator wrote to ``path``,
     unpickled under the tensors' allow-list (a file asking for anything
-    else raises :class:`UnsafePickleError` naming it)."""
+    else raises :class:`CheckpointFileError` naming it)."""
     try:
         predictions = load_pickle(path, 'tensors', 'dumped predictions')
-    except UnsafePickleError:
+    except CheckpointFileError:  # a refused global
         raise
     except (OSError, EOFError, pickle.UnpicklingError, ValueError) as exc:
         raise ValueError(f'{path}: cannot read the dumped predictions '
