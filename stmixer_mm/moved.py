@@ -57,6 +57,30 @@ MOVED_MODULES: Dict[str, str] = {
     'stmixer_mm.apps.benchmarks.sync_counter',
     'stmixer_mm.models.utils.checks':
     'stmixer_mm.utils.checks',
+    'stmixer_mm.deployment':
+    'stmixer_mm.apps.deployment',
+    'stmixer_mm.utils.settings':
+    'stmixer_mm.apps.preflight',
+    'stmixer_mm.utils.config_files':
+    'stmixer_mm.apis.config_files',
+    'stmixer_mm.utils.output_files':
+    'stmixer_mm.apis.output_files',
+    'stmixer_mm.utils.command_errors':
+    'stmixer_mm.apps.command_errors',
+    'stmixer_mm.utils.json_logs':
+    'stmixer_mm.apps.json_logs',
+    'stmixer_mm.utils.collect_env':
+    'stmixer_mm.apps.collect_env',
+    'stmixer_mm.engine.runner_utils':
+    'stmixer_mm.apps.runner_utils',
+    'stmixer_mm.engine.work_dir_lock':
+    'stmixer_mm.apps.work_dir_lock',
+    'stmixer_mm.converters.tool_utils':
+    'stmixer_mm.apps.converter_tools',
+    'stmixer_mm.datasets.dataset_checks':
+    'stmixer_mm.apps.dataset_doctor',
+    'stmixer_mm.datasets.dataset_checks.ava':
+    'stmixer_mm.datasets.ava_files',
     'stmixer_mm.models.layers.sampling.mmcv_op':
     'stmixer_mm.ops.multi_scale_deform_attn',
     'stmixer_mm.models.trackers':
@@ -94,9 +118,9 @@ MOVED_NAMES: Dict[str, Dict[str, str]] = {
         'stmixer_mm.apis.tracker': ('OnlineTubeTracker', 'Track'),
         f'{_VIDEO_IO}.writers':
         ('JsonlWriter', 'ProgressLine', 'VideoWriter', 'format_stats'),
-        'stmixer_mm.utils.output_files':
-        ('OutputFileError', 'OutputFiles', 'claim_output',
-         'output_exists_error', 'prepare_out_dir', 'temp_path'),
+        'stmixer_mm.apis.output_files':
+        ('OutputFiles', 'claim_output', 'output_exists_error',
+         'prepare_out_dir', 'temp_path'),
     }),
     'stmixer_mm.converters':
     _by_home({
@@ -112,16 +136,46 @@ MOVED_NAMES: Dict[str, Dict[str, str]] = {
         'stmixer_mm.converters.videomae':
         ('convert_videomae_state_dict', 'extract_videomae_state_dict'),
     }),
+    'stmixer_mm.utils.settings':
+    _by_home({
+        'stmixer_mm.utils.checks': ('ConfigSettingError', 'is_int', 'is_real'),
+        'stmixer_mm.apis.config_files':
+        ('load_config', 'ConfigFileError', 'MissingConfigError'),
+        'stmixer_mm.datasets.ava_dataset': ('mmaction2_problem', ),
+    }),
+    'stmixer_mm.utils.output_files':
+    _by_home({
+        'stmixer_mm.apps.output_files':
+        ('MANIFEST', 'file_states', 'write_manifest', 'remove_generated',
+         'check_output_dir', 'pid_alive', 'clear_stale_staging',
+         'staged_output_dir'),
+    }),
+    'stmixer_mm.utils':
+    _by_home({
+        'stmixer_mm.apis.config_files': ('ConfigFileError', 'load_config'),
+        'stmixer_mm.apps.preflight': ('check_config', ),
+    }),
+    'stmixer_mm.engine':
+    _by_home({
+        'stmixer_mm.apps.runner_utils':
+        ('FormattedOnceConfig', 'adapt_cfg_to_device', 'build_runner',
+         'init_dist_without_cuda', 'quiet_known_noise', 'shutdown_dist'),
+        'stmixer_mm.apps.work_dir_lock':
+        ('LOCK_NAME', 'WorkDirBusyError', 'WorkDirLock'),
+    }),
     _CHECKS:
     _by_home({
-        f'{_CHECKS}.common':
+        'stmixer_mm.apps.dataset_doctor.common':
         ('ERROR', 'WARNING', 'linear_runs', 'resize_factor'),
-        f'{_CHECKS}.report':
+        'stmixer_mm.apps.dataset_doctor.report':
         ('Finding', 'DatasetReport', 'MIN_INTERPOLATED_FRAMES'),
-        f'{_CHECKS}.ava': ('check_ava_split', ),
-        'stmixer_mm.apps.dataset_doctor':
-        ('check_tube_dataset', 'build_split', 'check_dataset_config',
-         'tile_images'),
+        'stmixer_mm.apps.dataset_doctor.ava': ('check_ava_split', ),
+    }),
+    f'{_CHECKS}.ava':
+    _by_home({
+        'stmixer_mm.apps.dataset_doctor.ava': ('check_ava_split', ),
+        'stmixer_mm.apps.preflight':
+        ('ava_config_classes', 'metric_custom_classes'),
     }),
 }
 

@@ -232,9 +232,8 @@ def test_notes_index_links_every_note():
 MAX_PAGE_LINES = 400
 
 
-@pytest.mark.parametrize('path',
-                         sorted((ROOT / 'docs' / 'en').rglob('*.md')),
-                         ids=_rel)
+@pytest.mark.parametrize(
+    'path', sorted((ROOT / 'docs' / 'en').rglob('*.md')), ids=_rel)
 def test_pages_are_short(path):
     lines = len(path.read_text().splitlines())
     assert lines <= MAX_PAGE_LINES, (

@@ -246,12 +246,14 @@ LIBRARY = (
     ('evaluation', ),
     ('visualization', ),
     ('engine', ),
-    ('deployment', ),
     ('converters', ),
     ('apis', ),
 )
 APPLICATIONS = (
-    ('apps', 'apps.stop_signals', 'apps.data_gen', 'apps.importers'),
+    ('apps', 'apps.stop_signals', 'apps.output_files', 'apps.command_errors',
+     'apps.preflight', 'apps.json_logs', 'apps.collect_env'),
+    ('apps.data_gen', 'apps.importers', 'apps.work_dir_lock',
+     'apps.converter_tools', 'apps.runner_utils', 'apps.deployment'),
     ('apps.dataset_doctor', ),
     ('apps.online', ),
     ('apps.demo', ),

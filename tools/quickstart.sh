@@ -95,7 +95,7 @@ import sys
 
 from stmixer_mm.apps.cli import parse_cfg_options
 from stmixer_mm.utils import load_config
-from stmixer_mm.utils.settings import check_config
+from stmixer_mm.apps.preflight import check_config
 
 VAR = 'QUICKSTART_CFG_OPTIONS'
 try:

@@ -1,8 +1,8 @@
 """The inference API: ``init_detector`` / ``inference_detector``, the
 ``STMixerInferencer``, its video input (:mod:`.video_io`), person tracks
 (:mod:`.tracking`) and result files (:mod:`.results`)."""
-from stmixer_mm.datasets.class_names import (LabelMapError, check_label_map,
-                                             class_names, load_label_map,
+from stmixer_mm.datasets.class_names import (check_label_map, class_names,
+                                             load_label_map,
                                              model_action_columns,
                                              test_dataset_cfg)
 from stmixer_mm.moved import moved_attribute
@@ -17,9 +17,9 @@ __all__ = [
     'init_detector', 'inference_detector', 'inference_clips',
     'build_clip_pipeline', 'resolve_model_name', 'clip_indices',
     'clip_sampling_from_cfg', 'clip_keyframe_from_cfg', 'check_clip',
-    'LabelMapError', 'check_label_map', 'class_names', 'load_label_map',
-    'model_action_columns', 'test_dataset_cfg', 'STMixerInferencer',
-    'KeyframeResult', 'OnlineTubeTracker'
+    'check_label_map', 'class_names', 'load_label_map', 'model_action_columns',
+    'test_dataset_cfg', 'STMixerInferencer', 'KeyframeResult',
+    'OnlineTubeTracker'
 ]
 
 

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from scipy.optimize import linear_sum_assignment
 
-from stmixer_mm.utils.settings import ConfigSettingError
+from stmixer_mm.utils.checks import ConfigSettingError
 from .tracker import (OnlineTubeTracker, Track, check_flag, check_number,
                       check_thresholds)
 

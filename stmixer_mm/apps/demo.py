@@ -8,7 +8,9 @@ from typing import Callable, Optional
 
 import numpy as np
 
+from stmixer_mm.apis.config_files import resolve_config
 from stmixer_mm.apis.inferencers import STMixerInferencer
+from stmixer_mm.apis.output_files import output_exists_error, prepare_out_dir
 from stmixer_mm.apis.results import (CSV_COLUMNS, TUBES_FORMAT_VERSION,
                                      KeyframeDrawer, ResultFormatter,
                                      ResultWriter, demo_output_names,
@@ -19,10 +21,6 @@ from stmixer_mm.apis.video_io import (CountingSource, VideoReadError,
                                       check_fps, expand_inputs, is_live_spec,
                                       keyframe_indices, open_source,
                                       source_name)
-from stmixer_mm.utils.config_files import resolve_config
-from stmixer_mm.utils.output_files import (OutputFileError,
-                                           output_exists_error,
-                                           prepare_out_dir)
 from .online import OnlineRunner
 from .stop_signals import RunInterrupted, on_stop_signals, signal_name
 
@@ -95,7 +93,7 @@ def check_outputs(inputs, names, out_dir, overwrite=False, **paths_kwargs):
             :func:`~stmixer_mm.apis.results.demo_output_paths`.
 
     Raises:
-        OutputFileError: ``out_dir`` is a file, or an output is an input
+        OSError: ``out_dir`` is a file, or an output is an input
             (or a link to one; also with ``overwrite``), or exists
             (without ``overwrite``, or a folder).
     """
@@ -109,7 +107,7 @@ def check_outputs(inputs, names, out_dir, overwrite=False, **paths_kwargs):
             if path is None or not osp.lexists(path):
                 continue
             if _file_id(path) in input_ids:
-                raise OutputFileError(
+                raise OSError(
                     f'{path}: the output would replace an input of this run '
                     '(or a link to one); refused, also with --overwrite: '
                     'choose another --out-dir')
@@ -148,7 +146,7 @@ def run_demo(input,
         input (str | int): Video file, frame folder, folder of videos,
             webcam index or stream URL.
         config (str): Config file, ``stmixer_mm::<folder>/<config>.py`` or
-            model name (:func:`~stmixer_mm.utils.config_files.resolve_config`).
+            model name (:func:`~stmixer_mm.apis.config_files.resolve_config`).
         checkpoint (str): Checkpoint file.
         out_dir (str): Folder of the outputs (created). Defaults to
             ``'outputs/demo'``.
@@ -204,7 +202,7 @@ def run_demo(input,
     Raises:
         ValueError: Options that do not go together (or with the
             config's ``tracker``).
-        OutputFileError: An output may not be written (checked before
+        OSError: An output may not be written (checked before
             the model loads).
         RunInterrupted: A stop signal; the inputs before it are complete.
     """

@@ -2,10 +2,10 @@
 from .act_annotations import (ACT_KEYS, check_act_annotations,
                               load_act_annotations)
 from .ava_dataset import ValidatedAVADataset
-from .dataset_checks.ava import (ava_keyframe_file_index, ava_row_problem,
-                                 check_ava_annotation_file,
-                                 check_ava_exclude_file, check_ava_label_file,
-                                 check_ava_label_ids, scan_ava_annotation_file)
+from .ava_files import (ava_keyframe_file_index, ava_row_problem,
+                        check_ava_annotation_file, check_ava_exclude_file,
+                        check_ava_label_file, check_ava_label_ids,
+                        scan_ava_annotation_file)
 from .transforms import (CheckedRawFrameDecode, LoadActorMasks,
                          PackActorInputs, PackTrackInputs,
                          RandomShortSideResize, SampleTubeFrames,

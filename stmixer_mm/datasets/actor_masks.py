@@ -9,7 +9,7 @@ from typing import Dict, Optional, Tuple
 
 from mmengine import fileio
 
-from stmixer_mm.utils.json_input import JSONInputError, parse_json
+from stmixer_mm.utils.json_input import parse_json
 from stmixer_mm.utils.mask_rle import (MASK_FILE_FORMAT, MASK_FILE_VERSION,
                                        decode_mask, encode_mask, run_lengths,
                                        write_mask_file)
@@ -51,7 +51,7 @@ def load_mask_file(path: str,
         data = parse_json(
             fileio.get(path, backend_args=backend_args),
             f'actor mask file {path}')
-    except JSONInputError as e:
+    except ValueError as e:
         raise ValueError(f'{e}; expected an actor mask file') from None
     if not isinstance(data, dict) or data.get('format') != MASK_FILE_FORMAT:
         raise ValueError(

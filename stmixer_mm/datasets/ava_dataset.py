@@ -1,6 +1,7 @@
 """mmaction2's ``AVADataset`` with its input files checked before they are
 read (STMixer is one-stage: no ``proposal_file`` needed)."""
 import inspect
+import numbers
 import os.path as osp
 from contextlib import ExitStack, contextmanager
 from typing import Dict, List, Optional, Sequence
@@ -18,16 +19,58 @@ from stmixer_mm.datasets.transforms.forecast import person_futures
 from stmixer_mm.datasets.transforms.formatting import PackTrackInputs
 from stmixer_mm.datasets.transforms.loading import causal_clips
 from stmixer_mm.registry import DATASETS
-from stmixer_mm.utils.settings import is_int, mmaction2_problem
-from .dataset_checks.ava import (ava_frame_count, ava_keyframe_file_index,
-                                 ava_person_lines, ava_row_line,
-                                 ava_track_id_problems, check_ava_classes)
+from stmixer_mm.utils.checks import is_int
+from stmixer_mm.utils.type_names import type_name
+from .ava_files import (ava_frame_count, ava_keyframe_file_index,
+                        ava_person_lines, ava_row_line, ava_track_id_problems,
+                        check_ava_classes)
 
 # isort: split
-from .dataset_checks.ava import (check_ava_exclude_file, check_ava_label_file,
-                                 check_ava_label_ids, need_file,
-                                 no_custom_rows, read_ava_exclude_file,
-                                 scan_ava_annotation_file)
+from .ava_files import (check_ava_exclude_file, check_ava_label_file,
+                        check_ava_label_ids, need_file, no_custom_rows,
+                        read_ava_exclude_file, scan_ava_annotation_file)
+
+
+def mmaction2_problem(cfg: dict) -> Optional[str]:
+    """What mmaction2's ``SampleAVAFrames``, ``Flip``, ``AVADataset`` and
+    ``AVAMetric`` (which the configs set) accept silently but break on
+    later (a clip of 2.5 frames, a flip ratio of 1.5: always flipped, an
+    empty timestamp range), None for another type or good values.
+
+    Args:
+        cfg (dict): The part's config (``type`` and arguments).
+
+    Returns:
+        str | None: ``<type>: <argument> must be ..., got ...``.
+    """
+    kind = type_name(cfg.get('type'))
+    positive, flags = (), ()
+    if kind == 'SampleAVAFrames':
+        positive, flags = ('clip_len', 'frame_interval'), ('test_mode', )
+    elif kind in ('AVADataset', 'AVAMetric'):
+        positive = ('num_classes', 'fps', 'num_max_proposals')
+        flags = ('test_mode', 'use_frames')
+    elif kind != 'Flip':
+        return None
+    for key in positive:
+        low = 2 if key == 'num_classes' else 1
+        value = cfg.get(key, low)
+        if not is_int(value) or value < low:
+            return f'{kind}: {key} must be an int >= {low}, got {value!r}'
+    for key in flags:
+        if not isinstance(cfg.get(key, False), bool):
+            return f'{kind}: {key} must be True or False, got {cfg[key]!r}'
+    ratio = cfg.get('flip_ratio', 0.5)
+    if kind == 'Flip' and not (isinstance(ratio, numbers.Real)
+                               and not isinstance(ratio, bool)
+                               and 0 <= ratio <= 1):
+        return f'Flip: flip_ratio must be a number in [0, 1], got {ratio!r}'
+    start, end = cfg.get('timestamp_start'), cfg.get('timestamp_end')
+    if kind == 'AVADataset' and is_int(start) and is_int(end) and \
+            end <= start:
+        return (f'AVADataset: timestamp_end ({end}) must be after '
+                f'timestamp_start ({start})')
+    return None
 
 
 def list_dir_or_file(dir_path: str,

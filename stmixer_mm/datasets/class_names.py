@@ -9,19 +9,17 @@ package (``'stmixer_mm::ava_action_list_v2.2.pbtxt'``), so an official
 checkpoint, which carries no names, runs without a user's label map."""
 import os.path as osp
 import pickle
-from typing import Dict, Iterable, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from stmixer_mm.utils.checkpoint_loading import (CheckpointFileError,
                                                  load_pickle)
 from stmixer_mm.utils.model_wrappers import unwrap_model
-from stmixer_mm.utils.settings import loader_dataset_cfg
 from stmixer_mm.utils.type_names import type_name
-from .label_map import LabelMapError, read_pbtxt_label_map, resolve_label_map
+from .label_map import read_pbtxt_label_map, resolve_label_map
 
 __all__ = [
-    'LabelMapError', 'load_label_map', 'check_label_map', 'class_names',
-    'find_action_columns', 'model_action_columns', 'test_dataset_cfg',
-    'classes_to_names'
+    'load_label_map', 'check_label_map', 'class_names', 'find_action_columns',
+    'model_action_columns', 'test_dataset_cfg', 'classes_to_names'
 ]
 
 
@@ -60,16 +58,16 @@ def _read_act_labels(path: str) -> Dict[int, str]:
         gt = load_pickle(
             path, 'numpy', 'label map (ACT ground truth)', trust_option='')
     except CheckpointFileError as e:  # a refused global
-        raise LabelMapError(f'label map {e}') from None
+        raise ValueError(f'label map {e}') from None
     except (pickle.UnpicklingError, EOFError, UnicodeDecodeError, ValueError,
             AttributeError, ImportError, IndexError) as e:
-        raise LabelMapError(
+        raise ValueError(
             f'label map {path} is not a readable pickle (truncated or '
             f'corrupt: {type(e).__name__}: {e})') from None
     labels = gt.get('labels') if isinstance(gt, dict) else None
     if not isinstance(labels, (list, tuple)) or not labels or not all(
             isinstance(x, str) for x in labels):
-        raise LabelMapError(
+        raise ValueError(
             f'label map {path}: expected an ACT ground-truth pickle with a '
             "'labels' list of class names")
     return {i + 1: name for i, name in enumerate(labels)}
@@ -86,13 +84,13 @@ def load_label_map(path: str) -> Dict[int, str]:
         dict[int, str]: ``{column: name}``.
 
     Raises:
-        LabelMapError: missing, empty, wrong kind, or a bad entry (named).
+        ValueError: missing, empty, wrong kind, or a bad entry (named).
     """
     path = resolve_label_map(path)
     if not osp.isfile(path):
-        raise LabelMapError(f'label map {path}: no such file')
+        raise ValueError(f'label map {path}: no such file')
     if osp.getsize(path) == 0:
-        raise LabelMapError(f'label map {path} is empty (0 bytes)')
+        raise ValueError(f'label map {path} is empty (0 bytes)')
     if path.endswith(('.pkl', '.pickle')):
         return _read_act_labels(path)
     return read_pbtxt_label_map(path)
@@ -115,7 +113,7 @@ def check_label_map(names: Dict[int, str],
             Defaults to ().
 
     Raises:
-        LabelMapError: listing the offending columns.
+        ValueError: listing the offending columns.
     """
     problems = []
     if 0 in names:
@@ -141,7 +139,7 @@ def check_label_map(names: Dict[int, str],
         seen.setdefault(name, i)
     if problems:
         listing = ', '.join(f'{i}: {names[i]!r}' for i in sorted(names))
-        raise LabelMapError(
+        raise ValueError(
             f'{source} does not fit the model ({num_actions} action columns '
             f'1..{num_actions}, column 0 the background): ' +
             '; '.join(problems) + f'. It maps {{{listing}}}')
@@ -166,7 +164,7 @@ def _check_against_checkpoint(names: Dict[int, str], classes: Sequence,
         shown = ', '.join(f'column {c}: {a!r} vs {b!r}'
                           for c, a, b in differ[:8])
         more = f' (and {len(differ) - 8} more)' if len(differ) > 8 else ''
-        raise LabelMapError(
+        raise ValueError(
             f'{source} names {len(differ)} action column(s) differently '
             "from the checkpoint's meta.dataset_meta.classes (the classes "
             f'it was trained with): {shown}{more}. Use the config of the '
@@ -184,7 +182,7 @@ def _cfg_label_map(cfg) -> Optional[str]:
     """The config's top-level ``label_map`` (None where unset)."""
     path = cfg.get('label_map') if hasattr(cfg, 'get') else None
     if path is not None and not isinstance(path, str):
-        raise LabelMapError(
+        raise ValueError(
             "the config's label_map must be a label map file (.pbtxt / "
             f".pkl) or 'stmixer_mm::NAME', got {type(path).__name__} "
             f'{path!r}')
@@ -217,11 +215,11 @@ def class_names(model,
         (AVA v2.2's unevaluated ids) are absent.
 
     Raises:
-        LabelMapError: the names misfit the model or none are found.
+        ValueError: the names misfit the model or none are found.
     """
     num_actions, convention = model_action_columns(model)
     if convention != 'ava':
-        raise LabelMapError(
+        raise ValueError(
             f"label_convention='{convention}': the columns are the mmdet "
             'dataset\'s 0-based classes; take the names from its metainfo')
     cfg = cfg if cfg is not None else getattr(model, 'cfg', None)
@@ -268,7 +266,7 @@ def class_names(model,
         source = f"the config's label_map {own_map}"
         names = load_label_map(own_map)
     if names is None:
-        raise LabelMapError(
+        raise ValueError(
             'no class names for the model\'s action columns: the config\'s '
             f'test dataset has no label_file / classes on disk ('
             f'{dataset.get("label_file") or dataset.get("ann_file")!r}), '
@@ -277,3 +275,93 @@ def class_names(model,
             'FILE.pbtxt or an ACT .pkl)')
     check_label_map(names, num_actions, source, allowed)
     return names
+
+
+#: 1-based), and those counting action labels (label i is column i + 1)
+CLASSES_WITH_BACKGROUND = ('AVADataset', 'ValidatedAVADataset', 'AVAMetric',
+                           'CompactAVAMetric')
+#: mmaction2's AVA frame-mAP and the project's equal one
+AVA_METRICS = ('AVAMetric', 'CompactAVAMetric')
+CLASSES_WITHOUT_BACKGROUND = ('TubeDataset', )
+
+
+def check_action_classes(num_actions: int, label_convention: str,
+                         num_classes: int, data_type: str) -> None:
+    """The decoder's ``num_actions`` fits a dataset's / metric's classes,
+    else ``ValueError``: with ``label_convention='ava'`` (``num_actions + 1``
+    columns, 0 the background) AVA types need ``num_classes - 1``,
+    ``TubeDataset`` ``num_classes``; others and ``'mmdet'`` are unchecked."""
+    if label_convention != 'ava':
+        return
+    data_type = data_type.split('.')[-1]
+    if data_type in CLASSES_WITH_BACKGROUND:
+        expected = num_classes - 1
+        why = (f'{data_type} num_classes={num_classes} counts the '
+               'background column 0')
+    elif data_type in CLASSES_WITHOUT_BACKGROUND:
+        expected = num_classes
+        why = f'{data_type} has {num_classes} action labels'
+    else:
+        return
+    if num_actions != expected:
+        raise ValueError(
+            f'the decoder has num_actions={num_actions} but {why}, so the '
+            f'model needs num_actions={expected}; with another number every '
+            'action column would be read as another class')
+
+
+def model_action_classes(model_cfg: dict) -> Optional[Tuple[int, str, str]]:
+    """``(num_actions, label_convention, config path)`` of an STMixer
+    model config, None when it has no ``STMixerStageHead``."""
+    if not isinstance(model_cfg, dict):
+        return None
+    key = 'decoder' if 'decoder' in model_cfg else 'roi_head'
+    decoder = model_cfg.get('decoder') or model_cfg.get('roi_head')
+    head = decoder.get('stage_head') if isinstance(decoder, dict) else None
+    path = f'model.{key}.stage_head'
+    if isinstance(head, (list, tuple)) and head:
+        head, path = head[0], f'{path}[0]'
+    if not isinstance(head, dict) or \
+            type_name(head.get('type')) != 'STMixerStageHead':
+        return None
+    return (head.get('num_actions',
+                     80), head.get('label_convention',
+                                   'ava'), f'{path}.num_actions')
+
+
+def loader_dataset_cfg(loader: Any) -> Optional[dict]:
+    """The innermost dataset config of a dataloader config (through
+    RepeatDataset / ClassBalancedDataset wrappers)."""
+    dataset = loader.get('dataset') if isinstance(loader, dict) else None
+    while isinstance(dataset, dict) and isinstance(
+            dataset.get('dataset'), dict):
+        dataset = dataset['dataset']
+    return dataset if isinstance(dataset, dict) else None
+
+
+def class_entries(cfg) -> List[Tuple[str, dict]]:
+    """``(config path, dict)`` of the innermost dataset of each dataloader
+    and of each metric of the evaluators (``val_evaluator`` or
+    ``val_evaluator[i]``): the config's class counts, which the pre-run
+    check (:func:`model_classes_fit_data`) and the data set doctor
+    (``datasets/dataset_checks``) compare.
+
+    Args:
+        cfg (Config | dict): The whole config.
+
+    Returns:
+        list[tuple[str, dict]]: The entries, data sets first.
+    """
+    entries = []
+    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        dataset = loader_dataset_cfg(cfg.get(loader))
+        if dataset is not None:
+            entries.append((f'{loader}.dataset', dataset))
+    for evaluator in ('val_evaluator', 'test_evaluator'):
+        metrics = cfg.get(evaluator)
+        if isinstance(metrics, dict):
+            entries.append((evaluator, metrics))
+        elif isinstance(metrics, (list, tuple)):
+            entries += [(f'{evaluator}[{i}]', m) for i, m in enumerate(metrics)
+                        if isinstance(m, dict)]
+    return entries

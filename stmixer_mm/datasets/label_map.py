@@ -18,7 +18,7 @@ from typing import Dict, List, Optional, Tuple
 from .fileio_utils import is_file, text_lines
 
 __all__ = [
-    'LabelMapError', 'read_pbtxt_label_map', 'parse_pbtxt_label_map',
+    'read_pbtxt_label_map', 'parse_pbtxt_label_map',
     'check_mmaction2_reads_label_map', 'load_label_names', 'resolve_label_map',
     'strip_comments', 'PACKAGED_PREFIX', 'PACKAGED_DIR'
 ]
@@ -40,11 +40,6 @@ _IDS = ('label_id', 'id')
 LAYOUT = "'label {\\n  name: \"stand\"\\n  label_id: 1\\n}'"
 
 
-class LabelMapError(ValueError):
-    """A label map that cannot be read or does not fit the model; the
-    message names the file and the entry or columns."""
-
-
 def resolve_label_map(path: str) -> str:
     """The file of a label map path: ``stmixer_mm::NAME`` is the label map
     NAME shipped in :data:`PACKAGED_DIR`; any other path is returned as it
@@ -57,7 +52,7 @@ def resolve_label_map(path: str) -> str:
         str: The path to read.
 
     Raises:
-        LabelMapError: ``stmixer_mm::NAME`` with a NAME not shipped (the
+        ValueError: ``stmixer_mm::NAME`` with a NAME not shipped (the
             message lists those that are).
     """
     if not path.startswith(PACKAGED_PREFIX):
@@ -66,7 +61,7 @@ def resolve_label_map(path: str) -> str:
     shipped = sorted(
         os.listdir(PACKAGED_DIR)) if osp.isdir(PACKAGED_DIR) else []
     if name not in shipped:
-        raise LabelMapError(
+        raise ValueError(
             f'label map {path}: stmixer_mm ships no label map {name!r} (in '
             f'{PACKAGED_DIR}: {", ".join(shipped) or "none"})')
     return osp.join(PACKAGED_DIR, name)
@@ -75,7 +70,7 @@ def resolve_label_map(path: str) -> str:
 def _read_text(path: str, backend_args: Optional[dict]) -> str:
     path = resolve_label_map(path)
     if not is_file(path, backend_args):
-        raise LabelMapError(f'label map {path}: no such file')
+        raise ValueError(f'label map {path}: no such file')
     try:
         with text_lines(path, backend_args) as f:
             text = f.read()
@@ -86,15 +81,15 @@ def _read_text(path: str, backend_args: Optional[dict]) -> str:
         other = next(
             (k.replace('_', '-')
              for k, marks in boms.items() if e.object.startswith(marks)), None)
-        raise LabelMapError(
+        raise ValueError(
             f'label map {path} is not a text file (byte {e.start} is not '
             'UTF-8); expected an AVA label map (.pbtxt)' +
             (f'; it is {other}: save it as UTF-8' if other else '')) from None
     if not text:
-        raise LabelMapError(f'label map {path} is empty (0 bytes)')
+        raise ValueError(f'label map {path} is empty (0 bytes)')
     if '\x00' in text:  # UTF-16 / UTF-32 without a byte-order mark
-        raise LabelMapError(f'label map {path} holds NUL bytes (UTF-16 or '
-                            'UTF-32 text?); save it as UTF-8')
+        raise ValueError(f'label map {path} holds NUL bytes (UTF-16 or '
+                         'UTF-32 text?); save it as UTF-8')
     return text
 
 
@@ -119,7 +114,7 @@ def read_pbtxt_label_map(path: str,
         1-based in AVA).
 
     Raises:
-        LabelMapError: missing, empty, not UTF-8, or a bad entry (naming the
+        ValueError: missing, empty, not UTF-8, or a bad entry (naming the
             file, entry and line).
     """
     return parse_pbtxt_label_map(_read_text(path, backend_args), path)
@@ -182,7 +177,7 @@ def _stray(text: str,
     pos = start + len(chunk) - len(chunk.lstrip())
     snippet = text[pos:].split('\n', 1)[0].strip()[:60]
     where = f'label map {path}, {inside}line {_line(text, pos)}'
-    raise LabelMapError(
+    raise ValueError(
         f'{where}: unexpected {snippet!r}; expected only {expected} and '
         'comments (`#` to the end of the line)')
 
@@ -194,7 +189,7 @@ def _entries(text: str, path: str) -> List[Tuple[int, str, int]]:
     text = strip_comments(text[1:] if text.startswith('\ufeff') else text)
     entries = list(_ENTRY.finditer(text))
     if not entries:
-        raise LabelMapError(
+        raise ValueError(
             f'label map {path} has no `label {{ name: "..." label_id: N }}` '
             'entries; expected an AVA label map (.pbtxt)')
     found: List[Tuple[int, str, int]] = []
@@ -226,13 +221,13 @@ def _entries(text: str, path: str) -> List[Tuple[int, str, int]]:
                 k for k in (_IDS if key in _IDS else (key, )) if k in fields
             ]
             if given:
-                raise LabelMapError(
+                raise ValueError(
                     f'{where}: {key} on line {at} after {given[0]} on line '
                     f'{fields[given[0]][2]}; expected one per entry')
             fields[key] = (key, value, at)
             pos = f.end()
         if all(k in fields for k in _NAMES):
-            raise LabelMapError(
+            raise ValueError(
                 f'{where}: both name ({fields["name"][1]}) and display_name '
                 f'({fields["display_name"][1]}): the TensorFlow '
                 'object-detection form, whose name is a machine id; an AVA '
@@ -242,40 +237,40 @@ def _entries(text: str, path: str) -> List[Tuple[int, str, int]]:
         id_ = next((fields[k] for k in _IDS if k in fields), None)
         if name is None or id_ is None:
             given = ', '.join(list(fields) + other) or 'none'
-            raise LabelMapError(f'{where}: needs both name: "..." and '
-                                f'label_id: N (fields given: {given})')
+            raise ValueError(f'{where}: needs both name: "..." and '
+                             f'label_id: N (fields given: {given})')
         key, value, at = name
         if not (value.startswith('"') and value.endswith('"')):
-            raise LabelMapError(
+            raise ValueError(
                 f'{where}: {key} {value!r} on line {at} is not a quoted '
                 f'string; expected {key}: "<action name>"')
         label = re.sub(r'\\(.)', r'\1', value[1:-1])
         if not label.strip():
-            raise LabelMapError(
+            raise ValueError(
                 f'{where}: {key} on line {at} is empty ({value}); expected '
                 f'{key}: "<action name>"')
         # ASCII digits without a leading 0 (protobuf reads 010 as octal;
         # int() takes '+1', '1_0' and other scripts' digits)
         if not re.fullmatch(r'-?(0|[1-9][0-9]*)', id_[1]):
-            raise LabelMapError(f'{where}: label_id {id_[1]!r} is '
-                                'not an integer')
+            raise ValueError(f'{where}: label_id {id_[1]!r} is '
+                             'not an integer')
         label_id = int(id_[1])
         if label_id < 0:  # (0: refused where it is read against the
             # model or the data, as mmaction2's background column)
-            raise LabelMapError(
+            raise ValueError(
                 f'{where}: {id_[0]} must be an integer >= 0 (AVA counts '
                 'actions from 1; column 0 of the scores is the background in '
                 f'mmaction2), got {label_id}')
         if label_id in names:
-            raise LabelMapError(f'{where}: label_id {label_id} given twice ('
-                                f'{names[label_id]!r} and {label!r})')
+            raise ValueError(f'{where}: label_id {label_id} given twice ('
+                             f'{names[label_id]!r} and {label!r})')
         if label != label.strip():
-            raise LabelMapError(
+            raise ValueError(
                 f'{where}: name {label!r} starts or ends with a space; '
                 'expected the action name alone')
         same = label.casefold()  # 'Stand' and 'stand' name one action
         if same in ids:
-            raise LabelMapError(
+            raise ValueError(
                 f'{where}: name {label!r} given twice (label_id {ids[same]} '
                 f'and {label_id}); expected one id per action')
         names[label_id] = label
@@ -299,7 +294,7 @@ def parse_pbtxt_label_map(text: str, path: str) -> Dict[int, str]:
         dict[int, str]: ``{label id: name}`` in file order.
 
     Raises:
-        LabelMapError: No entry; text outside the entries (an unclosed
+        ValueError: No entry; text outside the entries (an unclosed
             entry); an entry without a name or an integer id, with an
             empty name, both ``name`` and ``display_name``, an id < 0, an
             unknown field or a field given twice; or an id or a name
@@ -323,7 +318,7 @@ def check_mmaction2_reads_label_map(path: str,
         dict[int, str]: ``{label id: name}`` in file order.
 
     Raises:
-        LabelMapError: as :func:`read_pbtxt_label_map`, or naming the first
+        ValueError: as :func:`read_pbtxt_label_map`, or naming the first
             entry ``read_labelmap`` skips or names differently.
     """
     from mmaction.evaluation.functional.ava_utils import read_labelmap
@@ -352,7 +347,7 @@ def check_mmaction2_reads_label_map(path: str,
         else:
             detail = (f'mmaction2\'s read_labelmap reads {len(theirs)} '
                       f'entries, the file has {len(ours)}')
-    raise LabelMapError(
+    raise ValueError(
         f'label map {path}: {detail}; AVADataset / AVAMetric read label maps '
         'with it, so every entry must be in its layout: name: and '
         f'label_id: (or id:) lines indented by two spaces, e.g. {LAYOUT}')

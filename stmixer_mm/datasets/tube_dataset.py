@@ -14,7 +14,7 @@ from stmixer_mm.datasets.fileio_utils import (frame_file_names,
                                               frame_folder_gap, is_dir,
                                               is_file)
 from stmixer_mm.registry import DATASETS
-from stmixer_mm.utils.settings import is_int
+from stmixer_mm.utils.checks import is_int
 from stmixer_mm.utils.type_names import type_name
 from .transforms.loading import causal_clips
 

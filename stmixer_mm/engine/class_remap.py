@@ -11,17 +11,12 @@ from stmixer_mm.datasets.class_names import (check_label_map, load_label_map,
                                              model_action_columns)
 
 __all__ = [
-    'ClassRemapError', 'classes_from_label_map', 'dataset_classes',
-    'action_class_keys', 'remap_action_classes', 'checkpoint_classes'
+    'classes_from_label_map', 'dataset_classes', 'action_class_keys',
+    'remap_action_classes', 'checkpoint_classes'
 ]
 
 #: name of the module holding a stage's action classifier
 ACTION_CLASSIFIER = 'fc_action'
-
-
-class ClassRemapError(ValueError):
-    """The class names needed to remap a checkpoint are unknown or do not
-    fit it."""
 
 
 def classes_from_label_map(path: str, num_actions: int) -> List[Optional[str]]:
@@ -37,7 +32,7 @@ def classes_from_label_map(path: str, num_actions: int) -> List[Optional[str]]:
         score column ``i + 1``; None for the ids the map does not list.
 
     Raises:
-        LabelMapError: Unreadable, naming column 0, an id beyond
+        ValueError: Unreadable, naming column 0, an id beyond
             ``num_actions`` or one name twice.
     """
     names = load_label_map(path)
@@ -93,19 +88,18 @@ def checkpoint_classes(checkpoint: dict) -> Optional[List[Optional[str]]]:
 
 def action_class_keys(model) -> List[str]:
     """Every decoder stage's action classifier weight and bias keys (else
-    :class:`ClassRemapError`)."""
+    :class:`ValueError`)."""
     num_actions = model_action_columns(model)[0]
     state = model.state_dict()
     keys = [k for k in state if k.rsplit('.', 2)[-2:-1] == [ACTION_CLASSIFIER]]
     if not keys:
-        raise ClassRemapError(
+        raise ValueError(
             f'{type(model).__name__} has no {ACTION_CLASSIFIER} module: '
             'cannot map its action classes')
     for k in keys:
         if state[k].shape[0] != num_actions:
-            raise ClassRemapError(
-                f'{k} has {state[k].shape[0]} rows, the model '
-                f'{num_actions} action classes')
+            raise ValueError(f'{k} has {state[k].shape[0]} rows, the model '
+                             f'{num_actions} action classes')
     return keys
 
 
@@ -115,7 +109,7 @@ def _index(classes: Sequence[Optional[str]], what: str) -> Dict[str, int]:
         if name is None:
             continue
         if name in index:
-            raise ClassRemapError(
+            raise ValueError(
                 f'{what}: {name!r} names columns {index[name] + 1} and '
                 f'{i + 1}; classes must be unique to be mapped by name')
         index[name] = i
@@ -152,12 +146,12 @@ def remap_action_classes(state_dict: Dict[str, torch.Tensor],
         remapped keys).
 
     Raises:
-        ClassRemapError: bad ``dst_classes`` length, a name twice, no match,
+        ValueError: bad ``dst_classes`` length, a name twice, no match,
             or a classifier without ``len(src_classes)`` rows.
     """
     num_actions = model_action_columns(model)[0]
     if len(dst_classes) != num_actions:
-        raise ClassRemapError(
+        raise ValueError(
             f'the target classes ({len(dst_classes)}: {list(dst_classes)}) '
             f'are not the model\'s {num_actions} action columns')
     src_index = _index(src_classes, f'{source} classes')
@@ -167,7 +161,7 @@ def remap_action_classes(state_dict: Dict[str, torch.Tensor],
     matched = [(name, src_index[name] + 1, j + 1)
                for j, name in enumerate(dst_classes) if name in src_index]
     if not matched:
-        raise ClassRemapError(
+        raise ValueError(
             f'no class of {source} ({[c for c in src_classes if c]}) is '
             f'among the target classes ({[c for c in dst_classes if c]}): '
             'nothing to map by name')
@@ -176,7 +170,7 @@ def remap_action_classes(state_dict: Dict[str, torch.Tensor],
         if src is None:
             continue  # reported as missing by the strict check
         if src.shape[0] != len(src_classes):
-            raise ClassRemapError(
+            raise ValueError(
                 f'{source}: {key} has {src.shape[0]} rows but its class '
                 f'list has {len(src_classes)} entries ({list(src_classes)})')
         if tuple(src.shape[1:]) != tuple(own[key].shape[1:]):

@@ -19,7 +19,7 @@ from .sharded_checkpoint import (DCP_METADATA, EXTRA_FILE,
                                  is_sharded_checkpoint, sharded_to_full)
 
 __all__ = [
-    'ShardedStrategy', 'DeepSpeedUnavailable', 'stmixer_vit_block_wrap_policy',
+    'ShardedStrategy', 'stmixer_vit_block_wrap_policy',
     'is_sharded_checkpoint', 'sharded_to_full', 'full_to_sharded',
     'clean_param_name', 'DCP_METADATA', 'EXTRA_FILE'
 ]
@@ -70,15 +70,11 @@ def stmixer_vit_block_wrap_policy(module: nn.Module,
     return type(module).__name__ in tuple(classes)
 
 
-class DeepSpeedUnavailable(ImportError):
-    """A config asks for DeepSpeed, which is not installed."""
-
-
 def check_deepspeed(strategy_cfg: dict) -> None:
     """Stop with a clear message when a DeepSpeed config cannot run."""
     import importlib.util
     if importlib.util.find_spec('deepspeed') is None:
-        raise DeepSpeedUnavailable(
+        raise ImportError(
             f"strategy.type={strategy_cfg.get('type')!r} needs the "
             '`deepspeed` package, which is not installed (pip install '
             'deepspeed, on a machine with CUDA and a compiler). Use '

@@ -1,14 +1,18 @@
+from stmixer_mm.moved import moved_attribute
 from .checkpoint_loading import (CheckpointFileError, find_state_dict,
                                  load_checkpoint_file, load_pickle)
+from .checks import ConfigSettingError
 from .compat import APPLIED_FIXES, apply_compat_fixes
-from .dependencies import DependencyError, check_dependencies
-from .settings import (ConfigFileError, ConfigSettingError, check_config,
-                       load_config)
+from .dependencies import check_dependencies
 from .type_names import type_name
 
 __all__ = [
-    'APPLIED_FIXES', 'apply_compat_fixes', 'DependencyError',
-    'check_dependencies', 'CheckpointFileError', 'find_state_dict',
-    'load_checkpoint_file', 'load_pickle', 'ConfigFileError',
-    'ConfigSettingError', 'check_config', 'load_config', 'type_name'
+    'APPLIED_FIXES', 'apply_compat_fixes', 'check_dependencies',
+    'CheckpointFileError', 'find_state_dict', 'load_checkpoint_file',
+    'load_pickle', 'ConfigSettingError', 'type_name'
 ]
+
+
+def __getattr__(name: str):
+    """Names that moved since the last layout (:mod:`stmixer_mm.moved`)."""
+    return moved_attribute(__name__, name)

@@ -1,7 +1,7 @@
-"""The checks of constructor arguments that the model classes share: each
-class checks its own arguments, one line per group, through these, and the
-error names the class and the argument:
-``<Class>: <argument> must be <what>, got <value>`` (a ``ValueError``).
+"""The one family of argument checks of the package: each class (or
+function) checks its own arguments, one line per group, through these, and
+the error names the owner and the argument:
+``<Owner>: <argument> must be <what>, got <value>`` (a ``ValueError``).
 
 - :func:`check_ints` -- whole numbers ``>= low``;
 - :func:`check_range` -- real numbers in an interval written as in maths,
@@ -14,8 +14,9 @@ error names the class and the argument:
 - :func:`check_compile_args` -- ``torch.compile`` arguments from a config.
 
 A whole config is checked before the run by
-:func:`stmixer_mm.utils.check_config`, which builds the model, so these
-refuse a bad config before any work.
+:func:`stmixer_mm.apps.preflight.check_config`, which builds each part, so
+these refuse a bad config before any work; its refusals are
+:class:`ConfigSettingError`, naming the config path.
 """
 import difflib
 from typing import Any, Sequence, Tuple, Union
@@ -23,10 +24,16 @@ from typing import Any, Sequence, Tuple, Union
 from .numeric import is_int, is_real
 
 __all__ = [
-    'is_int', 'is_real', 'check_ints', 'check_range', 'check_choice',
-    'check_choices', 'check_multiple', 'check_len', 'check_compile_args',
-    'indexed'
+    'ConfigSettingError', 'is_int', 'is_real', 'check_ints', 'check_range',
+    'check_choice', 'check_choices', 'check_multiple', 'check_len',
+    'check_compile_args', 'indexed'
 ]
+
+
+def _shown(value: Any, kind_fits: bool) -> str:
+    """``value`` as a message shows it: its type too when of another kind
+    (``2.5 (float)`` where an int is expected, ``'1' (str)``)."""
+    return repr(value) if kind_fits else f'{value!r} ({type(value).__name__})'
 
 
 def check_ints(owner: str, low: int = 1, **values: Any) -> None:
@@ -44,8 +51,8 @@ def check_ints(owner: str, low: int = 1, **values: Any) -> None:
     """
     for name, value in values.items():
         if not is_int(value) or value < low:
-            raise ValueError(
-                f'{owner}: {name} must be an int >= {low}, got {value!r}')
+            raise ValueError(f'{owner}: {name} must be an int >= {low}, '
+                             f'got {_shown(value, is_int(value))}')
 
 
 def check_range(owner: str, interval: str, **values: Any) -> None:
@@ -66,8 +73,9 @@ def check_range(owner: str, interval: str, **values: Any) -> None:
         if not (is_real(value) and
                 (low <= value if interval[0] == '[' else low < value) and
                 (value <= high if interval[-1] == ']' else value < high)):
-            raise ValueError(f'{owner}: {name} must be a number in '
-                             f'{interval}, got {value!r}')
+            raise ValueError(
+                f'{owner}: {name} must be a number in '
+                f'{interval}, got {_shown(value, is_real(value))}')
 
 
 def _one_of(value: Any, choices: Sequence) -> bool:
@@ -214,3 +222,8 @@ def check_compile_args(owner: str, args: Any, known: Sequence) -> None:
                     f'{owner}: options[{key!r}] must be an inductor option '
                     f'(torch._inductor.list_options()), got {options!r}' +
                     _did_you_mean(key, known))
+
+
+class ConfigSettingError(ValueError):
+    """A config setting of the wrong type, out of range, or inconsistent
+    with another; the message starts with the setting's config path."""

@@ -62,14 +62,6 @@ TYPE_EXTRAS: Dict[str, Tuple[str, Optional[str]]] = {
 }
 
 
-class DependencyError(ImportError):
-    """The installed OpenMMLab stack does not fit stmixer_mm."""
-
-
-class MissingExtraError(DependencyError):
-    """An optional feature whose extra is not installed."""
-
-
 def require_extra(extra: str,
                   feature: str,
                   modules: Optional[Tuple[str, ...]] = None) -> None:
@@ -84,7 +76,7 @@ def require_extra(extra: str,
             Defaults to every module of the extra.
 
     Raises:
-        MissingExtraError: Naming the feature, the missing modules and the
+        ModuleNotFoundError: Naming the feature, the missing modules and the
             ``pip install`` that brings them.
     """
     missing = [
@@ -92,7 +84,7 @@ def require_extra(extra: str,
         if importlib.util.find_spec(m) is None
     ]
     if missing:
-        raise MissingExtraError(
+        raise ModuleNotFoundError(
             f'{feature} needs {", ".join(missing)}, which '
             f'{"is" if len(missing) == 1 else "are"} not installed: '
             f'pip install "stmixer_mm[{extra}]"')
@@ -203,7 +195,7 @@ def check_dependencies(strict: bool = False) -> List[str]:
             and import mmcv's compiled ops instead of finding them.
 
     Raises:
-        DependencyError: A hard requirement missing or out of range, no
+        ImportError: A hard requirement missing or out of range, no
             usable OpenCV (4.5 or newer, one version), or mmcv without ops.
     """
     hard, soft = [], []
@@ -241,8 +233,8 @@ def check_dependencies(strict: bool = False) -> List[str]:
             ', '.join(f'{k}=={v}' for k, v in TESTED.items()) +
             '; requirements/runtime.txt).')
     if hard:
-        raise DependencyError('stmixer_mm: incompatible environment:\n  - ' +
-                              '\n  - '.join(hard) + '\n' + hint)
+        raise ImportError('stmixer_mm: incompatible environment:\n  - ' +
+                          '\n  - '.join(hard) + '\n' + hint)
     if soft:
         # imported here: the check must work before mmengine is known good
         from mmengine.logging import print_log

@@ -6,21 +6,17 @@ import json
 from typing import Any, Union
 
 
-class JSONInputError(ValueError):
-    """A JSON input that cannot be read; the message names it."""
-
-
 def parse_json(text: Union[str, bytes], where: str) -> Any:
-    """``json.loads(text)``; a :class:`JSONInputError` naming ``where`` instead
+    """``json.loads(text)``; a :class:`ValueError` naming ``where`` instead
     of ``JSONDecodeError``, ``RecursionError`` or ``UnicodeDecodeError``."""
     try:
         return json.loads(text)
     except json.JSONDecodeError as e:
-        raise JSONInputError(f'{where}, line {e.lineno}, column {e.colno}: '
-                             f'malformed JSON ({e.msg})') from None
+        raise ValueError(f'{where}, line {e.lineno}, column {e.colno}: '
+                         f'malformed JSON ({e.msg})') from None
     except RecursionError:
-        raise JSONInputError(
+        raise ValueError(
             f'{where}: JSON nested too deeply to be read (arrays or objects '
             'inside each other thousands of levels deep)') from None
     except UnicodeDecodeError as e:
-        raise JSONInputError(f'{where}: not UTF-8 text ({e})') from None
+        raise ValueError(f'{where}: not UTF-8 text ({e})') from None

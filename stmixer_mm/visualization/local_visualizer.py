@@ -14,7 +14,7 @@ from mmengine.visualization import Visualizer
 from mmengine.visualization.utils import color_val_matplotlib
 
 from stmixer_mm.registry import VISUALIZERS
-from stmixer_mm.utils.settings import check_int, is_real
+from stmixer_mm.utils.checks import check_ints, is_real
 from .labels import load_label_names, top_actions
 from .track_drawing import fill_mask, scale_up
 
@@ -78,10 +78,10 @@ class ActionDetLocalVisualizer(Visualizer):
         if layout not in LAYOUTS:
             raise ValueError(f'{who}: layout must be one of {LAYOUTS}, got '
                              f'{layout!r}')
-        check_int(min_short_side, f'{who}: min_short_side', 0)
-        check_int(topk, f'{who}: topk')
+        check_ints(who, 0, min_short_side=min_short_side)
+        check_ints(who, topk=topk)
         if font_size is not None:
-            check_int(font_size, f'{who}: font_size')
+            check_ints(who, font_size=font_size)
         if line_width is not None and not (is_real(line_width)
                                            and line_width > 0):
             raise ValueError(f'{who}: line_width must be a number > 0 or '

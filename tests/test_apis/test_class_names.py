@@ -8,8 +8,8 @@ import pytest
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
-from stmixer_mm.apis import (LabelMapError, build_clip_pipeline,
-                             check_label_map, class_names, load_label_map)
+from stmixer_mm.apis import (build_clip_pipeline, check_label_map, class_names,
+                             load_label_map)
 
 PBTXT = """label {{
   name: "{name}"
@@ -53,7 +53,7 @@ def test_fitting_label_map(tools):
 
 def test_zero_based_label_map_is_refused(tmp_path):
     path = _pbtxt(tmp_path / 'zero.pbtxt', range(7))
-    with pytest.raises(LabelMapError) as e:
+    with pytest.raises(ValueError) as e:
         class_names(FakeModel(7), path)
     msg = str(e.value)
     assert path in msg and "names column 0 ('stand')" in msg
@@ -63,7 +63,7 @@ def test_zero_based_label_map_is_refused(tmp_path):
 def test_partial_label_map_lists_the_unnamed_columns(tmp_path):
     path = _pbtxt(tmp_path / 'part.pbtxt', range(1, 5))
     with pytest.raises(
-            LabelMapError, match=r'columns \[5, 6, 7\] have no '
+            ValueError, match=r'columns \[5, 6, 7\] have no '
             'name'):
         class_names(FakeModel(7), path)
 
@@ -71,14 +71,14 @@ def test_partial_label_map_lists_the_unnamed_columns(tmp_path):
 def test_label_map_beyond_the_model(tmp_path):
     path = _pbtxt(tmp_path / 'big.pbtxt', range(1, 8))
     with pytest.raises(
-            LabelMapError, match=r'ids \[5, 6, 7\] are beyond the model'):
+            ValueError, match=r'ids \[5, 6, 7\] are beyond the model'):
         class_names(FakeModel(4), path)
 
 
 def test_repeated_ids_and_names(tmp_path):
-    with pytest.raises(LabelMapError, match='label_id 1 given twice'):
+    with pytest.raises(ValueError, match='label_id 1 given twice'):
         load_label_map(_pbtxt(tmp_path / 'dup.pbtxt', [1, 1]))
-    with pytest.raises(LabelMapError, match="'stand' names columns 1 and 2"):
+    with pytest.raises(ValueError, match="'stand' names columns 1 and 2"):
         check_label_map({1: 'stand', 2: 'stand'}, 2, 'map')
 
 
@@ -92,7 +92,7 @@ def test_repeated_ids_and_names(tmp_path):
 def test_garbage_label_map_is_named(tmp_path, content, match):
     path = tmp_path / 'bad.pbtxt'
     path.write_bytes(content)
-    with pytest.raises(LabelMapError) as e:
+    with pytest.raises(ValueError) as e:
         load_label_map(str(path))
     assert str(path) in str(e.value)
     assert e.match(match)
@@ -108,11 +108,11 @@ def test_act_pickle_as_label_map(tmp_path):
         2: 'sit',
         3: 'wave'
     }
-    with pytest.raises(LabelMapError, match=r'columns \[4\] have no name'):
+    with pytest.raises(ValueError, match=r'columns \[4\] have no name'):
         class_names(FakeModel(4), str(path))
     trunc = tmp_path / 'trunc.pkl'
     trunc.write_bytes(path.read_bytes()[:20])
-    with pytest.raises(LabelMapError, match='not a readable pickle'):
+    with pytest.raises(ValueError, match='not a readable pickle'):
         load_label_map(str(trunc))
 
 
@@ -137,10 +137,10 @@ def test_a_label_map_that_runs_code_is_refused(tools, random_checkpoint,
     marker = tmp_path / 'PWNED'
     path = tmp_path / 'evil_GT.pkl'
     path.write_bytes(pickle.dumps(dict(labels=NAMES, x=_Payload(marker))))
-    with pytest.raises(LabelMapError) as e:
+    with pytest.raises(ValueError) as e:
         class_names(FakeModel(7), str(path))
     assert str(path) in str(e.value) and 'builtins.exec' in str(e.value)
-    with pytest.raises(LabelMapError) as e:
+    with pytest.raises(ValueError) as e:
         STMixerInferencer(
             tools.TINY_CFG, random_checkpoint, label_map=str(path))
     assert str(path) in str(e.value) and 'builtins.exec' in str(e.value)
@@ -157,7 +157,7 @@ def test_tube_config_carries_its_class_names(tools):
         3: 'walk',
         4: 'jump'
     }
-    with pytest.raises(LabelMapError, match=r'columns \[5\] have no name'):
+    with pytest.raises(ValueError, match=r'columns \[5\] have no name'):
         class_names(FakeModel(5, cfg))
 
 
@@ -168,7 +168,7 @@ def test_names_from_checkpoint_meta_and_missing_names():
                 dataset=dict(type='TubeDataset', ann_file='none'))))
     meta = dict(classes=('a', 'b'))
     assert class_names(FakeModel(2, cfg, meta)) == {1: 'a', 2: 'b'}
-    with pytest.raises(LabelMapError, match='pass a label map'):
+    with pytest.raises(ValueError, match='pass a label map'):
         class_names(FakeModel(2, cfg))
 
 
@@ -184,7 +184,7 @@ def test_config_names_must_agree_with_the_checkpoints(tmp_path):
                                  same)) == dict(zip(range(1, 5), NAMES[:4]))
     # the checkpoint was trained on the classes in another order
     other = dict(classes=['crouch', 'stand', 'walk', 'jump'])
-    with pytest.raises(LabelMapError) as e:
+    with pytest.raises(ValueError) as e:
         class_names(FakeModel(4, cfg, other))
     assert "column 1: 'stand' vs 'crouch'" in str(e.value)
     assert "column 2: 'crouch' vs 'stand'" in str(e.value)
@@ -209,7 +209,7 @@ def test_ava22_label_map_may_leave_unlisted_ids(tmp_path):
                     label_file=path,
                     unlisted_labels='warn'))))
     assert len(class_names(FakeModel(80, cfg))) == 60
-    with pytest.raises(LabelMapError, match='names column 0'):
+    with pytest.raises(ValueError, match='names column 0'):
         class_names(
             FakeModel(80, cfg),
             _pbtxt(tmp_path / 'z.pbtxt', [0] + ids[1:], names))

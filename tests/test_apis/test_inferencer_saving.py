@@ -15,7 +15,6 @@ import torch
 
 from stmixer_mm.apis import STMixerInferencer, resolve_model_name
 from stmixer_mm.apps.data_gen.synthetic_ava import count_video_frames
-from stmixer_mm.utils.output_files import OutputFileError
 
 QUICKSTART = 'stmixer_r3d-tiny_1xb8-8x2x1-36e_synthetic-ava-rgb'
 
@@ -109,14 +108,14 @@ def test_pred_out_dir_one_json_per_video_and_never_overwritten(
     with open(osp.join(preds, 'video_1.json')) as f:
         assert [k['frame'] for k in json.load(f)['keyframes']] == [2, 6, 10]
     before = open(osp.join(preds, 'video_0.json')).read()
-    with pytest.raises(OutputFileError, match='video_0.json'):
+    with pytest.raises(OSError, match='video_0.json'):
         inferencer(arrays, stride=4, fps=8, pred_out_dir=preds)
     assert open(osp.join(preds, 'video_0.json')).read() == before
     # vid_out_dir: the drawn keyframes, also refused where they exist
     vids = str(tmp_path / 'vids')
     inferencer(arrays[0], stride=4, fps=8, vid_out_dir=vids)
     assert os.listdir(vids) == ['video_0.mp4']
-    with pytest.raises(OutputFileError, match='video_0.mp4'):
+    with pytest.raises(OSError, match='video_0.mp4'):
         inferencer(arrays[0], stride=4, fps=8, vid_out_dir=vids)
 
 

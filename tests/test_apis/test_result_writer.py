@@ -17,7 +17,6 @@ from stmixer_mm.apis.results import (CSV_COLUMNS, KeyframeDrawer,
                                      KeyframeResult, ResultFormatter,
                                      ResultWriter, nearest_keyframe)
 from stmixer_mm.apps.demo import check_demo_options
-from stmixer_mm.utils.output_files import OutputFileError
 
 
 def _paths(folder):
@@ -96,7 +95,7 @@ def test_formats_go_by_extension(tmp_path):
                                                   ['4', '0.4', 'run', '0.5']]
     assert 'mp4v' in out.codec_used and os.path.getsize(out['video']) > 0
     # nothing is overwritten unasked
-    with pytest.raises(OutputFileError, match='exists already'):
+    with pytest.raises(OSError, match='exists already'):
         ResultWriter(_paths(tmp_path / 'sub'), fps=10, stream_header=HEADER)
 
 

@@ -19,7 +19,7 @@ from stmixer_mm.apis.video_io import sources as sources_module
 from stmixer_mm.apis.video_io.decoding import (MAX_FRAME_PIXELS,
                                                MAX_FRAME_PIXELS_ENV,
                                                frame_pixel_bound)
-from stmixer_mm.apps.importers import AnnotationImportError, probe_video
+from stmixer_mm.apps.importers import probe_video
 
 W, H = 64, 48  # 3072 pixels
 
@@ -154,10 +154,10 @@ def test_frame_folder_refuses_an_image_by_its_header(tmp_path, monkeypatch):
 
 
 def test_importer_probe_refuses_before_decoding(video, monkeypatch):
-    with pytest.raises(AnnotationImportError, match=_refusal(video, 1000)):
+    with pytest.raises(ValueError, match=_refusal(video, 1000)):
         probe_video(video, max_frame_pixels=1000)
     monkeypatch.setenv(MAX_FRAME_PIXELS_ENV, '1000')
-    with pytest.raises(AnnotationImportError, match=_refusal(video, 1000)):
+    with pytest.raises(ValueError, match=_refusal(video, 1000)):
         probe_video(video)
     info = probe_video(video, max_frame_pixels=W * H)
     assert (info.width, info.height) == (W, H)

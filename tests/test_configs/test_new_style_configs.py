@@ -218,7 +218,8 @@ def test_new_style_settings_are_checked():
     """The plugin's setting checks (tools/train.py, tools/test.py, the
     inference API) read a new-style config's classes by name: a bad value
     is refused, naming its config path, as in an old-style config."""
-    from stmixer_mm.utils import ConfigSettingError, check_config
+    from stmixer_mm.apps.preflight import check_config
+    from stmixer_mm.utils import ConfigSettingError
     for cfg in load_pair(AVA_QUICKSTART):
         check_config(cfg)
         bad = copy.deepcopy(cfg)

@@ -19,6 +19,7 @@ from mmengine.config import Config
 from mmengine.runner import load_checkpoint
 
 import stmixer_mm  # noqa: F401
+from stmixer_mm.apps.command_errors import command_error
 from stmixer_mm.converters.common import ConversionReport, detect_backbone
 from stmixer_mm.converters.official import (convert_official_state_dict,
                                             extract_state_dict)
@@ -30,7 +31,6 @@ from stmixer_mm.testing.official_layouts import (ACTIONS, FFN, HEADS, MULT,
                                                  official)
 from stmixer_mm.utils.checkpoint_loading import (CheckpointFileError,
                                                  load_checkpoint_file)
-from stmixer_mm.utils.command_errors import command_error
 
 REPO = repo_root()
 TOOL = osp.join(REPO, 'tools', 'model_converters',

@@ -1,15 +1,14 @@
-"""stmixer_mm/datasets/dataset_checks/ava.py: the checks of the AVA
+"""stmixer_mm/datasets/ava_files.py: the checks of the AVA
 input files (the dataset-level cases, through ValidatedAVADataset, are in
 test_ava_dataset.py)."""
 from pathlib import Path
 
 import pytest
 
-from stmixer_mm.datasets.dataset_checks.ava import (check_ava_annotation_file,
-                                                    check_ava_exclude_file,
-                                                    check_ava_label_file,
-                                                    need_file,
-                                                    scan_ava_annotation_file)
+from stmixer_mm.datasets.ava_files import (check_ava_annotation_file,
+                                           check_ava_exclude_file,
+                                           check_ava_label_file, need_file,
+                                           scan_ava_annotation_file)
 from stmixer_mm.testing import repo_root
 
 TINY_ANN = Path(repo_root()) / 'tests' / 'data' / 'tiny_ava' / \

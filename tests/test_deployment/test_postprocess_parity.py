@@ -1,5 +1,5 @@
 """The numpy post-processing of the ONNX path
-(:func:`stmixer_mm.deployment.postprocess_ava`) equals the model's own
+(:func:`stmixer_mm.apps.deployment.postprocess_ava`) equals the model's own
 (``STMixerBBoxHead.predict_by_feat``) on the same raw outputs (issue 47,
 item 3): no ONNX Runtime between them, so any difference is in the two
 post-processings, including their edge cases (scores exactly at the
@@ -10,7 +10,7 @@ import pytest
 import torch
 from mmengine.registry import init_default_scope
 
-from stmixer_mm.deployment import postprocess_ava
+from stmixer_mm.apps.deployment import postprocess_ava
 from stmixer_mm.registry import MODELS
 
 

@@ -9,7 +9,7 @@ from mmengine.config import Config
 from mmengine.logging import MMLogger
 
 from stmixer_mm import testing
-from stmixer_mm.datasets.class_names import LabelMapError, class_names
+from stmixer_mm.datasets.class_names import class_names
 from stmixer_mm.engine import CheckpointCheckHook, CheckpointMismatchError
 from stmixer_mm.engine.hooks import ClassNamesHook
 
@@ -51,7 +51,7 @@ def test_train_tool_writes_the_label_map_names(trained):
 def test_inference_reads_the_checkpoint_names(trained, tmp_path):
     """Without a label map on disk the names come from the checkpoint
     (what STMixerInferencer / tools/demo.py call); with neither it is
-    still a LabelMapError."""
+    still a ValueError."""
     from stmixer_mm.apis import init_detector
     from stmixer_mm.apis.inferencers import STMixerInferencer
     missing = str(tmp_path / 'no_label_map.pbtxt')
@@ -68,7 +68,7 @@ def test_inference_reads_the_checkpoint_names(trained, tmp_path):
 
     bare = tmp_path / 'bare.pth'
     torch.save(dict(state_dict=model.state_dict(), meta={}), bare)
-    with pytest.raises(LabelMapError, match='no meta.dataset_meta.classes'):
+    with pytest.raises(ValueError, match='no meta.dataset_meta.classes'):
         class_names(init_detector(cfg, str(bare)))
 
 

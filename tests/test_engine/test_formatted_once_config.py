@@ -7,7 +7,7 @@ import pytest
 from mmengine.config import Config
 from mmengine.config import config as mmengine_config
 
-from stmixer_mm.engine import FormattedOnceConfig, build_runner
+from stmixer_mm.apps.runner_utils import FormattedOnceConfig, build_runner
 from stmixer_mm.testing import TINY_CFG, repo_path
 
 

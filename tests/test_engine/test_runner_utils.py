@@ -8,9 +8,9 @@ import pytest
 import torch
 from mmengine.config import Config
 
-from stmixer_mm.engine.runner_utils import (adapt_cfg_to_device, build_runner,
-                                            check_launcher, shutdown_dist)
-from stmixer_mm.utils.settings import ConfigSettingError
+from stmixer_mm.apps.runner_utils import (adapt_cfg_to_device, build_runner,
+                                          check_launcher, shutdown_dist)
+from stmixer_mm.utils.checks import ConfigSettingError
 
 no_cuda = pytest.mark.skipif(
     torch.cuda.is_available(), reason='checks the machine without CUDA')

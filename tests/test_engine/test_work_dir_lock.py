@@ -9,7 +9,7 @@ import time
 import pytest
 
 from stmixer_mm import testing
-from stmixer_mm.engine import LOCK_NAME, WorkDirBusyError, WorkDirLock
+from stmixer_mm.apps.work_dir_lock import LOCK_NAME, WorkDirLock
 
 TINY_CFG = testing.repo_path(testing.TINY_CFG)
 
@@ -40,7 +40,7 @@ def test_second_run_stops_with_the_owner(tmp_path):
     work = str(tmp_path / 'work')
     proc = _holder(work)
     try:
-        with pytest.raises(WorkDirBusyError) as e:
+        with pytest.raises(BlockingIOError) as e:
             WorkDirLock(work).acquire()
         msg = str(e.value)
         assert f'pid {proc.pid}' in msg and 'started' in msg
@@ -77,7 +77,7 @@ def test_released_lock_can_be_taken_and_release_keeps_others(tmp_path):
     with WorkDirLock(work) as lock:
         assert lock.held
         other = WorkDirLock(work)
-        with pytest.raises(WorkDirBusyError):
+        with pytest.raises(BlockingIOError):
             other.acquire()
         other.release()  # not the owner: the lock stays
         assert osp.isfile(osp.join(work, LOCK_NAME))

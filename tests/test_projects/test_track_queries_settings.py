@@ -8,9 +8,10 @@ import os.path as osp
 import pytest
 from mmengine.config import Config
 
+from stmixer_mm.apps.preflight import check_config
 from stmixer_mm.models.detectors import STMixer
 from stmixer_mm.testing import repo_root
-from stmixer_mm.utils.settings import ConfigSettingError, check_config
+from stmixer_mm.utils.checks import ConfigSettingError
 
 REPO = repo_root()
 TRACK_CFG = osp.join(REPO, 'projects', 'track_queries', 'configs',

@@ -146,7 +146,7 @@ def _write_log(path):
 
 
 def test_analyze_logs_curves_and_time(tools, tmp_path):
-    from stmixer_mm.utils.json_logs import curve, load_log, train_time
+    from stmixer_mm.apps.json_logs import curve, load_log, train_time
     log = tmp_path / 'run.json'
     _write_log(log)
     data = load_log(str(log))
@@ -178,7 +178,7 @@ def test_analyze_logs_curves_and_time(tools, tmp_path):
 @pytest.mark.slow
 def test_analyze_logs_on_a_real_run(tools, trained, tmp_path):
     """The json log of tools/train.py on the tiny config (2 epochs)."""
-    from stmixer_mm.utils.json_logs import curve, load_log
+    from stmixer_mm.apps.json_logs import curve, load_log
     work, _ = trained
     data = load_log(str(work))
     assert len(curve(data, 'loss')[0]) == 4  # 2 epochs x 2 iters
@@ -274,7 +274,7 @@ def _vs_official(tools, configs, *extra, check=True, subprocess=False):
 def test_official_stack_cfg_swaps_backbone_and_sampling(tmp_path):
     from stmixer_mm.apps.benchmarks.common import (official_configs,
                                                    official_stack_cfg)
-    from stmixer_mm.deployment import get_sampling_impls
+    from stmixer_mm.apps.deployment import get_sampling_impls
     cfg = Config.fromfile(_tiny_vit_config(tmp_path))
     official_stack_cfg(cfg)
     assert cfg.model.backbone.type == 'mmaction.VisionTransformer'

@@ -4,7 +4,7 @@ import pytest
 
 from stmixer_mm.apps.cli import test as test_cli
 from stmixer_mm.apps.cli import train as train_cli
-from stmixer_mm.utils.command_errors import command_error
+from stmixer_mm.apps.command_errors import command_error
 
 CONFIG = 'stmixer_mm::quickstart/stmixer_r3d-tiny_1xb8-8x2x1-36e_synthetic-ava-rgb.py'  # noqa: E501
 LABEL_MAP = 'data/synthetic_ava/annotations/label_map.pbtxt'

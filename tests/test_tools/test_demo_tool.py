@@ -16,8 +16,8 @@ import pytest
 from stmixer_mm.apis.results import read_result, result_writer
 from stmixer_mm.apis.video_io import VideoWriter
 from stmixer_mm.apps import demo as demo_driver
+from stmixer_mm.apps.command_errors import command_error
 from stmixer_mm.apps.data_gen.synthetic_ava import CLASSES, count_video_frames
-from stmixer_mm.utils.command_errors import command_error
 
 FPS = 8
 

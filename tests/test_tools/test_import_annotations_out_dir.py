@@ -12,10 +12,10 @@ import os
 import pytest
 
 from stmixer_mm.apps.cli import import_annotations as tool
+from stmixer_mm.apps.command_errors import command_error
 from stmixer_mm.apps.data_gen.exports import generate_annotation_exports
-from stmixer_mm.engine.work_dir_lock import LOCK_NAME, WorkDirLock
-from stmixer_mm.utils.command_errors import command_error
-from stmixer_mm.utils.output_files import RUN_LOCK
+from stmixer_mm.apps.output_files import RUN_LOCK
+from stmixer_mm.apps.work_dir_lock import LOCK_NAME, WorkDirLock
 
 FPS = 8
 

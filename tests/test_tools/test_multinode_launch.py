@@ -85,7 +85,7 @@ def test_the_config_alone_selects_the_sharded_runner():
 
     from mmengine.config import Config
 
-    from stmixer_mm.engine import build_runner
+    from stmixer_mm.apps.runner_utils import build_runner
     cfg = Config.fromfile(osp.join(REPO, CONFIG))
     cfg.launcher = 'slurm'
     with mock.patch(

@@ -1,5 +1,5 @@
 """Configs by name (issue 84, point 2): one resolver
-(:func:`~stmixer_mm.utils.config_files.resolve_config`) behind every
+(:func:`~stmixer_mm.apis.config_files.resolve_config`) behind every
 command and the Inferencer takes a config file,
 ``stmixer_mm::<folder>/<config>.py`` (from the installed package, whatever
 the working directory) and the model names of the metafiles, with close
@@ -12,11 +12,11 @@ import warnings
 
 import pytest
 
+from stmixer_mm.apis import config_files
+from stmixer_mm.apis.config_files import load_config, resolve_config
 from stmixer_mm.apps.cli import test as test_cli
-from stmixer_mm.utils import config_files, package_files
-from stmixer_mm.utils.command_errors import command_error
-from stmixer_mm.utils.config_files import (MissingConfigError, load_config,
-                                           resolve_config)
+from stmixer_mm.apps.command_errors import command_error
+from stmixer_mm.utils import package_files
 
 QUICKSTART = 'stmixer_r3d-tiny_1xb8-8x2x1-36e_synthetic-ava-rgb'
 PACKAGED = f'stmixer_mm::quickstart/{QUICKSTART}.py'
@@ -48,11 +48,11 @@ def test_a_packaged_config_and_a_model_name_resolve_to_the_file(
 def test_an_unknown_name_lists_the_close_ones(tmp_path, monkeypatch, name,
                                               said):
     monkeypatch.chdir(tmp_path)
-    with pytest.raises(MissingConfigError) as e:
+    with pytest.raises(FileNotFoundError) as e:
         resolve_config(name)
     assert said in str(e.value) and 'close names' in str(e.value)
     assert QUICKSTART in str(e.value)
-    with pytest.raises(MissingConfigError, match='mmdet:: is not this'):
+    with pytest.raises(FileNotFoundError, match='mmdet:: is not this'):
         resolve_config('mmdet::faster_rcnn/x.py')
 
 
@@ -75,7 +75,7 @@ def test_a_packaged_name_stays_in_the_packaged_configs(tmp_path, monkeypatch,
     name = 'stmixer_mm::' + rel.format(outside=outside)
     monkeypatch.chdir(tmp_path)
     for call in (resolve_config, load_config):
-        with pytest.raises(MissingConfigError) as e:
+        with pytest.raises(FileNotFoundError) as e:
             call(name)
         assert said in str(e.value), str(e.value)
         assert name in str(e.value) or repr(name) in str(e.value)
@@ -99,7 +99,7 @@ def test_a_link_out_of_the_packaged_configs_is_refused(tmp_path, monkeypatch):
         'stmixer_mm::quickstart/../quickstart/a.py').path == str(
             root / 'quickstart' / 'a.py')
     with pytest.raises(
-            MissingConfigError,
+            FileNotFoundError,
             match=r'config stmixer_mm::quickstart/link.py: quickstart/link.py'
             r' is .*secret.py, outside the packaged configs folder'):
         resolve_config('stmixer_mm::quickstart/link.py')
@@ -146,7 +146,7 @@ def test_a_config_copied_alone_reads_its_bases_from_the_package(tmp_path):
     text = copy.read_text().replace('../_base_/schedules/adamw_12e.py',
                                     '../_base_/schedules/no_such.py')
     copy.write_text(text)
-    with pytest.raises(MissingConfigError) as e:
+    with pytest.raises(FileNotFoundError) as e:
         load_config(str(copy))
     msg = str(e.value)
     assert "its _base_ '../_base_/schedules/no_such.py'" in msg
@@ -186,7 +186,7 @@ def test_the_inferencer_takes_a_packaged_config(tools, tmp_path, monkeypatch):
     assert inf.cfg.filename == resolve_config(PACKAGED).path
     # a file, not a model name: no "random weights" warning
     assert not [w for w in caught if 'random weights' in str(w.message)]
-    with pytest.raises(MissingConfigError) as e:
+    with pytest.raises(FileNotFoundError) as e:
         STMixerInferencer(PACKAGED.replace('-rgb', ''))
     assert f'close names: {PACKAGED}' in str(e.value)
 
@@ -196,16 +196,15 @@ def test_the_demo_names_a_misspelt_config_before_its_outputs(
     """A misspelt name with outputs that exist already: the name's hint
     (close names), not "the output exists already", which hid it."""
     from stmixer_mm.apps import demo
-    from stmixer_mm.utils.output_files import OutputFileError
 
     def exists(*args, **kwargs):
-        raise OutputFileError('out/x_det.json: the output exists already')
+        raise OSError('out/x_det.json: the output exists already')
 
     monkeypatch.setattr(demo, 'check_outputs', exists)
     name = ('stmixer_mm::quickstart/stmixer_r3d-tiny_1xb8-8x2x1-36e_'
             'synthetic-ava-rgbb.py')
     with pytest.raises(
-            MissingConfigError,
+            FileNotFoundError,
             match='close names: stmixer_mm::'
             'quickstart/stmixer_r3d-tiny_1xb8-8x2x1-36e_synthetic'
             '-ava-rgb.py'):

@@ -128,8 +128,7 @@ def test_analysis_tools_refuse_an_output_they_cannot_write(
 def test_the_probe_is_a_real_write(tmp_path, monkeypatch):
     """``os.access`` says yes to root on a read-only folder: the check
     creates a file, whatever ``os.access`` says, and leaves nothing."""
-    from stmixer_mm.utils.output_files import (OutputFileError,
-                                               check_writable_dir)
+    from stmixer_mm.apis.output_files import check_writable_dir
     monkeypatch.setattr(os, 'access', lambda *a, **k: False)
     check_writable_dir(str(tmp_path))  # writable: passes
     check_writable_dir(str(tmp_path / 'new' / 'deeper'))  # to be made
@@ -143,12 +142,12 @@ def test_the_probe_is_a_real_write(tmp_path, monkeypatch):
     monkeypatch.setattr(os, 'open', refuse)  # as a read-only folder does
     monkeypatch.setattr(os, 'mkdir', refuse)
     with pytest.raises(
-            OutputFileError,
+            OSError,
             match='cannot write in the output '
             'folder .Permission denied.'):
         check_writable_dir(str(tmp_path))
     with pytest.raises(
-            OutputFileError,
+            OSError,
             match='cannot create the output '
             f'folder in {tmp_path} .Permission denied'):
         check_writable_dir(osp.join(str(tmp_path), 'new'))

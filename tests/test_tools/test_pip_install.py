@@ -282,7 +282,7 @@ def _check_config_names(python, env, folder):
         f"your config: _base_ = 'stmixer_mm::quickstart/{BIFPN}.py'"), newer
     # (3) a wrong name: the closest names, the meant one first
     assert out['inferencer_wrong'].startswith(
-        f"MissingConfigError: config '{TUBES[:-5]}' is neither a config "
+        f"FileNotFoundError: config '{TUBES[:-5]}' is neither a config "
         'file nor a model name of '
         f"{osp.join(site, 'stmixer_mm', '.mim', 'model-index.yml')}"
     ), out['inferencer_wrong']
@@ -349,8 +349,8 @@ print('HOTA', scores['HOTA'])
 DECORD_SNIPPET = '''
 import sys
 import av, numpy as np
-from stmixer_mm.utils.settings import check_config
-from stmixer_mm.utils.settings import ConfigSettingError
+from stmixer_mm.apps.preflight import check_config
+from stmixer_mm.utils.checks import ConfigSettingError
 pipeline = [dict(type='DecordInit'), dict(type='DecordDecode')]
 try:
     check_config(dict(train_dataloader=dict(dataset=dict(pipeline=pipeline))))

@@ -15,7 +15,7 @@ import sys
 import pytest
 
 from stmixer_mm.apps.cli import quickstart_table
-from stmixer_mm.engine.work_dir_lock import WorkDirLock
+from stmixer_mm.apps.work_dir_lock import WorkDirLock
 
 ROW = '| 0 | 1 | 0.500 | - | 0 (24 keyframes) | 0 (24 keyframes) |'
 

@@ -10,8 +10,8 @@ from mmengine.config import Config
 from mmengine.logging import MessageHub
 
 from stmixer_mm.apps.cli import run_summary
+from stmixer_mm.apps.command_errors import command_name
 from stmixer_mm.engine.hooks import KeepPredictionsHook
-from stmixer_mm.utils.command_errors import command_name
 
 
 def _runner(tmp_path, hooks=(), dataset=None):

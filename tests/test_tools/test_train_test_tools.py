@@ -328,7 +328,7 @@ def test_known_noise_filter_keeps_malformed_records():
     the filter, not raised from the filter."""
     import logging
 
-    from stmixer_mm.engine.runner_utils import KnownNoiseFilter
+    from stmixer_mm.apps.runner_utils import KnownNoiseFilter
     noise = logging.LogRecord(
         'x', logging.WARNING, 'f', 1,
         '"FileClient" will be deprecated in future. '

@@ -15,9 +15,9 @@ from stmixer_mm.apis.video_io.decoding import (MAX_FRAME_PIXELS_ENV,
                                                frame_pixel_bound)
 from stmixer_mm.apis.video_io.sources import webcam_index
 from stmixer_mm.apps.cli import import_annotations as tool
+from stmixer_mm.apps.command_errors import command_error, whole_number
 from stmixer_mm.apps.data_gen.exports import generate_annotation_exports
-from stmixer_mm.utils.command_errors import command_error, whole_number
-from stmixer_mm.utils.output_files import clear_stale_staging
+from stmixer_mm.apps.output_files import clear_stale_staging
 
 FPS = 8
 EXPECTED = ('expected an int >= 1 (the most pixels, width x height, of a '

@@ -192,14 +192,13 @@ def test_ava_numpy2_fix_logs_one_visible_line(monkeypatch):
 
 def test_collect_env_lists_versions_and_fixes():
     import subprocess
-    out = subprocess.run(
-        [sys.executable, '-m', 'stmixer_mm.utils.collect_env'],
-        capture_output=True,
-        text=True,
-        check=True,
-        env={
-            **os.environ, 'OMP_NUM_THREADS': '1'
-        }).stdout
+    out = subprocess.run([sys.executable, '-m', 'stmixer_mm.apps.collect_env'],
+                         capture_output=True,
+                         text=True,
+                         check=True,
+                         env={
+                             **os.environ, 'OMP_NUM_THREADS': '1'
+                         }).stdout
     for key in ('PyTorch:', 'MMEngine:', 'MMCV:', 'MMDetection:', 'MMAction2:',
                 'stmixer_mm:'):
         assert key in out

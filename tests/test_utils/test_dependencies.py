@@ -21,7 +21,7 @@ def _fake_versions(monkeypatch, **override):
 
 def test_wrong_mmcv_is_a_clear_error(monkeypatch):
     _fake_versions(monkeypatch, mmcv='2.2.0')
-    with pytest.raises(deps.DependencyError) as e:
+    with pytest.raises(ImportError) as e:
         deps.check_dependencies()
     msg = str(e.value)
     assert 'mmcv==2.2.0' in msg and '<2.2.0' in msg
@@ -30,7 +30,7 @@ def test_wrong_mmcv_is_a_clear_error(monkeypatch):
 
 def test_missing_package_is_named(monkeypatch):
     _fake_versions(monkeypatch, mmdet=None)
-    with pytest.raises(deps.DependencyError, match='mmdet is not installed'):
+    with pytest.raises(ImportError, match='mmdet is not installed'):
         deps.check_dependencies()
 
 
@@ -43,7 +43,7 @@ def test_soft_problem_warns(monkeypatch, mm_log_records):
         r for r in mm_log_records if 'setuptools==82.0.0' in r.getMessage()
     ]
     assert len(warned) == 1 and warned[0].levelname == 'WARNING'
-    with pytest.raises(deps.DependencyError, match='setuptools'):
+    with pytest.raises(ImportError, match='setuptools'):
         deps.check_dependencies(strict=True)
 
 
@@ -77,7 +77,7 @@ def test_opencv5_mixed_with_4x_is_an_error(monkeypatch):
     assert 'different versions' in hard[0]
     assert 'opencv-contrib-python==5.0.0.93' in hard[0]
     assert 'pip uninstall -y opencv-python opencv-contrib-python' in hard[0]
-    with pytest.raises(deps.DependencyError, match='different versions'):
+    with pytest.raises(ImportError, match='different versions'):
         deps.check_dependencies()
 
 
@@ -135,13 +135,13 @@ def test_opencv_same_version_twice_warns(monkeypatch, mm_log_records):
     assert deps.check_dependencies() == soft
     assert any('share cv2/' in r.getMessage() for r in mm_log_records)
     # the setup self-check (strict) wants one OpenCV
-    with pytest.raises(deps.DependencyError, match='share cv2/'):
+    with pytest.raises(ImportError, match='share cv2/'):
         deps.check_dependencies(strict=True)
 
 
 def test_cv2_not_importable_is_an_error(monkeypatch):
     _fake_opencv(monkeypatch, {'opencv-python': '4.14.0.94'}, None)
-    with pytest.raises(deps.DependencyError, match='cv2 does not import'):
+    with pytest.raises(ImportError, match='cv2 does not import'):
         deps.check_dependencies()
 
 
@@ -150,7 +150,7 @@ def test_mmcv_without_ops_is_an_error(monkeypatch):
     monkeypatch.setattr(
         deps.importlib.util, 'find_spec', lambda name, *a: None
         if name == 'mmcv._ext' else real(name, *a))
-    with pytest.raises(deps.DependencyError, match='without its compiled'):
+    with pytest.raises(ImportError, match='without its compiled'):
         deps.check_dependencies()
 
 
@@ -221,9 +221,10 @@ def test_a_missing_extra_names_the_pip_install(monkeypatch):
     """Issue 73, item 1: an optional feature without its extra stops with
     the feature, the missing modules and the extra to install; the pre-run
     check names the config setting."""
-    from stmixer_mm.utils.settings import ConfigSettingError, check_config
+    from stmixer_mm.apps.preflight import check_config
+    from stmixer_mm.utils.checks import ConfigSettingError
     _without(monkeypatch, 'decord', 'trackeval', 'onnxruntime')
-    with pytest.raises(deps.MissingExtraError) as e:
+    with pytest.raises(ModuleNotFoundError) as e:
         deps.require_extra('onnx', 'the ONNX export', ('onnx', 'onnxruntime'))
     assert str(e.value) == ('the ONNX export needs onnxruntime, which is not '
                             'installed: pip install "stmixer_mm[onnx]"')

@@ -1,12 +1,12 @@
-"""Output folders (stmixer_mm.utils.output_files): staged writes leave the
+"""Output folders (stmixer_mm.apps.output_files): staged writes leave the
 folder as it was on failure, never replace what no earlier run wrote, and
 read the whole manifest before deleting anything."""
 import os
 
 import pytest
 
-from stmixer_mm.utils.output_files import (MANIFEST, file_states,
-                                           remove_generated, staged_output_dir)
+from stmixer_mm.apps.output_files import (MANIFEST, file_states,
+                                          remove_generated, staged_output_dir)
 
 
 def _run(out, files, overwrite=False, fail=False):
@@ -57,7 +57,7 @@ def test_manifest_checked_before_anything_is_deleted(tmp_path):
     _run(out, {'a.txt': '1', 'b.txt': '2'})
     with open(out / MANIFEST, 'a') as f:
         f.write('../outside.txt\n')
-    with pytest.raises(ValueError, match='is outside .*nothing was deleted'):
+    with pytest.raises(OSError, match='is outside .*nothing was deleted'):
         remove_generated(str(out))
     assert (out / 'a.txt').exists() and (out / 'b.txt').exists()
     os.remove(out / MANIFEST)
@@ -69,9 +69,9 @@ def test_claims_left_by_a_failed_run_are_removed_at_exit(tmp_path):
     """Issue 74: the empty claims of a run that failed are removed when it
     exits (``release_unfilled_claims`` runs at exit), so they block no next
     run; a claim filled (in place or renamed over) or settled is kept."""
+    from stmixer_mm.apis.output_files import (OutputFiles, claim_output,
+                                              release_unfilled_claims)
     from stmixer_mm.apis.video_io import JsonlWriter
-    from stmixer_mm.utils.output_files import (OutputFiles, claim_output,
-                                               release_unfilled_claims)
     left, filled = str(tmp_path / 'left.json'), str(tmp_path / 'filled.jpg')
     claim_output(left)
     claim_output(filled)
@@ -94,7 +94,7 @@ def test_claims_left_by_a_failed_run_are_removed_at_exit(tmp_path):
 
 @pytest.mark.parametrize('error', [RuntimeError, KeyboardInterrupt])
 def test_output_files_in_a_with_block_release_on_any_error(tmp_path, error):
-    from stmixer_mm.utils.output_files import OutputFiles
+    from stmixer_mm.apis.output_files import OutputFiles
     paths = dict(a=str(tmp_path / 'a.json'), b=str(tmp_path / 'b.csv'))
     with pytest.raises(error):
         with OutputFiles(paths) as out:

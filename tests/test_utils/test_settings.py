@@ -1,4 +1,4 @@
-"""The pre-run check (stmixer_mm.utils.settings.check_config): each part of
+"""The pre-run check (stmixer_mm.apps.preflight.check_config): each part of
 a config is built cheaply so that its own ``__init__`` refuses a bad value,
 named by the part's config path."""
 import glob
@@ -10,9 +10,10 @@ from mmengine.config import Config
 
 import stmixer_mm  # noqa: F401  (registers the modules)
 from stmixer_mm import testing
+from stmixer_mm.apis.config_files import ConfigFileError, load_config
+from stmixer_mm.apps.preflight import check_config
 from stmixer_mm.testing import repo_root
-from stmixer_mm.utils.settings import (ConfigFileError, ConfigSettingError,
-                                       check_config, load_config)
+from stmixer_mm.utils.checks import ConfigSettingError
 
 REPO = repo_root()
 TINY_CFG = testing.repo_path(testing.TINY_CFG)
@@ -63,10 +64,10 @@ def _checked(cfg_file, **options):
     }, 'default_hooks.logger', 'interval must be an integer'),
     ({
         'custom_hooks': [dict(type='KeepPredictionsHook', max_videos=0)]
-    }, 'custom_hooks[0]', 'KeepPredictionsHook: max_videos: expected an int'),
+    }, 'custom_hooks[0]', 'KeepPredictionsHook: max_videos must be an int'),
     ({
         'visualizer': dict(type='ActionDetLocalVisualizer', topk=0)
-    }, 'visualizer', 'ActionDetLocalVisualizer: topk: expected an int >= 1'),
+    }, 'visualizer', 'ActionDetLocalVisualizer: topk must be an int >= 1'),
 ])
 def test_bad_setting_names_its_config_path(options, path, message, tmp_path):
     with pytest.raises(ConfigSettingError) as e:
@@ -161,7 +162,8 @@ def test_the_pre_run_check_reads_no_annotation_file(tmp_path):
     cfg.val_evaluator.iou_thr = 1.5
     with pytest.raises(
             ConfigSettingError,
-            match=r'^val_evaluator: TubeMetric: iou_thr: expected a float in '
+            match=r'^val_evaluator: ValueError: TubeMetric: iou_thr must be a '
+            r'number in '
             r'\(0, 1\], got 1\.5'):
         check_config(cfg)
 

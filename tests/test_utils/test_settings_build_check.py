@@ -4,8 +4,9 @@ before the run, named by the config path of the part that refused it."""
 import pytest
 from mmengine.config import Config
 
+from stmixer_mm.apps.preflight import check_config
 from stmixer_mm.testing import repo_root
-from stmixer_mm.utils.settings import ConfigSettingError, check_config
+from stmixer_mm.utils.checks import ConfigSettingError
 
 TINY = f'{repo_root()}/tests/data/configs/tiny_stmixer_tiny-ava.py'
 

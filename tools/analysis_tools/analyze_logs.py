@@ -10,9 +10,9 @@ import os
 import os.path as osp
 from typing import List, Optional, Sequence
 
-from stmixer_mm.utils.command_errors import command_error
-from stmixer_mm.utils.json_logs import curve, find_log, load_log, train_time
-from stmixer_mm.utils.output_files import OutputFileError, check_output_file
+from stmixer_mm.apis.output_files import check_output_file
+from stmixer_mm.apps.command_errors import command_error
+from stmixer_mm.apps.json_logs import curve, find_log, load_log, train_time
 
 
 def plot_curve(args) -> str:
@@ -90,7 +90,7 @@ def main(argv: Optional[Sequence[str]] = None):
         try:  # before the logs are read, not a traceback after the plot
             if args.out:
                 check_output_file(args.out, '--out')
-        except OutputFileError as e:
+        except OSError as e:
             raise SystemExit(command_error(e)) from None
         return plot_curve(args)
     return cal_train_time(args)

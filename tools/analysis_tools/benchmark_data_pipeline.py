@@ -29,7 +29,7 @@ import torch
 from stmixer_mm.apps.benchmarks.common import (add_arguments, markdown_table,
                                                named_configs, synchronize,
                                                write_json)
-from stmixer_mm.utils.command_errors import config_or_exit
+from stmixer_mm.apps.command_errors import config_or_exit
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 AMP = dict(bf16='bfloat16', fp16='float16')

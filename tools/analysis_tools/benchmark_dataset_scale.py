@@ -186,9 +186,9 @@ def measure(what: str,
     from mmengine.config import Config
 
     import stmixer_mm  # noqa: F401
+    from stmixer_mm.apps.dataset_doctor.ava import check_ava_split
+    from stmixer_mm.apps.dataset_doctor.report import DatasetReport
     from stmixer_mm.datasets import ValidatedAVADataset
-    from stmixer_mm.datasets.dataset_checks.ava import check_ava_split
-    from stmixer_mm.datasets.dataset_checks.report import DatasetReport
     ds = dict(
         ann_file=csv_path,
         pipeline=[],

@@ -20,8 +20,8 @@ from stmixer_mm.apps.benchmarks.common import (add_arguments, format_table,
                                                perturb, quiet_init,
                                                random_xyzr, time_steps,
                                                with_threads)
+from stmixer_mm.apps.command_errors import config_or_exit
 from stmixer_mm.registry import MODELS
-from stmixer_mm.utils.command_errors import config_or_exit
 
 DEFAULT_CONFIG = ('configs/stmixer/stmixer_vit-base-p16_videomae-k400-pre_'
                   '8xb1-16x4x1-12e-adamw_ava22-rgb.py')

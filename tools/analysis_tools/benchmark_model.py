@@ -35,9 +35,10 @@ from stmixer_mm.apps.benchmarks.common import (add_arguments,
 # yapf: enable
 from stmixer_mm.apps.benchmarks.flops import count_flops
 from stmixer_mm.apps.cli import add_cfg_options, config_or_exit
-from stmixer_mm.deployment import (compare_with_torch, create_ort_session,
-                                   export_onnx, normalize_clip, postprocess,
-                                   run_ort, set_sampling_impl)
+from stmixer_mm.apps.deployment import (compare_with_torch, create_ort_session,
+                                        export_onnx, normalize_clip,
+                                        postprocess, run_ort,
+                                        set_sampling_impl)
 from stmixer_mm.models.backbones import prepare_for_inference
 from stmixer_mm.models.detectors.compile import CompiledPredict, img_shapes_of
 from stmixer_mm.utils.checks import check_compile_args

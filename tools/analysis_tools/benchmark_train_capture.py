@@ -37,7 +37,7 @@ from stmixer_mm.apps.benchmarks.common import (add_arguments, add_gt,
                                                named_configs, padded_share,
                                                with_threads, write_json)
 from stmixer_mm.apps.benchmarks.sync_counter import profiler_op_count
-from stmixer_mm.utils.command_errors import config_or_exit
+from stmixer_mm.apps.command_errors import config_or_exit
 
 
 def _pipeline_step(cfg: Config, kind: str) -> dict:

@@ -7,9 +7,9 @@ See :mod:`stmixer_mm.visualization.dataset_browser`."""
 import argparse
 from typing import List, Optional, Sequence
 
+from stmixer_mm.apis.output_files import prepare_out_dir
 from stmixer_mm.apps.cli import CONFIG_HELP, add_cfg_options, config_or_exit
-from stmixer_mm.utils.command_errors import command_error
-from stmixer_mm.utils.output_files import OutputFileError, prepare_out_dir
+from stmixer_mm.apps.command_errors import command_error
 from stmixer_mm.visualization.dataset_browser import browse
 
 
@@ -47,7 +47,7 @@ def main(argv: Optional[Sequence[str]] = None) -> List[str]:
     try:  # before the data set is built
         if args.output_dir is not None:
             prepare_out_dir(args.output_dir, create=False, flag='--output-dir')
-    except OutputFileError as e:
+    except OSError as e:
         raise SystemExit(command_error(e)) from None
     cfg = config_or_exit(args.config)
     if args.cfg_options is not None:

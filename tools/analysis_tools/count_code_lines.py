@@ -15,6 +15,7 @@ Example::
     python tools/analysis_tools/count_code_lines.py --total  # one number
     python tools/analysis_tools/count_code_lines.py --files a.py b.sh
     python tools/analysis_tools/count_code_lines.py --core   # issue 82
+    python tools/analysis_tools/count_code_lines.py --figures  # issue 105
 
 ``--core``: the detector's path that issue 82 measures (:data:`CORE`): the
 detector and its compiled predict, the query generator, the decoder, the
@@ -227,6 +228,95 @@ def file_code_lines(path):
         '.py') else shell_code_lines(text)
 
 
+#: parts of the package that are not the library (issue 105): the
+#: applications, the test helpers (the configs are never counted)
+NOT_LIBRARY = ('apps', 'testing')
+#: parts that are the model (the rest of the library is around it)
+MODEL = ('models', 'ops')
+#: how a check-named function is named (issue 105, point 1)
+CHECK_NAMES = ('check', 'validate', 'require', 'refuse')
+
+
+def statements(text):
+    """Number of statements of a Python source (``ast.stmt`` nodes).
+
+    Args:
+        text (str): The source.
+
+    Returns:
+        int: Statements at every depth, docstrings included as the
+        expression statements they are.
+    """
+    return sum(isinstance(n, ast.stmt) for n in ast.walk(ast.parse(text)))
+
+
+def _own_errors(trees):
+    """Names of the exception classes the package defines."""
+    found, grown = set(), True
+    while grown:
+        before = len(found)
+        for tree in trees:
+            for node in ast.walk(tree):
+                bases = [
+                    getattr(b, 'id', getattr(b, 'attr', '')) for b in (
+                        node.bases if isinstance(node, ast.ClassDef) else ())
+                ]
+                if any(
+                        b.endswith(('Error', 'Exception',
+                                    'Interrupt')) or b in found
+                        for b in bases):
+                    found.add(node.name)
+        grown = len(found) > before
+    return found
+
+
+def figures(repo=REPO):
+    """The figures issue 105 sets targets for, in code lines and in
+    statements.
+
+    Args:
+        repo (Path): The repository root.
+
+    Returns:
+        dict[str, float]: ``package``, ``library``, ``model``, ``utils``
+        (code lines), the same with ``_stmts`` (statements),
+        ``non_model_per_model`` (both units), ``raise_assert_per_1000``
+        (library, per 1,000 code lines / statements), ``own_exceptions``
+        and ``check_functions`` (package-wide).
+    """
+    out = defaultdict(float)
+    trees = []
+    for part, path in counted_files(repo):
+        if not part.startswith('stmixer_mm'):
+            continue
+        text = path.read_text(encoding='utf-8')
+        tree = ast.parse(text)
+        trees.append(tree)
+        sub = part.split('/')[1] if '/' in part else ''
+        lines, stmts = python_code_lines(text), statements(text)
+        kinds = ['package']
+        if sub not in NOT_LIBRARY:
+            kinds.append('library')
+            kinds += ['model'] if sub in MODEL else []
+            kinds += ['utils'] if sub == 'utils' else []
+            out['raise_assert'] += sum(
+                isinstance(n, (ast.Raise, ast.Assert)) for n in ast.walk(tree))
+        for kind in kinds:
+            out[kind] += lines
+            out[f'{kind}_stmts'] += stmts
+        out['check_functions'] += sum(
+            isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and (
+                n.name.lstrip('_').startswith(CHECK_NAMES) or n.name.endswith(
+                    ('_problem', '_problems'))) for n in ast.walk(tree))
+    out['own_exceptions'] = len(_own_errors(trees))
+    for unit in ('', '_stmts'):
+        out[f'non_model_per_model{unit}'] = (
+            out[f'library{unit}'] - out[f'model{unit}']) / out[f'model{unit}']
+        out[f'raise_assert_per_1000{unit}'] = \
+            1000 * out['raise_assert'] / out[f'library{unit}']
+    return dict(out)
+
+
 def count(repo=REPO):
     """Code lines per part.
 
@@ -261,7 +351,24 @@ def main():
         metavar='FOLDER',
         help='code lines and check lines (check_lines) of the package '
         'folder FOLDER (e.g. models; or a directory path), and their ratio')
+    parser.add_argument(
+        '--figures',
+        action='store_true',
+        help='the figures of issue 105 (package, library, model, utils, '
+        'non-model per model line, raise + assert per 1,000 library lines, '
+        'own exception classes, check-named functions)')
     args = parser.parse_args()
+    if args.figures:
+        fig = figures()
+        for name in ('package', 'library', 'model', 'utils',
+                     'non_model_per_model', 'raise_assert_per_1000'):
+            lines, stmts = fig[name], fig[f'{name}_stmts']
+            fmt = '{:.0f}' if lines > 100 else '{:.2f}'
+            print(f'{name:24s} {fmt.format(lines):>8s} code lines '
+                  f'{fmt.format(stmts):>8s} statements')
+        print(f'{"own_exceptions":24s} {fig["own_exceptions"]:8.0f}')
+        print(f'{"check_functions":24s} {fig["check_functions"]:8.0f}')
+        return
     if args.checks:
         folder = REPO / 'stmixer_mm' / args.checks  # else a path
         folder = folder if folder.is_dir() else Path(args.checks).resolve()

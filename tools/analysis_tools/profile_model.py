@@ -27,7 +27,7 @@ from stmixer_mm.apps.benchmarks.sync_counter import (OpCounter,
                                                      profiler_op_count)
 from stmixer_mm.apps.benchmarks.timeline import cuda_timeline, format_timeline
 from stmixer_mm.apps.cli import add_cfg_options
-from stmixer_mm.utils.command_errors import config_or_exit
+from stmixer_mm.apps.command_errors import config_or_exit
 
 #: ``(part, submodule path, method)`` counted in each part (see
 #: :meth:`OpCounter.track`), outer parts first

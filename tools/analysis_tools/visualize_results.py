@@ -11,11 +11,11 @@ import os.path as osp
 from mmengine.fileio import load
 
 import stmixer_mm  # noqa: F401
+from stmixer_mm.apis.output_files import prepare_out_dir
 from stmixer_mm.apps.cli import CONFIG_HELP, config_or_exit
 from stmixer_mm.apps.cli.demo import unit_float
+from stmixer_mm.apps.command_errors import command_error
 from stmixer_mm.utils.checkpoint_loading import load_pickle
-from stmixer_mm.utils.command_errors import command_error
-from stmixer_mm.utils.output_files import OutputFileError, prepare_out_dir
 from stmixer_mm.visualization import plot_training_curves
 # (tools/test.py draws the same grid in its summary)
 from stmixer_mm.visualization.prediction_grid import (DEFAULT_NUM_IMAGES,
@@ -48,7 +48,7 @@ def main(argv=None):
     args = parse_args(argv)
     try:  # before the predictions are read and drawn
         prepare_out_dir(args.out_dir, create=False)
-    except OutputFileError as e:
+    except OSError as e:
         raise SystemExit(command_error(e)) from None
     cfg = config_or_exit(args.config)
     written = []

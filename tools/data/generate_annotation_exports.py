@@ -8,9 +8,8 @@ docs/en/annotation_formats.md)::
 import argparse
 import time
 
+from stmixer_mm.apps.command_errors import command_error
 from stmixer_mm.apps.data_gen.exports import generate_annotation_exports
-from stmixer_mm.utils.command_errors import command_error
-from stmixer_mm.utils.output_files import OutputFileError
 
 
 def parse_args(argv=None):
@@ -33,7 +32,7 @@ def main(argv=None):
             seconds=args.seconds,
             fps=args.fps,
             seed=args.seed)
-    except (FileExistsError, OutputFileError) as e:
+    except (FileExistsError, OSError) as e:
         raise SystemExit(command_error(e)) from None
     for key, path in paths.items():
         print(f'{key}: {path}')

@@ -16,7 +16,7 @@ import subprocess
 import sys
 
 from stmixer_mm.apps.benchmarks.experiments import experiment_env, run_logged
-from stmixer_mm.utils.json_logs import load_log
+from stmixer_mm.apps.json_logs import load_log
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CFGS = dict(

@@ -29,18 +29,18 @@ from mmengine.config import Config
 from mmengine.runner import Runner
 
 import stmixer_mm  # noqa: F401
+from stmixer_mm.apis.config_files import load_config
 from stmixer_mm.apis.tracking import build_tracker
 from stmixer_mm.apps.benchmarks.common import write_json
 from stmixer_mm.apps.benchmarks.tubes import (for_testing, load_predictions,
                                               subset_gt, use_tube_set)
 from stmixer_mm.apps.cli import CfgOptionsAction
+from stmixer_mm.apps.command_errors import command_error
 from stmixer_mm.apps.data_gen.synthetic_tubes import generate_synthetic_tubes
 from stmixer_mm.evaluation.functional.tube_identity import (identity_metrics,
                                                             trackeval_metrics)
 from stmixer_mm.utils.checkpoint_loading import load_pickle
-from stmixer_mm.utils.command_errors import command_error
-from stmixer_mm.utils.dependencies import MissingExtraError, require_extra
-from stmixer_mm.utils.settings import load_config
+from stmixer_mm.utils.dependencies import require_extra
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIGS = dict(
@@ -599,7 +599,7 @@ def main(argv=None) -> int:
         return 0
     try:  # HOTA / IDF1 of every table: before data, training, tracking
         require_extra('tracking', 'tools/experiments/benchmark_tracking.py')
-    except MissingExtraError as e:
+    except ModuleNotFoundError as e:
         print(command_error(e), file=sys.stderr)
         return 1
     torch.set_num_threads(args.threads)

@@ -10,7 +10,7 @@ from typing import Dict, List, Sequence
 import numpy as np
 
 from stmixer_mm.apps.benchmarks.common import markdown_table
-from stmixer_mm.utils.json_logs import load_log
+from stmixer_mm.apps.json_logs import load_log
 
 #: the forecasts of a trained run's table, and their metric-name suffixes
 TRAINED_FORECASTS = (('model', ''), ('zero motion', '_zero_motion'),

@@ -13,8 +13,8 @@ import numpy as np
 from mmengine.registry import init_default_scope
 
 import stmixer_mm  # noqa: F401
+from stmixer_mm.apis.config_files import load_config
 from stmixer_mm.apps.benchmarks.tubes import load_predictions, score
-from stmixer_mm.utils.settings import load_config
 
 
 def smooth_tubelets(boxes: np.ndarray, frames: np.ndarray,

@@ -205,8 +205,8 @@ def _build(path: str, args, stack: str, graph_train: bool):
     from stmixer_mm.apps.benchmarks.common import official_stack_cfg
     from stmixer_mm.apps.benchmarks.official_training import \
         official_train_losses
+    from stmixer_mm.apps.command_errors import config_or_exit
     from stmixer_mm.models.detectors.compile import GraphedTraining
-    from stmixer_mm.utils.command_errors import config_or_exit
     if stack == 'official':
         cfg = official_stack_cfg(config_or_exit(path))
         cfg.model.graph_train_cfg = None

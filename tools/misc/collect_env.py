@@ -3,7 +3,7 @@
     python tools/misc/collect_env.py
     mim run stmixer_mm collect_env
 """
-from stmixer_mm.utils.collect_env import main
+from stmixer_mm.apps.collect_env import main
 
 if __name__ == '__main__':
     main()

@@ -11,10 +11,9 @@ import os.path as osp
 from mmengine.config import Config
 from mmengine.utils import import_modules_from_strings
 
+from stmixer_mm.apis.output_files import check_output_file, prepare_out_dir
 from stmixer_mm.apps.cli import CONFIG_HELP, add_cfg_options, config_or_exit
-from stmixer_mm.utils.command_errors import command_error
-from stmixer_mm.utils.output_files import (OutputFileError, check_output_file,
-                                           prepare_out_dir)
+from stmixer_mm.apps.command_errors import command_error
 
 
 def parse_args(argv=None):
@@ -41,7 +40,7 @@ def main(argv=None) -> Config:
         try:
             check_output_file(save, '--save-path')
             prepare_out_dir(osp.dirname(save), flag='--save-path')
-        except OutputFileError as e:
+        except OSError as e:
             raise SystemExit(command_error(e)) from None
         cfg.dump(save)
         print(f'Config saved to {save}')

@@ -1,15 +1,15 @@
 """Model names of the metafiles (``model-index.yml``), as ``mim`` and
 mmengine's ``BaseInferencer._load_model_from_metafile`` resolve them: one
 resolver for every command and the Inferencer
-(:func:`~stmixer_mm.utils.config_files.resolve_config`)."""
+(:func:`~stmixer_mm.apis.config_files.resolve_config`)."""
 import warnings
 from typing import Optional, Tuple
 
 import torch
 
-from stmixer_mm.utils.config_files import load_config, resolve_config
+from stmixer_mm.apis.config_files import load_config, resolve_config
+from stmixer_mm.utils.checks import check_range
 from stmixer_mm.utils.package_files import metafile_models, models_dir
-from stmixer_mm.utils.settings import check_probability
 
 __all__ = [
     'resolve_model_name', 'resolve_model', 'metafile_models', 'models_dir'
@@ -18,7 +18,7 @@ __all__ = [
 
 def resolve_model_name(name: str) -> Tuple[str, Optional[str]]:
     """``(config path, first Weights or None)`` of what a ``model``
-    argument names (:func:`~stmixer_mm.utils.config_files.resolve_config`:
+    argument names (:func:`~stmixer_mm.apis.config_files.resolve_config`:
     a config file, ``stmixer_mm::<folder>/<config>.py`` or a metafile
     model name).
 
@@ -32,7 +32,7 @@ def resolve_model_name(name: str) -> Tuple[str, Optional[str]]:
         ``name`` is a config).
 
     Raises:
-        MissingConfigError: (a ``ValueError``) none of these; the closest
+        ConfigFileError: (a ``ValueError``) none of these; the closest
             names listed.
     """
     path, weights, _ = resolve_config(name)
@@ -46,7 +46,7 @@ def resolve_model(model, weights: Optional[str], person_thr: Optional[float],
     Args:
         model (str | Config | nn.Module): A config file or object,
             ``stmixer_mm::<folder>/<config>.py``, a metafile model name
-            (:func:`~stmixer_mm.utils.config_files.resolve_config`), or a
+            (:func:`~stmixer_mm.apis.config_files.resolve_config`), or a
             built detector with ``model.cfg``.
         weights (str, optional): Checkpoint; given, it wins over a
             metafile entry's ``Weights``.
@@ -69,8 +69,8 @@ def resolve_model(model, weights: Optional[str], person_thr: Optional[float],
     given = None
     cfg_options = dict(cfg_options or {})
     if person_thr is not None:
-        cfg_options['model.test_cfg.rcnn.person_threshold'] = \
-            check_probability(person_thr, f'{who}: person_thr')
+        check_range(who, '[0, 1]', person_thr=person_thr)
+        cfg_options['model.test_cfg.rcnn.person_threshold'] = float(person_thr)
     if isinstance(model, torch.nn.Module):
         if weights is not None or person_thr is not None or len(cfg_options):
             raise ValueError(f'{who}: weights / person_thr / cfg_options are '

@@ -15,8 +15,8 @@ from mmengine.infer import BaseInferencer
 from stmixer_mm.apis.tracking import (build_tracker, track_result,
                                       tracker_settings)
 from stmixer_mm.datasets.class_names import class_names
+from stmixer_mm.utils.checks import check_range
 from stmixer_mm.utils.progress import track_progress
-from stmixer_mm.utils.settings import check_probability
 from stmixer_mm.visualization import draw_tracks
 from ..inference import (build_clip_pipeline, check_batch_size, check_clip,
                          clip_keyframe_from_cfg, clip_sampling_from_cfg,
@@ -41,7 +41,7 @@ class STMixerInferencer(BaseInferencer):
     Args:
         model (str | Config | nn.Module): config file / object,
             ``stmixer_mm::<folder>/<config>.py``, model name of the
-            metafiles (:func:`~stmixer_mm.utils.config_files.resolve_config`),
+            metafiles (:func:`~stmixer_mm.apis.config_files.resolve_config`),
             or a detector built by :func:`~stmixer_mm.apis.init_detector`.
         weights (str, optional): checkpoint; None keeps random weights.
         device (str): where to run.
@@ -59,7 +59,7 @@ class STMixerInferencer(BaseInferencer):
     person a track id, as the demo does offline and online.
 
     Raises:
-        LabelMapError: the names do not fit the model's action columns.
+        ValueError: the names do not fit the model's action columns.
         ValueError: the config's ``tracker`` is not one (naming it).
     """
 
@@ -478,15 +478,15 @@ class STMixerInferencer(BaseInferencer):
             None without ``return_vis`` / ``show``.
 
         Raises:
-            OutputFileError: An output file exists (before the video is
+            OSError: An output file exists (before the video is
                 read).
         """
         pre, fwd, vis, post = self._dispatch_kwargs(**kwargs)
         for stage in (pre, fwd, vis, post):
             for name, value in stage.items():
                 if name.endswith('_thr'):
-                    stage[name] = check_probability(
-                        value, f'{type(self).__name__}: {name}')
+                    check_range(type(self).__name__, '[0, 1]', **{name: value})
+                    stage[name] = float(value)
         if 'topk' in post:
             vis['topk'] = post['topk']
         check_batch_size(self.model, batch_size)

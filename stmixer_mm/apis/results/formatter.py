@@ -5,8 +5,8 @@ from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 import cv2
 import numpy as np
 
+from stmixer_mm.utils.checks import check_range
 from stmixer_mm.utils.mask_rle import encode_mask
-from stmixer_mm.utils.settings import check_probability
 
 __all__ = [
     'KeyframeResult', 'ResultFormatter', 'CSV_COLUMNS', 'FORMAT_VERSION',
@@ -219,9 +219,14 @@ class ResultFormatter:
                  topk: int = 3,
                  person_thr: float = 0.0) -> None:
         self.label_names = label_names
-        self.score_thr = check_probability(score_thr, 'score_thr')
+        check_range(
+            'ResultFormatter',
+            '[0, 1]',
+            score_thr=score_thr,
+            person_thr=person_thr)
+        self.score_thr = float(score_thr)
         self.topk = topk
-        self.person_thr = check_probability(person_thr, 'person_thr')
+        self.person_thr = float(person_thr)
         #: keyframes, persons written / with an action / removed
         self.counts = dict(
             keyframes=0, persons=0, persons_with_action=0, persons_removed=0)

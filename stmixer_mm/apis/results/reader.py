@@ -12,14 +12,7 @@ from typing import Callable, Dict, List, Optional, Tuple, Union
 
 from .formatter import FORMAT_VERSION, TUBES_FORMAT_VERSION
 
-__all__ = [
-    'read_result', 'check_result', 'check_keyframe', 'ResultFormatError'
-]
-
-
-class ResultFormatError(ValueError):
-    """A result file that is not one of this version; the message names the
-    file (and line) and the field."""
+__all__ = ['read_result', 'check_result', 'check_keyframe', 'ValueError']
 
 
 def _is_number(v) -> bool:
@@ -168,22 +161,22 @@ def _check_fields(obj, required: Dict[str, Callable],
     a required field missing, an unknown field, a value its check refuses.
     """
     if not isinstance(obj, dict):
-        raise ResultFormatError(f'{_name(file, path)}: expected an object, '
-                                f'got {type(obj).__name__}')
+        raise ValueError(f'{_name(file, path)}: expected an object, '
+                         f'got {type(obj).__name__}')
     missing = [k for k in required if k not in obj]
     if missing:
-        raise ResultFormatError(
+        raise ValueError(
             f'{_name(file, path)}: no {", ".join(missing)} (needed: '
             f'{", ".join(required)})')
     unknown = sorted(set(obj) - set(required) - set(optional))
     if unknown:
-        raise ResultFormatError(
+        raise ValueError(
             f'{_name(file, path)}: unknown fields {", ".join(unknown)}; '
             f'expected {", ".join(list(required) + list(optional))}')
     for key, value in obj.items():
         problem = {**required, **optional}[key](value)
         if problem is not None:
-            raise ResultFormatError(
+            raise ValueError(
                 f'{_name(file, path, key)}: expected {problem}, got '
                 f'{_shown(value)}')
 
@@ -193,15 +186,15 @@ def _check_version(obj, where: str) -> None:
     if version == FORMAT_VERSION:
         return
     if version is None:
-        raise ResultFormatError(
+        raise ValueError(
             f'{where}: no format_version: not a stmixer_mm result (or one '
             f'written before {FORMAT_VERSION}, whose keyframes were frame '
             'numbers beside a flat detections list: run the demo again)')
     if version == TUBES_FORMAT_VERSION:
-        raise ResultFormatError(
+        raise ValueError(
             f'{where}: format_version {version!r} is a tubes file of the '
             'demo (--tubes), not a result; read it with json.load')
-    raise ResultFormatError(
+    raise ValueError(
         f'{where}: format_version {version!r}; this stmixer_mm reads '
         f'{FORMAT_VERSION!r}')
 
@@ -217,7 +210,7 @@ def check_keyframe(keyframe, file: str, path: str = '') -> None:
             Defaults to ``''``.
 
     Raises:
-        ResultFormatError: Naming the file and the field.
+        ValueError: Naming the file and the field.
     """
     _check_fields(keyframe, KEYFRAME_FIELDS, {}, file, path)
     for i, person in enumerate(keyframe['persons']):
@@ -234,7 +227,7 @@ def _check_keyframes(keyframes: list, places: List[Tuple[str, str]]) -> None:
     for keyframe, (file, path) in zip(keyframes, places):
         check_keyframe(keyframe, file, path)
         if last is not None and keyframe['frame'] <= last:
-            raise ResultFormatError(
+            raise ValueError(
                 f'{_name(file, path, "frame")}: {keyframe["frame"]} after '
                 f'keyframe {last}; expected ascending frames')
         last = keyframe['frame']
@@ -252,7 +245,7 @@ def check_result(result: dict, file: str = 'result') -> dict:
         dict: ``result``.
 
     Raises:
-        ResultFormatError: Naming ``file`` and the field.
+        ValueError: Naming ``file`` and the field.
     """
     _check_version(result, file)
     _check_fields(result,
@@ -310,16 +303,16 @@ def _json(text: str, where: str):
     try:
         value = json.loads(text, object_pairs_hook=unique_keys)
     except RecursionError:
-        raise ResultFormatError(
+        raise ValueError(
             f'{where}: JSON nested too deeply to read (past Python\'s '
             f'recursion limit, {sys.getrecursionlimit()}); expected a '
             'stmixer_mm result (docs/en/result_format.md), a few levels '
             'deep') from None
     except ValueError as e:
-        raise ResultFormatError(f'{where}: not JSON ({e})') from None
+        raise ValueError(f'{where}: not JSON ({e})') from None
     if repeated:
         path, key = _repeated_key(value)
-        raise ResultFormatError(
+        raise ValueError(
             f'{_name(where, path)}: key {key!r} given twice in one object; '
             'expected each key once (a JSON reader keeps only one of them)')
     return value
@@ -333,7 +326,7 @@ def _read_text(path: str) -> str:
         return data.decode('utf-8')
     except UnicodeDecodeError as e:
         line = data.count(b'\n', 0, e.start) + 1
-        raise ResultFormatError(
+        raise ValueError(
             f'{path} line {line}: not UTF-8 text (byte {e.start}: '
             f'0x{data[e.start]:02x}); expected a stmixer_mm result, JSON '
             'in UTF-8 as its writers write it') from None
@@ -354,7 +347,7 @@ def read_result(path: Union[str, os.PathLike]) -> dict:
         (docs/en/result_format.md); a stream's ``num_frames`` is None.
 
     Raises:
-        ResultFormatError: Not ``.json`` / ``.jsonl``, not UTF-8, not
+        ValueError: Not ``.json`` / ``.jsonl``, not UTF-8, not
             JSON (or nested too deeply), a key given twice in an object,
             another version, a field missing, unknown or of the wrong kind
             (an inverted box included); naming the file (the line of a
@@ -369,7 +362,7 @@ def read_result(path: Union[str, os.PathLike]) -> dict:
     if not osp.isfile(path):
         raise FileNotFoundError(f'result {path}: no such file')
     if not path.endswith(('.json', '.jsonl')):
-        raise ResultFormatError(
+        raise ValueError(
             f'{path}: expected a .json result document or a .jsonl stream')
     text = _read_text(path)
     if path.endswith('.json'):
@@ -378,7 +371,7 @@ def read_result(path: Union[str, os.PathLike]) -> dict:
     if lines[-1] == '':
         lines.pop()  # the newline ending the last line
     if not lines:
-        raise ResultFormatError(
+        raise ValueError(
             f'{path}: empty; expected a header line with format_version '
             f'{FORMAT_VERSION!r}, then one keyframe a line')
     header = _json(lines[0], f'{path} line 1')

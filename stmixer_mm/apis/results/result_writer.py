@@ -9,7 +9,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from stmixer_mm.utils.output_files import OutputFiles, prepare_out_dir
+from stmixer_mm.apis.output_files import OutputFiles, prepare_out_dir
 from stmixer_mm.visualization import draw_tracks
 from ..video_io.writers import JsonlWriter, VideoWriter
 
@@ -182,7 +182,7 @@ class ResultWriter(OutputFiles):
             needed with a ``.jsonl`` path.
 
     Raises:
-        OutputFileError: a path exists (``overwrite``: a folder) or cannot
+        OSError: a path exists (``overwrite``: a folder) or cannot
             be created; nothing is claimed then.
         ValueError: a ``.jsonl`` path without ``stream_header``.
     """
@@ -301,7 +301,7 @@ class ResultWriter(OutputFiles):
         return None if self.video is None else self.video.codec_used
 
     def close(self) -> None:
-        """Finish the video and the JSON Lines file (``OutputFileError``
+        """Finish the video and the JSON Lines file (``OSError``
         removes a video that cannot be finished)."""
         if self.jsonl is not None:
             try:  # a stream without keyframes: its header alone

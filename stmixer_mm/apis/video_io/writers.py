@@ -13,10 +13,9 @@ from typing import Dict, List, Optional
 import cv2
 import numpy as np
 
-from stmixer_mm.utils.output_files import (OutputFileError, claim_output,
-                                           commit, release_claim,
-                                           remove_quietly, settle_claim,
-                                           temp_path)
+from stmixer_mm.apis.output_files import (claim_output, commit, release_claim,
+                                          remove_quietly, settle_claim,
+                                          temp_path)
 
 
 class VideoWriter:
@@ -24,7 +23,7 @@ class VideoWriter:
     OpenCV's ``cv2.VideoWriter`` (avc1, then mp4v, with a warning naming
     it). The first frame fixes the size (odd: padded black, as ``yuv420p``
     needs); written to :func:`temp_path`, renamed by :meth:`close`; a failed
-    write removes the partial video (``OutputFileError`` naming the frame).
+    write removes the partial video (``OSError`` naming the frame).
 
     Args:
         path (str): output file.
@@ -121,7 +120,7 @@ class VideoWriter:
 
     def _fail(self, what: str, error: Exception) -> None:
         self.abort()
-        raise OutputFileError(
+        raise OSError(
             f'{self.path}: {what} ({self.num_frames} frames were written '
             f'before it; {type(error).__name__}: {error}); removed the '
             'partial video') from None
@@ -190,8 +189,8 @@ class JsonlWriter:
         except OSError as e:
             if claim is not None:
                 release_claim(path, claim)
-            raise OutputFileError(f'{path}: cannot open it for writing '
-                                  f'({e})') from None
+            raise OSError(f'{path}: cannot open it for writing '
+                          f'({e})') from None
         self.num_lines = self.num_bytes = 0
 
     def write(self, obj: dict) -> None:
@@ -204,7 +203,7 @@ class JsonlWriter:
             # no half line: the file ends after the last whole one
             with suppress(OSError):
                 os.ftruncate(self.file.fileno(), self.num_bytes)
-            raise OutputFileError(
+            raise OSError(
                 f'{self.path}: writing line {self.num_lines + 1} failed '
                 f'({e}); its first {self.num_lines} lines '
                 f'({self.num_bytes} bytes) are complete and kept, the '

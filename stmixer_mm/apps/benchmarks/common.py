@@ -23,12 +23,12 @@ from mmengine.config import Config
 from mmengine.structures import InstanceData
 
 from stmixer_mm.apis import clip_sampling_from_cfg, init_detector
+from stmixer_mm.apps.command_errors import config_or_exit, whole_number
+from stmixer_mm.apps.deployment import set_sampling_impl
 from stmixer_mm.datasets.transforms.processing import RandomShortSideResize
-from stmixer_mm.deployment import set_sampling_impl
 from stmixer_mm.models.data_preprocessors.stmixer_data_preprocessor import \
     padded_shape
 from stmixer_mm.models.task_modules import xyxy2xyzr
-from stmixer_mm.utils.command_errors import config_or_exit, whole_number
 from stmixer_mm.utils.type_names import type_name
 
 

@@ -18,7 +18,7 @@ from typing import Iterable, Optional, Sequence
 from mmengine.config import DictAction
 
 from stmixer_mm.apis.video_io.decoding import frame_pixel_bound
-from stmixer_mm.utils.command_errors import (  # noqa: F401 (re-exported)
+from stmixer_mm.apps.command_errors import (  # noqa: F401 (re-exported)
     command_error, config_or_exit)
 from stmixer_mm.utils.type_names import type_name
 
@@ -28,7 +28,7 @@ gc.freeze()
 _KEY_PART = re.compile(r'[\w-]+')
 
 #: the help of every CONFIG argument (what ``load_config`` /
-#: ``resolve_config`` of :mod:`stmixer_mm.utils.config_files` take)
+#: ``resolve_config`` of :mod:`stmixer_mm.apis.config_files` take)
 CONFIG_HELP = ('config: a file, stmixer_mm::<folder>/<config>.py (shipped '
                'with the package) or a model name of model-index.yml')
 #: what a missing data file's message adds: where the data sets are

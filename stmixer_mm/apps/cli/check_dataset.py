@@ -16,18 +16,17 @@ from typing import List, Optional, Sequence
 import mmcv
 from mmengine.logging import MMLogger
 
+from stmixer_mm.apis.config_files import ConfigFileError, load_config
+from stmixer_mm.apis.output_files import (OutputFiles, check_output_file,
+                                          claim_output, commit,
+                                          prepare_out_dir, release_claim,
+                                          remove_quietly, temp_path)
+from stmixer_mm.apps.command_errors import command_error
 from stmixer_mm.apps.dataset_doctor import check_dataset_config, tile_images
 from stmixer_mm.apps.stop_signals import (RunInterrupted, on_stop_signals,
                                           signal_name)
 from stmixer_mm.engine.hooks.visualization_hook import (keyframe_from_inputs,
                                                         sample_name)
-from stmixer_mm.utils.command_errors import command_error
-from stmixer_mm.utils.config_files import ConfigFileError, load_config
-from stmixer_mm.utils.output_files import (OutputFileError, OutputFiles,
-                                           check_output_file, claim_output,
-                                           commit, prepare_out_dir,
-                                           release_claim, remove_quietly,
-                                           temp_path)
 from stmixer_mm.visualization.dataset_browser import build_visualizer
 from . import CONFIG_HELP, add_cfg_options
 
@@ -73,7 +72,7 @@ def claim_numbered(out_dir: str, stem: str, ext: str = '.jpg') -> str:
         str: The path claimed (:func:`claim_output`).
 
     Raises:
-        OutputFileError: No name can be claimed (the folder cannot be
+        OSError: No name can be claimed (the folder cannot be
             written, or every name is taken).
     """
     for i in range(10000):
@@ -82,13 +81,13 @@ def claim_numbered(out_dir: str, stem: str, ext: str = '.jpg') -> str:
             continue
         try:
             claim_output(path)
-        except OutputFileError:
+        except OSError:
             if osp.lexists(path):
                 continue  # taken meanwhile by a concurrent run
             raise
         return path
-    raise OutputFileError(f'{out_dir}: no free name for {stem}{ext} (up to '
-                          f'{stem}_9999{ext} taken): choose another --out-dir')
+    raise OSError(f'{out_dir}: no free name for {stem}{ext} (up to '
+                  f'{stem}_9999{ext} taken): choose another --out-dir')
 
 
 def draw_grid(cfg, split: str, dataset, out_dir: str,
@@ -108,7 +107,7 @@ def draw_grid(cfg, split: str, dataset, out_dir: str,
         ``max_grid`` 0.
 
     Raises:
-        OutputFileError: The grid cannot be written (nothing left of it);
+        OSError: The grid cannot be written (nothing left of it);
             a sample that cannot load raises the pipeline's error.
     """
     if not len(dataset) or not max_grid:
@@ -140,8 +139,8 @@ def draw_grid(cfg, split: str, dataset, out_dir: str,
         remove_quietly(tmp)
         release_claim(path, claim)
         if isinstance(e, OSError):
-            raise OutputFileError(f'{path}: cannot write the keyframe grid '
-                                  f'({e}); removed it') from None
+            raise OSError(f'{path}: cannot write the keyframe grid '
+                          f'({e}); removed it') from None
         raise
     return path
 
@@ -163,7 +162,7 @@ def claim_outputs(args) -> OutputFiles:
         OutputFiles: The claim of ``--json`` (none without it).
 
     Raises:
-        OutputFileError: Naming the output, the option and what it needs.
+        OSError: Naming the output, the option and what it needs.
     """
     if args.out_dir is not None:
         prepare_out_dir(args.out_dir, create=False)
@@ -177,7 +176,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(argv)
     try:  # a file, stmixer_mm::<folder>/<config>.py or a model name
         cfg = load_config(args.config)
-    except ConfigFileError as e:
+    except (ConfigFileError, FileNotFoundError) as e:
         print(command_error(e), file=sys.stderr)
         return 1
     if args.max_grid:
@@ -188,13 +187,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         args.out_dir = None
     try:  # before the checks: refused at once, not after them
         outputs = claim_outputs(args)
-    except OutputFileError as e:
+    except OSError as e:
         print(command_error(e), file=sys.stderr)
         return 1
     try:  # a failure or a stop signal removes the claim of --json
         with outputs, on_stop_signals(_stop):
             return _check(cfg, args, outputs)
-    except OutputFileError as e:
+    except OSError as e:
         print(command_error(e), file=sys.stderr)
         return 1
     except RunInterrupted as e:
@@ -219,7 +218,7 @@ def _check(cfg, args, outputs: OutputFiles) -> int:
         for split, dataset in built.items():
             try:
                 path = draw_grid(cfg, split, dataset, out_dir, args.max_grid)
-            except OutputFileError:
+            except OSError:
                 raise  # the output's, not the data set's
             except Exception as e:  # noqa: B902 - a sample that cannot load
                 report.add(

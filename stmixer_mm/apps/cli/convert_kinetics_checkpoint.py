@@ -1,12 +1,12 @@
 """``tools/model_converters/convert_kinetics_checkpoint.py``: a PySlowFast
 Kinetics checkpoint into the backbone weights of a config."""
 import stmixer_mm  # noqa: F401  (compat fixes + registration before build)
+from stmixer_mm.apps.converter_tools import (build_config_backbone,
+                                             exit_unless_fits, read_source,
+                                             save_converted)
 from stmixer_mm.converters.common import compare_state_dicts
 from stmixer_mm.converters.pyslowfast import (convert_pyslowfast_state_dict,
                                               extract_pyslowfast_state_dict)
-from stmixer_mm.converters.tool_utils import (build_config_backbone,
-                                              exit_unless_fits, read_source,
-                                              save_converted)
 from . import add_cfg_options, add_trust_pickle, converter_parser
 
 

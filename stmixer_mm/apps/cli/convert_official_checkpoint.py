@@ -7,22 +7,20 @@ import torch
 from mmengine.registry import init_default_scope
 
 import stmixer_mm  # noqa: F401  (compat fixes + registration before build)
+from stmixer_mm.apps.command_errors import command_error, whole_number
+from stmixer_mm.apps.converter_tools import (load_converter_config, print_list,
+                                             read_source, save_checkpoint_file)
 from stmixer_mm.converters.common import compare_state_dicts
 from stmixer_mm.converters.official import (BACKBONES,
                                             convert_official_state_dict,
                                             extract_state_dict,
                                             official_checkpoint_meta,
                                             refuse_unknown_keys)
-from stmixer_mm.converters.tool_utils import (load_converter_config,
-                                              print_list, read_source,
-                                              save_checkpoint_file)
-from stmixer_mm.datasets.class_names import LabelMapError, model_action_columns
+from stmixer_mm.datasets.class_names import model_action_columns
 from stmixer_mm.engine.checkpoint import take_generated_tensors
-from stmixer_mm.engine.class_remap import (ClassRemapError,
-                                           classes_from_label_map,
+from stmixer_mm.engine.class_remap import (classes_from_label_map,
                                            remap_action_classes)
 from stmixer_mm.registry import MODELS
-from stmixer_mm.utils.command_errors import command_error, whole_number
 from . import add_cfg_options, add_trust_pickle, converter_parser
 
 #: the ViT position table of the official ViT-B, without --config
@@ -131,7 +129,7 @@ def main(argv=None) -> dict:
         try:
             classes = classes_from_label_map(args.label_map,
                                              _action_rows(state_dict))
-        except LabelMapError as err:
+        except ValueError as err:
             raise SystemExit(command_error(err)) from None
         print(f'classes of {args.src} from {args.label_map}: '
               f'{sum(c is not None for c in classes)} named of '
@@ -142,7 +140,7 @@ def main(argv=None) -> dict:
             try:
                 target = classes_from_label_map(args.to_classes,
                                                 model_action_columns(model)[0])
-            except (LabelMapError, TypeError) as err:
+            except (ValueError, TypeError) as err:
                 raise SystemExit(
                     command_error(f'--to-classes: {err}')) from None
             # the new classes' rows: the model's own initialisation
@@ -157,7 +155,7 @@ def main(argv=None) -> dict:
                     target,
                     source=args.src,
                     logger='current')
-            except ClassRemapError as err:
+            except ValueError as err:
                 raise SystemExit(
                     command_error(f'--to-classes: {err}')) from None
             classes = target

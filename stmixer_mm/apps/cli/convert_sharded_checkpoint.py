@@ -3,11 +3,10 @@ full checkpoints of sharded training."""
 import argparse
 import os.path as osp
 
+from stmixer_mm.apis.output_files import check_output_file, prepare_out_dir
+from stmixer_mm.apps.command_errors import command_error, whole_number
 from stmixer_mm.engine.sharded import full_to_sharded, sharded_to_full
 from stmixer_mm.utils.checkpoint_loading import CheckpointFileError
-from stmixer_mm.utils.command_errors import command_error, whole_number
-from stmixer_mm.utils.output_files import (OutputFileError, check_output_file,
-                                           prepare_out_dir)
 
 
 def parse_args(argv=None):
@@ -47,7 +46,7 @@ def main(argv=None):
             prepare_out_dir(args.dst, create=False, flag='DST')
         else:
             check_output_file(args.dst, 'DST')
-    except OutputFileError as err:
+    except OSError as err:
         raise SystemExit(command_error(err)) from None
     try:
         if args.to_sharded:

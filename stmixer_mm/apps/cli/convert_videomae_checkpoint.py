@@ -1,10 +1,10 @@
 """``tools/model_converters/convert_videomae_checkpoint.py``: a VideoMAE /
 VideoMAE V2 ViT checkpoint into the backbone weights of a config."""
 import stmixer_mm  # noqa: F401  (compat fixes + registration before build)
+from stmixer_mm.apps.converter_tools import (build_config_backbone,
+                                             exit_unless_fits, read_source,
+                                             save_converted)
 from stmixer_mm.converters.common import compare_state_dicts
-from stmixer_mm.converters.tool_utils import (build_config_backbone,
-                                              exit_unless_fits, read_source,
-                                              save_converted)
 from stmixer_mm.converters.videomae import (convert_videomae_state_dict,
                                             extract_videomae_state_dict)
 from . import add_cfg_options, add_trust_pickle, converter_parser

@@ -4,19 +4,17 @@
 import argparse
 import sys
 
-from stmixer_mm.apis import LabelMapError
+from stmixer_mm.apis.config_files import ConfigFileError
 from stmixer_mm.apis.results import demo_output_names as output_names
 from stmixer_mm.apis.video_io import VideoReadError, check_fps
+from stmixer_mm.apps.command_errors import (command_error, command_name,
+                                            whole_number)
 from stmixer_mm.apps.demo import (check_demo_options, link_keyframe_tubes,
                                   run_demo)
 from stmixer_mm.apps.stop_signals import RunInterrupted
 from stmixer_mm.engine import CheckpointMismatchError
-from stmixer_mm.utils import (CheckpointFileError, ConfigFileError,
-                              ConfigSettingError)
-from stmixer_mm.utils.command_errors import (command_error, command_name,
-                                             whole_number)
-from stmixer_mm.utils.output_files import OutputFileError
-from stmixer_mm.utils.settings import check_probability
+from stmixer_mm.utils import CheckpointFileError, ConfigSettingError
+from stmixer_mm.utils.checks import check_range
 from . import CONFIG_HELP, add_cfg_options, frame_bound_or_exit
 
 __all__ = [
@@ -31,9 +29,10 @@ def frames(text: str) -> int:
 
 
 def unit_float(text: str) -> float:
-    """A threshold flag: a number in [0, 1] (``check_probability``)."""
+    """A threshold flag: a number in [0, 1]."""
     try:
-        return check_probability(float(text), 'the value')
+        check_range('the value', '[0, 1]', value=float(text))
+        return float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(
             f'expected a number in [0, 1], got {text!r}') from None
@@ -178,7 +177,7 @@ def main(argv=None, prog=None):
     """Run the demo on the command line ``argv`` (default ``sys.argv[1:]``);
     errors are reported as ``<prog>: error: <message>`` (exit code 1, 128 +
     the signal number when stopped by one; ``prog`` defaults to
-    :func:`~stmixer_mm.utils.command_errors.command_name`)."""
+    :func:`~stmixer_mm.apps.command_errors.command_name`)."""
     prog = prog or command_name()
     args = parse_args(argv, prog=prog)
     frame_bound_or_exit(prog)  # the environment, before any work
@@ -190,8 +189,8 @@ def main(argv=None, prog=None):
     except CheckpointMismatchError as e:
         raise SystemExit(command_error(e.describe('--non-strict'),
                                        prog)) from None
-    except (OutputFileError, LabelMapError, ConfigFileError,
-            CheckpointFileError, VideoReadError) as e:
+    except (OSError, ValueError, ConfigFileError, CheckpointFileError,
+            VideoReadError) as e:
         raise SystemExit(command_error(e, prog)) from None
     except ConfigSettingError as e:
         raise SystemExit(command_error(f'config: {e}', prog)) from None

@@ -12,19 +12,16 @@ from mmengine.config import Config
 
 import stmixer_mm  # noqa: F401  (compat fixes + registration before build)
 from stmixer_mm.apis import init_detector
-from stmixer_mm.datasets.class_names import (LabelMapError, class_names,
-                                             model_action_columns)
-from stmixer_mm.deployment import (EXPORTERS, NotExportableError,
-                                   check_exportable, compare_with_torch,
-                                   export_onnx, get_sampling_impls,
-                                   set_sampling_impl)
+from stmixer_mm.apis.config_files import ConfigFileError, load_config
+from stmixer_mm.apis.output_files import check_output_file, prepare_out_dir
+from stmixer_mm.apps.command_errors import command_error
+from stmixer_mm.apps.deployment import (EXPORTERS, check_exportable,
+                                        compare_with_torch, export_onnx,
+                                        get_sampling_impls, set_sampling_impl)
+from stmixer_mm.datasets.class_names import class_names, model_action_columns
 from stmixer_mm.engine import CheckpointMismatchError
-from stmixer_mm.utils import (CheckpointFileError, ConfigFileError,
-                              ConfigSettingError, load_config)
-from stmixer_mm.utils.command_errors import command_error
-from stmixer_mm.utils.dependencies import MissingExtraError, require_extra
-from stmixer_mm.utils.output_files import (OutputFileError, check_output_file,
-                                           prepare_out_dir)
+from stmixer_mm.utils import CheckpointFileError, ConfigSettingError
+from stmixer_mm.utils.dependencies import require_extra
 from . import CONFIG_HELP, add_cfg_options
 
 
@@ -110,13 +107,13 @@ def main(argv=None) -> int:
         ('onnxscript', ) if args.exporter == 'dynamo' else ())
     try:
         require_extra('onnx', 'the ONNX export', modules)
-    except MissingExtraError as e:
+    except ModuleNotFoundError as e:
         print(command_error(e), file=sys.stderr)
         return 1
     try:  # before the model is built, not a traceback after the export
         check_output_file(args.out, 'OUT')
         prepare_out_dir(osp.dirname(osp.abspath(args.out)), flag='OUT')
-    except OutputFileError as e:
+    except OSError as e:
         print(command_error(e), file=sys.stderr)
         return 1
     try:
@@ -135,7 +132,7 @@ def main(argv=None) -> int:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter('always')
             check_exportable(model, args.keyframe_only)
-    except NotExportableError as e:
+    except ValueError as e:
         print(command_error(f'{args.config}: {e}'), file=sys.stderr)
         return 1
     for w in caught:
@@ -144,7 +141,7 @@ def main(argv=None) -> int:
     if not args.no_class_names:
         try:
             classes = export_classes(model, args.label_map)
-        except LabelMapError as e:
+        except ValueError as e:
             print(
                 command_error(f'{e} (--no-class-names exports without names)'),
                 file=sys.stderr)

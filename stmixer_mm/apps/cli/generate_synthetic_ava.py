@@ -5,12 +5,11 @@ import json
 import sys
 import time
 
+from stmixer_mm.apps.command_errors import command_error
 from stmixer_mm.apps.data_gen import CLASS_CUES, generate_synthetic_ava
 from stmixer_mm.apps.data_gen.settings import (SyntheticAVASettings,
                                                add_generator_arguments,
                                                generator_kwargs)
-from stmixer_mm.utils.command_errors import command_error
-from stmixer_mm.utils.output_files import OutputFileError
 
 #: The settings this tool sets on the command line (all but the tube
 #: data's ``actor_states`` and ``jump_phase``).
@@ -53,7 +52,7 @@ def main(argv=None):
     try:
         paths = generate_synthetic_ava(args.out_dir,
                                        **generator_kwargs(args, CLI_SETTINGS))
-    except (ValueError, FileExistsError, OutputFileError) as e:
+    except (ValueError, FileExistsError, OSError) as e:
         print(command_error(e), file=sys.stderr)
         return 2
     with open(paths['meta']) as f:

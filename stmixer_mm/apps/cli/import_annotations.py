@@ -9,15 +9,12 @@ import time
 from contextlib import contextmanager
 from typing import Iterator
 
-from stmixer_mm.apps.importers import (FORMATS, LAYOUTS, AnnotationImportError,
-                                       import_annotations)
+from stmixer_mm.apis.output_files import check_writable_dir
+from stmixer_mm.apps.command_errors import command_error, whole_number
+from stmixer_mm.apps.importers import FORMATS, LAYOUTS, import_annotations
 from stmixer_mm.apps.stop_signals import (RunInterrupted, on_stop_signals,
                                           signal_name)
-from stmixer_mm.engine.work_dir_lock import (LockPathError, WorkDirBusyError,
-                                             WorkDirLock)
-from stmixer_mm.utils.command_errors import command_error, whole_number
-from stmixer_mm.utils.output_files import (OutputDirError, OutputFileError,
-                                           check_writable_dir)
+from stmixer_mm.apps.work_dir_lock import WorkDirLock
 from .commands import command
 
 
@@ -113,7 +110,7 @@ def locked_out_dir(out_dir: str) -> Iterator[None]:
         out_dir (str): ``--out-dir``.
 
     Raises:
-        OutputFileError: ``out_dir`` cannot be written, or another live
+        OSError: ``out_dir`` cannot be written, or another live
             run holds its lock.
     """
     check_writable_dir(out_dir)  # a file, unwritable: named, before mkdir
@@ -121,18 +118,18 @@ def locked_out_dir(out_dir: str) -> Iterator[None]:
     lock = WorkDirLock(out_dir)
     try:
         lock.acquire()
-    except LockPathError as e:  # not a lock file: not another run
-        raise OutputFileError(f'--out-dir {out_dir}: {e}') from None
-    except WorkDirBusyError:
+    except BlockingIOError:  # another live run
         try:
             with open(lock.path) as f:
                 who = WorkDirLock.describe(json.load(f))
         except (OSError, ValueError, AttributeError):
             who = f'see {lock.path}'
-        raise OutputFileError(
+        raise OSError(
             f'--out-dir {out_dir} is being written by another run ({who}); '
             'two imports into one folder would overwrite each other: wait '
             'for it to end, or choose another --out-dir') from None
+    except OSError as e:  # not a lock file: not another run
+        raise OSError(f'--out-dir {out_dir}: {e}') from None
     try:
         yield
     finally:
@@ -155,8 +152,7 @@ def main(argv=None):
     try:
         with on_stop_signals(_stop), locked_out_dir(args.out_dir):
             summary = import_annotations(**kwargs)
-    except (AnnotationImportError, OutputDirError, OutputFileError,
-            FileNotFoundError, FileExistsError) as e:
+    except (ValueError, OSError, FileNotFoundError, FileExistsError) as e:
         print(command_error(e), file=sys.stderr)
         return 1
     except RunInterrupted as e:

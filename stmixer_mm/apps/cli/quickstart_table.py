@@ -34,16 +34,16 @@ import numpy as np
 
 import stmixer_mm  # noqa: F401  (registration before the config check)
 from stmixer_mm.apis import STMixerInferencer
+from stmixer_mm.apis.config_files import ConfigFileError, load_config
+from stmixer_mm.apis.output_files import prepare_out_dir
 from stmixer_mm.apps.benchmarks.experiments import experiment_env
+from stmixer_mm.apps.command_errors import command_error, whole_number
 from stmixer_mm.apps.data_gen.settings import SyntheticAVASettings
+from stmixer_mm.apps.preflight import check_config
 from stmixer_mm.apps.stop_signals import (RunInterrupted, on_stop_signals,
                                           signal_name)
-from stmixer_mm.engine.work_dir_lock import (LockPathError, WorkDirBusyError,
-                                             WorkDirLock)
-from stmixer_mm.utils import ConfigFileError, load_config
-from stmixer_mm.utils.command_errors import command_error, whole_number
-from stmixer_mm.utils.output_files import OutputFileError, prepare_out_dir
-from stmixer_mm.utils.settings import ConfigSettingError, check_config
+from stmixer_mm.apps.work_dir_lock import WorkDirLock
+from stmixer_mm.utils.checks import ConfigSettingError
 from . import parse_cfg_options
 
 #: the checkout whose tools/train.py and tools/test.py are run (links
@@ -139,7 +139,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def checked_epochs(args) -> int:
     """Check ``args.config`` with the ``--cfg-options`` as ``tools/train.py``
-    does (:func:`~stmixer_mm.utils.settings.check_config`), and the out
+    does (:func:`~stmixer_mm.apps.preflight.check_config`), and the out
     dir and the checkout's tools, before any run is claimed.
 
     Args:
@@ -156,7 +156,7 @@ def checked_epochs(args) -> int:
         cfg = load_config(args.config)
         cfg.merge_from_dict(args.cfg_options_dict)
         check_config(cfg)
-    except ConfigFileError as e:
+    except (ConfigFileError, FileNotFoundError) as e:
         raise SystemExit(command_error(e, PROG)) from None
     except ConfigSettingError as e:
         raise SystemExit(command_error(f'{args.config}: {e}', PROG)) from None
@@ -175,7 +175,7 @@ def checked_epochs(args) -> int:
                     'a checkout', PROG))
     try:
         prepare_out_dir(args.out_dir, create=False)
-    except OutputFileError as e:
+    except OSError as e:
         raise SystemExit(command_error(e, PROG)) from None
     return epochs
 
@@ -286,13 +286,13 @@ def run_one(args, seed: int, threads: int) -> Optional[dict]:
     claim.path = osp.join(args.out_dir, f'.{name}.claim')
     try:
         claim.acquire()
-    except LockPathError as e:  # not a claim file: not another invocation
-        sys.exit(command_error(e, PROG))
-    except WorkDirBusyError:
+    except BlockingIOError:  # another live invocation
         print(f'{work}: another invocation is running it (it holds '
               f'{claim.path}); its row appears once it has written {work}'
               '.json')
         return None
+    except OSError as e:  # not a claim file: not another invocation
+        sys.exit(command_error(e, PROG))
     try:
         if osp.exists(work + '.json'):
             return None  # written while this invocation waited

@@ -11,17 +11,19 @@ from mmengine.dist import is_main_process
 from mmengine.runner import Runner
 
 import stmixer_mm  # noqa: F401  (compat fixes + registration before build)
-from stmixer_mm.engine import (CheckpointMismatchError, FormattedOnceConfig,
-                               adapt_cfg_to_device, add_class_consistency_hook,
-                               init_dist_without_cuda, is_sharded_checkpoint,
-                               quiet_known_noise, sharded_to_full,
-                               shutdown_dist)
+from stmixer_mm.apis.config_files import ConfigFileError, load_config
+from stmixer_mm.apis.output_files import check_output_file, prepare_out_dir
+from stmixer_mm.apps.command_errors import command_error, command_name
+from stmixer_mm.apps.preflight import check_config
+from stmixer_mm.apps.runner_utils import (FormattedOnceConfig,
+                                          adapt_cfg_to_device,
+                                          init_dist_without_cuda,
+                                          quiet_known_noise, shutdown_dist)
+from stmixer_mm.engine import (CheckpointMismatchError,
+                               add_class_consistency_hook,
+                               is_sharded_checkpoint, sharded_to_full)
 from stmixer_mm.engine.hooks import trigger_visualization_hook
-from stmixer_mm.utils import (CheckpointFileError, ConfigFileError,
-                              ConfigSettingError, check_config, load_config)
-from stmixer_mm.utils.command_errors import command_error, command_name
-from stmixer_mm.utils.output_files import (OutputFileError, check_output_file,
-                                           prepare_out_dir)
+from stmixer_mm.utils import CheckpointFileError, ConfigSettingError
 from stmixer_mm.visualization import display_problem
 from stmixer_mm.visualization.prediction_grid import DEFAULT_NUM_IMAGES
 from . import (CONFIG_HELP, DATA_HINT, add_cfg_options, add_launcher_args,
@@ -124,7 +126,7 @@ def check_outputs(cfg: Config, args) -> None:
         args (argparse.Namespace): :func:`parse_args`'s.
 
     Raises:
-        OutputFileError: The work dir, the folder of ``--dump`` or an
+        OSError: The work dir, the folder of ``--dump`` or an
             absolute ``--show-dir`` is a file, or under one, or cannot be
             written; or ``--dump`` is a folder.
     """
@@ -155,7 +157,7 @@ def main(argv=None):
     args = parse_args(argv)
     try:  # the config first (then the outputs and the checkpoint)
         cfg = load_config(args.config)
-    except ConfigFileError as e:
+    except (ConfigFileError, FileNotFoundError) as e:
         raise SystemExit(command_error(e)) from None
     if not is_sharded_checkpoint(args.checkpoint):
         return run(args, cfg)
@@ -177,7 +179,7 @@ def run(args, cfg: Config):
         cfg = merge_args(cfg, args)
         check_config(cfg)
         check_outputs(cfg, args)
-    except (ConfigFileError, OutputFileError) as e:
+    except (ConfigFileError, OSError) as e:
         raise SystemExit(command_error(e)) from None
     except ConfigSettingError as e:
         raise SystemExit(command_error(f'{args.config}: {e}')) from None

@@ -9,26 +9,22 @@ from mmengine.dist import is_main_process
 from mmengine.runner import find_latest_checkpoint
 
 import stmixer_mm  # noqa: F401  (compat fixes + registration before build)
+from stmixer_mm.apis.config_files import ConfigFileError, load_config
+from stmixer_mm.apis.output_files import prepare_out_dir
+from stmixer_mm.apps.command_errors import command_error
+from stmixer_mm.apps.preflight import check_config
+from stmixer_mm.apps.runner_utils import (adapt_cfg_to_device, build_runner,
+                                          check_launcher,
+                                          init_dist_without_cuda,
+                                          shutdown_dist)
+from stmixer_mm.apps.work_dir_lock import WorkDirLock
 from stmixer_mm.engine import (LOAD_FROM_MIN_LOADED, CheckpointMismatchError,
-                               WorkDirBusyError, WorkDirLock,
-                               adapt_cfg_to_device, add_class_consistency_hook,
-                               build_runner, init_dist_without_cuda,
-                               shutdown_dist)
-from stmixer_mm.engine.runner_utils import check_launcher
-from stmixer_mm.utils import (CheckpointFileError, ConfigFileError,
-                              load_config, type_name)
-from stmixer_mm.utils.command_errors import command_error
-from stmixer_mm.utils.output_files import OutputFileError, prepare_out_dir
-from stmixer_mm.utils.settings import (ConfigSettingError, check_config,
-                                       check_probability)
+                               add_class_consistency_hook)
+from stmixer_mm.utils import CheckpointFileError, type_name
+from stmixer_mm.utils.checks import ConfigSettingError, check_range
 from . import (CONFIG_HELP, DATA_HINT, add_cfg_options, add_launcher_args,
                merge_run_args, missing_data_file)
 from .run_summary import summary_after_train
-
-
-class FlagError(ValueError):
-    """A command-line flag the config cannot honour: reported as argparse
-    reports a bad flag (usage, the message, exit code 2)."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -106,7 +102,7 @@ def merge_args(cfg: Config, args) -> Config:
         ]
     elif cfg.get('load_from'):
         min_loaded = cfg.get('load_from_min_loaded', LOAD_FROM_MIN_LOADED)
-        check_probability(min_loaded, 'load_from_min_loaded')
+        check_range('config', '[0, 1]', load_from_min_loaded=min_loaded)
         cfg.custom_hooks = [
             *cfg.get('custom_hooks', []),
             dict(
@@ -117,7 +113,7 @@ def merge_args(cfg: Config, args) -> Config:
     add_class_consistency_hook(cfg)
     if args.auto_scale_lr:
         if 'base_batch_size' not in (cfg.get('auto_scale_lr') or {}):
-            raise FlagError(
+            raise argparse.ArgumentTypeError(
                 f'--auto-scale-lr: the config {args.config} has no '
                 '`auto_scale_lr.base_batch_size` (the total batch size its '
                 'learning rate is set for, GPUs x samples per GPU); add '
@@ -152,9 +148,9 @@ def main(argv=None):
         cfg = merge_args(load_config(args.config), args)
         check_config(cfg)
         check_launcher(cfg, args.config)
-    except FlagError as e:
+    except argparse.ArgumentTypeError as e:  # a flag the config lacks
         build_parser().error(str(e))  # exit code 2, as a bad flag
-    except ConfigFileError as e:
+    except (ConfigFileError, FileNotFoundError) as e:
         raise SystemExit(command_error(e)) from None
     except ConfigSettingError as e:
         raise SystemExit(command_error(f'{args.config}: {e}')) from None
@@ -168,14 +164,14 @@ def main(argv=None):
             cfg.work_dir,
             create=False,
             flag='--work-dir' if args.work_dir else 'work_dir (--work-dir)')
-    except OutputFileError as e:
+    except OSError as e:
         raise SystemExit(command_error(e)) from None
     # one run per work dir: a second one would overwrite the checkpoints
     lock = None
     if _is_main_process():
         try:
             lock = WorkDirLock(cfg.work_dir).acquire()
-        except WorkDirBusyError as e:
+        except OSError as e:  # busy, or not a lock file: named
             raise SystemExit(command_error(e)) from None
     runner = None
     done = False

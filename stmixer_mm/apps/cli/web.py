@@ -9,15 +9,15 @@ import sys
 import tempfile
 import traceback
 
+from stmixer_mm.apis.output_files import check_writable_dir
+from stmixer_mm.apps.command_errors import (command_error, command_name,
+                                            whole_number)
 from stmixer_mm.apps.stop_signals import (RunInterrupted, on_stop_signals,
                                           signal_name)
 from stmixer_mm.apps.web_demo import RequestError, WebDemo, make_server
 from stmixer_mm.apps.web_demo.jobs import MAX_NAME_CHARS
 from stmixer_mm.apps.web_demo.server import (MAX_LIMIT_BYTES, MAX_REQUEST_KB,
                                              MAX_UPLOAD_MB)
-from stmixer_mm.utils.command_errors import (command_error, command_name,
-                                             whole_number)
-from stmixer_mm.utils.output_files import OutputFileError, check_writable_dir
 from stmixer_mm.utils.package_files import package_config
 from . import frame_bound_or_exit
 
@@ -155,7 +155,7 @@ def build_server(args: argparse.Namespace):
 
     Raises:
         RequestError: A given file that does not exist.
-        OutputFileError: ``--work-dir`` cannot be written.
+        OSError: ``--work-dir`` cannot be written.
         OSError: The address cannot be bound.
     """
     config = args.config or package_config(QUICKSTART_CONFIG)
@@ -210,7 +210,7 @@ def main(argv=None, prog=None) -> int:
         argv (list[str], optional): The arguments (default
             ``sys.argv[1:]``).
         prog (str, optional): The command's name in messages; default
-            :func:`~stmixer_mm.utils.command_errors.command_name`.
+            :func:`~stmixer_mm.apps.command_errors.command_name`.
 
     Returns:
         int: 0 once stopped (a stop signal exits with 128 + its number).
@@ -220,7 +220,7 @@ def main(argv=None, prog=None) -> int:
     frame_bound_or_exit(prog)  # the environment, before any work
     try:
         server = build_server(args)
-    except (RequestError, OutputFileError, OSError) as e:
+    except (RequestError, OSError) as e:
         raise SystemExit(command_error(e, prog)) from None
     print(f'{prog}: serving on {server.url} (Ctrl-C stops)', flush=True)
     if args.allow_config_upload and args.host not in ('127.0.0.1', 'localhost',

@@ -7,7 +7,7 @@ import os.path as osp
 from itertools import groupby
 from typing import Dict, List
 
-from stmixer_mm.utils.output_files import check_writable_dir
+from stmixer_mm.apis.output_files import check_writable_dir
 from .scene import build_split
 from .settings import CLASSES, SyntheticAVASettings
 from .writers import write_demo_video
@@ -44,7 +44,7 @@ def generate_annotation_exports(out_dir: str,
     """Write ``videos/*.mp4``, ``cvat/*.xml``, ``label_studio.json``,
     ``annotations.csv`` and ``truth.json`` under ``out_dir``; return their
     paths. Refuses an ``out_dir`` that is not empty (``FileExistsError``)
-    or cannot be written (``OutputFileError``)."""
+    or cannot be written (``OSError``)."""
     if osp.isdir(out_dir) and os.listdir(out_dir):
         raise FileExistsError(f'{out_dir} is not empty')
     check_writable_dir(out_dir)

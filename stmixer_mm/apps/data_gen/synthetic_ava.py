@@ -7,9 +7,10 @@ import os.path as osp
 from dataclasses import asdict
 from typing import Dict, List, Tuple
 
+from stmixer_mm.apis.output_files import check_writable_dir
+from stmixer_mm.apps.output_files import (file_states, remove_generated,
+                                          write_manifest)
 from stmixer_mm.utils.mask_rle import encode_mask, write_mask_file
-from stmixer_mm.utils.output_files import (check_writable_dir, file_states,
-                                           remove_generated, write_manifest)
 from stmixer_mm.utils.progress import track_progress
 from .render import actor_masks
 from .scene import build_demo, build_split, empty_videos, state_class_counts
@@ -108,7 +109,7 @@ def generate_synthetic_ava(out_dir: str,
             f'{out_dir} has rawframes/, annotations/ or demo/ but no '
             'meta.json (an interrupted run or other data); pass '
             'overwrite=True (--overwrite) to replace them')
-    check_writable_dir(out_dir)  # before any work: OutputFileError
+    check_writable_dir(out_dir)  # before any work: OSError
     if any(osp.exists(p) for p in owned):
         remove_generated(out_dir)  # overwrite: only what the manifest lists
     before = file_states(out_dir) if osp.isdir(out_dir) else {}

@@ -12,9 +12,8 @@ import numpy as np
 from mmengine.logging import print_log
 from scipy.io import savemat
 
+from stmixer_mm.apps.command_errors import command_error
 from stmixer_mm.utils.checkpoint_loading import load_pickle
-from stmixer_mm.utils.command_errors import command_error
-from stmixer_mm.utils.output_files import OutputFileError
 from .render import actor_masks
 from .scene import SyntheticVideo, build_split, state_class
 from .settings import (SPLITS, SyntheticAVASettings, add_generator_arguments,
@@ -314,7 +313,7 @@ def main(argv=None) -> None:
     args, kwargs = parse_args(argv)
     try:
         paths = generate_synthetic_tubes(args.out_dir, **kwargs)
-    except (ValueError, FileExistsError, OutputFileError) as e:
+    except (ValueError, FileExistsError, OSError) as e:
         raise SystemExit(command_error(e)) from None
     gt = load_pickle(paths['tube_gt'], 'numpy', 'ACT ground-truth file')
     print(f'tube ground truth: {paths["tube_gt"]}')

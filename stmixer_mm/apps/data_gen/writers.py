@@ -1,5 +1,5 @@
 """Writing a synthetic data set to disk (manifest:
-:mod:`stmixer_mm.utils.output_files`). Layout (:func:`dataset_paths`)::
+:mod:`stmixer_mm.apps.output_files`). Layout (:func:`dataset_paths`)::
 
     <out_dir>/rawframes/<video_id>/img_00001.jpg ...   (FILENAME_TMPL)
         annotations/train.csv, val.csv, *_excluded_timestamps.csv,

@@ -7,22 +7,20 @@ from typing import Any, Dict, Sequence, Tuple
 import numpy as np
 from mmengine.registry import init_default_scope
 
-from stmixer_mm.datasets.dataset_checks.ava import (check_ava_split,
-                                                    metric_custom_classes)
+from stmixer_mm.apps.dataset_doctor.ava import check_ava_split
 # yapf: disable  (isort wraps this import; yapf would re-wrap it)
-from stmixer_mm.datasets.dataset_checks.common import (check_class_coverage,
-                                                       check_num_classes,
-                                                       check_unnamed_classes,
-                                                       linear_runs,
-                                                       resize_factor,
-                                                       split_dataset_cfg)
+from stmixer_mm.apps.dataset_doctor.common import (check_class_coverage,
+                                                   check_num_classes,
+                                                   check_unnamed_classes,
+                                                   linear_runs, resize_factor,
+                                                   split_dataset_cfg)
 # yapf: enable
-from stmixer_mm.datasets.dataset_checks.report import (ERROR,
-                                                       MIN_INTERPOLATED_FRAMES,
-                                                       WARNING, DatasetReport,
-                                                       Finding)
+from stmixer_mm.apps.dataset_doctor.report import (ERROR,
+                                                   MIN_INTERPOLATED_FRAMES,
+                                                   WARNING, DatasetReport,
+                                                   Finding)
+from stmixer_mm.apps.preflight import check_config, metric_custom_classes
 from stmixer_mm.registry import DATASETS
-from stmixer_mm.utils.settings import check_config
 from stmixer_mm.utils.type_names import type_name
 from .tubes import check_tube_dataset
 

@@ -4,15 +4,15 @@ from typing import List
 
 import numpy as np
 
-from stmixer_mm.datasets.dataset_checks.common import (check_interpolated,
-                                                       check_small_persons,
-                                                       examples, finest_stride,
-                                                       linear_runs, step_text,
-                                                       test_pipeline)
-from stmixer_mm.datasets.dataset_checks.report import (LINEAR_TOLERANCE,
-                                                       LINEAR_TOLERANCE_PX,
-                                                       MIN_INTERPOLATED_FRAMES,
-                                                       WARNING, DatasetReport)
+from stmixer_mm.apps.dataset_doctor.common import (check_interpolated,
+                                                   check_small_persons,
+                                                   examples, finest_stride,
+                                                   linear_runs, step_text,
+                                                   test_pipeline)
+from stmixer_mm.apps.dataset_doctor.report import (LINEAR_TOLERANCE,
+                                                   LINEAR_TOLERANCE_PX,
+                                                   MIN_INTERPOLATED_FRAMES,
+                                                   WARNING, DatasetReport)
 
 
 def check_tube_dataset(report: DatasetReport, cfg, split: str, dataset) -> int:

@@ -8,13 +8,7 @@ from dataclasses import dataclass, field
 from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
 from urllib.parse import parse_qs, urlsplit
 
-from stmixer_mm.datasets.label_map import LabelMapError, parse_pbtxt_label_map
-
-
-class AnnotationImportError(ValueError):
-    """Bad input for the importer; the message names the file and the
-    record (line, track, row, frame) and what was expected."""
-
+from stmixer_mm.datasets.label_map import parse_pbtxt_label_map
 
 #: an export is read up to what a real export of its declared size holds, at
 #: most MAX_ANNOTATION_BYTES; this variable (MiB) replaces both
@@ -55,7 +49,7 @@ class Budget(NamedTuple):
                 Defaults to False.
 
         Raises:
-            AnnotationImportError: Naming the export, the amount, the limit
+            ValueError: Naming the export, the amount, the limit
                 and :data:`MAX_ANNOTATION_ENV`.
         """
         if nbytes > self.nbytes:
@@ -65,7 +59,7 @@ class Budget(NamedTuple):
                       f'export spends over {OBJECT_BYTES} bytes on each)')
         else:
             return
-        raise AnnotationImportError(
+        raise ValueError(
             f'{self.name}: {amount}, more than the {_size(self.nbytes)} '
             f'{self.why}; if it is a real export, set the environment '
             f'variable {MAX_ANNOTATION_ENV} to the MiB to read')
@@ -91,7 +85,7 @@ def annotation_budget(name: str, nbytes: Optional[int], why: str,
         nbytes // OBJECT_BYTES``.
 
     Raises:
-        AnnotationImportError: The environment variable is not a number
+        ValueError: The environment variable is not a number
             of MiB > 0.
     """
     env = os.environ.get(MAX_ANNOTATION_ENV, '').strip()
@@ -101,7 +95,7 @@ def annotation_budget(name: str, nbytes: Optional[int], why: str,
         except (ValueError, OverflowError):  # not a number, inf, nan
             nbytes = 0
         if nbytes <= 0:
-            raise AnnotationImportError(
+            raise ValueError(
                 f'{MAX_ANNOTATION_ENV}={env!r}: expected a number of MiB > 0')
         why = f'{MAX_ANNOTATION_ENV}={env} allows'
     elif nbytes is None or nbytes > MAX_ANNOTATION_BYTES:
@@ -208,7 +202,7 @@ def export_files(path: str, exts: Sequence[str], what: str) -> List[str]:
 
     Raises:
         FileNotFoundError: ``path`` does not exist.
-        AnnotationImportError: A folder without a matching file.
+        ValueError: A folder without a matching file.
     """
     if osp.isdir(path):
         files = sorted(
@@ -216,7 +210,7 @@ def export_files(path: str, exts: Sequence[str], what: str) -> List[str]:
             if n.lower().endswith(tuple(exts)))
         if not files:
             names = ' or '.join(f'*{e}' for e in exts)
-            raise AnnotationImportError(
+            raise ValueError(
                 f'{path}: folder without {names} files (expected {what})')
         return files
     if not osp.isfile(path):
@@ -236,16 +230,15 @@ def parse_number(value, where: str, name: str) -> float:
         float: The number.
 
     Raises:
-        AnnotationImportError: Not a number, or not finite.
+        ValueError: Not a number, or not finite.
     """
     try:
         number = float(value)
     except (TypeError, ValueError):
-        raise AnnotationImportError(
+        raise ValueError(
             f'{where}: {name} {value!r} is not a number') from None
     if not math.isfinite(number):
-        raise AnnotationImportError(
-            f'{where}: {name} {value!r} is not a finite number')
+        raise ValueError(f'{where}: {name} {value!r} is not a finite number')
     return number
 
 
@@ -260,16 +253,16 @@ def parse_person_id(value, where: str) -> int:
         int: The id.
 
     Raises:
-        AnnotationImportError: Not an integer, or negative.
+        ValueError: Not an integer, or negative.
     """
     text = str(value).strip()
     try:
         pid = int(text)
     except ValueError:
-        raise AnnotationImportError(
+        raise ValueError(
             f'{where}: person_id {value!r} is not an integer') from None
     if pid < 0:
-        raise AnnotationImportError(
+        raise ValueError(
             f'{where}: person_id {pid} is negative; person ids are '
             'integers >= 0')
     return pid
@@ -292,8 +285,8 @@ def read_label_map(path: str) -> Dict[str, int]:
     if re.search(r'^\s*(label|item)\s*\{', text, re.M):
         try:
             ids = parse_pbtxt_label_map(text, path)  # refuses an id twice
-        except LabelMapError as e:
-            raise AnnotationImportError(str(e)) from None
+        except ValueError as e:
+            raise ValueError(str(e)) from None
         entries = [(name, i, f'label_id {i}') for i, name in ids.items()]
     else:  # ids 1, 2, ...: distinct and >= 1
         entries = []
@@ -303,13 +296,13 @@ def read_label_map(path: str) -> Dict[str, int]:
     names: Dict[str, int] = {}
     for name, ident, line in entries:
         if ident < 1:
-            raise AnnotationImportError(
+            raise ValueError(
                 f'label map {path}, {line}: id {ident} of {name!r}; ids are '
                 '1-based (AVA column 0 is the background)')
         if name in names:
-            raise AnnotationImportError(
+            raise ValueError(
                 f'label map {path}, {line}: class {name!r} listed twice')
         names[name] = ident
     if not names:
-        raise AnnotationImportError(f'label map {path} lists no classes')
+        raise ValueError(f'label map {path} lists no classes')
     return names

@@ -4,8 +4,8 @@ import csv
 import os.path as osp
 from typing import Dict, Tuple
 
-from .common import (Annotation, AnnotationImportError, ImportedAnnotations,
-                     parse_number, parse_person_id, video_key)
+from .common import (Annotation, ImportedAnnotations, parse_number,
+                     parse_person_id, video_key)
 
 CSV_HEADER = ('video', 'time', 'x1', 'y1', 'x2', 'y2', 'action', 'person_id')
 BOX_UNITS = ('pixels', 'normalized')
@@ -46,7 +46,7 @@ def read_csv_table(path: str,
 
     Raises:
         FileNotFoundError: ``path`` does not exist.
-        AnnotationImportError: A wrong header or row (naming the line).
+        ValueError: A wrong header or row (naming the line).
     """
     if box_units not in BOX_UNITS:
         raise ValueError(f'box_units must be one of {BOX_UNITS}, got '
@@ -63,17 +63,15 @@ def read_csv_table(path: str,
             hint = (' (it looks like a row: if the file has no header and '
                     'its columns are in this order, pass --csv-no-header)'
                     if _looks_like_data(first) else '')
-            raise AnnotationImportError(
-                f'{path}, line 1: header {first}, expected '
-                f'{",".join(CSV_HEADER)}{hint}')
+            raise ValueError(f'{path}, line 1: header {first}, expected '
+                             f'{",".join(CSV_HEADER)}{hint}')
         for row in reader:
             where = f'{path}, line {reader.line_num}'
             if not ''.join(row).strip():
-                raise AnnotationImportError(f'{where}: blank line')
+                raise ValueError(f'{where}: blank line')
             if len(row) != len(CSV_HEADER):
-                raise AnnotationImportError(
-                    f'{where}: {len(row)} columns, expected '
-                    f'{len(CSV_HEADER)} ({",".join(CSV_HEADER)})')
+                raise ValueError(f'{where}: {len(row)} columns, expected '
+                                 f'{len(CSV_HEADER)} ({",".join(CSV_HEADER)})')
             name, time_s = row[0].strip(), row[1]
             time = parse_number(time_s, where, 'time')
             box = tuple(
@@ -81,8 +79,7 @@ def read_csv_table(path: str,
                 for v, n in zip(row[2:6], CSV_HEADER[2:6]))
             pid = parse_person_id(row[7], where)
             if time < 0:
-                raise AnnotationImportError(
-                    f'{where}: time {time_s} is negative')
+                raise ValueError(f'{where}: time {time_s} is negative')
             video = video_key(name)
             out.videos.setdefault(video, path)
             action = row[6].strip()
@@ -90,7 +87,7 @@ def read_csv_table(path: str,
             if key in merged:
                 ann = merged[key]
                 if ann.box != box:
-                    raise AnnotationImportError(
+                    raise ValueError(
                         f'{where}: person {pid} of {name} at '
                         f'time {time_s} has box {box} here but {ann.box} '
                         f'at {ann.source}; rows of one person and time '

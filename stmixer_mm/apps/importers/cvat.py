@@ -11,9 +11,9 @@ from collections import Counter
 from typing import (BinaryIO, Callable, Collection, List, NamedTuple, Optional,
                     Sequence, Tuple, Union)
 
-from .common import (Annotation, AnnotationImportError, ImportedAnnotations,
-                     annotation_budget, export_files, parse_number,
-                     parse_person_id, split_actions, video_key)
+from .common import (Annotation, ImportedAnnotations, annotation_budget,
+                     export_files, parse_number, parse_person_id,
+                     split_actions, video_key)
 
 ACTION_ATTRIBUTES = ('action', 'actions')
 PERSON_ID_ATTRIBUTE = 'person_id'
@@ -41,21 +41,21 @@ class FrameRange(NamedTuple):
             where (str): The file and element, in errors.
 
         Raises:
-            AnnotationImportError: ``frame`` is negative, outside
+            ValueError: ``frame`` is negative, outside
                 ``start``..``stop`` or off the ``step`` grid.
         """
         if frame < 0:
-            raise AnnotationImportError(
+            raise ValueError(
                 f'{where}: frame {frame} is negative; CVAT frame numbers '
                 'are video frames >= 0')
         last = '' if self.stop is None else f' to {self.stop}'
         if frame < self.start or (self.stop is not None and frame > self.stop):
-            raise AnnotationImportError(
+            raise ValueError(
                 f'{where}: frame {frame} is outside the task\'s frames '
                 f'{self.start}{last} (<start_frame>, <stop_frame>); CVAT '
                 'writes box frames as absolute video frame numbers')
         if (frame - self.start) % self.step:
-            raise AnnotationImportError(
+            raise ValueError(
                 f'{where}: frame {frame} is not one of the task\'s frames '
                 f'{self.start}, {self.start + self.step}, ... '
                 f'(<start_frame>{self.start}, <frame_filter>step='
@@ -153,7 +153,7 @@ class _Builder(ET.TreeBuilder):
         return elem
 
     def doctype(self, name, pubid, system):
-        raise AnnotationImportError(
+        raise ValueError(
             f'{self.name}: has a <!DOCTYPE>; a CVAT export has none, and '
             'its entities could expand far beyond the file')
 
@@ -183,7 +183,7 @@ def _parse(name: str, stream: BinaryIO, size: int, zipped: bool,
         parser.close()
     except ET.ParseError as e:
         line, col = e.position
-        raise AnnotationImportError(
+        raise ValueError(
             f'{name}, line {line}, column {col + 1}: malformed XML '
             f'({e}); expected a CVAT for video 1.1 export') from None
     doc.finish()
@@ -200,7 +200,7 @@ def xml_documents(file: str, read: Callable[[str], '_Document']) -> None:
             the given name (the file, or ``zip/member``).
 
     Raises:
-        AnnotationImportError: An unreadable ZIP or member, a ZIP without
+        ValueError: An unreadable ZIP or member, a ZIP without
             an XML file, a malformed or oversized document, or what the
             reader refuses.
     """
@@ -211,7 +211,7 @@ def xml_documents(file: str, read: Callable[[str], '_Document']) -> None:
     try:
         archive = zipfile.ZipFile(file)
     except (zipfile.BadZipFile, OSError) as e:
-        raise AnnotationImportError(
+        raise ValueError(
             f'{file}: not a readable ZIP ({e}); expected a CVAT export '
             'ZIP') from None
     with archive:
@@ -220,7 +220,7 @@ def xml_documents(file: str, read: Callable[[str], '_Document']) -> None:
              if i.filename.lower().endswith('.xml') and not i.is_dir()),
             key=lambda i: i.filename)
         if not members:
-            raise AnnotationImportError(
+            raise ValueError(
                 f'{file}: ZIP without an XML file (a CVAT export ZIP holds '
                 f'annotations.xml); members: '
                 f'{[i.filename for i in archive.infolist()][:10]}')
@@ -230,7 +230,7 @@ def xml_documents(file: str, read: Callable[[str], '_Document']) -> None:
                 with archive.open(info) as stream:
                     _parse(name, stream, info.file_size, True, read(name))
             except (zipfile.BadZipFile, OSError, EOFError, zlib.error) as e:
-                raise AnnotationImportError(
+                raise ValueError(
                     f'{name}: cannot be read from the ZIP ({e})') from None
 
 
@@ -259,7 +259,7 @@ def read_cvat(path: str,
         ``frame_grids`` (:class:`FrameRange` of each task) per video.
 
     Raises:
-        AnnotationImportError: A malformed or oversized export, or a
+        ValueError: A malformed or oversized export, or a
             record that breaks the task's frames (naming file and track).
     """
     out = ImportedAnnotations('cvat')
@@ -286,7 +286,7 @@ def _int_text(file: str, elem: Optional[ET.Element], tag: str,
     try:
         return int(text)
     except ValueError:
-        raise AnnotationImportError(
+        raise ValueError(
             f'{file}: <{tag}>{text}</{tag}> is not an integer (a video '
             'frame number)') from None
 
@@ -297,7 +297,7 @@ def _frame_range(file: str, task: Optional[ET.Element]) -> FrameRange:
     start = _int_text(file, task, 'start_frame', 0)
     stop = _int_text(file, task, 'stop_frame', None)
     if start < 0 or (stop is not None and stop < start):
-        raise AnnotationImportError(
+        raise ValueError(
             f'{file}: <start_frame>{start}, <stop_frame>{stop}: expected '
             '0 <= start_frame <= stop_frame')
     step = 1
@@ -305,7 +305,7 @@ def _frame_range(file: str, task: Optional[ET.Element]) -> FrameRange:
     if ffilter:
         match = STEP_FILTER.fullmatch(ffilter)
         if match is None or int(match.group(1)) < 1:
-            raise AnnotationImportError(
+            raise ValueError(
                 f'{file}: <frame_filter>{ffilter}</frame_filter>, expected '
                 'step=N with an integer N >= 1')
         step = int(match.group(1))
@@ -323,7 +323,7 @@ def _claim_video(names: Sequence[Optional[str]], out: ImportedAnnotations,
         found = [k for k in keys if k in known_videos]
         if not found:
             free = sorted(set(known_videos) - set(out.videos))
-            raise AnnotationImportError(
+            raise ValueError(
                 f'{source}: none of its video names {candidates} (<meta> '
                 '<source>, <task><name>, the file name) is a video in the '
                 f'video folder (names without extension: '
@@ -334,9 +334,8 @@ def _claim_video(names: Sequence[Optional[str]], out: ImportedAnnotations,
                  if free else ''))
         video = found[0]
     if video in out.videos:
-        raise AnnotationImportError(
-            f'{source}: video {video!r} is also annotated in '
-            f'{out.videos[video]}; one CVAT task per video')
+        raise ValueError(f'{source}: video {video!r} is also annotated in '
+                         f'{out.videos[video]}; one CVAT task per video')
     out.videos[video] = source
     return video
 
@@ -351,7 +350,7 @@ def _frame_size(file: str, video: str, holders, out: ImportedAnnotations):
             out.frame_sizes[video] = (int(_text(size, 'width')),
                                       int(_text(size, 'height')))
         except (TypeError, ValueError):
-            raise AnnotationImportError(
+            raise ValueError(
                 f'{file}: <original_size> without integer <width> and '
                 '<height>') from None
 
@@ -362,16 +361,16 @@ def _project_tasks(file: str, project: ET.Element) -> List[tuple]:
     holder = project.find('tasks')
     elems = holder.findall('task') if holder is not None else []
     if not elems:
-        raise AnnotationImportError(
+        raise ValueError(
             f'{file}: a project export without <meta><project><tasks>')
     tasks, offset, subset = [], 0, None
     for elem in elems:
         tid = _text(elem, 'id')
         where = f'{file}, <task> id={tid}'
         if tid is None:
-            raise AnnotationImportError(f'{where}: no <id>')
+            raise ValueError(f'{where}: no <id>')
         if any(tid == t[1] for t in tasks):
-            raise AnnotationImportError(
+            raise ValueError(
                 f'{where}: a second <task> of this id in <meta><project>'
                 '<tasks>; a project export lists each task once (its '
                 'shapes name it by task_id)')
@@ -380,7 +379,7 @@ def _project_tasks(file: str, project: ET.Element) -> List[tuple]:
         frames = _frame_range(where, elem)
         size = _int_text(where, elem, 'size', None)
         if size is None or size < 0:
-            raise AnnotationImportError(
+            raise ValueError(
                 f'{where}: <size> missing or negative; the frame numbers '
                 'of the tasks after it depend on it')
         tasks.append((elem, tid, frames, offset))
@@ -394,7 +393,7 @@ def _image_frame(file: str, image: ET.Element) -> int:
     name = image.get('name', '')
     match = VIDEO_FRAME_NAME.fullmatch(osp.basename(name))
     if match is None:
-        raise AnnotationImportError(
+        raise ValueError(
             f'{file}: <image id={image.get("id")!r} name={name!r}>: not a '
             'video frame name (CVAT names the frames of a video task '
             'frame_NNNNNN); this "CVAT for images" export is of an image '
@@ -499,12 +498,12 @@ class _Document:
             level (int): Its depth: 1 the root, 2 top-level.
 
         Raises:
-            AnnotationImportError: A root other than ``<annotations>``, or
+            ValueError: A root other than ``<annotations>``, or
                 an ``<image>`` and a ``<track>`` in one document.
         """
         if level == 1:
             if elem.tag != 'annotations':
-                raise AnnotationImportError(
+                raise ValueError(
                     f'{self.file}: root element <{elem.tag}>, expected '
                     '<annotations> (a CVAT for video 1.1 export)')
             self.root = elem
@@ -512,7 +511,7 @@ class _Document:
         if elem.tag not in ('track', 'image'):
             return
         if self.kind is not None and elem.tag != self.kind:
-            raise AnnotationImportError(
+            raise ValueError(
                 f'{self.file}: has both <image> and <track> elements; '
                 'expected a "CVAT for video 1.1" or a "CVAT for images 1.1"'
                 ' export')
@@ -530,7 +529,7 @@ class _Document:
             level (int): Its depth: 2 top-level, 3 its child.
 
         Raises:
-            AnnotationImportError: What the reader refuses in it (naming
+            ValueError: What the reader refuses in it (naming
                 file, track or image, and frame).
         """
         if level == 3:
@@ -541,7 +540,7 @@ class _Document:
         if elem.tag == 'version':
             version = (elem.text or '').strip()
             if not self.version and version and version != '1.1':
-                raise AnnotationImportError(
+                raise ValueError(
                     f'{self.file}: CVAT XML version {version}, expected 1.1')
             self.version = True
             return
@@ -619,14 +618,14 @@ class _Document:
             _Task: The document's task, or the project task it names.
 
         Raises:
-            AnnotationImportError: A project export's shape whose
+            ValueError: A project export's shape whose
                 ``task_id`` is no task of the project.
         """
         if self.by_id is None:
             return self.tasks[0]
         task = self.by_id.get(shape.get('task_id'))
         if task is None:
-            raise AnnotationImportError(
+            raise ValueError(
                 f'{self.file}: <{shape.tag} id={shape.get("id")!r} '
                 f'task_id={shape.get("task_id")!r}>: expected the id of one '
                 f'of the project\'s tasks {sorted(self.by_id)}')
@@ -671,7 +670,7 @@ class _Document:
         file, video, records = task.where, task.video, task.records
         sizes, out = task.sizes, self.out
         if len(sizes) > 1:
-            raise AnnotationImportError(
+            raise ValueError(
                 f'{file}: images of different sizes {sorted(sizes)}; the '
                 'frames of one video have one size')
         if sizes:
@@ -679,13 +678,13 @@ class _Document:
             try:
                 out.frame_sizes[video] = (int(w), int(h))
             except ValueError:
-                raise AnnotationImportError(
+                raise ValueError(
                     f'{file}: <image width={w!r} height={h!r}>: not '
                     'integers') from None
         given = [r.person_id != -1 for r in records]
         if any(given) and not all(given):
             first = records[given.index(False)]
-            raise AnnotationImportError(
+            raise ValueError(
                 f'{first.source}: no person_id attribute, while other boxes '
                 'have one; give every box its person_id, or none')
         if records and not all(given):
@@ -713,7 +712,7 @@ class _Track:
         label = track.get('label', '')
         self.where = where = f'{task.where}: track id={tid} label={label!r}'
         if tid is None:
-            raise AnnotationImportError(f'{where}: <track> without id')
+            raise ValueError(f'{where}: <track> without id')
         self.place, self.name = _Place(where), f'{task.where}:track {tid}'
         self.actions = () if label in doc.person_labels or not label else (
             label, )
@@ -731,7 +730,7 @@ class _Track:
             box (xml.etree.ElementTree.Element): The child, complete.
 
         Raises:
-            AnnotationImportError: A box without an integer frame, on a
+            ValueError: A box without an integer frame, on a
                 frame the task did not use, or with a bad coordinate or
                 ``person_id`` (naming file, track and frame).
         """
@@ -742,7 +741,7 @@ class _Track:
         try:
             frame = int(text) - task.offset
         except (TypeError, ValueError):
-            raise AnnotationImportError(
+            raise ValueError(
                 f'{self.where}: <box> {dict(box.attrib)} needs an integer '
                 'frame') from None
         frame = self.doc.frames.setdefault(frame, frame)
@@ -767,7 +766,7 @@ class _Track:
         """The track ended: one person along it; its records to its task.
 
         Raises:
-            AnnotationImportError: ``person_id`` changes along the track,
+            ValueError: ``person_id`` changes along the track,
                 is missing on some of its boxes, or (none given) the track
                 id is no person id.
         """
@@ -775,11 +774,11 @@ class _Track:
         for what, count in (*self.shapes.items(), *self.attributes.items()):
             task.ignored[what] += count
         if len(person_ids) > 1:
-            raise AnnotationImportError(
+            raise ValueError(
                 f'{self.where}: person_id changes along the track '
                 f'({sorted(person_ids)}); one person per track')
         if person_ids and any(r.person_id == -1 for r in records):
-            raise AnnotationImportError(
+            raise ValueError(
                 f'{self.where}: person_id attribute missing on some boxes')
         if not person_ids:
             pid = parse_person_id(self.tid, f'{self.where}: track id')

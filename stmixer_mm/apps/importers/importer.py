@@ -13,16 +13,16 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 from mmengine.registry import DefaultScope
 
+from stmixer_mm.apis.config_files import ConfigFileError, load_config
 from stmixer_mm.apis.video_io.decoding import frame_pixel_bound
+from stmixer_mm.apps.output_files import (check_output_dir,
+                                          clear_stale_staging,
+                                          staged_output_dir)
+from stmixer_mm.apps.preflight import check_config
 from stmixer_mm.registry import DATASETS
-from stmixer_mm.utils.output_files import (check_output_dir,
-                                           clear_stale_staging,
-                                           staged_output_dir)
+from stmixer_mm.utils.checks import ConfigSettingError
 from stmixer_mm.utils.package_files import package_config
-from stmixer_mm.utils.settings import (ConfigFileError, ConfigSettingError,
-                                       check_config, load_config)
-from .common import (Annotation, AnnotationImportError, FrameGrid,
-                     ImportedAnnotations, read_label_map)
+from .common import Annotation, FrameGrid, ImportedAnnotations, read_label_map
 from .csv_table import read_csv_table
 from .cvat import read_cvat
 from .label_studio import read_label_studio
@@ -99,7 +99,7 @@ class VideoTrackIndex:
         fps (int): Output frames per second.
 
     Raises:
-        AnnotationImportError: A box outside the frame (beyond the
+        ValueError: A box outside the frame (beyond the
             tolerance) or empty, a frame or time beyond the video, or one
             person id given to two tracks at one frame.
     """
@@ -118,7 +118,7 @@ class VideoTrackIndex:
             if ann.frame is not None:
                 # an estimated count is checked after decoding instead
                 if info.frames_exact and ann.frame >= info.num_frames:
-                    raise AnnotationImportError(
+                    raise ValueError(
                         f'{ann.source}: video frame {ann.frame} (0-based) '
                         'is beyond the '
                         f'{info.num_frames} frames (0..'
@@ -126,7 +126,7 @@ class VideoTrackIndex:
                 slot = self.by_frame[ann.frame]
                 other = slot.get(ann.person_id)
                 if other is not None:
-                    raise AnnotationImportError(
+                    raise ValueError(
                         f'{ann.source}: person id {ann.person_id} is also '
                         f'given to {other.track} at this frame ({other.source}'
                         '); two tracks of one person at one frame')
@@ -134,7 +134,7 @@ class VideoTrackIndex:
             else:
                 limit = info.duration + 0.5 / info.fps
                 if ann.time > limit:
-                    raise AnnotationImportError(
+                    raise ValueError(
                         f'{ann.source}: time {ann.time:g} s is beyond the '
                         f'duration {info.duration:.3f} s of {info.path}')
                 self.by_person_times[ann.person_id].append((ann.time, ann))
@@ -154,7 +154,7 @@ class VideoTrackIndex:
         tol = BOX_TOLERANCE_PX
         if not all(math.isfinite(v) for v in box) or x1 < -tol or \
                 y1 < -tol or x2 > w + tol or y2 > h + tol:
-            raise AnnotationImportError(
+            raise ValueError(
                 f'{ann.source}: box (x1, y1, x2, y2) = '
                 f'({x1:.2f}, {y1:.2f}, {x2:.2f}, {y2:.2f}) px is outside '
                 f'the {w}x{h} frame of {self.info.path} by more than '
@@ -164,7 +164,7 @@ class VideoTrackIndex:
         self.clipped += clipped != (x1, y1, x2, y2)
         x1, y1, x2, y2 = clipped
         if x2 <= x1 or y2 <= y1:
-            raise AnnotationImportError(
+            raise ValueError(
                 f'{ann.source}: zero-area or inverted box (x1, y1, x2, y2) = '
                 f'({x1:.2f}, {y1:.2f}, {x2:.2f}, {y2:.2f}) px in track '
                 f'{ann.track}; a box needs x2 > x1 and y2 > y1')
@@ -218,7 +218,7 @@ def _check_task_length(video: str, source: str, grid: FrameGrid,
     (exact before decoding, decoded after)."""
     stop = grid[1]
     if stop is not None and stop >= num_frames:
-        raise AnnotationImportError(
+        raise ValueError(
             f'{source}: video {video!r}: the CVAT task runs to '
             f'<stop_frame>{stop}, beyond the {num_frames} frames (0..'
             f'{num_frames - 1}) of {info.path}: the task was made from '
@@ -243,7 +243,7 @@ def check_frame_grid(video: str, source: str, grid: FrameGrid, info: VideoInfo,
         interval (int): AVA: seconds between keyframes.
 
     Raises:
-        AnnotationImportError: Naming the first missed frame and the
+        ValueError: Naming the first missed frame and the
             ``--fps`` / ``--keyframe-interval`` or start frame that fits.
     """
     start, stop, step = grid
@@ -285,7 +285,7 @@ def check_frame_grid(video: str, source: str, grid: FrameGrid, info: VideoInfo,
             f'the {info.fps:g} fps video), which the task did not annotate: '
             f'it has no box there, so {harm}; ')
     if fix is not None:
-        raise AnnotationImportError(
+        raise ValueError(
             head + f'pass {fix[0]} {fix[1]}: its '
             f'{"output frames" if layout == "tubes" else "keyframes"} are '
             'then frames of the task')
@@ -298,11 +298,11 @@ def check_frame_grid(video: str, source: str, grid: FrameGrid, info: VideoInfo,
         filter(on_grid, range(max(0, start - step + 1), start + step)),
         key=lambda s: (abs(s - start), s))
     if not starts:
-        raise AnnotationImportError(
+        raise ValueError(
             head + f'{grid_text}, and no start frame puts a task of step '
             f'{step} on them: recreate the task with step=1 (or a step that '
             'divides the video\'s frame rate)')
-    raise AnnotationImportError(
+    raise ValueError(
         head + f'{grid_text}, and the task\'s start frame {start} is off '
         'that output frame grid: recreate or re-export the task with a '
         f'start frame on it (e.g. <start_frame>{starts[0]}), or with '
@@ -331,7 +331,7 @@ def check_decoded_grid(video: str, source: str, grid: FrameGrid,
         interval (int): AVA: seconds between keyframes.
 
     Raises:
-        AnnotationImportError: Naming the first such output frame, its
+        ValueError: Naming the first such output frame, its
             source frame and the task's frames.
     """
     start, stop, step = grid
@@ -343,7 +343,7 @@ def check_decoded_grid(video: str, source: str, grid: FrameGrid,
         if src < start or (stop is not None and src > stop) or \
                 (src - start) % step == 0:
             continue
-        raise AnnotationImportError(
+        raise ValueError(
             f'{source}: video {video!r}: the CVAT task annotates the video '
             f'frames {start}, {start + step}, {start + 2 * step}, ... '
             f'(<frame_filter>step={step}), but output frame {k} (time '
@@ -372,21 +372,21 @@ def check_layout_config(path: str,
             with ``lazy_init=True``. Defaults to False.
 
     Raises:
-        AnnotationImportError: The config is refused (naming ``label``).
+        ValueError: The config is refused (naming ``label``).
     """
     expected = (f'expected a config of the {layout} layout (a model, and '
                 f'train / val datasets of type {LAYOUT_DATASETS[layout]} or '
                 f'a subclass, as configs/{DEFAULT_BASE_CONFIGS[layout]})')
     try:
         cfg = load_config(path)
-    except ConfigFileError as e:
+    except (ConfigFileError, FileNotFoundError) as e:
         why = str(e)
         if why.startswith(f'config {path}'):
             why = why[len(f'config {path}'):].lstrip(': ')
-        raise AnnotationImportError(f'{label}: {why}; {expected}') from None
+        raise ValueError(f'{label}: {why}; {expected}') from None
     model = cfg.get('model')
     if not hasattr(model, 'get') or not model.get('type'):
-        raise AnnotationImportError(f'{label}: no model.type; {expected}')
+        raise ValueError(f'{label}: no model.type; {expected}')
     base = DATASETS.get(LAYOUT_DATASETS[layout])
     keys = ('train_dataloader', 'val_dataloader')
     datasets = [(cfg.get(key) or {}).get('dataset') or {} for key in keys]
@@ -394,7 +394,7 @@ def check_layout_config(path: str,
         kind = dataset.get('type')
         cls = kind if isinstance(kind, type) else DATASETS.get(kind or '')
         if not (isinstance(cls, type) and issubclass(cls, base)):
-            raise AnnotationImportError(
+            raise ValueError(
                 f'{label}: {key}.dataset.type is {kind!r}; {expected}')
     if not build:
         return
@@ -407,8 +407,7 @@ def check_layout_config(path: str,
         # a ConfigSettingError starts with the config path, the type is noise
         kind = '' if isinstance(e, ConfigSettingError) else \
             f'{type(e).__name__}: '
-        raise AnnotationImportError(
-            f'{label} does not build: {kind}{e}') from e
+        raise ValueError(f'{label} does not build: {kind}{e}') from e
 
 
 def split_videos(videos: Sequence[str],
@@ -434,7 +433,7 @@ def split_videos(videos: Sequence[str],
         dict[str, list[str]]: ``train`` and ``val``, each sorted.
 
     Raises:
-        AnnotationImportError: Unknown ``val_videos``, an empty train
+        ValueError: Unknown ``val_videos``, an empty train
             split, or ``val_ratio`` outside [0, 1].
     """
     videos = sorted(videos)
@@ -442,19 +441,18 @@ def split_videos(videos: Sequence[str],
         keys = [osp.splitext(osp.basename(v))[0] for v in val_videos]
         unknown = [v for v, k in zip(val_videos, keys) if k not in videos]
         if unknown:
-            raise AnnotationImportError(
+            raise ValueError(
                 f'--val-videos {unknown} are not among the annotated videos '
                 f'{videos}')
         val = sorted(set(keys))
         train = [v for v in videos if v not in val]
         if not train:
-            raise AnnotationImportError(
+            raise ValueError(
                 f'the train split is empty: --val-videos {val_videos} name '
                 f'every annotated video {videos}; leave at least one out')
         return dict(train=train, val=val)
     if not 0 <= val_ratio <= 1:
-        raise AnnotationImportError(
-            f'--val-ratio must be in [0, 1], got {val_ratio}')
+        raise ValueError(f'--val-ratio must be in [0, 1], got {val_ratio}')
     if len(videos) == 1 or val_ratio == 0:
         why = ('one annotated video' if len(videos) == 1 else '--val-ratio 0')
         log(f'warning: {why}: the val split is the training videos '
@@ -482,7 +480,7 @@ def class_ids(imported: ImportedAnnotations,
         dict[str, int]: ``{action name: id}``, ids from 1.
 
     Raises:
-        AnnotationImportError: A name that ``label_map.pbtxt`` cannot hold,
+        ValueError: A name that ``label_map.pbtxt`` cannot hold,
             no action at all, or an action missing from ``label_map``.
     """
     seen: Dict[str, str] = {}
@@ -491,14 +489,14 @@ def class_ids(imported: ImportedAnnotations,
             seen.setdefault(a, ann.source)
     for name, where in seen.items():
         if set(name) & set(UNWRITABLE_NAME_CHARS) or not name.strip():
-            raise AnnotationImportError(
+            raise ValueError(
                 f'action name {name!r} ({where}) cannot be written to '
                 'label_map.pbtxt and read back (mmaction2 reads a name up to '
                 'its first \'"\'): rename it without quotes, backslashes '
                 'or line breaks')
     if label_map is None:
         if not seen:
-            raise AnnotationImportError(
+            raise ValueError(
                 'the annotations name no action (every box has an empty '
                 'action set); see docs/en/annotation_formats.md for where '
                 'each format keeps actions')
@@ -506,7 +504,7 @@ def class_ids(imported: ImportedAnnotations,
     ids = read_label_map(label_map)
     missing = sorted(set(seen) - set(ids))
     if missing:
-        raise AnnotationImportError(
+        raise ValueError(
             f'actions {missing} are not in --label-map {label_map} (classes '
             f'{sorted(ids)}); first seen at {seen[missing[0]]}')
     return ids
@@ -607,14 +605,14 @@ def import_annotations(fmt: str,
         tubes_per_class, boxes_without_action).
 
     Raises:
-        AnnotationImportError: Bad input (naming the file and record), a
+        ValueError: Bad input (naming the file and record), a
             video of frames larger than ``max_frame_pixels``, a base
             config of another layout, or a written config that does not
             build.
         FileNotFoundError: ``annotations`` or ``videos`` is missing.
         FileExistsError: ``out_dir`` is a file, not empty without
             ``overwrite``, or without the manifest of an earlier import.
-        OutputDirError: (a ValueError) a manifest that cannot be trusted.
+        OSError: (a ValueError) a manifest that cannot be trusted.
         ValueError: ``layout``, ``fmt`` or ``multi_label`` not one of its
             choices.
     """
@@ -628,16 +626,16 @@ def import_annotations(fmt: str,
     if layout not in LAYOUTS:
         raise ValueError(f'layout must be one of {LAYOUTS}, got {layout!r}')
     if not isinstance(fps, int) or fps < 1:
-        raise AnnotationImportError(f'--fps must be an integer >= 1, got '
-                                    f'{fps!r} (AVA timestamps need it)')
+        raise ValueError(f'--fps must be an integer >= 1, got '
+                         f'{fps!r} (AVA timestamps need it)')
     if not isinstance(keyframe_interval, int) or keyframe_interval < 1:
-        raise AnnotationImportError(
+        raise ValueError(
             '--keyframe-interval must be an integer >= 1 (whole seconds), '
             f'got {keyframe_interval!r}')
     if multi_label not in ('error', 'split'):
         raise ValueError("multi_label must be 'error' or 'split'")
     bound = frame_pixel_bound(max_frame_pixels, '--max-frame-pixels',
-                              AnnotationImportError)
+                              ValueError)
     base_config = base_config or package_config(DEFAULT_BASE_CONFIGS[layout])
     check_layout_config(base_config, layout, f'--base-config {base_config}')
     clear_stale_staging(out_dir, log)  # left by killed runs
@@ -660,12 +658,12 @@ def import_annotations(fmt: str,
         log(f'note: {note}')
     missing = sorted(set(imported.videos) - set(on_disk))
     if missing:
-        raise AnnotationImportError(
+        raise ValueError(
             f'videos {missing} are annotated ({imported.videos[missing[0]]})'
             f' but not in --videos {videos} (found {sorted(on_disk)})')
     unannotated = sorted(set(on_disk) - set(imported.videos))
     if unannotated and not skip_unannotated:
-        raise AnnotationImportError(
+        raise ValueError(
             f'videos {unannotated} in --videos {videos} have no annotations;'
             ' pass --skip-unannotated to leave them out')
     for v in unannotated:
@@ -674,7 +672,7 @@ def import_annotations(fmt: str,
     names = sorted(imported.videos)
     no_ids = sorted(v for v, known in imported.identities.items() if not known)
     if layout == 'tubes' and no_ids:
-        raise AnnotationImportError(
+        raise ValueError(
             f'videos {no_ids} ({imported.videos[no_ids[0]]}) have no person '
             'ids that follow a person across frames (a "CVAT for images" '
             'export without person_id attributes), and a tube is one '
@@ -690,12 +688,12 @@ def import_annotations(fmt: str,
     for v in names:
         info = infos[v]
         if fps > info.fps * FPS_TOLERANCE:
-            raise AnnotationImportError(
+            raise ValueError(
                 f'--fps {fps} is above the frame rate {info.fps:.3f} of '
                 f'{info.path}; frames would be repeated')
         size = imported.frame_sizes.get(v)
         if size is not None and tuple(size) != (info.width, info.height):
-            raise AnnotationImportError(
+            raise ValueError(
                 f'{imported.videos[v]}: <original_size> {size[0]}x{size[1]} '
                 f'differs from the {info.width}x{info.height} frames of '
                 f'{info.path}')
@@ -728,7 +726,7 @@ def import_annotations(fmt: str,
             late = [f for f in index.by_frame if f >= n_src]
             if late:
                 ann = next(iter(index.by_frame[max(late)].values()))
-                raise AnnotationImportError(
+                raise ValueError(
                     f'{ann.source}: video frame {max(late)} (0-based) is '
                     f'beyond the {n_src} frames decoded from {on_disk[v]}')
             # time-based rows, against the decoded length (not the header)
@@ -737,7 +735,7 @@ def import_annotations(fmt: str,
                          for t, ann in rows if t > decoded_s + 0.5 / info.fps]
             if late_rows:
                 t, ann = max(late_rows, key=lambda r: r[0])
-                raise AnnotationImportError(
+                raise ValueError(
                     f'{ann.source}: time {t:g} s is beyond the '
                     f'{decoded_s:.3f} s ({n_src} frames) decoded from '
                     f'{on_disk[v]}, whose container promised '

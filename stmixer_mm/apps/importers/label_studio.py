@@ -7,10 +7,10 @@ import re
 from datetime import datetime, timezone
 from typing import BinaryIO, Callable, Dict, List, Optional, Sequence
 
-from stmixer_mm.utils.json_input import JSONInputError, parse_json
-from .common import (Annotation, AnnotationImportError, Budget,
-                     ImportedAnnotations, annotation_budget, export_files,
-                     parse_number, parse_person_id, video_key)
+from stmixer_mm.utils.json_input import parse_json
+from .common import (Annotation, Budget, ImportedAnnotations,
+                     annotation_budget, export_files, parse_number,
+                     parse_person_id, video_key)
 
 PERSON_ID_FIELD = 'person_id'
 #: frames a sequence may reach without a known video length
@@ -76,7 +76,7 @@ def read_label_studio(
         each task.
 
     Raises:
-        AnnotationImportError: A malformed or oversized export, a task
+        ValueError: A malformed or oversized export, a task
             without annotation, or a box beyond the video (named).
     """
     out = ImportedAnnotations('label-studio')
@@ -121,9 +121,8 @@ def _read_file(file: str, out: ImportedAnnotations, person_labels: set,
     budget.check(len(text), exact=True)
     try:
         tasks = parse_json(text, file)
-    except JSONInputError as e:
-        raise AnnotationImportError(
-            f'{e}; expected a Label Studio JSON export') from None
+    except ValueError as e:
+        raise ValueError(f'{e}; expected a Label Studio JSON export') from None
     # JSON is parsed in one piece (the standard library has no streaming
     # parser); the text is not needed beside the tree, nor a task's tree
     # once it is read
@@ -131,23 +130,23 @@ def _read_file(file: str, out: ImportedAnnotations, person_labels: set,
     if isinstance(tasks, dict):
         tasks = [tasks]
     if not isinstance(tasks, list):
-        raise AnnotationImportError(
+        raise ValueError(
             f'{file}: expected a list of tasks, got {type(tasks).__name__}')
     for t, task in enumerate(tasks):
         where = f'{file}: task {t} (id={task.get("id")})' if isinstance(
             task, dict) else f'{file}: task {t}'
         if not isinstance(task, dict) or not isinstance(
                 task.get('data'), dict):
-            raise AnnotationImportError(f'{where}: expected an object with '
-                                        '"data"')
+            raise ValueError(f'{where}: expected an object with '
+                             '"data"')
         name = task['data'].get(video_field)
         if not isinstance(name, str):
-            raise AnnotationImportError(
+            raise ValueError(
                 f'{where}: data.{video_field} is missing or not a string '
                 f'(data keys {sorted(task["data"])})')
         video = video_key(name, strip_upload_prefix=True)
         if video in out.videos:
-            raise AnnotationImportError(
+            raise ValueError(
                 f'{where}: video {video!r} ({name}) is annotated by '
                 f'another task too ({out.videos[video]})')
         out.videos[video] = f'{file}: task {t}'
@@ -156,7 +155,7 @@ def _read_file(file: str, out: ImportedAnnotations, person_labels: set,
             if not a.get('was_cancelled')
         ]
         if not anns:
-            raise AnnotationImportError(
+            raise ValueError(
                 f'{where}: no annotation (the task was not annotated, or '
                 'its annotations were cancelled); annotate the video or '
                 'leave it out of the export and of --videos')
@@ -200,7 +199,7 @@ def pick_annotation(where: str, anns: List[dict],
         dict: The annotation to read.
 
     Raises:
-        AnnotationImportError: Several candidates without distinct
+        ValueError: Several candidates without distinct
             ``updated_at`` / ``created_at`` times.
     """
     if len(anns) == 1:
@@ -209,7 +208,7 @@ def pick_annotation(where: str, anns: List[dict],
     pool = gt or anns
     stamps = [_updated(a) for a in pool]
     if len(pool) > 1 and (None in stamps or len(set(stamps)) < len(stamps)):
-        raise AnnotationImportError(
+        raise ValueError(
             f'{where}: {len(anns)} annotations (ids '
             f'{[a.get("id") for a in anns]}), {len(gt)} marked ground '
             'truth, and their updated_at / created_at times do not say '
@@ -237,9 +236,8 @@ def _read_result(where: str, result: List[dict], video: str,
         value = item.get('value') or {}
         if kind == 'videorectangle':
             if rid in regions:
-                raise AnnotationImportError(
-                    f'{where}: region id {rid!r} given to two '
-                    'videorectangle results')
+                raise ValueError(f'{where}: region id {rid!r} given to two '
+                                 'videorectangle results')
             regions[rid] = item
         elif kind in ACTION_TYPES:
             names = value.get(kind) or []
@@ -256,7 +254,7 @@ def _read_result(where: str, result: List[dict], video: str,
         str(r) for r in set(extra_actions) | set(person_ids)
         if r not in regions)
     if unknown:
-        raise AnnotationImportError(
+        raise ValueError(
             f'{where}: per-region results refer to region ids {unknown} '
             'that have no videorectangle result')
     taken = set(person_ids.values())  # the others numbered 0, 1, ... around
@@ -307,15 +305,15 @@ def expand_sequence(where: str,
     """
     seq = value.get('sequence')
     if not isinstance(seq, list) or not seq:
-        raise AnnotationImportError(f'{where}: value.sequence is missing or '
-                                    'empty')
+        raise ValueError(f'{where}: value.sequence is missing or '
+                         'empty')
     count = value.get('framesCount')
     keys = []
     for k, s in enumerate(seq):
         try:
             frame, values = int(s['frame']), {n: s[n] for n in XYWH}
         except (KeyError, TypeError, ValueError):
-            raise AnnotationImportError(
+            raise ValueError(
                 f'{where}: sequence[{k}] {s!r} needs frame, x, y, width, '
                 'height') from None
         box = [
@@ -323,30 +321,28 @@ def expand_sequence(where: str,
             for n, v in values.items()
         ]
         if frame < 1:
-            raise AnnotationImportError(
+            raise ValueError(
                 f'{where}: sequence[{k}] frame {frame}; Label Studio frames '
                 'are 1-based')
         if frame > max_frames:
-            raise AnnotationImportError(
+            raise ValueError(
                 f'{where}: sequence[{k}] frame {frame} is beyond the '
                 f'{_frames_text(max_frames, from_video)}')
         if float(s.get('rotation') or 0) != 0:
-            raise AnnotationImportError(
+            raise ValueError(
                 f'{where}: sequence[{k}] (frame {frame}) has rotation '
                 f'{s.get("rotation")}; rotated boxes are not supported')
         keys.append((frame, box, bool(s.get('enabled', True)), k))
     keys.sort(key=lambda x: x[0])
     if isinstance(count, int) and not isinstance(count, bool):
         if count > max_frames + frames_count_slack(max_frames, from_video):
-            raise AnnotationImportError(
-                f'{where}: framesCount {count} is beyond the '
-                f'{_frames_text(max_frames, from_video)}')
+            raise ValueError(f'{where}: framesCount {count} is beyond the '
+                             f'{_frames_text(max_frames, from_video)}')
         count = min(count, max_frames)
     boxes: Dict[int, List[float]] = {}
     for i, (frame, box, enabled, _) in enumerate(keys):
         if frame in boxes:
-            raise AnnotationImportError(
-                f'{where}: frame {frame} is a keyframe twice')
+            raise ValueError(f'{where}: frame {frame} is a keyframe twice')
         boxes[frame] = box
         if not enabled:
             continue

@@ -12,7 +12,6 @@ import numpy as np
 
 from stmixer_mm.registry import CONFIG_SCOPE
 from stmixer_mm.utils.package_files import models_dir, package_dir
-from .common import AnnotationImportError
 from .video import FILENAME_TMPL
 
 TUBE_GT = 'annotations/tubes_GT.pkl'
@@ -80,7 +79,7 @@ def write_ava(out_dir, names, splits, indexes, stats, classes, fps, interval,
         boxes_per_class, boxes_without_action).
 
     Raises:
-        AnnotationImportError: A split without an annotated keyframe.
+        ValueError: A split without an annotated keyframe.
     """
     ann_dir = osp.join(out_dir, 'annotations')
     rows = {s: [] for s in splits}
@@ -123,7 +122,7 @@ def write_ava(out_dir, names, splits, indexes, stats, classes, fps, interval,
         with open(osp.join(ann_dir, f'{split}_excluded_timestamps.csv'), 'w'):
             pass  # every keyframe of an imported video is annotated
         if not rows[split]:
-            raise AnnotationImportError(
+            raise ValueError(
                 f'the {split} split {splits[split]} has no annotated '
                 'keyframe (no box with an action at a keyframe time)')
     with open(osp.join(ann_dir, 'label_map.pbtxt'), 'w') as f:
@@ -192,7 +191,7 @@ def write_tubes(out_dir, names, splits, indexes, stats, classes, fps,
         tubes_per_class, boxes_without_action).
 
     Raises:
-        AnnotationImportError: Several actions on a box with
+        ValueError: Several actions on a box with
             ``multi_label='error'``, or a split without a tube.
     """
     labels = names_by_id(classes)
@@ -212,7 +211,7 @@ def write_tubes(out_dir, names, splits, indexes, stats, classes, fps,
             active = set()
             for a in _with_action(index.at(k) if k < n_out else [], no_action):
                 if len(a.actions) > 1 and multi_label == 'error':
-                    raise AnnotationImportError(
+                    raise ValueError(
                         f'{a.source} (track {a.track}, output frame {k + 1})'
                         f': {len(a.actions)} actions {list(a.actions)}; an '
                         'ACT tube has one label: pass --multi-label split '
@@ -244,8 +243,7 @@ def write_tubes(out_dir, names, splits, indexes, stats, classes, fps,
         pickle.dump(gt, f, protocol=4)
     for split in splits:
         if not sum(per_class[split].values()):
-            raise AnnotationImportError(
-                f'the {split} split {splits[split]} has no tube')
+            raise ValueError(f'the {split} split {splits[split]} has no tube')
     tubes_per_class = {s: dict(c) for s, c in per_class.items()}
     return dict(
         labels=labels,

@@ -13,7 +13,7 @@ import cv2
 from stmixer_mm.apis.video_io.decoding import (check_frame_size,
                                                decode_timed_frames,
                                                frame_pixel_bound, stream_rate)
-from .common import VIDEO_EXTENSIONS, AnnotationImportError
+from .common import VIDEO_EXTENSIONS
 
 FILENAME_TMPL = 'img_{:05d}.jpg'
 # an --fps this much above the video's rate is accepted (30 for 29.97 fps)
@@ -43,7 +43,7 @@ def find_videos(video_dir: str) -> Dict[str, str]:
         if ext.lower() not in VIDEO_EXTENSIONS:
             continue
         if stem in found:
-            raise AnnotationImportError(
+            raise ValueError(
                 f'{video_dir}: {osp.basename(found[stem])} and {name} have '
                 'the same name without extension; annotations name videos '
                 'by it, so keep one')
@@ -65,25 +65,22 @@ def probe_video(path: str,
         VideoInfo: What the container states.
 
     Raises:
-        AnnotationImportError: Not a video, no video stream, no frame rate,
+        ValueError: Not a video, no video stream, no frame rate,
             or frames of more than ``max_frame_pixels`` pixels.
     """
     bound = frame_pixel_bound(max_frame_pixels,
-                              'probe_video: max_frame_pixels',
-                              AnnotationImportError)
+                              'probe_video: max_frame_pixels', ValueError)
     import av  # PyAV imported on use: `import stmixer_mm` stays light
     try:
         with av.open(path) as container:
             if not container.streams.video:
-                raise AnnotationImportError(f'{path}: no video stream')
+                raise ValueError(f'{path}: no video stream')
             stream = container.streams.video[0]
             check_frame_size(path, stream.codec_context.width,
-                             stream.codec_context.height, bound,
-                             AnnotationImportError)
+                             stream.codec_context.height, bound, ValueError)
             rate = stream_rate(stream)  # as the demo's reader
             if not rate:
-                raise AnnotationImportError(
-                    f'{path}: the container states no frame rate')
+                raise ValueError(f'{path}: the container states no frame rate')
             fps = float(rate)
             if stream.duration is not None and stream.time_base:
                 duration = float(stream.duration * stream.time_base)
@@ -96,8 +93,7 @@ def probe_video(path: str,
                              stream.codec_context.height, fps, frames, duration
                              or frames / fps, bool(stream.frames))
     except av.error.FFmpegError as e:
-        raise AnnotationImportError(
-            f'{path}: cannot be read as a video ({e})') from None
+        raise ValueError(f'{path}: cannot be read as a video ({e})') from None
 
 
 def source_index(k: int, fps: int, src_fps: float) -> int:
@@ -200,13 +196,12 @@ def extract_frames(
         decoded, and the 0-based source frame of each output frame.
 
     Raises:
-        AnnotationImportError: Decoding failed or gave no frame, or a
+        ValueError: Decoding failed or gave no frame, or a
             frame larger than ``max_frame_pixels``.
         OSError: A frame could not be written.
     """
     bound = frame_pixel_bound(max_frame_pixels,
-                              'extract_frames: max_frame_pixels',
-                              AnnotationImportError)
+                              'extract_frames: max_frame_pixels', ValueError)
     os.makedirs(frame_dir, exist_ok=True)
     size = output_size(info.width, info.height, short_side)
     params = [cv2.IMWRITE_JPEG_QUALITY, jpeg_quality]
@@ -219,7 +214,7 @@ def extract_frames(
         for item in timed:
             decoded = item[0] + 1
             check_frame_size(info.path, item[2].width, item[2].height, bound,
-                             AnnotationImportError, item[0])
+                             ValueError, item[0])
             yield item
 
     import av
@@ -239,10 +234,10 @@ def extract_frames(
                     raise OSError(f'could not write frame {path}')
                 sources.append(i)
     except av.error.FFmpegError as e:  # a truncated or damaged file
-        raise AnnotationImportError(
+        raise ValueError(
             f'{info.path}: decoding failed after {decoded} of the '
             f'{info.num_frames} frames its container promised ({e}); the '
             'file is truncated or damaged') from None
     if not sources:
-        raise AnnotationImportError(f'{info.path}: no frame decoded')
+        raise ValueError(f'{info.path}: no frame decoded')
     return len(sources), decoded, sources

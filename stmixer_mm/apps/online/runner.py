@@ -9,7 +9,7 @@ from stmixer_mm.apis.results import (ResultFormatter, ResultWriter,
 from stmixer_mm.apis.tracking import build_tracker, tracker_settings
 from stmixer_mm.apis.video_io import (FrameSource, KeyframeClips, check_fps,
                                       check_frame_count, open_source)
-from stmixer_mm.utils.settings import check_probability
+from stmixer_mm.utils.checks import check_range
 from stmixer_mm.visualization.display import has_display
 from ..stop_signals import RunInterrupted, on_stop_signals, signal_name
 from .stream_run import RunStats, StreamRun
@@ -87,8 +87,8 @@ class OnlineRunner:
             warnings.warn('--show: no display (DISPLAY / WAYLAND_DISPLAY '
                           'unset); not showing the frames')
             self.show = False
-        self.score_thr = check_probability(score_thr,
-                                           'OnlineRunner: score_thr')
+        check_range('OnlineRunner', '[0, 1]', score_thr=score_thr)
+        self.score_thr = float(score_thr)
         self.topk = topk
         self.tracker_cfg = tracker_settings(
             getattr(inferencer, 'tracker_cfg', None)
@@ -138,7 +138,7 @@ class OnlineRunner:
             ``jsonl``, ``tracks``; none with ``out_dir`` None).
 
         Raises:
-            OutputFileError: an output exists already or cannot be written.
+            OSError: an output exists already or cannot be written.
             RunInterrupted: a signal stopped the run (outputs finalised).
         """
         if not isinstance(source, FrameSource):

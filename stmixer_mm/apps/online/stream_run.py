@@ -13,7 +13,6 @@ from stmixer_mm.apis.results import (KeyframeDrawer, ResultFormatter,
 from stmixer_mm.apis.tracker import OnlineTubeTracker
 from stmixer_mm.apis.tracking import track_result
 from stmixer_mm.apis.video_io import FrameSource, KeyframeClips, ProgressLine
-from stmixer_mm.utils.output_files import OutputFileError
 
 __all__ = ['StreamRun', 'RunStats']
 
@@ -247,7 +246,7 @@ class StreamRun:
             else:
                 try:
                     self.out.close()
-                except OutputFileError as e:
+                except OSError as e:
                     self.errors.append(e)
         result = self.stats.snapshot()
         if bar is not None:

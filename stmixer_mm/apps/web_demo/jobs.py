@@ -20,6 +20,7 @@ from http import HTTPStatus
 from typing import Callable, Dict, List, NamedTuple, Optional, Sequence
 from urllib.parse import quote
 
+from stmixer_mm.apis.config_files import ConfigFileError, resolve_config
 from stmixer_mm.apis.inferencers import STMixerInferencer
 from stmixer_mm.apis.video_io import (CountingSource, FrameSource,
                                       VideoReadError, keyframe_indices,
@@ -27,13 +28,8 @@ from stmixer_mm.apis.video_io import (CountingSource, FrameSource,
 from stmixer_mm.apps.data_gen.scene import build_demo
 from stmixer_mm.apps.data_gen.settings import SyntheticAVASettings
 from stmixer_mm.apps.data_gen.writers import write_demo_video
-from stmixer_mm.datasets.class_names import LabelMapError
 from stmixer_mm.engine import CheckpointMismatchError
-from stmixer_mm.utils import (CheckpointFileError, ConfigFileError,
-                              ConfigSettingError)
-from stmixer_mm.utils.config_files import MissingConfigError, resolve_config
-from stmixer_mm.utils.dependencies import MissingExtraError
-from stmixer_mm.utils.output_files import OutputFileError
+from stmixer_mm.utils import CheckpointFileError, ConfigSettingError
 from stmixer_mm.visualization.track_drawing import person_label
 from ..demo import run_offline
 
@@ -54,8 +50,8 @@ WHO = 'stmixer-web'
 MAX_NAME_CHARS = 255
 #: the errors whose message names the file and what was expected
 FILE_ERRORS = (VideoReadError, ConfigFileError, ConfigSettingError,
-               CheckpointFileError, LabelMapError, MissingExtraError,
-               OutputFileError, FileNotFoundError, ValueError)
+               CheckpointFileError, ValueError, ModuleNotFoundError, OSError,
+               FileNotFoundError, ValueError)
 #: the kind of file each error is about: a run failing so withdraws the
 #: upload of that kind (:meth:`WebDemo.withdraw`)
 FILE_AT_FAULT = {
@@ -84,10 +80,6 @@ class RequestError(ValueError):
         super().__init__(message)
         self.status = status
         self.headers = list(headers)
-
-
-class _Stopped(Exception):
-    """The server stops: the job that runs ends at its next frame."""
 
 
 #: a field a request does not give (:func:`request_field`)
@@ -198,9 +190,9 @@ class _ReportingInferencer(STMixerInferencer):
 
     def iter_results(self, video, **kwargs):
         """:meth:`STMixerInferencer.iter_results` over the source as a
-        ``CountingSource`` given to :attr:`job` (raising :class:`_Stopped`
-        once :attr:`stop` is set); once the keyframes are done the job's
-        state is ``drawing``.
+        ``CountingSource`` given to :attr:`job` (raising
+        ``InterruptedError`` once :attr:`stop` is set); once the keyframes
+        are done the job's state is ``drawing``.
 
         Args:
             video (str | FrameSource): As the Inferencer's.
@@ -221,8 +213,8 @@ class _ReportingInferencer(STMixerInferencer):
 
 
 class _StoppingSource(CountingSource):
-    """A counted source raising :class:`_Stopped` at the first frame after
-    ``stop`` is set (the Inferencer then removes its partial outputs)."""
+    """A counted source raising ``InterruptedError`` at the first frame
+    after ``stop`` is set (the Inferencer then removes its partial outputs)."""
 
     def __init__(self, source: FrameSource,
                  stop: Optional[threading.Event]) -> None:
@@ -232,7 +224,7 @@ class _StoppingSource(CountingSource):
     def __iter__(self):
         for frame in super().__iter__():
             if self.stop is not None and self.stop.is_set():
-                raise _Stopped('stopped: the server is stopping')
+                raise InterruptedError('stopped: the server is stopping')
             yield frame
 
 
@@ -389,7 +381,7 @@ class WebDemo:
         if config is not None:  # stmixer_mm::<folder>/<config>.py, a name
             try:
                 config = resolve_config(config).path
-            except MissingConfigError as e:
+            except (ConfigFileError, FileNotFoundError) as e:
                 raise RequestError(str(e)) from None
         given = [('config', config),
                  ('checkpoint', checkpoint)] + [('video', v) for v in videos]
@@ -636,12 +628,12 @@ class WebDemo:
         while (job := self._queue.get()) is not None:
             try:
                 if self._stop.is_set():
-                    raise _Stopped('stopped: the server is stopping')
+                    raise InterruptedError('stopped: the server is stopping')
                 self._run(job)
             except Exception as e:  # any: the page shows it, not a hang
                 if isinstance(e, CheckpointMismatchError):
                     message = e.describe('non-strict (the box on the page)')
-                elif isinstance(e, FILE_ERRORS + (_Stopped, )):
+                elif isinstance(e, FILE_ERRORS + (InterruptedError, )):
                     message = str(e)
                 else:
                     message = f'{type(e).__name__}: {e}'

@@ -11,7 +11,7 @@ from mmcv.transforms import BaseTransform
 from mmengine.fileio import get_file_backend
 
 from stmixer_mm.registry import TRANSFORMS
-from stmixer_mm.utils.settings import is_int
+from stmixer_mm.utils.checks import is_int
 from stmixer_mm.utils.type_names import type_name
 
 JPEG_SOI = b'\xff\xd8'

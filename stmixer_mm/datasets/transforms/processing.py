@@ -12,7 +12,7 @@ from mmaction.datasets.transforms import Resize
 from mmcv.transforms import BaseTransform
 
 from stmixer_mm.registry import TRANSFORMS
-from stmixer_mm.utils.settings import is_int
+from stmixer_mm.utils.checks import is_int
 
 #: ``mmcv.imresize``'s interpolations
 INTERPOLATIONS = ('nearest', 'bilinear', 'bicubic', 'area', 'lanczos')

@@ -7,7 +7,7 @@ import torch
 from mmcv.transforms import BaseTransform
 
 from stmixer_mm.registry import TRANSFORMS
-from stmixer_mm.utils.settings import is_int
+from stmixer_mm.utils.checks import is_int
 from .formatting import PackInputs
 from .formatting import keyframe_where as _where
 

@@ -9,15 +9,15 @@ from mmengine.hooks import Hook
 from stmixer_mm.datasets.class_names import model_action_columns
 from stmixer_mm.registry import HOOKS
 from stmixer_mm.utils.checkpoint_loading import CheckpointFileError
+from stmixer_mm.utils.checks import check_range
 from stmixer_mm.utils.model_wrappers import unwrap_model
-from stmixer_mm.utils.settings import check_probability
 from ..checkpoint import (LOAD_FROM_MIN_LOADED, CheckpointMismatchError,
                           check_checkpoint_dict, check_checkpoint_fits,
                           check_load_from_fits, checkpoint_state_dict,
                           give_state_dict, state_dict_mismatches)
-from ..class_remap import (ClassRemapError, action_class_keys,
-                           checkpoint_classes, classes_from_label_map,
-                           dataset_classes, remap_action_classes)
+from ..class_remap import (action_class_keys, checkpoint_classes,
+                           classes_from_label_map, dataset_classes,
+                           remap_action_classes)
 
 __all__ = ['CheckpointCheckHook', 'ResumeCheckHook', 'LoadFromCheckHook']
 
@@ -363,7 +363,8 @@ class LoadFromCheckHook(Hook):
                  source: Optional[str] = None,
                  classes: Optional[str] = None,
                  label_map: Optional[str] = None) -> None:
-        self.min_loaded = check_probability(min_loaded, 'load_from_min_loaded')
+        check_range(type(self).__name__, '[0, 1]', min_loaded=min_loaded)
+        self.min_loaded = float(min_loaded)
         self.source = source
         _check_classes_option(classes)
         self.classes = classes
@@ -383,7 +384,7 @@ class LoadFromCheckHook(Hook):
             CheckpointFileError: The file held no dict.
             CheckpointMismatchError: Less than ``min_loaded`` loads, or
                 (``'by_name'``) a key other than the classifier's misfits.
-            ClassRemapError: The classes cannot be mapped by name (or a
+            ValueError: The classes cannot be mapped by name (or a
                 sharded run asks for it).
         """
         if getattr(runner, '_resume', False):
@@ -395,7 +396,7 @@ class LoadFromCheckHook(Hook):
         if hasattr(runner, 'strategy'):
             if classes == 'by_name':
                 # sharded runs read their weights apart from this dict
-                raise ClassRemapError(
+                raise ValueError(
                     "load_from_classes='by_name' is not supported with "
                     'FlexibleRunner (sharded) training: map the classes '
                     'first (a non-sharded run, or stmixer-convert-official '
@@ -435,7 +436,7 @@ class LoadFromCheckHook(Hook):
         rows = state[keys[0]].shape[0] if keys[0] in state else None
         if label_map is not None:
             if rows is None:
-                raise ClassRemapError(
+                raise ValueError(
                     f'{source} has no {keys[0]}: no action classifier to '
                     'map by name')
             src_classes = classes_from_label_map(label_map, rows)
@@ -444,7 +445,7 @@ class LoadFromCheckHook(Hook):
             src_classes = checkpoint_classes(checkpoint)
             src_what = 'its meta.dataset_meta.classes'
         if not src_classes:
-            raise ClassRemapError(
+            raise ValueError(
                 f"load_from_classes='by_name': the classes of {source} are "
                 'unknown (it has no meta.dataset_meta.classes); name them '
                 'with --cfg-options load_from_label_map=<its label map: AVA '
@@ -453,7 +454,7 @@ class LoadFromCheckHook(Hook):
         dst_classes = dataset_classes(dataset, num_actions) \
             if dataset is not None else None
         if not dst_classes:
-            raise ClassRemapError(
+            raise ValueError(
                 "load_from_classes='by_name': the training dataset's "
                 'classes are unknown (no metainfo classes, no label_file)')
         remap_action_classes(

@@ -4,9 +4,10 @@ from typing import Any
 
 from mmengine.hooks import Hook
 
-from stmixer_mm.datasets.class_names import find_action_columns
+from stmixer_mm.datasets.class_names import (check_action_classes,
+                                             find_action_columns)
 from stmixer_mm.registry import HOOKS
-from stmixer_mm.utils.settings import ConfigSettingError, check_action_classes
+from stmixer_mm.utils.checks import ConfigSettingError
 from stmixer_mm.utils.type_names import type_name
 
 

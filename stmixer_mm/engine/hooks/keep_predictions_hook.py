@@ -6,7 +6,7 @@ from mmengine.evaluator.metric import _to_cpu
 from mmengine.hooks import Hook
 
 from stmixer_mm.registry import HOOKS
-from stmixer_mm.utils.settings import check_int
+from stmixer_mm.utils.checks import check_ints
 
 __all__ = ['KeepPredictionsHook']
 
@@ -29,7 +29,7 @@ class KeepPredictionsHook(Hook):
     priority = 'LOWEST'
 
     def __init__(self, max_videos: int = 8) -> None:
-        check_int(max_videos, 'KeepPredictionsHook: max_videos')
+        check_ints('KeepPredictionsHook', max_videos=max_videos)
         self.max_videos = max_videos
         self.predictions: List[Dict] = []
 

@@ -12,7 +12,7 @@ from mmengine.utils import mkdir_or_exist
 from mmengine.visualization import Visualizer
 
 from stmixer_mm.registry import HOOKS
-from stmixer_mm.utils.settings import check_int, check_probability
+from stmixer_mm.utils.checks import check_ints, check_range
 from stmixer_mm.utils.type_names import type_name
 from stmixer_mm.visualization import label_names_from_dataset, load_label_names
 from stmixer_mm.visualization.samples import keyframe_from_inputs, sample_name
@@ -55,9 +55,9 @@ class ActionDetVisualizationHook(Hook):
                  label_file: Optional[str] = None,
                  enable: Optional[bool] = None,
                  out_dir: Optional[str] = None) -> None:
-        score_thr = check_probability(score_thr,
-                                      f'{type(self).__name__}: score_thr')
-        check_int(interval, f'{type(self).__name__}: interval')
+        check_range(type(self).__name__, '[0, 1]', score_thr=score_thr)
+        check_ints(type(self).__name__, interval=interval)
+        score_thr = float(score_thr)
         if out_dir is not None and test_out_dir is not None:
             raise ValueError(
                 'ActionDetVisualizationHook: give test_out_dir (under the '

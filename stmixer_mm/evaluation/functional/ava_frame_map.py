@@ -33,7 +33,7 @@ from mmaction.evaluation.functional.ava_utils import (make_image_key, read_csv,
                                                       read_labelmap)
 from mmaction.structures import bbox2result
 
-from stmixer_mm.datasets.dataset_checks.ava import read_ava_exclude_file
+from stmixer_mm.datasets.ava_files import read_ava_exclude_file
 from .sample_checks import check_sample_keys
 
 #: A keyframe's kept pairs: ``(video_id, timestamp, labels (n, ) int16,

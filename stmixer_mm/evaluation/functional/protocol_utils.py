@@ -9,8 +9,7 @@ from typing import (Callable, Dict, Iterable, Iterator, List, Mapping,
 
 import numpy as np
 
-from stmixer_mm.utils.settings import (check_int, check_iou_threshold,
-                                       check_probability)
+from stmixer_mm.utils.checks import check_ints, check_range
 
 #: Classes the official MultiSports evaluation never scores (by name).
 MULTISPORTS_IGNORED = ('aerobic kick jump', 'aerobic off axis jump',
@@ -33,18 +32,19 @@ LINK_DEFAULTS = {
 }
 
 
-def link_value(key: str, value, name: str):
+def link_value(key: str, value, owner: str):
     """A linking value, checked where ``link_cfg`` is read and by
     ``TubeMetric`` when built (a threshold above 1 or ``top_k=0`` links
     nothing: video-mAP 0; ``min_length=0`` keeps every tube, as 1):
     ``top_k`` an int >= 1, ``min_length`` an int >= 0, ``min_score`` in
-    [0, 1], the IoU thresholds in (0, 1]; else ``ConfigSettingError`` (a
-    ValueError) naming ``name``."""
+    [0, 1], the IoU thresholds in (0, 1]; else a ValueError
+    ``<owner>: <key> must be ...``."""
     if key in ('top_k', 'min_length'):
-        return check_int(value, name, 1 if key == 'top_k' else 0)
-    if key == 'min_score':
-        return check_probability(value, name)
-    return check_iou_threshold(value, name)
+        check_ints(owner, 1 if key == 'top_k' else 0, **{key: value})
+        return int(value)
+    check_range(owner, '[0, 1]' if key == 'min_score' else '(0, 1]',
+                **{key: value})
+    return float(value)
 
 
 def unknown_link_keys(protocol: str, link_cfg: Mapping) -> Optional[str]:
@@ -98,7 +98,7 @@ def link_settings(protocol: str, link_cfg: Mapping) -> Tuple[dict, bool, type]:
     moc = protocol == 'ucf_jhmdb'
     values = dict(LINK_DEFAULTS[protocol])
     for key, value in link_cfg.items():
-        values[key] = link_value(key, value, f'link_cfg.{key}')
+        values[key] = link_value(key, value, 'link_cfg')
     return values, moc, np.float32 if moc else np.float64
 
 
@@ -347,14 +347,12 @@ def decay_weights(ious: np.ndarray, scores: np.ndarray,
 
 
 # --- Spatio-temporal IoU and 3-D NMS ---
-class TubeIoUError(ValueError):
-    """A tube pair the reference's ``iou3dt`` cannot compare."""
 
 
 def _frame_index(tube: np.ndarray, frame) -> int:
     idx = np.flatnonzero(tube[:, 0] == frame)
     if idx.size != 1:
-        raise TubeIoUError(
+        raise ValueError(
             f'frame {frame:g} occurs {idx.size} times in a tube with frames '
             f'{tube[0, 0]:g}..{tube[-1, 0]:g}')
     return int(idx[0])
@@ -365,7 +363,7 @@ def tube_iou(b1: np.ndarray, b2: np.ndarray, inclusive: bool):
     box IoU) / MultiSports' ``iou3dt_voc`` (``tmax - tmin``, continuous IoU).
 
     Tubes ``[L, >= 5]`` with ascending frames: temporal IoU times the mean box
-    IoU over the overlap, 0.0 without overlap. Raises :class:`TubeIoUError`
+    IoU over the overlap, 0.0 without overlap. Raises :class:`ValueError`
     where the reference crashes (an overlap end frame missing or repeated, or
     the overlaps' frames differ).
 
@@ -389,7 +387,7 @@ def tube_iou(b1: np.ndarray, b2: np.ndarray, inclusive: bool):
     t1 = b1[_frame_index(b1, tmin):_frame_index(b1, tmax) + 1]
     t2 = b2[_frame_index(b2, tmin):_frame_index(b2, tmax) + 1]
     if t1.shape[0] != t2.shape[0] or not np.all(t1[:, 0] == t2[:, 0]):
-        raise TubeIoUError(
+        raise ValueError(
             f'the tubes have different frames in their overlap '
             f'{tmin:g}..{tmax:g} ({t1.shape[0]} and {t2.shape[0]} rows)')
     with np.errstate(invalid='ignore', divide='ignore'):

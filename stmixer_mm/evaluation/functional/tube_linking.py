@@ -8,7 +8,7 @@ from typing import (Callable, Dict, Iterable, List, Mapping, Optional,
 
 import numpy as np
 
-from stmixer_mm.utils.settings import check_probability
+from stmixer_mm.utils.checks import check_range
 from .protocol_utils import (BuiltTube, iou_continuous, iou_inclusive,
                              link_value, soft_decay)
 
@@ -264,7 +264,7 @@ def link_greedy(steps: Iterable[Tuple[int, Sequence, np.ndarray]],
     Raises:
         ValueError: ``link_iou`` not a number in [0, 1].
     """
-    check_probability(link_iou, 'link_greedy() argument link_iou')
+    check_range('link_greedy()', '[0, 1]', link_iou=link_iou)
     finished: List[list] = []
     current: List[list] = []
     # the open tubes' scores: their order without re-summing every tube at
@@ -412,7 +412,7 @@ def build_tubes(frame_dets: Mapping[int, np.ndarray],
     """
     args = locals()
     for key in ('link_iou', 'nms_iou', 'top_k', 'min_score', 'min_length'):
-        link_value(key, args[key], f'build_tubes() argument {key}')
+        link_value(key, args[key], 'build_tubes()')
 
     def reduce(dets):
         if dets is None or len(dets) == 0:
@@ -460,9 +460,8 @@ def link_person_tubes(keyframes: Sequence[int],
             ``link_iou`` / ``min_length`` of the wrong type or range.
     """
     # a linking IoU of 0 links any two candidates, above 1 none
-    check_probability(link_iou, 'link_person_tubes() argument link_iou')
-    link_value('min_length', min_length,
-               'link_person_tubes() argument min_length')
+    check_range('link_person_tubes()', '[0, 1]', link_iou=link_iou)
+    link_value('min_length', min_length, 'link_person_tubes()')
     if not (len(keyframes) == len(bboxes) == len(action_scores) ==
             len(person_scores)):
         raise ValueError('keyframes, bboxes, action_scores and person_scores '

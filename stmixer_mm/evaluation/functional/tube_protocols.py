@@ -10,10 +10,9 @@ from typing import Callable, Dict, Mapping, Optional, Sequence, Tuple
 import numpy as np
 
 from .protocol_utils import (LINK_DEFAULTS, MULTISPORTS_IGNORED, FrameDets,
-                             PackedFrames, TubeIoUError, ap_trapezoid, ap_voc,
-                             hits_ap, iou_continuous, iou_inclusive,
-                             link_settings, protocol_tubes, soft_decay,
-                             tube_iou)
+                             PackedFrames, ap_trapezoid, ap_voc, hits_ap,
+                             iou_continuous, iou_inclusive, link_settings,
+                             protocol_tubes, soft_decay, tube_iou)
 from .tube_identity import identity_metrics, trackeval_metrics
 from .tube_linking import build_tubes, frame_tube
 
@@ -306,7 +305,7 @@ def video_ap(gt: Mapping,
                 boxes = dets[j][2]
                 try:
                     cache[key] = tube_iou(gt_tubes[v][k], boxes, moc)
-                except TubeIoUError as e:
+                except ValueError as e:
                     raise ValueError(
                         f'video {v!r}, class {label!r}: ground-truth tube '
                         f'{k} cannot be compared with a detected tube of '

@@ -12,7 +12,7 @@ from stmixer_mm.evaluation.functional.sample_checks import \
     check_normalised_boxes
 from stmixer_mm.registry import METRICS
 from stmixer_mm.utils.arrays import to_numpy
-from stmixer_mm.utils.settings import check_int
+from stmixer_mm.utils.checks import check_ints
 
 
 @METRICS.register_module()
@@ -61,7 +61,7 @@ class CompactAVAMetric(AVAMetric):
                  empty_keyframe_file: Optional[str] = None,
                  collect_device: str = 'cpu',
                  prefix: Optional[str] = None) -> None:
-        check_int(num_classes, 'CompactAVAMetric: num_classes', 2)
+        check_ints('CompactAVAMetric', 2, num_classes=num_classes)
         if tuple(options) != ('mAP', ):
             raise ValueError(f'CompactAVAMetric: options must be (\'mAP\', )'
                              f' (as AVAMetric), got {options!r}')

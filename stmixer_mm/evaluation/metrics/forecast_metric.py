@@ -12,7 +12,7 @@ from stmixer_mm.evaluation.functional.sample_checks import (
     act_frame_check, check_normalised_boxes, check_sample_keys)
 from stmixer_mm.registry import METRICS
 from stmixer_mm.utils.arrays import check_predictions, to_numpy
-from stmixer_mm.utils.settings import check_int, check_iou_threshold
+from stmixer_mm.utils.checks import check_ints, check_range
 from .tube_metric import load_split
 
 #: the forecast fields of ``pred_instances`` a forecast head adds
@@ -53,9 +53,10 @@ class ForecastMetric(BaseMetric):
                  prefix: Optional[str] = None,
                  lazy_init: bool = False) -> None:
         # before the file is read (an IoU above 1 matches nothing)
-        check_int(split, 'ForecastMetric: split', 0)
-        self.iou_thr = check_iou_threshold(iou_thr, 'ForecastMetric: iou_thr')
-        self.history = check_int(history, 'ForecastMetric: history', 2)
+        check_ints('ForecastMetric', 0, split=split)
+        check_range('ForecastMetric', '(0, 1]', iou_thr=iou_thr)
+        check_ints('ForecastMetric', 2, history=history)
+        self.iou_thr, self.history = float(iou_thr), history
         super().__init__(collect_device=collect_device, prefix=prefix)
         self.ann_file, self.split = ann_file, split
         if lazy_init:

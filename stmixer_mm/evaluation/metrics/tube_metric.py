@@ -19,9 +19,8 @@ from stmixer_mm.evaluation.functional.tube_protocols import (TUBE_PROTOCOLS,
                                                              evaluate)
 from stmixer_mm.registry import METRICS
 from stmixer_mm.utils.arrays import to_numpy
+from stmixer_mm.utils.checks import check_ints, check_range
 from stmixer_mm.utils.dependencies import require_extra
-from stmixer_mm.utils.settings import (check_int, check_iou_threshold,
-                                       check_probability)
 
 #: What the metric reads (MultiSports' test ``gt.pkl`` has no train_videos)
 METRIC_KEYS = ('labels', 'gttubes', 'nframes', 'test_videos', 'resolution')
@@ -80,17 +79,19 @@ def _tube_source(cfg) -> Optional[str]:
 def _check_tube_metric(args: dict) -> None:
     """:class:`TubeMetric`'s arguments ``args`` (its ``locals()``), before
     its file is read; else a ValueError naming the argument."""
-    check_int(args['split'], 'TubeMetric: split', 0)
-    check_iou_threshold(args['iou_thr'], 'TubeMetric: iou_thr')
+    check_ints('TubeMetric', 0, split=args['split'])
+    check_range('TubeMetric', '(0, 1]', iou_thr=args['iou_thr'])
     if not isinstance(args['video_iou_thrs'], (list, tuple)):
         raise ValueError('TubeMetric: video_iou_thrs must be a list of IoU '
                          f'thresholds, got {args["video_iou_thrs"]!r}')
     for i, thr in enumerate(args['video_iou_thrs']):
-        check_iou_threshold(thr, f'TubeMetric: video_iou_thrs[{i}]')
-    check_probability(args['score_thr'], 'TubeMetric: score_thr')
+        check_range('TubeMetric', '(0, 1]', **{f'video_iou_thrs[{i}]': thr})
+    check_range('TubeMetric', '[0, 1]', score_thr=args['score_thr'])
     if args['trackeval_score_thr'] is not None:
-        check_probability(args['trackeval_score_thr'],
-                          'TubeMetric: trackeval_score_thr')
+        check_range(
+            'TubeMetric',
+            '[0, 1]',
+            trackeval_score_thr=args['trackeval_score_thr'])
     ignore, link_cfg = args['ignore_labels'], args['link_cfg']
     problem = _tube_protocol(args) or _tube_source(args)
     for name, choices in (('score_mode', ('per_class', 'argmax')),
@@ -114,7 +115,7 @@ def _check_tube_metric(args: dict) -> None:
     if problem is not None:
         raise ValueError(f'TubeMetric: {problem}')
     for key, value in (link_cfg or {}).items():
-        link_value(key, value, f'TubeMetric: link_cfg.{key}')
+        link_value(key, value, 'TubeMetric: link_cfg')
 
 
 @METRICS.register_module()

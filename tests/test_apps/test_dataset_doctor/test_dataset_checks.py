@@ -17,9 +17,10 @@ import stmixer_mm  # noqa: F401
 from stmixer_mm.apps.dataset_doctor import (MIN_INTERPOLATED_FRAMES,
                                             check_dataset_config, linear_runs,
                                             resize_factor)
+from stmixer_mm.apps.preflight import check_config
 from stmixer_mm.registry import DATASETS
 from stmixer_mm.testing import repo_root
-from stmixer_mm.utils.settings import ConfigSettingError, check_config
+from stmixer_mm.utils.checks import ConfigSettingError
 
 REPO = Path(repo_root())
 TINY_CFG = REPO / 'tests' / 'data' / 'configs' / 'tiny_stmixer_tiny-ava.py'
@@ -420,7 +421,7 @@ def test_linear_runs_same_runs_in_linear_time(monkeypatch):
     the same runs as before on random tracks -- near the tolerance up to
     rounding, gaps, NaN / inf, still boxes, edge lengths -- and leaves the
     windows that rounding decides to the old check (which then runs)."""
-    from stmixer_mm.datasets.dataset_checks import common
+    from stmixer_mm.apps.dataset_doctor import common
     old_check, fallbacks = common._is_linear, []
 
     def counted(boxes, tol):
@@ -963,8 +964,8 @@ def test_doctor_memory_per_row(tmp_path):
     rows)."""
     import tracemalloc
 
-    from stmixer_mm.datasets.dataset_checks.ava import check_ava_split
-    from stmixer_mm.datasets.dataset_checks.report import DatasetReport
+    from stmixer_mm.apps.dataset_doctor.ava import check_ava_split
+    from stmixer_mm.apps.dataset_doctor.report import DatasetReport
     rng = np.random.default_rng(0)
     path = tmp_path / 'train.csv'
     rows = []

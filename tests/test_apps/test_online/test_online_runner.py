@@ -14,11 +14,11 @@ import pytest
 
 from stmixer_mm.apis import STMixerInferencer
 from stmixer_mm.apis.inferencers import KeyframeResult
+from stmixer_mm.apis.output_files import OutputFiles
 from stmixer_mm.apis.results import read_result
 from stmixer_mm.apis.video_io import ArraySource, JsonlWriter, VideoWriter
 from stmixer_mm.apps.online import OnlineRunner
 from stmixer_mm.apps.stop_signals import RunInterrupted, on_stop_signals
-from stmixer_mm.utils.output_files import OutputFileError, OutputFiles
 
 
 @pytest.fixture(scope='module')
@@ -291,7 +291,7 @@ def test_outputs_that_exist_are_refused_never_overwritten(tmp_path):
     before = _listing(tmp_path)
     assert set(before) == {'cam_det.mp4', 'cam_det.jsonl', 'cam_tracks.json'}
     with pytest.raises(
-            OutputFileError,
+            OSError,
             match='cam_det.mp4: the output '
             'exists already .*remove it or choose another'):
         run(tmp_path, frames[:8])
@@ -300,27 +300,26 @@ def test_outputs_that_exist_are_refused_never_overwritten(tmp_path):
     other = tmp_path / 'other'
     other.mkdir()
     (other / 'cam_tracks.json').write_text('mine')
-    with pytest.raises(OutputFileError, match='cam_tracks.json'):
+    with pytest.raises(OSError, match='cam_tracks.json'):
         run(other)
     assert _listing(other) == {'cam_tracks.json': b'mine'}
     # a folder where an output goes, an output folder that is a file
     (other / 'cam_tracks.json').unlink()
     (other / 'cam_det.jsonl').mkdir()
     with pytest.raises(
-            OutputFileError,
-            match=r'cam_det.jsonl: .*exists already \(a folder'):
+            OSError, match=r'cam_det.jsonl: .*exists already \(a folder'):
         run(other)
     assert _listing(other) == {'cam_det.jsonl': 'folder'}
     (other / 'cam_det.jsonl').rmdir()
     (other / 'cam_det.mp4').touch()  # the claim of a run that was killed
     with pytest.raises(
-            OutputFileError,
+            OSError,
             match=r'cam_det.mp4: .*\(an empty file: the claim of a run '
             r'still going, or of one that was killed\)'):
         run(other)
     assert _listing(other) == {'cam_det.mp4': b''}
     with pytest.raises(
-            OutputFileError, match='cam_det.mp4: the output folder is a file'):
+            OSError, match='cam_det.mp4: the output folder is a file'):
         run(tmp_path / 'cam_det.mp4')
     assert stats['frames_written'] == 12
 
@@ -351,7 +350,7 @@ def test_overwrite_replaces_the_files_and_still_refuses_folders(tmp_path):
     assert set(again) == set(first) and again != first
     (tmp_path / 'cam_tracks.json').unlink()
     (tmp_path / 'cam_tracks.json').mkdir()
-    with pytest.raises(OutputFileError, match=r'cam_tracks.json: .*folder'):
+    with pytest.raises(OSError, match=r'cam_tracks.json: .*folder'):
         run(frames)
     assert _listing(tmp_path) == dict(again, **{'cam_tracks.json': 'folder'})
 
@@ -407,14 +406,14 @@ def test_a_full_disk_names_the_file_and_what_was_written(tmp_path):
     w.write(dict(frame=6, persons=[]))
     whole = path.read_bytes()
     w.file = _FullDisk(w.file, room=10)  # half of the third line fits
-    with pytest.raises(OutputFileError) as e:
+    with pytest.raises(OSError) as e:
         w.write(dict(frame=10, persons=[]))
     w.close()
     assert str(path) in str(e.value)
     assert 'writing line 3 failed ([Errno 28] No space left on device); ' \
         f'its first 2 lines ({len(whole)} bytes) are complete' in str(e.value)
     assert path.read_bytes() == whole
-    with pytest.raises(OutputFileError, match='exists already'):
+    with pytest.raises(OSError, match='exists already'):
         JsonlWriter(str(path))  # not a second writer on one file
 
     pytest.importorskip('av')
@@ -432,7 +431,7 @@ def test_a_full_disk_names_the_file_and_what_was_written(tmp_path):
             container.close()
 
     video._av = (FullContainer(), stream)
-    with pytest.raises(OutputFileError) as e:
+    with pytest.raises(OSError) as e:
         for _ in range(60):  # until the encoder gives a packet
             video.write(np.zeros((32, 32, 3), np.uint8))
     assert f'{tmp_path / "x_det.mp4"}: writing frame' in str(e.value)
@@ -442,7 +441,7 @@ def test_a_full_disk_names_the_file_and_what_was_written(tmp_path):
     assert sorted(os.listdir(tmp_path)) == ['x_det.jsonl']
 
     outputs = OutputFiles(dict(json=str(tmp_path / 'x_det.json')))
-    with pytest.raises(OutputFileError) as e:
+    with pytest.raises(OSError) as e:
         with outputs.open('json') as f:
             f.write('{"detections": [')
             f.flush()

@@ -11,7 +11,7 @@ from mmaction.registry import DATASETS, TRANSFORMS
 from mmengine.registry import DefaultScope
 
 import stmixer_mm  # noqa: F401
-from stmixer_mm.utils.settings import check_config
+from stmixer_mm.apps.preflight import check_config
 
 H, W = 20, 40
 N = 16

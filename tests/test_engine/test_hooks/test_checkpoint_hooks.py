@@ -77,7 +77,7 @@ def test_load_from_check_hook_counts_what_loads():
     # a resumed run is ResumeCheckHook's
     LoadFromCheckHook().after_load_checkpoint(
         _runner(model, resume=True), dict(state_dict=other))
-    with pytest.raises(ValueError, match='load_from_min_loaded'):
+    with pytest.raises(ValueError, match='LoadFromCheckHook: min_loaded'):
         LoadFromCheckHook(min_loaded=1.5)
     # a {'model': ...} file (official / VideoMAE style): mmengine loads
     # ``state_dict`` or else the whole dict, so the checked weights are

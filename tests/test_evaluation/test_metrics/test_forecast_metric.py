@@ -182,13 +182,13 @@ def test_predictions_that_cannot_be_scored_are_refused(ann_file, field, index,
 
 
 @pytest.mark.parametrize('kw, match', [
-    (dict(iou_thr=1.5), r'ForecastMetric: iou_thr: expected a float in '
+    (dict(iou_thr=1.5), r'ForecastMetric: iou_thr must be a number in '
      r'\(0, 1\], got 1.5'),
-    (dict(iou_thr=0), r'iou_thr: expected a float in \(0, 1\]'),
-    (dict(history=1), r'history: expected an int >= 2'),
-    (dict(history=2.5), r'history: expected an int'),
-    (dict(split=0.5), r'split: expected an int'),
-    (dict(split=-1), r'split: expected an int >= 0'),
+    (dict(iou_thr=0), r'iou_thr must be a number in \(0, 1\]'),
+    (dict(history=1), r'history must be an int >= 2'),
+    (dict(history=2.5), r'history must be an int >= 2, got 2.5 \(float\)'),
+    (dict(split=0.5), r'split must be an int'),
+    (dict(split=-1), r'split must be an int >= 0'),
 ])
 def test_settings_are_refused_before_the_file_is_read(kw, match):
     """iou_thr=1.5 was accepted and every fmAP was 0."""

@@ -129,16 +129,16 @@ def test_tube_metric_bad_ann_file(tmp_path):
     ('top_k', True, r'an int >= 1, got True \(bool\)'),
     ('min_length', -3, 'an int >= 0, got -3'),
     ('min_length', '15', r"an int >= 0, got '15' \(str\)"),
-    ('link_iou', 1.5, r'a float in \(0, 1\], got 1\.5'),
-    ('nms_iou', None, r'a float in \(0, 1\], got None'),
-    ('min_score', 1.5, r'a float in \[0, 1\], got 1\.5'),
+    ('link_iou', 1.5, r'a number in \(0, 1\], got 1\.5'),
+    ('nms_iou', None, r'a number in \(0, 1\], got None'),
+    ('min_score', 1.5, r'a number in \[0, 1\], got 1\.5'),
 ])
 def test_link_cfg_values_refused_when_built(ann_file, protocol, key, value,
                                             expected):
     """Issue 74: top_k=0 linked nothing (video-mAP 0 beside frame-mAP, exit
     0), top_k=2.5 crashed in a slice at evaluation; every link_cfg value is
     checked when the metric is built and by the pre-run config check."""
-    from stmixer_mm.utils.settings import check_config
+    from stmixer_mm.apps.preflight import check_config
     cfg = dict(
         type='TubeMetric',
         protocol=protocol,
@@ -146,12 +146,13 @@ def test_link_cfg_values_refused_when_built(ann_file, protocol, key, value,
         link_cfg={key: value})
     with pytest.raises(
             ValueError,
-            match=rf'^TubeMetric: link_cfg\.{key}: expected {expected}'):
+            match=rf'^TubeMetric: link_cfg: {key} must be {expected}'):
         METRICS.build(cfg)
     with pytest.raises(
             ValueError,
-            match=rf'^val_evaluator: TubeMetric: link_cfg\.{key}: '
-            rf'expected {expected}'):
+            match=rf'^val_evaluator: ValueError: TubeMetric: link_cfg: {key} '
+            rf'must be '
+            rf'{expected}'):
         check_config(dict(val_evaluator=cfg))
 
 
@@ -162,7 +163,7 @@ def test_link_cfg_values_refused_when_built(ann_file, protocol, key, value,
     ('top_k=3', r"TubeMetric: link_cfg: expected a dict, got 'top_k=3'"),
 ])
 def test_link_cfg_keys_and_type_refused(ann_file, link_cfg, match):
-    from stmixer_mm.utils.settings import check_config
+    from stmixer_mm.apps.preflight import check_config
     cfg = dict(
         type='TubeMetric',
         protocol='multisports',

@@ -9,10 +9,11 @@ import pytest
 import torch
 from mmengine.config import Config
 
+from stmixer_mm.apps.preflight import check_config
 from stmixer_mm.models.backbones import STMixerResNet3dSlowOnly
 from stmixer_mm.registry import MODELS
 from stmixer_mm.testing import repo_root
-from stmixer_mm.utils.settings import ConfigSettingError, check_config
+from stmixer_mm.utils.checks import ConfigSettingError
 
 SLOWONLY_R50_4X16 = dict(
     type='mmaction.ResNet3dSlowOnly',

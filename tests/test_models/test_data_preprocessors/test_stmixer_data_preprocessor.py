@@ -6,9 +6,10 @@ from mmaction.structures import ActionDataSample
 from mmengine.config import Config
 
 import stmixer_mm  # noqa: F401
+from stmixer_mm.apps.preflight import check_config
 from stmixer_mm.registry import MODELS
 from stmixer_mm.testing import repo_root
-from stmixer_mm.utils.settings import ConfigSettingError, check_config
+from stmixer_mm.utils.checks import ConfigSettingError
 
 MEAN, STD = 114.75, 57.375
 

@@ -255,7 +255,8 @@ def test_mmdet_two_stage_contract():
 def test_old_config_keys_are_refused_naming_them(old):
     """The keys of earlier versions (now rpn_head / roi_head) are unknown
     arguments: refused naming the key, before a run with the config path."""
-    from stmixer_mm.utils.settings import ConfigSettingError, check_config
+    from stmixer_mm.apps.preflight import check_config
+    from stmixer_mm.utils.checks import ConfigSettingError
     cfg = copy.deepcopy(MODEL)
     cfg[old] = cfg.pop(
         dict(query_generator='rpn_head', decoder='roi_head')[old])

@@ -164,7 +164,8 @@ def test_more_or_fewer_maps_than_levels_are_refused():
 def test_a_3d_norm_is_refused_by_the_pre_run_check():
     """A 3-D norm in a BiFPN3d config is refused before the run (the model
     built on the meta device), not at the first forward."""
-    from stmixer_mm.utils.settings import ConfigSettingError, check_config
+    from stmixer_mm.apps.preflight import check_config
+    from stmixer_mm.utils.checks import ConfigSettingError
     cfg = Config.fromfile(repo_path(QUICKSTART.format('-bifpn')))
     cfg.merge_from_dict({'model.neck.norm_cfg': dict(type='BN3d')})
     with pytest.raises(ConfigSettingError, match='norm_cfg must give a 2-D'):

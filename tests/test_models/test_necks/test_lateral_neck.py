@@ -5,9 +5,10 @@ import torch
 import torch.nn.functional as F
 from mmengine.config import Config
 
+from stmixer_mm.apps.preflight import check_config
 from stmixer_mm.registry import MODELS
 from stmixer_mm.testing import repo_root
-from stmixer_mm.utils.settings import ConfigSettingError, check_config
+from stmixer_mm.utils.checks import ConfigSettingError
 
 
 def build_neck(**kwargs):

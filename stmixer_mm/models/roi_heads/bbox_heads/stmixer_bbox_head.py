@@ -24,7 +24,7 @@ from ...utils.host_data import host_tensor
 
 #: the decoder's ``test_cfg`` (the detector's ``test_cfg.rcnn``) keys and
 #: defaults per label convention (read by :meth:`STMixerBBoxHead.
-#: parse_test_cfg` and ``stmixer_mm.deployment``)
+#: parse_test_cfg` and ``stmixer_mm.apps.deployment``)
 TEST_CFG_DEFAULTS = dict(
     ava=dict(
         person_threshold=0.6, num_fallback=3, multiply_person_score=False),

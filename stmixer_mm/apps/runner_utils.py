@@ -8,7 +8,8 @@ import torch.distributed as torch_dist
 from mmengine.config import Config
 from mmengine.logging import print_log
 
-from stmixer_mm.utils.settings import ConfigSettingError
+from stmixer_mm.engine.sharded import check_deepspeed
+from stmixer_mm.utils.checks import ConfigSettingError
 
 
 def adapt_cfg_to_device(cfg: Config) -> Config:
@@ -206,7 +207,6 @@ def build_runner(cfg: Config):
         return quiet_known_noise(Runner.from_cfg(cfg))
     kind = strategy.get('type', '') if isinstance(strategy, dict) else ''
     if 'DeepSpeed' in str(kind):
-        from .sharded import check_deepspeed
         check_deepspeed(strategy)
     if cfg.get('activation_checkpointing'):
         raise ValueError(

@@ -39,13 +39,8 @@ EXPORTERS = ('torchscript', 'dynamo')
 MIN_OPSET = 16
 
 
-class NotExportableError(ValueError):
-    """A detector whose predictions the exported graph does not give (e.g.
-    a subclass with its own ``predict``, as ``projects/track_queries``)."""
-
-
 def keyframe_graph_differs(detector: nn.Module) -> Optional[str]:
-    """None when the graph plus :func:`~stmixer_mm.deployment.postprocess`
+    """None when the graph plus :func:`~stmixer_mm.apps.deployment.postprocess`
     gives the detector's ``predict``, else the detector's type name."""
     cls = type(detector)
     if cls is STMixer or (isinstance(detector, STMixer)
@@ -56,12 +51,12 @@ def keyframe_graph_differs(detector: nn.Module) -> Optional[str]:
 
 
 def check_exportable(detector: nn.Module, keyframe_only: bool = False) -> None:
-    """Raise :class:`NotExportableError` (with ``keyframe_only``: warn) for
+    """Raise :class:`ValueError` (with ``keyframe_only``: warn) for
     a detector whose predictions the graph does not give."""
     num_frames = getattr(
         getattr(detector, 'roi_head', None), 'num_frames', None)
     if num_frames is not None:
-        raise NotExportableError(
+        raise ValueError(
             f'the model has tubelet queries (STMixer-T, {num_frames} boxes '
             'per query): their boxes [B, N, T\', 4] are not what the ONNX '
             'post-processing reads; exporting tubelet models is not '
@@ -89,7 +84,7 @@ def check_exportable(detector: nn.Module, keyframe_only: bool = False) -> None:
 def _refuse_or_warn(what: str, keyframe_only: bool, export_what: str,
                     exporting: str, lost: str) -> None:
     if not keyframe_only:
-        raise NotExportableError(
+        raise ValueError(
             f'{what}. Pass --keyframe-only (keyframe_only=True) to export '
             f'{export_what}')
     warnings.warn(f'{what}; exporting {exporting} (--keyframe-only): {lost}')
@@ -272,7 +267,7 @@ def export_onnx(detector: nn.Module,
 
     Raises:
         ValueError: unknown exporter, opset < 16 or a bad clip shape.
-        NotExportableError: a model the graph does not reproduce.
+        ValueError: a model the graph does not reproduce.
     """
     require_extra('onnx', 'the ONNX export', ('onnx', ))
     # optional: the [onnx] extra

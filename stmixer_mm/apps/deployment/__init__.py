@@ -1,12 +1,11 @@
 """ONNX export for a fixed clip size and a numpy post-processing equal to
 ``STMixer.predict``. Not imported by ``import stmixer_mm`` (needs ``onnx``)."""
 from .onnx_export import (EXPORTERS, INPUT_NAME, META_KEY, OUTPUT_NAMES,
-                          NotExportableError, STMixerONNXWrapper,
-                          check_exportable, create_ort_session,
-                          export_class_names, export_meta, export_onnx,
-                          get_sampling_impls, keyframe_graph_differs,
-                          normalize_clip, read_export_meta, run_ort,
-                          set_sampling_impl)
+                          STMixerONNXWrapper, check_exportable,
+                          create_ort_session, export_class_names, export_meta,
+                          export_onnx, get_sampling_impls,
+                          keyframe_graph_differs, normalize_clip,
+                          read_export_meta, run_ort, set_sampling_impl)
 from .postprocess import (AVA_TEST_CFG_DEFAULTS, person_scores_from_logits,
                           postprocess, postprocess_ava)
 from .verify import compare_with_torch, random_frames, torch_predict
@@ -17,6 +16,6 @@ __all__ = [
     'normalize_clip', 'read_export_meta', 'run_ort', 'set_sampling_impl',
     'get_sampling_impls', 'AVA_TEST_CFG_DEFAULTS', 'person_scores_from_logits',
     'postprocess', 'postprocess_ava', 'compare_with_torch', 'random_frames',
-    'torch_predict', 'NotExportableError', 'check_exportable',
-    'keyframe_graph_differs', 'export_class_names'
+    'torch_predict', 'check_exportable', 'keyframe_graph_differs',
+    'export_class_names'
 ]

@@ -12,7 +12,7 @@ import re
 import sys
 from typing import Optional
 
-from .config_files import ConfigFileError, load_config
+from stmixer_mm.apis.config_files import ConfigFileError, load_config
 
 __all__ = [
     'command_name', 'command_error', 'whole_number', 'WHOLE_MOST',
@@ -90,7 +90,7 @@ def whole_number(text: str,
 
 
 def config_or_exit(name: str):
-    """:func:`~stmixer_mm.utils.config_files.load_config` of a command's
+    """:func:`~stmixer_mm.apis.config_files.load_config` of a command's
     CONFIG argument; an unreadable one exits with the command's error line
     (status 1) instead of a traceback.
 
@@ -103,5 +103,5 @@ def config_or_exit(name: str):
     """
     try:
         return load_config(name)
-    except ConfigFileError as e:
+    except (ConfigFileError, FileNotFoundError) as e:
         raise SystemExit(command_error(e)) from None

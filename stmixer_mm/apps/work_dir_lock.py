@@ -13,23 +13,11 @@ import sys
 import time
 from typing import Callable, Optional
 
-from stmixer_mm.utils.output_files import MAX_PID, pid_alive
+from stmixer_mm.apps.output_files import MAX_PID, pid_alive
 
-__all__ = ['WorkDirLock', 'WorkDirBusyError', 'LockPathError', 'LOCK_NAME']
+__all__ = ['WorkDirLock', 'LOCK_NAME']
 
 LOCK_NAME = '.stmixer_run.lock'
-
-
-class WorkDirBusyError(RuntimeError):
-    """Another live run owns the work dir."""
-
-
-class LockPathError(WorkDirBusyError):
-    """The lock path (or the work dir) is not what a lock needs: a folder,
-    a link or another non-regular file at the lock path, a file at the
-    work dir. A :class:`WorkDirBusyError`, so that every caller that stops
-    on a busy work dir stops on it too, with its message (naming the
-    path)."""
 
 
 def _proc_start_ticks(pid: int) -> Optional[int]:
@@ -51,7 +39,7 @@ class WorkDirLock:
         log (callable): Where the take-over message goes (default: stderr).
 
     Raises (from :meth:`acquire`):
-        WorkDirBusyError: A live run, or one on another host (which cannot
+        BlockingIOError: A live run, or one on another host (which cannot
             be checked), owns the dir.
     """
 
@@ -96,10 +84,10 @@ class WorkDirLock:
         fails.
 
         Raises:
-            LockPathError: Naming the path and what was expected.
+            OSError: Naming the path and what was expected.
         """
         if osp.lexists(self.work_dir) and not osp.isdir(self.work_dir):
-            raise LockPathError(
+            raise OSError(
                 f'work dir {self.work_dir}: not a folder (its lock '
                 f'{self.path} cannot be made); expected a folder, or a '
                 'path where one can be created')
@@ -108,13 +96,13 @@ class WorkDirLock:
         except FileNotFoundError:
             return
         except OSError as e:
-            raise LockPathError(
+            raise OSError(
                 f'work dir {self.work_dir}: its lock file {self.path} cannot '
                 f'be checked ({e.strerror or e})') from None
         if not stat.S_ISREG(mode):
             what = ('a folder' if stat.S_ISDIR(mode) else 'a symbolic link'
                     if stat.S_ISLNK(mode) else 'not a regular file')
-            raise LockPathError(
+            raise OSError(
                 f'work dir {self.work_dir}: its lock file {self.path} is '
                 f'{what}; expected a regular file written by a run (or '
                 'nothing). It was left as it is: move it away, or use '
@@ -164,10 +152,10 @@ class WorkDirLock:
         """Take the lock (see the class).
 
         Raises:
-            LockPathError: The lock path exists and is not a regular file,
+            OSError: The lock path exists and is not a regular file,
                 or the work dir is not a folder (nothing renamed, created
                 or written).
-            WorkDirBusyError: Another live run holds it; each message names
+            BlockingIOError: Another live run holds it; each message names
                 the lock file.
         """
         self._check_path()  # before any folder is made or anything renamed
@@ -185,7 +173,7 @@ class WorkDirLock:
             if why is None:
                 other_host = owner and owner.get('host') != self.info['host']
                 who = self.describe(owner) if owner else 'lock being written'
-                raise WorkDirBusyError(
+                raise BlockingIOError(
                     f'work dir {self.work_dir} is in use by another run '
                     f'({who}; lock file {self.path}); its checkpoints would '
                     'be overwritten. Wait for it to end, or use another '
@@ -207,7 +195,7 @@ class WorkDirLock:
             self.log(f'work dir {self.work_dir}: taking over the lock file '
                      f'{self.path}: {why} '
                      f'({self.describe(owner) if owner else "no owner"})')
-        raise WorkDirBusyError(
+        raise BlockingIOError(
             f'work dir {self.work_dir}: could not take the lock {self.path} '
             '(other runs keep taking it)')
 

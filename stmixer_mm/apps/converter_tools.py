@@ -10,14 +10,14 @@ import torch
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
+from stmixer_mm.apis.config_files import (ConfigFileError, load_config,
+                                          resolve_config)
+from stmixer_mm.apis.output_files import (check_output_file, commit,
+                                          remove_quietly, temp_path)
+from stmixer_mm.apps.command_errors import command_error
 from stmixer_mm.registry import MODELS
 from stmixer_mm.utils.checkpoint_loading import (CheckpointFileError,
                                                  load_checkpoint_file)
-from stmixer_mm.utils.command_errors import command_error
-from stmixer_mm.utils.config_files import MissingConfigError, resolve_config
-from stmixer_mm.utils.output_files import (OutputFileError, check_output_file,
-                                           commit, remove_quietly, temp_path)
-from stmixer_mm.utils.settings import ConfigFileError, load_config
 from stmixer_mm.version import __version__
 
 
@@ -72,7 +72,7 @@ def save_checkpoint_file(checkpoint: dict, dst: str) -> None:
 
 
 def load_converter_config(config: str, cfg_options=None) -> Config:
-    """``config`` read (:func:`~stmixer_mm.utils.settings.load_config`),
+    """``config`` read (:func:`~stmixer_mm.apis.config_files.load_config`),
     then ``cfg_options`` merged; a missing or unreadable file exits with
     ``error: config ...``.
 
@@ -86,7 +86,7 @@ def load_converter_config(config: str, cfg_options=None) -> Config:
     """
     try:
         cfg = load_config(config)
-    except ConfigFileError as err:
+    except (ConfigFileError, FileNotFoundError) as err:
         raise SystemExit(command_error(err)) from None
     if cfg_options is not None:
         cfg.merge_from_dict(cfg_options)
@@ -125,13 +125,13 @@ def read_source(args,
     """
     try:
         check_output_file(args.dst, 'DST')
-    except OutputFileError as err:
+    except OSError as err:
         raise SystemExit(command_error(err)) from None
     config = getattr(args, 'config', None)
     if config is not None:
         try:  # a file, stmixer_mm::<folder>/<config>.py or a model name
             resolve_config(config)
-        except MissingConfigError as err:
+        except (ConfigFileError, FileNotFoundError) as err:
             raise SystemExit(command_error(f'--config {err}')) from None
     try:
         source = load_checkpoint_file(args.src, trust_pickle=args.trust_pickle)

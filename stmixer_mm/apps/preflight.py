@@ -11,101 +11,26 @@ import contextlib
 import difflib
 import inspect
 import logging
-import numbers
+import os.path as osp
 import re
 import warnings
-from typing import Any, Callable, List, Optional, Sequence, Tuple
+from typing import Any, Callable, List, Optional, Sequence
 
-from .config_files import ConfigFileError, MissingConfigError, load_config
-from .dependencies import TYPE_EXTRAS, MissingExtraError, require_extra
-from .numeric import is_int, is_real
-from .type_names import type_name
+from stmixer_mm.datasets.ava_dataset import mmaction2_problem
+from stmixer_mm.datasets.ava_files import (check_ava_classes,
+                                           check_ava_label_file)
+from stmixer_mm.datasets.class_names import (AVA_METRICS,
+                                             CLASSES_WITH_BACKGROUND,
+                                             check_action_classes,
+                                             class_entries,
+                                             model_action_classes)
+from stmixer_mm.utils.checks import ConfigSettingError, is_int, is_real
+from stmixer_mm.utils.dependencies import TYPE_EXTRAS, require_extra
+from stmixer_mm.utils.type_names import type_name
 
 __all__ = [
-    'ConfigSettingError', 'is_int', 'is_real', 'check_probability',
-    'check_iou_threshold', 'check_int', 'check_config', 'check_model_builds',
-    'part_refused', 'mmaction2_problem', 'CONFIG_RULES', 'load_config',
-    'ConfigFileError', 'MissingConfigError'
+    'check_config', 'check_model_builds', 'part_refused', 'CONFIG_RULES'
 ]
-
-
-class ConfigSettingError(ValueError):
-    """A config setting of the wrong type, out of range, or inconsistent
-    with another; the message starts with the setting's config path."""
-
-
-def _expected(name: str, what: str, value: Any,
-              kind_fits: bool) -> ConfigSettingError:
-    got = repr(value) if kind_fits else f'{value!r} ({type(value).__name__})'
-    return ConfigSettingError(f'{name}: expected {what}, got {got}')
-
-
-def check_probability(value: Any, name: str) -> float:
-    """``value`` as a float if a finite number in [0, 1]; else
-    :class:`ConfigSettingError` naming ``name`` (a threshold above 1
-    silently keeps nothing)."""
-    if not (is_real(value) and 0 <= value <= 1):
-        raise _expected(name, 'a float in [0, 1]', value, is_real(value))
-    return float(value)
-
-
-def check_iou_threshold(value: Any, name: str) -> float:
-    """``value`` as a float if an IoU threshold in (0, 1]; else
-    :class:`ConfigSettingError` naming ``name`` (above 1 matches nothing:
-    every AP 0; 0 matches boxes that do not overlap)."""
-    if not (is_real(value) and 0 < value <= 1):
-        raise _expected(name, 'a float in (0, 1]', value, is_real(value))
-    return float(value)
-
-
-def check_int(value: Any, name: str, low: int = 1) -> int:
-    """``value`` if an int (not a bool, not 10.0) >= ``low``; else
-    :class:`ConfigSettingError` naming ``name``."""
-    if not (is_int(value) and value >= low):
-        raise _expected(name, f'an int >= {low}', value, is_int(value))
-    return int(value)
-
-
-def mmaction2_problem(cfg: dict) -> Optional[str]:
-    """What mmaction2's ``SampleAVAFrames``, ``Flip``, ``AVADataset`` and
-    ``AVAMetric`` (which the configs set) accept silently but break on
-    later (a clip of 2.5 frames, a flip ratio of 1.5: always flipped, an
-    empty timestamp range), None for another type or good values.
-
-    Args:
-        cfg (dict): The part's config (``type`` and arguments).
-
-    Returns:
-        str | None: ``<type>: <argument> must be ..., got ...``.
-    """
-    kind = type_name(cfg.get('type'))
-    positive, flags = (), ()
-    if kind == 'SampleAVAFrames':
-        positive, flags = ('clip_len', 'frame_interval'), ('test_mode', )
-    elif kind in ('AVADataset', 'AVAMetric'):
-        positive = ('num_classes', 'fps', 'num_max_proposals')
-        flags = ('test_mode', 'use_frames')
-    elif kind != 'Flip':
-        return None
-    for key in positive:
-        low = 2 if key == 'num_classes' else 1
-        value = cfg.get(key, low)
-        if not is_int(value) or value < low:
-            return f'{kind}: {key} must be an int >= {low}, got {value!r}'
-    for key in flags:
-        if not isinstance(cfg.get(key, False), bool):
-            return f'{kind}: {key} must be True or False, got {cfg[key]!r}'
-    ratio = cfg.get('flip_ratio', 0.5)
-    if kind == 'Flip' and not (isinstance(ratio, numbers.Real)
-                               and not isinstance(ratio, bool)
-                               and 0 <= ratio <= 1):
-        return f'Flip: flip_ratio must be a number in [0, 1], got {ratio!r}'
-    start, end = cfg.get('timestamp_start'), cfg.get('timestamp_end')
-    if kind == 'AVADataset' and is_int(start) and is_int(end) and \
-            end <= start:
-        return (f'AVADataset: timestamp_end ({end}) must be after '
-                f'timestamp_start ({start})')
-    return None
 
 
 def _registries() -> tuple:
@@ -140,7 +65,7 @@ def _check_extras(node: Any, section: str) -> None:
                 f'{path}.type={kind}'
             try:
                 require_extra(extra, feature)
-            except MissingExtraError as e:
+            except ModuleNotFoundError as e:
                 raise ConfigSettingError(str(e)) from None
 
 
@@ -384,95 +309,6 @@ def _failing_part(error: BaseException, part_cfg: dict, path: str) -> str:
 
 
 # --- config rules: the model against the data, the training loop ----------
-#: types whose ``num_classes`` counts background column 0 (AVA ids are
-#: 1-based), and those counting action labels (label i is column i + 1)
-CLASSES_WITH_BACKGROUND = ('AVADataset', 'ValidatedAVADataset', 'AVAMetric',
-                           'CompactAVAMetric')
-#: mmaction2's AVA frame-mAP and the project's equal one
-AVA_METRICS = ('AVAMetric', 'CompactAVAMetric')
-CLASSES_WITHOUT_BACKGROUND = ('TubeDataset', )
-
-
-def check_action_classes(num_actions: int, label_convention: str,
-                         num_classes: int, data_type: str) -> None:
-    """The decoder's ``num_actions`` fits a dataset's / metric's classes,
-    else ``ValueError``: with ``label_convention='ava'`` (``num_actions + 1``
-    columns, 0 the background) AVA types need ``num_classes - 1``,
-    ``TubeDataset`` ``num_classes``; others and ``'mmdet'`` are unchecked."""
-    if label_convention != 'ava':
-        return
-    data_type = data_type.split('.')[-1]
-    if data_type in CLASSES_WITH_BACKGROUND:
-        expected = num_classes - 1
-        why = (f'{data_type} num_classes={num_classes} counts the '
-               'background column 0')
-    elif data_type in CLASSES_WITHOUT_BACKGROUND:
-        expected = num_classes
-        why = f'{data_type} has {num_classes} action labels'
-    else:
-        return
-    if num_actions != expected:
-        raise ValueError(
-            f'the decoder has num_actions={num_actions} but {why}, so the '
-            f'model needs num_actions={expected}; with another number every '
-            'action column would be read as another class')
-
-
-def model_action_classes(model_cfg: dict) -> Optional[Tuple[int, str, str]]:
-    """``(num_actions, label_convention, config path)`` of an STMixer
-    model config, None when it has no ``STMixerStageHead``."""
-    if not isinstance(model_cfg, dict):
-        return None
-    key = 'decoder' if 'decoder' in model_cfg else 'roi_head'
-    decoder = model_cfg.get('decoder') or model_cfg.get('roi_head')
-    head = decoder.get('stage_head') if isinstance(decoder, dict) else None
-    path = f'model.{key}.stage_head'
-    if isinstance(head, (list, tuple)) and head:
-        head, path = head[0], f'{path}[0]'
-    if not isinstance(head, dict) or \
-            type_name(head.get('type')) != 'STMixerStageHead':
-        return None
-    return (head.get('num_actions',
-                     80), head.get('label_convention',
-                                   'ava'), f'{path}.num_actions')
-
-
-def loader_dataset_cfg(loader: Any) -> Optional[dict]:
-    """The innermost dataset config of a dataloader config (through
-    RepeatDataset / ClassBalancedDataset wrappers)."""
-    dataset = loader.get('dataset') if isinstance(loader, dict) else None
-    while isinstance(dataset, dict) and isinstance(
-            dataset.get('dataset'), dict):
-        dataset = dataset['dataset']
-    return dataset if isinstance(dataset, dict) else None
-
-
-def class_entries(cfg) -> List[Tuple[str, dict]]:
-    """``(config path, dict)`` of the innermost dataset of each dataloader
-    and of each metric of the evaluators (``val_evaluator`` or
-    ``val_evaluator[i]``): the config's class counts, which the pre-run
-    check (:func:`model_classes_fit_data`) and the data set doctor
-    (``datasets/dataset_checks``) compare.
-
-    Args:
-        cfg (Config | dict): The whole config.
-
-    Returns:
-        list[tuple[str, dict]]: The entries, data sets first.
-    """
-    entries = []
-    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
-        dataset = loader_dataset_cfg(cfg.get(loader))
-        if dataset is not None:
-            entries.append((f'{loader}.dataset', dataset))
-    for evaluator in ('val_evaluator', 'test_evaluator'):
-        metrics = cfg.get(evaluator)
-        if isinstance(metrics, dict):
-            entries.append((evaluator, metrics))
-        elif isinstance(metrics, (list, tuple)):
-            entries += [(f'{evaluator}[{i}]', m) for i, m in enumerate(metrics)
-                        if isinstance(m, dict)]
-    return entries
 
 
 def model_classes_fit_data(cfg) -> Optional[str]:
@@ -839,9 +675,68 @@ def section_keys(cfg) -> Optional[str]:
     return None
 
 
+def ava_config_classes(cfg) -> Optional[str]:
+    """Config rule: :func:`metric_custom_classes`, then each AVA data set's
+    and ``AVAMetric``'s classes against its local label map."""
+    problem = metric_custom_classes(cfg)
+    if problem:
+        return problem
+    for path, entry in class_entries(cfg):
+        if type_name(entry.get('type')) not in CLASSES_WITH_BACKGROUND:
+            continue
+        label_file = entry.get('label_file')
+        label_ids = None
+        if isinstance(label_file, str) and osp.isfile(label_file):
+            try:
+                label_ids = check_ava_label_file(label_file)
+            except ValueError:
+                pass  # the data set names it when it is built
+        try:
+            check_ava_classes(label_ids, entry.get('num_classes', 81),
+                              label_file, entry.get('custom_classes'))
+        except ValueError as e:
+            return f'{path}: {e}'
+    return None
+
+
+def metric_custom_classes(cfg) -> Optional[str]:
+    """An ``AVAMetric`` whose ``custom_classes`` differ from its loop's AVA
+    data set's (it would score every column as another class).
+
+    Args:
+        cfg (Config | dict): The whole config.
+
+    Returns:
+        str | None: The problem, naming both config paths; None when they
+        agree (or one is no list: :func:`check_ava_classes` names it).
+    """
+    entries = class_entries(cfg)
+    datasets = {p.split('_')[0]: e for p, e in entries if '.' in p}
+    for path, metric in entries:
+        dataset = datasets.get(path.split('_')[0])
+        if '.' in path or dataset is None or type_name(
+                metric.get('type')) not in AVA_METRICS or type_name(
+                    dataset.get('type')) not in CLASSES_WITH_BACKGROUND:
+            continue
+        mine, theirs = metric.get('custom_classes'), dataset.get(
+            'custom_classes')
+        if not all(
+                v is None or isinstance(v, (list, tuple))
+                for v in (mine, theirs)):
+            continue  # not a list: check_ava_classes names it
+        if list(mine or []) != list(theirs or []):
+            stage = path.split('_')[0]
+            return (f'{path}.custom_classes = {mine!r} but {stage}_dataloader'
+                    f'.dataset.custom_classes = {theirs!r}: AVAMetric names '
+                    'score column i by custom_classes[i - 1] (without them: '
+                    'label id i), so it would score every column as another '
+                    'class; set both to the same list')
+    return None
+
+
 #: [rule(whole config) -> problem | None] over several sections (and the AVA
 #: label files': ``datasets/dataset_checks/ava.py``)
 CONFIG_RULES: List[Callable[[Any], Optional[str]]] = [
     model_classes_fit_data, train_loop_lengths, optimizer_settings,
-    dataloader_settings, section_keys
+    dataloader_settings, section_keys, ava_config_classes
 ]

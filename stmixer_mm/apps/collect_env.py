@@ -1,6 +1,6 @@
 """Versions of the stack and the compat fixes applied in this process.
 
-    python -m stmixer_mm.utils.collect_env
+    python -m stmixer_mm.apps.collect_env
     python tools/misc/collect_env.py
 
 Like mmaction2's / mmdet's ``collect_env``, plus MMCV (and its ops), MMDet,
@@ -10,6 +10,7 @@ from collections import OrderedDict
 from mmengine.utils import get_git_hash
 from mmengine.utils.dl_utils import collect_env as collect_basic_env
 
+from stmixer_mm.utils.compat import APPLIED_FIXES
 from stmixer_mm.version import __version__
 
 
@@ -19,8 +20,6 @@ def collect_env() -> 'OrderedDict[str, str]':
     import mmcv
     import mmdet
     import numpy as np
-
-    from stmixer_mm.utils.compat import APPLIED_FIXES
 
     env = collect_basic_env()
     try:

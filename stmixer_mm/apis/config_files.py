@@ -12,12 +12,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Dict, List, NamedTuple, Optional
 
-from .package_files import (config_roots, metafile_models, models_dir,
-                            shipped_configs)
+from stmixer_mm.utils.package_files import (config_roots, metafile_models,
+                                            models_dir, shipped_configs)
 
 __all__ = [
-    'ConfigFileError', 'MissingConfigError', 'load_config', 'resolve_config',
-    'ResolvedConfig', 'PACKAGE_PREFIX'
+    'ConfigFileError', 'load_config', 'resolve_config', 'ResolvedConfig',
+    'PACKAGE_PREFIX'
 ]
 
 #: how a packaged config is named: ``stmixer_mm::quickstart/<name>.py``
@@ -27,10 +27,6 @@ CONFIG_EXTENSIONS = ('.py', '.json', '.yaml', '.yml')
 
 class ConfigFileError(ValueError):
     """A config file that cannot be read; the message names it."""
-
-
-class MissingConfigError(ConfigFileError, FileNotFoundError):
-    """A missing config; also a ``FileNotFoundError`` (as mmengine's)."""
 
 
 class ResolvedConfig(NamedTuple):
@@ -88,20 +84,20 @@ def _packaged(rel: str, name: str) -> str:
                 'relative to the packaged configs folder (a file elsewhere '
                 'is given by its own path, without the prefix)')
     if not rel.strip() or osp.normpath(rel) == os.curdir:
-        raise MissingConfigError(f'config {name!r}: no config after '
-                                 f'{PACKAGE_PREFIX}; {expected}')
+        raise FileNotFoundError(f'config {name!r}: no config after '
+                                f'{PACKAGE_PREFIX}; {expected}')
     if osp.isabs(rel) or rel.startswith(('/', '\\')) or osp.splitdrive(rel)[0]:
-        raise MissingConfigError(
+        raise FileNotFoundError(
             f'config {name}: {rel} is an absolute path; {expected}')
     roots = config_roots()
     if osp.normpath(rel).split(os.sep)[0] == os.pardir:
-        raise MissingConfigError(
+        raise FileNotFoundError(
             f'config {name}: {rel} leads out of the packaged configs '
             f'({", ".join(roots) or "no configs folder"}); {expected}')
     for root in roots:
         path = osp.join(root, rel)
         if not _inside(path, [root]):
-            raise MissingConfigError(
+            raise FileNotFoundError(
                 f'config {name}: {rel} is {osp.realpath(path)}, outside the '
                 f'packaged configs folder {osp.realpath(root)} (a link or '
                 f'.. out of it); {expected}')
@@ -110,7 +106,7 @@ def _packaged(rel: str, name: str) -> str:
     hint = _packaged_hint(rel, lambda r: PACKAGE_PREFIX + r) or (
         f'; the packaged configs: {PACKAGE_PREFIX}<folder>/<config>.py '
         f'under {", ".join(config_roots())}')
-    raise MissingConfigError(
+    raise FileNotFoundError(
         f'config {name}: stmixer_mm ships no {rel} (looked in '
         f'{", ".join(config_roots()) or "no configs folder"}){hint}')
 
@@ -135,12 +131,12 @@ def resolve_config(name: str) -> ResolvedConfig:
         ``model`` only for a model name.
 
     Raises:
-        MissingConfigError: None of the three, naming ``name`` and the
+        FileNotFoundError: None of the three, naming ``name`` and the
             closest packaged configs or model names; a packaged name that
             is absolute or leads out of the packaged configs folder.
     """
     if not isinstance(name, (str, Path)) or not str(name):
-        raise MissingConfigError(
+        raise FileNotFoundError(
             f'config {name!r}: expected a config file, '
             f'{PACKAGE_PREFIX}<folder>/<config>.py or a model name of '
             'model-index.yml')
@@ -150,7 +146,7 @@ def resolve_config(name: str) -> ResolvedConfig:
     if '::' in name:
         scope, _, rel = name.partition('::')
         if scope + '::' != PACKAGE_PREFIX:
-            raise MissingConfigError(
+            raise FileNotFoundError(
                 f'config {name}: {scope}:: is not this package; expected '
                 f'{PACKAGE_PREFIX}<folder>/<config>.py (a config of another '
                 "package is inherited in a config's _base_)")
@@ -180,11 +176,11 @@ def resolve_config(name: str) -> ResolvedConfig:
         tail = '/'.join(Path(name).parts[-2:])
         hint = _packaged_hint(tail,
                               lambda r: f'{PACKAGE_PREFIX}{r} (packaged)')
-        raise MissingConfigError(f'config {name}: no such file{hint}')
+        raise FileNotFoundError(f'config {name}: no such file{hint}')
     index = osp.join(root, 'model-index.yml') if root else 'model-index.yml'
     hint = _close(
         name, names) or (f'; the names: {", ".join(names)}' if names else '')
-    raise MissingConfigError(
+    raise FileNotFoundError(
         f'config {name!r} is neither a config file nor a model name of '
         f'{index} (nor {PACKAGE_PREFIX}<folder>/<config>.py){hint}')
 
@@ -236,7 +232,7 @@ def _missing_bases(path: str, mapping: Dict[str, str], seen: set) -> None:
     are not on disk.
 
     Raises:
-        MissingConfigError: A missing base the package has not either,
+        FileNotFoundError: A missing base the package has not either,
             or has in several places.
     """
     from mmengine.config import Config
@@ -269,7 +265,7 @@ def _missing_bases(path: str, mapping: Dict[str, str], seen: set) -> None:
         ]
         given = f'{PACKAGE_PREFIX}{named[0]}' if named else \
             f'{PACKAGE_PREFIX}<folder>/<config>.py'
-        raise MissingConfigError(
+        raise FileNotFoundError(
             f'config {path}: its _base_ {base!r} ({file}) does not exist '
             f'and {where}; copy the config together with its _base_ '
             f'folder (configs/ keeps them), give a packaged config as '
@@ -319,8 +315,8 @@ def load_config(path: str):
         Config: The config.
 
     Raises:
-        ConfigFileError: Missing (:class:`MissingConfigError`: also a
-            missing base), not a config, a syntax error, a failing base or
+        FileNotFoundError: A missing config or base (as mmengine's).
+        ConfigFileError: Not a config, a syntax error, a failing base or
             import.
     """
     from mmengine.config import Config

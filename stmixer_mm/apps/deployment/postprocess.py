@@ -122,7 +122,7 @@ def postprocess(outputs: Union[Sequence[np.ndarray], Mapping[str, np.ndarray]],
     """
     if meta.get('label_convention', 'ava') != 'ava':
         raise ValueError(
-            'the post-processing of stmixer_mm.deployment covers '
+            'the post-processing of stmixer_mm.apps.deployment covers '
             "label_convention='ava'; this export has "
             f"label_convention={meta.get('label_convention')!r} (its raw "
             'outputs are still valid; see STMixerBBoxHead.predict_mmdet)')
