@@ -23,6 +23,20 @@ from typing import Any, Dict, Optional, Tuple
 
 #: old module -> new module, or the text of where it went (not importable)
 MOVED_MODULES: Dict[str, str] = {
+    'stmixer_mm.visualization.dataset_browser':
+    'stmixer_mm.apps.dataset_doctor.browser',
+    'stmixer_mm.utils.track_ids':
+    'stmixer_mm.datasets.track_ids',
+    'stmixer_mm.utils.package_files':
+    'stmixer_mm.apis.package_files',
+    'stmixer_mm.utils.tubelet_boxes':
+    'stmixer_mm.evaluation.functional.tubelet_boxes',
+    'stmixer_mm.utils.arrays':
+    'stmixer_mm.evaluation.functional.arrays',
+    'stmixer_mm.utils.json_input':
+    'stmixer_mm.datasets.json_input',
+    'stmixer_mm.utils.mask_rle':
+    'stmixer_mm.datasets.mask_rle',
     'stmixer_mm.cli':
     'stmixer_mm.apps.cli',
     'stmixer_mm.benchmarks':
@@ -46,7 +60,7 @@ MOVED_MODULES: Dict[str, str] = {
     'stmixer_mm.apis.online.stream_run':
     'stmixer_mm.apps.online.stream_run',
     'stmixer_mm.apis.online.tracker':
-    'stmixer_mm.apis.tracker',
+    'stmixer_mm.apis.greedy_tracker',
     'stmixer_mm.apis.online.tracking':
     'stmixer_mm.apis.tracking',
     'stmixer_mm.apis.official_checkpoints':
@@ -59,6 +73,8 @@ MOVED_MODULES: Dict[str, str] = {
     'stmixer_mm.utils.checks',
     'stmixer_mm.deployment':
     'stmixer_mm.apps.deployment',
+    'stmixer_mm.apis.tracker':
+    'stmixer_mm.apis.greedy_tracker',
     'stmixer_mm.utils.settings':
     'stmixer_mm.apps.preflight',
     'stmixer_mm.utils.config_files':
@@ -115,7 +131,7 @@ MOVED_NAMES: Dict[str, Dict[str, str]] = {
         ('ArraySource', 'FolderSource', 'Frame', 'FrameSource',
          'VideoReadError', 'expand_inputs', 'is_live_spec'),
         f'{_VIDEO_IO}.capture': ('CaptureSource', 'open_source'),
-        'stmixer_mm.apis.tracker': ('OnlineTubeTracker', 'Track'),
+        'stmixer_mm.apis.greedy_tracker': ('OnlineTubeTracker', 'Track'),
         f'{_VIDEO_IO}.writers':
         ('JsonlWriter', 'ProgressLine', 'VideoWriter', 'format_stats'),
         'stmixer_mm.apis.output_files':
@@ -128,9 +144,8 @@ MOVED_NAMES: Dict[str, Dict[str, str]] = {
         ('ConversionReport', 'compare_state_dicts', 'detect_backbone'),
         'stmixer_mm.converters.official':
         ('BACKBONES', 'OFFICIAL_EMPTY_WEIGHT', 'convert_official_state_dict',
-         'extract_state_dict', 'OfficialCheckpointError',
-         'convert_official_checkpoint', 'official_checkpoint_meta',
-         'refuse_unknown_keys'),
+         'extract_state_dict', 'convert_official_checkpoint',
+         'official_checkpoint_meta', 'refuse_unknown_keys'),
         'stmixer_mm.converters.pyslowfast':
         ('convert_pyslowfast_state_dict', 'extract_pyslowfast_state_dict'),
         'stmixer_mm.converters.videomae':
@@ -139,8 +154,7 @@ MOVED_NAMES: Dict[str, Dict[str, str]] = {
     'stmixer_mm.utils.settings':
     _by_home({
         'stmixer_mm.utils.checks': ('ConfigSettingError', 'is_int', 'is_real'),
-        'stmixer_mm.apis.config_files':
-        ('load_config', 'ConfigFileError', 'MissingConfigError'),
+        'stmixer_mm.apis.config_files': ('load_config', ),
         'stmixer_mm.datasets.ava_dataset': ('mmaction2_problem', ),
     }),
     'stmixer_mm.utils.output_files':
@@ -152,8 +166,9 @@ MOVED_NAMES: Dict[str, Dict[str, str]] = {
     }),
     'stmixer_mm.utils':
     _by_home({
-        'stmixer_mm.apis.config_files': ('ConfigFileError', 'load_config'),
+        'stmixer_mm.apis.config_files': ('load_config', ),
         'stmixer_mm.apps.preflight': ('check_config', ),
+        'stmixer_mm.engine.checkpoint': ('find_state_dict', ),
     }),
     'stmixer_mm.engine':
     _by_home({

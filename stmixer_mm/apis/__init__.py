@@ -6,11 +6,11 @@ from stmixer_mm.datasets.class_names import (check_label_map, class_names,
                                              model_action_columns,
                                              test_dataset_cfg)
 from stmixer_mm.moved import moved_attribute
+from .greedy_tracker import OnlineTubeTracker
 from .inference import (build_clip_pipeline, check_clip,
                         clip_keyframe_from_cfg, clip_sampling_from_cfg,
                         inference_clips, inference_detector, init_detector)
 from .inferencers import KeyframeResult, STMixerInferencer, resolve_model_name
-from .tracker import OnlineTubeTracker
 from .video_io import clip_indices
 
 __all__ = [

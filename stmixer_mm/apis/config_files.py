@@ -12,21 +12,15 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Dict, List, NamedTuple, Optional
 
-from stmixer_mm.utils.package_files import (config_roots, metafile_models,
-                                            models_dir, shipped_configs)
+from stmixer_mm.apis.package_files import (config_roots, metafile_models,
+                                           models_dir, shipped_configs)
+from stmixer_mm.utils.checks import ConfigSettingError
 
-__all__ = [
-    'ConfigFileError', 'load_config', 'resolve_config', 'ResolvedConfig',
-    'PACKAGE_PREFIX'
-]
+__all__ = ['load_config', 'resolve_config', 'ResolvedConfig', 'PACKAGE_PREFIX']
 
 #: how a packaged config is named: ``stmixer_mm::quickstart/<name>.py``
 PACKAGE_PREFIX = 'stmixer_mm::'
 CONFIG_EXTENSIONS = ('.py', '.json', '.yaml', '.yml')
-
-
-class ConfigFileError(ValueError):
-    """A config file that cannot be read; the message names it."""
 
 
 class ResolvedConfig(NamedTuple):
@@ -131,12 +125,15 @@ def resolve_config(name: str) -> ResolvedConfig:
         ``model`` only for a model name.
 
     Raises:
-        FileNotFoundError: None of the three, naming ``name`` and the
-            closest packaged configs or model names; a packaged name that
-            is absolute or leads out of the packaged configs folder.
+        FileNotFoundError: A config file or packaged config that does not
+            exist (naming the closest packaged configs), or a packaged name
+            that is absolute or leads out of the packaged configs folder.
+        ConfigSettingError: A name that is no config file, packaged config
+            or model name (as mmdet's Inferencer's ``ValueError``), naming
+            the closest model names.
     """
     if not isinstance(name, (str, Path)) or not str(name):
-        raise FileNotFoundError(
+        raise ConfigSettingError(
             f'config {name!r}: expected a config file, '
             f'{PACKAGE_PREFIX}<folder>/<config>.py or a model name of '
             'model-index.yml')
@@ -146,7 +143,7 @@ def resolve_config(name: str) -> ResolvedConfig:
     if '::' in name:
         scope, _, rel = name.partition('::')
         if scope + '::' != PACKAGE_PREFIX:
-            raise FileNotFoundError(
+            raise ConfigSettingError(
                 f'config {name}: {scope}:: is not this package; expected '
                 f'{PACKAGE_PREFIX}<folder>/<config>.py (a config of another '
                 "package is inherited in a config's _base_)")
@@ -180,7 +177,7 @@ def resolve_config(name: str) -> ResolvedConfig:
     index = osp.join(root, 'model-index.yml') if root else 'model-index.yml'
     hint = _close(
         name, names) or (f'; the names: {", ".join(names)}' if names else '')
-    raise FileNotFoundError(
+    raise ConfigSettingError(
         f'config {name!r} is neither a config file nor a model name of '
         f'{index} (nor {PACKAGE_PREFIX}<folder>/<config>.py){hint}')
 
@@ -316,13 +313,13 @@ def load_config(path: str):
 
     Raises:
         FileNotFoundError: A missing config or base (as mmengine's).
-        ConfigFileError: Not a config, a syntax error, a failing base or
+        ConfigSettingError: Not a config, a syntax error, a failing base or
             import.
     """
     from mmengine.config import Config
     path = resolve_config(path).path
     if not path.endswith(CONFIG_EXTENSIONS):
-        raise ConfigFileError(
+        raise ConfigSettingError(
             f'config {path}: not a config file (expected .py, .json, .yaml '
             'or .yml; is it a checkpoint or another input in the config\'s '
             'place?)')
@@ -341,5 +338,5 @@ def load_config(path: str):
     except Exception as e:
         text = str(e).strip().splitlines()
         reason = text[-1] if text else ''
-        raise ConfigFileError(f'config {path} could not be read: '
-                              f'{type(e).__name__}: {reason}') from e
+        raise ConfigSettingError(f'config {path} could not be read: '
+                                 f'{type(e).__name__}: {reason}') from e

@@ -20,7 +20,7 @@ from stmixer_mm.engine import (check_checkpoint_dict, check_checkpoint_fits,
                                checkpoint_state_dict)
 from stmixer_mm.registry import MODELS
 from stmixer_mm.utils.type_names import type_name
-from .config_files import ConfigFileError, load_config
+from .config_files import ConfigSettingError, load_config
 from .video_io import VideoReadError, check_frames, is_live_spec, open_source
 
 # transforms (unscoped type names) that sample or read frames: skipped
@@ -56,7 +56,7 @@ def init_detector(config: Union[str, Config],
         nn.Module: in eval mode, with ``cfg`` and ``dataset_meta`` (or None).
 
     Raises:
-        ConfigFileError, ConfigSettingError, CheckpointFileError: as named.
+        ConfigSettingError, ConfigSettingError, CheckpointFileError: as named.
     """
     if isinstance(config, str):
         config = load_config(config)
@@ -67,7 +67,7 @@ def init_detector(config: Union[str, Config],
     if cfg_options is not None:
         config.merge_from_dict(cfg_options)
     if not isinstance(config.get('model'), dict):
-        raise ConfigFileError(
+        raise ConfigSettingError(
             f'config {config.filename or "(a Config object)"}: no model = '
             'dict(...) in it; expected a detector config (a dataset, '
             'schedule or runtime base alone builds no model)')

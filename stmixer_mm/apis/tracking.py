@@ -2,7 +2,6 @@
 the greedy :class:`~.tracker.OnlineTubeTracker` or mmdet's ``ByteTracker``
 / ``OCSORTTracker`` (Kalman filter), chosen by the config's
 ``tracker=dict(type=...)``. See docs/en/online.md."""
-import math
 from contextlib import ExitStack, contextmanager
 from typing import Dict, List, Optional
 from unittest import mock
@@ -11,9 +10,9 @@ import numpy as np
 import torch
 from scipy.optimize import linear_sum_assignment
 
-from stmixer_mm.utils.checks import ConfigSettingError
-from .tracker import (OnlineTubeTracker, Track, check_flag, check_number,
-                      check_thresholds)
+from stmixer_mm.utils.checks import (ConfigSettingError, check_choice,
+                                     check_ints, check_range)
+from .greedy_tracker import OnlineTubeTracker, Track, check_thresholds
 
 __all__ = [
     'DEFAULT_TRACKER', 'TRACKER_TYPES', 'MMDetTubeTracker', 'build_tracker',
@@ -301,16 +300,20 @@ class MMDetTubeTracker(OnlineTubeTracker):
                              f'expected some of {known}')
         for name in ('init_track_thr', 'obj_score_thr', 'match_iou_thr'):
             if name in settings:
-                check_number(who, name, settings[name])
+                check_range(who, '[0, 1]', **{name: settings[name]})
         for name in ('num_tentatives', 'vel_delta_t'):
             if name in settings:
-                check_number(who, name, settings[name], 1, math.inf, True)
+                check_ints(who, **{name: settings[name]})
         if 'vel_consist_weight' in settings:
-            check_number(who, 'vel_consist_weight',
-                         settings['vel_consist_weight'], 0, math.inf)
+            check_range(
+                who,
+                '[0, inf)',
+                vel_consist_weight=settings['vel_consist_weight'])
         if 'weight_iou_with_det_scores' in settings:
-            check_flag(who, 'weight_iou_with_det_scores',
-                       settings['weight_iou_with_det_scores'])
+            check_choice(
+                who, (True, False),
+                weight_iou_with_det_scores=settings[
+                    'weight_iou_with_det_scores'])
         if 'obj_score_thrs' in settings:
             thrs = check_thresholds(who, 'obj_score_thrs',
                                     settings['obj_score_thrs'],

@@ -12,7 +12,8 @@ import re
 import sys
 from typing import Optional
 
-from stmixer_mm.apis.config_files import ConfigFileError, load_config
+from stmixer_mm.apis.config_files import load_config
+from stmixer_mm.utils.checks import ConfigSettingError
 
 __all__ = [
     'command_name', 'command_error', 'whole_number', 'WHOLE_MOST',
@@ -103,5 +104,5 @@ def config_or_exit(name: str):
     """
     try:
         return load_config(name)
-    except (ConfigFileError, FileNotFoundError) as e:
+    except (ConfigSettingError, FileNotFoundError) as e:
         raise SystemExit(command_error(e)) from None

@@ -10,14 +10,14 @@ import torch
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
-from stmixer_mm.apis.config_files import (ConfigFileError, load_config,
-                                          resolve_config)
+from stmixer_mm.apis.config_files import load_config, resolve_config
 from stmixer_mm.apis.output_files import (check_output_file, commit,
                                           remove_quietly, temp_path)
 from stmixer_mm.apps.command_errors import command_error
 from stmixer_mm.registry import MODELS
 from stmixer_mm.utils.checkpoint_loading import (CheckpointFileError,
                                                  load_checkpoint_file)
+from stmixer_mm.utils.checks import ConfigSettingError
 from stmixer_mm.version import __version__
 
 
@@ -86,7 +86,7 @@ def load_converter_config(config: str, cfg_options=None) -> Config:
     """
     try:
         cfg = load_config(config)
-    except (ConfigFileError, FileNotFoundError) as err:
+    except (ConfigSettingError, FileNotFoundError) as err:
         raise SystemExit(command_error(err)) from None
     if cfg_options is not None:
         cfg.merge_from_dict(cfg_options)
@@ -131,7 +131,7 @@ def read_source(args,
     if config is not None:
         try:  # a file, stmixer_mm::<folder>/<config>.py or a model name
             resolve_config(config)
-        except (ConfigFileError, FileNotFoundError) as err:
+        except (ConfigSettingError, FileNotFoundError) as err:
             raise SystemExit(command_error(f'--config {err}')) from None
     try:
         source = load_checkpoint_file(args.src, trust_pickle=args.trust_pickle)

@@ -1,6 +1,7 @@
 """The driver of ``tools/demo.py`` (command line:
 :mod:`stmixer_mm.apps.cli.demo`): offline and online runs,
 docs/en/online.md."""
+import copy
 import os
 import os.path as osp
 from functools import partial
@@ -8,7 +9,7 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from stmixer_mm.apis.config_files import resolve_config
+from stmixer_mm.apis.config_files import load_config
 from stmixer_mm.apis.inferencers import STMixerInferencer
 from stmixer_mm.apis.output_files import output_exists_error, prepare_out_dir
 from stmixer_mm.apis.results import (CSV_COLUMNS, TUBES_FORMAT_VERSION,
@@ -22,6 +23,7 @@ from stmixer_mm.apis.video_io import (CountingSource, VideoReadError,
                                       keyframe_indices, open_source,
                                       source_name)
 from .online import OnlineRunner
+from .preflight import check_config
 from .stop_signals import RunInterrupted, on_stop_signals, signal_name
 
 
@@ -209,8 +211,14 @@ def run_demo(input,
     online = check_demo_options(input, online, realtime, tubes, show,
                                 max_frames, max_lost)
     fps = check_fps(fps)  # as the command line's --fps: a float
-    if isinstance(config, str):  # a misspelt name: its hint, before the
-        resolve_config(config)  # outputs are checked (they may exist)
+    cfg = load_config(config) if isinstance(config, str) else config
+    if cfg_options:  # a misspelt name: its hint, before the outputs
+        cfg = copy.deepcopy(cfg)  # are checked (they may exist)
+        cfg.merge_from_dict(cfg_options)
+    check_config(  # each part's refusal named by its config path
+        cfg,
+        sections=('model', 'test_dataloader', 'val_dataloader'),
+        consistency=False)
     inputs = expand_inputs(input)
     names = demo_output_names(inputs, input)
     check_outputs(

@@ -9,7 +9,7 @@ from typing import Mapping
 
 from mmengine.logging import print_log
 
-from stmixer_mm.utils.checkpoint_loading import find_state_dict
+from stmixer_mm.engine.checkpoint import find_state_dict
 
 #: state-dict prefixes of earlier checkpoints (old -> new)
 LEGACY_PREFIXES = (('query_generator.', 'rpn_head.'), ('decoder.',

@@ -10,9 +10,9 @@ import torch
 from mmengine.logging import print_log
 from torch import Tensor
 
-from stmixer_mm.utils.checkpoint_loading import (CheckpointFileError,
-                                                 check_state_dict_values,
-                                                 find_state_dict)
+from stmixer_mm.engine.checkpoint import (check_state_dict_values,
+                                          find_state_dict)
+from stmixer_mm.utils.checkpoint_loading import CheckpointFileError
 from stmixer_mm.version import __version__
 from .common import (VIT_RULES, WB, ConversionReport, Rule, add_bn_counters,
                      apply, cnn_rules, detect_backbone, keep_name, rename_rule,
@@ -167,11 +167,6 @@ def convert_official_state_dict(
     return new, report
 
 
-class OfficialCheckpointError(CheckpointFileError):
-    """A checkpoint in the official STMixer layout that the converter's rules
-    refuse (unknown keys, no known backbone); the message names the file."""
-
-
 def refuse_unknown_keys(report: ConversionReport) -> None:
     """The converter's rule for official keys that match no rule: they stop
     the conversion (they are never dropped).
@@ -242,7 +237,7 @@ def convert_official_checkpoint(checkpoint: Mapping, source: str) -> dict:
         ``pos_embed``, from it, as the converter's ``--config`` does).
 
     Raises:
-        OfficialCheckpointError: The converter refuses the weights (unknown
+        CheckpointFileError: The converter refuses the weights (unknown
             official keys, a backbone it cannot tell); names ``source``.
     """
     try:
@@ -250,7 +245,7 @@ def convert_official_checkpoint(checkpoint: Mapping, source: str) -> dict:
         state_dict, report = convert_official_state_dict(official)
         refuse_unknown_keys(report)
     except ValueError as err:
-        raise OfficialCheckpointError(
+        raise CheckpointFileError(
             f'{source} has the layout of an official STMixer checkpoint '
             '(stm_head.* keys, github.com/MCG-NJU/STMixer) but cannot be '
             f'converted: {err}; stmixer-convert-official (tools/'

@@ -11,7 +11,7 @@ from typing import Any, Callable, Mapping
 
 from mmengine.runner.checkpoint import CheckpointLoader
 
-from stmixer_mm.utils.checkpoint_loading import find_state_dict
+from stmixer_mm.engine.checkpoint import find_state_dict
 from stmixer_mm.utils.compat import OFFICIAL_LOADER, is_disabled, report_fix
 
 __all__ = [

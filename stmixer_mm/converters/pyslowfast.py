@@ -8,8 +8,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from stmixer_mm.utils.checkpoint_loading import (check_state_dict_values,
-                                                 find_state_dict)
+from stmixer_mm.engine.checkpoint import (check_state_dict_values,
+                                          find_state_dict)
 from .common import (ConversionReport, Rule, add_bn_counters, apply, cnn_rules,
                      detect_backbone, match_dropped, rename_rule,
                      strip_module_prefix, with_progress)

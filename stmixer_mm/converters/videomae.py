@@ -6,8 +6,8 @@ from typing import Dict, Mapping, Tuple
 
 from torch import Tensor
 
-from stmixer_mm.utils.checkpoint_loading import (check_state_dict_values,
-                                                 find_state_dict)
+from stmixer_mm.engine.checkpoint import (check_state_dict_values,
+                                          find_state_dict)
 from .common import (VIT_RULES, ConversionReport, apply, match_dropped,
                      strip_module_prefix, vit_pos_embed)
 

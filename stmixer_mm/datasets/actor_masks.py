@@ -9,10 +9,10 @@ from typing import Dict, Optional, Tuple
 
 from mmengine import fileio
 
-from stmixer_mm.utils.json_input import parse_json
-from stmixer_mm.utils.mask_rle import (MASK_FILE_FORMAT, MASK_FILE_VERSION,
-                                       decode_mask, encode_mask, run_lengths,
-                                       write_mask_file)
+from stmixer_mm.datasets.json_input import parse_json
+from stmixer_mm.datasets.mask_rle import (MASK_FILE_FORMAT, MASK_FILE_VERSION,
+                                          decode_mask, encode_mask,
+                                          run_lengths, write_mask_file)
 from .fileio_utils import is_file
 
 __all__ = [

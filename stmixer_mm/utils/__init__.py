@@ -1,6 +1,6 @@
 from stmixer_mm.moved import moved_attribute
-from .checkpoint_loading import (CheckpointFileError, find_state_dict,
-                                 load_checkpoint_file, load_pickle)
+from .checkpoint_loading import (CheckpointFileError, load_checkpoint_file,
+                                 load_pickle)
 from .checks import ConfigSettingError
 from .compat import APPLIED_FIXES, apply_compat_fixes
 from .dependencies import check_dependencies
@@ -8,8 +8,8 @@ from .type_names import type_name
 
 __all__ = [
     'APPLIED_FIXES', 'apply_compat_fixes', 'check_dependencies',
-    'CheckpointFileError', 'find_state_dict', 'load_checkpoint_file',
-    'load_pickle', 'ConfigSettingError', 'type_name'
+    'CheckpointFileError', 'load_checkpoint_file', 'load_pickle',
+    'ConfigSettingError', 'type_name'
 ]
 
 

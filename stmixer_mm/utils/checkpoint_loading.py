@@ -21,14 +21,13 @@ import os.path as osp
 import pickle
 import warnings
 import zipfile
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
 
 __all__ = [
-    'CheckpointFileError', 'TRUST_ENV', 'STATE_DICT_KEYS', 'find_state_dict',
-    'check_state_dict_values', 'INTEGER_WEIGHTS', 'load_checkpoint_file',
+    'CheckpointFileError', 'TRUST_ENV', 'load_checkpoint_file',
     'runner_checkpoint_globals', 'is_trusted', 'PICKLE_ALLOW_LISTS',
     'load_pickle', 'safe_dcp_reader', 'load_sharded_state',
     'torch_load_defaults_to_weights_only'
@@ -38,14 +37,6 @@ __all__ = [
 #: ``--resume`` / ``load_from`` of files outside the allow-list; trusted only.
 TRUST_ENV = 'STMIXER_MM_TRUSTED_CHECKPOINTS'
 
-#: Where a checkpoint keeps its weights, in lookup order: mmengine's
-#: ``state_dict``, then ``model`` (official STMixer, VideoMAE, DeiT files).
-STATE_DICT_KEYS = ('state_dict', 'model')
-
-#: Suffixes of the weights that are integer counters in any model (BN's);
-#: every other weight of a converted checkpoint is floating point.
-INTEGER_WEIGHTS = ('num_batches_tracked', )
-
 
 class CheckpointFileError(ValueError):
     """A checkpoint or pickle that cannot be read safely: empty, truncated,
@@ -53,89 +44,6 @@ class CheckpointFileError(ValueError):
     outside its allow-list (refused before anything of it ran); the message
     names the file and what is wrong (the refused global, how to trust it).
     A missing file is a ``FileNotFoundError`` naming it."""
-
-
-def find_state_dict(checkpoint: Mapping,
-                    format_keys: Sequence[str] = (),
-                    bare_values: str = 'tensor') -> Tuple[dict, str]:
-    """``(weights, entry)`` of a loaded checkpoint (entry ``''`` if bare):
-    the first of ``format_keys`` then :data:`STATE_DICT_KEYS` holding a dict,
-    else a bare state dict.
-
-    Args:
-        checkpoint (Mapping): What the file held.
-        format_keys (Sequence[str]): Entries looked up first (e.g. ``blobs``).
-        bare_values (str): A bare state dict's values: ``'tensor'``,
-            ``'array'`` (anything with a ``shape``) or ``'any'``.
-
-    Raises:
-        TypeError: ``checkpoint`` is not a dict.
-        KeyError: no weights entry, and not a bare state dict.
-    """
-    if not isinstance(checkpoint, Mapping):
-        raise TypeError(f'expected a dict, got {type(checkpoint).__name__}')
-    keys = tuple(format_keys) + STATE_DICT_KEYS
-    for key in keys:
-        if isinstance(checkpoint.get(key), Mapping):
-            return dict(checkpoint[key]), key
-    if bare_values != 'any':
-        check = torch.is_tensor if bare_values == 'tensor' else (
-            lambda v: hasattr(v, 'shape'))
-        others = [k for k, v in checkpoint.items() if not check(v)]
-        if others:
-            entries = ' / '.join(f"'{k}'" for k in keys)
-            raise KeyError(
-                f'the checkpoint has no {entries} entry and is not a bare '
-                f'state dict (non-tensor entries: {others[:5]})')
-    return dict(checkpoint), ''
-
-
-def _dtype_kind(tensor: torch.Tensor) -> str:
-    if tensor.is_floating_point():
-        return 'floating-point'
-    if tensor.is_complex():
-        return 'complex'
-    return 'bool' if tensor.dtype == torch.bool else 'integer'
-
-
-def check_state_dict_values(state_dict: Mapping,
-                            expected: Optional[Mapping] = None) -> None:
-    """Refuse a weight that is not a tensor (a list, a numpy array, a
-    number: loaded, the parameter keeps its initial values and mmengine
-    only logs it) or whose dtype kind is not the expected one (an integer
-    tensor where a floating-point one is expected: loaded, it is cast).
-
-    Args:
-        state_dict (Mapping[str, Any]): The weights, ``{key: tensor}``.
-        expected (Mapping[str, Tensor], optional): The model's
-            ``state_dict()``: a key found there is held to its tensor's
-            dtype kind; any other key (every key when None) is floating
-            point, but for :data:`INTEGER_WEIGHTS` (integer). Defaults to
-            None.
-
-    Raises:
-        ValueError: Naming each key (the first 5) with the type or dtype
-            found and what is expected.
-    """
-    problems = []
-    for key, value in state_dict.items():
-        if not torch.is_tensor(value):
-            problems.append(f'{key} holds a {type(value).__name__}, not a '
-                            'tensor')
-            continue
-        ref = None if expected is None else expected.get(key)
-        if torch.is_tensor(ref):
-            want = _dtype_kind(ref)
-        elif str(key).endswith(INTEGER_WEIGHTS):
-            want = 'integer'
-        else:
-            want = 'floating-point'
-        if _dtype_kind(value) != want:
-            problems.append(f'{key} is a {value.dtype} tensor where a {want} '
-                            'one is expected')
-    if problems:
-        more = f' (and {len(problems) - 5} more)' if len(problems) > 5 else ''
-        raise ValueError('; '.join(problems[:5]) + more)
 
 
 # allow-lists: {'module.name': object}

@@ -19,6 +19,7 @@ these refuse a bad config before any work; its refusals are
 :class:`ConfigSettingError`, naming the config path.
 """
 import difflib
+import numbers
 from typing import Any, Sequence, Tuple, Union
 
 from .numeric import is_int, is_real
@@ -28,6 +29,11 @@ __all__ = [
     'check_choice', 'check_choices', 'check_multiple', 'check_len',
     'check_compile_args', 'indexed'
 ]
+
+
+def _is_number(value: Any) -> bool:
+    """An int or float, not a bool (finite or not)."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
 def _shown(value: Any, kind_fits: bool) -> str:
@@ -75,7 +81,7 @@ def check_range(owner: str, interval: str, **values: Any) -> None:
                 (value <= high if interval[-1] == ']' else value < high)):
             raise ValueError(
                 f'{owner}: {name} must be a number in '
-                f'{interval}, got {_shown(value, is_real(value))}')
+                f'{interval}, got {_shown(value, _is_number(value))}')
 
 
 def _one_of(value: Any, choices: Sequence) -> bool:
@@ -93,8 +99,9 @@ def check_choice(owner: str, choices: Sequence, **values: Any) -> None:
     """
     for name, value in values.items():
         if not _one_of(value, choices):
+            fits = any(type(c) is type(value) for c in choices)
             raise ValueError(f'{owner}: {name} must be one of '
-                             f'{tuple(choices)}, got {value!r}')
+                             f'{tuple(choices)}, got {_shown(value, fits)}')
 
 
 def check_choices(owner: str, choices: Sequence, **values: Any) -> None:
@@ -225,5 +232,8 @@ def check_compile_args(owner: str, args: Any, known: Sequence) -> None:
 
 
 class ConfigSettingError(ValueError):
-    """A config setting of the wrong type, out of range, or inconsistent
-    with another; the message starts with the setting's config path."""
+    """A config that cannot be used: a file that is no config (a syntax
+    error, a failing base; the message names the file), or a setting of the
+    wrong type, out of range, or inconsistent with another (the message
+    starts with the setting's config path). A missing config is a
+    ``FileNotFoundError``."""

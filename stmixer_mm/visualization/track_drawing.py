@@ -4,8 +4,8 @@ from typing import List, Optional, Sequence, Tuple
 import cv2
 import numpy as np
 
-from stmixer_mm.utils.mask_rle import decode_mask
-from stmixer_mm.utils.tubelet_boxes import interpolate_boxes
+from stmixer_mm.datasets.mask_rle import decode_mask
+from stmixer_mm.evaluation.functional.tubelet_boxes import interpolate_boxes
 from .label_layout import label_font_scale, place_label_blocks
 
 __all__ = ['draw_tracks', 'track_color', 'fill_mask', 'scale_up']

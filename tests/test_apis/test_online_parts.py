@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from stmixer_mm.apis import clip_indices
-from stmixer_mm.apis.tracker import OnlineTubeTracker
+from stmixer_mm.apis.greedy_tracker import OnlineTubeTracker
 from stmixer_mm.apis.video_io import (CaptureSource, ClipRingBuffer,
                                       JsonlWriter, KeyframeClips,
                                       VideoReadError, VideoWriter,

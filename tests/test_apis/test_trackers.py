@@ -7,7 +7,7 @@ import itertools
 import numpy as np
 import pytest
 
-from stmixer_mm.apis.tracker import OnlineTubeTracker
+from stmixer_mm.apis.greedy_tracker import OnlineTubeTracker
 from stmixer_mm.apis.tracking import (DEFAULT_TRACKER, MMDetTubeTracker,
                                       _ScipyLap, build_tracker,
                                       tracker_settings)
@@ -249,17 +249,17 @@ BAD_SETTINGS = [
      'GreedyTracker: max_lost must be an int >= 0, got 1.5 (float)'),
     # other numbers
     (dict(type='GreedyTracker', max_shift=-0.5),
-     'GreedyTracker: max_shift must be a number >= 0, got -0.5'),
+     'GreedyTracker: max_shift must be a number in [0, inf), got -0.5'),
     (dict(type='OCSORTTracker', vel_consist_weight='0.2'),
-     "OCSORTTracker: vel_consist_weight must be a number >= 0, got '0.2' "
-     '(str)'),
+     "OCSORTTracker: vel_consist_weight must be a number in [0, inf), got "
+     "'0.2' (str)"),
     # switches
     (dict(type='ByteTracker', weight_iou_with_det_scores=1),
-     'ByteTracker: weight_iou_with_det_scores must be True or False, got 1 '
-     '(int)'),
+     'ByteTracker: weight_iou_with_det_scores must be one of (True, False), '
+     'got 1 (int)'),
     (dict(type='OCSORTTracker', weight_iou_with_det_scores='false'),
-     'OCSORTTracker: weight_iou_with_det_scores must be True or False, got '
-     "'false' (str)"),
+     'OCSORTTracker: weight_iou_with_det_scores must be one of (True, '
+     "False), got 'false' (str)"),
     # the motion model; settings of the other tracker, or none here
     (dict(type='ByteTracker', motion='KalmanFilter'),
      "ByteTracker: motion must be a dict with a type (dict(type='Kalman"

@@ -27,7 +27,6 @@ from mmengine.runner.checkpoint import CheckpointLoader
 from stmixer_mm.apis import (STMixerInferencer, inference_detector,
                              init_detector)
 from stmixer_mm.apps.cli import convert_official_checkpoint as converter_tool
-from stmixer_mm.converters.official import OfficialCheckpointError
 from stmixer_mm.converters.official_checkpoints import is_official_checkpoint
 from stmixer_mm.engine import CheckpointMismatchError
 from stmixer_mm.registry import DATASETS
@@ -36,6 +35,7 @@ from stmixer_mm.testing.official_layouts import (Maker, official_cnn_neck,
                                                  official_head,
                                                  official_slowonly,
                                                  official_vit)
+from stmixer_mm.utils.checkpoint_loading import CheckpointFileError
 
 #: the tiny config's actions (its data's 7 classes)
 ACTIONS = 7
@@ -311,7 +311,7 @@ def test_an_official_checkpoint_the_converter_refuses_is_refused(
     refusal = ('1 unknown official key(s): '
                'stm_head.decoder_stages.0.extra.weight')
     assert refusal in str(tool_exit.value.code)
-    with pytest.raises(OfficialCheckpointError) as info:
+    with pytest.raises(CheckpointFileError) as info:
         init_detector(files.cfg, path)
     assert str(info.value).startswith(f'{path} has the layout of an '
                                       'official STMixer checkpoint')
@@ -319,8 +319,7 @@ def test_an_official_checkpoint_the_converter_refuses_is_refused(
 
     head_only = {k: v for k, v in sd.items() if k.startswith('stm_head.')}
     path = ddp_file(tmp_path / 'head_only.pth', head_only)
-    with pytest.raises(
-            OfficialCheckpointError, match='cannot tell the backbone'):
+    with pytest.raises(CheckpointFileError, match='cannot tell the backbone'):
         CheckpointLoader.load_checkpoint(path, map_location='cpu')
     assert not osp.exists(tmp_path / 'never.pth')
 

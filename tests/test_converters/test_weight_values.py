@@ -10,14 +10,14 @@ import pytest
 import torch
 from mmengine.runner.checkpoint import CheckpointLoader
 
-from stmixer_mm.converters.official import (OfficialCheckpointError,
+from stmixer_mm.converters.official import (CheckpointFileError,
                                             convert_official_state_dict)
 from stmixer_mm.converters.pyslowfast import convert_pyslowfast_state_dict
 from stmixer_mm.converters.videomae import convert_videomae_state_dict
+from stmixer_mm.engine.checkpoint import check_state_dict_values
 from stmixer_mm.testing.backbone_layouts import (pyslowfast_layout,
                                                  videomae_layout)
 from stmixer_mm.testing.official_layouts import official
-from stmixer_mm.utils.checkpoint_loading import check_state_dict_values
 
 KEY = 'stm_head.decoder_stages.0.iof_tau'
 BAD_VALUES = [
@@ -65,7 +65,7 @@ def test_the_loader_refuses_an_official_file_with_a_list(tmp_path):
     sd['module.' + KEY] = sd['module.' + KEY].tolist()
     path = str(tmp_path / 'official.pth')
     torch.save(dict(model=sd, iteration=10), path)
-    with pytest.raises(OfficialCheckpointError) as info:
+    with pytest.raises(CheckpointFileError) as info:
         CheckpointLoader.load_checkpoint(path, map_location='cpu')
     message = str(info.value)
     assert message.startswith(f'{path} has the layout of an official STMixer '

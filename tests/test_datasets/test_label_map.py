@@ -10,13 +10,13 @@ import sys
 import pytest
 
 from stmixer_mm.apis import load_label_map
+from stmixer_mm.apis.package_files import package_dir
 from stmixer_mm.apps.importers import read_label_map
 from stmixer_mm.datasets import check_ava_label_file
 from stmixer_mm.datasets.label_map import (PACKAGED_DIR,
                                            check_mmaction2_reads_label_map,
                                            read_pbtxt_label_map)
 from stmixer_mm.testing import repo_root
-from stmixer_mm.utils.package_files import package_dir
 from stmixer_mm.visualization.labels import load_label_names
 
 TWO_SPACE = 'label {\n  name: "stand"\n  label_id: 1\n}\n'

@@ -106,7 +106,7 @@ def test_get_flops_cli(tools):
 
 
 def test_browse_dataset_writes_images(tools, tmp_path):
-    from stmixer_mm.visualization.dataset_browser import browse
+    from stmixer_mm.apps.dataset_doctor.browser import browse
     out = tmp_path / 'browse'
     files = browse(Config.fromfile(TINY_CFG), 'val', str(out), max_samples=3)
     assert len(files) == 3 and all(osp.isfile(f) for f in files)

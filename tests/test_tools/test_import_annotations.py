@@ -701,8 +701,8 @@ def test_rows_beyond_the_decoded_video_are_an_error(exports, tmp_path,
 def test_user_base_config_by_absolute_path(exports, tmp_path, capsys):
     """A base config of the user's own is named by its absolute path, so
     the written config still loads after a move."""
+    from stmixer_mm.apis.package_files import package_config
     from stmixer_mm.apps.importers.importer import DEFAULT_BASE_CONFIGS
-    from stmixer_mm.utils.package_files import package_config
     mine = tmp_path / 'mine' / 'base.py'
     mine.parent.mkdir()
     mine.write_text(
@@ -938,9 +938,9 @@ def test_config_base_without_the_package_mim_folder(monkeypatch, tmp_path):
     """Where mmengine cannot find `stmixer_mm::` (a source tree on
     PYTHONPATH without stmixer_mm/.mim), the base is named by its absolute
     path."""
+    from stmixer_mm.apis.package_files import package_config
     from stmixer_mm.apps.importers.importer import DEFAULT_BASE_CONFIGS
     from stmixer_mm.apps.importers.layouts import config_base
-    from stmixer_mm.utils.package_files import package_config
     base = package_config(DEFAULT_BASE_CONFIGS['ava'])
     assert config_base(base).startswith('stmixer_mm::quickstart/')
     from stmixer_mm.apps.importers import layouts
@@ -965,8 +965,8 @@ def test_base_config_is_checked_before_anything_is_written(
     """A --base-config that is missing, not a config, broken, without a
     model or of the other layout exited 0 with "train with" (training then
     failed): it is refused first, naming the file and what was expected."""
+    from stmixer_mm.apis.package_files import package_config
     from stmixer_mm.apps.importers.importer import DEFAULT_BASE_CONFIGS
-    from stmixer_mm.utils.package_files import package_config
     texts = {
         'notes.txt': 'x\n',
         'broken.py': 'a = (\n',
@@ -1008,8 +1008,8 @@ def test_the_written_config_loads_and_builds_before_train_with(
     not load (the mask config's metric list) or build (a dataset argument
     the AVA dataset does not take) stops the import before anything is
     moved into --out-dir."""
+    from stmixer_mm.apis.package_files import package_config
     from stmixer_mm.apps.importers.importer import DEFAULT_BASE_CONFIGS
-    from stmixer_mm.utils.package_files import package_config
     if base == 'extra':
         path = tmp_path / 'extra.py'
         path.write_text(

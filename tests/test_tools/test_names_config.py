@@ -12,11 +12,11 @@ import warnings
 
 import pytest
 
-from stmixer_mm.apis import config_files
+from stmixer_mm.apis import config_files, package_files
 from stmixer_mm.apis.config_files import load_config, resolve_config
 from stmixer_mm.apps.cli import test as test_cli
 from stmixer_mm.apps.command_errors import command_error
-from stmixer_mm.utils import package_files
+from stmixer_mm.utils.checks import ConfigSettingError
 
 QUICKSTART = 'stmixer_r3d-tiny_1xb8-8x2x1-36e_synthetic-ava-rgb'
 PACKAGED = f'stmixer_mm::quickstart/{QUICKSTART}.py'
@@ -38,21 +38,22 @@ def test_a_packaged_config_and_a_model_name_resolve_to_the_file(
     assert cfg.filename == path and cfg.model.type == 'STMixer'
 
 
-@pytest.mark.parametrize('name, said', [
+@pytest.mark.parametrize('name, said, error', [
     ('stmixer_r3d-tiny_synthetic-ava', 'is neither a config file nor a '
-     'model name of'),
+     'model name of', ConfigSettingError),
     ('stmixer_mm::quickstart/stmixer_r3d-tiny_synthetic-ava.py',
-     'stmixer_mm ships no quickstart/stmixer_r3d-tiny_synthetic-ava.py'),
-    (f'configs/quickstart/{QUICKSTART}.py', 'no such file'),
+     'stmixer_mm ships no quickstart/stmixer_r3d-tiny_synthetic-ava.py',
+     FileNotFoundError),
+    (f'configs/quickstart/{QUICKSTART}.py', 'no such file', FileNotFoundError),
 ])
 def test_an_unknown_name_lists_the_close_ones(tmp_path, monkeypatch, name,
-                                              said):
+                                              said, error):
     monkeypatch.chdir(tmp_path)
-    with pytest.raises(FileNotFoundError) as e:
+    with pytest.raises(error) as e:
         resolve_config(name)
     assert said in str(e.value) and 'close names' in str(e.value)
     assert QUICKSTART in str(e.value)
-    with pytest.raises(FileNotFoundError, match='mmdet:: is not this'):
+    with pytest.raises(ConfigSettingError, match='mmdet:: is not this'):
         resolve_config('mmdet::faster_rcnn/x.py')
 
 

@@ -72,7 +72,7 @@ def test_load_from_another_architecture_is_refused(tools, tmp_path,
     proc = _train(tools, tmp_path / 'w3', f'load_from={vit_checkpoint}',
                   'load_from_min_loaded=1.5')
     assert proc.returncode == 1
-    assert 'load_from_min_loaded: expected a float in [0, 1], got 1.5' in \
+    assert 'load_from_min_loaded must be a number in [0, 1], got 1.5' in \
         proc.stderr
 
 

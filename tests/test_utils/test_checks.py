@@ -17,19 +17,23 @@ def test_check_ints_refuses_bools_floats_and_small_values():
     for value in (True, 2.0, 0, -1, '3', None):
         with pytest.raises(ValueError) as info:
             check_ints('X', a=1, b=value)
-        assert str(info.value) == f'X: b must be an int >= 1, got {value!r}'
+        shown = repr(value) if value in (0, -1) and type(value) is int else \
+            f'{value!r} ({type(value).__name__})'  # the type if not an int
+        assert str(info.value) == f'X: b must be an int >= 1, got {shown}'
 
 
 @pytest.mark.parametrize('build, message', [
     (lambda: AdaptiveMixing(in_dim=64, in_points=True, num_groups=4),
-     'AdaptiveMixing: in_points must be an int >= 1, got True'),
+     'AdaptiveMixing: in_points must be an int >= 1, got True (bool)'),
     (lambda: MODELS.build(
         dict(type=STMixerSamplingMixing, spatial_points=True)),
-     'STMixerSamplingMixing: spatial_points must be an int >= 1, got True'),
+     'STMixerSamplingMixing: spatial_points must be an int >= 1, got True '
+     '(bool)'),
     (lambda: MODELS.build(dict(type=STMixerStageHead, num_actions=True)),
-     'STMixerStageHead: num_actions must be an int >= 1, got True'),
+     'STMixerStageHead: num_actions must be an int >= 1, got True (bool)'),
     (lambda: MODELS.build(dict(type=STMixerQueryGenerator, num_queries=True)),
-     'STMixerQueryGenerator: num_queries must be an int >= 1, got True'),
+     'STMixerQueryGenerator: num_queries must be an int >= 1, got True '
+     '(bool)'),
 ])
 def test_the_model_classes_refuse_true_as_a_count(build, message):
     """(types as classes: whatever default scope an earlier test left)"""
@@ -47,8 +51,10 @@ def test_check_range_reads_the_interval():
                             ('[0, 1]', '0.5'), ('[0, 1]', float('nan'))):
         with pytest.raises(ValueError) as info:
             check_range('X', interval, a=value)
+        shown = f'{value!r} ({type(value).__name__})' if isinstance(
+            value, (bool, str)) else repr(value)  # the type if no number
         assert str(info.value) == \
-            f'X: a must be a number in {interval}, got {value!r}'
+            f'X: a must be a number in {interval}, got {shown}'
 
 
 def test_check_choice_and_choices_are_strict_about_bools():

@@ -10,7 +10,7 @@ from mmengine.config import Config
 
 import stmixer_mm  # noqa: F401  (registers the modules)
 from stmixer_mm import testing
-from stmixer_mm.apis.config_files import ConfigFileError, load_config
+from stmixer_mm.apis.config_files import load_config
 from stmixer_mm.apps.preflight import check_config
 from stmixer_mm.testing import repo_root
 from stmixer_mm.utils.checks import ConfigSettingError
@@ -256,17 +256,17 @@ def test_every_shipped_config_passes(path):
 
 
 def test_load_config_names_the_file(tmp_path):
-    with pytest.raises(ConfigFileError, match='no such file'):
+    with pytest.raises(FileNotFoundError, match='no such file'):
         load_config(str(tmp_path / 'missing.py'))
     ckpt = tmp_path / 'epoch_1.pth'
     ckpt.write_bytes(b'PK\x03\x04')
     with pytest.raises(
-            ConfigFileError, match=r'epoch_1\.pth: not a config '
+            ConfigSettingError, match=r'epoch_1\.pth: not a config '
             'file'):
         load_config(str(ckpt))
     bad = tmp_path / 'bad.py'
     bad.write_text("model = dict(type='STMixer'\n")
-    with pytest.raises(ConfigFileError, match=r'bad\.py could not be read'):
+    with pytest.raises(ConfigSettingError, match=r'bad\.py could not be read'):
         load_config(str(bad))
 
 

@@ -53,7 +53,6 @@ def _graph():
 def test_the_utils_modules_import_one_way():
     graph = _graph()
     assert graph['type_names'] == set()
-    assert graph['package_files'] == set()
     assert graph['checks'] <= {'numeric'}
 
 

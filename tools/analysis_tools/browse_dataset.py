@@ -3,14 +3,14 @@ boxes and action labels after the config's pipeline (resize, flip, ...).
 
     python tools/analysis_tools/browse_dataset.py CONFIG [--phase val]
 
-See :mod:`stmixer_mm.visualization.dataset_browser`."""
+See :mod:`stmixer_mm.apps.dataset_doctor.browser`."""
 import argparse
 from typing import List, Optional, Sequence
 
 from stmixer_mm.apis.output_files import prepare_out_dir
 from stmixer_mm.apps.cli import CONFIG_HELP, add_cfg_options, config_or_exit
 from stmixer_mm.apps.command_errors import command_error
-from stmixer_mm.visualization.dataset_browser import browse
+from stmixer_mm.apps.dataset_doctor.browser import browse
 
 
 def parse_args(argv: Optional[Sequence[str]] = None):

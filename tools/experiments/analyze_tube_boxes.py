@@ -17,8 +17,8 @@ from typing import Dict, List, Tuple
 import numpy as np
 
 from stmixer_mm.evaluation.functional import box_iou
+from stmixer_mm.evaluation.functional.arrays import to_numpy
 from stmixer_mm.evaluation.functional.protocol_utils import paired_iou
-from stmixer_mm.utils.arrays import to_numpy
 from stmixer_mm.utils.checkpoint_loading import load_pickle
 
 

@@ -13,9 +13,9 @@ from mmengine.dist import get_world_size
 from mmengine.structures import InstanceData
 from torch import Tensor
 
+from stmixer_mm.datasets.track_ids import track_ids_problem
 from stmixer_mm.models.detectors import STMixer
 from stmixer_mm.registry import MODELS
-from stmixer_mm.utils.track_ids import track_ids_problem
 from .query_tracker import QueryTracker
 
 #: the keys of ``track_cfg`` and their defaults: training (``num_clips``

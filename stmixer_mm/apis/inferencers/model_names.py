@@ -8,8 +8,8 @@ from typing import Optional, Tuple
 import torch
 
 from stmixer_mm.apis.config_files import load_config, resolve_config
+from stmixer_mm.apis.package_files import metafile_models, models_dir
 from stmixer_mm.utils.checks import check_range
-from stmixer_mm.utils.package_files import metafile_models, models_dir
 
 __all__ = [
     'resolve_model_name', 'resolve_model', 'metafile_models', 'models_dir'
@@ -32,7 +32,7 @@ def resolve_model_name(name: str) -> Tuple[str, Optional[str]]:
         ``name`` is a config).
 
     Raises:
-        ConfigFileError: (a ``ValueError``) none of these; the closest
+        ConfigSettingError: (a ``ValueError``) none of these; the closest
             names listed.
     """
     path, weights, _ = resolve_config(name)

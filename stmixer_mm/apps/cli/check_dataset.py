@@ -16,18 +16,19 @@ from typing import List, Optional, Sequence
 import mmcv
 from mmengine.logging import MMLogger
 
-from stmixer_mm.apis.config_files import ConfigFileError, load_config
+from stmixer_mm.apis.config_files import load_config
 from stmixer_mm.apis.output_files import (OutputFiles, check_output_file,
                                           claim_output, commit,
                                           prepare_out_dir, release_claim,
                                           remove_quietly, temp_path)
 from stmixer_mm.apps.command_errors import command_error
 from stmixer_mm.apps.dataset_doctor import check_dataset_config, tile_images
+from stmixer_mm.apps.dataset_doctor.browser import build_visualizer
 from stmixer_mm.apps.stop_signals import (RunInterrupted, on_stop_signals,
                                           signal_name)
 from stmixer_mm.engine.hooks.visualization_hook import (keyframe_from_inputs,
                                                         sample_name)
-from stmixer_mm.visualization.dataset_browser import build_visualizer
+from stmixer_mm.utils.checks import ConfigSettingError
 from . import CONFIG_HELP, add_cfg_options
 
 
@@ -176,7 +177,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(argv)
     try:  # a file, stmixer_mm::<folder>/<config>.py or a model name
         cfg = load_config(args.config)
-    except (ConfigFileError, FileNotFoundError) as e:
+    except (ConfigSettingError, FileNotFoundError) as e:
         print(command_error(e), file=sys.stderr)
         return 1
     if args.max_grid:

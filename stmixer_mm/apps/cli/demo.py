@@ -4,16 +4,14 @@
 import argparse
 import sys
 
-from stmixer_mm.apis.config_files import ConfigFileError
 from stmixer_mm.apis.results import demo_output_names as output_names
-from stmixer_mm.apis.video_io import VideoReadError, check_fps
+from stmixer_mm.apis.video_io import check_fps
 from stmixer_mm.apps.command_errors import (command_error, command_name,
                                             whole_number)
 from stmixer_mm.apps.demo import (check_demo_options, link_keyframe_tubes,
                                   run_demo)
 from stmixer_mm.apps.stop_signals import RunInterrupted
 from stmixer_mm.engine import CheckpointMismatchError
-from stmixer_mm.utils import CheckpointFileError, ConfigSettingError
 from stmixer_mm.utils.checks import check_range
 from . import CONFIG_HELP, add_cfg_options, frame_bound_or_exit
 
@@ -189,8 +187,5 @@ def main(argv=None, prog=None):
     except CheckpointMismatchError as e:
         raise SystemExit(command_error(e.describe('--non-strict'),
                                        prog)) from None
-    except (OSError, ValueError, ConfigFileError, CheckpointFileError,
-            VideoReadError) as e:
+    except (OSError, ValueError) as e:  # the message names the file
         raise SystemExit(command_error(e, prog)) from None
-    except ConfigSettingError as e:
-        raise SystemExit(command_error(f'config: {e}', prog)) from None

@@ -12,12 +12,13 @@ from mmengine.config import Config
 
 import stmixer_mm  # noqa: F401  (compat fixes + registration before build)
 from stmixer_mm.apis import init_detector
-from stmixer_mm.apis.config_files import ConfigFileError, load_config
+from stmixer_mm.apis.config_files import load_config
 from stmixer_mm.apis.output_files import check_output_file, prepare_out_dir
 from stmixer_mm.apps.command_errors import command_error
 from stmixer_mm.apps.deployment import (EXPORTERS, check_exportable,
                                         compare_with_torch, export_onnx,
                                         get_sampling_impls, set_sampling_impl)
+from stmixer_mm.apps.preflight import check_config
 from stmixer_mm.datasets.class_names import class_names, model_action_columns
 from stmixer_mm.engine import CheckpointMismatchError
 from stmixer_mm.utils import CheckpointFileError, ConfigSettingError
@@ -118,15 +119,24 @@ def main(argv=None) -> int:
         return 1
     try:
         cfg = load_config(args.config)
-        if args.cfg_options:
-            cfg.merge_from_dict(args.cfg_options)
-        model = build(cfg, args.checkpoint, impl='reference')
-    except (CheckpointMismatchError, CheckpointFileError,
-            ConfigFileError) as e:
+    except (ConfigSettingError, FileNotFoundError) as e:
         print(command_error(e), file=sys.stderr)
         return 1
+    try:
+        if args.cfg_options:
+            cfg.merge_from_dict(args.cfg_options)
+        check_config(
+            cfg,
+            sections=('model', 'test_dataloader', 'val_dataloader'),
+            consistency=False)
     except ConfigSettingError as e:
         print(command_error(f'{args.config}: {e}'), file=sys.stderr)
+        return 1
+    try:
+        model = build(cfg, args.checkpoint, impl='reference')
+    except (CheckpointMismatchError, CheckpointFileError,
+            FileNotFoundError) as e:
+        print(command_error(e), file=sys.stderr)
         return 1
     try:
         with warnings.catch_warnings(record=True) as caught:

@@ -34,7 +34,7 @@ import numpy as np
 
 import stmixer_mm  # noqa: F401  (registration before the config check)
 from stmixer_mm.apis import STMixerInferencer
-from stmixer_mm.apis.config_files import ConfigFileError, load_config
+from stmixer_mm.apis.config_files import load_config
 from stmixer_mm.apis.output_files import prepare_out_dir
 from stmixer_mm.apps.benchmarks.experiments import experiment_env
 from stmixer_mm.apps.command_errors import command_error, whole_number
@@ -154,10 +154,11 @@ def checked_epochs(args) -> int:
     """
     try:
         cfg = load_config(args.config)
+    except (ConfigSettingError, FileNotFoundError) as e:
+        raise SystemExit(command_error(e, PROG)) from None
+    try:
         cfg.merge_from_dict(args.cfg_options_dict)
         check_config(cfg)
-    except (ConfigFileError, FileNotFoundError) as e:
-        raise SystemExit(command_error(e, PROG)) from None
     except ConfigSettingError as e:
         raise SystemExit(command_error(f'{args.config}: {e}', PROG)) from None
     epochs = (cfg.get('train_cfg') or {}).get('max_epochs')

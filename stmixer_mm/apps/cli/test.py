@@ -11,7 +11,7 @@ from mmengine.dist import is_main_process
 from mmengine.runner import Runner
 
 import stmixer_mm  # noqa: F401  (compat fixes + registration before build)
-from stmixer_mm.apis.config_files import ConfigFileError, load_config
+from stmixer_mm.apis.config_files import load_config
 from stmixer_mm.apis.output_files import check_output_file, prepare_out_dir
 from stmixer_mm.apps.command_errors import command_error, command_name
 from stmixer_mm.apps.preflight import check_config
@@ -157,7 +157,7 @@ def main(argv=None):
     args = parse_args(argv)
     try:  # the config first (then the outputs and the checkpoint)
         cfg = load_config(args.config)
-    except (ConfigFileError, FileNotFoundError) as e:
+    except (ConfigSettingError, FileNotFoundError) as e:
         raise SystemExit(command_error(e)) from None
     if not is_sharded_checkpoint(args.checkpoint):
         return run(args, cfg)
@@ -179,7 +179,7 @@ def run(args, cfg: Config):
         cfg = merge_args(cfg, args)
         check_config(cfg)
         check_outputs(cfg, args)
-    except (ConfigFileError, OSError) as e:
+    except OSError as e:
         raise SystemExit(command_error(e)) from None
     except ConfigSettingError as e:
         raise SystemExit(command_error(f'{args.config}: {e}')) from None

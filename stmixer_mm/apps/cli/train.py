@@ -9,9 +9,8 @@ from mmengine.dist import is_main_process
 from mmengine.runner import find_latest_checkpoint
 
 import stmixer_mm  # noqa: F401  (compat fixes + registration before build)
-from stmixer_mm.apis.config_files import ConfigFileError, load_config
 from stmixer_mm.apis.output_files import prepare_out_dir
-from stmixer_mm.apps.command_errors import command_error
+from stmixer_mm.apps.command_errors import command_error, config_or_exit
 from stmixer_mm.apps.preflight import check_config
 from stmixer_mm.apps.runner_utils import (adapt_cfg_to_device, build_runner,
                                           check_launcher,
@@ -21,7 +20,7 @@ from stmixer_mm.apps.work_dir_lock import WorkDirLock
 from stmixer_mm.engine import (LOAD_FROM_MIN_LOADED, CheckpointMismatchError,
                                add_class_consistency_hook)
 from stmixer_mm.utils import CheckpointFileError, type_name
-from stmixer_mm.utils.checks import ConfigSettingError, check_range
+from stmixer_mm.utils.checks import ConfigSettingError, is_real
 from . import (CONFIG_HELP, DATA_HINT, add_cfg_options, add_launcher_args,
                merge_run_args, missing_data_file)
 from .run_summary import summary_after_train
@@ -102,7 +101,9 @@ def merge_args(cfg: Config, args) -> Config:
         ]
     elif cfg.get('load_from'):
         min_loaded = cfg.get('load_from_min_loaded', LOAD_FROM_MIN_LOADED)
-        check_range('config', '[0, 1]', load_from_min_loaded=min_loaded)
+        if not (is_real(min_loaded) and 0 <= min_loaded <= 1):
+            raise ConfigSettingError('load_from_min_loaded must be a number '
+                                     f'in [0, 1], got {min_loaded!r}')
         cfg.custom_hooks = [
             *cfg.get('custom_hooks', []),
             dict(
@@ -144,14 +145,13 @@ def _is_main_process() -> bool:
 
 def main(argv=None):
     args = parse_args(argv)
+    cfg = config_or_exit(args.config)
     try:
-        cfg = merge_args(load_config(args.config), args)
+        cfg = merge_args(cfg, args)
         check_config(cfg)
         check_launcher(cfg, args.config)
     except argparse.ArgumentTypeError as e:  # a flag the config lacks
         build_parser().error(str(e))  # exit code 2, as a bad flag
-    except (ConfigFileError, FileNotFoundError) as e:
-        raise SystemExit(command_error(e)) from None
     except ConfigSettingError as e:
         raise SystemExit(command_error(f'{args.config}: {e}')) from None
     missing = missing_data_file(

@@ -10,6 +10,7 @@ import tempfile
 import traceback
 
 from stmixer_mm.apis.output_files import check_writable_dir
+from stmixer_mm.apis.package_files import package_config
 from stmixer_mm.apps.command_errors import (command_error, command_name,
                                             whole_number)
 from stmixer_mm.apps.stop_signals import (RunInterrupted, on_stop_signals,
@@ -18,7 +19,6 @@ from stmixer_mm.apps.web_demo import RequestError, WebDemo, make_server
 from stmixer_mm.apps.web_demo.jobs import MAX_NAME_CHARS
 from stmixer_mm.apps.web_demo.server import (MAX_LIMIT_BYTES, MAX_REQUEST_KB,
                                              MAX_UPLOAD_MB)
-from stmixer_mm.utils.package_files import package_config
 from . import frame_bound_or_exit
 
 __all__ = ['parse_args', 'build_server', 'main', 'QUICKSTART_CONFIG']

@@ -13,7 +13,8 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 from mmengine.registry import DefaultScope
 
-from stmixer_mm.apis.config_files import ConfigFileError, load_config
+from stmixer_mm.apis.config_files import load_config
+from stmixer_mm.apis.package_files import package_config
 from stmixer_mm.apis.video_io.decoding import frame_pixel_bound
 from stmixer_mm.apps.output_files import (check_output_dir,
                                           clear_stale_staging,
@@ -21,7 +22,6 @@ from stmixer_mm.apps.output_files import (check_output_dir,
 from stmixer_mm.apps.preflight import check_config
 from stmixer_mm.registry import DATASETS
 from stmixer_mm.utils.checks import ConfigSettingError
-from stmixer_mm.utils.package_files import package_config
 from .common import Annotation, FrameGrid, ImportedAnnotations, read_label_map
 from .csv_table import read_csv_table
 from .cvat import read_cvat
@@ -379,7 +379,7 @@ def check_layout_config(path: str,
                 f'a subclass, as configs/{DEFAULT_BASE_CONFIGS[layout]})')
     try:
         cfg = load_config(path)
-    except (ConfigFileError, FileNotFoundError) as e:
+    except (ConfigSettingError, FileNotFoundError) as e:
         why = str(e)
         if why.startswith(f'config {path}'):
             why = why[len(f'config {path}'):].lstrip(': ')

@@ -7,7 +7,7 @@ import re
 from datetime import datetime, timezone
 from typing import BinaryIO, Callable, Dict, List, Optional, Sequence
 
-from stmixer_mm.utils.json_input import parse_json
+from stmixer_mm.datasets.json_input import parse_json
 from .common import (Annotation, Budget, ImportedAnnotations,
                      annotation_budget, export_files, parse_number,
                      parse_person_id, video_key)

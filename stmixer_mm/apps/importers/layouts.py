@@ -10,8 +10,8 @@ from typing import Dict, Tuple
 
 import numpy as np
 
+from stmixer_mm.apis.package_files import models_dir, package_dir
 from stmixer_mm.registry import CONFIG_SCOPE
-from stmixer_mm.utils.package_files import models_dir, package_dir
 from .video import FILENAME_TMPL
 
 TUBE_GT = 'annotations/tubes_GT.pkl'

@@ -8,9 +8,9 @@ from collections import deque
 from contextlib import suppress
 from typing import Dict
 
+from stmixer_mm.apis.greedy_tracker import OnlineTubeTracker
 from stmixer_mm.apis.results import (KeyframeDrawer, ResultFormatter,
                                      ResultWriter)
-from stmixer_mm.apis.tracker import OnlineTubeTracker
 from stmixer_mm.apis.tracking import track_result
 from stmixer_mm.apis.video_io import FrameSource, KeyframeClips, ProgressLine
 

@@ -20,7 +20,7 @@ from http import HTTPStatus
 from typing import Callable, Dict, List, NamedTuple, Optional, Sequence
 from urllib.parse import quote
 
-from stmixer_mm.apis.config_files import ConfigFileError, resolve_config
+from stmixer_mm.apis.config_files import resolve_config
 from stmixer_mm.apis.inferencers import STMixerInferencer
 from stmixer_mm.apis.video_io import (CountingSource, FrameSource,
                                       VideoReadError, keyframe_indices,
@@ -49,14 +49,13 @@ WHO = 'stmixer-web'
 #: one byte a character; ``stmixer-web --max-name-length``)
 MAX_NAME_CHARS = 255
 #: the errors whose message names the file and what was expected
-FILE_ERRORS = (VideoReadError, ConfigFileError, ConfigSettingError,
+FILE_ERRORS = (VideoReadError, ConfigSettingError, ConfigSettingError,
                CheckpointFileError, ValueError, ModuleNotFoundError, OSError,
                FileNotFoundError, ValueError)
 #: the kind of file each error is about: a run failing so withdraws the
 #: upload of that kind (:meth:`WebDemo.withdraw`)
 FILE_AT_FAULT = {
     VideoReadError: 'video',
-    ConfigFileError: 'config',
     ConfigSettingError: 'config',
     CheckpointFileError: 'checkpoint',
 }
@@ -381,7 +380,7 @@ class WebDemo:
         if config is not None:  # stmixer_mm::<folder>/<config>.py, a name
             try:
                 config = resolve_config(config).path
-            except (ConfigFileError, FileNotFoundError) as e:
+            except (ConfigSettingError, FileNotFoundError) as e:
                 raise RequestError(str(e)) from None
         given = [('config', config),
                  ('checkpoint', checkpoint)] + [('video', v) for v in videos]

@@ -6,8 +6,8 @@ import numpy as np
 import torch
 from mmaction.datasets.transforms import PackActionInputs
 
+from stmixer_mm.datasets.track_ids import track_ids_problem
 from stmixer_mm.registry import TRANSFORMS
-from stmixer_mm.utils.track_ids import track_ids_problem
 
 
 def sample_where(results: Dict) -> str:

@@ -7,7 +7,7 @@ from typing import Any, Callable, Hashable, Mapping, Optional, Sequence
 
 import numpy as np
 
-from stmixer_mm.utils.arrays import check_predictions
+from stmixer_mm.evaluation.functional.arrays import check_predictions
 
 
 def check_normalised_boxes(where: str,

@@ -6,7 +6,7 @@ from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
-from stmixer_mm.utils.tubelet_boxes import interpolate_boxes
+from stmixer_mm.evaluation.functional.tubelet_boxes import interpolate_boxes
 from .protocol_utils import (FrameDets, PackedFrames, decay_weights,
                              iou_continuous, iou_inclusive, protocol_tubes,
                              soft_decay)

@@ -6,12 +6,12 @@ from typing import Any, List, Optional, Sequence, Tuple
 from mmaction.evaluation import AVAMetric
 from mmengine.logging import print_log
 
+from stmixer_mm.evaluation.functional.arrays import to_numpy
 from stmixer_mm.evaluation.functional.ava_frame_map import (ava_frame_map,
                                                             compact_detections)
 from stmixer_mm.evaluation.functional.sample_checks import \
     check_normalised_boxes
 from stmixer_mm.registry import METRICS
-from stmixer_mm.utils.arrays import to_numpy
 from stmixer_mm.utils.checks import check_ints
 
 

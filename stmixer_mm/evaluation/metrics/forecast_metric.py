@@ -8,10 +8,10 @@ from mmengine.evaluator import BaseMetric
 from mmengine.logging import MMLogger
 
 from stmixer_mm.evaluation.functional import forecast as fc
+from stmixer_mm.evaluation.functional.arrays import check_predictions, to_numpy
 from stmixer_mm.evaluation.functional.sample_checks import (
     act_frame_check, check_normalised_boxes, check_sample_keys)
 from stmixer_mm.registry import METRICS
-from stmixer_mm.utils.arrays import check_predictions, to_numpy
 from stmixer_mm.utils.checks import check_ints, check_range
 from .tube_metric import load_split
 

@@ -10,6 +10,7 @@ from stmixer_mm.datasets.act_annotations import ACT_KEYS, load_act_annotations
 from stmixer_mm.evaluation.functional import (interpolate_tubelets,
                                               link_tubelets,
                                               tubelet_frame_dets)
+from stmixer_mm.evaluation.functional.arrays import to_numpy
 from stmixer_mm.evaluation.functional.protocol_utils import (PackedFrames,
                                                              link_value,
                                                              unknown_link_keys)
@@ -18,7 +19,6 @@ from stmixer_mm.evaluation.functional.sample_checks import (
 from stmixer_mm.evaluation.functional.tube_protocols import (TUBE_PROTOCOLS,
                                                              evaluate)
 from stmixer_mm.registry import METRICS
-from stmixer_mm.utils.arrays import to_numpy
 from stmixer_mm.utils.checks import check_ints, check_range
 from stmixer_mm.utils.dependencies import require_extra
 

@@ -1,72 +1,14 @@
-"""Online actor tubes: a track id per person as soon as it is seen (greedy
-linking as the tube metric's). See docs/en/online.md."""
-import math
-import numbers
+"""The greedy tube tracker (``GreedyTracker``): a track id per person as soon
+as it is seen (greedy linking as the tube metric's); :mod:`.tracking` builds
+it or mmdet's trackers from a config. See docs/en/online.md."""
 from typing import Dict, List, Mapping, Optional, Sequence
 
 import numpy as np
 
 from stmixer_mm.evaluation.functional import box_iou
+from stmixer_mm.utils.checks import check_choice, check_ints, check_range
 
-__all__ = [
-    'OnlineTubeTracker', 'Track', 'check_number', 'check_flag',
-    'check_thresholds'
-]
-
-
-def check_number(who: str,
-                 name: str,
-                 value,
-                 low: float = 0.0,
-                 high: float = 1.0,
-                 integer: bool = False):
-    """A tracker's check of a number setting: a finite int / float (never a
-    bool, a string) in ``[low, high]``.
-
-    Args:
-        who (str): The tracker, first in the message (``'ByteTracker'``).
-        name (str): The setting (``'init_track_thr'``).
-        value: Its value.
-        low (float): The least value allowed. Defaults to 0.
-        high (float): The greatest (``math.inf``: none). Defaults to 1.
-        integer (bool): Only ints. Defaults to False.
-
-    Returns:
-        The value, unchanged.
-
-    Raises:
-        ValueError: ``'{who}: {name} must be a number in [0, 1], got 1.5'``.
-    """
-    kind = numbers.Integral if integer else numbers.Real
-    if isinstance(value, kind) and not isinstance(value, bool) \
-            and math.isfinite(value) and low <= value <= high:
-        return value
-    what = 'an int' if integer else 'a number'
-    where = f'in [{low:g}, {high:g}]' if high < math.inf else f'>= {low:g}'
-    got = repr(value) if isinstance(value, kind) and not isinstance(
-        value, bool) else f'{value!r} ({type(value).__name__})'
-    raise ValueError(f'{who}: {name} must be {what} {where}, got {got}')
-
-
-def check_flag(who: str, name: str, value) -> bool:
-    """A tracker's check of a switch: True or False (not 0 / 1, not
-    ``'false'``).
-
-    Args:
-        who (str): The tracker, first in the message.
-        name (str): The setting.
-        value: Its value.
-
-    Returns:
-        bool: The value.
-
-    Raises:
-        ValueError: Naming ``who``, ``name`` and the value.
-    """
-    if not isinstance(value, (bool, np.bool_)):
-        raise ValueError(f'{who}: {name} must be True or False, got '
-                         f'{value!r} ({type(value).__name__})')
-    return bool(value)
+__all__ = ['OnlineTubeTracker', 'Track', 'check_thresholds']
 
 
 def check_thresholds(who: str, name: str, value, keys: Sequence[str]) -> dict:
@@ -95,8 +37,7 @@ def check_thresholds(who: str, name: str, value, keys: Sequence[str]) -> dict:
         problem = f'missing {missing}' if missing else f'unknown {unknown}'
         raise ValueError(f'{who}: {name} must have the keys {list(keys)} '
                          f'(thresholds in [0, 1]): {problem}, got {value!r}')
-    for key in keys:
-        check_number(who, f'{name}.{key}', value[key])
+    check_range(who, '[0, 1]', **{f'{name}.{key}': value[key] for key in keys})
     return dict(value)
 
 
@@ -197,10 +138,10 @@ class OnlineTubeTracker:
                  keep_finished: bool = False,
                  names: Optional[Dict[int, str]] = None) -> None:
         who = self.kind
-        check_number(who, 'link_iou', link_iou)
-        check_number(who, 'max_lost', max_lost, 0, math.inf, integer=True)
-        check_number(who, 'max_shift', max_shift, 0, math.inf)
-        check_flag(who, 'keep_finished', keep_finished)
+        check_range(who, '[0, 1]', link_iou=link_iou)
+        check_ints(who, 0, max_lost=max_lost)
+        check_range(who, '[0, inf)', max_shift=max_shift)
+        check_choice(who, (True, False), keep_finished=keep_finished)
         if names is not None and not isinstance(names, Mapping):
             raise ValueError(f'{who}: names must be a dict {{column: action '
                              f'name}} or None, got {names!r}')

@@ -10,9 +10,9 @@ from mmengine.registry import init_default_scope
 from stmixer_mm.registry import DATASETS, VISUALIZERS
 from stmixer_mm.utils.progress import track_progress
 from stmixer_mm.utils.type_names import type_name
-from .labels import label_names_from_dataset
-from .local_visualizer import ActionDetLocalVisualizer
-from .samples import keyframe_from_inputs, sample_name
+from stmixer_mm.visualization.labels import label_names_from_dataset
+from stmixer_mm.visualization.local_visualizer import ActionDetLocalVisualizer
+from stmixer_mm.visualization.samples import keyframe_from_inputs, sample_name
 
 
 def build_visualizer(cfg: Config, dataset):
