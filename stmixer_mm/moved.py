@@ -175,8 +175,7 @@ MOVED_NAMES: Dict[str, Dict[str, str]] = {
         'stmixer_mm.apps.runner_utils':
         ('FormattedOnceConfig', 'adapt_cfg_to_device', 'build_runner',
          'init_dist_without_cuda', 'quiet_known_noise', 'shutdown_dist'),
-        'stmixer_mm.apps.work_dir_lock':
-        ('LOCK_NAME', 'WorkDirBusyError', 'WorkDirLock'),
+        'stmixer_mm.apps.work_dir_lock': ('LOCK_NAME', 'WorkDirLock'),
     }),
     _CHECKS:
     _by_home({

@@ -4,6 +4,7 @@ under ``engine/hooks/``, every registration goes through
 ``stmixer_mm/registry.py``, and boxes / text are drawn only in
 ``visualization/``."""
 import ast
+import importlib.util
 import inspect
 import subprocess
 import sys
@@ -630,3 +631,34 @@ def test_the_check_count_sees_each_kind_of_check(tmp_path):
     assert out[1:] == [
         '12', 'code', 'lines,', '6', 'check', 'lines', '(50.0', '%)'
     ], out
+
+
+def test_the_figures_of_issue_105_are_printed_and_counted(tmp_path):
+    """``count_code_lines.py --figures`` prints every figure issue 105 sets
+    a target for (the targets themselves are not tested), and its counts
+    see what they count: an exception class of the project's own (also
+    one derived from another of them), a check-named function."""
+    out = subprocess.run(
+        [sys.executable, str(COUNT_SCRIPT), '--figures'],
+        capture_output=True,
+        text=True,
+        check=True).stdout
+    for name in ('package', 'library', 'model', 'utils', 'non_model_per_model',
+                 'raise_assert_per_1000', 'own_exceptions', 'check_functions'):
+        assert name in out, out
+    spec = importlib.util.spec_from_file_location('ccl', COUNT_SCRIPT)
+    ccl = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ccl)
+    tree = ast.parse('class AError(ValueError): pass\n'
+                     'class B(AError): pass\n'
+                     'class C: pass\n')
+    assert ccl._own_errors([tree]) == {'AError', 'B'}
+    (tmp_path / 'stmixer_mm' / 'models').mkdir(parents=True)
+    (tmp_path / 'stmixer_mm' / 'models' / 'a.py').write_text('x = 1\n')
+    (tmp_path / 'tools').mkdir()
+    (tmp_path / 'projects').mkdir()
+    (tmp_path / 'stmixer_mm' / 'm.py').write_text(
+        'def check_x(x):\n    pass\n'
+        'def row_problem(r):\n    pass\n'
+        'def checkpoint_path(p):\n    pass\n')
+    assert ccl.figures(tmp_path)['check_functions'] == 2

@@ -38,6 +38,19 @@ CASES = [
     ('from stmixer_mm.models.utils.checks import check_ints as old',
      'from stmixer_mm.utils.checks import check_ints as new',
      'stmixer_mm.models.utils.checks moved to stmixer_mm.utils.checks'),
+    # issue 105: the applications out of the library
+    ('from stmixer_mm.utils.settings import check_config as old',
+     'from stmixer_mm.apps.preflight import check_config as new',
+     'stmixer_mm.utils.settings moved to stmixer_mm.apps.preflight'),
+    ('from stmixer_mm.engine import build_runner as old',
+     'from stmixer_mm.apps.runner_utils import build_runner as new',
+     'stmixer_mm.engine.build_runner moved to stmixer_mm.apps.runner_utils'),
+    ('from stmixer_mm.deployment import export_onnx as old',
+     'from stmixer_mm.apps.deployment import export_onnx as new',
+     'stmixer_mm.deployment moved to stmixer_mm.apps.deployment'),
+    ('from stmixer_mm.apis.tracker import OnlineTubeTracker as old',
+     'from stmixer_mm.apis.greedy_tracker import OnlineTubeTracker as new',
+     'stmixer_mm.apis.tracker moved to stmixer_mm.apis.greedy_tracker'),
 ]
 
 SCRIPT = """

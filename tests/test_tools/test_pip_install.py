@@ -282,7 +282,7 @@ def _check_config_names(python, env, folder):
         f"your config: _base_ = 'stmixer_mm::quickstart/{BIFPN}.py'"), newer
     # (3) a wrong name: the closest names, the meant one first
     assert out['inferencer_wrong'].startswith(
-        f"FileNotFoundError: config '{TUBES[:-5]}' is neither a config "
+        f"ConfigSettingError: config '{TUBES[:-5]}' is neither a config "
         'file nor a model name of '
         f"{osp.join(site, 'stmixer_mm', '.mim', 'model-index.yml')}"
     ), out['inferencer_wrong']

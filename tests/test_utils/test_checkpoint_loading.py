@@ -19,10 +19,10 @@ from mmengine.runner.checkpoint import _load_checkpoint, load_checkpoint
 import stmixer_mm  # noqa: F401  (installs the safe local loader)
 from stmixer_mm import testing
 from stmixer_mm.engine import CheckpointCheckHook, checkpoint_state_dict
+from stmixer_mm.engine.checkpoint import find_state_dict
 from stmixer_mm.testing import repo_root
 from stmixer_mm.utils.checkpoint_loading import (TRUST_ENV,
                                                  CheckpointFileError,
-                                                 find_state_dict,
                                                  load_checkpoint_file)
 
 REPO = repo_root()

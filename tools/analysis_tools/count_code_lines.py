@@ -233,8 +233,10 @@ def file_code_lines(path):
 NOT_LIBRARY = ('apps', 'testing')
 #: parts that are the model (the rest of the library is around it)
 MODEL = ('models', 'ops')
-#: how a check-named function is named (issue 105, point 1)
-CHECK_NAMES = ('check', 'validate', 'require', 'refuse')
+#: the words that make a function check-named (issue 105, point 1):
+#: ``check_x``, ``_checked_ids``, ``refuse_y``, ``row_problem``
+CHECK_NAMES = ('check', 'checked', 'checks', 'validate', 'require', 'refuse',
+               'problem', 'problems')
 
 
 def statements(text):
@@ -305,9 +307,9 @@ def figures(repo=REPO):
             out[kind] += lines
             out[f'{kind}_stmts'] += stmts
         out['check_functions'] += sum(
-            isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and (
-                n.name.lstrip('_').startswith(CHECK_NAMES) or n.name.endswith(
-                    ('_problem', '_problems'))) for n in ast.walk(tree))
+            isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))
+            and bool(set(n.name.lower().split('_')) & set(CHECK_NAMES))
+            for n in ast.walk(tree))
     out['own_exceptions'] = len(_own_errors(trees))
     for unit in ('', '_stmts'):
         out[f'non_model_per_model{unit}'] = (
