@@ -23,6 +23,10 @@ from typing import Any, Dict, Optional, Tuple
 
 #: old module -> new module, or the text of where it went (not importable)
 MOVED_MODULES: Dict[str, str] = {
+    'stmixer_mm.converters.videomae':
+    'stmixer_mm.apps.converters.videomae',
+    'stmixer_mm.converters.pyslowfast':
+    'stmixer_mm.apps.converters.pyslowfast',
     'stmixer_mm.visualization.dataset_browser':
     'stmixer_mm.apps.dataset_doctor.browser',
     'stmixer_mm.utils.track_ids':
@@ -146,9 +150,9 @@ MOVED_NAMES: Dict[str, Dict[str, str]] = {
         ('BACKBONES', 'OFFICIAL_EMPTY_WEIGHT', 'convert_official_state_dict',
          'extract_state_dict', 'convert_official_checkpoint',
          'official_checkpoint_meta', 'refuse_unknown_keys'),
-        'stmixer_mm.converters.pyslowfast':
+        'stmixer_mm.apps.converters.pyslowfast':
         ('convert_pyslowfast_state_dict', 'extract_pyslowfast_state_dict'),
-        'stmixer_mm.converters.videomae':
+        'stmixer_mm.apps.converters.videomae':
         ('convert_videomae_state_dict', 'extract_videomae_state_dict'),
     }),
     'stmixer_mm.utils.settings':

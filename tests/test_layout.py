@@ -4,6 +4,7 @@ under ``engine/hooks/``, every registration goes through
 ``stmixer_mm/registry.py``, and boxes / text are drawn only in
 ``visualization/``."""
 import ast
+import importlib
 import inspect
 import subprocess
 import sys
@@ -253,7 +254,8 @@ APPLICATIONS = (
     ('apps', 'apps.stop_signals', 'apps.output_files', 'apps.command_errors',
      'apps.preflight', 'apps.json_logs', 'apps.collect_env'),
     ('apps.data_gen', 'apps.importers', 'apps.work_dir_lock',
-     'apps.converter_tools', 'apps.runner_utils', 'apps.deployment'),
+     'apps.converter_tools', 'apps.runner_utils', 'apps.deployment',
+     'apps.converters'),
     ('apps.dataset_doctor', ),
     ('apps.online', ),
     ('apps.demo', ),
@@ -666,3 +668,29 @@ def test_the_figures_of_issue_105_are_printed_and_counted(tmp_path):
                          text=True,
                          check=True).stdout.split()
     assert out == ['2', '2'], out  # check_x, row_problem; AError, B
+
+
+def test_every_name_in_all_exists():
+    """Each name a module of the package lists in ``__all__`` is one of its
+    attributes (or sub-modules): ``from <module> import *`` and the docs'
+    names resolve (a class replaced by Python's own left its name behind
+    once)."""
+    missing = []
+    for path, name, tree in _modules():
+        for node in tree.body:
+            if isinstance(node, ast.Assign) and any(
+                    getattr(t, 'id', '') == '__all__' for t in node.targets):
+                module = importlib.import_module(name)
+                missing += [
+                    f'{name}.{n}' for n in ast.literal_eval(node.value)
+                    if not hasattr(module, n) and not _submodule(name, n)
+                ]
+    assert not missing, missing
+
+
+def _submodule(package, name):
+    try:
+        importlib.import_module(f'{package}.{name}')
+    except ImportError:
+        return False
+    return True

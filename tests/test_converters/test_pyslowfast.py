@@ -16,7 +16,7 @@ import torch
 from mmengine.config import Config
 
 import stmixer_mm  # noqa: F401
-from stmixer_mm.converters.pyslowfast import convert_pyslowfast_state_dict
+from stmixer_mm.apps.converters.pyslowfast import convert_pyslowfast_state_dict
 from stmixer_mm.testing import repo_root
 from stmixer_mm.testing.backbone_layouts import (caffe2_file, fill,
                                                  pyslowfast_layout, pyth_file)

@@ -12,8 +12,8 @@ import os.path as osp
 import pytest
 import torch
 
-from stmixer_mm.converters.videomae import (convert_videomae_state_dict,
-                                            extract_videomae_state_dict)
+from stmixer_mm.apps.converters.videomae import (convert_videomae_state_dict,
+                                                 extract_videomae_state_dict)
 from stmixer_mm.testing import repo_root
 from stmixer_mm.testing.backbone_layouts import videomae_layout
 

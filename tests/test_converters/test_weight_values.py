@@ -10,10 +10,10 @@ import pytest
 import torch
 from mmengine.runner.checkpoint import CheckpointLoader
 
+from stmixer_mm.apps.converters.pyslowfast import convert_pyslowfast_state_dict
+from stmixer_mm.apps.converters.videomae import convert_videomae_state_dict
 from stmixer_mm.converters.official import (CheckpointFileError,
                                             convert_official_state_dict)
-from stmixer_mm.converters.pyslowfast import convert_pyslowfast_state_dict
-from stmixer_mm.converters.videomae import convert_videomae_state_dict
 from stmixer_mm.engine.checkpoint import check_state_dict_values
 from stmixer_mm.testing.backbone_layouts import (pyslowfast_layout,
                                                  videomae_layout)

@@ -258,9 +258,10 @@ def test_runtime_does_not_import_the_converters(tmp_path):
 # one rule for a checkpoint's weights
 # ---------------------------------------------------------------------------
 def test_one_rule_state_dict_before_model():
+    from stmixer_mm.apps.converters.pyslowfast import \
+        extract_pyslowfast_state_dict
+    from stmixer_mm.apps.converters.videomae import extract_videomae_state_dict
     from stmixer_mm.converters.official import extract_state_dict
-    from stmixer_mm.converters.pyslowfast import extract_pyslowfast_state_dict
-    from stmixer_mm.converters.videomae import extract_videomae_state_dict
     ours, theirs = {'w': torch.ones(1)}, {'w': torch.zeros(1)}
     both = {'model': theirs, 'state_dict': ours}
     assert find_state_dict(both) == (ours, 'state_dict')

@@ -6,7 +6,7 @@ CNN STMixer config (the initialisation the official models start from)::
 
 SRC: Caffe2 ``.pkl`` or PySlowFast ``.pyth``; DST: ``backbone.*`` weights,
 written only if they fit ``--config``'s backbone exactly. See
-docs/en/useful_tools.md; mapping: ``stmixer_mm/converters/pyslowfast.py``.
+docs/en/useful_tools.md; mapping: ``stmixer_mm/apps/converters/pyslowfast.py``.
 """
 from stmixer_mm.apps.cli.convert_kinetics_checkpoint import main
 

@@ -14,5 +14,5 @@ __all__ = [
     'KeyframeDrawer', 'nearest_keyframe', 'demo_output_names',
     'demo_output_paths', 'inferencer_output_dirs', 'inferencer_output_names',
     'inferencer_output_paths', 'FORMAT_VERSION', 'TUBES_FORMAT_VERSION',
-    'read_result', 'check_result', 'ValueError'
+    'read_result', 'check_result'
 ]

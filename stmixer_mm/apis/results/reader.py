@@ -12,7 +12,7 @@ from typing import Callable, Dict, List, Optional, Tuple, Union
 
 from .formatter import FORMAT_VERSION, TUBES_FORMAT_VERSION
 
-__all__ = ['read_result', 'check_result', 'check_keyframe', 'ValueError']
+__all__ = ['read_result', 'check_result', 'check_keyframe']
 
 
 def _is_number(v) -> bool:

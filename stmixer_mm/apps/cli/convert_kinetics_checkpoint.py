@@ -4,9 +4,9 @@ import stmixer_mm  # noqa: F401  (compat fixes + registration before build)
 from stmixer_mm.apps.converter_tools import (build_config_backbone,
                                              exit_unless_fits, read_source,
                                              save_converted)
+from stmixer_mm.apps.converters.pyslowfast import (
+    convert_pyslowfast_state_dict, extract_pyslowfast_state_dict)
 from stmixer_mm.converters.common import compare_state_dicts
-from stmixer_mm.converters.pyslowfast import (convert_pyslowfast_state_dict,
-                                              extract_pyslowfast_state_dict)
 from . import add_cfg_options, add_trust_pickle, converter_parser
 
 
@@ -59,7 +59,7 @@ def main(argv=None) -> dict:
     return save_converted(
         args,
         state_dict,
-        'stmixer_mm.converters.pyslowfast.convert_pyslowfast_state_dict',
+        'stmixer_mm.apps.converters.pyslowfast.convert_pyslowfast_state_dict',
         entry,
         verified_with_config=True,
         conversion=report.to_dict())

@@ -4,9 +4,9 @@ import stmixer_mm  # noqa: F401  (compat fixes + registration before build)
 from stmixer_mm.apps.converter_tools import (build_config_backbone,
                                              exit_unless_fits, read_source,
                                              save_converted)
+from stmixer_mm.apps.converters.videomae import (convert_videomae_state_dict,
+                                                 extract_videomae_state_dict)
 from stmixer_mm.converters.common import compare_state_dicts
-from stmixer_mm.converters.videomae import (convert_videomae_state_dict,
-                                            extract_videomae_state_dict)
 from . import add_cfg_options, add_trust_pickle, converter_parser
 
 
@@ -56,7 +56,7 @@ def main(argv=None) -> dict:
     return save_converted(
         args,
         state_dict,
-        'stmixer_mm.converters.videomae.convert_videomae_state_dict',
+        'stmixer_mm.apps.converters.videomae.convert_videomae_state_dict',
         entry,
         kept_init=kept_init,
         conversion=report.to_dict())

@@ -49,9 +49,7 @@ WHO = 'stmixer-web'
 #: one byte a character; ``stmixer-web --max-name-length``)
 MAX_NAME_CHARS = 255
 #: the errors whose message names the file and what was expected
-FILE_ERRORS = (VideoReadError, ConfigSettingError, ConfigSettingError,
-               CheckpointFileError, ValueError, ModuleNotFoundError, OSError,
-               FileNotFoundError, ValueError)
+FILE_ERRORS = (ValueError, ModuleNotFoundError, OSError)
 #: the kind of file each error is about: a run failing so withdraws the
 #: upload of that kind (:meth:`WebDemo.withdraw`)
 FILE_AT_FAULT = {

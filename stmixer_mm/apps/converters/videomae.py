@@ -6,10 +6,11 @@ from typing import Dict, Mapping, Tuple
 
 from torch import Tensor
 
+from stmixer_mm.converters.common import (VIT_RULES, ConversionReport, apply,
+                                          match_dropped, strip_module_prefix,
+                                          vit_pos_embed)
 from stmixer_mm.engine.checkpoint import (check_state_dict_values,
                                           find_state_dict)
-from .common import (VIT_RULES, ConversionReport, apply, match_dropped,
-                     strip_module_prefix, vit_pos_embed)
 
 __all__ = ['convert_videomae_state_dict', 'extract_videomae_state_dict']
 

@@ -8,11 +8,13 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from stmixer_mm.converters.common import (ConversionReport, Rule,
+                                          add_bn_counters, apply, cnn_rules,
+                                          detect_backbone, match_dropped,
+                                          rename_rule, strip_module_prefix,
+                                          with_progress)
 from stmixer_mm.engine.checkpoint import (check_state_dict_values,
                                           find_state_dict)
-from .common import (ConversionReport, Rule, add_bn_counters, apply, cnn_rules,
-                     detect_backbone, match_dropped, rename_rule,
-                     strip_module_prefix, with_progress)
 
 _C2_BN = {
     's': 'weight',
