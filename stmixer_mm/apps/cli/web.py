@@ -15,7 +15,7 @@ from stmixer_mm.apps.command_errors import (command_error, command_name,
                                             whole_number)
 from stmixer_mm.apps.stop_signals import (RunInterrupted, on_stop_signals,
                                           signal_name)
-from stmixer_mm.apps.web_demo import RequestError, WebDemo, make_server
+from stmixer_mm.apps.web_demo import WebDemo, make_server
 from stmixer_mm.apps.web_demo.jobs import MAX_NAME_CHARS
 from stmixer_mm.apps.web_demo.server import (MAX_LIMIT_BYTES, MAX_REQUEST_KB,
                                              MAX_UPLOAD_MB)
@@ -154,7 +154,7 @@ def build_server(args: argparse.Namespace):
         when ``--work-dir`` is given).
 
     Raises:
-        RequestError: A given file that does not exist.
+        ValueError: A given file that does not exist.
         OSError: ``--work-dir`` cannot be written.
         OSError: The address cannot be bound.
     """
@@ -220,7 +220,7 @@ def main(argv=None, prog=None) -> int:
     frame_bound_or_exit(prog)  # the environment, before any work
     try:
         server = build_server(args)
-    except (RequestError, OSError) as e:
+    except (ValueError, OSError) as e:
         raise SystemExit(command_error(e, prog)) from None
     print(f'{prog}: serving on {server.url} (Ctrl-C stops)', flush=True)
     if args.allow_config_upload and args.host not in ('127.0.0.1', 'localhost',

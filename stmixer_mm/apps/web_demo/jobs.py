@@ -34,7 +34,7 @@ from stmixer_mm.visualization.track_drawing import person_label
 from ..demo import run_offline
 
 __all__ = [
-    'WebDemo', 'DemoJob', 'Choice', 'RequestError', 'KINDS', 'MAX_NAME_CHARS',
+    'WebDemo', 'DemoJob', 'Choice', 'request_error', 'KINDS', 'MAX_NAME_CHARS',
     'read_body', 'request_field'
 ]
 
@@ -59,24 +59,26 @@ FILE_AT_FAULT = {
 }
 
 
-class RequestError(ValueError):
-    """A request the page sent that cannot be run; the message names the
-    field and what was expected.
+def request_error(message: str,
+                  status: int = 400,
+                  headers: Sequence = ()) -> ValueError:
+    """A request the page sent that cannot be run: a ``ValueError`` whose
+    message names the field and what was expected, with the HTTP ``status``
+    and ``headers`` of its answer (the server answers a ``ValueError``
+    with a ``status`` so, and any other error with 500).
 
     Args:
         message (str): The message (the JSON answer's ``error``).
         status (int): The HTTP status of the answer. Defaults to 400.
         headers (Sequence[tuple[str, str]]): Headers of the answer (e.g.
             ``Content-Range`` of a 416). Defaults to none.
-    """
 
-    def __init__(self,
-                 message: str,
-                 status: int = 400,
-                 headers: Sequence = ()) -> None:
-        super().__init__(message)
-        self.status = status
-        self.headers = list(headers)
+    Returns:
+        ValueError: To raise.
+    """
+    error = ValueError(message)
+    error.status, error.headers = status, list(headers)
+    return error
 
 
 #: a field a request does not give (:func:`request_field`)
@@ -103,18 +105,18 @@ def request_field(request: dict,
         object: The value given, or ``default``.
 
     Raises:
-        RequestError: The field is missing, or a value ``accepts`` refuses
+        ValueError: The field is missing, or a value ``accepts`` refuses
             (``<name>: expected <expected>, got <the JSON value>``).
     """
     if name not in request:
         if default is _ABSENT:
-            raise RequestError(f'{name}: missing; expected {expected}')
+            raise request_error(f'{name}: missing; expected {expected}')
         return default
     value = request[name]
     if not accepts(value):
         shown = json.dumps(value)
         shown = shown if len(shown) <= 60 else f'{shown[:57]}...'
-        raise RequestError(f'{name}: expected {expected}, got {shown}')
+        raise request_error(f'{name}: expected {expected}, got {shown}')
     return value
 
 
@@ -147,7 +149,7 @@ def read_body(stream, length: int, out, what: str) -> None:
         what (str): The request, for the messages.
 
     Raises:
-        RequestError: The connection ended (400) or sent nothing for the
+        ValueError: The connection ended (400) or sent nothing for the
             server's read timeout (408) before ``length`` bytes.
     """
     done, read = 0, getattr(stream, 'read1', stream.read)  # what came
@@ -155,14 +157,14 @@ def read_body(stream, length: int, out, what: str) -> None:
         try:
             chunk = read(min(length - done, 1 << 20))
         except TimeoutError:
-            raise RequestError(
+            raise request_error(
                 f'{what}: nothing came for a while after {done} of its '
                 f'{length} bytes', HTTPStatus.REQUEST_TIMEOUT) from None
         except OSError:  # reset by the client: as an ended connection
             chunk = b''
         if not chunk:
-            raise RequestError(f'{what}: the connection ended after {done} '
-                               f'of its {length} bytes')
+            raise request_error(f'{what}: the connection ended after {done} '
+                                f'of its {length} bytes')
         out.write(chunk)
         done += len(chunk)
 
@@ -351,7 +353,7 @@ class WebDemo:
             True.
 
     Raises:
-        RequestError: A given file that does not exist (naming it).
+        ValueError: A given file that does not exist (naming it).
         ValueError: ``max_name_chars`` is not a whole number in [1, 255].
     """
 
@@ -379,12 +381,12 @@ class WebDemo:
             try:
                 config = resolve_config(config).path
             except (ConfigSettingError, FileNotFoundError) as e:
-                raise RequestError(str(e)) from None
+                raise request_error(str(e)) from None
         given = [('config', config),
                  ('checkpoint', checkpoint)] + [('video', v) for v in videos]
         for kind, path in given:
             if path is not None and not osp.isfile(path):
-                raise RequestError(f'{kind} {path}: no such file')
+                raise request_error(f'{kind} {path}: no such file')
         self._lock = threading.Lock()
         self.work_dir = osp.abspath(work_dir)
         self.uploads = osp.join(self.work_dir, 'uploads')
@@ -493,29 +495,29 @@ class WebDemo:
             Choice: The new choice (label: the file's name).
 
         Raises:
-            RequestError: An unknown kind, a config while
+            ValueError: An unknown kind, a config while
                 ``allow_config_upload`` is off, a name longer than
                 ``max_name_chars``, an empty file, or a body that ends
                 before ``length`` bytes (then nothing of it is kept: the
                 file and its folder are removed).
         """
         if kind not in KINDS:
-            raise RequestError(f'upload: kind={kind!r} is none of '
-                               f'{", ".join(KINDS)}')
+            raise request_error(f'upload: kind={kind!r} is none of '
+                                f'{", ".join(KINDS)}')
         if kind == 'config' and not self.allow_config_upload:
-            raise RequestError(
+            raise request_error(
                 f'upload of {name}: configs cannot be uploaded here: a '
                 'config is a Python file that runs when it is read; choose '
                 'one the page offers (given with --config), or start the '
                 'server with --allow-config-upload where only people you '
                 'trust reach it')
         if len(name) > self.max_name_chars:
-            raise RequestError(
+            raise request_error(
                 f'upload: a file name of {len(name)} characters ('
                 f'{name[:20]}...); at most {self.max_name_chars} are taken '
                 '(stmixer-web --max-name-length)')
         if length == 0:
-            raise RequestError(f'upload of {name}: the file is empty')
+            raise request_error(f'upload of {name}: the file is empty')
         with self._lock:
             folder = osp.join(self.uploads, str(next(self._upload_ids)))
         path = osp.join(folder, _safe_name(name))
@@ -524,7 +526,7 @@ class WebDemo:
             # cannot appear in a folder close() is removing
             with self._lock:
                 if self._stop.is_set():
-                    raise RequestError(
+                    raise request_error(
                         f'upload of {name[:60]}: the server is stopping',
                         HTTPStatus.SERVICE_UNAVAILABLE)
                 self._writing.add(folder)
@@ -535,12 +537,12 @@ class WebDemo:
         except OSError as e:  # named as uploaded: no server path shown
             shutil.rmtree(folder, ignore_errors=True)
             if e.errno == errno.ENAMETOOLONG:
-                raise RequestError(
+                raise request_error(
                     f'upload of {name[:60]}: the server\'s file system '
                     f'refuses a name this long ({len(name)} characters); '
                     'choose a shorter name, or start the server with a '
                     'smaller --max-name-length') from None
-            raise RequestError(
+            raise request_error(
                 f'upload of {name[:60]}: the server cannot store it '
                 f'({e.strerror or type(e).__name__})',
                 HTTPStatus.INSUFFICIENT_STORAGE) from None
@@ -567,13 +569,13 @@ class WebDemo:
             DemoJob: The queued job.
 
         Raises:
-            RequestError: A field unknown, missing, of another JSON type or
+            ValueError: A field unknown, missing, of another JSON type or
                 out of range (naming it and what was expected).
         """
         unknown = sorted(set(request) - set(_FIELDS))
         if unknown:
-            raise RequestError(f'unknown field {", ".join(unknown)}; a job '
-                               f'takes {", ".join(_FIELDS)}')
+            raise request_error(f'unknown field {", ".join(unknown)}; a job '
+                                f'takes {", ".join(_FIELDS)}')
         value = {
             name: request_field(request, name, *checks)
             for name, checks in _FIELDS.items()
@@ -582,7 +584,7 @@ class WebDemo:
         for kind in KINDS:
             found = [c for c in self.choices[kind] if c.key == value[kind]]
             if not found:
-                raise RequestError(
+                raise request_error(
                     f'no {kind} chosen: choose one or upload one'
                     if not value[kind] else
                     f'{kind}={value[kind]!r} is not one the page offers')

@@ -35,7 +35,7 @@ from io import BytesIO
 from typing import Optional, Tuple
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
-from .jobs import RequestError, WebDemo, read_body
+from .jobs import WebDemo, read_body, request_error
 
 __all__ = [
     'make_server', 'PAGE', 'MAX_UPLOAD_MB', 'MAX_REQUEST_KB', 'READ_TIMEOUT',
@@ -94,7 +94,7 @@ def _parse_json(data: bytes) -> dict:
         dict: The object.
 
     Raises:
-        RequestError: Not JSON, or not an object.
+        ValueError: Not JSON, or not an object.
     """
 
     def refuse(constant):
@@ -111,10 +111,10 @@ def _parse_json(data: bytes) -> dict:
         request = json.loads(
             data or b'{}', parse_constant=refuse, object_pairs_hook=pairs)
     except (ValueError, RecursionError) as e:
-        raise RequestError(f'/api/jobs: the body is not JSON ({e})') from None
+        raise request_error(f'/api/jobs: the body is not JSON ({e})') from None
     if not isinstance(request, dict):
-        raise RequestError('/api/jobs: expected a JSON object, got '
-                           f'{type(request).__name__}')
+        raise request_error('/api/jobs: expected a JSON object, got '
+                            f'{type(request).__name__}')
     return request
 
 
@@ -168,17 +168,18 @@ class _Handler(BaseHTTPRequestHandler):
             dict(error=message or HTTPStatus(code).phrase), code, headers)
 
     def _answer(self, route) -> None:
-        """Run ``route(url)``; a :class:`RequestError` is answered with its
-        status, anything else with 500 (and its traceback on stderr), each
-        as JSON ``{"error": message}``."""
+        """Run ``route(url)``; a request error (:func:`request_error`: a
+        ``ValueError`` with a ``status``) is answered with its status,
+        anything else with 500 (and its traceback on stderr), each as JSON
+        ``{"error": message}``."""
         try:
             route(urlsplit(self.path))
-        except RequestError as e:
-            self.close_connection = True  # a body may be left unread
-            self._json(dict(error=str(e)), e.status, e.headers)
         except Exception as e:  # any: an answer, not a closed connection
+            self.close_connection = True  # a body may be left unread
+            if isinstance(e, ValueError) and hasattr(e, 'status'):
+                self._json(dict(error=str(e)), e.status, e.headers)
+                return
             traceback.print_exc(file=sys.stderr)
-            self.close_connection = True
             self._json(
                 dict(error=self._shown(e)), HTTPStatus.INTERNAL_SERVER_ERROR)
 
@@ -234,7 +235,7 @@ class _Handler(BaseHTTPRequestHandler):
                     job.outputs['json'], 'application/json',
                     [('Content-Disposition', content_disposition(name))])
         else:
-            raise RequestError(f'{path}: no such page', HTTPStatus.NOT_FOUND)
+            raise request_error(f'{path}: no such page', HTTPStatus.NOT_FOUND)
 
     def _range(self, size: int) -> Optional[Tuple[int, int]]:
         """The one byte range the request asks (as a ``<video>`` does to
@@ -242,7 +243,7 @@ class _Handler(BaseHTTPRequestHandler):
         within the file.
 
         Raises:
-            RequestError: 416 (with ``Content-Range: bytes */<size>``): a
+            ValueError: 416 (with ``Content-Range: bytes */<size>``): a
                 range that is malformed (``bytes=-``, several ranges,
                 another unit) or outside the file.
         """
@@ -259,7 +260,7 @@ class _Handler(BaseHTTPRequestHandler):
         else:  # the last N bytes
             wanted = (max(size - int(last), 0), size - 1) if last else None
         if wanted is None or wanted[0] >= size or wanted[0] > wanted[1]:
-            raise RequestError(
+            raise request_error(
                 f'Range: {text[:40]!r}: expected bytes=FIRST-LAST, FIRST- or '
                 f'-LENGTH (one range) within the file\'s {size} bytes',
                 HTTPStatus.REQUESTED_RANGE_NOT_SATISFIABLE,
@@ -293,22 +294,22 @@ class _Handler(BaseHTTPRequestHandler):
             int: The body's bytes (<= ``limit``).
 
         Raises:
-            RequestError: 411: no ``Content-Length`` (or a chunked body);
+            ValueError: 411: no ``Content-Length`` (or a chunked body);
                 400: several, or one that is not a whole number >= 0;
                 413: more than ``limit``.
         """
         given = self.headers.get_all('Content-Length') or []
         if self.headers.get('Transfer-Encoding') or not given:
-            raise RequestError(
+            raise request_error(
                 f'{what}: no Content-Length; a body must say its bytes '
                 '(a chunked body is not taken)', HTTPStatus.LENGTH_REQUIRED)
         text = given[0].strip()
         if len(set(given)) > 1 or not _NUMBER.fullmatch(text):
-            raise RequestError(
+            raise request_error(
                 f'{what}: Content-Length {", ".join(given)[:40]!r}: expected '
                 'one whole number of bytes >= 0')
         if len(text) > _DIGITS or int(text) > limit:
-            raise RequestError(
+            raise request_error(
                 f'{what}: a body of {text[:_DIGITS + 1]} bytes; this server '
                 f'takes at most {limit} (start it with a larger {switch})',
                 HTTPStatus.REQUEST_ENTITY_TOO_LARGE)
@@ -323,7 +324,7 @@ class _Handler(BaseHTTPRequestHandler):
             wrong = (f'unknown parameter {", ".join(unknown)}'
                      if unknown else f'given twice: {", ".join(twice)}')
             takes = f'{", ".join(names)}, each once' if names else 'none'
-            raise RequestError(f'{url.path}: {wrong}; it takes {takes}')
+            raise request_error(f'{url.path}: {wrong}; it takes {takes}')
         return {k: v[0] for k, v in query.items()}
 
     def _post(self, url) -> None:
@@ -345,8 +346,8 @@ class _Handler(BaseHTTPRequestHandler):
             read_body(self.rfile, length, body, '/api/jobs')
             self._json(demo.submit(_parse_json(body.getvalue())).status())
         else:
-            raise RequestError(f'{url.path}: nothing to post to',
-                               HTTPStatus.NOT_FOUND)
+            raise request_error(f'{url.path}: nothing to post to',
+                                HTTPStatus.NOT_FOUND)
 
 
 def make_server(demo: WebDemo,

@@ -450,11 +450,11 @@ def test_configs_are_uploaded_only_when_allowed(tmp_path):
     why), videos and checkpoints it can."""
     import io
 
-    from stmixer_mm.apps.web_demo import RequestError, WebDemo
+    from stmixer_mm.apps.web_demo import WebDemo
     demo = WebDemo(str(tmp_path / 'work'))
     try:
         with pytest.raises(
-                RequestError,
+                ValueError,
                 match=r'^upload of x\.py: configs '
                 r'cannot be uploaded here: a config is a Python '
                 r'file that runs'):
