@@ -13,7 +13,7 @@ __all__ = ['OnlineTubeTracker', 'Track', 'check_thresholds']
 
 def check_thresholds(who: str, name: str, value, keys: Sequence[str]) -> dict:
     """A tracker's check of a dict of thresholds: exactly ``keys``, each a
-    number in [0, 1] (:func:`check_number`, named ``name.key``).
+    number in [0, 1] (``check_range``, named ``name.key``).
 
     Args:
         who (str): The tracker, first in the message.

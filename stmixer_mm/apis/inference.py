@@ -56,7 +56,11 @@ def init_detector(config: Union[str, Config],
         nn.Module: in eval mode, with ``cfg`` and ``dataset_meta`` (or None).
 
     Raises:
-        ConfigSettingError, ConfigSettingError, CheckpointFileError: as named.
+        FileNotFoundError: A missing config or checkpoint.
+        ConfigSettingError: A file that is no config, a name that is no
+            config nor model name.
+        ValueError: A part that refuses its settings (naming its class).
+        CheckpointFileError, CheckpointMismatchError: As named.
     """
     if isinstance(config, str):
         config = load_config(config)

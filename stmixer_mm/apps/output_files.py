@@ -143,8 +143,8 @@ def check_output_dir(out_dir: str, overwrite: bool) -> None:
     Raises:
         FileExistsError: ``out_dir`` is a file, or not empty without
             ``overwrite``, or without a manifest.
-        OSError: The manifest cannot be trusted.
-        OSError: It cannot be written (:func:`check_writable_dir`).
+        OSError: The manifest cannot be trusted, or the folder cannot be
+            written (:func:`check_writable_dir`).
     """
     if osp.exists(out_dir) and not osp.isdir(out_dir):
         raise FileExistsError(f'--out-dir {out_dir} is a file')

@@ -452,7 +452,7 @@ def read_ava_label_file(path: str,
 
     Raises:
         FileNotFoundError: The file is missing.
-        ValueError: A malformed file (``ValueError`` included).
+        ValueError: A malformed file.
     """
     what = 'AVA label map'
     try:

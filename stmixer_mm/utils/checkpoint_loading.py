@@ -43,7 +43,8 @@ class CheckpointFileError(ValueError):
     corrupt, a piece of a sharded folder missing, or asking for a global
     outside its allow-list (refused before anything of it ran); the message
     names the file and what is wrong (the refused global, how to trust it).
-    A missing file is a ``FileNotFoundError`` naming it."""
+    A missing file is one too, raised from the ``FileNotFoundError``
+    (mmengine's loader hands that on, naming the file)."""
 
 
 # allow-lists: {'module.name': object}

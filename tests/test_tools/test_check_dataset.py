@@ -205,3 +205,29 @@ def test_a_run_that_fails_or_is_stopped_leaves_no_claim(
     proc = _run(tools, opts, '--max-grid', '0', '--json', str(report))
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert json.loads(report.read_text())['errors'] == 0
+
+
+def test_a_sample_that_cannot_load_is_a_finding_not_an_abort(
+        tools, data, tmp_path, monkeypatch, capsys):
+    """A frame file missing when the grid loads its samples (an OSError, as
+    a failed write is) is an ERROR of the report, and the report is still
+    written; only the grid's own write stops the command."""
+    from stmixer_mm.apps.cli import check_dataset
+
+    def missing(*args):
+        raise FileNotFoundError('rawframes/syn_val_000/img_00001.jpg')
+
+    monkeypatch.setattr(check_dataset, 'grid_image', missing)
+    _, opts = data
+    report = tmp_path / 'report.json'
+    code = check_dataset.main([
+        tools.TINY_CFG, '--split', 'val', '--max-grid', '2', '--out-dir',
+        str(tmp_path / 'out'), '--json',
+        str(report), '--cfg-options', *opts
+    ])
+    out = capsys.readouterr().out
+    assert code == 1, out
+    assert 'drawing the keyframes failed: the pipeline cannot load a ' \
+        'sample (FileNotFoundError: rawframes/syn_val_000/img_00001.jpg)' \
+        in out
+    assert json.loads(report.read_text())['errors'] == 1

@@ -59,8 +59,8 @@ class STMixerInferencer(BaseInferencer):
     person a track id, as the demo does offline and online.
 
     Raises:
-        ValueError: the names do not fit the model's action columns.
-        ValueError: the config's ``tracker`` is not one (naming it).
+        ValueError: the names do not fit the model's action columns, or
+            the config's ``tracker`` is not one (naming it).
     """
 
     preprocess_kwargs: set = {'stride', 'fps'}

@@ -14,6 +14,7 @@ import sys
 from typing import List, Optional, Sequence
 
 import mmcv
+import numpy as np
 from mmengine.logging import MMLogger
 
 from stmixer_mm.apis.config_files import load_config
@@ -91,25 +92,19 @@ def claim_numbered(out_dir: str, stem: str, ext: str = '.jpg') -> str:
                   f'{stem}_9999{ext} taken): choose another --out-dir')
 
 
-def draw_grid(cfg, split: str, dataset, out_dir: str,
-              max_grid: int) -> Optional[str]:
-    """Draw up to ``max_grid`` keyframes of ``dataset`` (spread over it)
-    with their ground truth.
+def grid_image(cfg, dataset, max_grid: int) -> Optional[np.ndarray]:
+    """Up to ``max_grid`` keyframes of ``dataset`` (spread over it) drawn
+    with their ground truth, tiled.
 
     Args:
         cfg (Config): The config (its visualizer).
-        split (str): ``'train'``, ``'val'`` or ``'test'`` (the file name).
         dataset (Dataset): The built data set.
-        out_dir (str): The grid folder (exists).
         max_grid (int): Keyframes drawn at most.
 
     Returns:
-        str | None: The grid's path; None for an empty data set or
-        ``max_grid`` 0.
-
-    Raises:
-        OSError: The grid cannot be written (nothing left of it);
-            a sample that cannot load raises the pipeline's error.
+        np.ndarray | None: The grid (BGR); None for an empty data set or
+        ``max_grid`` 0. A sample that cannot load raises the pipeline's
+        error.
     """
     if not len(dataset) or not max_grid:
         return None
@@ -129,7 +124,19 @@ def draw_grid(cfg, split: str, dataset, out_dir: str,
         vis.add_datasample(
             sample_name(sample, i), frame, sample, draw_pred=False)
         images.append(vis.get_image())
-    grid = mmcv.rgb2bgr(tile_images(images))
+    return mmcv.rgb2bgr(tile_images(images))
+
+
+def write_grid(grid: np.ndarray, out_dir: str, split: str) -> str:
+    """Write ``grid`` as ``<out_dir>/grid_<split>.jpg`` (a numbered name
+    when taken), complete or not at all.
+
+    Returns:
+        str: The grid's path.
+
+    Raises:
+        OSError: The grid cannot be written (nothing left of it).
+    """
     path = claim_numbered(out_dir, f'grid_{split}')
     claim, tmp = os.stat(path), temp_path(path)  # complete, or not there
     try:
@@ -218,9 +225,7 @@ def _check(cfg, args, outputs: OutputFiles) -> int:
         prepare_out_dir(out_dir)
         for split, dataset in built.items():
             try:
-                path = draw_grid(cfg, split, dataset, out_dir, args.max_grid)
-            except OSError:
-                raise  # the output's, not the data set's
+                grid = grid_image(cfg, dataset, args.max_grid)
             except Exception as e:  # noqa: B902 - a sample that cannot load
                 report.add(
                     'ERROR',
@@ -229,8 +234,8 @@ def _check(cfg, args, outputs: OutputFiles) -> int:
                     f'load a sample ({type(e).__name__}: {e})',
                     split=split)
                 continue
-            if path:
-                grids.append(path)
+            if grid is not None:  # an output error stops the command
+                grids.append(write_grid(grid, out_dir, split))
 
     for finding in report.findings:
         print(finding.format())

@@ -12,7 +12,7 @@ from stmixer_mm.apps.demo import (check_demo_options, link_keyframe_tubes,
                                   run_demo)
 from stmixer_mm.apps.stop_signals import RunInterrupted
 from stmixer_mm.engine import CheckpointMismatchError
-from stmixer_mm.utils.checks import check_range
+from stmixer_mm.utils.checks import ConfigSettingError, check_range
 from . import CONFIG_HELP, add_cfg_options, frame_bound_or_exit
 
 __all__ = [
@@ -187,5 +187,8 @@ def main(argv=None, prog=None):
     except CheckpointMismatchError as e:
         raise SystemExit(command_error(e.describe('--non-strict'),
                                        prog)) from None
+    except ConfigSettingError as e:  # a setting's path, or the file
+        said = str(e) if str(e).startswith('config ') else f'config: {e}'
+        raise SystemExit(command_error(said, prog)) from None
     except (OSError, ValueError) as e:  # the message names the file
         raise SystemExit(command_error(e, prog)) from None

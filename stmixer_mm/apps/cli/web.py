@@ -155,8 +155,8 @@ def build_server(args: argparse.Namespace):
 
     Raises:
         ValueError: A given file that does not exist.
-        OSError: ``--work-dir`` cannot be written.
-        OSError: The address cannot be bound.
+        OSError: ``--work-dir`` cannot be written, or the address cannot
+            be bound.
     """
     config = args.config or package_config(QUICKSTART_CONFIG)
     if args.work_dir:

@@ -266,8 +266,8 @@ def export_onnx(detector: nn.Module,
         dict: The metadata stored in the file.
 
     Raises:
-        ValueError: unknown exporter, opset < 16 or a bad clip shape.
-        ValueError: a model the graph does not reproduce.
+        ValueError: unknown exporter, opset < 16 or a bad clip shape; a
+            model the graph does not reproduce.
     """
     require_extra('onnx', 'the ONNX export', ('onnx', ))
     # optional: the [onnx] extra

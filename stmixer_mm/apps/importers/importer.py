@@ -607,14 +607,13 @@ def import_annotations(fmt: str,
     Raises:
         ValueError: Bad input (naming the file and record), a
             video of frames larger than ``max_frame_pixels``, a base
-            config of another layout, or a written config that does not
-            build.
+            config of another layout, a written config that does not
+            build; ``layout``, ``fmt`` or ``multi_label`` not one of its
+            choices.
         FileNotFoundError: ``annotations`` or ``videos`` is missing.
         FileExistsError: ``out_dir`` is a file, not empty without
             ``overwrite``, or without the manifest of an earlier import.
-        OSError: (a ValueError) a manifest that cannot be trusted.
-        ValueError: ``layout``, ``fmt`` or ``multi_label`` not one of its
-            choices.
+        OSError: A manifest that cannot be trusted.
     """
     settings = {  # for the summary
         k: v

@@ -20,7 +20,7 @@ from http import HTTPStatus
 from typing import Callable, Dict, List, NamedTuple, Optional, Sequence
 from urllib.parse import quote
 
-from stmixer_mm.apis.config_files import resolve_config
+from stmixer_mm.apis.config_files import load_config, resolve_config
 from stmixer_mm.apis.inferencers import STMixerInferencer
 from stmixer_mm.apis.video_io import (CountingSource, FrameSource,
                                       VideoReadError, keyframe_indices,
@@ -28,6 +28,7 @@ from stmixer_mm.apis.video_io import (CountingSource, FrameSource,
 from stmixer_mm.apps.data_gen.scene import build_demo
 from stmixer_mm.apps.data_gen.settings import SyntheticAVASettings
 from stmixer_mm.apps.data_gen.writers import write_demo_video
+from stmixer_mm.apps.preflight import check_config
 from stmixer_mm.engine import CheckpointMismatchError
 from stmixer_mm.utils import CheckpointFileError, ConfigSettingError
 from stmixer_mm.visualization.track_drawing import person_label
@@ -353,8 +354,8 @@ class WebDemo:
             True.
 
     Raises:
-        ValueError: A given file that does not exist (naming it).
-        ValueError: ``max_name_chars`` is not a whole number in [1, 255].
+        ValueError: A given file that does not exist (naming it), or
+            ``max_name_chars`` not a whole number in [1, 255].
     """
 
     def __init__(self,
@@ -696,6 +697,10 @@ class WebDemo:
                job.person_thr, job.strict)
         if key not in self._cache:
             self._cache.clear()
+            check_config(  # a refusal names the config path (withdrawn)
+                load_config(key[0]),
+                sections=('model', 'test_dataloader', 'val_dataloader'),
+                consistency=False)
             self._cache[key] = _ReportingInferencer(
                 key[0],
                 key[1],

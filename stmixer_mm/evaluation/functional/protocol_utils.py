@@ -82,9 +82,8 @@ def link_settings(protocol: str, link_cfg: Mapping) -> Tuple[dict, bool, type]:
         (MOC float32, MultiSports float64).
 
     Raises:
-        ValueError: An unknown protocol or ``link_cfg`` key;
-            ``ConfigSettingError`` (a ValueError) naming ``link_cfg.<key>``
-            for a value of the wrong type or range.
+        ValueError: An unknown protocol or ``link_cfg`` key; a value of
+            the wrong type or range (``link_cfg: <key> must be ...``).
     """
     if protocol not in LINK_DEFAULTS:
         raise ValueError(f'unknown protocol {protocol!r}; one of '

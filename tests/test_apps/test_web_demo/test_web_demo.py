@@ -137,7 +137,8 @@ def drawn_texts(monkeypatch):
     return texts
 
 
-def test_the_server_runs_a_clip_and_names_each_wrong_file(server, drawn_texts):
+def test_the_server_runs_a_clip_and_names_each_wrong_file(
+        server, drawn_texts, tools):
     """Without a browser: the choices (the given clip first, with its
     preview, then the synthetic video), a run of the clip to its drawn
     video (every frame, at the clip's rate, each person labelled as the
@@ -201,7 +202,14 @@ def test_the_server_runs_a_clip_and_names_each_wrong_file(server, drawn_texts):
         checkpoint=('model.pth', b'not a checkpoint\n',
                     'model.pth is corrupt or not a checkpoint'),
         config=('base.py', b'x = 1\n', 'config base.py: no model = dict('))
-    for kind, (name, data, message) in wrong.items():
+    bad_setting = (f'_base_ = [{tools.TINY_CFG!r}]\nmodel = dict(roi_head='
+                   'dict(stage_head=dict(num_actions=0)))\n').encode()
+    cases = list(wrong.items()) + [
+        ('config', ('num_actions.py', bad_setting,
+                    'model.roi_head.stage_head: ValueError: STMixerStageHead: '
+                    'num_actions must be an int >= 1, got 0'))
+    ]
+    for kind, (name, data, message) in cases:
         key = _upload(server, kind, name, data)
         job = _finished(server, dict(chosen, stride=STRIDE, **{kind: key}))
         assert job['state'] == 'error', (kind, job)
