@@ -2,7 +2,6 @@
 training records (with ``iter``) and validation records (without
 ``epoch``/``iter``; their ``step`` is the epoch). The library of
 ``tools/analysis_tools/analyze_logs.py``."""
-import json
 import math
 import os
 import os.path as osp
@@ -10,6 +9,8 @@ from collections import defaultdict
 from typing import Dict, List
 
 import numpy as np
+
+from stmixer_mm.visualization.action_drawing import json_lines
 
 
 def find_log(path: str) -> str:
@@ -38,19 +39,11 @@ def load_log(path: str) -> Dict[str, List[dict]]:
     """
     path = find_log(path)
     out: Dict[str, List[dict]] = dict(train=[], val=[])
-    with open(path) as f:
-        for n, line in enumerate(f, 1):
-            line = line.strip()
-            if not line:
-                continue
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise ValueError(f'{path}:{n}: not a JSON record ({e})')
-            if not isinstance(rec, dict) or 'step' not in rec:
-                raise ValueError(f'{path}:{n}: expected an mmengine log '
-                                 "record with a 'step' field")
-            out['train' if 'iter' in rec else 'val'].append(rec)
+    for n, rec in json_lines(path):
+        if not isinstance(rec, dict) or 'step' not in rec:
+            raise ValueError(f'{path}:{n}: expected an mmengine log '
+                             "record with a 'step' field")
+        out['train' if 'iter' in rec else 'val'].append(rec)
     return out
 
 

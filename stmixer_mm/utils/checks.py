@@ -19,21 +19,15 @@ these refuse a bad config before any work; its refusals are
 :class:`ConfigSettingError`, naming the config path.
 """
 import difflib
-import numbers
 from typing import Any, Sequence, Tuple, Union
 
-from .numeric import is_int, is_real
+from .numeric import is_int, is_number, is_real
 
 __all__ = [
     'ConfigSettingError', 'is_int', 'is_real', 'check_ints', 'check_range',
     'check_choice', 'check_choices', 'check_multiple', 'check_len',
     'check_compile_args', 'indexed'
 ]
-
-
-def _is_number(value: Any) -> bool:
-    """An int or float, not a bool (finite or not)."""
-    return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
 def _shown(value: Any, kind_fits: bool) -> str:
@@ -81,7 +75,7 @@ def check_range(owner: str, interval: str, **values: Any) -> None:
                 (value <= high if interval[-1] == ']' else value < high)):
             raise ValueError(
                 f'{owner}: {name} must be a number in '
-                f'{interval}, got {_shown(value, _is_number(value))}')
+                f'{interval}, got {_shown(value, is_number(value))}')
 
 
 def _one_of(value: Any, choices: Sequence) -> bool:

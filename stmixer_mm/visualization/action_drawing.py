@@ -2,7 +2,30 @@
 import json
 import os
 import os.path as osp
-from typing import List
+from typing import Any, Iterator, List, Tuple
+
+
+def json_lines(path: str) -> Iterator[Tuple[int, Any]]:
+    """``(line number, value)`` of each non-blank line of a JSON-lines file
+    (mmengine's logs).
+
+    Args:
+        path (str): The file.
+
+    Yields:
+        tuple[int, Any]: The 1-based line number and its JSON value.
+
+    Raises:
+        ValueError: A line that is not JSON, naming the file and line.
+    """
+    with open(path) as f:
+        for n, line in enumerate(f, 1):
+            if line.strip():
+                try:
+                    yield n, json.loads(line)
+                except json.JSONDecodeError as e:
+                    raise ValueError(
+                        f'{path}:{n}: not a JSON record ({e})') from None
 
 
 def load_scalars(path: str) -> List[dict]:
@@ -14,17 +37,7 @@ def load_scalars(path: str) -> List[dict]:
         if not found:
             raise FileNotFoundError(f'no scalars.json under {path}')
         path = found[-1]
-    records = []
-    with open(path) as f:
-        for n, line in enumerate(f, 1):
-            line = line.strip()
-            if not line:
-                continue
-            try:
-                records.append(json.loads(line))
-            except json.JSONDecodeError as e:
-                raise ValueError(f'{path}:{n}: not a JSON record ({e})')
-    return records
+    return [record for _, record in json_lines(path)]
 
 
 def plot_training_curves(path: str,
