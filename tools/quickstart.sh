@@ -94,7 +94,7 @@ if [ ${#CFG_OPTIONS[@]} -gt 0 ]; then
 import sys
 
 from stmixer_mm.apps.cli import parse_cfg_options
-from stmixer_mm.utils import load_config
+from stmixer_mm.apis.config_files import load_config
 from stmixer_mm.apps.preflight import check_config
 
 VAR = 'QUICKSTART_CFG_OPTIONS'
