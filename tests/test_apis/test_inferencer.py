@@ -125,7 +125,8 @@ def test_bad_arguments_and_inputs_are_named(inferencer, frames, tmp_path):
         inferencer(frames, strides=4)
     with pytest.raises(ValueError, match='positive number of clips'):
         inferencer(frames, batch_size=0)
-    with pytest.raises(ValueError, match='positive number of frames'):
+    with pytest.raises(
+            ValueError, match='STMixerInferencer: stride must be an int >= 1'):
         inferencer(frames, stride=0)
     with pytest.raises(ValueError, match='expected uint8'):
         inferencer([f.astype(np.float32) / 255 for f in frames], stride=8)

@@ -90,8 +90,14 @@ def test_keyframe_clips_carry_each_keyframes_meta(n):
 
 
 def test_ring_buffer_rejects_bad_settings():
-    with pytest.raises(ValueError, match='stride must be a positive'):
+    with pytest.raises(
+            ValueError, match='ClipRingBuffer: stride must be an int >= 1'):
         ClipRingBuffer(8, 2, 0)
+    with pytest.raises(
+            ValueError,
+            match=r'clip_len must be an int >= 1, '
+            r'got 8\.0 \(float\)'):
+        ClipRingBuffer(8.0, 2, 1)
     buf = ClipRingBuffer(4, 1, 2)
     buf.finish()
     with pytest.raises(RuntimeError, match='after finish'):

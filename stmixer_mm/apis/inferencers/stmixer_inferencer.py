@@ -15,7 +15,7 @@ from mmengine.infer import BaseInferencer
 from stmixer_mm.apis.tracking import (build_tracker, track_result,
                                       tracker_settings)
 from stmixer_mm.datasets.class_names import class_names
-from stmixer_mm.utils.checks import check_range
+from stmixer_mm.utils.checks import check_ints, check_range
 from stmixer_mm.utils.progress import track_progress
 from stmixer_mm.visualization import draw_tracks
 from ..inference import (build_clip_pipeline, check_batch_size, check_clip,
@@ -26,8 +26,7 @@ from ..results import (KeyframeResult, ResultFormatter, ResultWriter,
                        inferencer_output_dirs, inferencer_output_names,
                        inferencer_output_paths)
 from ..video_io import (CountingSource, FrameSource, KeyframeClips, check_fps,
-                        check_frame_count, keyframe_indices, open_video,
-                        video_inputs)
+                        keyframe_indices, open_video, video_inputs)
 from .model_names import resolve_model
 
 __all__ = ['STMixerInferencer', 'KeyframeResult']
@@ -184,7 +183,7 @@ class STMixerInferencer(BaseInferencer):
         """
         check_fps(fps)  # the source is timed when it is opened
         check_batch_size(self.model, batch_size)
-        check_frame_count(stride, 'stride', type(self).__name__)
+        check_ints(type(self).__name__, stride=stride)
         buffer = KeyframeClips(
             self.clip_len, self.frame_interval, stride, keyframe=self.keyframe)
         for key, clip, time in buffer.clips(inputs):

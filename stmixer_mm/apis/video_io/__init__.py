@@ -2,8 +2,8 @@
 OpenCV for webcams and captures), the keyframe clip ring buffer and the
 writers (mp4, JSON Lines, progress line)."""
 from .capture import CaptureSource, VideoFileSource, open_source, open_video
-from .ring_buffer import (ClipRingBuffer, KeyframeClips, check_frame_count,
-                          clip_indices, keyframe_indices)
+from .ring_buffer import (ClipRingBuffer, KeyframeClips, clip_indices,
+                          keyframe_indices)
 from .sources import (ArraySource, CountingSource, FolderSource, Frame,
                       FrameSource, VideoReadError, check_fps, check_frames,
                       expand_inputs, is_live_spec, source_name, video_inputs)
@@ -11,9 +11,9 @@ from .writers import JsonlWriter, ProgressLine, VideoWriter, format_stats
 
 __all__ = [
     'CaptureSource', 'open_source', 'open_video', 'ClipRingBuffer',
-    'KeyframeClips', 'keyframe_indices', 'clip_indices', 'check_frame_count',
-    'check_frames', 'ArraySource', 'CountingSource', 'FolderSource', 'Frame',
-    'FrameSource', 'VideoReadError', 'check_fps', 'expand_inputs',
-    'is_live_spec', 'source_name', 'video_inputs', 'JsonlWriter',
-    'ProgressLine', 'VideoWriter', 'format_stats', 'VideoFileSource'
+    'KeyframeClips', 'keyframe_indices', 'clip_indices', 'check_frames',
+    'ArraySource', 'CountingSource', 'FolderSource', 'Frame', 'FrameSource',
+    'VideoReadError', 'check_fps', 'expand_inputs', 'is_live_spec',
+    'source_name', 'video_inputs', 'JsonlWriter', 'ProgressLine',
+    'VideoWriter', 'format_stats', 'VideoFileSource'
 ]

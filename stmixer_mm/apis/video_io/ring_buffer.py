@@ -5,6 +5,7 @@ from typing import Iterator, List, Optional, Tuple
 import numpy as np
 
 from stmixer_mm.datasets import keyframe_position, tube_clip_frames
+from stmixer_mm.utils.checks import check_ints
 
 
 def clip_indices(center: int,
@@ -30,15 +31,6 @@ def clip_indices(center: int,
     return tube_clip_frames(
         center + 1, num_frames, clip_len, frame_interval,
         position=keyframe) - 1
-
-
-def check_frame_count(value, name: str, who: str = 'ClipRingBuffer') -> int:
-    """``value`` as an int if it is an int >= 1 (a number of frames), else
-    a ValueError naming ``who`` and ``name``."""
-    if not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f'{who}: {name} must be a positive number of '
-                         f'frames, got {value!r}')
-    return int(value)
 
 
 def keyframe_indices(num_frames: int,
@@ -85,10 +77,14 @@ class ClipRingBuffer:
                  stride: int,
                  first_keyframe: Optional[int] = None,
                  keyframe: str = 'centre') -> None:
-        self.clip_len = check_frame_count(clip_len, 'clip_len')
-        self.frame_interval = check_frame_count(frame_interval,
-                                                'frame_interval')
-        self.stride = check_frame_count(stride, 'stride')
+        check_ints(
+            type(self).__name__,
+            clip_len=clip_len,
+            frame_interval=frame_interval,
+            stride=stride)
+        self.clip_len = int(clip_len)
+        self.frame_interval = int(frame_interval)
+        self.stride = int(stride)
         self.keyframe = keyframe
         self.position = keyframe_position(self.clip_len, keyframe)
         self.before = self.position * frame_interval

@@ -117,29 +117,6 @@ def merge_args(cfg: Config, args) -> Config:
     return adapt_cfg_to_device(cfg)
 
 
-def check_outputs(cfg: Config, args) -> None:
-    """Refuse, before the model is built, an output the test could not
-    write at its end.
-
-    Args:
-        cfg (Config): The merged config (:func:`merge_args`).
-        args (argparse.Namespace): :func:`parse_args`'s.
-
-    Raises:
-        OSError: The work dir, the folder of ``--dump`` or an
-            absolute ``--show-dir`` is a file, or under one, or cannot be
-            written; or ``--dump`` is a folder.
-    """
-    prepare_out_dir(
-        cfg.work_dir,
-        create=False,
-        flag='--work-dir' if args.work_dir else 'work_dir (--work-dir)')
-    if args.dump is not None:
-        check_output_file(args.dump, '--dump')
-    if args.show_dir and osp.isabs(args.show_dir):
-        prepare_out_dir(args.show_dir, create=False, flag='--show-dir')
-
-
 def merge_sharded(folder: str, tmp_dir: str) -> str:
     """The model weights and meta of the sharded checkpoint ``folder`` as a
     full checkpoint file in ``tmp_dir`` (without the optimizer state)."""
@@ -174,11 +151,24 @@ def main(argv=None):
 
 def run(args, cfg: Config):
     """Test ``args.checkpoint`` (or the full file ``args.checkpoint_file``
-    merged from it) with ``cfg``, the config ``args.config`` names."""
+    merged from it) with ``cfg``, the config ``args.config`` names.
+
+    Before the model is built it refuses (``SystemExit``, naming it) a
+    refused setting of the config, and an output the test could not write
+    at its end: the work dir, the folder of ``--dump`` or an absolute
+    ``--show-dir`` that is a file, under one, or not writable; a ``--dump``
+    that is a folder."""
     try:
         cfg = merge_args(cfg, args)
         check_config(cfg)
-        check_outputs(cfg, args)
+        prepare_out_dir(
+            cfg.work_dir,
+            create=False,
+            flag='--work-dir' if args.work_dir else 'work_dir (--work-dir)')
+        if args.dump is not None:
+            check_output_file(args.dump, '--dump')
+        if args.show_dir and osp.isabs(args.show_dir):
+            prepare_out_dir(args.show_dir, create=False, flag='--show-dir')
     except OSError as e:
         raise SystemExit(command_error(e)) from None
     except ConfigSettingError as e:

@@ -8,8 +8,8 @@ from stmixer_mm.apis.results import (ResultFormatter, ResultWriter,
                                      demo_output_paths)
 from stmixer_mm.apis.tracking import build_tracker, tracker_settings
 from stmixer_mm.apis.video_io import (FrameSource, KeyframeClips, check_fps,
-                                      check_frame_count, open_source)
-from stmixer_mm.utils.checks import check_range
+                                      open_source)
+from stmixer_mm.utils.checks import check_ints, check_range
 from stmixer_mm.visualization.display import has_display
 from ..stop_signals import RunInterrupted, on_stop_signals, signal_name
 from .stream_run import RunStats, StreamRun
@@ -77,7 +77,8 @@ class OnlineRunner:
                  handle_signals: bool = True,
                  overwrite: bool = False) -> None:
         self.inferencer = inferencer
-        self.stride = check_frame_count(stride, 'stride', 'OnlineRunner')
+        check_ints('OnlineRunner', stride=stride)
+        self.stride = int(stride)
         self.realtime = realtime
         self.out_dir = out_dir
         self.write_video = write_video and out_dir is not None

@@ -543,7 +543,9 @@ def test_a_numpy_stride_and_an_empty_run(tmp_path):
     assert stats['frames_written'] == 0
     assert not (tmp_path / 'none_det.mp4').exists()
     assert (tmp_path / 'none_tracks.json').exists()
-    with pytest.raises(ValueError, match='stride must be a positive'):
+    with pytest.raises(
+            ValueError,
+            match='OnlineRunner: stride must be an int >= 1, got 0'):
         OnlineRunner(model, stride=0)
 
 
