@@ -138,6 +138,11 @@ def test_test_flags(test_tool, tools):
     args = test_tool.parse_args([tools.TINY_CFG, 'ckpt.pth', '--dump', 'x.pt'])
     with pytest.raises(ValueError, match='.pkl'):
         test_tool.merge_args(Config.fromfile(tools.TINY_CFG), args)
+    # the command says so in one line, before the checkpoint is looked for
+    with pytest.raises(SystemExit) as err:
+        test_tool.main([tools.TINY_CFG, 'missing.pth', '--dump', 'x.pt'])
+    assert str(err.value.code).endswith(
+        'error: --dump must be a .pkl/.pickle file, got x.pt'), err.value
 
 
 def test_test_tool_keeps_predictions_for_its_picture(test_tool, tools):

@@ -169,10 +169,10 @@ def run(args, cfg: Config):
             check_output_file(args.dump, '--dump')
         if args.show_dir and osp.isabs(args.show_dir):
             prepare_out_dir(args.show_dir, create=False, flag='--show-dir')
-    except OSError as e:
-        raise SystemExit(command_error(e)) from None
     except ConfigSettingError as e:
         raise SystemExit(command_error(f'{args.config}: {e}')) from None
+    except (OSError, ValueError) as e:  # an output; --dump's extension
+        raise SystemExit(command_error(e)) from None
     if '://' not in args.checkpoint and not osp.exists(args.checkpoint):
         raise SystemExit(
             command_error(f'checkpoint {args.checkpoint}: no such file or '
