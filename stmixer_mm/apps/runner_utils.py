@@ -109,8 +109,9 @@ DISTRIBUTED_STRATEGIES = ('ShardedStrategy', 'FSDPStrategy',
 
 
 def check_launcher(cfg: Config, config: str = 'CONFIG') -> None:
-    """Refuse a sharding ``strategy`` (FSDP, DeepSpeed) without a launcher
-    before anything is built (mmengine fails late).
+    """Refuse a ``strategy`` (FlexibleRunner) with a top-level
+    ``activation_checkpointing``, and a sharding one (FSDP, DeepSpeed)
+    without a launcher, before anything is built (mmengine fails late).
 
     Args:
         cfg (Config): The run's config (``strategy``, ``launcher``).
@@ -118,10 +119,19 @@ def check_launcher(cfg: Config, config: str = 'CONFIG') -> None:
             message. Defaults to ``'CONFIG'``.
 
     Raises:
-        ConfigSettingError: A sharding strategy with ``launcher='none'``,
-            naming the commands that launch it.
+        ConfigSettingError: A strategy with a top-level
+            ``activation_checkpointing`` (which only the plain Runner
+            reads); a sharding strategy with ``launcher='none'``, naming
+            the commands that launch it.
     """
     strategy = cfg.get('strategy')
+    if strategy and cfg.get('activation_checkpointing'):
+        raise ConfigSettingError(
+            'the config sets both `strategy` (FlexibleRunner) and the '
+            'top-level `activation_checkpointing`, which only the plain '
+            'Runner reads: move it into strategy.activation_checkpointing '
+            "(module class names, e.g. ['Block']) and set the top-level "
+            'one to None')
     if not strategy or cfg.get('launcher', 'none') != 'none':
         return
     kind = strategy.get('type', '') if isinstance(strategy, dict) else \
@@ -198,8 +208,8 @@ class FormattedOnceConfig(Config):
 def build_runner(cfg: Config):
     """The Runner for ``cfg`` (as :class:`FormattedOnceConfig`):
     :func:`flexible_runner_class` when the config sets ``strategy``, else
-    the plain ``Runner`` (FlexibleRunner ignores a top-level
-    ``activation_checkpointing``: refused here)."""
+    the plain ``Runner`` (a top-level ``activation_checkpointing``, which
+    FlexibleRunner ignores, is refused by :func:`check_launcher`)."""
     cfg = FormattedOnceConfig.of(cfg)
     strategy = cfg.get('strategy')
     if not strategy:
@@ -208,13 +218,6 @@ def build_runner(cfg: Config):
     kind = strategy.get('type', '') if isinstance(strategy, dict) else ''
     if 'DeepSpeed' in str(kind):
         check_deepspeed(strategy)
-    if cfg.get('activation_checkpointing'):
-        raise ValueError(
-            'the config sets both `strategy` (FlexibleRunner) and the '
-            'top-level `activation_checkpointing`, which only the plain '
-            'Runner reads: move it into strategy.activation_checkpointing '
-            "(module class names, e.g. ['Block']) and set the top-level "
-            'one to None')
     cfg.pop('model_wrapper_cfg', None)  # the strategy wraps the model
     return quiet_known_noise(flexible_runner_class().from_cfg(cfg))
 

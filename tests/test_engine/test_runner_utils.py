@@ -8,8 +8,8 @@ import pytest
 import torch
 from mmengine.config import Config
 
-from stmixer_mm.apps.runner_utils import (adapt_cfg_to_device, build_runner,
-                                          check_launcher, shutdown_dist)
+from stmixer_mm.apps.runner_utils import (adapt_cfg_to_device, check_launcher,
+                                          shutdown_dist)
 from stmixer_mm.utils.checks import ConfigSettingError
 
 no_cuda = pytest.mark.skipif(
@@ -52,8 +52,9 @@ def test_strategy_with_top_level_activation_checkpointing_is_refused():
         dict(
             strategy=dict(type='FSDPStrategy'),
             activation_checkpointing=['Block']))
-    with pytest.raises(ValueError, match='strategy.activation_checkpointing'):
-        build_runner(cfg)
+    with pytest.raises(
+            ConfigSettingError, match='strategy.activation_checkpointing'):
+        check_launcher(cfg)  # before anything is built, launched or not
 
 
 def test_shutdown_without_a_process_group_is_a_no_op():

@@ -29,6 +29,20 @@ def _train_cfg(train_tool, tools, *argv):
     return train_tool.merge_args(Config.fromfile(tools.TINY_CFG), args)
 
 
+def test_train_refuses_amp_with_another_wrapper_in_one_line(
+        train_tool, tools, tmp_path):
+    with pytest.raises(SystemExit) as err:
+        train_tool.main([
+            tools.TINY_CFG, '--amp', '--work-dir',
+            str(tmp_path / 'w'), '--cfg-options',
+            'optim_wrapper.type=ApexOptimWrapper'
+        ])
+    assert str(err.value.code).endswith(
+        'error: --amp needs optim_wrapper.type OptimWrapper or '
+        'AmpOptimWrapper, the config has ApexOptimWrapper'), err.value
+    assert not (tmp_path / 'w').exists()
+
+
 def test_train_defaults(train_tool, tools):
     cfg = _train_cfg(train_tool, tools)
     assert cfg.work_dir == osp.join('./work_dirs', 'tiny_stmixer_tiny-ava')
