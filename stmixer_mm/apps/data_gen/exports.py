@@ -57,7 +57,6 @@ def generate_annotation_exports(out_dir: str,
         height=height,
         exclude_prob=0.0,
         seed=seed)
-    settings.validate()
     videos, _ = build_split(settings, 'train')
     paths = dict(
         videos=osp.join(out_dir, 'videos'),

@@ -332,7 +332,6 @@ def build_split(settings: SyntheticAVASettings,
     """
     if split not in SPLITS:
         raise ValueError(f'split must be one of {SPLITS}, got {split!r}')
-    settings.validate()
     num = getattr(settings, f'num_{split}_videos')
     # the 0-based frame that mmaction2 loads as the keyframe of timestamp_start
     key_offset = ava_keyframe_file_index(
@@ -372,7 +371,6 @@ def build_split(settings: SyntheticAVASettings,
 def build_demo(settings: SyntheticAVASettings) -> SyntheticVideo:
     """The demo clip: 3 actors with a talking pair; the keyframe of second
     ``t`` is mp4 frame ``fps * t`` (0-based, timestamps start at 0)."""
-    settings.validate()
     return SyntheticVideo(
         'syn_demo',
         settings,

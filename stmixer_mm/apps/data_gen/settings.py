@@ -92,7 +92,7 @@ class SyntheticAVASettings:
     def timestamp_end(self) -> int:
         return self.timestamp_start + self.seconds_per_video
 
-    def validate(self) -> None:
+    def __post_init__(self) -> None:
         """Raise ``ValueError`` naming the first bad setting."""
 
         def need(ok, msg):

@@ -71,7 +71,6 @@ def generate_synthetic_ava(out_dir: str,
         ``meta`` and, with ``write_demo``, ``demo_video`` and ``demo_ann``.
     """
     settings = SyntheticAVASettings.from_kwargs(locals())
-    settings.validate()
     if write_masks and motion == 'crossing':
         raise ValueError(
             'write_masks (--masks) is not available with motion=\'crossing\':'

@@ -246,9 +246,9 @@ def test_tube_classes_are_the_first_ava_ids():
 
 def test_bad_actor_states_is_named():
     with pytest.raises(ValueError, match='actor_states must be one of'):
-        SyntheticAVASettings(actor_states='per_clip').validate()
+        SyntheticAVASettings(actor_states='per_clip')
     with pytest.raises(ValueError, match='jump_phase must be one of'):
-        SyntheticAVASettings(jump_phase='zero').validate()
+        SyntheticAVASettings(jump_phase='zero')
 
 
 @pytest.fixture(scope='module')

@@ -65,13 +65,12 @@ def _inside(box):
 def test_settings_are_checked():
     assert SyntheticAVASettings().motion == 'lanes'
     with pytest.raises(ValueError, match='motion must be one of'):
-        SyntheticAVASettings(motion='cross').validate()
+        SyntheticAVASettings(motion='cross')
     with pytest.raises(ValueError, match="needs actor_states='per_video'"):
-        SyntheticAVASettings(motion='crossing').validate()
+        SyntheticAVASettings(motion='crossing')
     with pytest.raises(ValueError, match='needs min_actors >= 2'):
-        SyntheticAVASettings(
-            motion='crossing', actor_states='per_video').validate()
-    _settings().validate()
+        SyntheticAVASettings(motion='crossing', actor_states='per_video')
+    _settings()
     assert _settings().seconds_per_video == 4
 
 

@@ -25,8 +25,7 @@ def test_settings():
             ValueError,
             match="motion='forecast' needs "
             "actor_states='per_keyframe'"):
-        SyntheticAVASettings(
-            **dict(SMALL, actor_states='per_video')).validate()
+        SyntheticAVASettings(**dict(SMALL, actor_states='per_video'))
     assert syn_tubes.TUBE_PRESETS['forecast'] is TUBE_FORECAST_DEFAULTS
 
 
