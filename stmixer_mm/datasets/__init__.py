@@ -1,11 +1,8 @@
 """Datasets and transforms (registered in mmaction2's registries)."""
-from .act_annotations import (ACT_KEYS, check_act_annotations,
-                              load_act_annotations)
+from .act_annotations import ACT_KEYS, load_act_annotations
 from .ava_dataset import ValidatedAVADataset
 from .ava_files import (ava_keyframe_file_index, ava_row_problem,
-                        check_ava_annotation_file, check_ava_exclude_file,
-                        check_ava_label_file, check_ava_label_ids,
-                        scan_ava_annotation_file)
+                        check_ava_label_file, scan_ava_annotation_file)
 from .transforms import (CheckedRawFrameDecode, LoadActorMasks,
                          PackActorInputs, PackTrackInputs,
                          RandomShortSideResize, SampleTubeFrames,
@@ -13,11 +10,9 @@ from .transforms import (CheckedRawFrameDecode, LoadActorMasks,
 from .tube_dataset import TubeDataset
 
 __all__ = [
-    'ValidatedAVADataset', 'ava_keyframe_file_index',
-    'check_ava_annotation_file', 'check_ava_exclude_file',
-    'check_ava_label_file', 'scan_ava_annotation_file', 'ava_row_problem',
-    'check_ava_label_ids', 'RandomShortSideResize', 'CheckedRawFrameDecode',
-    'TubeDataset', 'SampleTubeFrames', 'tube_clip_frames', 'ACT_KEYS',
-    'load_act_annotations', 'check_act_annotations', 'PackTrackInputs',
+    'ValidatedAVADataset', 'ava_keyframe_file_index', 'check_ava_label_file',
+    'scan_ava_annotation_file', 'ava_row_problem', 'RandomShortSideResize',
+    'CheckedRawFrameDecode', 'TubeDataset', 'SampleTubeFrames',
+    'tube_clip_frames', 'ACT_KEYS', 'load_act_annotations', 'PackTrackInputs',
     'LoadActorMasks', 'PackActorInputs', 'keyframe_position'
 ]

@@ -1,6 +1,6 @@
 """Load and check the ACT tube ground-truth pickle (docs/en/datasets.md)."""
 from collections import Counter
-from typing import Any, Dict, Optional, Sequence
+from typing import Dict, Optional, Sequence
 
 import numpy as np
 
@@ -37,7 +37,11 @@ def load_act_annotations(ann_file: str,
 
     Raises:
         FileNotFoundError: ``ann_file`` does not exist.
-        ValueError: not a readable pickle, or a wrong key / value (named).
+        ValueError: not a readable pickle, or a missing key or a wrong
+            value (type, duplicate name or video, empty tube, non-finite
+            value), naming the field (and video, label and tube);
+            ``train_videos`` / ``test_videos`` are checked when present or
+            in ``keys``.
         CheckpointFileError: (a ValueError) a global outside the
             allow-list (named).
     """
@@ -59,27 +63,6 @@ def load_act_annotations(ann_file: str,
         raise ValueError(f'{ann_file}: ACT ground-truth file is {kind}; '
                          'expected a pickled dict with keys '
                          f'{list(ACT_KEYS)}') from exc
-    check_act_annotations(gt, ann_file, keys)
-    return gt
-
-
-def check_act_annotations(gt: Any,
-                          ann_file: str,
-                          keys: Sequence[str] = ACT_KEYS) -> None:
-    """Check a loaded ACT ground-truth dict (keys, types, duplicate names
-    or videos, empty tubes, non-finite values); errors name the field.
-
-    Args:
-        gt (Any): The loaded object, expected a dict in the ACT format.
-        ann_file (str): Path of the file, named in every error.
-        keys (Sequence[str]): Top-level keys that must be present;
-            ``train_videos`` / ``test_videos`` are checked when present or
-            listed. Defaults to :data:`ACT_KEYS`.
-
-    Raises:
-        ValueError: A missing key or a wrong value, naming the field (and
-            video, label and tube).
-    """
     if not isinstance(gt, dict):
         raise ValueError(f'{ann_file}: expected a dict with keys {ACT_KEYS}, '
                          f'got {type(gt).__name__}')
@@ -167,3 +150,4 @@ def check_act_annotations(gt: Any,
                     raise ValueError(
                         f'{where_t}, row {row}: {field} is {arr[row, col]} '
                         '(coordinates and frame numbers must be finite)')
+    return gt

@@ -3,8 +3,9 @@ read (STMixer is one-stage: no ``proposal_file`` needed)."""
 import inspect
 import numbers
 import os.path as osp
+from collections import defaultdict
 from contextlib import ExitStack, contextmanager
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 from mmaction.datasets import AVADataset
@@ -21,13 +22,11 @@ from stmixer_mm.datasets.transforms.loading import causal_clips
 from stmixer_mm.registry import DATASETS
 from stmixer_mm.utils.checks import is_int
 from stmixer_mm.utils.type_names import type_name
-from .ava_files import (ava_frame_count, ava_keyframe_file_index,
-                        ava_person_lines, ava_row_line, ava_track_id_problems,
-                        check_ava_classes)
+from .ava_files import (ava_frame_count, ava_keyframe_file_index, ava_lines,
+                        ava_person_lines, ava_row_line, check_ava_classes)
 
 # isort: split
-from .ava_files import (check_ava_exclude_file, check_ava_label_file,
-                        check_ava_label_ids, need_file, no_custom_rows,
+from .ava_files import (check_ava_label_file, need_file, no_custom_rows,
                         read_ava_exclude_file, scan_ava_annotation_file)
 
 
@@ -98,47 +97,6 @@ def list_dir_or_file(dir_path: str,
     return names
 
 
-def check_ava_dataset_arguments(bound: dict, unlisted_labels: str,
-                                degenerate_boxes: str,
-                                forecast_horizons: Sequence[int],
-                                frame_check: str,
-                                empty_keyframe_file: Optional[str]) -> None:
-    """``ValidatedAVADataset``'s own checks: its arguments, mmaction2's
-    ``AVADataset`` ones (``bound``) and the mmaction2 steps of its pipeline
-    (:func:`mmaction2_problem`), a forecast's causal clips; a ValueError
-    naming the argument."""
-    problems = [
-        f'{name} must be one of {choices}, got {value!r}'
-        for name, value, choices in (('unlisted_labels', unlisted_labels,
-                                      ('error', 'warn')),
-                                     ('degenerate_boxes', degenerate_boxes,
-                                      ('error',
-                                       'drop')), ('frame_check', frame_check,
-                                                  ('scan', 'skip')))
-        if value not in choices
-    ]
-    if not (isinstance(forecast_horizons, (list, tuple))
-            and all(is_int(h) and h >= 1 for h in forecast_horizons)
-            and list(forecast_horizons) == sorted(set(forecast_horizons))):
-        problems.append('forecast_horizons must be ascending frame counts '
-                        f'>= 1, got {forecast_horizons!r}')
-    if not isinstance(empty_keyframe_file, (str, type(None))):
-        problems.append('empty_keyframe_file must be a path or None, got '
-                        f'{empty_keyframe_file!r}')
-    problem = mmaction2_problem(dict(bound, type='AVADataset'))
-    if problem is not None:
-        problems.append(problem[len('AVADataset: '):])
-    pipeline = bound.get('pipeline') or ()
-    for i, step in enumerate(pipeline):
-        problem = isinstance(step, dict) and mmaction2_problem(step)
-        if problem:
-            problems.append(f'pipeline[{i}] {problem}')
-    problem = causal_clips(
-        dict(pipeline=pipeline, forecast_horizons=forecast_horizons))
-    if problems or problem:
-        raise ValueError(f'ValidatedAVADataset: {(problems or [problem])[0]}')
-
-
 @DATASETS.register_module()
 class ValidatedAVADataset(AVADataset):
     """mmaction2's ``AVADataset``, checking its inputs before reading them.
@@ -194,9 +152,39 @@ class ValidatedAVADataset(AVADataset):
                  **kwargs) -> None:
         bound = inspect.signature(AVADataset.__init__).bind(
             self, *args, **kwargs).arguments
-        check_ava_dataset_arguments(bound, unlisted_labels, degenerate_boxes,
-                                    forecast_horizons, frame_check,
-                                    empty_keyframe_file)
+        # its own arguments, mmaction2's AVADataset ones (bound), the
+        # mmaction2 steps of its pipeline and a forecast's causal clips
+        problems = [
+            f'{name} must be one of {choices}, got {value!r}'
+            for name, value, choices in (('unlisted_labels', unlisted_labels,
+                                          ('error', 'warn')),
+                                         ('degenerate_boxes', degenerate_boxes,
+                                          ('error', 'drop')),
+                                         ('frame_check', frame_check,
+                                          ('scan', 'skip')))
+            if value not in choices
+        ]
+        if not (isinstance(forecast_horizons, (list, tuple))
+                and all(is_int(h) and h >= 1 for h in forecast_horizons)
+                and list(forecast_horizons) == sorted(set(forecast_horizons))):
+            problems.append('forecast_horizons must be ascending frame counts '
+                            f'>= 1, got {forecast_horizons!r}')
+        if not isinstance(empty_keyframe_file, (str, type(None))):
+            problems.append('empty_keyframe_file must be a path or None, got '
+                            f'{empty_keyframe_file!r}')
+        problem = mmaction2_problem(dict(bound, type='AVADataset'))
+        if problem is not None:
+            problems.append(problem[len('AVADataset: '):])
+        pipeline = bound.get('pipeline') or ()
+        for i, step in enumerate(pipeline):
+            problem = isinstance(step, dict) and mmaction2_problem(step)
+            if problem:
+                problems.append(f'pipeline[{i}] {problem}')
+        problem = causal_clips(
+            dict(pipeline=pipeline, forecast_horizons=forecast_horizons))
+        if problems or problem:
+            raise ValueError(
+                f'ValidatedAVADataset: {(problems or [problem])[0]}')
         self.frame_check = frame_check
         self.empty_keyframe_file = empty_keyframe_file
         self.mask_file = mask_file
@@ -246,8 +234,8 @@ class ValidatedAVADataset(AVADataset):
             label_ids = check_ava_label_file(self._label_file,
                                              self.backend_args)
             if not self.custom_classes:
-                check_ava_label_ids(label_ids, self.num_classes,
-                                    self._label_file)
+                check_ava_classes(label_ids, self.num_classes,
+                                  self._label_file)
         scan = scan_ava_annotation_file(
             self.ann_file,
             num_classes=None if self.custom_classes else self.num_classes,
@@ -264,7 +252,7 @@ class ValidatedAVADataset(AVADataset):
                 f'label map {self._label_file}: they are trained on but '
                 'AVAMetric does not evaluate them')
         if self.exclude_file is not None:
-            check_ava_exclude_file(self.exclude_file, self.backend_args)
+            read_ava_exclude_file(self.exclude_file, self.backend_args)
         if self.proposal_file is not None:
             need_file(self.proposal_file, 'AVA proposal file',
                       self.backend_args)
@@ -282,12 +270,151 @@ class ValidatedAVADataset(AVADataset):
                 f'{self.ann_file}: dropped {len(lines)} rows with a zero-area '
                 f'box (x1 == x2 or y1 == y2; degenerate_boxes=\'drop\'), '
                 f'lines {lines[:10]}{" ..." if len(lines) > 10 else ""}')
-        if self.use_frames:
-            self._check_frames(data_list)
+        root = self.data_prefix.get('img')
+        if self.use_frames and data_list and root:
+            args = self.backend_args
+            if not is_dir(root, args):
+                raise FileNotFoundError(
+                    f'frame root data_prefix.img={root!r} is not a folder; '
+                    'expected <root>/<video_id>/' +
+                    self.filename_tmpl.format(1))
+            dirs = sorted({d['frame_dir'] for d in data_list})
+            missing = [d for d in dirs if not is_dir(d, args)]
+            if missing:
+                raise FileNotFoundError(
+                    f'{len(missing)} of {len(dirs)} frame folders of '
+                    f'{self.ann_file} are missing under {root}, e.g. '
+                    f'{missing[:3]}')
+            # each folder listed once and dropped after its rows are checked:
+            # the names of one video held at a time, not AVA's 8 M
+            scan_frames = self.frame_check == 'scan'
+            rows_of: Dict[str, list] = {}
+            for i, info in enumerate(data_list if scan_frames else ()):
+                rows_of.setdefault(info['frame_dir'], []).append(i)
+            counts, found, missing = {}, False, None
+            try:
+                for d in dirs if scan_frames else ():
+                    names = list_dir_or_file(
+                        d, list_dir=False, backend_args=args)
+                    gap = frame_folder_gap(d, names, self.filename_tmpl,
+                                           self.start_index)
+                    if gap is not None:  # clamped at the gap, a clip would
+                        # read the frames before it for those after it
+                        raise FileNotFoundError(gap)
+                    counts[d] = ava_frame_count(names, self.filename_tmpl,
+                                                self.start_index)
+                    for i in rows_of[d]:
+                        if self._keyframe_name(data_list[i]) in names:
+                            found = True
+                        elif missing is None or i < missing[0]:
+                            missing = (i, len(names), max(names, default=None))
+                    del names  # before the next folder is listed
+            except NotImplementedError:
+                # the backend cannot list folders (e.g. http): nothing checked
+                counts, found, missing = {}, False, None
+            first = data_list[0]
+            keyframe = osp.join(first['frame_dir'], self._keyframe_name(first))
+            if found and missing is not None:
+                # the settings find keyframes: a row without one is at fault
+                self._missing_keyframe(data_list[missing[0]], *missing[1:])
+            if not is_file(keyframe, args):
+                raise FileNotFoundError(
+                    f'keyframe of {first["img_key"]} not found: {keyframe} '
+                    f'(file index fps * (timestamp - timestamp_start) + 2 * '
+                    f'start_index with fps={self._FPS}, timestamp_start='
+                    f'{self.timestamp_start}, start_index={self.start_index}, '
+                    f'filename_tmpl={self.filename_tmpl!r}); check these '
+                    'settings against the data')
+            if counts:
+                self.frame_counts = counts
+                expected = (self.timestamp_end -
+                            self.timestamp_start) * self._FPS
+                for info in data_list:
+                    # mmaction2 gives every video (0, expected): clamp the
+                    # clips of a shorter video to its own last frame (never
+                    # widened)
+                    count = self.frame_counts[info['frame_dir']]
+                    if info.get('shot_info') is not None and \
+                            0 < count < info['shot_info'][1]:
+                        info['shot_info'] = (info['shot_info'][0], count)
+                short = sorted(d for d, n in self.frame_counts.items()
+                               if n < expected)
+                if short:
+                    MMLogger.get_current_instance().info(
+                        f'{len(short)} of {len(counts)} frame folders (e.g. '
+                        f'{short[0]}: {self.frame_counts[short[0]]} frames) '
+                        'hold fewer than (timestamp_end - timestamp_start) * '
+                        f'fps = {expected} frames: their clips are clamped to '
+                        'their own last frame (per-video shot_info)')
         if any(
                 isinstance(t, PackTrackInputs)
                 for t in getattr(self.pipeline, 'transforms', ())):
-            self._check_track_ids()
+            # the person ids are the track ids PackTrackInputs packs: each
+            # person of a keyframe needs its own id (refused now, naming the
+            # csv lines, not at the first sample of training that has them):
+            # a negative id, one id on two boxes of a keyframe (two
+            # persons), or one box with two ids (mmaction2 merges the rows
+            # of one box into one person with the first id: the other's
+            # track is lost); rows mmaction2 drops (an action outside
+            # custom_classes, a dropped zero-area box) are not read
+            keep = None if self.custom_classes is None else set(
+                self.custom_classes)
+            skip_degenerate = self.degenerate_boxes == 'drop'
+            # (video, timestamp) -> {person id: (box, first line)}
+            persons: Dict[Tuple[str, int], Dict[int,
+                                                tuple]] = defaultdict(dict)
+            problems: Dict[object, str] = {}  # the first text of each problem
+            for lineno, row in ava_lines(self.ann_file, 'AVA annotation file',
+                                         self.backend_args):
+                try:
+                    video, ts, label, pid = row[0], int(row[1]), int(
+                        row[6]), int(row[7])
+                    box = tuple(float(v) for v in row[2:6])
+                except (ValueError, IndexError):
+                    continue  # scan_ava_annotation_file names the row
+                degenerate = box[0] == box[2] or box[1] == box[3]
+                if (keep is not None
+                        and label not in keep) or (skip_degenerate
+                                                   and degenerate):
+                    continue
+                at = f'video {video!r}, timestamp {ts}'
+                if pid < 0:
+                    problems[lineno] = (f'line {lineno} ({at}): person_id '
+                                        f'{pid} is negative; a track id is '
+                                        '>= 0')
+                    continue
+                seen = persons[(video, ts)]
+                if pid in seen and seen[pid][0] != box:
+                    problems.setdefault(
+                        (video, ts, pid, box),
+                        f'lines {seen[pid][1]} and {lineno} ({at}): '
+                        f'person_id {pid} is given to two persons, boxes '
+                        f'{list(seen[pid][0])} and {list(box)}')
+                    continue
+                other = next(
+                    (q for q, (b, _) in seen.items() if b == box and q != pid),
+                    None)
+                if other is not None:
+                    problems.setdefault(
+                        (video, ts, other, pid),
+                        f'lines {seen[other][1]} and {lineno} ({at}): the '
+                        f'box {list(box)} has person_ids {other} and {pid} '
+                        '(mmaction2 merges the rows of one box into one '
+                        f'person with the first id: person {pid} would have '
+                        'no track)')
+                    continue
+                seen.setdefault(pid, (box, lineno))
+            texts = list(problems.values())
+            if texts:
+                raise ValueError(
+                    f'AVA annotation file {self.ann_file}: the pipeline '
+                    'packs the person ids as track ids (PackTrackInputs), '
+                    f'but {len(texts)} row(s) cannot be: ' +
+                    '; '.join(texts[:5]) +
+                    ('; ...' if len(texts) > 5 else '') +
+                    '. Each person of a keyframe needs its own person_id '
+                    '(column 8), the same one in every keyframe it is in: a '
+                    'track query is matched to the one box with its id')
         if self.mask_file is not None:
             self._attach_masks(data_list)
         if self.forecast_horizons:
@@ -391,26 +518,6 @@ class ValidatedAVADataset(AVADataset):
                 f'{self.forecast_horizons} at fps={fps}): nothing to train '
                 'a forecast on')
         return kept
-
-    def _check_track_ids(self) -> None:
-        """The person ids are the track ids ``PackTrackInputs`` packs: each
-        person of a keyframe needs its own id (refused now, naming the csv
-        lines, not at the first sample of training that has them)."""
-        problems = ava_track_id_problems(
-            self.ann_file,
-            self.custom_classes,
-            skip_degenerate=self.degenerate_boxes == 'drop',
-            backend_args=self.backend_args)
-        if problems:
-            raise ValueError(
-                f'AVA annotation file {self.ann_file}: the pipeline packs '
-                'the person ids as track ids (PackTrackInputs), but '
-                f'{len(problems)} row(s) cannot be: ' +
-                '; '.join(problems[:5]) +
-                ('; ...' if len(problems) > 5 else '') +
-                '. Each person of a keyframe needs its own person_id '
-                '(column 8), the same one in every keyframe it is in: a '
-                'track query is matched to the one box with its id')
 
     def _attach_masks(self, data_list: List[dict]) -> None:
         """``gt_masks_rle`` (one RLE per box) and ``mask_file`` of samples."""
@@ -516,81 +623,6 @@ class ValidatedAVADataset(AVADataset):
                 }
                 kept.append(info)
         return kept
-
-    def _check_frames(self, data_list: List[dict]) -> None:
-        root = self.data_prefix.get('img')
-        if not data_list or not root:
-            return
-        args = self.backend_args
-        if not is_dir(root, args):
-            raise FileNotFoundError(
-                f'frame root data_prefix.img={root!r} is not a folder; '
-                'expected <root>/<video_id>/' + self.filename_tmpl.format(1))
-        dirs = sorted({d['frame_dir'] for d in data_list})
-        missing = [d for d in dirs if not is_dir(d, args)]
-        if missing:
-            raise FileNotFoundError(
-                f'{len(missing)} of {len(dirs)} frame folders of '
-                f'{self.ann_file} are missing under {root}, e.g. '
-                f'{missing[:3]}')
-        # each folder listed once and dropped after its rows are checked:
-        # the names of one video held at a time, not AVA's 8 M
-        scan = self.frame_check == 'scan'
-        rows_of: Dict[str, list] = {}
-        for i, info in enumerate(data_list if scan else ()):
-            rows_of.setdefault(info['frame_dir'], []).append(i)
-        counts, found, missing = {}, False, None
-        try:
-            for d in dirs if scan else ():
-                names = list_dir_or_file(d, list_dir=False, backend_args=args)
-                gap = frame_folder_gap(d, names, self.filename_tmpl,
-                                       self.start_index)
-                if gap is not None:  # clamped at the gap, a clip would
-                    # read the frames before it for those after it
-                    raise FileNotFoundError(gap)
-                counts[d] = ava_frame_count(names, self.filename_tmpl,
-                                            self.start_index)
-                for i in rows_of[d]:
-                    if self._keyframe_name(data_list[i]) in names:
-                        found = True
-                    elif missing is None or i < missing[0]:
-                        missing = (i, len(names), max(names, default=None))
-                del names  # before the next folder is listed
-        except NotImplementedError:
-            # the backend cannot list folders (e.g. http): nothing checked
-            counts, found, missing = {}, False, None
-        first = data_list[0]
-        keyframe = osp.join(first['frame_dir'], self._keyframe_name(first))
-        if found and missing is not None:
-            # the settings find keyframes: a row without one is at fault
-            self._missing_keyframe(data_list[missing[0]], *missing[1:])
-        if not is_file(keyframe, args):
-            raise FileNotFoundError(
-                f'keyframe of {first["img_key"]} not found: {keyframe} '
-                f'(file index fps * (timestamp - timestamp_start) + 2 * '
-                f'start_index with fps={self._FPS}, timestamp_start='
-                f'{self.timestamp_start}, start_index={self.start_index}, '
-                f'filename_tmpl={self.filename_tmpl!r}); check these '
-                'settings against the data')
-        if not counts:
-            return
-        self.frame_counts = counts
-        expected = (self.timestamp_end - self.timestamp_start) * self._FPS
-        for info in data_list:
-            # mmaction2 gives every video (0, expected): clamp the clips of
-            # a shorter video to its own last frame (never widened)
-            count = self.frame_counts[info['frame_dir']]
-            if info.get('shot_info') is not None and \
-                    0 < count < info['shot_info'][1]:
-                info['shot_info'] = (info['shot_info'][0], count)
-        short = sorted(d for d, n in self.frame_counts.items() if n < expected)
-        if short:
-            MMLogger.get_current_instance().info(
-                f'{len(short)} of {len(counts)} frame folders (e.g. '
-                f'{short[0]}: {self.frame_counts[short[0]]} frames) hold '
-                'fewer than (timestamp_end - timestamp_start) * fps = '
-                f'{expected} frames: their clips are clamped to their own '
-                'last frame (per-video shot_info)')
 
     def _keyframe_name(self, info: dict) -> str:
         """The file name of a sample's keyframe."""

@@ -2,7 +2,7 @@
 for :class:`ValidatedAVADataset` and the config rules, and the doctor's checks
 of a whole AVA-format data set (rows, timing, frames on disk)."""
 import csv
-from collections import Counter, defaultdict
+from collections import Counter
 from typing import Dict, List, Optional, Sequence, Set, Tuple
 
 from mmaction.evaluation import read_labelmap
@@ -274,114 +274,6 @@ def ava_person_lines(
     return found
 
 
-def ava_track_id_problems(path: str,
-                          custom_classes: Optional[Sequence[int]] = None,
-                          skip_degenerate: bool = False,
-                          backend_args: Optional[dict] = None) -> List[str]:
-    """The rows of an AVA csv whose person ids cannot be track ids (as
-    ``PackTrackInputs`` packs them): a negative id, one id on two boxes of a
-    keyframe (two persons), or one box with two ids (mmaction2 merges the
-    rows of one box into one person with the first id: the other's track is
-    lost). Rows mmaction2 drops (an action outside ``custom_classes``, a
-    zero-area box with ``skip_degenerate``) are not read.
-
-    Args:
-        path (str): The csv.
-        custom_classes (Sequence[int], optional): The data set's label ids
-            (background 0 or not); None: every row.
-        skip_degenerate (bool): Leave zero-area boxes out
-            (``degenerate_boxes='drop'``). Defaults to False.
-        backend_args (dict, optional): mmengine file backend arguments.
-            Defaults to None.
-
-    Returns:
-        list[str]: One text per problem, naming the line(s), video,
-        timestamp and person id(s); empty when every id is a track id.
-    """
-    keep = None if custom_classes is None else set(custom_classes)
-    # (video, timestamp) -> {person id: (box, first line)}
-    persons: Dict[Tuple[str, int], Dict[int, tuple]] = defaultdict(dict)
-    problems: Dict[object, str] = {}  # the first text of each problem
-    for lineno, row in ava_lines(path, 'AVA annotation file', backend_args):
-        try:
-            video, ts, label, pid = row[0], int(row[1]), int(row[6]), int(
-                row[7])
-            box = tuple(float(v) for v in row[2:6])
-        except (ValueError, IndexError):
-            continue  # scan_ava_annotation_file names the row
-        if (keep is not None and label not in keep) or (
-                skip_degenerate and (box[0] == box[2] or box[1] == box[3])):
-            continue
-        at = f'video {video!r}, timestamp {ts}'
-        if pid < 0:
-            problems[lineno] = (f'line {lineno} ({at}): person_id {pid} is '
-                                'negative; a track id is >= 0')
-            continue
-        seen = persons[(video, ts)]
-        if pid in seen and seen[pid][0] != box:
-            problems.setdefault(
-                (video, ts, pid, box),
-                f'lines {seen[pid][1]} and {lineno} ({at}): person_id '
-                f'{pid} is given to two persons, boxes '
-                f'{list(seen[pid][0])} and {list(box)}')
-            continue
-        other = next(
-            (q for q, (b, _) in seen.items() if b == box and q != pid), None)
-        if other is not None:
-            problems.setdefault(
-                (video, ts, other, pid),
-                f'lines {seen[other][1]} and {lineno} ({at}): the box '
-                f'{list(box)} has person_ids {other} and {pid} '
-                '(mmaction2 merges the rows of one box into one person '
-                f'with the first id: person {pid} would have no track)')
-            continue
-        seen.setdefault(pid, (box, lineno))
-    return list(problems.values())
-
-
-def check_ava_annotation_file(path: str,
-                              num_classes: Optional[int] = None,
-                              timestamp_range: Optional[Sequence[int]] = None,
-                              what: str = 'AVA annotation file',
-                              label_ids: Optional[Sequence[int]] = None,
-                              backend_args: Optional[dict] = None) -> int:
-    """Check an AVA csv, every problem an error; return its row count.
-
-    Args:
-        path (str): The csv.
-        num_classes (int, optional): As in
-            :func:`scan_ava_annotation_file`.
-        timestamp_range (Sequence[int], optional): As in
-            :func:`scan_ava_annotation_file`.
-        what (str): What the file is, in messages.
-        label_ids (Sequence[int], optional): The label map's ids; an id
-            of the csv missing from them is an error.
-        backend_args (dict, optional): mmengine file backend arguments.
-            Defaults to None.
-
-    Returns:
-        int: The number of rows.
-    """
-    return scan_ava_annotation_file(path, num_classes, timestamp_range, what,
-                                    label_ids, 'error', 'error',
-                                    backend_args)['rows']
-
-
-def check_ava_exclude_file(path: str,
-                           backend_args: Optional[dict] = None) -> int:
-    """Check an excluded-timestamps csv; return its number of lines.
-
-    Args:
-        path (str): The csv, ``video_id,timestamp`` per line.
-        backend_args (dict, optional): mmengine file backend arguments.
-            Defaults to None.
-
-    Returns:
-        int: The number of lines.
-    """
-    return len(read_ava_exclude_file(path, backend_args))
-
-
 def read_ava_exclude_file(path: str,
                           backend_args: Optional[dict] = None,
                           what: str = 'AVA excluded-timestamps file') -> list:
@@ -473,43 +365,17 @@ def read_ava_label_file(path: str,
     return check_mmaction2_reads_label_map(path, backend_args)
 
 
-def check_ava_label_ids(label_ids: Sequence[int], num_classes: int,
-                        label_file: str) -> None:
-    """Check that every label map id is in ``[1, num_classes - 1]`` (AVA ids
-    are 1-based, column 0 is the background; a 0-based map shifts names).
-
-    Args:
-        label_ids (Sequence[int]): The label map's ids.
-        num_classes (int): Score columns, background included.
-        label_file (str): The label map, named in the error.
-
-    Raises:
-        ValueError: naming the label map and the ids.
-    """
-    below_one = sorted(i for i in label_ids if i < 1)
-    if below_one:
-        raise ValueError(
-            f'AVA label map {label_file}: ids {below_one} are not >= 1: '
-            'AVA label ids are 1-based (column 0 is reserved for the '
-            'background); a 0-based label map must have every id (and '
-            'the csv\'s action ids) raised by 1')
-    too_big = [i for i in label_ids if i >= num_classes]
-    if too_big:
-        raise ValueError(f'AVA label map {label_file}: ids {too_big} are '
-                         f'not below num_classes={num_classes} (ids are '
-                         '1-based, column 0 is reserved): set num_classes to '
-                         f'{max(label_ids) + 1} or fix the label map')
-
-
 def check_ava_classes(label_ids: Optional[Sequence[int]],
                       num_classes: int,
                       label_file: Optional[str],
                       custom_classes: Optional[Sequence[int]] = None) -> None:
     """The classes of an AVA data set or ``AVAMetric`` fit its label map.
 
-    Without ``custom_classes``: :func:`check_ava_label_ids`; with them: what
-    mmaction2 asserts without a message (distinct ids ``>= 1``, ``num_classes
-    == len(custom_classes) + 1``, ids in ``label_ids`` unless None).
+    Without ``custom_classes``: every label map id is in ``[1, num_classes -
+    1]`` (AVA ids are 1-based, column 0 is the background; a 0-based map
+    shifts names); with them: what mmaction2 asserts without a message
+    (distinct ids ``>= 1``, ``num_classes == len(custom_classes) + 1``, ids
+    in ``label_ids`` unless None).
 
     Args:
         label_ids (Sequence[int], optional): The label map's ids; None:
@@ -525,8 +391,20 @@ def check_ava_classes(label_ids: Optional[Sequence[int]],
         ValueError: naming the ids, the label map and the fix.
     """
     if custom_classes is None:
-        if label_ids is not None:
-            check_ava_label_ids(label_ids, num_classes, label_file)
+        below_one = sorted(i for i in label_ids or () if i < 1)
+        if below_one:
+            raise ValueError(
+                f'AVA label map {label_file}: ids {below_one} are not >= 1: '
+                'AVA label ids are 1-based (column 0 is reserved for the '
+                'background); a 0-based label map must have every id (and '
+                'the csv\'s action ids) raised by 1')
+        too_big = [i for i in label_ids or () if i >= num_classes]
+        if too_big:
+            raise ValueError(
+                f'AVA label map {label_file}: ids {too_big} are not below '
+                f'num_classes={num_classes} (ids are 1-based, column 0 is '
+                'reserved): set num_classes to '
+                f'{max(label_ids) + 1} or fix the label map')
         return
     if not isinstance(custom_classes, list):  # mmaction2: [0] + it
         raise ValueError(

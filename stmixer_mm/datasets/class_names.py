@@ -153,25 +153,6 @@ def classes_to_names(classes: Sequence) -> Tuple[Dict[int, str], list]:
     return names, unlisted
 
 
-def _check_against_checkpoint(names: Dict[int, str], classes: Sequence,
-                              source: str) -> None:
-    """Refuse config names that differ, in the same column, from the
-    checkpoint's (unnamed columns are not compared)."""
-    trained, _ = classes_to_names(classes)
-    differ = [(col, names[col], trained[col]) for col in sorted(names)
-              if col in trained and names[col] != trained[col]]
-    if differ:
-        shown = ', '.join(f'column {c}: {a!r} vs {b!r}'
-                          for c, a, b in differ[:8])
-        more = f' (and {len(differ) - 8} more)' if len(differ) > 8 else ''
-        raise ValueError(
-            f'{source} names {len(differ)} action column(s) differently '
-            "from the checkpoint's meta.dataset_meta.classes (the classes "
-            f'it was trained with): {shown}{more}. Use the config of the '
-            'data set the checkpoint was trained on, or pass the label map '
-            'to use explicitly (--label-map / label_map=)')
-
-
 def _cfg_label_file(dataset: dict) -> Optional[str]:
     path = dataset.get('label_file')
     found = isinstance(path, str) and osp.isfile(path)
@@ -215,7 +196,8 @@ def class_names(model,
         (AVA v2.2's unevaluated ids) are absent.
 
     Raises:
-        ValueError: the names misfit the model or none are found.
+        ValueError: the names misfit the model, differ from the
+            checkpoint's classes in a column, or none are found.
     """
     num_actions, convention = model_action_columns(model)
     if convention != 'ava':
@@ -260,7 +242,21 @@ def class_names(model,
         # ids the training label map did not list (None) stay unnamed
         allowed = sorted(set(allowed) | set(unlisted))
     elif names is not None and ckpt_classes:
-        _check_against_checkpoint(names, ckpt_classes, source)
+        # config names that differ, in the same column, from the
+        # checkpoint's (unnamed columns are not compared)
+        trained, _ = classes_to_names(ckpt_classes)
+        differ = [(col, names[col], trained[col]) for col in sorted(names)
+                  if col in trained and names[col] != trained[col]]
+        if differ:
+            shown = ', '.join(f'column {c}: {a!r} vs {b!r}'
+                              for c, a, b in differ[:8])
+            more = f' (and {len(differ) - 8} more)' if len(differ) > 8 else ''
+            raise ValueError(
+                f'{source} names {len(differ)} action column(s) differently '
+                "from the checkpoint's meta.dataset_meta.classes (the classes "
+                f'it was trained with): {shown}{more}. Use the config of the '
+                'data set the checkpoint was trained on, or pass the label '
+                'map to use explicitly (--label-map / label_map=)')
     own_map = _cfg_label_map(cfg) if names is None else None
     if own_map is not None:
         source = f"the config's label_map {own_map}"

@@ -222,21 +222,117 @@ class TubeDataset(BaseActionDataset):
         self.num_classes = len(labels)
         self._metainfo['classes'] = tuple(labels)
         videos = self._split_videos(gt)
-        tubes = self._checked_tubes(gt, videos)
+        # {video: {frame: [(label, tube id, pixel box), ...]}}, checked
+        tubes: Dict[str, Dict[int, list]] = {}
+        clipped = 0
+        for video in videos:
+            nframes = int(gt['nframes'][video])
+            h, w = (float(x) for x in gt['resolution'][video])
+            per_frame: Dict[int, list] = defaultdict(list)
+            # labels and tube shapes: checked by load_act_annotations
+            for label, tube_list in gt['gttubes'][video].items():
+                for t, tube in enumerate(tube_list):
+                    tube = np.asarray(tube, dtype=np.float64)
+                    where_t = (f'{self.ann_file}: video {video!r}, "gttubes" '
+                               f'label {label} tube {t}')
+                    frames = tube[:, 0]
+                    bad = (frames < 1) | (frames > nframes) | \
+                        (frames != np.round(frames))
+                    if bad.any():
+                        raise ValueError(
+                            f'{where_t}: frame {frames[bad][0]:g} outside '
+                            f'1..{nframes} ("nframes" of the video)')
+                    box = tube[:, 1:5]
+                    inverted = (box[:, 2] < box[:, 0]) | (
+                        box[:, 3] < box[:, 1])
+                    if inverted.any():
+                        i = int(np.flatnonzero(inverted)[0])
+                        raise ValueError(
+                            f'{where_t}, frame {frames[i]:g}: box '
+                            f'{box[i].tolist()} has x2 < x1 or y2 < y1')
+                    outside = (box[:, 0] < 0) | (box[:, 1] < 0) | \
+                        (box[:, 2] > w) | (box[:, 3] > h)
+                    if outside.any():
+                        if self.box_check == 'error':
+                            i = int(np.flatnonzero(outside)[0])
+                            raise ValueError(
+                                f'{where_t}, frame {frames[i]:g}: box '
+                                f'{box[i].tolist()} outside the video '
+                                f'("resolution" (h, w) = ({h:g}, {w:g})); '
+                                "box_check='clip' clips such boxes")
+                        clipped += int(outside.sum())
+                        box = np.clip(box, 0, [w, h, w, h])
+                    for f, b in zip(frames.astype(int), box):
+                        per_frame[int(f)].append(
+                            (int(label), (int(label), t), b))
+            keys = video_tube_keys(gt['gttubes'][video])
+            tube_ids = {key: i for i, key in enumerate(keys)}
+            tubes[video] = {
+                f: [(label, tube_ids[key], b) for label, key, b in items]
+                for f, items in per_frame.items()
+            }
+        if clipped:
+            MMLogger.get_current_instance().warning(
+                f'{self.ann_file}: clipped {clipped} GT boxes to their '
+                "video's resolution (box_check='clip')")
         if self.test_mode and videos and not any(tubes.values()):
             raise ValueError(
                 f'{self.ann_file}: "test_videos"[{self.split}] holds '
                 f'{len(videos)} videos but not one ground-truth tube '
                 '("gttubes" is empty for all of them): nothing to evaluate')
+        # a frame folder <data_prefix.img>/<video> or a video file
+        root = self.data_prefix.get('img' if self.use_frames else 'video', '')
         if self.check_files:
-            self._check_files(gt, videos)
+            args = self.backend_args
+            for video in videos:
+                if self.mask_root is not None and \
+                        not is_file(self.mask_file_of(video), args):
+                    raise FileNotFoundError(
+                        f'puppet mask file of video {video!r} (in '
+                        f'{self.ann_file}) not found: '
+                        f'{self.mask_file_of(video)} (mask_root='
+                        f'{self.mask_root!r}, mask_file_tmpl='
+                        f'{self.mask_file_tmpl!r})')
+                if self.use_frames:
+                    folder = osp.join(root, video)
+                    if not is_dir(folder, args):
+                        raise FileNotFoundError(
+                            f'frame folder of video {video!r} (in '
+                            f'{self.ann_file}) not found: {folder}; expected '
+                            f'<data_prefix.img>/<video>/'
+                            f'{self.filename_tmpl.format(self.start_index)}')
+                    nframes = int(gt['nframes'][video])
+                    names = frame_file_names(folder, args)
+                    if names is not None:  # every frame file, by one listing
+                        gap = frame_folder_gap(folder, names,
+                                               self.filename_tmpl,
+                                               self.start_index, nframes)
+                        if gap is not None:
+                            raise FileNotFoundError(
+                                f'video {video!r} (in {self.ann_file}, '
+                                f'"nframes" = {nframes}): {gap}')
+                    else:  # the backend cannot list folders (e.g. http)
+                        for i in (self.start_index,
+                                  nframes - 1 + self.start_index):
+                            path = osp.join(folder,
+                                            self.filename_tmpl.format(i))
+                            if not is_file(path, args):
+                                raise FileNotFoundError(
+                                    f'video {video!r}: frame file {path} '
+                                    f'not found ("nframes" = {nframes}, '
+                                    f'start_index={self.start_index}, '
+                                    'filename_tmpl='
+                                    f'{self.filename_tmpl!r})')
+                else:
+                    path = osp.join(root, video + self.video_ext)
+                    if not is_file(path, args):
+                        raise FileNotFoundError(
+                            f'video file of {video!r} (in {self.ann_file}) '
+                            f'not found: {path}')
         if self.with_tubelets or self.forecast_horizons:
             self._video_tubes = tubes
         if self.forecast_horizons:
             self._tube_persons = {v: self._persons(gt, v) for v in videos}
-
-        # a frame folder <data_prefix.img>/<video> or a video file
-        root = self.data_prefix.get('img' if self.use_frames else 'video', '')
         path_key = 'frame_dir' if self.use_frames else 'filename'
         ext = '' if self.use_frames else self.video_ext
         data_list = []
@@ -311,63 +407,6 @@ class TubeDataset(BaseActionDataset):
                         f'[{self.split}] has no entry in "{field}"')
         return videos
 
-    def _checked_tubes(self, gt: dict,
-                       videos: Sequence[str]) -> Dict[str, Dict[int, list]]:
-        """Checked ``{video: {frame: [(label, tube id, pixel box), ...]}}``."""
-        out = {}
-        clipped = 0
-        for video in videos:
-            nframes = int(gt['nframes'][video])
-            h, w = (float(x) for x in gt['resolution'][video])
-            per_frame: Dict[int, list] = defaultdict(list)
-            # labels and tube shapes: checked by load_act_annotations
-            for label, tube_list in gt['gttubes'][video].items():
-                for t, tube in enumerate(tube_list):
-                    tube = np.asarray(tube, dtype=np.float64)
-                    where_t = (f'{self.ann_file}: video {video!r}, "gttubes" '
-                               f'label {label} tube {t}')
-                    frames = tube[:, 0]
-                    bad = (frames < 1) | (frames > nframes) | \
-                        (frames != np.round(frames))
-                    if bad.any():
-                        raise ValueError(
-                            f'{where_t}: frame {frames[bad][0]:g} outside '
-                            f'1..{nframes} ("nframes" of the video)')
-                    box = tube[:, 1:5]
-                    inverted = (box[:, 2] < box[:, 0]) | (
-                        box[:, 3] < box[:, 1])
-                    if inverted.any():
-                        i = int(np.flatnonzero(inverted)[0])
-                        raise ValueError(
-                            f'{where_t}, frame {frames[i]:g}: box '
-                            f'{box[i].tolist()} has x2 < x1 or y2 < y1')
-                    outside = (box[:, 0] < 0) | (box[:, 1] < 0) | \
-                        (box[:, 2] > w) | (box[:, 3] > h)
-                    if outside.any():
-                        if self.box_check == 'error':
-                            i = int(np.flatnonzero(outside)[0])
-                            raise ValueError(
-                                f'{where_t}, frame {frames[i]:g}: box '
-                                f'{box[i].tolist()} outside the video '
-                                f'("resolution" (h, w) = ({h:g}, {w:g})); '
-                                "box_check='clip' clips such boxes")
-                        clipped += int(outside.sum())
-                        box = np.clip(box, 0, [w, h, w, h])
-                    for f, b in zip(frames.astype(int), box):
-                        per_frame[int(f)].append(
-                            (int(label), (int(label), t), b))
-            keys = video_tube_keys(gt['gttubes'][video])
-            ids = {key: i for i, key in enumerate(keys)}
-            out[video] = {
-                f: [(label, ids[key], b) for label, key, b in items]
-                for f, items in per_frame.items()
-            }
-        if clipped:
-            MMLogger.get_current_instance().warning(
-                f'{self.ann_file}: clipped {clipped} GT boxes to their '
-                "video's resolution (box_check='clip')")
-        return out
-
     def _persons(self, gt: dict, video: str) -> Dict[int, object]:
         """``{tube id: person}``: the ``tube_actors`` actor, else the id."""
         keys = video_tube_keys(gt['gttubes'][video])
@@ -422,51 +461,6 @@ class TubeDataset(BaseActionDataset):
         """The puppet mask file of ``video``."""
         return osp.join(self.mask_root,
                         self.mask_file_tmpl.format(video=video))
-
-    def _check_files(self, gt: dict, videos: Sequence[str]) -> None:
-        root = self.data_prefix.get('img' if self.use_frames else 'video', '')
-        args = self.backend_args
-        for video in videos:
-            if self.mask_root is not None and \
-                    not is_file(self.mask_file_of(video), args):
-                raise FileNotFoundError(
-                    f'puppet mask file of video {video!r} (in '
-                    f'{self.ann_file}) not found: {self.mask_file_of(video)}'
-                    f' (mask_root={self.mask_root!r}, mask_file_tmpl='
-                    f'{self.mask_file_tmpl!r})')
-            if self.use_frames:
-                folder = osp.join(root, video)
-                if not is_dir(folder, args):
-                    raise FileNotFoundError(
-                        f'frame folder of video {video!r} (in '
-                        f'{self.ann_file}) not found: {folder}; expected '
-                        f'<data_prefix.img>/<video>/'
-                        f'{self.filename_tmpl.format(self.start_index)}')
-                nframes = int(gt['nframes'][video])
-                names = frame_file_names(folder, args)
-                if names is not None:  # every frame file, by one listing
-                    gap = frame_folder_gap(folder, names, self.filename_tmpl,
-                                           self.start_index, nframes)
-                    if gap is not None:
-                        raise FileNotFoundError(
-                            f'video {video!r} (in {self.ann_file}, '
-                            f'"nframes" = {nframes}): {gap}')
-                else:  # the backend cannot list folders (e.g. http)
-                    for i in (self.start_index,
-                              nframes - 1 + self.start_index):
-                        path = osp.join(folder, self.filename_tmpl.format(i))
-                        if not is_file(path, args):
-                            raise FileNotFoundError(
-                                f'video {video!r}: frame file {path} not '
-                                f'found ("nframes" = {nframes}, start_index='
-                                f'{self.start_index}, filename_tmpl='
-                                f'{self.filename_tmpl!r})')
-            else:
-                path = osp.join(root, video + self.video_ext)
-                if not is_file(path, args):
-                    raise FileNotFoundError(
-                        f'video file of {video!r} (in {self.ann_file}) not '
-                        f'found: {path}')
 
 
 def video_tube_keys(tubes: Dict[int, list]) -> List[Tuple[int, int]]:

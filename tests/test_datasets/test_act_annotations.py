@@ -6,9 +6,7 @@ import pickle
 import numpy as np
 import pytest
 
-from stmixer_mm.datasets.act_annotations import (ACT_KEYS,
-                                                 check_act_annotations,
-                                                 load_act_annotations)
+from stmixer_mm.datasets.act_annotations import ACT_KEYS, load_act_annotations
 
 H, W = 240, 320
 P = [10., 10., 50., 50.]
@@ -134,5 +132,8 @@ def test_act_annotations_missing_file_and_keys(tmp_path, ann_file):
     # the keys the caller needs (the metric: no train_videos)
     keys = [k for k in ACT_KEYS if k != 'train_videos']
     assert load_act_annotations(str(path), keys)['labels'] == ['a', 'b', 'c']
-    with pytest.raises(ValueError, match='expected a dict'):
-        check_act_annotations([1, 2], 'x.pkl')
+    not_dict = tmp_path / 'x.pkl'
+    with open(not_dict, 'wb') as f:
+        pickle.dump([1, 2], f)
+    with pytest.raises(ValueError, match='x.pkl: expected a dict'):
+        load_act_annotations(str(not_dict))

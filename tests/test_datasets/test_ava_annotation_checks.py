@@ -5,9 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from stmixer_mm.datasets.ava_files import (check_ava_annotation_file,
-                                           check_ava_exclude_file,
-                                           check_ava_label_file, need_file,
+from stmixer_mm.datasets.ava_files import (check_ava_label_file, need_file,
+                                           read_ava_exclude_file,
                                            scan_ava_annotation_file)
 from stmixer_mm.testing import repo_root
 
@@ -19,19 +18,20 @@ def test_tiny_ava_files_pass_and_are_counted():
     """Counts of tests/data/tiny_ava (7 actions, ids 1..7)."""
     ids = check_ava_label_file(str(TINY_ANN / 'label_map.pbtxt'))
     assert ids == list(range(1, 8))
-    rows = check_ava_annotation_file(
+    rows = scan_ava_annotation_file(
         str(TINY_ANN / 'train.csv'),
         num_classes=8,
         timestamp_range=(900, 903),
-        label_ids=ids)
+        label_ids=ids)['rows']
     with open(TINY_ANN / 'train.csv') as f:
         assert rows == sum(1 for line in f if line.strip())
     scan = scan_ava_annotation_file(str(TINY_ANN / 'train.csv'))
     assert scan == dict(rows=rows, degenerate=[], unlisted={})
     with open(TINY_ANN / 'train_excluded_timestamps.csv') as f:
         excluded = sum(1 for _ in f)
-    assert check_ava_exclude_file(
-        str(TINY_ANN / 'train_excluded_timestamps.csv')) == excluded
+    assert len(
+        read_ava_exclude_file(str(
+            TINY_ANN / 'train_excluded_timestamps.csv'))) == excluded
 
 
 def test_missing_file_is_named(tmp_path):
@@ -48,7 +48,7 @@ def test_binary_annotation_files_are_named(tmp_path):
     path = tmp_path / 'bin.csv'
     path.write_bytes(b'\xff\xfe\x00' + bytes(range(256)))
     for check, what in ((check_ava_label_file,
-                         'AVA label map'), (check_ava_exclude_file,
+                         'AVA label map'), (read_ava_exclude_file,
                                             'AVA excluded-timestamps file'),
                         (scan_ava_annotation_file, 'AVA annotation file')):
         with pytest.raises(

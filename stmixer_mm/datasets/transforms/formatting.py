@@ -72,33 +72,29 @@ class PackTrackInputs(PackInputs):
     def transform(self, results: Dict) -> Dict:
         ids = None
         if 'gt_bboxes' in results:
-            ids = self._checked_ids(results)
+            num_boxes = len(results['gt_bboxes'])
+            where = sample_where(results)
+            if 'entity_ids' not in results:
+                raise ValueError(
+                    f'PackTrackInputs: {where} has gt_bboxes ({num_boxes} '
+                    'boxes) but no "entity_ids" (the person id of every box, '
+                    'set by the dataset: TubeDataset, AVADataset); 0 ids for '
+                    f'{num_boxes} boxes')
+            ids = np.asarray(results['entity_ids'])
+            if ids.ndim != 1 or len(ids) != num_boxes:
+                raise ValueError(
+                    f'PackTrackInputs: {where}: "entity_ids" has shape '
+                    f'{ids.shape} ({ids.size} ids) but gt_bboxes has '
+                    f'{num_boxes} boxes: expected one id per box')
+            if ids.size and not np.issubdtype(ids.dtype, np.integer):
+                raise ValueError(
+                    f'PackTrackInputs: {where}: "entity_ids" must be '
+                    f'integers, got dtype {ids.dtype}')
+            problem = track_ids_problem(ids.tolist())
+            if problem is not None:
+                raise ValueError(f'PackTrackInputs: {where}: {problem}')
+            ids = torch.from_numpy(ids.astype(np.int64))
         packed = super().transform(results)
         if ids is not None:
             packed['data_samples'].gt_instances.track_ids = ids
         return packed
-
-    @staticmethod
-    def _checked_ids(results: Dict) -> torch.Tensor:
-        num_boxes = len(results['gt_bboxes'])
-        where = sample_where(results)
-        if 'entity_ids' not in results:
-            raise ValueError(
-                f'PackTrackInputs: {where} has gt_bboxes ({num_boxes} boxes) '
-                'but no "entity_ids" (the person id of every box, set by '
-                'the dataset: TubeDataset, AVADataset); 0 ids for '
-                f'{num_boxes} boxes')
-        ids = np.asarray(results['entity_ids'])
-        if ids.ndim != 1 or len(ids) != num_boxes:
-            raise ValueError(
-                f'PackTrackInputs: {where}: "entity_ids" has shape '
-                f'{ids.shape} ({ids.size} ids) but gt_bboxes has {num_boxes} '
-                'boxes: expected one id per box')
-        if ids.size and not np.issubdtype(ids.dtype, np.integer):
-            raise ValueError(
-                f'PackTrackInputs: {where}: "entity_ids" must be integers, '
-                f'got dtype {ids.dtype}')
-        problem = track_ids_problem(ids.tolist())
-        if problem is not None:
-            raise ValueError(f'PackTrackInputs: {where}: {problem}')
-        return torch.from_numpy(ids.astype(np.int64))

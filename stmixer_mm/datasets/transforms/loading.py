@@ -224,20 +224,6 @@ def causal_clips(cfg: dict) -> Optional[str]:
     return None
 
 
-def check_clip_arguments(who: str, clip_len: int, frame_interval: int,
-                         test_mode: bool) -> None:
-    """A clip sampler's arguments: ints >= 1 and a bool (else ValueError
-    naming ``who`` and the argument)."""
-    for name, value in (('clip_len', clip_len), ('frame_interval',
-                                                 frame_interval)):
-        if not is_int(value) or value < 1:
-            raise ValueError(
-                f'{who}: {name} must be an int >= 1, got {value!r}')
-    if not isinstance(test_mode, bool):
-        raise ValueError(
-            f'{who}: test_mode must be True or False, got {test_mode!r}')
-
-
 @TRANSFORMS.register_module()
 class SampleTubeFrames(BaseTransform):
     """Sample a clip centred on (or ending at) a keyframe, clamped at the
@@ -260,8 +246,16 @@ class SampleTubeFrames(BaseTransform):
                  frame_interval: int = 1,
                  test_mode: bool = False,
                  keyframe: str = 'centre') -> None:
-        check_clip_arguments('SampleTubeFrames', clip_len, frame_interval,
-                             test_mode)
+        for name, value in (('clip_len', clip_len), ('frame_interval',
+                                                     frame_interval)):
+            if not is_int(value) or value < 1:
+                raise ValueError(
+                    f'SampleTubeFrames: {name} must be an int >= 1, '
+                    f'got {value!r}')
+        if not isinstance(test_mode, bool):
+            raise ValueError(
+                f'SampleTubeFrames: test_mode must be True or False, '
+                f'got {test_mode!r}')
         if keyframe not in ('centre', 'last'):
             raise ValueError("SampleTubeFrames: keyframe must be one of "
                              f"('centre', 'last'), got {keyframe!r}")
@@ -313,8 +307,16 @@ class SampleCausalAVAFrames(SampleAVAFrames):
                  clip_len: int,
                  frame_interval: int = 2,
                  test_mode: bool = False) -> None:
-        check_clip_arguments('SampleCausalAVAFrames', clip_len, frame_interval,
-                             test_mode)
+        for name, value in (('clip_len', clip_len), ('frame_interval',
+                                                     frame_interval)):
+            if not is_int(value) or value < 1:
+                raise ValueError(
+                    f'SampleCausalAVAFrames: {name} must be an int >= 1, '
+                    f'got {value!r}')
+        if not isinstance(test_mode, bool):
+            raise ValueError(
+                f'SampleCausalAVAFrames: test_mode must be True or False, '
+                f'got {test_mode!r}')
         super().__init__(clip_len, frame_interval, test_mode)
 
     def _get_clips(self, center_index, skip_offsets, shot_info):

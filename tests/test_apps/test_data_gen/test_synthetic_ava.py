@@ -16,7 +16,7 @@ from stmixer_mm.apps.data_gen import (CLASSES, SyntheticAVASettings,
                                       build_demo, build_split,
                                       count_video_frames,
                                       generate_synthetic_ava)
-from stmixer_mm.datasets import check_ava_annotation_file
+from stmixer_mm.datasets import scan_ava_annotation_file
 from stmixer_mm.testing import repo_root
 
 REPO = Path(repo_root())
@@ -80,8 +80,8 @@ def test_layout_and_annotations(tiny):
     ids = {1 + i for i in range(len(CLASSES))}
     for split in ('train', 'val'):
         ann, exc = tiny[f'{split}_ann'], tiny[f'{split}_exclude']
-        assert check_ava_annotation_file(
-            ann, num_classes=8, timestamp_range=(900, 904)) > 0
+        assert scan_ava_annotation_file(
+            ann, num_classes=8, timestamp_range=(900, 904))['rows'] > 0
         videos = meta['splits'][split]
         assert len(videos) == 2
         for vid in videos:  # AVA naming: img_00001.jpg ... img_00064.jpg
