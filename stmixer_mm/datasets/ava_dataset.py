@@ -270,82 +270,8 @@ class ValidatedAVADataset(AVADataset):
                 f'{self.ann_file}: dropped {len(lines)} rows with a zero-area '
                 f'box (x1 == x2 or y1 == y2; degenerate_boxes=\'drop\'), '
                 f'lines {lines[:10]}{" ..." if len(lines) > 10 else ""}')
-        root = self.data_prefix.get('img')
-        if self.use_frames and data_list and root:
-            args = self.backend_args
-            if not is_dir(root, args):
-                raise FileNotFoundError(
-                    f'frame root data_prefix.img={root!r} is not a folder; '
-                    'expected <root>/<video_id>/' +
-                    self.filename_tmpl.format(1))
-            dirs = sorted({d['frame_dir'] for d in data_list})
-            missing = [d for d in dirs if not is_dir(d, args)]
-            if missing:
-                raise FileNotFoundError(
-                    f'{len(missing)} of {len(dirs)} frame folders of '
-                    f'{self.ann_file} are missing under {root}, e.g. '
-                    f'{missing[:3]}')
-            # each folder listed once and dropped after its rows are checked:
-            # the names of one video held at a time, not AVA's 8 M
-            scan_frames = self.frame_check == 'scan'
-            rows_of: Dict[str, list] = {}
-            for i, info in enumerate(data_list if scan_frames else ()):
-                rows_of.setdefault(info['frame_dir'], []).append(i)
-            counts, found, missing = {}, False, None
-            try:
-                for d in dirs if scan_frames else ():
-                    names = list_dir_or_file(
-                        d, list_dir=False, backend_args=args)
-                    gap = frame_folder_gap(d, names, self.filename_tmpl,
-                                           self.start_index)
-                    if gap is not None:  # clamped at the gap, a clip would
-                        # read the frames before it for those after it
-                        raise FileNotFoundError(gap)
-                    counts[d] = ava_frame_count(names, self.filename_tmpl,
-                                                self.start_index)
-                    for i in rows_of[d]:
-                        if self._keyframe_name(data_list[i]) in names:
-                            found = True
-                        elif missing is None or i < missing[0]:
-                            missing = (i, len(names), max(names, default=None))
-                    del names  # before the next folder is listed
-            except NotImplementedError:
-                # the backend cannot list folders (e.g. http): nothing checked
-                counts, found, missing = {}, False, None
-            first = data_list[0]
-            keyframe = osp.join(first['frame_dir'], self._keyframe_name(first))
-            if found and missing is not None:
-                # the settings find keyframes: a row without one is at fault
-                self._missing_keyframe(data_list[missing[0]], *missing[1:])
-            if not is_file(keyframe, args):
-                raise FileNotFoundError(
-                    f'keyframe of {first["img_key"]} not found: {keyframe} '
-                    f'(file index fps * (timestamp - timestamp_start) + 2 * '
-                    f'start_index with fps={self._FPS}, timestamp_start='
-                    f'{self.timestamp_start}, start_index={self.start_index}, '
-                    f'filename_tmpl={self.filename_tmpl!r}); check these '
-                    'settings against the data')
-            if counts:
-                self.frame_counts = counts
-                expected = (self.timestamp_end -
-                            self.timestamp_start) * self._FPS
-                for info in data_list:
-                    # mmaction2 gives every video (0, expected): clamp the
-                    # clips of a shorter video to its own last frame (never
-                    # widened)
-                    count = self.frame_counts[info['frame_dir']]
-                    if info.get('shot_info') is not None and \
-                            0 < count < info['shot_info'][1]:
-                        info['shot_info'] = (info['shot_info'][0], count)
-                short = sorted(d for d, n in self.frame_counts.items()
-                               if n < expected)
-                if short:
-                    MMLogger.get_current_instance().info(
-                        f'{len(short)} of {len(counts)} frame folders (e.g. '
-                        f'{short[0]}: {self.frame_counts[short[0]]} frames) '
-                        'hold fewer than (timestamp_end - timestamp_start) * '
-                        f'fps = {expected} frames: their clips are clamped to '
-                        'their own last frame (per-video shot_info)')
+        if self.use_frames and data_list and self.data_prefix.get('img'):
+            self._scan_frame_folders(data_list)
         if any(
                 isinstance(t, PackTrackInputs)
                 for t in getattr(self.pipeline, 'transforms', ())):
@@ -420,6 +346,90 @@ class ValidatedAVADataset(AVADataset):
         if self.forecast_horizons:
             data_list = self._attach_futures(data_list)
         return data_list
+
+    def _scan_frame_folders(self, data_list: List[dict]) -> None:
+        """Find the frame folders of ``data_list`` under
+        ``data_prefix.img``; with ``frame_check='scan'`` list each one
+        (once, dropped after its rows) into :attr:`frame_counts` and clamp
+        a shorter video's ``shot_info`` to its own frames.
+
+        Raises:
+            FileNotFoundError: The frame root or a frame folder missing, a
+                gap in a folder's frame files, a keyframe file missing
+                (naming the row and the settings that place it).
+        """
+        root = self.data_prefix.get('img')
+        args = self.backend_args
+        if not is_dir(root, args):
+            raise FileNotFoundError(
+                f'frame root data_prefix.img={root!r} is not a folder; '
+                'expected <root>/<video_id>/' + self.filename_tmpl.format(1))
+        dirs = sorted({d['frame_dir'] for d in data_list})
+        missing = [d for d in dirs if not is_dir(d, args)]
+        if missing:
+            raise FileNotFoundError(
+                f'{len(missing)} of {len(dirs)} frame folders of '
+                f'{self.ann_file} are missing under {root}, e.g. '
+                f'{missing[:3]}')
+        # each folder listed once and dropped after its rows are checked:
+        # the names of one video held at a time, not AVA's 8 M
+        scan_frames = self.frame_check == 'scan'
+        rows_of: Dict[str, list] = {}
+        for i, info in enumerate(data_list if scan_frames else ()):
+            rows_of.setdefault(info['frame_dir'], []).append(i)
+        counts, found, missing = {}, False, None
+        try:
+            for d in dirs if scan_frames else ():
+                names = list_dir_or_file(d, list_dir=False, backend_args=args)
+                gap = frame_folder_gap(d, names, self.filename_tmpl,
+                                       self.start_index)
+                if gap is not None:  # clamped at the gap, a clip would
+                    # read the frames before it for those after it
+                    raise FileNotFoundError(gap)
+                counts[d] = ava_frame_count(names, self.filename_tmpl,
+                                            self.start_index)
+                for i in rows_of[d]:
+                    if self._keyframe_name(data_list[i]) in names:
+                        found = True
+                    elif missing is None or i < missing[0]:
+                        missing = (i, len(names), max(names, default=None))
+                del names  # before the next folder is listed
+        except NotImplementedError:
+            # the backend cannot list folders (e.g. http): nothing checked
+            counts, found, missing = {}, False, None
+        first = data_list[0]
+        keyframe = osp.join(first['frame_dir'], self._keyframe_name(first))
+        if found and missing is not None:
+            # the settings find keyframes: a row without one is at fault
+            self._missing_keyframe(data_list[missing[0]], *missing[1:])
+        if not is_file(keyframe, args):
+            raise FileNotFoundError(
+                f'keyframe of {first["img_key"]} not found: {keyframe} '
+                f'(file index fps * (timestamp - timestamp_start) + 2 * '
+                f'start_index with fps={self._FPS}, timestamp_start='
+                f'{self.timestamp_start}, start_index={self.start_index}, '
+                f'filename_tmpl={self.filename_tmpl!r}); check these '
+                'settings against the data')
+        if counts:
+            self.frame_counts = counts
+            expected = (self.timestamp_end - self.timestamp_start) * self._FPS
+            for info in data_list:
+                # mmaction2 gives every video (0, expected): clamp the
+                # clips of a shorter video to its own last frame (never
+                # widened)
+                count = self.frame_counts[info['frame_dir']]
+                if info.get('shot_info') is not None and \
+                        0 < count < info['shot_info'][1]:
+                    info['shot_info'] = (info['shot_info'][0], count)
+            short = sorted(d for d, n in self.frame_counts.items()
+                           if n < expected)
+            if short:
+                MMLogger.get_current_instance().info(
+                    f'{len(short)} of {len(counts)} frame folders (e.g. '
+                    f'{short[0]}: {self.frame_counts[short[0]]} frames) '
+                    'hold fewer than (timestamp_end - timestamp_start) * '
+                    f'fps = {expected} frames: their clips are clamped to '
+                    'their own last frame (per-video shot_info)')
 
     def _empty_keyframes(self, data_list: List[dict]) -> List[dict]:
         """The samples of ``empty_keyframe_file``, checked against

@@ -222,59 +222,7 @@ class TubeDataset(BaseActionDataset):
         self.num_classes = len(labels)
         self._metainfo['classes'] = tuple(labels)
         videos = self._split_videos(gt)
-        # {video: {frame: [(label, tube id, pixel box), ...]}}, checked
-        tubes: Dict[str, Dict[int, list]] = {}
-        clipped = 0
-        for video in videos:
-            nframes = int(gt['nframes'][video])
-            h, w = (float(x) for x in gt['resolution'][video])
-            per_frame: Dict[int, list] = defaultdict(list)
-            # labels and tube shapes: checked by load_act_annotations
-            for label, tube_list in gt['gttubes'][video].items():
-                for t, tube in enumerate(tube_list):
-                    tube = np.asarray(tube, dtype=np.float64)
-                    where_t = (f'{self.ann_file}: video {video!r}, "gttubes" '
-                               f'label {label} tube {t}')
-                    frames = tube[:, 0]
-                    bad = (frames < 1) | (frames > nframes) | \
-                        (frames != np.round(frames))
-                    if bad.any():
-                        raise ValueError(
-                            f'{where_t}: frame {frames[bad][0]:g} outside '
-                            f'1..{nframes} ("nframes" of the video)')
-                    box = tube[:, 1:5]
-                    inverted = (box[:, 2] < box[:, 0]) | (
-                        box[:, 3] < box[:, 1])
-                    if inverted.any():
-                        i = int(np.flatnonzero(inverted)[0])
-                        raise ValueError(
-                            f'{where_t}, frame {frames[i]:g}: box '
-                            f'{box[i].tolist()} has x2 < x1 or y2 < y1')
-                    outside = (box[:, 0] < 0) | (box[:, 1] < 0) | \
-                        (box[:, 2] > w) | (box[:, 3] > h)
-                    if outside.any():
-                        if self.box_check == 'error':
-                            i = int(np.flatnonzero(outside)[0])
-                            raise ValueError(
-                                f'{where_t}, frame {frames[i]:g}: box '
-                                f'{box[i].tolist()} outside the video '
-                                f'("resolution" (h, w) = ({h:g}, {w:g})); '
-                                "box_check='clip' clips such boxes")
-                        clipped += int(outside.sum())
-                        box = np.clip(box, 0, [w, h, w, h])
-                    for f, b in zip(frames.astype(int), box):
-                        per_frame[int(f)].append(
-                            (int(label), (int(label), t), b))
-            keys = video_tube_keys(gt['gttubes'][video])
-            tube_ids = {key: i for i, key in enumerate(keys)}
-            tubes[video] = {
-                f: [(label, tube_ids[key], b) for label, key, b in items]
-                for f, items in per_frame.items()
-            }
-        if clipped:
-            MMLogger.get_current_instance().warning(
-                f'{self.ann_file}: clipped {clipped} GT boxes to their '
-                "video's resolution (box_check='clip')")
+        tubes = self._frame_boxes(gt, videos)
         if self.test_mode and videos and not any(tubes.values()):
             raise ValueError(
                 f'{self.ann_file}: "test_videos"[{self.split}] holds '
@@ -461,6 +409,72 @@ class TubeDataset(BaseActionDataset):
         """The puppet mask file of ``video``."""
         return osp.join(self.mask_root,
                         self.mask_file_tmpl.format(video=video))
+
+    def _frame_boxes(self, gt: dict,
+                     videos: Sequence[str]) -> Dict[str, Dict[int, list]]:
+        """The ground truth of ``videos`` by frame: ``{video: {frame:
+        [(label, tube id, pixel box), ...]}}``, with ``box_check='clip'``
+        boxes outside the video clipped to it (a warning counts them).
+
+        Raises:
+            ValueError: A tube frame outside ``1..nframes``, a box with
+                ``x2 < x1`` or ``y2 < y1``, or (``box_check='error'``) one
+                outside the video's resolution, naming the video, label,
+                tube and frame.
+        """
+        out: Dict[str, Dict[int, list]] = {}
+        clipped = 0
+        for video in videos:
+            nframes = int(gt['nframes'][video])
+            h, w = (float(x) for x in gt['resolution'][video])
+            per_frame: Dict[int, list] = defaultdict(list)
+            # labels and tube shapes: checked by load_act_annotations
+            for label, tube_list in gt['gttubes'][video].items():
+                for t, tube in enumerate(tube_list):
+                    tube = np.asarray(tube, dtype=np.float64)
+                    where_t = (f'{self.ann_file}: video {video!r}, "gttubes" '
+                               f'label {label} tube {t}')
+                    frames = tube[:, 0]
+                    bad = (frames < 1) | (frames > nframes) | \
+                        (frames != np.round(frames))
+                    if bad.any():
+                        raise ValueError(
+                            f'{where_t}: frame {frames[bad][0]:g} outside '
+                            f'1..{nframes} ("nframes" of the video)')
+                    box = tube[:, 1:5]
+                    inverted = (box[:, 2] < box[:, 0]) | (
+                        box[:, 3] < box[:, 1])
+                    if inverted.any():
+                        i = int(np.flatnonzero(inverted)[0])
+                        raise ValueError(
+                            f'{where_t}, frame {frames[i]:g}: box '
+                            f'{box[i].tolist()} has x2 < x1 or y2 < y1')
+                    outside = (box[:, 0] < 0) | (box[:, 1] < 0) | \
+                        (box[:, 2] > w) | (box[:, 3] > h)
+                    if outside.any():
+                        if self.box_check == 'error':
+                            i = int(np.flatnonzero(outside)[0])
+                            raise ValueError(
+                                f'{where_t}, frame {frames[i]:g}: box '
+                                f'{box[i].tolist()} outside the video '
+                                f'("resolution" (h, w) = ({h:g}, {w:g})); '
+                                "box_check='clip' clips such boxes")
+                        clipped += int(outside.sum())
+                        box = np.clip(box, 0, [w, h, w, h])
+                    for f, b in zip(frames.astype(int), box):
+                        per_frame[int(f)].append(
+                            (int(label), (int(label), t), b))
+            keys = video_tube_keys(gt['gttubes'][video])
+            tube_ids = {key: i for i, key in enumerate(keys)}
+            out[video] = {
+                f: [(label, tube_ids[key], b) for label, key, b in items]
+                for f, items in per_frame.items()
+            }
+        if clipped:
+            MMLogger.get_current_instance().warning(
+                f'{self.ann_file}: clipped {clipped} GT boxes to their '
+                "video's resolution (box_check='clip')")
+        return out
 
 
 def video_tube_keys(tubes: Dict[int, list]) -> List[Tuple[int, int]]:
