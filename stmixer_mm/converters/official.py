@@ -56,21 +56,6 @@ def extract_state_dict(checkpoint: Mapping) -> Tuple[Dict[str, Tensor], str]:
     return find_state_dict(checkpoint)
 
 
-def _check_empty_weight(value: Tensor, report: ConversionReport) -> None:
-    expected = torch.tensor(OFFICIAL_EMPTY_WEIGHT)
-    ok = value.numel() == 2 and torch.allclose(
-        value.detach().float().flatten().cpu(), expected)
-    values = [round(v, 6) for v in value.detach().float().flatten().tolist()]
-    if ok:
-        return
-    msg = (f'stm_head.criterion.empty_weight is {values}, not '
-           f'{list(OFFICIAL_EMPTY_WEIGHT)}; it is a loss setting, not a '
-           'network weight, so it is dropped: set loss_person.class_weight '
-           'in the config to match if you fine-tune with it')
-    report.warnings.append(msg)
-    print_log(msg, logger='current', level=logging.WARNING)
-
-
 def convert_official_state_dict(
     state_dict: Mapping[str, Tensor],
     backbone: str = 'auto',
@@ -128,7 +113,17 @@ def convert_official_state_dict(
         target: Optional[str] = None
         fallback = key
         if key == 'stm_head.criterion.empty_weight':
-            _check_empty_weight(value, report)
+            values = value.detach().float().flatten().cpu()
+            if value.numel() != 2 or not torch.allclose(
+                    values, torch.tensor(OFFICIAL_EMPTY_WEIGHT)):
+                msg = (f'stm_head.criterion.empty_weight is '
+                       f'{[round(v, 6) for v in values.tolist()]}, not '
+                       f'{list(OFFICIAL_EMPTY_WEIGHT)}; it is a loss setting, '
+                       'not a network weight, so it is dropped: set '
+                       'loss_person.class_weight in the config to match if '
+                       'you fine-tune with it')
+                report.warnings.append(msg)
+                print_log(msg, logger='current', level=logging.WARNING)
             report.dropped[key] = ('class weights of the official loss; '
                                    'loss_person.class_weight in the config')
             continue

@@ -319,13 +319,18 @@ def check_checkpoint_fits(model: torch.nn.Module,
         logger (MMLogger, optional): Where the warning goes.
 
     Raises:
-        CheckpointFileError: ``checkpoint`` is not a dict.
+        CheckpointFileError: ``checkpoint`` is not a dict, or a weight is
+            not a tensor of the model's dtype kind (naming the keys).
         CheckpointMismatchError: With ``strict``, listing the keys.
     """
     check_checkpoint_dict(checkpoint, source)
     official = _official_in_memory(model, checkpoint)
-    _check_values(model, checkpoint, source)
-    mismatch = state_dict_mismatches(model, checkpoint_state_dict(checkpoint))
+    state = checkpoint_state_dict(checkpoint)
+    try:  # every weight a tensor of the model's dtype kind
+        check_state_dict_values(state, unwrap_model(model).state_dict())
+    except ValueError as e:
+        raise CheckpointFileError(f'{source}: {e}') from None
+    mismatch = state_dict_mismatches(model, state)
     if not any(mismatch.values()):
         return
     if strict:
@@ -335,18 +340,6 @@ def check_checkpoint_fits(model: torch.nn.Module,
         f'{source} is loaded in part ({opt_out}):\n{_format(mismatch)}',
         logger=logger or 'current',
         level=30)
-
-
-def _check_values(model: torch.nn.Module, checkpoint: dict,
-                  source: str) -> None:
-    """Every weight a tensor of the model's dtype kind (else a
-    :class:`CheckpointFileError` naming ``source`` and the keys)."""
-    try:
-        check_state_dict_values(
-            checkpoint_state_dict(checkpoint),
-            unwrap_model(model).state_dict())
-    except ValueError as e:
-        raise CheckpointFileError(f'{source}: {e}') from None
 
 
 #: the share of the model's values a training ``load_from`` must give
@@ -380,19 +373,24 @@ def check_load_from_fits(model: torch.nn.Module,
         [0, 1]; 1.0 when every key fits.
 
     Raises:
-        CheckpointFileError: ``checkpoint`` is not a dict.
+        CheckpointFileError: ``checkpoint`` is not a dict, or a weight is
+            not a tensor of the model's dtype kind (naming the keys).
         CheckpointMismatchError: When less than ``min_loaded`` loads.
     """
     check_checkpoint_dict(checkpoint, source)
     official = _official_in_memory(model, checkpoint)
-    _check_values(model, checkpoint, source)
     model = unwrap_model(model)
+    state = checkpoint_state_dict(checkpoint)
+    try:  # every weight a tensor of the model's dtype kind
+        check_state_dict_values(state, model.state_dict())
+    except ValueError as e:
+        raise CheckpointFileError(f'{source}: {e}') from None
     expected = {
         k: v
         for k, v in model.state_dict().items()
         if not k.endswith(_IGNORED_MISSING)
     }
-    mismatch = state_dict_mismatches(model, checkpoint_state_dict(checkpoint))
+    mismatch = state_dict_mismatches(model, state)
     if not any(mismatch.values()):
         return 1.0
     not_loaded = set(mismatch['missing'])

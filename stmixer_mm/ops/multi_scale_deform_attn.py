@@ -43,17 +43,32 @@ def _probe_msda() -> Optional[type]:
     return MultiScaleDeformableAttnFunction
 
 
-def check_msda_args(value: Tensor, spatial_shapes: Tensor,
-                    level_start_index: Tensor, sampling_locations: Tensor,
-                    attention_weights: Tensor, im2col_step: int) -> None:
-    """Refuse :func:`msda` arguments that mmcv would read wrongly or fail on
-    deep inside (the operator is public: ``torch.ops.stmixer_mm.msda``):
-    shapes (ranks and the ``B``, ``G``, ``L``, ``Q``, ``P`` they share),
-    dtypes, ``im2col_step``, and off CUDA (no synchronisation there) the
-    pixel count and ``level_start_index`` against ``spatial_shapes``.
+@torch.library.custom_op('stmixer_mm::msda', mutates_args=())
+def msda(value: Tensor, spatial_shapes: Tensor, level_start_index: Tensor,
+         sampling_locations: Tensor, attention_weights: Tensor,
+         im2col_step: int) -> Tensor:
+    """mmcv's multi-scale deformable attention as a PyTorch operator.
+
+    Args:
+        value (Tensor): ``(B, S, G, K)``, ``S = sum_l H_l * W_l``.
+        spatial_shapes (Tensor): int64 ``(L, 2)``, ``(H_l, W_l)``.
+        level_start_index (Tensor): int64 ``(L, )``.
+        sampling_locations (Tensor): ``(B, Q, G, L, P, 2)``, ``(x, y)`` in
+            ``[0, 1]``.
+        attention_weights (Tensor): ``(B, Q, G, L, P)``.
+        im2col_step (int): The kernel's batch chunk, dividing ``B``.
+
+    Returns:
+        Tensor: ``(B, Q, G * K)`` in ``value``'s dtype (CUDA: mmcv's
+        kernel; elsewhere mmcv's PyTorch version).
 
     Raises:
-        ValueError: ``stmixer_mm::msda: <argument> ...``.
+        ValueError: ``stmixer_mm::msda: <argument> ...``: arguments mmcv
+            would read wrongly or fail on deep inside (the operator is
+            public): shapes (ranks and the ``B``, ``G``, ``L``, ``Q``, ``P``
+            they share), dtypes, ``im2col_step``, and off CUDA (no
+            synchronisation there) the pixel count and
+            ``level_start_index`` against ``spatial_shapes``.
     """
     names = 'value spatial_shapes level_start_index sampling_locations ' \
         'attention_weights'.split()
@@ -101,32 +116,6 @@ def check_msda_args(value: Tensor, spatial_shapes: Tensor,
                          f'{starts}')
     if wrong:
         raise ValueError(f'stmixer_mm::msda: {wrong[0]}')
-
-
-@torch.library.custom_op('stmixer_mm::msda', mutates_args=())
-def msda(value: Tensor, spatial_shapes: Tensor, level_start_index: Tensor,
-         sampling_locations: Tensor, attention_weights: Tensor,
-         im2col_step: int) -> Tensor:
-    """mmcv's multi-scale deformable attention as a PyTorch operator.
-
-    Args:
-        value (Tensor): ``(B, S, G, K)``, ``S = sum_l H_l * W_l``.
-        spatial_shapes (Tensor): int64 ``(L, 2)``, ``(H_l, W_l)``.
-        level_start_index (Tensor): int64 ``(L, )``.
-        sampling_locations (Tensor): ``(B, Q, G, L, P, 2)``, ``(x, y)`` in
-            ``[0, 1]``.
-        attention_weights (Tensor): ``(B, Q, G, L, P)``.
-        im2col_step (int): The kernel's batch chunk, dividing ``B``.
-
-    Returns:
-        Tensor: ``(B, Q, G * K)`` in ``value``'s dtype (CUDA: mmcv's
-        kernel; elsewhere mmcv's PyTorch version).
-
-    Raises:
-        ValueError: Arguments refused by :func:`check_msda_args`.
-    """
-    check_msda_args(value, spatial_shapes, level_start_index,
-                    sampling_locations, attention_weights, im2col_step)
     if value.is_cuda:
         return ext_module.ms_deform_attn_forward(value, spatial_shapes,
                                                  level_start_index,

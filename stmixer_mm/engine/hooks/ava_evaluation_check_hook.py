@@ -29,18 +29,6 @@ def _same(a: Any, b: Any) -> bool:
     return a == b
 
 
-def checked_fields(metric: Any) -> Tuple[str, ...]:
-    """The fields of ``metric`` that must equal the evaluated dataset's
-    (none for metrics other than ``AVAMetric`` / ``TubeMetric``)."""
-    from mmaction.evaluation import AVAMetric
-
-    if isinstance(metric, AVAMetric):
-        return AVA_METRIC_FIELDS
-    if isinstance(metric, TubeMetric):
-        return TUBE_METRIC_FIELDS
-    return ()
-
-
 def ava_evaluation_mismatches(
         metric: Any,
         dataset: Any,
@@ -74,12 +62,28 @@ class AVAEvaluationCheckHook(Hook):
     """Refuse to evaluate against other ground truth than the dataset's
     (``AVAMetric`` reads its own ``ann_file``...): before each loop, every
     ``AVAMetric`` / ``TubeMetric`` is compared with the loop's dataset
-    (:func:`checked_fields`, paths after ``realpath``)."""
+    (:meth:`before_val`, paths after ``realpath``)."""
 
     priority = 'VERY_HIGH'
 
-    @staticmethod
-    def _check(loop, stage: str) -> None:
+    def before_train(self, runner) -> None:
+        self.before_val(runner)
+
+    def before_val(self, runner, stage: str = 'val') -> None:
+        """Compare the metrics of the ``stage`` loop (built, not ``None``)
+        with its dataset: ``AVAMetric``'s fields :data:`AVA_METRIC_FIELDS`,
+        ``TubeMetric``'s :data:`TUBE_METRIC_FIELDS`, other metrics none.
+
+        Args:
+            runner (Runner): Gives the loop.
+            stage (str): ``'val'`` or ``'test'`` (:meth:`before_test`).
+
+        Raises:
+            ValueError: A field differs, naming both settings.
+        """
+        from mmaction.evaluation import AVAMetric
+
+        loop = getattr(runner, f'{stage}_loop')
         if loop is None or isinstance(loop, dict):
             return
         dataset = getattr(loop.dataloader, 'dataset', None)
@@ -87,8 +91,11 @@ class AVAEvaluationCheckHook(Hook):
         if dataset is None or evaluator is None:
             return
         for metric in evaluator.metrics:
-            fields = checked_fields(metric)
-            if not fields:
+            if isinstance(metric, AVAMetric):
+                fields = AVA_METRIC_FIELDS
+            elif isinstance(metric, TubeMetric):
+                fields = TUBE_METRIC_FIELDS
+            else:
                 continue
             bad = ava_evaluation_mismatches(metric, dataset, fields)
             if bad:
@@ -103,11 +110,5 @@ class AVAEvaluationCheckHook(Hook):
                     f'--cfg-options {stage}_evaluator.{bad[0][0]}='
                     f'{bad[0][2]})')
 
-    def before_train(self, runner) -> None:
-        self._check(runner.val_loop, 'val')
-
-    def before_val(self, runner) -> None:
-        self._check(runner.val_loop, 'val')
-
     def before_test(self, runner) -> None:
-        self._check(runner.test_loop, 'test')
+        self.before_val(runner, 'test')

@@ -75,56 +75,52 @@ class CheckpointCheckHook(Hook):
             source=self._name,
             opt_out=self.opt_out,
             logger=runner.logger)
-        if self.check_classes:
-            self._check_classes(runner, checkpoint)
-        give_state_dict(checkpoint)
-
-    def _check_classes(self, runner, checkpoint: dict) -> None:
-        """The checkpoint's classes are the test dataset's, column by column
-        (else scores meet the wrong ground truth)."""
+        # the checkpoint's classes are the test dataset's, column by column
+        # (else scores meet the wrong ground truth)
         ck_classes = checkpoint_classes(checkpoint)
-        loader = getattr(runner, '_test_dataloader', None)
-        dataset = getattr(loader, 'dataset', None)
-        if not ck_classes or dataset is None:
-            return
-        model = unwrap_model(runner.model)
-        try:
-            num_actions, convention = model_action_columns(model)
-        except TypeError:
-            return
-        if convention != 'ava':
-            return
-        ds_classes = dataset_classes(dataset, num_actions)
-        if not ds_classes:
-            return
-        differ = [(i + 1, a, b)
-                  for i, (a, b) in enumerate(zip(ck_classes, ds_classes))
-                  if a is not None and b is not None and a != b]
-        if len(ck_classes) != len(ds_classes):
-            differ.append(('count', len(ck_classes), len(ds_classes)))
-        if not differ:
-            runner.logger.info(
-                'the checkpoint\'s classes (meta.dataset_meta.classes) '
-                'are the test dataset\'s: ' +
-                ', '.join(f'{i + 1}: {c}'
-                          for i, c in enumerate(ck_classes) if c is not None))
-            return
-        listing = '; '.join(f'column {i}: checkpoint {a!r}, dataset {b!r}'
-                            for i, a, b in differ[:20])
-        message = (
-            f'checkpoint {self.source or ""} was trained on other classes '
-            f'than the test dataset names in the same columns ({listing}): '
-            'its scores would be evaluated against the wrong classes')
-        if self.strict:
-            raise CheckpointMismatchError(
-                self._name,
-                dict(missing=[], unexpected=[], shape=[]),
-                self.opt_out,
-                summary=message,
-                advice=f'Fine-tune it onto these classes (load_from_classes='
-                f"'by_name', docs/en/finetune.md) or pass {self.opt_out} "
-                'to evaluate anyway.')
-        runner.logger.warning(message)
+        dataset = getattr(
+            getattr(runner, '_test_dataloader', None), 'dataset', None)
+        ds_classes = None
+        if self.check_classes and ck_classes and dataset is not None:
+            try:
+                num_actions, convention = model_action_columns(
+                    unwrap_model(runner.model))
+            except TypeError:
+                convention = None
+            if convention == 'ava':
+                ds_classes = dataset_classes(dataset, num_actions)
+        if ds_classes:
+            differ = [(i + 1, a, b)
+                      for i, (a, b) in enumerate(zip(ck_classes, ds_classes))
+                      if a is not None and b is not None and a != b]
+            if len(ck_classes) != len(ds_classes):
+                differ.append(('count', len(ck_classes), len(ds_classes)))
+            if not differ:
+                runner.logger.info(
+                    'the checkpoint\'s classes (meta.dataset_meta.classes) '
+                    'are the test dataset\'s: ' + ', '.join(
+                        f'{i + 1}: {c}'
+                        for i, c in enumerate(ck_classes) if c is not None))
+            else:
+                listing = '; '.join(
+                    f'column {i}: checkpoint {a!r}, dataset {b!r}'
+                    for i, a, b in differ[:20])
+                message = (
+                    f'checkpoint {self.source or ""} was trained on other '
+                    'classes than the test dataset names in the same columns '
+                    f'({listing}): its scores would be evaluated against the '
+                    'wrong classes')
+                if self.strict:
+                    raise CheckpointMismatchError(
+                        self._name,
+                        dict(missing=[], unexpected=[], shape=[]),
+                        self.opt_out,
+                        summary=message,
+                        advice='Fine-tune it onto these classes '
+                        "(load_from_classes='by_name', docs/en/finetune.md) "
+                        f'or pass {self.opt_out} to evaluate anyway.')
+                runner.logger.warning(message)
+        give_state_dict(checkpoint)
 
 
 @HOOKS.register_module()
@@ -174,32 +170,29 @@ class ResumeCheckHook(Hook):
                 '--cfg-options load_from=<file> without --resume')
         # the very model (mmengine would fail in the optimizer's state);
         # sharded runs read their weights apart from this dict
-        if 'state_dict' in checkpoint and not hasattr(runner, 'strategy'):
-            mismatch = state_dict_mismatches(runner.model,
-                                             checkpoint_state_dict(checkpoint))
-            if any(mismatch.values()):
-                raise CheckpointMismatchError(
-                    f'--resume: {source}',
-                    mismatch,
-                    '',
-                    summary='resuming needs the model that wrote it; '
-                    f'{len(mismatch["shape"])} parameters of another shape, '
-                    f'{len(mismatch["missing"])} missing, '
-                    f'{len(mismatch["unexpected"])} unexpected.',
-                    advice='Resume with the config that wrote it; to '
-                    'fine-tune from its weights, train with --cfg-options '
-                    'load_from=<file> without --resume.')
-            self._check_frozen_modules(runner, checkpoint, source)
-
-    @staticmethod
-    def _check_frozen_modules(runner, checkpoint: dict, source: str) -> None:
-        """The config's ``model.frozen_modules`` freeze the parameters the
-        checkpoint was trained with frozen (:func:`trained_frozen_modules`)
-        and its optimizer state has the parameter groups of the config's
-        optimizer (else torch fails: "loaded state dict has a different
-        number of parameter groups", or moves the state onto other
-        parameters). An optimizer that holds every parameter loads with
-        other frozen parts: a warning says so."""
+        if 'state_dict' not in checkpoint or hasattr(runner, 'strategy'):
+            return
+        mismatch = state_dict_mismatches(runner.model,
+                                         checkpoint_state_dict(checkpoint))
+        if any(mismatch.values()):
+            raise CheckpointMismatchError(
+                f'--resume: {source}',
+                mismatch,
+                '',
+                summary='resuming needs the model that wrote it; '
+                f'{len(mismatch["shape"])} parameters of another shape, '
+                f'{len(mismatch["missing"])} missing, '
+                f'{len(mismatch["unexpected"])} unexpected.',
+                advice='Resume with the config that wrote it; to '
+                'fine-tune from its weights, train with --cfg-options '
+                'load_from=<file> without --resume.')
+        # the config's model.frozen_modules freeze the parameters the
+        # checkpoint was trained with frozen (trained_frozen_modules) and
+        # its optimizer state has the parameter groups of the config's
+        # optimizer (else torch fails: "loaded state dict has a different
+        # number of parameter groups", or moves the state onto other
+        # parameters); an optimizer that holds every parameter loads with
+        # other frozen parts: a warning says so
         model = unwrap_model(runner.model)
         current = tuple(getattr(model, 'frozen_modules', None) or ())
         trained = trained_frozen_modules(checkpoint)
@@ -333,12 +326,6 @@ def _cfg_value(runner, key: str):
     return None if cfg is None else cfg.get(key)
 
 
-def _check_classes_option(classes) -> None:
-    if classes not in LOAD_FROM_CLASSES:
-        raise ValueError(f'load_from_classes: expected one of '
-                         f'{LOAD_FROM_CLASSES}, got {classes!r}')
-
-
 @HOOKS.register_module()
 class LoadFromCheckHook(Hook):
     """Check a training ``load_from`` checkpoint before its weights are
@@ -366,7 +353,9 @@ class LoadFromCheckHook(Hook):
         check_range(type(self).__name__, '[0, 1]', min_loaded=min_loaded)
         self.min_loaded = float(min_loaded)
         self.source = source
-        _check_classes_option(classes)
+        if classes not in LOAD_FROM_CLASSES:
+            raise ValueError(f'load_from_classes: expected one of '
+                             f'{LOAD_FROM_CLASSES}, got {classes!r}')
         self.classes = classes
         self.label_map = label_map
 
@@ -384,15 +373,18 @@ class LoadFromCheckHook(Hook):
             CheckpointFileError: The file held no dict.
             CheckpointMismatchError: Less than ``min_loaded`` loads, or
                 (``'by_name'``) a key other than the classifier's misfits.
-            ValueError: The classes cannot be mapped by name (or a
-                sharded run asks for it).
+            ValueError: The config's ``load_from_classes`` is not one of
+                :data:`LOAD_FROM_CLASSES`; the classes cannot be mapped by
+                name (or a sharded run asks for it).
         """
         if getattr(runner, '_resume', False):
             return
         classes = self.classes
-        if classes is None:
+        if classes is None:  # (``__init__`` refused any other)
             classes = _cfg_value(runner, 'load_from_classes')
-        _check_classes_option(classes)
+            if classes not in LOAD_FROM_CLASSES:
+                raise ValueError(f'load_from_classes: expected one of '
+                                 f'{LOAD_FROM_CLASSES}, got {classes!r}')
         if hasattr(runner, 'strategy'):
             if classes == 'by_name':
                 # sharded runs read their weights apart from this dict

@@ -56,8 +56,23 @@ class ClassConsistencyHook(Hook):
 
     priority = 'VERY_HIGH'
 
-    @staticmethod
-    def _check(runner, loop, stage: str) -> None:
+    def before_train(self, runner) -> None:
+        self.before_val(runner, 'train')
+        self.before_val(runner)
+
+    def before_val(self, runner, stage: str = 'val') -> None:
+        """Check the dataset of the ``stage`` loop (built, not ``None``)
+        against the model (:func:`check_model_fits_dataset`).
+
+        Args:
+            runner (Runner): Gives the model and the loop.
+            stage (str): ``'train'``, ``'val'`` or ``'test'``
+                (:meth:`before_train`, :meth:`before_test`).
+
+        Raises:
+            ConfigSettingError: The columns do not fit the classes.
+        """
+        loop = getattr(runner, f'{stage}_loop')
         if loop is None or isinstance(loop, dict):
             return
         dataset = getattr(getattr(loop, 'dataloader', None), 'dataset', None)
@@ -65,15 +80,8 @@ class ClassConsistencyHook(Hook):
             check_model_fits_dataset(runner.model, dataset,
                                      f'{stage}_dataloader.dataset')
 
-    def before_train(self, runner) -> None:
-        self._check(runner, runner.train_loop, 'train')
-        self._check(runner, runner.val_loop, 'val')
-
-    def before_val(self, runner) -> None:
-        self._check(runner, runner.val_loop, 'val')
-
     def before_test(self, runner) -> None:
-        self._check(runner, runner.test_loop, 'test')
+        self.before_val(runner, 'test')
 
 
 def add_class_consistency_hook(cfg) -> None:

@@ -73,42 +73,37 @@ class CompactAVAMetric(AVAMetric):
                 '(a pair is kept above it; negative: the best class of each '
                 f'box), got {action_thr!r}')
         if custom_classes is not None:
-            custom_classes = self._check_custom_classes(
-                custom_classes, num_classes)
+            # distinct action ids >= 1, one per score column after the
+            # background
+            if not isinstance(custom_classes, (list, tuple)) or \
+                    not custom_classes:
+                raise ValueError(
+                    'CompactAVAMetric: custom_classes must be None or a '
+                    'non-empty list of action ids (the classes evaluated), '
+                    f'got {custom_classes!r}')
+            for i, c in enumerate(custom_classes):
+                if isinstance(c, bool) or not isinstance(c, int) or c < 1:
+                    raise ValueError(
+                        f'CompactAVAMetric: custom_classes[{i}] = {c!r} is '
+                        'not an action id: expected an int >= 1 (0 is the '
+                        'background column)')
+                if c in custom_classes[:i]:
+                    raise ValueError(
+                        f'CompactAVAMetric: custom_classes lists class {c} '
+                        f'twice (at {custom_classes.index(c)} and {i}): '
+                        'expected distinct action ids')
+            if num_classes != len(custom_classes) + 1:
+                raise ValueError(
+                    'CompactAVAMetric: custom_classes has '
+                    f'{len(custom_classes)} classes but num_classes='
+                    f'{num_classes}: expected num_classes='
+                    f'{len(custom_classes) + 1} (the background column, then '
+                    'one per custom class, as AVADataset)')
+            custom_classes = list(custom_classes)
         super().__init__(ann_file, exclude_file, label_file, tuple(options),
                          action_thr, num_classes, custom_classes,
                          collect_device, prefix)
         self.empty_keyframe_file = empty_keyframe_file
-
-    @staticmethod
-    def _check_custom_classes(custom_classes: Any,
-                              num_classes: int) -> List[int]:
-        """``custom_classes`` as a list of distinct action ids >= 1, one
-        per score column after the background (else ValueError)."""
-        if not isinstance(custom_classes, (list, tuple)) or \
-                not custom_classes:
-            raise ValueError(
-                'CompactAVAMetric: custom_classes must be None or a '
-                'non-empty list of action ids (the classes evaluated), got '
-                f'{custom_classes!r}')
-        for i, c in enumerate(custom_classes):
-            if isinstance(c, bool) or not isinstance(c, int) or c < 1:
-                raise ValueError(
-                    f'CompactAVAMetric: custom_classes[{i}] = {c!r} is not an '
-                    'action id: expected an int >= 1 (0 is the background '
-                    'column)')
-            if c in custom_classes[:i]:
-                raise ValueError(
-                    f'CompactAVAMetric: custom_classes lists class {c} twice '
-                    f'(at {custom_classes.index(c)} and {i}): expected '
-                    'distinct action ids')
-        if num_classes != len(custom_classes) + 1:
-            raise ValueError(
-                f'CompactAVAMetric: custom_classes has {len(custom_classes)} '
-                f'classes but num_classes={num_classes}: expected '
-                f'num_classes={len(custom_classes) + 1} (the background '
-                'column, then one per custom class, as AVADataset)')
-        return list(custom_classes)
 
     def process(self, data_batch: Any, data_samples: Sequence[dict]) -> None:
         """Keep each keyframe's pairs above ``action_thr`` (rounded as

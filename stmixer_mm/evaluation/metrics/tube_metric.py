@@ -76,48 +76,6 @@ def _tube_source(cfg) -> Optional[str]:
     return None
 
 
-def _check_tube_metric(args: dict) -> None:
-    """:class:`TubeMetric`'s arguments ``args`` (its ``locals()``), before
-    its file is read; else a ValueError naming the argument."""
-    check_ints('TubeMetric', 0, split=args['split'])
-    check_range('TubeMetric', '(0, 1]', iou_thr=args['iou_thr'])
-    if not isinstance(args['video_iou_thrs'], (list, tuple)):
-        raise ValueError('TubeMetric: video_iou_thrs must be a list of IoU '
-                         f'thresholds, got {args["video_iou_thrs"]!r}')
-    for i, thr in enumerate(args['video_iou_thrs']):
-        check_range('TubeMetric', '(0, 1]', **{f'video_iou_thrs[{i}]': thr})
-    check_range('TubeMetric', '[0, 1]', score_thr=args['score_thr'])
-    if args['trackeval_score_thr'] is not None:
-        check_range(
-            'TubeMetric',
-            '[0, 1]',
-            trackeval_score_thr=args['trackeval_score_thr'])
-    ignore, link_cfg = args['ignore_labels'], args['link_cfg']
-    problem = _tube_protocol(args) or _tube_source(args)
-    for name, choices in (('score_mode', ('per_class', 'argmax')),
-                          ('missing_videos', ('error', 'warn'))):
-        if problem is None and args[name] not in choices:
-            problem = f'{name} must be one of {choices}, got {args[name]!r}'
-    for name in ('video_map_range', 'classwise', 'identity_metrics'):
-        if problem is None and not isinstance(args[name], bool):
-            problem = f'{name} must be True or False, got {args[name]!r}'
-    names = isinstance(ignore, (list, tuple)) and all(
-        isinstance(x, str) for x in ignore)
-    if problem is None and ignore is not None and not names:
-        problem = ('ignore_labels must be a list of class names, got '
-                   f'{ignore!r}')
-    if problem is None and link_cfg is not None and not isinstance(
-            link_cfg, dict):
-        problem = (f'link_cfg: expected a dict, got {link_cfg!r} '
-                   f'({type(link_cfg).__name__})')
-    if problem is None and link_cfg:
-        problem = unknown_link_keys(args['protocol'], link_cfg)
-    if problem is not None:
-        raise ValueError(f'TubeMetric: {problem}')
-    for key, value in (link_cfg or {}).items():
-        link_value(key, value, 'TubeMetric: link_cfg')
-
-
 @METRICS.register_module()
 class TubeMetric(BaseMetric):
     """Frame-mAP and video-mAP (percent); reads what mmaction2 1.2's
@@ -174,7 +132,46 @@ class TubeMetric(BaseMetric):
                  collect_device: str = 'cpu',
                  prefix: Optional[str] = None,
                  lazy_init: bool = False) -> None:
-        _check_tube_metric(locals())
+        args = locals()  # the arguments, checked before the file is read
+        check_ints('TubeMetric', 0, split=split)
+        check_range('TubeMetric', '(0, 1]', iou_thr=iou_thr)
+        if not isinstance(video_iou_thrs, (list, tuple)):
+            raise ValueError(
+                'TubeMetric: video_iou_thrs must be a list of IoU '
+                f'thresholds, got {video_iou_thrs!r}')
+        for i, thr in enumerate(video_iou_thrs):
+            check_range('TubeMetric', '(0, 1]',
+                        **{f'video_iou_thrs[{i}]': thr})
+        check_range('TubeMetric', '[0, 1]', score_thr=score_thr)
+        if trackeval_score_thr is not None:
+            check_range(
+                'TubeMetric',
+                '[0, 1]',
+                trackeval_score_thr=trackeval_score_thr)
+        problem = _tube_protocol(args) or _tube_source(args)
+        for name, choices in (('score_mode', ('per_class', 'argmax')),
+                              ('missing_videos', ('error', 'warn'))):
+            if problem is None and args[name] not in choices:
+                problem = (f'{name} must be one of {choices}, got '
+                           f'{args[name]!r}')
+        for name in ('video_map_range', 'classwise', 'identity_metrics'):
+            if problem is None and not isinstance(args[name], bool):
+                problem = f'{name} must be True or False, got {args[name]!r}'
+        names = isinstance(ignore_labels, (list, tuple)) and all(
+            isinstance(x, str) for x in ignore_labels)
+        if problem is None and ignore_labels is not None and not names:
+            problem = ('ignore_labels must be a list of class names, got '
+                       f'{ignore_labels!r}')
+        if problem is None and link_cfg is not None and not isinstance(
+                link_cfg, dict):
+            problem = (f'link_cfg: expected a dict, got {link_cfg!r} '
+                       f'({type(link_cfg).__name__})')
+        if problem is None and link_cfg:
+            problem = unknown_link_keys(protocol, link_cfg)
+        if problem is not None:
+            raise ValueError(f'TubeMetric: {problem}')
+        for key, value in (link_cfg or {}).items():
+            link_value(key, value, 'TubeMetric: link_cfg')
         super().__init__(collect_device=collect_device, prefix=prefix)
         self.protocol = protocol
         self.missing_videos = missing_videos
@@ -412,12 +409,26 @@ class TubeMetric(BaseMetric):
         logger = MMLogger.get_current_instance()
         check_sample_keys(  # bad input first
             'TubeMetric', [r[:2] for r in results], 'frame', self._unknown)
+        # the frames of tubelet clips scored by their keyframe boxes (tubes
+        # other than 'tubelets'): every frame needs one
+        frames: Dict[str, set] = {}
         for video, frame, _, scores, *ids in results:
             self._check_columns(video, frame, scores)
             if self.tubes == 'track_ids' and (not ids or ids[0] is None):
                 raise ValueError(self._no_ids(video, frame))
-        if self.tubes != 'tubelets':
-            self._check_keyframe_coverage(results)
+            if self.tubes != 'tubelets' and len(ids) > 1:  # tubelet boxes
+                frames.setdefault(video, set()).add(frame)
+        for video, seen in frames.items():
+            nframes = int(self.gt['nframes'][video])
+            if len(seen) < nframes:
+                missing = sorted(set(range(1, nframes + 1)) - seen)
+                raise ValueError(
+                    f'video {video!r}: a tubelet model\'s predictions '
+                    f'(pred_instances.tubelet_bboxes) scored with tubes='
+                    f"'{self.tubes}' by their keyframe boxes, but frames "
+                    f'{missing[:10]}{"..." if len(missing) > 10 else ""} '
+                    'have none (clips every few frames, test_clip_stride '
+                    "> 1): use tubes='tubelets', or test every frame")
         seen = {r[0] for r in results}
         unseen = [v for v in self.videos if v not in seen]
         if unseen:
@@ -474,24 +485,6 @@ class TubeMetric(BaseMetric):
                     (self.protocol, self.score_mode, len(self.videos), count,
                      ', '.join(f'{k} {v:.2f}' for k, v in metrics.items())))
         return metrics
-
-    def _check_keyframe_coverage(self, results: list) -> None:
-        """Tubelet clips scored by keyframe boxes must come one per frame."""
-        frames: Dict[str, set] = {}
-        for r in results:
-            if len(r) > 5:  # carries tubelet boxes
-                frames.setdefault(r[0], set()).add(r[1])
-        for video, seen in frames.items():
-            nframes = int(self.gt['nframes'][video])
-            if len(seen) < nframes:
-                missing = sorted(set(range(1, nframes + 1)) - seen)
-                raise ValueError(
-                    f'video {video!r}: a tubelet model\'s predictions '
-                    f'(pred_instances.tubelet_bboxes) scored with tubes='
-                    f"'{self.tubes}' by their keyframe boxes, but frames "
-                    f'{missing[:10]}{"..." if len(missing) > 10 else ""} '
-                    'have none (clips every few frames, test_clip_stride '
-                    "> 1): use tubes='tubelets', or test every frame")
 
     def _tubelet_inputs(self, results: list) -> Tuple[Any, dict]:
         """Frame detections and linked tubes of tubelet clips."""

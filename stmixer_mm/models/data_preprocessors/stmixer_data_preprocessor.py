@@ -47,38 +47,6 @@ def padded_shape(
     return min(holding)[1:] if holding else (pad_h, pad_w)
 
 
-def check_gt_boxes(data_samples: Optional[list]) -> None:
-    """Refuse training ground truth that would be trained on wrongly: a box
-    that is not finite, inverted (``x2 < x1`` or ``y2 < y1``) or wholly
-    outside its clip's ``img_shape`` (read on the host, before the batch
-    goes to the device).
-
-    Args:
-        data_samples (list, optional): The batch's samples; those with
-            ``gt_instances.bboxes`` ``(n, 4)`` (xyxy pixels) are checked.
-
-    Raises:
-        ValueError: Naming the sample (``video_id`` / ``timestamp`` or
-            ``img_key``), the box and what is wrong.
-    """
-    for i, sample in enumerate(data_samples or ()):
-        b = sample.get('gt_instances', {}).get('bboxes', torch.zeros(0, 4))
-        b, meta = get_box_tensor(b).reshape(-1, 4).cpu(), sample.metainfo
-        h, w = meta.get('img_shape', (math.inf, math.inf))[:2]
-        bad = torch.stack([
-            ~b.isfinite().all(1), (b[:, 2] < b[:, 0]) | (b[:, 3] < b[:, 1]),
-            (b[:, 2] <= 0) | (b[:, 3] <= 0) | (b[:, 0] >= w) | (b[:, 1] >= h)
-        ]).nonzero()  # (problem, box), the first problem first
-        if len(bad):
-            (j, k), key = bad[0].tolist(), meta.get('img_key') or (
-                f"{meta.get('video_id', '?')},{meta.get('timestamp', '?')}")
-            what = ('is not finite', 'is inverted (x2 < x1 or y2 < y1)',
-                    f'lies wholly outside the {h}x{w} clip (img_shape)')[j]
-            raise ValueError(f'STMixerDataPreprocessor: training sample {i} '
-                             f'({key}): gt_instances.bboxes[{k}] = '
-                             f'{b[k].tolist()} {what}')
-
-
 @MODELS.register_module()
 class STMixerDataPreprocessor(ActionDataPreprocessor):
     """Normalise, then pad and stack ``NCTHW`` clips.
@@ -149,17 +117,45 @@ class STMixerDataPreprocessor(ActionDataPreprocessor):
 
     def forward(self, data: dict, training: bool = False) -> dict:
         """mmaction2's ``forward``; in training the ground-truth boxes are
-        checked first (:func:`check_gt_boxes`).
+        checked first: a box that is not finite, inverted (``x2 < x1`` or
+        ``y2 < y1``) or wholly outside its clip's ``img_shape`` would be
+        trained on wrongly (read on the host, before the batch goes to the
+        device).
 
         Args:
-            data (dict): ``inputs`` and ``data_samples`` from the dataloader.
+            data (dict): ``inputs`` and ``data_samples`` from the dataloader;
+                the samples with ``gt_instances.bboxes`` ``(n, 4)`` (xyxy
+                pixels) are checked.
             training (bool): Training mode. Defaults to False.
 
         Returns:
             dict: ``inputs`` (the padded batch) and ``data_samples``.
+
+        Raises:
+            ValueError: In training, naming the sample (``video_id`` /
+                ``timestamp`` or ``img_key``), the box and what is wrong.
         """
-        if training and isinstance(data, dict):
-            check_gt_boxes(data.get('data_samples'))
+        samples = data.get('data_samples') if training and isinstance(
+            data, dict) else None
+        for i, sample in enumerate(samples or ()):
+            b = sample.get('gt_instances', {}).get('bboxes', torch.zeros(0, 4))
+            b, meta = get_box_tensor(b).reshape(-1, 4).cpu(), sample.metainfo
+            h, w = meta.get('img_shape', (math.inf, math.inf))[:2]
+            x1, y1, x2, y2 = b.T
+            bad = torch.stack([
+                ~b.isfinite().all(1), (x2 < x1) | (y2 < y1),
+                (x2 <= 0) | (y2 <= 0) | (x1 >= w) | (y1 >= h)
+            ]).nonzero()  # (problem, box), the first problem first
+            if len(bad):
+                j, k = bad[0].tolist()
+                key = meta.get('img_key') or (f"{meta.get('video_id', '?')},"
+                                              f"{meta.get('timestamp', '?')}")
+                what = ('is not finite', 'is inverted (x2 < x1 or y2 < y1)',
+                        f'lies wholly outside the {h}x{w} clip (img_shape)')[j]
+                raise ValueError(
+                    f'STMixerDataPreprocessor: training sample {i} '
+                    f'({key}): gt_instances.bboxes[{k}] = '
+                    f'{b[k].tolist()} {what}')
         return super().forward(data, training)
 
     def preprocess(self,
