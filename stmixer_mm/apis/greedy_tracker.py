@@ -1,44 +1,14 @@
 """The greedy tube tracker (``GreedyTracker``): a track id per person as soon
 as it is seen (greedy linking as the tube metric's); :mod:`.tracking` builds
 it or mmdet's trackers from a config. See docs/en/online.md."""
-from typing import Dict, List, Mapping, Optional, Sequence
+from typing import Dict, List, Mapping, Optional
 
 import numpy as np
 
 from stmixer_mm.evaluation.functional import box_iou
 from stmixer_mm.utils.checks import check_choice, check_ints, check_range
 
-__all__ = ['OnlineTubeTracker', 'Track', 'check_thresholds']
-
-
-def check_thresholds(who: str, name: str, value, keys: Sequence[str]) -> dict:
-    """A tracker's check of a dict of thresholds: exactly ``keys``, each a
-    number in [0, 1] (``check_range``, named ``name.key``).
-
-    Args:
-        who (str): The tracker, first in the message.
-        name (str): The setting (``'obj_score_thrs'``).
-        value: Its value.
-        keys (Sequence[str]): The keys it must have (``('high', 'low')``).
-
-    Returns:
-        dict: The value.
-
-    Raises:
-        ValueError: Not a dict, a key missing or unknown, or a threshold
-            out of [0, 1]; naming the key.
-    """
-    if not isinstance(value, Mapping):
-        raise ValueError(f'{who}: {name} must be a dict with the keys '
-                         f'{list(keys)}, got {value!r}')
-    missing = [k for k in keys if k not in value]
-    unknown = [k for k in value if k not in keys]
-    if missing or unknown:
-        problem = f'missing {missing}' if missing else f'unknown {unknown}'
-        raise ValueError(f'{who}: {name} must have the keys {list(keys)} '
-                         f'(thresholds in [0, 1]): {problem}, got {value!r}')
-    check_range(who, '[0, 1]', **{f'{name}.{key}': value[key] for key in keys})
-    return dict(value)
+__all__ = ['OnlineTubeTracker', 'Track']
 
 
 class Track:

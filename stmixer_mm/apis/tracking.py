@@ -3,7 +3,7 @@ the greedy :class:`~.tracker.OnlineTubeTracker` or mmdet's ``ByteTracker``
 / ``OCSORTTracker`` (Kalman filter), chosen by the config's
 ``tracker=dict(type=...)``. See docs/en/online.md."""
 from contextlib import ExitStack, contextmanager
-from typing import Dict, List, Optional
+from typing import Dict, List, Mapping, Optional
 from unittest import mock
 
 import numpy as np
@@ -12,7 +12,7 @@ from scipy.optimize import linear_sum_assignment
 
 from stmixer_mm.utils.checks import (ConfigSettingError, check_choice,
                                      check_ints, check_range)
-from .greedy_tracker import OnlineTubeTracker, Track, check_thresholds
+from .greedy_tracker import OnlineTubeTracker, Track
 
 __all__ = [
     'DEFAULT_TRACKER', 'TRACKER_TYPES', 'MMDetTubeTracker', 'build_tracker',
@@ -234,8 +234,12 @@ class MMDetTubeTracker(OnlineTubeTracker):
             ``vel_delta_t``; mmdet's defaults where not given.
 
     Raises:
-        ValueError: Another setting, or one of another type or range
-            (:meth:`_check_settings`), naming the tracker and the setting.
+        ValueError: Another setting (or one this adapter does not take:
+            ``num_frames_retain``, ``momentums``, ``reid``), or one of
+            another type or range (thresholds in [0, 1], frame counts ints
+            >= 1, dicts of thresholds with exactly their keys), naming the
+            tracker and the setting: ``'ByteTracker: init_track_thr must be
+            a number in [0, 1], got 1.5'``.
     """
 
     def __init__(self,
@@ -250,7 +254,67 @@ class MMDetTubeTracker(OnlineTubeTracker):
         self.kind = kind
         super().__init__(
             max_lost=max_lost, keep_finished=keep_finished, names=names)
-        self._check_settings(kwargs)
+        # mmdet's arguments that its tracker does not take (or that this
+        # adapter does not: num_frames_retain, momentums, reid), or of
+        # another type or range: thresholds in [0, 1], frame counts ints
+        # >= 1, dicts of thresholds with exactly their keys
+        who = kind
+        if 'num_frames_retain' in kwargs:
+            raise ValueError(f'{who}: num_frames_retain is max_lost + 1: set '
+                             'max_lost')
+        known = [
+            'motion', 'init_track_thr', 'weight_iou_with_det_scores',
+            'num_tentatives'
+        ]
+        known += ['obj_score_thrs', 'match_iou_thrs'] if who == 'ByteTracker' \
+            else ['obj_score_thr', 'match_iou_thr', 'vel_consist_weight',
+                  'vel_delta_t']
+        unknown = [k for k in kwargs if k not in known]
+        if unknown:
+            known = sorted(known + ['max_lost'])
+            raise ValueError(f'{who}: unknown setting {unknown[0]!r}; '
+                             f'expected some of {known}')
+        for name in ('init_track_thr', 'obj_score_thr', 'match_iou_thr'):
+            if name in kwargs:
+                check_range(who, '[0, 1]', **{name: kwargs[name]})
+        for name in ('num_tentatives', 'vel_delta_t'):
+            if name in kwargs:
+                check_ints(who, **{name: kwargs[name]})
+        if 'vel_consist_weight' in kwargs:
+            check_range(
+                who,
+                '[0, inf)',
+                vel_consist_weight=kwargs['vel_consist_weight'])
+        if 'weight_iou_with_det_scores' in kwargs:
+            check_choice(
+                who, (True, False),
+                weight_iou_with_det_scores=kwargs['weight_iou_with_det_scores']
+            )
+        for name, keys in (('obj_score_thrs', ('high', 'low')),
+                           ('match_iou_thrs', ('high', 'low', 'tentative'))):
+            if name not in kwargs:
+                continue
+            value = kwargs[name]
+            if not isinstance(value, Mapping):
+                raise ValueError(f'{who}: {name} must be a dict with the keys '
+                                 f'{list(keys)}, got {value!r}')
+            missing = [k for k in keys if k not in value]
+            unknown = [k for k in value if k not in keys]
+            if missing or unknown:
+                why = f'missing {missing}' if missing else f'unknown {unknown}'
+                raise ValueError(
+                    f'{who}: {name} must have the keys {list(keys)} '
+                    f'(thresholds in [0, 1]): {why}, got {value!r}')
+            check_range(who, '[0, 1]',
+                        **{f'{name}.{key}': value[key]
+                           for key in keys})
+            if name == 'obj_score_thrs' and value['low'] > value['high']:
+                raise ValueError(f'{who}: obj_score_thrs.low must be <= '
+                                 f'obj_score_thrs.high, got {dict(value)}')
+        motion = kwargs.get('motion', dict(type='KalmanFilter'))
+        if not isinstance(motion, dict) or 'type' not in motion:
+            raise ValueError(f'{who}: motion must be a dict with a type '
+                             f"(dict(type='KalmanFilter')), got {motion!r}")
         # mmdet's registry and trackers: imported only when one is chosen
         from mmdet.registry import MODELS
         from mmengine.registry import DefaultScope
@@ -267,67 +331,6 @@ class MMDetTubeTracker(OnlineTubeTracker):
         self.count = 0  # keyframes seen: mmdet's frame id
         self.ours: Dict[int, int] = {}  # mmdet id -> track id
         self.mm_of: Dict[int, Optional[int]] = {}  # track id -> mmdet id
-
-    def _check_settings(self, settings: dict) -> None:
-        """Refuse a setting of mmdet's tracker that it does not take (or
-        that this adapter does not: ``num_frames_retain``, ``momentums``,
-        ``reid``), or of another type or range, naming the tracker and the
-        setting: thresholds in [0, 1], frame counts ints >= 1, dicts of
-        thresholds with exactly their keys.
-
-        Args:
-            settings (dict): mmdet's arguments (``**kwargs``).
-
-        Raises:
-            ValueError: ``'ByteTracker: init_track_thr must be a number in
-                [0, 1], got 1.5'``.
-        """
-        who = self.kind
-        if 'num_frames_retain' in settings:
-            raise ValueError(f'{who}: num_frames_retain is max_lost + 1: set '
-                             'max_lost')
-        known = [
-            'motion', 'init_track_thr', 'weight_iou_with_det_scores',
-            'num_tentatives'
-        ]
-        known += ['obj_score_thrs', 'match_iou_thrs'] if who == 'ByteTracker' \
-            else ['obj_score_thr', 'match_iou_thr', 'vel_consist_weight',
-                  'vel_delta_t']
-        unknown = [k for k in settings if k not in known]
-        if unknown:
-            known = sorted(known + ['max_lost'])
-            raise ValueError(f'{who}: unknown setting {unknown[0]!r}; '
-                             f'expected some of {known}')
-        for name in ('init_track_thr', 'obj_score_thr', 'match_iou_thr'):
-            if name in settings:
-                check_range(who, '[0, 1]', **{name: settings[name]})
-        for name in ('num_tentatives', 'vel_delta_t'):
-            if name in settings:
-                check_ints(who, **{name: settings[name]})
-        if 'vel_consist_weight' in settings:
-            check_range(
-                who,
-                '[0, inf)',
-                vel_consist_weight=settings['vel_consist_weight'])
-        if 'weight_iou_with_det_scores' in settings:
-            check_choice(
-                who, (True, False),
-                weight_iou_with_det_scores=settings[
-                    'weight_iou_with_det_scores'])
-        if 'obj_score_thrs' in settings:
-            thrs = check_thresholds(who, 'obj_score_thrs',
-                                    settings['obj_score_thrs'],
-                                    ('high', 'low'))
-            if thrs['low'] > thrs['high']:
-                raise ValueError(f'{who}: obj_score_thrs.low must be <= '
-                                 f'obj_score_thrs.high, got {thrs}')
-        if 'match_iou_thrs' in settings:
-            check_thresholds(who, 'match_iou_thrs', settings['match_iou_thrs'],
-                             ('high', 'low', 'tentative'))
-        motion = settings.get('motion', dict(type='KalmanFilter'))
-        if not isinstance(motion, dict) or 'type' not in motion:
-            raise ValueError(f'{who}: motion must be a dict with a type '
-                             f"(dict(type='KalmanFilter')), got {motion!r}")
 
     def update(self,
                frame: int,

@@ -55,20 +55,6 @@ def _walk(node: Any, path: str):
             yield from _walk(value, f'{path}[{i}]')
 
 
-def _check_extras(node: Any, section: str) -> None:
-    """The optional extra each type of ``node`` needs is installed."""
-    for sub, path in _walk(node, section):
-        kind = type_name(sub.get('type'))
-        extra, argument = TYPE_EXTRAS.get(kind, (None, None))
-        if extra and (argument is None or sub.get(argument) is not None):
-            feature = f'{path}.{argument}' if argument else \
-                f'{path}.type={kind}'
-            try:
-                require_extra(extra, feature)
-            except ModuleNotFoundError as e:
-                raise ConfigSettingError(str(e)) from None
-
-
 def _plain(node: Any) -> Any:
     """A config section as plain dicts (lazy imports as their names)."""
     return node.to_dict() if hasattr(node, 'to_dict') else node
@@ -184,9 +170,10 @@ def check_config(cfg,
                  sections: Sequence[str] = _SECTIONS,
                  consistency: bool = True,
                  build: bool = True) -> None:
-    """Check a (merged) config before a run: build each part of
-    ``sections`` cheaply, so that its own ``__init__`` checks its
-    arguments, then compare sections (:data:`CONFIG_RULES`).
+    """Check a (merged) config before a run: the optional extra each type
+    of ``sections`` needs is installed; each part is built cheaply, so that
+    its own ``__init__`` checks its arguments; then sections are compared
+    (:data:`CONFIG_RULES`).
 
     Args:
         cfg (Config | dict): The config, after ``--cfg-options``.
@@ -205,7 +192,16 @@ def check_config(cfg,
     if not hasattr(cfg, 'get'):
         return
     for section in sections:
-        _check_extras(_plain(cfg.get(section)), section)
+        for sub, path in _walk(_plain(cfg.get(section)), section):
+            kind = type_name(sub.get('type'))
+            extra, argument = TYPE_EXTRAS.get(kind, (None, None))
+            if extra and (argument is None or sub.get(argument) is not None):
+                feature = f'{path}.{argument}' if argument else \
+                    f'{path}.type={kind}'
+                try:
+                    require_extra(extra, feature)
+                except ModuleNotFoundError as e:
+                    raise ConfigSettingError(str(e)) from None
     scope = cfg.get('default_scope') or 'mmaction'
     with DefaultScope.overwrite_default_scope(scope), _quiet():
         for registry, part, path in _parts(cfg, sections):

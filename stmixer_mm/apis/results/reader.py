@@ -12,7 +12,7 @@ from typing import Callable, Dict, List, Optional, Tuple, Union
 
 from .formatter import FORMAT_VERSION, TUBES_FORMAT_VERSION
 
-__all__ = ['read_result', 'check_result', 'check_keyframe']
+__all__ = ['read_result', 'check_result']
 
 
 def _is_number(v) -> bool:
@@ -24,22 +24,15 @@ def _is_int(v) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
 
-def _number(lo=None, hi=None) -> Callable:
-    what = 'a number' + (f' in [{lo}, {hi}]' if hi is not None else
-                         f' >= {lo}' if lo is not None else '')
+def _number(lo=None, hi=None, integer: bool = False) -> Callable:
+    what = ('an int' if integer else
+            'a number') + (f' in [{lo}, {hi}]' if hi is not None else
+                           f' >= {lo}' if lo is not None else '')
 
     def check(v):
-        ok = _is_number(v) and (lo is None or v >= lo) and (hi is None
-                                                            or v <= hi)
+        ok = (_is_int(v) if integer else _is_number(v)) and (
+            lo is None or v >= lo) and (hi is None or v <= hi)
         return None if ok else what
-
-    return check
-
-
-def _int(lo=0) -> Callable:
-
-    def check(v):
-        return None if _is_int(v) and v >= lo else f'an int >= {lo}'
 
     return check
 
@@ -107,14 +100,16 @@ HEADER_FIELDS: Dict[str, Callable] = dict(
     input=_or_none(_of_type(str, 'a string')),
     fps=_or_none(_number(lo=0)),
     frame_size=_or_none(_frame_size),
-    num_frames=_or_none(_int(0)),
-    stride=_or_none(_int(1)),
+    num_frames=_or_none(_number(0, integer=True)),
+    stride=_or_none(_number(1, integer=True)),
     person_threshold=_number(0, 1),
     score_threshold=_number(0, 1),
-    topk=_int(1),
+    topk=_number(1, integer=True),
     tracker=_or_none(_of_type(dict, 'an object')))
 KEYFRAME_FIELDS: Dict[str, Callable] = dict(
-    frame=_int(0), time=_number(lo=0), persons=_of_type(list, 'a list'))
+    frame=_number(0, integer=True),
+    time=_number(lo=0),
+    persons=_of_type(list, 'a list'))
 #: a person's fields, required ones first; (required, optional)
 PERSON_FIELDS: Tuple[Dict[str, Callable],
                      Dict[str,
@@ -123,14 +118,14 @@ PERSON_FIELDS: Tuple[Dict[str, Callable],
                               person_score=_number(0, 1),
                               actions=_actions),
                                         dict(
-                                            track_id=_int(0),
-                                            tube_id=_int(0),
+                                            track_id=_number(0, integer=True),
+                                            tube_id=_number(0, integer=True),
                                             mask=_mask,
                                             tubelet=_tubelet,
                                             forecast=_of_type(list, 'a list')))
 FORECAST_FIELDS: Dict[str, Callable] = dict(
-    horizon=_int(1),
-    frame=_int(0),
+    horizon=_number(1, integer=True),
+    frame=_number(0, integer=True),
     bbox=_box,
     visible=_number(0, 1),
     actions=_actions)
@@ -199,33 +194,19 @@ def _check_version(obj, where: str) -> None:
         f'{FORMAT_VERSION!r}')
 
 
-def check_keyframe(keyframe, file: str, path: str = '') -> None:
-    """Check one keyframe object (a result's ``keyframes`` entry, a JSON
-    Lines line).
-
-    Args:
-        keyframe (dict): ``frame``, ``time``, ``persons``.
-        file (str): How the errors name the file (and line).
-        path (str): The keyframe's place in it (``keyframes[3]``).
-            Defaults to ``''``.
-
-    Raises:
-        ValueError: Naming the file and the field.
-    """
-    _check_fields(keyframe, KEYFRAME_FIELDS, {}, file, path)
-    for i, person in enumerate(keyframe['persons']):
-        where = f'{path}.persons[{i}]' if path else f'persons[{i}]'
-        _check_fields(person, *PERSON_FIELDS, file, where)
-        for j, f in enumerate(person.get('forecast', ())):
-            _check_fields(f, FORECAST_FIELDS, {}, file,
-                          f'{where}.forecast[{j}]')
-
-
 def _check_keyframes(keyframes: list, places: List[Tuple[str, str]]) -> None:
-    """Each keyframe checked, in ascending frame order."""
+    """Each keyframe (a result's ``keyframes`` entry, a JSON Lines line,
+    named by its ``(file, path)`` of ``places``) checked with its persons
+    and their forecasts, in ascending frame order."""
     last: Optional[int] = None
     for keyframe, (file, path) in zip(keyframes, places):
-        check_keyframe(keyframe, file, path)
+        _check_fields(keyframe, KEYFRAME_FIELDS, {}, file, path)
+        for i, person in enumerate(keyframe['persons']):
+            where = f'{path}.persons[{i}]' if path else f'persons[{i}]'
+            _check_fields(person, *PERSON_FIELDS, file, where)
+            for j, f in enumerate(person.get('forecast', ())):
+                _check_fields(f, FORECAST_FIELDS, {}, file,
+                              f'{where}.forecast[{j}]')
         if last is not None and keyframe['frame'] <= last:
             raise ValueError(
                 f'{_name(file, path, "frame")}: {keyframe["frame"]} after '

@@ -201,9 +201,10 @@ class CaptureSource(FrameSource):
                 'codec OpenCV lacks)' if self.live else 'it as a video (not '
                 'a video, or a codec OpenCV lacks)'))
         try:
-            self._check_size(
-                int(self._get(cv2.CAP_PROP_FRAME_WIDTH) or 0),
-                int(self._get(cv2.CAP_PROP_FRAME_HEIGHT) or 0))
+            check_frame_size(
+                str(self.spec), int(self._get(cv2.CAP_PROP_FRAME_WIDTH) or 0),
+                int(self._get(cv2.CAP_PROP_FRAME_HEIGHT) or 0),
+                self.max_frame_pixels, VideoReadError)
             # a URL of a file announces a count too: a cut is seen
             count = self._get(cv2.CAP_PROP_FRAME_COUNT)
             self.num_frames = int(count) if count and count >= 1 else None
@@ -249,12 +250,6 @@ class CaptureSource(FrameSource):
         value = float(self.cap.get(prop) or 0)
         return value if math.isfinite(value) else None
 
-    def _check_size(self, width: int, height: int, frame=None) -> None:
-        """Refuse frames over ``max_frame_pixels`` (``frame``: read)."""
-        check_frame_size(
-            str(self.spec), width, height, self.max_frame_pixels,
-            VideoReadError, frame)
-
     def _position_ms(self) -> Optional[float]:
         """``CAP_PROP_POS_MSEC`` of the frame just read, or None."""
         pos = self._get(cv2.CAP_PROP_POS_MSEC)
@@ -267,7 +262,9 @@ class CaptureSource(FrameSource):
             ok, img = self.cap.read()
             if not ok or img is None:
                 return None
-            self._check_size(img.shape[1], img.shape[0], len(self._ahead))
+            check_frame_size(
+                str(self.spec), img.shape[1], img.shape[0],
+                self.max_frame_pixels, VideoReadError, len(self._ahead))
             self._ahead.append((img, self._position_ms()))
             first, pos = self._ahead[0][1], self._ahead[-1][1]
             if pos is None:
@@ -286,7 +283,9 @@ class CaptureSource(FrameSource):
                 ok, img = self.cap.read()
                 if not ok or img is None:
                     return
-                self._check_size(img.shape[1], img.shape[0], i)
+                check_frame_size(
+                    str(self.spec), img.shape[1], img.shape[0],
+                    self.max_frame_pixels, VideoReadError, i)
                 pos = self._position_ms() if self._times else None
             if not self._times:
                 t = i / self.fps

@@ -137,50 +137,6 @@ def parse_args(argv=None) -> argparse.Namespace:
     return args
 
 
-def checked_epochs(args) -> int:
-    """Check ``args.config`` with the ``--cfg-options`` as ``tools/train.py``
-    does (:func:`~stmixer_mm.apps.preflight.check_config`), and the out
-    dir and the checkout's tools, before any run is claimed.
-
-    Args:
-        args (argparse.Namespace): :func:`parse_args`'s.
-
-    Returns:
-        int: The epochs of a run (``train_cfg.max_epochs`` after the
-        ``--cfg-options``): its last checkpoint is ``epoch_<N>.pth``.
-
-    Raises:
-        SystemExit: Naming the config, the setting or the folder.
-    """
-    try:
-        cfg = load_config(args.config)
-    except (ConfigSettingError, FileNotFoundError) as e:
-        raise SystemExit(command_error(e, PROG)) from None
-    try:
-        cfg.merge_from_dict(args.cfg_options_dict)
-        check_config(cfg)
-    except ConfigSettingError as e:
-        raise SystemExit(command_error(f'{args.config}: {e}', PROG)) from None
-    epochs = (cfg.get('train_cfg') or {}).get('max_epochs')
-    if epochs is None:
-        raise SystemExit(
-            command_error(
-                f'{args.config}: no train_cfg.max_epochs; expected an '
-                'epoch-based training (the runs are tested on their '
-                'epoch_<max_epochs>.pth)', PROG))
-    for tool in ('train.py', 'test.py'):
-        if not osp.isfile(osp.join(REPO, 'tools', tool)):
-            raise SystemExit(
-                command_error(
-                    f'no tools/{tool} in {REPO}: the table runs the tools of '
-                    'a checkout', PROG))
-    try:
-        prepare_out_dir(args.out_dir, create=False)
-    except OSError as e:
-        raise SystemExit(command_error(e, PROG)) from None
-    return epochs
-
-
 def _python(argv: list, threads: int, what: str) -> Tuple[str, float]:
     """Run ``python argv`` in the repository with the run's thread count;
     ``(its output, seconds)``, or exit naming ``what`` when it fails."""
@@ -389,7 +345,35 @@ def _stop(signum):
 
 def main(argv=None) -> None:
     args = parse_args(argv)
-    args.epochs = checked_epochs(args)
+    # the config with the --cfg-options checked as tools/train.py checks it,
+    # the out dir and the checkout's tools, before any run is claimed
+    try:
+        cfg = load_config(args.config)
+    except (ConfigSettingError, FileNotFoundError) as e:
+        raise SystemExit(command_error(e, PROG)) from None
+    try:
+        cfg.merge_from_dict(args.cfg_options_dict)
+        check_config(cfg)
+    except ConfigSettingError as e:
+        raise SystemExit(command_error(f'{args.config}: {e}', PROG)) from None
+    # a run's last checkpoint is epoch_<N>.pth
+    args.epochs = (cfg.get('train_cfg') or {}).get('max_epochs')
+    if args.epochs is None:
+        raise SystemExit(
+            command_error(
+                f'{args.config}: no train_cfg.max_epochs; expected an '
+                'epoch-based training (the runs are tested on their '
+                'epoch_<max_epochs>.pth)', PROG))
+    for tool in ('train.py', 'test.py'):
+        if not osp.isfile(osp.join(REPO, 'tools', tool)):
+            raise SystemExit(
+                command_error(
+                    f'no tools/{tool} in {REPO}: the table runs the tools of '
+                    'a checkout', PROG))
+    try:
+        prepare_out_dir(args.out_dir, create=False)
+    except OSError as e:
+        raise SystemExit(command_error(e, PROG)) from None
     os.makedirs(args.out_dir, exist_ok=True)
     missing = []
     try:

@@ -168,26 +168,44 @@ def image_size(path: str) -> Optional[Tuple[int, int]]:
     return None if img is None else img.shape[:2]
 
 
-def check_small_persons(report: DatasetReport, split: str,
-                        boxes: Iterable[Tuple[np.ndarray, Tuple[int, int],
-                                              dict]], pipeline: Sequence[dict],
-                        stride: Optional[float], stride_src: str) -> None:
-    """Warn about boxes below the finest stride after the test resize;
-    ``boxes``: ``(normalised xyxy, (h, w), {'text': example})``.
+def check_person_boxes(report: DatasetReport, split: str, cfg,
+                       interpolated: List[str], unit: str, min_len: int,
+                       boxes: Iterable[Tuple[np.ndarray, Tuple[int, int],
+                                             dict]], **where) -> None:
+    """Warn about the tool-interpolated tracks ``interpolated`` (one text
+    each) and about boxes below the model's finest stride after the test
+    resize.
 
     Args:
-        report (DatasetReport): Receives the warning.
+        report (DatasetReport): Receives the warnings.
         split (str): The split's name.
+        cfg (Config): The config: the model's ``featmap_strides`` and the
+            test pipeline (:func:`resize_factor`).
+        interpolated (list[str]): One description per interpolated run.
+        unit (str): ``'frame'`` or ``'keyframe'``, named in the message.
+        min_len (int): The run length used, named in the message.
         boxes (Iterable[tuple]): ``(box, (h, w), where)``: ``box`` an array
             of shape (4,), x1 y1 x2 y2 normalised to [0, 1], ``(h, w)`` the
             frame's size in pixels, ``where`` a dict whose ``'text'`` names
             the box in examples.
-        pipeline (Sequence[dict]): The test pipeline
-            (:func:`resize_factor`).
-        stride (float, optional): The finest feature stride in input
-            pixels; None: a warning that the sizes cannot be checked.
-        stride_src (str): Where ``stride`` was read, named in the warning.
+        **where: Extra :class:`Finding` fields of the interpolation
+            warning (e.g. ``file``).
     """
+    if interpolated:
+        report.add(
+            WARNING,
+            'interpolated',
+            f'{len(interpolated)} person tracks move along a straight line '
+            f'at constant speed over >= {min_len} consecutive {unit}s '
+            '(exactly, up to rounding: no hand-drawn or tracked box is that '
+            'regular): these boxes look interpolated by the annotation tool '
+            'between two keyframes; check in the grid (or '
+            'browse_dataset.py) that the person is in view throughout, and '
+            'where they are not, mark them absent (outside) in the tool and '
+            'export again. Examples: ' + examples(interpolated),
+            split=split,
+            **where)
+    stride, stride_src = finest_stride(cfg)
     if stride is None:
         report.add(
             WARNING,
@@ -195,15 +213,16 @@ def check_small_persons(report: DatasetReport, split: str,
             f'cannot check person sizes: {stride_src}',
             split=split)
         return
+    pipeline = test_pipeline(cfg)
     small, total, step_used = [], 0, None
-    for box, (h, w), where in boxes:
+    for box, (h, w), at in boxes:
         factor, step_used = resize_factor(pipeline, h, w)
         fx, fy = factor if factor is not None else (1.0, 1.0)
         bw = (box[2] - box[0]) * w * fx
         bh = (box[3] - box[1]) * h * fy
         total += 1
         if min(bw, bh) < stride:
-            small.append(f'{where["text"]}: {bw:.1f} x {bh:.1f} px')
+            small.append(f'{at["text"]}: {bw:.1f} x {bh:.1f} px')
     if small:
         report.add(
             WARNING,
@@ -477,32 +496,3 @@ def linear_runs(times: Sequence[int], boxes: np.ndarray, min_len: int,
 
 def step_text(step: np.ndarray) -> str:
     return '(' + ', '.join(f'{v:+.3f}' for v in step) + ')'
-
-
-def check_interpolated(report: DatasetReport, split: str, found: List[str],
-                       unit: str, min_len: int, **where) -> None:
-    """Warn about the tool-interpolated tracks ``found`` (one text each).
-
-    Args:
-        report (DatasetReport): Receives the warning.
-        split (str): The split's name.
-        found (list[str]): One description per interpolated run.
-        unit (str): ``'frame'`` or ``'keyframe'``, named in the message.
-        min_len (int): The run length used, named in the message.
-        **where: Extra :class:`Finding` fields (e.g. ``file``).
-    """
-    if not found:
-        return
-    report.add(
-        WARNING,
-        'interpolated',
-        f'{len(found)} person tracks move along a straight line at '
-        f'constant speed over >= {min_len} consecutive {unit}s (exactly, '
-        'up to rounding: no hand-drawn or tracked box is that regular): '
-        'these boxes look interpolated by the annotation tool between two '
-        'keyframes; check in the grid (or browse_dataset.py) that the '
-        'person is in view throughout, and where they are not, mark them '
-        'absent (outside) in the tool and export again. Examples: ' +
-        examples(found),
-        split=split,
-        **where)

@@ -4,11 +4,9 @@ from typing import List
 
 import numpy as np
 
-from stmixer_mm.apps.dataset_doctor.common import (check_interpolated,
-                                                   check_small_persons,
-                                                   examples, finest_stride,
-                                                   linear_runs, step_text,
-                                                   test_pipeline)
+from stmixer_mm.apps.dataset_doctor.common import (check_person_boxes,
+                                                   examples, linear_runs,
+                                                   step_text)
 from stmixer_mm.apps.dataset_doctor.report import (LINEAR_TOLERANCE,
                                                    LINEAR_TOLERANCE_PX,
                                                    MIN_INTERPOLATED_FRAMES,
@@ -91,15 +89,15 @@ def check_tube_dataset(report: DatasetReport, cfg, split: str, dataset) -> int:
             f'{len(zero)} tubes have zero-area boxes (x1 == x2 or y1 == '
             'y2): they cannot be matched at IoU 0.5: ' + examples(zero),
             **where)
-    check_interpolated(
+    check_person_boxes(
         report,
         split,
+        cfg,
         interpolated,
         'frame',
         MIN_INTERPOLATED_FRAMES,
+        boxes,
         file=ann)
-    stride, src = finest_stride(cfg)
-    check_small_persons(report, split, boxes, test_pipeline(cfg), stride, src)
     return len(labels) + 1
 
 

@@ -51,8 +51,19 @@ def keyframe_graph_differs(detector: nn.Module) -> Optional[str]:
 
 
 def check_exportable(detector: nn.Module, keyframe_only: bool = False) -> None:
-    """Raise :class:`ValueError` (with ``keyframe_only``: warn) for
-    a detector whose predictions the graph does not give."""
+    """Refuse (with ``keyframe_only``: warn about) a detector whose
+    predictions the graph does not give.
+
+    Args:
+        detector (nn.Module): The detector to export.
+        keyframe_only (bool): Warn, instead of raising, for a forecast head
+            or a detector whose ``predict`` is not STMixer's (the keyframe
+            detector is exported). Defaults to False.
+
+    Raises:
+        ValueError: Tubelet queries; without ``keyframe_only``, a forecast
+            head or another ``predict``.
+    """
     num_frames = getattr(
         getattr(detector, 'roi_head', None), 'num_frames', None)
     if num_frames is not None:
@@ -61,33 +72,33 @@ def check_exportable(detector: nn.Module, keyframe_only: bool = False) -> None:
             'per query): their boxes [B, N, T\', 4] are not what the ONNX '
             'post-processing reads; exporting tubelet models is not '
             'supported (docs/en/tubelets.md)')
+    # (what, exported with --keyframe-only, exporting, lost)
+    refused = []
     if getattr(getattr(detector, 'roi_head', None), 'with_forecast', False):
-        _refuse_or_warn(
-            'the model has a forecast head (forecast_head, '
-            'docs/en/forecasting.md), whose future boxes, actions and '
-            'presence the ONNX graph has no output for', keyframe_only,
-            'the detector without its forecasts (the detections are those '
-            'of the model: the head does not change them)',
-            'the detections only', 'no forecasts')
+        refused.append(
+            ('the model has a forecast head (forecast_head, '
+             'docs/en/forecasting.md), whose future boxes, actions and '
+             'presence the ONNX graph has no output for',
+             'the detector without its forecasts (the detections are those '
+             'of the model: the head does not change them)',
+             'the detections only', 'no forecasts'))
     name = keyframe_graph_differs(detector)
     if name is not None:
-        _refuse_or_warn(
-            f'the model is an {name}, whose predict is not the ONNX graph\'s:'
-            ' the graph is the keyframe detector (STMixer on one clip, '
-            'without any state carried from clip to clip, such as track '
-            'queries, which the graph has no input for)', keyframe_only,
-            'the keyframe detector anyway: its detections are STMixer\'s '
-            '(no track ids) and differ from the model\'s',
-            'the keyframe detector', 'STMixer\'s detections, no track ids')
-
-
-def _refuse_or_warn(what: str, keyframe_only: bool, export_what: str,
-                    exporting: str, lost: str) -> None:
-    if not keyframe_only:
-        raise ValueError(
-            f'{what}. Pass --keyframe-only (keyframe_only=True) to export '
-            f'{export_what}')
-    warnings.warn(f'{what}; exporting {exporting} (--keyframe-only): {lost}')
+        refused.append(
+            (f'the model is an {name}, whose predict is not the ONNX graph\'s:'
+             ' the graph is the keyframe detector (STMixer on one clip, '
+             'without any state carried from clip to clip, such as track '
+             'queries, which the graph has no input for)',
+             'the keyframe detector anyway: its detections are STMixer\'s '
+             '(no track ids) and differ from the model\'s',
+             'the keyframe detector', 'STMixer\'s detections, no track ids'))
+    for what, export_what, exporting, lost in refused:
+        if not keyframe_only:
+            raise ValueError(
+                f'{what}. Pass --keyframe-only (keyframe_only=True) to export '
+                f'{export_what}')
+        warnings.warn(
+            f'{what}; exporting {exporting} (--keyframe-only): {lost}')
 
 
 def _sampling_cfgs(cfg: Union[Config, ConfigDict, dict]) -> List[dict]:

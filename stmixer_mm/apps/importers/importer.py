@@ -113,8 +113,30 @@ class VideoTrackIndex:
         self.by_frame: Dict[int, Dict[int, Annotation]] = defaultdict(dict)
         self.by_person_times: Dict[int, List[Tuple[float, Annotation]]] = \
             defaultdict(list)
+        w, h, tol = info.width, info.height, BOX_TOLERANCE_PX
         for ann in anns:
-            self._check_box(ann)
+            box = ann.box
+            if ann.normalized:
+                box = (box[0] * w, box[1] * h, box[2] * w, box[3] * h)
+            x1, y1, x2, y2 = box
+            if not all(math.isfinite(v) for v in box) or x1 < -tol or \
+                    y1 < -tol or x2 > w + tol or y2 > h + tol:
+                raise ValueError(
+                    f'{ann.source}: box (x1, y1, x2, y2) = '
+                    f'({x1:.2f}, {y1:.2f}, {x2:.2f}, {y2:.2f}) px is outside '
+                    f'the {w}x{h} frame of {info.path} by more than '
+                    f'{tol:g} px (the clipped overshoot)')
+            clipped = tuple(
+                min(max(v, 0.0), lim) for v, lim in zip(box, (w, h, w, h)))
+            self.clipped += clipped != (x1, y1, x2, y2)
+            x1, y1, x2, y2 = clipped
+            if x2 <= x1 or y2 <= y1:
+                raise ValueError(
+                    f'{ann.source}: zero-area or inverted box (x1, y1, x2, '
+                    f'y2) = ({x1:.2f}, {y1:.2f}, {x2:.2f}, {y2:.2f}) px in '
+                    f'track {ann.track}; a box needs x2 > x1 and y2 > y1')
+            ann.box = (x1, y1, x2, y2)
+            ann.normalized = False
             if ann.frame is not None:
                 # an estimated count is checked after decoding instead
                 if info.frames_exact and ann.frame >= info.num_frames:
@@ -144,32 +166,6 @@ class VideoTrackIndex:
             p: np.array([t for t, _ in lst])
             for p, lst in self.by_person_times.items()
         }
-
-    def _check_box(self, ann: Annotation) -> None:
-        w, h = self.info.width, self.info.height
-        box = ann.box
-        if ann.normalized:
-            box = (box[0] * w, box[1] * h, box[2] * w, box[3] * h)
-        x1, y1, x2, y2 = box
-        tol = BOX_TOLERANCE_PX
-        if not all(math.isfinite(v) for v in box) or x1 < -tol or \
-                y1 < -tol or x2 > w + tol or y2 > h + tol:
-            raise ValueError(
-                f'{ann.source}: box (x1, y1, x2, y2) = '
-                f'({x1:.2f}, {y1:.2f}, {x2:.2f}, {y2:.2f}) px is outside '
-                f'the {w}x{h} frame of {self.info.path} by more than '
-                f'{tol:g} px (the clipped overshoot)')
-        clipped = tuple(
-            min(max(v, 0.0), lim) for v, lim in zip(box, (w, h, w, h)))
-        self.clipped += clipped != (x1, y1, x2, y2)
-        x1, y1, x2, y2 = clipped
-        if x2 <= x1 or y2 <= y1:
-            raise ValueError(
-                f'{ann.source}: zero-area or inverted box (x1, y1, x2, y2) = '
-                f'({x1:.2f}, {y1:.2f}, {x2:.2f}, {y2:.2f}) px in track '
-                f'{ann.track}; a box needs x2 > x1 and y2 > y1')
-        ann.box = (x1, y1, x2, y2)
-        ann.normalized = False
 
     def at(self, k: int) -> List[Annotation]:
         """Annotations of output frame ``k``, one per person, by person id."""
@@ -212,25 +208,21 @@ def _off_grid(grid: FrameGrid, last: int, src_fps: float, fps: int,
         k += stride
 
 
-def _check_task_length(video: str, source: str, grid: FrameGrid,
-                       num_frames: int, info: VideoInfo) -> None:
-    """Refuse a CVAT task whose ``<stop_frame>`` is beyond ``num_frames``
-    (exact before decoding, decoded after)."""
-    stop = grid[1]
-    if stop is not None and stop >= num_frames:
-        raise ValueError(
-            f'{source}: video {video!r}: the CVAT task runs to '
-            f'<stop_frame>{stop}, beyond the {num_frames} frames (0..'
-            f'{num_frames - 1}) of {info.path}: the task was made from '
-            'another (longer) video, or this file is cut; give the video '
-            'the task was made from')
-
-
-def check_frame_grid(video: str, source: str, grid: FrameGrid, info: VideoInfo,
-                     layout: str, fps: int, interval: int) -> None:
-    """Refuse a CVAT task (``grid``: start, stop, step) whose frames miss a
-    frame the layout annotates in its range (tubes: an output frame; AVA: a
-    keyframe), naming the fix.
+def check_frame_grid(video: str,
+                     source: str,
+                     grid: FrameGrid,
+                     info: VideoInfo,
+                     layout: str,
+                     fps: int,
+                     interval: int,
+                     decoded: Optional[Tuple[int, List[int]]] = None) -> None:
+    """Refuse a CVAT task (``grid``: start, stop, step) whose
+    ``<stop_frame>`` is beyond the video's frames (known exactly before
+    decoding, or decoded), or whose frames miss a frame the layout
+    annotates in its range (tubes: an output frame; AVA: a keyframe),
+    naming the fix: before decoding on the nominal constant-rate grid,
+    after decoding by the source frame the timestamps gave each output
+    frame (on a variable-frame-rate video the timestamps decide).
 
     Args:
         video (str): The video key, in the error.
@@ -241,14 +233,45 @@ def check_frame_grid(video: str, source: str, grid: FrameGrid, info: VideoInfo,
         layout (str): ``'ava'`` or ``'tubes'``.
         fps (int): Output frames per second.
         interval (int): AVA: seconds between keyframes.
+        decoded (tuple[int, list[int]], optional): After decoding, the
+            number of source frames decoded and the source frame of each
+            output frame (:func:`~.video.extract_frames`). Defaults to
+            None (before decoding).
 
     Raises:
-        ValueError: Naming the first missed frame and the
-            ``--fps`` / ``--keyframe-interval`` or start frame that fits.
+        ValueError: Naming the stop frame and the video's frames, or the
+            first missed frame and (before decoding) the ``--fps`` /
+            ``--keyframe-interval`` or start frame that fits.
     """
     start, stop, step = grid
-    last = info.num_frames - 1
+    num_frames = info.num_frames if decoded is None else decoded[0]
+    if (decoded is not None or info.frames_exact) and stop is not None \
+            and stop >= num_frames:
+        raise ValueError(
+            f'{source}: video {video!r}: the CVAT task runs to '
+            f'<stop_frame>{stop}, beyond the {num_frames} frames (0..'
+            f'{num_frames - 1}) of {info.path}: the task was made from '
+            'another (longer) video, or this file is cut; give the video '
+            'the task was made from')
     stride = 1 if layout == 'tubes' else fps * interval
+    if decoded is not None:
+        for k in range(0, len(decoded[1]), stride):
+            src = decoded[1][k]
+            if src < start or (stop is not None and src > stop) or \
+                    (src - start) % step == 0:
+                continue
+            raise ValueError(
+                f'{source}: video {video!r}: the CVAT task annotates the '
+                f'video frames {start}, {start + step}, {start + 2 * step}, '
+                f'... (<frame_filter>step={step}), but output frame {k} '
+                f'(time {k}/{fps} s) is source frame {src} by the video\'s '
+                'timestamps (its frame rate varies: output frame k is the '
+                'source frame nearest in time to k / --fps), which the task '
+                'did not annotate; recreate the task with step=1, or '
+                'convert the video to a constant frame rate before '
+                'annotating it')
+        return
+    last = info.num_frames - 1
     found = _off_grid(grid, last, info.fps, fps, stride)
     if found is None:
         return
@@ -307,51 +330,6 @@ def check_frame_grid(video: str, source: str, grid: FrameGrid, info: VideoInfo,
         'that output frame grid: recreate or re-export the task with a '
         f'start frame on it (e.g. <start_frame>{starts[0]}), or with '
         'step=1')
-
-
-def check_decoded_grid(video: str, source: str, grid: FrameGrid,
-                       sources: List[int], layout: str, fps: int,
-                       interval: int) -> None:
-    """After decoding, refuse a CVAT task (``grid``: start, stop, step)
-    missing a source frame the layout annotates, by the source frame the
-    timestamps gave each output frame (:func:`check_frame_grid` checks the
-    nominal constant-rate grid before decoding; on a variable-frame-rate
-    video the timestamps decide).
-
-    Args:
-        video (str): The video key, in the error.
-        source (str): The export file, in the error.
-        grid (tuple): ``(start, stop, step)`` of the task's source frames
-            (0-based; ``stop`` None: to the video's end).
-        sources (list[int]): The source frame of each output frame
-            (:func:`~.video.extract_frames`).
-        layout (str): ``'ava'`` (the keyframes) or ``'tubes'`` (every
-            output frame).
-        fps (int): Output frames per second.
-        interval (int): AVA: seconds between keyframes.
-
-    Raises:
-        ValueError: Naming the first such output frame, its
-            source frame and the task's frames.
-    """
-    start, stop, step = grid
-    if step == 1:
-        return
-    stride = 1 if layout == 'tubes' else fps * interval
-    for k in range(0, len(sources), stride):
-        src = sources[k]
-        if src < start or (stop is not None and src > stop) or \
-                (src - start) % step == 0:
-            continue
-        raise ValueError(
-            f'{source}: video {video!r}: the CVAT task annotates the video '
-            f'frames {start}, {start + step}, {start + 2 * step}, ... '
-            f'(<frame_filter>step={step}), but output frame {k} (time '
-            f'{k}/{fps} s) is source frame {src} by the video\'s timestamps '
-            '(its frame rate varies: output frame k is the source frame '
-            'nearest in time to k / --fps), which the task did not '
-            'annotate; recreate the task with step=1, or convert the video '
-            'to a constant frame rate before annotating it')
 
 
 def check_layout_config(path: str,
@@ -697,10 +675,7 @@ def import_annotations(fmt: str,
                 f'differs from the {info.width}x{info.height} frames of '
                 f'{info.path}')
         grid = imported.frame_grids.get(v)
-        if grid is not None:
-            if info.frames_exact:  # else checked after decoding
-                _check_task_length(v, imported.videos[v], grid,
-                                   info.num_frames, info)
+        if grid is not None:  # (an estimated length: after decoding)
             check_frame_grid(v, imported.videos[v], grid, info, layout, fps,
                              keyframe_interval)
         indexes[v] = VideoTrackIndex(v, info, per_video[v], fps)
@@ -718,10 +693,10 @@ def import_annotations(fmt: str,
                 info, osp.join(out_dir, 'rawframes', v), fps, first_index,
                 short_side, jpeg_quality, bound)
             grid = imported.frame_grids.get(v)
-            if grid is not None:  # the decoded length
-                _check_task_length(v, imported.videos[v], grid, n_src, info)
-                check_decoded_grid(v, imported.videos[v], grid, index.sources,
-                                   layout, fps, keyframe_interval)
+            if grid is not None:  # the decoded length and timestamps
+                check_frame_grid(v, imported.videos[v], grid, info, layout,
+                                 fps, keyframe_interval,
+                                 (n_src, index.sources))
             late = [f for f in index.by_frame if f >= n_src]
             if late:
                 ann = next(iter(index.by_frame[max(late)].values()))
