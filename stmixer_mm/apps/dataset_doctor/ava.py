@@ -215,109 +215,15 @@ def check_ava_split(report: DatasetReport, cfg, split: str) -> int:
         if counts[video]:
             sizes[video] = image_size(
                 osp.join(folder, tmpl.format(start_index)))
-    # keyframe timestamps vs the frames on disk vs fps
-    expected = (t1 - t0) * fps
-    window = clip_window(ds.get('pipeline') or [])
-    past_end, n_past = [], 0
-    order = np.argsort(rows.video, kind='stable')  # by video, file order
-    runs = {
-        rows.videos[rows.video[order[a]]]: order[a:b]
-        for a, b in _groups(rows.video[order])
-    }
-    for video in sorted(runs):
-        n = counts.get(video)
-        if not n:
-            continue
-        idx = runs[video]
-        ts, lines = rows.ts[idx], rows.line[idx]
-        last_file = start_index + n - 1
-        span = int(ts.max()) - t0  # seconds the csv covers
-        k = fps * (ts - t0) + 2 * start_index  # ava_keyframe_file_index
-        late = k > last_file
-        if late.any():
-            i = int(np.argmax(late))
-            r_line, r_ts, r_k = int(lines[i]), int(ts[i]), int(k[i])
-            implied = n / max(span + 1, 1)
-            add(WARNING,
-                'fps',
-                f'video {video}: {int(late.sum())} keyframes lie beyond its '
-                f'{n} frames, e.g. {ann} line {r_line} timestamp {r_ts} is '
-                f'frame file {tmpl.format(r_k)} at fps={fps}, '
-                f'timestamp_start={t0}; {n} frames over the {span + 1} s the '
-                f'csv covers is about {implied:.3g} fps: is the fps of the '
-                f'config ({fps}) the fps the frames were extracted at?',
-                line=r_line,
-                video=video,
-                frame=r_ts)
-        elif expected > 0 and n > FPS_TOLERANCE * expected:
-            add(WARNING,
-                'fps',
-                f'video {video} holds {n} frames, {n / expected:.2g} times '
-                f'the (timestamp_end - timestamp_start) * fps = '
-                f'({t1} - {t0}) * {fps} = {expected} that the config '
-                f'implies: if the frames were extracted at about '
-                f'{n / (t1 - t0):.3g} fps, every keyframe points at the '
-                'wrong frame (set fps to the extraction rate)',
-                video=video)
-        if window is None:
-            continue
-        before, after = window
-        past = ~late & ((k + after > last_file) | (k - before < start_index))
-        n_past += int(past.sum())
-        for i in np.flatnonzero(past)[:MAX_EXAMPLES - len(past_end)]:
-            ki = int(k[i])
-            past_end.append(
-                f'{ann} line {int(lines[i])} video {video} timestamp '
-                f'{int(ts[i])}: frames {tmpl.format(max(ki - before, 0))}..'
-                f'{tmpl.format(ki + after)}, the video holds '
-                f'{tmpl.format(start_index)}..{tmpl.format(last_file)}')
-    if n_past:
-        add(
-            WARNING, 'clip_window',
-            f'{n_past} keyframes have a clip window running past '
-            'their video\'s first or last frame (the clip is clamped: '
-            'the edge frame is repeated): ' + examples(past_end, n_past))
-
-    # two person ids at one keyframe with near-identical boxes (a person's
-    # first row a keyframe)
-    pairs = []
-    for name, t, sel in rows.per_key(rows.ts, rows.pid):
-        if len(sel) < 2:
-            continue
-        ids, lines = rows.pid[sel].tolist(), rows.line[sel].tolist()
-        for p, q, iou in duplicate_pairs(range(len(ids)), rows.box[sel]):
-            pairs.append(f'{ann} lines {lines[p]} and {lines[q]} video '
-                         f'{name} timestamp {t}: person ids {ids[p]} and '
-                         f'{ids[q]}, IoU {iou:.2f}')
-    if pairs:
-        add(
-            WARNING, 'duplicate_person',
-            f'{len(pairs)} pairs of person ids share a keyframe with boxes '
-            f'of IoU >= {DUPLICATE_IOU:g}: most likely one person '
-            'annotated twice under two ids (e.g. an export without person '
-            'ids: one id per region); expected one id per person and '
-            'keyframe with all its actions (the duplicate is a second '
-            'ground-truth box that no detection can match). Examples: ' +
-            examples(pairs))
-
-    # a person's boxes moving along one straight line at constant speed
-    # over MIN_INTERPOLATED_KEYFRAMES consecutive timestamps (a person's
-    # first row a second)
-    interpolated = []
-    for name, p, sel in rows.per_key(rows.pid, rows.ts):
-        times, lines = rows.ts[sel].tolist(), rows.line[sel].tolist()
-        for i0, i1, step in linear_runs(times, rows.box[sel],
-                                        MIN_INTERPOLATED_KEYFRAMES,
-                                        LINEAR_TOLERANCE):
-            interpolated.append(
-                f'video {name} person {p} timestamps {times[i0]}..'
-                f'{times[i1]} ({ann} lines {lines[i0]}..{lines[i1]}), moving '
-                f'by {step_text(step)} of the frame per keyframe')
+    _check_ava_timing(report, split, ann, rows, counts, fps, t0, t1,
+                      start_index, tmpl,
+                      ds.get('pipeline') or [])
+    _check_duplicate_persons(report, split, ann, rows)
     check_person_boxes(
         report,
         split,
         cfg,
-        interpolated,
+        _interpolated_runs(ann, rows),
         'keyframe',
         MIN_INTERPOLATED_KEYFRAMES,
         _sized_boxes(rows, kept, sizes, ann),
@@ -504,3 +410,123 @@ def _groups(*cols: np.ndarray) -> List[Tuple[int, int]]:
         change |= c[1:] != c[:-1]
     bounds = [0] + (np.flatnonzero(change) + 1).tolist() + [len(cols[0])]
     return list(zip(bounds[:-1], bounds[1:]))
+
+
+def _check_ava_timing(report: DatasetReport, split: str, ann: str,
+                      rows: _AvaRows, counts: Dict[str, int], fps: int,
+                      t0: int, t1: int, start_index: int, tmpl: str,
+                      pipeline: Sequence[dict]) -> None:
+    """Keyframe timestamps vs the frames on disk vs ``fps``."""
+    where = dict(split=split, file=ann)
+    expected = (t1 - t0) * fps
+    window = clip_window(pipeline)
+    past_end, n_past = [], 0
+    order = np.argsort(rows.video, kind='stable')  # by video, file order
+    runs = {
+        rows.videos[rows.video[order[a]]]: order[a:b]
+        for a, b in _groups(rows.video[order])
+    }
+    for video in sorted(runs):
+        n = counts.get(video)
+        if not n:
+            continue
+        idx = runs[video]
+        ts, lines = rows.ts[idx], rows.line[idx]
+        last_file = start_index + n - 1
+        span = int(ts.max()) - t0  # seconds the csv covers
+        k = fps * (ts - t0) + 2 * start_index  # ava_keyframe_file_index
+        late = k > last_file
+        if late.any():
+            i = int(np.argmax(late))
+            r_line, r_ts, r_k = int(lines[i]), int(ts[i]), int(k[i])
+            implied = n / max(span + 1, 1)
+            report.add(
+                WARNING,
+                'fps',
+                f'video {video}: {int(late.sum())} keyframes lie beyond its '
+                f'{n} frames, e.g. {ann} line {r_line} timestamp {r_ts} is '
+                f'frame file {tmpl.format(r_k)} at fps={fps}, '
+                f'timestamp_start={t0}; {n} frames over the {span + 1} s the '
+                f'csv covers is about {implied:.3g} fps: is the fps of the '
+                f'config ({fps}) the fps the frames were extracted at?',
+                line=r_line,
+                video=video,
+                frame=r_ts,
+                **where)
+        elif expected > 0 and n > FPS_TOLERANCE * expected:
+            report.add(
+                WARNING,
+                'fps',
+                f'video {video} holds {n} frames, {n / expected:.2g} times '
+                f'the (timestamp_end - timestamp_start) * fps = '
+                f'({t1} - {t0}) * {fps} = {expected} that the config '
+                f'implies: if the frames were extracted at about '
+                f'{n / (t1 - t0):.3g} fps, every keyframe points at the '
+                'wrong frame (set fps to the extraction rate)',
+                video=video,
+                **where)
+        if window is None:
+            continue
+        before, after = window
+        past = ~late & ((k + after > last_file) | (k - before < start_index))
+        n_past += int(past.sum())
+        for i in np.flatnonzero(past)[:MAX_EXAMPLES - len(past_end)]:
+            ki = int(k[i])
+            past_end.append(
+                f'{ann} line {int(lines[i])} video {video} timestamp '
+                f'{int(ts[i])}: frames {tmpl.format(max(ki - before, 0))}..'
+                f'{tmpl.format(ki + after)}, the video holds '
+                f'{tmpl.format(start_index)}..{tmpl.format(last_file)}')
+    if n_past:
+        report.add(
+            WARNING, 'clip_window',
+            f'{n_past} keyframes have a clip window running past '
+            'their video\'s first or last frame (the clip is clamped: '
+            'the edge frame is repeated): ' + examples(past_end, n_past),
+            **where)
+
+
+def _check_duplicate_persons(report: DatasetReport, split: str, ann: str,
+                             rows: _AvaRows) -> None:
+    """Two person ids at one keyframe with near-identical boxes."""
+    found = []
+    # a person's first row a keyframe
+    for name, t, sel in rows.per_key(rows.ts, rows.pid):
+        if len(sel) < 2:
+            continue
+        ids, lines = rows.pid[sel].tolist(), rows.line[sel].tolist()
+        for p, q, iou in duplicate_pairs(range(len(ids)), rows.box[sel]):
+            found.append(f'{ann} lines {lines[p]} and {lines[q]} video '
+                         f'{name} timestamp {t}: person ids {ids[p]} and '
+                         f'{ids[q]}, IoU {iou:.2f}')
+    if found:
+        report.add(
+            WARNING,
+            'duplicate_person',
+            f'{len(found)} pairs of person ids share a keyframe with boxes '
+            f'of IoU >= {DUPLICATE_IOU:g}: most likely one person '
+            'annotated twice under two ids (e.g. an export without person '
+            'ids: one id per region); expected one id per person and '
+            'keyframe with all its actions (the duplicate is a second '
+            'ground-truth box that no detection can match). Examples: ' +
+            examples(found),
+            file=ann,
+            split=split)
+
+
+def _interpolated_runs(ann: str, rows: _AvaRows) -> List[str]:
+    """A line for each person whose boxes move along one straight line at
+    constant speed over :data:`MIN_INTERPOLATED_KEYFRAMES` consecutive
+    timestamps (for :func:`~.common.check_person_boxes`)."""
+    found = []
+    # a person's first row a second
+    for name, p, sel in rows.per_key(rows.pid, rows.ts):
+        times, lines = rows.ts[sel].tolist(), rows.line[sel].tolist()
+        for i0, i1, step in linear_runs(times, rows.box[sel],
+                                        MIN_INTERPOLATED_KEYFRAMES,
+                                        LINEAR_TOLERANCE):
+            found.append(f'video {name} person {p} timestamps '
+                         f'{times[i0]}..{times[i1]} ({ann} lines '
+                         f'{lines[i0]}..{lines[i1]}), moving by '
+                         f'{step_text(step)} of the frame per keyframe')
+    return found
