@@ -173,6 +173,16 @@ def test_analyze_logs_curves_and_time(tools, tmp_path):
     bad.write_text('{"loss": 1, "step": 1}\nnot json\n')
     with pytest.raises(ValueError, match='bad.json:2'):
         load_log(str(bad))
+    # the command names the log (or the key) in one line, no traceback
+    for args, said in ((('plot_curve', str(bad)), 'bad.json:2: not a JSON'),
+                       (('cal_train_time', str(tmp_path / 'none.json')),
+                        'none.json: no such log file or work dir'),
+                       (('plot_curve', str(log), '--keys', 'bbox_mAP'),
+                        "run.json has no 'bbox_mAP'")):
+        proc = tools.python_tool(
+            'analysis_tools/analyze_logs.py', *args, check=False)
+        assert proc.returncode == 1 and said in proc.stderr, proc.stderr
+        assert 'Traceback' not in proc.stderr, proc.stderr
 
 
 @pytest.mark.slow

@@ -86,14 +86,16 @@ def parse_args(argv: Optional[Sequence[str]] = None):
 
 def main(argv: Optional[Sequence[str]] = None):
     args = parse_args(argv)
-    if args.task == 'plot_curve':
-        try:  # before the logs are read, not a traceback after the plot
-            if args.out:
+    try:
+        if args.task == 'plot_curve':
+            if args.out:  # before the logs are read, not after the plot
                 check_output_file(args.out, '--out')
-        except OSError as e:
-            raise SystemExit(command_error(e)) from None
-        return plot_curve(args)
-    return cal_train_time(args)
+            return plot_curve(args)
+        return cal_train_time(args)
+    except (OSError, ValueError, KeyError) as e:  # a log or --out, named
+        raise SystemExit(
+            command_error(
+                e.args[0] if isinstance(e, KeyError) else e)) from None
 
 
 if __name__ == '__main__':
