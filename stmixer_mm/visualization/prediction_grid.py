@@ -192,7 +192,21 @@ def make_grid(cfg,
 
     Returns:
         str: ``out_file``.
+
+    Raises:
+        ValueError: ``predictions`` not a list of such dicts (the first
+            that is not named), before anything is drawn.
     """
+    keys = ('video_id', 'timestamp', 'pred_instances')
+    for i, p in enumerate(
+            predictions if isinstance(predictions, (
+                list, tuple)) else [predictions]):
+        if not (isinstance(p, dict) and all(k in p for k in keys)
+                and isinstance(p['pred_instances'], dict)):
+            raise ValueError(
+                f'predictions[{i}] is {str(p)[:80]} ({type(p).__name__}): '
+                f'expected a list of dicts with {", ".join(keys)} (a dict), '
+                'as tools/test.py --dump writes')
     init_default_scope(cfg.get('default_scope', 'mmaction'))
     if dataset is None:
         dataset = DATASETS.build(cfg.val_dataloader.dataset)

@@ -5,6 +5,7 @@ package."""
 import json
 import os
 import os.path as osp
+import pickle
 import re
 import statistics
 
@@ -426,6 +427,7 @@ def test_vs_official_argument_errors(tools):
 SPY = """# records the TF32 flags of every call of the captured path
 import atexit
 import json
+import pickle
 
 import torch
 
@@ -500,3 +502,37 @@ def test_vs_official_captured_row(tools, tmp_path, monkeypatch):
         # first call + 2 timed ones, nothing after: eager is back
         assert [c[1:] for c in calls if c[0] == timed] == [[True, True]] * 3
         assert [c[1:] for c in calls if c[0] == checked] == [[False, False]]
+
+
+def test_visualize_results_refuses_what_it_cannot_draw(tools, tmp_path):
+    """A dump that is not one (corrupt, another structure, missing), a work
+    dir without a log, --num-images 0: one line naming it, nothing
+    written."""
+    garbage = tmp_path / 'garbage.pkl'
+    garbage.write_bytes(b'garbage\n')
+    wrong = tmp_path / 'wrong.pkl'
+    wrong.write_bytes(pickle.dumps([{'pred_instances': 3}]))
+    out = tmp_path / 'out'
+    cases = [
+        (['--predictions', str(garbage)], 1,
+         f'--predictions {garbage} cannot be read (ValueError'),
+        (['--predictions', str(tmp_path / 'none.pkl')], 1,
+         'none.pkl cannot be read (FileNotFoundError'),
+        (['--predictions', str(wrong)], 1,
+         f"{wrong}: predictions[0] is {{'pred_instances': 3}} (dict): "
+         'expected a list of dicts with video_id, timestamp'),
+        (['--work-dir',
+          str(tmp_path)], 1, f'no scalars.json under {tmp_path}'),
+        (['--predictions', str(wrong), '--num-images',
+          '0'], 2, '--num-images must be >= 1, got 0'),
+    ]
+    for args, code, said in cases:
+        proc = tools.python_tool(
+            'analysis_tools/visualize_results.py',
+            TINY_CFG,
+            *args,
+            '--out-dir',
+            str(out),
+            check=False)
+        assert proc.returncode == code and said in proc.stderr, proc.stderr
+        assert 'Traceback' not in proc.stderr and not out.exists()
