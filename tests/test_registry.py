@@ -37,13 +37,12 @@ def test_model_names_in_mmdet_scope(name):
 
 
 def test_data_names_in_mmaction_scope():
-    dataset = mmaction_registry.DATASETS.get('ValidatedAVADataset')
+    dataset = mmaction_registry.DATASETS.get('AVAActorDataset')
     transform = mmaction_registry.TRANSFORMS.get('RandomShortSideResize')
-    assert dataset is stmixer_mm.datasets.ValidatedAVADataset
+    assert dataset is stmixer_mm.datasets.AVAActorDataset
     assert transform is stmixer_mm.datasets.RandomShortSideResize
     # from mmdet's scope, with the prefix
-    assert mmdet_registry.DATASETS.get(
-        'mmaction.ValidatedAVADataset') is dataset
+    assert mmdet_registry.DATASETS.get('mmaction.AVAActorDataset') is dataset
     assert mmdet_registry.TRANSFORMS.get(
         'mmaction.RandomShortSideResize') is transform
     assert 'RandomShortSideResize' not in mmdet_registry.TRANSFORMS.module_dict
@@ -64,7 +63,7 @@ def test_tiny_config_builds_through_the_registries():
         assert mmdet_registry.MODELS.get(name) in parts, name
     assert mmaction_registry.MODELS.get('ResNet3dSlowOnly') in parts
     dataset = mmaction_registry.DATASETS.build(cfg.train_dataloader.dataset)
-    assert type(dataset).__name__ == 'ValidatedAVADataset'
+    assert type(dataset).__name__ == 'AVAActorDataset'
     assert len(dataset) == 4
     resize = type(dataset.pipeline.transforms[2])
     assert resize is stmixer_mm.datasets.RandomShortSideResize

@@ -5,7 +5,7 @@
 # person's box, 80 actions and presence one keyframe (30 frames, 1 s) after
 # the clip. The 16x4 clip ends at the keyframe (SampleCausalAVAFrames).
 # Training: each keyframe person's box and actions at the next keyframe,
-# found by the person's entity id (ValidatedAVADataset(forecast_horizons),
+# found by the person's entity id (AVAActorDataset(forecast_horizons),
 # LoadForecastTargets); a person not annotated there counts as out of view.
 # Test: AVAMetric on the present detections; the forecasts are in the
 # predictions (no AVA forecast metric is shipped). Not trained here.

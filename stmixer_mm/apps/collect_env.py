@@ -5,6 +5,7 @@
 
 Like mmaction2's / mmdet's ``collect_env``, plus MMCV (and its ops), MMDet,
 MMAction2, numpy, stmixer_mm (git hash) and the :mod:`.compat` fixes used."""
+import argparse
 from collections import OrderedDict
 
 from mmengine.utils import get_git_hash
@@ -40,7 +41,9 @@ def collect_env() -> 'OrderedDict[str, str]':
     return OrderedDict((k, str(v)) for k, v in env.items())
 
 
-def main() -> None:
+def main(argv=None) -> None:
+    argparse.ArgumentParser(description=__doc__.split('\n')[0]).parse_args(
+        argv)  # --help, and an unknown flag refused
     for name, value in collect_env().items():
         print(f'{name}: {value}')
 

@@ -357,7 +357,7 @@ def train_loop_lengths(cfg) -> Optional[str]:
     hook = (plain.get('default_hooks') or {}).get('checkpoint') or {}
     interval = hook.get('interval', -1) if isinstance(hook, dict) else -1
     if not is_int(interval) or interval == 0 or interval < -1:
-        return ('default_hooks.checkpoint.interval: expected an int >= 1 '
+        return ('default_hooks.checkpoint.interval must be an int >= 1 '
                 f'(or -1: no periodic checkpoint), got {interval!r} (0 saved '
                 'no checkpoint, silently)')
     loop = plain.get('train_cfg')
@@ -367,7 +367,7 @@ def train_loop_lengths(cfg) -> Optional[str]:
         if key in loop:
             value = loop[key]
             if not is_int(value) or value < 1:
-                return (f'train_cfg.{key}: expected an int >= 1, got '
+                return (f'train_cfg.{key} must be an int >= 1, got '
                         f'{value!r} ({what})')
     return None
 
@@ -408,7 +408,7 @@ def optimizer_settings(cfg) -> Optional[str]:
                                                               'get') else 1
     if not is_int(counts) or counts < 1:  # (mmengine asserts it at build)
         return (
-            'optim_wrapper.accumulative_counts: expected an int >= 1 '
+            'optim_wrapper.accumulative_counts must be an int >= 1 '
             f'(the iterations a gradient accumulates over), got {counts!r}')
     opt = _plain(wrapper.get('optimizer')) if hasattr(wrapper, 'get') else None
     if isinstance(opt, dict) and 'type' in opt:
@@ -419,7 +419,7 @@ def optimizer_settings(cfg) -> Optional[str]:
         for key in ('lr', 'weight_decay'):  # (lr 0: the weights kept)
             value = opt.get(key, 0)
             if not is_real(value) or value < 0:
-                return (f'{path}.{key}: expected a finite number >= 0, got '
+                return (f'{path}.{key} must be a finite number >= 0, got '
                         f'{value!r}')
         cls = opt['type'] if isinstance(opt['type'], type) else \
             OPTIMIZERS.get(type_name(opt['type']))
@@ -428,7 +428,7 @@ def optimizer_settings(cfg) -> Optional[str]:
             value = opt.get(key)
             if value not in (None, True, False) or isinstance(value, int) \
                     and not isinstance(value, bool):
-                return (f'{path}.{key}: expected True, False or None, got '
+                return (f'{path}.{key} must be True, False or None, got '
                         f'{value!r}')
             if value is not None and key not in takes:
                 return (f'{path}.{key}: {cls.__name__} takes no {key} '
@@ -496,17 +496,17 @@ def dataloader_settings(cfg) -> Optional[str]:
         for key, low in (('batch_size', 1), ('num_workers', 0)):
             value = loader.get(key, low)
             if not is_int(value) or value < low:
-                return (f'{split}_dataloader.{key}: expected an int >= '
+                return (f'{split}_dataloader.{key} must be an int >= '
                         f'{low}, got {value!r}')
         for key in ('pin_memory', 'persistent_workers', 'drop_last',
                     'shuffle'):  # (torch reads any truthy value)
             if loader.get(key, False) not in (True, False) or \
                     type(loader.get(key, False)) is not bool:
-                return (f'{split}_dataloader.{key}: expected True or False, '
+                return (f'{split}_dataloader.{key} must be True or False, '
                         f'got {loader[key]!r}')
         factor = loader.get('prefetch_factor')
         if factor is not None and (not is_int(factor) or factor < 1):
-            return (f'{split}_dataloader.prefetch_factor: expected an int >= '
+            return (f'{split}_dataloader.prefetch_factor must be an int >= '
                     f'1 or None, got {factor!r}')
         problem = _torch_refuses(_plain(loader))
         if problem:
@@ -664,7 +664,7 @@ def section_keys(cfg) -> Optional[str]:
             'value': torch.nn.utils.clip_grad_value_
         }.get(kind)
         if reader is None:
-            return (f"optim_wrapper.clip_grad.type: expected 'norm' or "
+            return (f"optim_wrapper.clip_grad.type must be 'norm' or "
                     f"'value', got {kind!r}")
         return _unknown_key('optim_wrapper.clip_grad', reader, clip,
                             ('parameters', ))

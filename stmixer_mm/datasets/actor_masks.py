@@ -1,5 +1,5 @@
 """Actor mask files: one COCO RLE person mask per keyframe and person, read
-by ``ValidatedAVADataset(mask_file=...)`` (docs/en/masks.md)::
+by ``AVAActorDataset(mask_file=...)`` (docs/en/masks.md)::
 
     {"format": "stmixer_mm-actor-masks", "version": 1, "masks": [{"video_id":
      "v_000", "timestamp": 902, "person_id": 0, "size": [H, W], "counts":

@@ -3,6 +3,7 @@ read (STMixer is one-stage: no ``proposal_file`` needed)."""
 import inspect
 import numbers
 import os.path as osp
+import warnings
 from collections import defaultdict
 from contextlib import ExitStack, contextmanager
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -98,8 +99,11 @@ def list_dir_or_file(dir_path: str,
 
 
 @DATASETS.register_module()
-class ValidatedAVADataset(AVADataset):
-    """mmaction2's ``AVADataset``, checking its inputs before reading them.
+class AVAActorDataset(AVADataset):
+    """mmaction2's ``AVADataset`` with what an actor detector trains on
+    beyond it: keyframes that hold nobody (``empty_keyframe_file``), each
+    actor's track id (its ``person_id``), mask (``mask_file``) and future
+    boxes (``forecast_horizons``); its inputs checked before they are read.
 
     Takes ``AVADataset``'s arguments (leave ``proposal_file`` unset); errors
     name the file, line and expectation. Unlike mmaction2's ``shot_info =
@@ -183,8 +187,7 @@ class ValidatedAVADataset(AVADataset):
         problem = causal_clips(
             dict(pipeline=pipeline, forecast_horizons=forecast_horizons))
         if problems or problem:
-            raise ValueError(
-                f'ValidatedAVADataset: {(problems or [problem])[0]}')
+            raise ValueError(f'AVAActorDataset: {(problems or [problem])[0]}')
         self.frame_check = frame_check
         self.empty_keyframe_file = empty_keyframe_file
         self.mask_file = mask_file
@@ -670,3 +673,17 @@ class ValidatedAVADataset(AVADataset):
             f'but {info["frame_dir"]} holds {num_files} frames'
             f'{f" (the last {last})" if last else ""}; fix the row, or '
             'the fps / timestamp_start of the dataset')
+
+
+@DATASETS.register_module()
+class ValidatedAVADataset(AVAActorDataset):
+    """The former name of :class:`AVAActorDataset` (``type=
+    'ValidatedAVADataset'`` in a config), with a ``FutureWarning``."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        warnings.warn(
+            'ValidatedAVADataset is now AVAActorDataset: set '
+            "type='AVAActorDataset' (the old name goes in a later release)",
+            FutureWarning,
+            stacklevel=2)
+        super().__init__(*args, **kwargs)

@@ -1,5 +1,5 @@
 """Checks of the AVA-format input files (csv, excluded timestamps, label map)
-for :class:`ValidatedAVADataset` and the config rules, and the doctor's checks
+for :class:`AVAActorDataset` and the config rules, and the doctor's checks
 of a whole AVA-format data set (rows, timing, frames on disk)."""
 import csv
 from collections import Counter

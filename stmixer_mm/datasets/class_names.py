@@ -274,7 +274,8 @@ def class_names(model,
 
 
 #: 1-based), and those counting action labels (label i is column i + 1)
-CLASSES_WITH_BACKGROUND = ('AVADataset', 'ValidatedAVADataset', 'AVAMetric',
+CLASSES_WITH_BACKGROUND = ('AVADataset', 'AVAActorDataset',
+                           'ValidatedAVADataset', 'AVAMetric',
                            'CompactAVAMetric')
 #: mmaction2's AVA frame-mAP and the project's equal one
 AVA_METRICS = ('AVAMetric', 'CompactAVAMetric')

@@ -206,7 +206,7 @@ def make_grid(cfg,
             raise ValueError(
                 f'predictions[{i}] is {str(p)[:80]} ({type(p).__name__}): '
                 f'expected a list of dicts with {", ".join(keys)} (a dict), '
-                'as tools/test.py --dump writes')
+                'as stmixer-test (tools/test.py) --dump writes')
     init_default_scope(cfg.get('default_scope', 'mmaction'))
     if dataset is None:
         dataset = DATASETS.build(cfg.val_dataloader.dataset)

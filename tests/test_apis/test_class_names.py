@@ -177,8 +177,7 @@ def test_config_names_must_agree_with_the_checkpoints(tmp_path):
     cfg = Config(
         dict(
             test_dataloader=dict(
-                dataset=dict(
-                    type='ValidatedAVADataset', label_file=label_file))))
+                dataset=dict(type='AVAActorDataset', label_file=label_file))))
     same = dict(classes=NAMES[:4])
     assert class_names(FakeModel(4, cfg,
                                  same)) == dict(zip(range(1, 5), NAMES[:4]))
@@ -205,7 +204,7 @@ def test_ava22_label_map_may_leave_unlisted_ids(tmp_path):
         dict(
             test_dataloader=dict(
                 dataset=dict(
-                    type='ValidatedAVADataset',
+                    type='AVAActorDataset',
                     label_file=path,
                     unlisted_labels='warn'))))
     assert len(class_names(FakeModel(80, cfg))) == 60

@@ -717,7 +717,7 @@ def test_ava_data_and_evaluator_paths(name):
     cfg = load(stmixer_cfg(name))
     for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
         ds = cfg[loader].dataset
-        assert ds.type == 'ValidatedAVADataset'
+        assert ds.type == 'AVAActorDataset'
         assert ds.data_prefix['img'] == 'data/ava/rawframes'
         assert ds.ann_file.startswith('data/ava/annotations/')
         assert ds.exclude_file.startswith('data/ava/annotations/')

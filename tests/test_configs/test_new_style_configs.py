@@ -230,7 +230,7 @@ def test_new_style_settings_are_checked():
                 r'person_threshold must be a number in \[0, 1\], got 7\.0'):
             check_config(bad)
         # the model's columns against the dataset's classes (the check
-        # compares type names: ValidatedAVADataset counts a background)
+        # compares type names: AVAActorDataset counts a background)
         # a class set in Python (not a lazy import) is read by name too
         bad = copy.deepcopy(cfg)
         bad.model.type = MODELS.get('STMixer')
@@ -240,8 +240,7 @@ def test_new_style_settings_are_checked():
         bad = copy.deepcopy(cfg)
         bad.model.roi_head.stage_head.num_actions = 5
         with pytest.raises(
-                ConfigSettingError,
-                match='num_actions=5 but ValidatedAVADataset'):
+                ConfigSettingError, match='num_actions=5 but AVAActorDataset'):
             check_config(bad)
 
 

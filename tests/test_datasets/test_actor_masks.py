@@ -17,7 +17,7 @@ from stmixer_mm.apps.data_gen.render import actor_masks
 from stmixer_mm.apps.data_gen.scene import build_split
 from stmixer_mm.apps.data_gen.settings import SyntheticAVASettings
 from stmixer_mm.apps.data_gen.synthetic_ava import generate_synthetic_ava
-from stmixer_mm.datasets import ValidatedAVADataset
+from stmixer_mm.datasets import AVAActorDataset
 from stmixer_mm.datasets.actor_masks import (decode_mask, encode_mask,
                                              load_mask_file, write_mask_file)
 from stmixer_mm.datasets.puppet_masks import load_puppet_masks, puppet_masks_at
@@ -168,7 +168,7 @@ def test_mask_file_round_trip(tmp_path):
 
 def _dataset(paths, split='val', mask_file=None, pipeline=()):
     init_default_scope('mmaction')
-    return ValidatedAVADataset(
+    return AVAActorDataset(
         ann_file=paths[f'{split}_ann'],
         exclude_file=paths[f'{split}_exclude'],
         label_file=paths['label_map'],
@@ -477,7 +477,7 @@ def test_masks_of_rows_the_data_set_drops_are_logged(mask_set, tmp_path):
         f'masks_of_dropped_rows_{tmp_path.name}',
         log_file=str(tmp_path / 'run.log'))
     assert MMLogger.get_current_instance() is logger
-    ValidatedAVADataset(
+    AVAActorDataset(
         ann_file=paths['val_ann'],
         label_file=paths['label_map'],
         pipeline=[],

@@ -1,5 +1,5 @@
 """stmixer_mm/datasets/ava_files.py: the checks of the AVA
-input files (the dataset-level cases, through ValidatedAVADataset, are in
+input files (the dataset-level cases, through AVAActorDataset, are in
 test_ava_dataset.py)."""
 from pathlib import Path
 

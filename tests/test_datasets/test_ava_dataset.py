@@ -122,7 +122,7 @@ def test_configs_match_the_generator_and_reference(syn_cfg):
 
 
 def test_exclusions_as_mmaction2_by_set_lookup(syn_cfg, tiny, tmp_path):
-    """Issue 75, item 4: ValidatedAVADataset drops the keyframes of
+    """Issue 75, item 4: AVAActorDataset drops the keyframes of
     ``exclude_file`` by a set lookup (mmaction2's ``filter_data`` compares
     every sample with every line: minutes at AVA's size), keeping exactly
     mmaction2's samples under its matching rule: the stripped line's first
@@ -425,7 +425,7 @@ def test_degenerate_boxes_are_rejected_or_dropped(syn_cfg, tiny, tmp_path):
 
 
 def test_drop_degenerate_drops_the_entity_ids_of_dropped_boxes():
-    from stmixer_mm.datasets import ValidatedAVADataset
+    from stmixer_mm.datasets import AVAActorDataset
     boxes = np.array(
         [[0.1, 0.1, 0.5, 0.5], [0.3, 0.2, 0.3, 0.9], [0.2, 0.2, 0.9, 0.9]],
         np.float32)
@@ -441,7 +441,7 @@ def test_drop_degenerate_drops_the_entity_ids_of_dropped_boxes():
             gt_bboxes=boxes[1:2],
             gt_labels=np.eye(1, 4, dtype=np.float32),
             entity_ids=np.array([7])))
-    kept = ValidatedAVADataset._drop_degenerate([info, only_bad])
+    kept = AVAActorDataset._drop_degenerate([info, only_bad])
     assert [k['img_key'] for k in kept] == ['v,0902']
     ann = kept[0]['ann']
     np.testing.assert_array_equal(ann['gt_bboxes'], boxes[[0, 2]])
@@ -455,7 +455,7 @@ TINY_AVA = REPO / 'tests' / 'data' / 'tiny_ava'
 
 def _tiny_ava_cfg(root, **kw):
     cfg = dict(
-        type='ValidatedAVADataset',
+        type='AVAActorDataset',
         ann_file=f'{root}/annotations/train.csv',
         exclude_file=f'{root}/annotations/train_excluded_timestamps.csv',
         label_file=f'{root}/annotations/label_map.pbtxt',
@@ -701,9 +701,9 @@ def test_person_ids_are_not_checked_without_track_ids(tmp_path):
     """A detector's data set (no PackTrackInputs) does not read the person
     ids; the tracker's is built from the unchanged csv, and from one whose
     shared id is on rows custom_classes leave out."""
-    from stmixer_mm.datasets import ValidatedAVADataset
+    from stmixer_mm.datasets import AVAActorDataset
     ds = _tracker_dataset({14: 1, 15: 1}, tmp_path, pipeline=[])()
-    assert isinstance(ds, ValidatedAVADataset) and len(ds) == 4
+    assert isinstance(ds, AVAActorDataset) and len(ds) == 4
     assert len(_tracker_dataset({}, tmp_path)()) == 4
     # lines 14, 15: actions 1 and 5 of person 2; custom_classes [2, 7]
     # keeps neither: the shared id reaches no sample
@@ -715,3 +715,17 @@ def test_person_ids_are_not_checked_without_track_ids(tmp_path):
                          tmp_path,
                          num_classes=3,
                          custom_classes=[2, 7])()) > 0
+
+
+def test_the_former_name_builds_the_same_data_set(tmp_path):
+    """type='ValidatedAVADataset' (the former name) still builds, with a
+    FutureWarning naming AVAActorDataset, the same samples."""
+    from stmixer_mm.datasets import AVAActorDataset
+    cfg = Config.fromfile(str(TRACKER_CFG)).train_dataloader.dataset
+    cfg.ann_file = str(TINY_AVA / 'annotations' / 'train.csv')
+    new = _build(copy.deepcopy(cfg))
+    with pytest.warns(FutureWarning, match="type='AVAActorDataset'"):
+        old = _build(dict(copy.deepcopy(cfg), type='ValidatedAVADataset'))
+    assert isinstance(old, AVAActorDataset) and type(new) is AVAActorDataset
+    assert [d['img_key']
+            for d in old.data_list] == [d['img_key'] for d in new.data_list]

@@ -1,4 +1,4 @@
-"""A frame file missing inside a frame folder (issue 83): ValidatedAVADataset
+"""A frame file missing inside a frame folder (issue 83): AVAActorDataset
 and TubeDataset refuse the folder at build naming its first missing file
 (mmaction2 clamped the AVA video to the frames before the gap and read
 keyframe 902's clip as frames [12, 12, 12, 12]), and the data set doctor
@@ -46,7 +46,7 @@ def _ava(tmp_path: Path, missing=()) -> Path:
 
 def _ava_cfg(root: Path) -> dict:
     return dict(
-        type='ValidatedAVADataset',
+        type='AVAActorDataset',
         ann_file=f'{root}/annotations/train.csv',
         exclude_file=f'{root}/annotations/train_excluded_timestamps.csv',
         label_file=f'{root}/annotations/label_map.pbtxt',

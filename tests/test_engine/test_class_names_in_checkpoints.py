@@ -22,7 +22,7 @@ TINY_LABELS = [
 @pytest.fixture(scope='module')
 def trained(tmp_path_factory):
     """One epoch of tools/train.py on the tiny AVA config (its dataset is a
-    ValidatedAVADataset: no classes in its own metainfo)."""
+    AVAActorDataset: no classes in its own metainfo)."""
     work = tmp_path_factory.mktemp('train')
     testing.python_tool('train.py', TINY_CFG, '--work-dir', str(work),
                         '--cfg-options', 'train_cfg.max_epochs=1')

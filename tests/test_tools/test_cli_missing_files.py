@@ -70,7 +70,7 @@ def test_the_data_files_of_wrapped_and_validation_sets_are_checked(tmp_path):
     (tmp_path / 'ann.csv').touch()
     (tmp_path / 'labels.pbtxt').touch()
     ava = dict(
-        type='ValidatedAVADataset',
+        type='AVAActorDataset',
         data_root=str(tmp_path),
         ann_file='ann.csv',  # joined with data_root, as mmengine does
         label_file=str(tmp_path / 'labels.pbtxt'))

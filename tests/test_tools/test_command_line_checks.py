@@ -137,8 +137,8 @@ def test_train_refuses_a_loop_that_trains_nothing(tools, tmp_path, options,
         check=False)
     last = proc.stderr.strip().splitlines()[-1]
     assert proc.returncode == 1, proc.stderr[-2000:]
-    assert last.startswith(f'train.py: error: {tools.TINY_CFG}: {key}: '
-                           'expected an int >= 1, got '), last
+    assert last.startswith(f'train.py: error: {tools.TINY_CFG}: {key} '
+                           'must be an int >= 1, got '), last
     assert not work.exists()
 
 
@@ -366,7 +366,7 @@ def test_quickstart_table_checks_the_config_before_claiming(
     assert proc.returncode == 1
     assert proc.stderr.strip().splitlines()[-1] == (
         f'tools/experiments/quickstart_table.py: error: {tools.TINY_CFG}: '
-        'train_cfg.max_epochs: expected an int >= 1, got 0 (the number of '
+        'train_cfg.max_epochs must be an int >= 1, got 0 (the number of '
         'epochs to train; below 1 nothing is trained)')
     assert not out.exists() and fake_runs['calls'] == []
 
@@ -411,10 +411,10 @@ def test_quickstart_table_failed_run_gives_its_claim_back(
         ('model.foo', "QUICKSTART_CFG_OPTIONS 'model.foo': no \"=\": expected "
          'KEY=VALUE'),
         ('train_cfg.max_epochs=0', 'with QUICKSTART_CFG_OPTIONS: '
-         'train_cfg.max_epochs: expected an int >= 1, got 0'),
+         'train_cfg.max_epochs must be an int >= 1, got 0'),
         # the second line read too (a plain read kept the first: silently lost)
         ('train_cfg.val_interval=1\ntrain_cfg.max_epochs=0',
-         'train_cfg.max_epochs: expected an int >= 1, got 0'),
+         'train_cfg.max_epochs must be an int >= 1, got 0'),
     ])
 def test_quickstart_checks_its_cfg_options_before_the_data(
         tmp_path, options, expected):

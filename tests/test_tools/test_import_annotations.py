@@ -141,7 +141,7 @@ def test_ava_config_builds_dataset(exports, tmp_path, capsys):
     copy = tmp_path / 'elsewhere' / 'my_config.py'
     shutil.copyfile(tmp_path / 'o' / 'config.py', copy)
     cfg, ds = _build(copy)
-    assert type(ds['train_dataloader']).__name__ == 'ValidatedAVADataset'
+    assert type(ds['train_dataloader']).__name__ == 'AVAActorDataset'
     assert len(ds['train_dataloader']) == 3 * SECONDS
     assert len(ds['val_dataloader']) == SECONDS
     assert cfg.model.roi_head.stage_head.num_actions == \
@@ -958,7 +958,7 @@ def test_config_base_without_the_package_mim_folder(monkeypatch, tmp_path):
     ('ava', 'broken.py', 'could not be read: SyntaxError'),
     ('ava', 'no_model.py', 'no model.type'),
     ('ava', 'tubes', "train_dataloader.dataset.type is 'TubeDataset'"),
-    ('tubes', 'ava', "train_dataloader.dataset.type is 'ValidatedAVADataset'"),
+    ('tubes', 'ava', "train_dataloader.dataset.type is 'AVAActorDataset'"),
 ])
 def test_base_config_is_checked_before_anything_is_written(
         exports, tmp_path, capsys, layout, base, why):

@@ -362,3 +362,11 @@ def test_torch_force_no_weights_only_load_set_later(tmp_path, monkeypatch):
         if 'TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD is set' in r.getMessage()
     ]
     assert len(warned) == 1 and warned[0].levelname == 'WARNING'
+
+
+def test_collect_env_refuses_an_unknown_flag(capsys):
+    from stmixer_mm.apps.collect_env import main
+    with pytest.raises(SystemExit) as err:
+        main(['--nosuch'])
+    assert err.value.code == 2
+    assert 'unrecognized arguments: --nosuch' in capsys.readouterr().err

@@ -55,7 +55,7 @@ def _checked(cfg_file, **options):
      'timestamp_start (900)'),
     ({
         'train_dataloader.dataset.frame_check': 'none'
-    }, 'train_dataloader.dataset', 'ValidatedAVADataset: frame_check must be'),
+    }, 'train_dataloader.dataset', 'AVAActorDataset: frame_check must be'),
     ({
         'val_evaluator.num_classes': '8'
     }, 'val_evaluator', "AVAMetric: num_classes must be an int >= 2, got '8'"),
@@ -76,7 +76,7 @@ def test_bad_setting_names_its_config_path(options, path, message, tmp_path):
     assert message in str(e.value), str(e.value)
     # the project's parts refuse the same value when a user's own script
     # builds them (Runner.from_cfg builds the model; data sets are built
-    # when a loop needs them; a ValidatedAVADataset checks the mmaction2
+    # when a loop needs them; a AVAActorDataset checks the mmaction2
     # steps of its pipeline); mmaction2's own classes (AVAMetric, a Flip
     # built alone) before a run only: importing stmixer_mm changes none
     section = next(iter(options)).split('.')[0]
@@ -277,21 +277,19 @@ def test_load_config_names_the_file(tmp_path):
      "did you mean ['AdamW'"),
     ({
         'optim_wrapper.optimizer.lr': -1e-4
-    },
-     'optim_wrapper.optimizer.lr: expected a finite number >= 0, got -0.0001'),
+    }, 'optim_wrapper.optimizer.lr must be a finite number >= 0, got -0.0001'),
     ({
         'optim_wrapper.optimizer.lr': float('inf')
-    }, 'optim_wrapper.optimizer.lr: expected a finite number >= 0, got inf'),
+    }, 'optim_wrapper.optimizer.lr must be a finite number >= 0, got inf'),
     ({
         'optim_wrapper.optimizer.weight_decay': float('nan')
-    }, 'optim_wrapper.optimizer.weight_decay: expected a finite number >= 0'),
+    }, 'optim_wrapper.optimizer.weight_decay must be a finite number >= 0'),
     ({
         'optim_wrapper.optimizer.fused': 'no'
-    },
-     "optim_wrapper.optimizer.fused: expected True, False or None, got 'no'"),
+    }, "optim_wrapper.optimizer.fused must be True, False or None, got 'no'"),
     ({
         'optim_wrapper.optimizer.foreach': 1
-    }, 'optim_wrapper.optimizer.foreach: expected True, False or None, got 1'),
+    }, 'optim_wrapper.optimizer.foreach must be True, False or None, got 1'),
     ({
         'optim_wrapper.optimizer': dict(type='RMSprop', lr=1e-3, fused=True)
     }, 'optim_wrapper.optimizer.fused: RMSprop takes no fused'),
@@ -301,13 +299,13 @@ def test_load_config_names_the_file(tmp_path):
      "scheduler; did you mean ['LinearLR'"),
     ({
         'train_dataloader.batch_size': 0
-    }, 'train_dataloader.batch_size: expected an int >= 1, got 0'),
+    }, 'train_dataloader.batch_size must be an int >= 1, got 0'),
     ({
         'val_dataloader.batch_size': 2.0
-    }, 'val_dataloader.batch_size: expected an int >= 1, got 2.0'),
+    }, 'val_dataloader.batch_size must be an int >= 1, got 2.0'),
     ({
         'train_dataloader.num_workers': -1
-    }, 'train_dataloader.num_workers: expected an int >= 0, got -1'),
+    }, 'train_dataloader.num_workers must be an int >= 0, got -1'),
     ({
         'train_dataloader.prefetch_factor': 2,
         'train_dataloader.num_workers': 0
@@ -347,21 +345,21 @@ def test_training_settings_are_checked_before_the_run(options, message):
     }, "unexpected keyword argument 'ends'"),
     ({
         'optim_wrapper.accumulative_counts': 0
-    }, 'optim_wrapper.accumulative_counts: expected an int >= 1'),
+    }, 'optim_wrapper.accumulative_counts must be an int >= 1'),
     ({
         'default_hooks.checkpoint.interval': 0
-    }, 'default_hooks.checkpoint.interval: expected an int >= 1 (or -1: no '
+    }, 'default_hooks.checkpoint.interval must be an int >= 1 (or -1: no '
      'periodic checkpoint), got 0 (0 saved no checkpoint, silently)'),
     ({
         'train_dataloader.pin_memory': 'yes'
-    }, "train_dataloader.pin_memory: expected True or False, got 'yes'"),
+    }, "train_dataloader.pin_memory must be True or False, got 'yes'"),
     ({
         'val_dataloader.persistent_workers': 1
-    }, 'val_dataloader.persistent_workers: expected True or False, got 1'),
+    }, 'val_dataloader.persistent_workers must be True or False, got 1'),
     ({
         'test_dataloader.num_workers': 2,
         'test_dataloader.prefetch_factor': 0
-    }, 'test_dataloader.prefetch_factor: expected an int >= 1 or None, got 0'),
+    }, 'test_dataloader.prefetch_factor must be an int >= 1 or None, got 0'),
 ])
 def test_what_mmengine_and_torch_refuse_later_is_refused_before(
         options, message):

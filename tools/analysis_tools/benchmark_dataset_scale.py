@@ -1,7 +1,7 @@
 """Data set start and the doctor at scale (issue 75, items 3 and 5).
 
 ``--doctor``: the doctor's AVA checks (``check_ava_split``, no frame folder)
-and the build of ``ValidatedAVADataset`` on a synthetic AVA v2.2-sized csv
+and the build of ``AVAActorDataset`` on a synthetic AVA v2.2-sized csv
 (``--fraction`` of its 1.26 M rows), each in a fresh process: seconds, peak
 RSS above the import (VmHWM reset once imported) and a digest of the
 doctor's findings. ``--frames``: the frame check of ``use_frames=True``
@@ -170,7 +170,7 @@ def measure(what: str,
     """One measurement in this process (call in a fresh one).
 
     Args:
-        what (str): ``'doctor'``, ``'dataset'`` (``ValidatedAVADataset``) or
+        what (str): ``'doctor'``, ``'dataset'`` (``AVAActorDataset``) or
             ``'mmaction2'`` (mmaction2's ``AVADataset``).
         csv_path (str): The AVA csv.
         frame_root (str): ``data_prefix.img`` (``use_frames=True``); empty:
@@ -188,7 +188,7 @@ def measure(what: str,
     import stmixer_mm  # noqa: F401
     from stmixer_mm.apps.dataset_doctor.ava import check_ava_split
     from stmixer_mm.apps.dataset_doctor.report import DatasetReport
-    from stmixer_mm.datasets import ValidatedAVADataset
+    from stmixer_mm.datasets import AVAActorDataset
     ds = dict(
         ann_file=csv_path,
         pipeline=[],
@@ -212,10 +212,10 @@ def measure(what: str,
         out['digest'] = hashlib.sha256(
             text.replace(csv_path, '<csv>').encode()).hexdigest()[:16]
     else:
-        cls = AVADataset if what == 'mmaction2' else ValidatedAVADataset
+        cls = AVADataset if what == 'mmaction2' else AVAActorDataset
         extra = dict(frame_check=frame_check) if (
             what == 'dataset' and 'frame_check' in inspect.signature(
-                ValidatedAVADataset.__init__).parameters) else {}
+                AVAActorDataset.__init__).parameters) else {}
         out['samples'] = len(cls(**ds, **extra))
     out['seconds'] = round(time.perf_counter() - start, 2)
     out['peak_above_import_mib'] = round((peak_of() - base) / 1024, 1)
@@ -260,7 +260,7 @@ def measure_pipeline(csv_path: str,
     """The training data pipeline of the AVA v2.2 configs
     (``configs/_base_/datasets/ava22.py``'s ``train_pipeline``: 16 x 4
     frames, decode, short-side resize 256-320, flip, format, pack) on
-    ``samples`` samples drawn at random from ``ValidatedAVADataset`` over
+    ``samples`` samples drawn at random from ``AVAActorDataset`` over
     ``csv_path`` (``frame_check='skip'``), one process, as one dataloader
     worker runs it.
 
@@ -282,7 +282,7 @@ def measure_pipeline(csv_path: str,
     from mmengine.registry import init_default_scope
 
     import stmixer_mm  # noqa: F401
-    from stmixer_mm.datasets import ValidatedAVADataset
+    from stmixer_mm.datasets import AVAActorDataset
     init_default_scope('stmixer_mm')
     repo = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
     cfg = Config.fromfile(
@@ -295,7 +295,7 @@ def measure_pipeline(csv_path: str,
     ]
     base, peak_of = _peak_meter()
     start = time.perf_counter()
-    ds = (AVADataset if mmaction2 else ValidatedAVADataset)(
+    ds = (AVADataset if mmaction2 else AVAActorDataset)(
         ann_file=csv_path,
         pipeline=pipeline,
         data_prefix=dict(img=frame_root),

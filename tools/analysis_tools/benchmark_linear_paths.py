@@ -2,7 +2,7 @@
 linking (``build_tubes`` on tracks of N frames), the data set doctor's
 ``linear_runs`` (one ground-truth tube moving linearly over N frames) and
 the AVA exclusion of keyframes (mmaction2's ``AVADataset.filter_data``
-against ``ValidatedAVADataset``'s, N keyframes, 1 % excluded).
+against ``AVAActorDataset``'s, N keyframes, 1 % excluded).
 
 Medians of ``--repeats`` runs and the growth exponent between successive
 sizes. Run it on one thread (``OMP_NUM_THREADS=1``); to time another
@@ -63,7 +63,7 @@ def _runs_case(n):
 def _ava_cases(n, folder):
     from mmaction.datasets import AVADataset
 
-    from stmixer_mm.datasets import ValidatedAVADataset
+    from stmixer_mm.datasets import AVAActorDataset
     videos = max(1, n // 897)  # AVA: 897 keyframes (902..1798) per video
     data_list = [
         dict(video_id=f'video{i % videos:05d}', timestamp=902 + i // videos)
@@ -75,8 +75,8 @@ def _ava_cases(n, folder):
             f.write(f'{d["video_id"]},{d["timestamp"]}\n')
     host = SimpleNamespace(data_list=data_list, exclude_file=path)
     return (lambda: AVADataset.filter_data(host),
-            lambda: ValidatedAVADataset._not_excluded(host)
-            if hasattr(ValidatedAVADataset, '_not_excluded') else None)
+            lambda: AVAActorDataset._not_excluded(host)
+            if hasattr(AVAActorDataset, '_not_excluded') else None)
 
 
 def _table(name, sizes, times):
@@ -115,7 +115,7 @@ def main():
         with tempfile.TemporaryDirectory() as folder:
             cases = [_ava_cases(n, folder) for n in args.ava]
             for i, name in enumerate(('mmaction2 AVADataset.filter_data',
-                                      'ValidatedAVADataset filter')):
+                                      'AVAActorDataset filter')):
                 _table(f'{name}, N keyframes, 1 % excluded', args.ava,
                        [_median_time(c[i], args.repeats) for c in cases])
     print(f'\nload average {os.getloadavg()[0]:.2f}')

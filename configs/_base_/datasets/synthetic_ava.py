@@ -12,7 +12,7 @@
 # configs/_base_/default_runtime.py: mmengine refuses a key defined by two
 # bases of one config.
 
-dataset_type = 'ValidatedAVADataset'  # AVADataset + input checks
+dataset_type = 'AVAActorDataset'  # AVADataset + actors' tracks, masks, etc.
 data_root = 'data/synthetic_ava'
 frames_root = f'{data_root}/rawframes'
 anno_root = f'{data_root}/annotations'

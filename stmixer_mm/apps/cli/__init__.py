@@ -43,6 +43,7 @@ _AVA_FILES = (('label_file', 'AVA label map',
                False), ('ann_file', 'AVA annotation file', True),
               ('exclude_file', 'AVA excluded-timestamps file', False))
 DATA_FILES = {
+    'AVAActorDataset': _AVA_FILES,
     'ValidatedAVADataset': _AVA_FILES,
     'AVADataset': _AVA_FILES,
     'TubeDataset': (('ann_file', 'ACT ground-truth pickle', True), ),

@@ -61,7 +61,7 @@ def generate_synthetic_ava(out_dir: str,
     ``num_empty_{train,val}_videos`` videos with nobody in them follow each
     split's other videos (which do not change); their keyframes are listed
     in ``annotations/{train,val}_empty_keyframes.csv`` (for
-    ``ValidatedAVADataset(empty_keyframe_file=...)``; not written for a
+    ``AVAActorDataset(empty_keyframe_file=...)``; not written for a
     split without them).
 
     Returns:

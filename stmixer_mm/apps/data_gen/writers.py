@@ -31,7 +31,7 @@ def write_rows(path: str, rows: Iterable[Tuple]) -> None:
 
 def write_excluded(path: str, excluded: Iterable[Tuple[str, int]]) -> None:
     """A ``video_id, timestamp`` csv: AVA's excluded-timestamps file, or the
-    empty-keyframes file of :class:`ValidatedAVADataset`."""
+    empty-keyframes file of :class:`AVAActorDataset`."""
     with open(path, 'w') as f:
         for vid, ts in excluded:
             f.write(f'{vid},{ts:04d}\n')

@@ -80,7 +80,7 @@ def check_dataset_config(
             report.add(ERROR, 'config', str(e.args[0]), split=split)
             continue
         kind = type_name(ds.get('type'))
-        if kind in ('AVADataset', 'ValidatedAVADataset'):
+        if kind in ('AVADataset', 'AVAActorDataset', 'ValidatedAVADataset'):
             try:
                 columns[split] = check_ava_split(report, cfg, split)
             except Exception as e:  # noqa: B902 - reported, not raised
@@ -98,12 +98,13 @@ def check_dataset_config(
         built[split] = dataset
         if kind == 'TubeDataset':
             columns[split] = check_tube_dataset(report, cfg, split, dataset)
-        elif kind not in ('AVADataset', 'ValidatedAVADataset'):
+        elif kind not in ('AVADataset', 'AVAActorDataset',
+                          'ValidatedAVADataset'):
             report.add(
                 WARNING,
                 'unchecked',
                 f'{kind}: only building the data set was checked (the '
-                'doctor knows ValidatedAVADataset and TubeDataset)',
+                'doctor knows AVAActorDataset and TubeDataset)',
                 split=split)
     unnamed = []
     if columns:

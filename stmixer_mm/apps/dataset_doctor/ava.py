@@ -137,7 +137,7 @@ def check_ava_split(report: DatasetReport, cfg, split: str) -> int:
     excluded = set(
         keyframe_file('exclude_file', 'AVA excluded-timestamps file'))
     empty_file = ds.get('empty_keyframe_file')
-    if empty_file is not None:  # ValidatedAVADataset's keyframes of nobody
+    if empty_file is not None:  # AVAActorDataset's keyframes of nobody
         empties = keyframe_file('empty_keyframe_file', 'empty-keyframes file')
         annotated = {(rows.videos[v], t)
                      for v, t in rows.keyframes()[0].tolist()}

@@ -278,7 +278,7 @@ def write_config(out_dir: str, root: str, layout: str, base_config: str,
         out_dir (str): The folder written to.
         root (str): The data set's final folder; the config's paths are
             absolute under it.
-        layout (str): ``'ava'`` (``ValidatedAVADataset`` and
+        layout (str): ``'ava'`` (``AVAActorDataset`` and
             ``AVAMetric``) or ``'tubes'`` (``TubeDataset`` and
             ``TubeMetric``).
         base_config (str): The config inherited (:func:`config_base`).
@@ -308,7 +308,7 @@ num_classes = {num_actions + 1}  # 1-based ids + column 0
 label_file = '{ann}/label_map.pbtxt'
 frames_root = '{root}/rawframes'
 imported_dataset = dict(
-    type='ValidatedAVADataset',
+    type='AVAActorDataset',
     label_file=label_file,
     num_classes=num_classes,
     fps={result.get('fps', 'None')},

@@ -76,7 +76,7 @@ class LoadForecastTargets(BaseTransform):
             raise ValueError(
                 f'LoadForecastTargets: {_where(results)} has no {missing}: '
                 'build the dataset with TubeDataset(forecast_horizons=...) '
-                'or ValidatedAVADataset(forecast_horizons=...)')
+                'or AVAActorDataset(forecast_horizons=...)')
         t = int(results['timestamp'])
         horizons = tuple(int(h) for h in results['forecast_horizons'])
         nframes = int(results['total_frames'])

@@ -20,7 +20,7 @@ class LoadActorMasks(BaseTransform):
     Place it after the geometric transforms, before :class:`PackActorInputs`:
     masks are read at ``original_shape``, resized to ``img_shape`` (nearest)
     and flipped as the frames; crops are refused (a mask cannot follow them).
-    Sources: ``gt_masks_rle`` (``ValidatedAVADataset(mask_file=...)``) or
+    Sources: ``gt_masks_rle`` (``AVAActorDataset(mask_file=...)``) or
     ``puppet_mask_file`` (``TubeDataset(mask_root=...)``; the last file read
     is cached). A sample without ``gt_bboxes`` (inference) is passed through.
     Added keys: ``gt_masks`` (bool ``[n, h, w]``).
@@ -63,7 +63,7 @@ class LoadActorMasks(BaseTransform):
         else:
             raise ValueError(
                 f'LoadActorMasks: {_where(results)} has no masks: give the '
-                'dataset its masks (ValidatedAVADataset(mask_file=...), '
+                'dataset its masks (AVAActorDataset(mask_file=...), '
                 'TubeDataset(mask_root=...); docs/en/masks.md)')
         if len(masks) != num_boxes:
             raise ValueError(

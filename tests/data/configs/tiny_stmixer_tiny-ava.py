@@ -13,7 +13,7 @@
 # this file is read, so overriding it alone changes nothing.
 _base_ = ['../../../configs/_base_/default_runtime.py']
 
-dataset_type = 'ValidatedAVADataset'
+dataset_type = 'AVAActorDataset'
 data_root = '{{ fileDirname }}/../tiny_ava'
 frames_root = f'{data_root}/rawframes'
 anno_root = f'{data_root}/annotations'

@@ -1,7 +1,7 @@
 """The data set doctor (stmixer_mm.apps.dataset_doctor): each cause of a
 silent mAP 0 found on a broken copy of the tiny AVA fixture (and of a tube
 set), every ERROR also refused by the data set's build, and the per-video
-``shot_info`` of ValidatedAVADataset."""
+``shot_info`` of AVAActorDataset."""
 import os
 import pickle
 import re
@@ -952,7 +952,7 @@ def test_frame_check_skip_fails_at_the_first_read(data):
     ds_cfg.frame_check = 'list'
     with pytest.raises(
             ValueError,
-            match=r"ValidatedAVADataset: frame_check must be one of "
+            match=r"AVAActorDataset: frame_check must be one of "
             r"\('scan', 'skip'\), got 'list'"):
         DATASETS.build(ds_cfg)
 

@@ -237,7 +237,7 @@ def test_declared_checks_of_the_forecast_data(tmp_path):
         check_settings(
             dict(type='SampleTubeFrames', clip_len=4, keyframe='middle'))
     ava = dict(
-        type='ValidatedAVADataset', ann_file='x.csv', forecast_horizons=(30, ))
+        type='AVAActorDataset', ann_file='x.csv', forecast_horizons=(30, ))
     with pytest.raises(
             ValueError,
             match=r'pipeline\[0\] SampleAVAFrames centres the '
@@ -249,7 +249,7 @@ def test_declared_checks_of_the_forecast_data(tmp_path):
 
 
 def test_ava_futures_by_entity_id_and_a_training_step(tools):
-    """ValidatedAVADataset(forecast_horizons=(fps, )): each row's person
+    """AVAActorDataset(forecast_horizons=(fps, )): each row's person
     (entity id) at the next keyframe, read from the csv; the causal clip
     ends at the keyframe; the tiny model with a forecast head trains on a
     batch (finite forecast losses)."""

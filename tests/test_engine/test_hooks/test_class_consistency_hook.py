@@ -19,7 +19,7 @@ class TubeDataset:
         return []
 
 
-class ValidatedAVADataset(TubeDataset):
+class AVAActorDataset(TubeDataset):
     pass
 
 
@@ -41,9 +41,9 @@ def test_tube_labels_must_equal_num_actions():
 
 
 def test_ava_counts_the_background_column():
-    check_model_fits_dataset(_model(7), ValidatedAVADataset(8), 'val')
+    check_model_fits_dataset(_model(7), AVAActorDataset(8), 'val')
     with pytest.raises(ValueError, match='needs num_actions=7'):
-        check_model_fits_dataset(_model(8), ValidatedAVADataset(8), 'val')
+        check_model_fits_dataset(_model(8), AVAActorDataset(8), 'val')
 
 
 def test_wrapped_dataset_and_other_conventions():

@@ -12,13 +12,13 @@ from mmaction.datasets import (
 )
 from mmengine.dataset import DefaultSampler
 from stmixer_mm.datasets import (
+    AVAActorDataset,
     CheckedRawFrameDecode,
     RandomShortSideResize,
-    ValidatedAVADataset,
 )
 from stmixer_mm.evaluation import CompactAVAMetric
 
-dataset_type = 'ValidatedAVADataset'
+dataset_type = 'AVAActorDataset'
 data_root = 'data/ava'
 frames_root = 'data/ava/rawframes'
 anno_root = 'data/ava/annotations'
@@ -75,7 +75,7 @@ val_pipeline = [
 ]
 test_pipeline = val_pipeline
 dataset_common = dict(
-    type=ValidatedAVADataset,
+    type=AVAActorDataset,
     label_file='data/ava/annotations/ava_action_list_v2.2_for_activitynet_2019.pbtxt',
     num_classes=81,
     fps=30,
@@ -93,7 +93,7 @@ train_dataloader = dict(
         ann_file='data/ava/annotations/ava_train_v2.2.csv',
         exclude_file='data/ava/annotations/ava_train_excluded_timestamps_v2.2.csv',
         pipeline=train_pipeline,
-        type=ValidatedAVADataset,
+        type=AVAActorDataset,
         label_file='data/ava/annotations/ava_action_list_v2.2_for_activitynet_2019.pbtxt',
         num_classes=81,
         fps=30,
@@ -113,7 +113,7 @@ val_dataloader = dict(
         exclude_file='data/ava/annotations/ava_val_excluded_timestamps_v2.2.csv',
         pipeline=val_pipeline,
         test_mode=True,
-        type=ValidatedAVADataset,
+        type=AVAActorDataset,
         label_file='data/ava/annotations/ava_action_list_v2.2_for_activitynet_2019.pbtxt',
         num_classes=81,
         fps=30,
@@ -133,7 +133,7 @@ test_dataloader = dict(
         exclude_file='data/ava/annotations/ava_val_excluded_timestamps_v2.2.csv',
         pipeline=val_pipeline,
         test_mode=True,
-        type=ValidatedAVADataset,
+        type=AVAActorDataset,
         label_file='data/ava/annotations/ava_action_list_v2.2_for_activitynet_2019.pbtxt',
         num_classes=81,
         fps=30,

@@ -13,12 +13,12 @@ from mmaction.datasets import (
 from mmaction.evaluation import AVAMetric
 from mmengine.dataset import DefaultSampler
 from stmixer_mm.datasets import (
+    AVAActorDataset,
     CheckedRawFrameDecode,
     RandomShortSideResize,
-    ValidatedAVADataset,
 )
 
-dataset_type = 'ValidatedAVADataset'
+dataset_type = 'AVAActorDataset'
 data_root = 'data/synthetic_ava'
 frames_root = 'data/synthetic_ava/rawframes'
 anno_root = 'data/synthetic_ava/annotations'
@@ -69,7 +69,7 @@ val_pipeline = [
 ]
 test_pipeline = val_pipeline
 dataset_common = dict(
-    type=ValidatedAVADataset,
+    type=AVAActorDataset,
     label_file='data/synthetic_ava/annotations/label_map.pbtxt',
     num_classes=8,
     fps=16,
@@ -87,7 +87,7 @@ train_dataloader = dict(
         ann_file='data/synthetic_ava/annotations/train.csv',
         exclude_file='data/synthetic_ava/annotations/train_excluded_timestamps.csv',
         pipeline=train_pipeline,
-        type=ValidatedAVADataset,
+        type=AVAActorDataset,
         label_file='data/synthetic_ava/annotations/label_map.pbtxt',
         num_classes=8,
         fps=16,
@@ -107,7 +107,7 @@ val_dataloader = dict(
         exclude_file='data/synthetic_ava/annotations/val_excluded_timestamps.csv',
         pipeline=val_pipeline,
         test_mode=True,
-        type=ValidatedAVADataset,
+        type=AVAActorDataset,
         label_file='data/synthetic_ava/annotations/label_map.pbtxt',
         num_classes=8,
         fps=16,
@@ -127,7 +127,7 @@ test_dataloader = dict(
         exclude_file='data/synthetic_ava/annotations/val_excluded_timestamps.csv',
         pipeline=val_pipeline,
         test_mode=True,
-        type=ValidatedAVADataset,
+        type=AVAActorDataset,
         label_file='data/synthetic_ava/annotations/label_map.pbtxt',
         num_classes=8,
         fps=16,
