@@ -3,45 +3,7 @@ boxes normalised to [0, 1] and finite, each sample once, each sample known
 to the ground truth, and at least one sample (a metric given pixel boxes, a
 keyframe twice, the ids of another data set or nothing at all would
 otherwise report a wrong number and exit 0)."""
-from typing import Any, Callable, Hashable, Mapping, Optional, Sequence
-
-import numpy as np
-
-from stmixer_mm.evaluation.functional.arrays import check_predictions
-
-
-def check_normalised_boxes(where: str,
-                           boxes: Mapping[str, Any],
-                           finite: Optional[Mapping[str, Any]] = None,
-                           hint: str = '') -> None:
-    """Refuse boxes that are not finite or outside [0, 1] (a model's boxes
-    are clipped to the frame and divided by its size: a coordinate above 1
-    is a pixel box, which matches nothing), and ``finite`` arrays with a
-    NaN or infinity.
-
-    Args:
-        where (str): The sample, e.g. ``"video 'v' frame 3"``.
-        boxes (Mapping[str, array]): ``{field: (..., 4) x1 y1 x2 y2}``.
-        finite (Mapping[str, array], optional): ``{field: array}`` (the
-            scores) that must be finite. Defaults to None.
-        hint (str): Appended to the message of a box outside [0, 1].
-            Defaults to ``''``.
-
-    Raises:
-        ValueError: ``where``, the field, the index of the first bad
-            coordinate, its value and what was expected.
-    """
-    check_predictions(where, finite=dict(boxes, **(finite or {})))
-    for name, arr in boxes.items():
-        arr = np.asarray(arr, np.float64)
-        bad = (arr < 0) | (arr > 1)
-        if bad.any():
-            i = tuple(int(j) for j in np.argwhere(bad)[0])
-            raise ValueError(
-                f'{where}: pred_instances.{name}{list(i)} = '
-                f'{np.round(arr[i], 4).tolist()} is outside [0, 1] (pixels?)'
-                ': expected x1 y1 x2 y2 normalised by the frame width and '
-                f'height{hint}')
+from typing import Callable, Hashable, Optional, Sequence
 
 
 def _describe_key(key: Hashable, what: str = 'timestamp') -> str:

@@ -13,8 +13,7 @@ from pycocotools.cocoeval import COCOeval
 
 from stmixer_mm.datasets.mask_rle import encode_mask, mask_area
 from stmixer_mm.evaluation.functional.arrays import check_predictions, to_numpy
-from stmixer_mm.evaluation.functional.sample_checks import (
-    check_normalised_boxes, check_sample_keys)
+from stmixer_mm.evaluation.functional.sample_checks import check_sample_keys
 from stmixer_mm.registry import METRICS
 
 #: the summary entries reported, as (key, index into COCOeval.stats)
@@ -102,9 +101,9 @@ class ActorMaskMetric(BaseMetric):
             if self.box_format == 'normalized':
                 # the AVA heads clip normalised boxes to [0, 1): a larger
                 # coordinate is a pixel box, which would score a box AP of 0
-                check_normalised_boxes(
+                check_predictions(
                     f'ActorMaskMetric: sample {where!r}',
-                    dict(bboxes=boxes),
+                    normalised=dict(bboxes=boxes),
                     hint="; or set box_format='pixel' (a model with "
                     "label_convention='mmdet')")
                 boxes = boxes * [w, h, w, h]

@@ -6,11 +6,9 @@ from typing import Any, List, Optional, Sequence, Tuple
 from mmaction.evaluation import AVAMetric
 from mmengine.logging import print_log
 
-from stmixer_mm.evaluation.functional.arrays import to_numpy
+from stmixer_mm.evaluation.functional.arrays import check_predictions, to_numpy
 from stmixer_mm.evaluation.functional.ava_frame_map import (ava_frame_map,
                                                             compact_detections)
-from stmixer_mm.evaluation.functional.sample_checks import \
-    check_normalised_boxes
 from stmixer_mm.registry import METRICS
 from stmixer_mm.utils.checks import check_ints
 
@@ -129,8 +127,10 @@ class CompactAVAMetric(AVAMetric):
                     'pred_instances.scores [n, num_classes='
                     f'{self.num_classes}], got {list(bboxes.shape)} and '
                     f'{list(scores.shape)}')
-            check_normalised_boxes(
-                where, dict(bboxes=bboxes), finite=dict(scores=scores))
+            check_predictions(
+                where,
+                normalised=dict(bboxes=bboxes),
+                finite=dict(scores=scores))
             labels, rows = compact_detections(pred['bboxes'], pred['scores'],
                                               self.num_classes,
                                               self.action_thr,

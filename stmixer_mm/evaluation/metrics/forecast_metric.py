@@ -9,8 +9,8 @@ from mmengine.logging import MMLogger
 
 from stmixer_mm.evaluation.functional import forecast as fc
 from stmixer_mm.evaluation.functional.arrays import check_predictions, to_numpy
-from stmixer_mm.evaluation.functional.sample_checks import (
-    act_frame_check, check_normalised_boxes, check_sample_keys)
+from stmixer_mm.evaluation.functional.sample_checks import (act_frame_check,
+                                                            check_sample_keys)
 from stmixer_mm.registry import METRICS
 from stmixer_mm.utils.checks import check_ints, check_range
 from .tube_metric import load_split
@@ -134,8 +134,8 @@ class ForecastMetric(BaseMetric):
                     person_scores=persons,
                     future_scores=future_scores,
                     future_visible=visible))
-            check_normalised_boxes(where,
-                                   dict(bboxes=boxes, future_bboxes=future))
+            check_predictions(
+                where, normalised=dict(bboxes=boxes, future_bboxes=future))
             self.results.append(
                 (video, frame, horizons, boxes * scale, scores, persons,
                  future * scale, future_scores, visible))

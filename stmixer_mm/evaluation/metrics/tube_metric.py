@@ -10,12 +10,12 @@ from stmixer_mm.datasets.act_annotations import ACT_KEYS, load_act_annotations
 from stmixer_mm.evaluation.functional import (interpolate_tubelets,
                                               link_tubelets,
                                               tubelet_frame_dets)
-from stmixer_mm.evaluation.functional.arrays import to_numpy
+from stmixer_mm.evaluation.functional.arrays import check_predictions, to_numpy
 from stmixer_mm.evaluation.functional.protocol_utils import (PackedFrames,
                                                              link_value,
                                                              unknown_link_keys)
-from stmixer_mm.evaluation.functional.sample_checks import (
-    act_frame_check, check_normalised_boxes, check_sample_keys)
+from stmixer_mm.evaluation.functional.sample_checks import (act_frame_check,
+                                                            check_sample_keys)
 from stmixer_mm.evaluation.functional.tube_protocols import (TUBE_PROTOCOLS,
                                                              evaluate)
 from stmixer_mm.registry import METRICS
@@ -231,9 +231,9 @@ class TubeMetric(BaseMetric):
                     'pred_instances.bboxes [n, 4] and pred_instances.scores '
                     f'[n, num_classes(+1)], got {list(bboxes.shape)} and '
                     f'{list(scores.shape)}')
-            check_normalised_boxes(
+            check_predictions(
                 f'video {video!r} frame {sample["timestamp"]}',
-                dict(bboxes=bboxes),
+                normalised=dict(bboxes=bboxes),
                 finite=dict(scores=scores))
             ids = pred['track_ids'] if 'track_ids' in pred else None
             if ids is not None:
@@ -273,7 +273,7 @@ class TubeMetric(BaseMetric):
                 f'{where}: pred_instances.tubelet_bboxes has shape '
                 f'{list(boxes.shape)}, expected [{n}, {len(frames)}, 4] '
                 '(one box per detection and tubelet frame)')
-        check_normalised_boxes(where, dict(tubelet_bboxes=boxes))
+        check_predictions(where, normalised=dict(tubelet_bboxes=boxes))
         return boxes, frames
 
     @staticmethod
