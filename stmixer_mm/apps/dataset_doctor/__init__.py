@@ -11,7 +11,6 @@ from stmixer_mm.apps.dataset_doctor.ava import check_ava_split
 # yapf: disable  (isort wraps this import; yapf would re-wrap it)
 from stmixer_mm.apps.dataset_doctor.common import (check_class_coverage,
                                                    check_num_classes,
-                                                   check_unnamed_classes,
                                                    linear_runs, resize_factor,
                                                    split_dataset_cfg)
 # yapf: enable
@@ -108,8 +107,7 @@ def check_dataset_config(
                 split=split)
     unnamed = []
     if columns:
-        sources = check_num_classes(report, cfg, columns)
-        unnamed = check_unnamed_classes(report, sources)
+        unnamed = check_num_classes(report, cfg, columns)
     problem = metric_custom_classes(cfg)
     if problem:
         report.add(ERROR, 'custom_classes', problem)

@@ -300,19 +300,22 @@ def _sources_text(sources: Dict[str, int]) -> str:
 
 
 def check_num_classes(report: DatasetReport, cfg,
-                      dataset_classes: Dict[str, int]) -> Dict[str, int]:
+                      dataset_classes: Dict[str, int]) -> List[int]:
     """Check that the model, data sets and evaluators agree on the score
-    columns; return them (:func:`score_columns`).
+    columns (:func:`score_columns`), and warn about the columns beyond the
+    largest named class (gaps below are normal: AVA names 60 of 80 ids).
 
     Args:
-        report (DatasetReport): Receives an ``ERROR`` where they differ or
-            the model has several ``num_actions``.
+        report (DatasetReport): Its ``class_names`` are read; receives an
+            ``ERROR`` where the columns differ or the model has several
+            ``num_actions``, a ``WARNING`` for unnamed columns.
         cfg (Config): The config.
         dataset_classes (dict[str, int]): ``{split: score columns}`` of the
             checked data sets.
 
     Returns:
-        dict[str, int]: :func:`score_columns`.
+        list[int]: The unnamed columns: from the largest named one + 1 to
+        the largest number of score columns - 1; empty without names.
     """
     actions = _model_actions(cfg)
     if len(actions) > 1:
@@ -327,24 +330,6 @@ def check_num_classes(report: DatasetReport, cfg,
             '; they must agree (AVA: num_classes = largest label id + 1, '
             'num_actions = num_classes - 1; tubes: num_actions = number '
             'of labels)')
-    return sources
-
-
-def check_unnamed_classes(report: DatasetReport,
-                          sources: Dict[str, int]) -> List[int]:
-    """Warn about (and return) the class columns beyond the largest named
-    one (gaps below are normal: AVA names 60 of 80 ids).
-
-    Args:
-        report (DatasetReport): Its ``class_names`` are read; receives the
-            warning.
-        sources (dict[str, int]): ``{source: score columns}``
-            (:func:`score_columns`).
-
-    Returns:
-        list[int]: The columns from the largest named one + 1 to the
-        largest number of score columns - 1; empty without names.
-    """
     if not sources or not report.class_names:
         return []
     top = max(report.class_names)
