@@ -19,6 +19,7 @@ from stmixer_mm.datasets.transforms.tubelets import output_positions
 from stmixer_mm.engine import (check_checkpoint_dict, check_checkpoint_fits,
                                checkpoint_state_dict)
 from stmixer_mm.registry import MODELS
+from stmixer_mm.utils.checks import check_ints
 from stmixer_mm.utils.type_names import type_name
 from .config_files import ConfigSettingError, load_config
 from .video_io import VideoReadError, check_frames, is_live_spec, open_source
@@ -204,12 +205,11 @@ def check_batch_size(model: torch.nn.Module, batch_size) -> None:
         batch_size (int): Clips per forward pass.
 
     Raises:
-        ValueError: ``batch_size`` is not an int >= 1, or is > 1 for a
+        ValueError: ``batch_size`` is not an int >= 1 (naming
+            ``STMixerInferencer``), or is > 1 for a
             model with ``reset_tracks``.
     """
-    if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-        raise ValueError('batch_size must be a positive number of clips, '
-                         f'got {batch_size!r}')
+    check_ints('STMixerInferencer', batch_size=batch_size)
     if batch_size > 1 and hasattr(model, 'reset_tracks'):
         raise ValueError(
             f'batch_size={batch_size}: a model with track queries '

@@ -123,7 +123,8 @@ def test_visualization_and_datasamples(inferencer, frames):
 def test_bad_arguments_and_inputs_are_named(inferencer, frames, tmp_path):
     with pytest.raises(ValueError, match='unknown argument'):
         inferencer(frames, strides=4)
-    with pytest.raises(ValueError, match='positive number of clips'):
+    with pytest.raises(
+            ValueError, match='STMixerInferencer: batch_size must be an int'):
         inferencer(frames, batch_size=0)
     with pytest.raises(
             ValueError, match='STMixerInferencer: stride must be an int >= 1'):
