@@ -296,6 +296,22 @@ def _official_in_memory(model: torch.nn.Module,
             '--config check refuses them for this config too.')
 
 
+def _mismatch_of(model: torch.nn.Module, checkpoint: dict,
+                 source: str) -> Tuple[Dict[str, List], Optional[str]]:
+    """The checks every load runs (a dict, each weight a tensor of the
+    model's dtype kind), then the checkpoint's mismatch with ``model``
+    (:func:`state_dict_mismatches`) and the sentence that names an official
+    checkpoint converted in memory (None for another one)."""
+    check_checkpoint_dict(checkpoint, source)
+    official = _official_in_memory(model, checkpoint)
+    state = checkpoint_state_dict(checkpoint)
+    try:  # every weight a tensor of the model's dtype kind
+        check_state_dict_values(state, unwrap_model(model).state_dict())
+    except ValueError as e:
+        raise CheckpointFileError(f'{source}: {e}') from None
+    return state_dict_mismatches(model, state), official
+
+
 def check_checkpoint_fits(model: torch.nn.Module,
                           checkpoint: dict,
                           strict: bool = True,
@@ -323,14 +339,7 @@ def check_checkpoint_fits(model: torch.nn.Module,
             not a tensor of the model's dtype kind (naming the keys).
         CheckpointMismatchError: With ``strict``, listing the keys.
     """
-    check_checkpoint_dict(checkpoint, source)
-    official = _official_in_memory(model, checkpoint)
-    state = checkpoint_state_dict(checkpoint)
-    try:  # every weight a tensor of the model's dtype kind
-        check_state_dict_values(state, unwrap_model(model).state_dict())
-    except ValueError as e:
-        raise CheckpointFileError(f'{source}: {e}') from None
-    mismatch = state_dict_mismatches(model, state)
+    mismatch, official = _mismatch_of(model, checkpoint, source)
     if not any(mismatch.values()):
         return
     if strict:
@@ -377,20 +386,12 @@ def check_load_from_fits(model: torch.nn.Module,
             not a tensor of the model's dtype kind (naming the keys).
         CheckpointMismatchError: When less than ``min_loaded`` loads.
     """
-    check_checkpoint_dict(checkpoint, source)
-    official = _official_in_memory(model, checkpoint)
-    model = unwrap_model(model)
-    state = checkpoint_state_dict(checkpoint)
-    try:  # every weight a tensor of the model's dtype kind
-        check_state_dict_values(state, model.state_dict())
-    except ValueError as e:
-        raise CheckpointFileError(f'{source}: {e}') from None
+    mismatch, official = _mismatch_of(model, checkpoint, source)
     expected = {
         k: v
-        for k, v in model.state_dict().items()
+        for k, v in unwrap_model(model).state_dict().items()
         if not k.endswith(_IGNORED_MISSING)
     }
-    mismatch = state_dict_mismatches(model, state)
     if not any(mismatch.values()):
         return 1.0
     not_loaded = set(mismatch['missing'])
