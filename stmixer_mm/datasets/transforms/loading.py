@@ -11,7 +11,7 @@ from mmcv.transforms import BaseTransform
 from mmengine.fileio import get_file_backend
 
 from stmixer_mm.registry import TRANSFORMS
-from stmixer_mm.utils.checks import is_int
+from stmixer_mm.utils.checks import check_choice, check_ints
 from stmixer_mm.utils.type_names import type_name
 
 JPEG_SOI = b'\xff\xd8'
@@ -246,19 +246,10 @@ class SampleTubeFrames(BaseTransform):
                  frame_interval: int = 1,
                  test_mode: bool = False,
                  keyframe: str = 'centre') -> None:
-        for name, value in (('clip_len', clip_len), ('frame_interval',
-                                                     frame_interval)):
-            if not is_int(value) or value < 1:
-                raise ValueError(
-                    f'SampleTubeFrames: {name} must be an int >= 1, '
-                    f'got {value!r}')
-        if not isinstance(test_mode, bool):
-            raise ValueError(
-                f'SampleTubeFrames: test_mode must be True or False, '
-                f'got {test_mode!r}')
-        if keyframe not in ('centre', 'last'):
-            raise ValueError("SampleTubeFrames: keyframe must be one of "
-                             f"('centre', 'last'), got {keyframe!r}")
+        owner = 'SampleTubeFrames'
+        check_ints(owner, clip_len=clip_len, frame_interval=frame_interval)
+        check_choice(owner, (True, False), test_mode=test_mode)
+        check_choice(owner, ('centre', 'last'), keyframe=keyframe)
         self.clip_len = clip_len
         self.frame_interval = frame_interval
         self.test_mode = test_mode
@@ -307,16 +298,9 @@ class SampleCausalAVAFrames(SampleAVAFrames):
                  clip_len: int,
                  frame_interval: int = 2,
                  test_mode: bool = False) -> None:
-        for name, value in (('clip_len', clip_len), ('frame_interval',
-                                                     frame_interval)):
-            if not is_int(value) or value < 1:
-                raise ValueError(
-                    f'SampleCausalAVAFrames: {name} must be an int >= 1, '
-                    f'got {value!r}')
-        if not isinstance(test_mode, bool):
-            raise ValueError(
-                f'SampleCausalAVAFrames: test_mode must be True or False, '
-                f'got {test_mode!r}')
+        owner = 'SampleCausalAVAFrames'
+        check_ints(owner, clip_len=clip_len, frame_interval=frame_interval)
+        check_choice(owner, (True, False), test_mode=test_mode)
         super().__init__(clip_len, frame_interval, test_mode)
 
     def _get_clips(self, center_index, skip_offsets, shot_info):
