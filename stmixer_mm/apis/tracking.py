@@ -248,9 +248,7 @@ class MMDetTubeTracker(OnlineTubeTracker):
                  keep_finished: bool = False,
                  names: Optional[Dict[int, str]] = None,
                  **kwargs) -> None:
-        if kind not in MMDET_TYPES:
-            raise ValueError(f'MMDetTubeTracker: kind must be one of '
-                             f'{list(MMDET_TYPES)}, got {kind!r}')
+        check_choice('MMDetTubeTracker', MMDET_TYPES, kind=kind)
         self.kind = kind
         super().__init__(
             max_lost=max_lost, keep_finished=keep_finished, names=names)

@@ -14,7 +14,7 @@ from mmengine.visualization import Visualizer
 from mmengine.visualization.utils import color_val_matplotlib
 
 from stmixer_mm.registry import VISUALIZERS
-from stmixer_mm.utils.checks import check_ints, is_real
+from stmixer_mm.utils.checks import check_choice, check_ints, is_real
 from .labels import load_label_names, top_actions
 from .track_drawing import fill_mask, scale_up
 
@@ -75,9 +75,7 @@ class ActionDetLocalVisualizer(Visualizer):
                  line_width: Optional[float] = None,
                  font_size: Optional[int] = None) -> None:
         who = 'ActionDetLocalVisualizer'
-        if layout not in LAYOUTS:
-            raise ValueError(f'{who}: layout must be one of {LAYOUTS}, got '
-                             f'{layout!r}')
+        check_choice(who, LAYOUTS, layout=layout)
         check_ints(who, 0, min_short_side=min_short_side)
         check_ints(who, topk=topk)
         if font_size is not None:

@@ -7,7 +7,7 @@ import torch
 from mmcv.transforms import BaseTransform
 
 from stmixer_mm.registry import TRANSFORMS
-from stmixer_mm.utils.checks import is_int
+from stmixer_mm.utils.checks import check_ints
 from .formatting import PackInputs
 from .formatting import keyframe_where as _where
 
@@ -55,9 +55,7 @@ class LoadTubeletTargets(BaseTransform):
     """
 
     def __init__(self, num_frames: int) -> None:
-        if not is_int(num_frames) or num_frames < 1:
-            raise ValueError('LoadTubeletTargets: num_frames must be an int '
-                             f'>= 1, got {num_frames!r}')
+        check_ints('LoadTubeletTargets', num_frames=num_frames)
         self.num_frames = num_frames
 
     def transform(self, results: Dict) -> Dict:
