@@ -21,7 +21,7 @@ from stmixer_mm.datasets.transforms.forecast import person_futures
 from stmixer_mm.datasets.transforms.formatting import PackTrackInputs
 from stmixer_mm.datasets.transforms.loading import causal_clips
 from stmixer_mm.registry import DATASETS
-from stmixer_mm.utils.checks import is_int
+from stmixer_mm.utils.checks import check_choice, is_int
 from stmixer_mm.utils.type_names import type_name
 from .ava_files import (ava_frame_count, ava_keyframe_file_index, ava_lines,
                         ava_person_lines, ava_row_line, check_ava_classes)
@@ -158,16 +158,15 @@ class AVAActorDataset(AVADataset):
             self, *args, **kwargs).arguments
         # its own arguments, mmaction2's AVADataset ones (bound), the
         # mmaction2 steps of its pipeline and a forecast's causal clips
-        problems = [
-            f'{name} must be one of {choices}, got {value!r}'
-            for name, value, choices in (('unlisted_labels', unlisted_labels,
-                                          ('error', 'warn')),
-                                         ('degenerate_boxes', degenerate_boxes,
-                                          ('error', 'drop')),
-                                         ('frame_check', frame_check,
-                                          ('scan', 'skip')))
-            if value not in choices
-        ]
+        check_choice(
+            'AVAActorDataset', ('error', 'warn'),
+            unlisted_labels=unlisted_labels)
+        check_choice(
+            'AVAActorDataset', ('error', 'drop'),
+            degenerate_boxes=degenerate_boxes)
+        check_choice(
+            'AVAActorDataset', ('scan', 'skip'), frame_check=frame_check)
+        problems = []
         if not (isinstance(forecast_horizons, (list, tuple))
                 and all(is_int(h) and h >= 1 for h in forecast_horizons)
                 and list(forecast_horizons) == sorted(set(forecast_horizons))):
