@@ -1,6 +1,7 @@
 """Config adjustments shared by ``tools/train.py`` and ``tools/test.py``."""
 import datetime
 import functools
+import importlib.util
 import logging
 
 import torch
@@ -8,7 +9,6 @@ import torch.distributed as torch_dist
 from mmengine.config import Config
 from mmengine.logging import print_log
 
-from stmixer_mm.engine.sharded import check_deepspeed
 from stmixer_mm.utils.checks import ConfigSettingError
 
 
@@ -110,8 +110,9 @@ DISTRIBUTED_STRATEGIES = ('ShardedStrategy', 'FSDPStrategy',
 
 def check_launcher(cfg: Config, config: str = 'CONFIG') -> None:
     """Refuse a ``strategy`` (FlexibleRunner) with a top-level
-    ``activation_checkpointing``, and a sharding one (FSDP, DeepSpeed)
-    without a launcher, before anything is built (mmengine fails late).
+    ``activation_checkpointing``, a DeepSpeed one without its package and a
+    sharding one (FSDP, DeepSpeed) without a launcher, before anything is
+    built (mmengine fails late).
 
     Args:
         cfg (Config): The run's config (``strategy``, ``launcher``).
@@ -123,6 +124,7 @@ def check_launcher(cfg: Config, config: str = 'CONFIG') -> None:
             ``activation_checkpointing`` (which only the plain Runner
             reads); a sharding strategy with ``launcher='none'``, naming
             the commands that launch it.
+        ModuleNotFoundError: A DeepSpeed strategy without ``deepspeed``.
     """
     strategy = cfg.get('strategy')
     if strategy and cfg.get('activation_checkpointing'):
@@ -132,22 +134,28 @@ def check_launcher(cfg: Config, config: str = 'CONFIG') -> None:
             'Runner reads: move it into strategy.activation_checkpointing '
             "(module class names, e.g. ['Block']) and set the top-level "
             'one to None')
-    if not strategy or cfg.get('launcher', 'none') != 'none':
-        return
     kind = strategy.get('type', '') if isinstance(strategy, dict) else \
         type(strategy).__name__
     kind = getattr(kind, '__name__', kind)
-    if not any(name in str(kind) for name in DISTRIBUTED_STRATEGIES):
-        return
-    raise ConfigSettingError(
-        f'strategy.type={kind!r} shards the model over a process group, '
-        'which needs a distributed launcher, but this run has --launcher '
-        f'none (a plain `stmixer-train` / `python tools/train.py`). Start '
-        f'it with torchrun: `bash tools/dist_train.sh {config} NPROC` (one '
-        'process per GPU, 1 for a single GPU; gloo on CPU; it passes '
-        '--launcher pytorch), after pip install `torchrun --nproc-per-node '
-        f'NPROC $(which stmixer-train) {config} --launcher pytorch`, or '
-        f'`bash tools/slurm_train.sh PARTITION JOB_NAME {config}` on Slurm')
+    if strategy and cfg.get('launcher', 'none') == 'none' and any(
+            name in str(kind) for name in DISTRIBUTED_STRATEGIES):
+        raise ConfigSettingError(
+            f'strategy.type={kind!r} shards the model over a process '
+            'group, which needs a distributed launcher, but this run has '
+            '--launcher none (a plain `stmixer-train` / `python '
+            'tools/train.py`). Start it with torchrun: `bash '
+            f'tools/dist_train.sh {config} NPROC` (one process per GPU, 1 '
+            'for a single GPU; gloo on CPU; it passes --launcher pytorch), '
+            'after pip install `torchrun --nproc-per-node NPROC $(which '
+            f'stmixer-train) {config} --launcher pytorch`, or `bash '
+            f'tools/slurm_train.sh PARTITION JOB_NAME {config}` on Slurm')
+    if 'DeepSpeed' in str(kind) and importlib.util.find_spec(
+            'deepspeed') is None:
+        raise ModuleNotFoundError(
+            f'strategy.type={kind!r} needs the `deepspeed` package, which is '
+            'not installed (pip install deepspeed, on a machine with CUDA '
+            "and a compiler). Use strategy.type='ShardedStrategy' (PyTorch "
+            'FSDP, no extra package) instead.')
 
 
 #: mmengine's own log lines that concern no user (its hooks build the
@@ -215,9 +223,6 @@ def build_runner(cfg: Config):
     if not strategy:
         from mmengine.runner import Runner
         return quiet_known_noise(Runner.from_cfg(cfg))
-    kind = strategy.get('type', '') if isinstance(strategy, dict) else ''
-    if 'DeepSpeed' in str(kind):
-        check_deepspeed(strategy)
     cfg.pop('model_wrapper_cfg', None)  # the strategy wraps the model
     return quiet_known_noise(flexible_runner_class().from_cfg(cfg))
 

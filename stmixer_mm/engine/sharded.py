@@ -70,18 +70,6 @@ def stmixer_vit_block_wrap_policy(module: nn.Module,
     return type(module).__name__ in tuple(classes)
 
 
-def check_deepspeed(strategy_cfg: dict) -> None:
-    """Stop with a clear message when a DeepSpeed config cannot run."""
-    import importlib.util
-    if importlib.util.find_spec('deepspeed') is None:
-        raise ImportError(
-            f"strategy.type={strategy_cfg.get('type')!r} needs the "
-            '`deepspeed` package, which is not installed (pip install '
-            'deepspeed, on a machine with CUDA and a compiler). Use '
-            "strategy.type='ShardedStrategy' (PyTorch FSDP, no extra "
-            'package) instead.')
-
-
 @STRATEGIES.register_module()
 class ShardedStrategy(ShardedCheckpointMixin, FSDPStrategy):
     """mmengine's FSDP strategy, usable on CPU and with STMixer's configs.

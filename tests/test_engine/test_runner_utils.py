@@ -1,6 +1,7 @@
 """stmixer_mm/engine/runner_utils.py: the config adjustments for machines
 without CUDA and the runner choice (the launched runs are in
 tests/test_tools)."""
+import importlib.util
 import os
 import os.path as osp
 
@@ -124,10 +125,17 @@ def test_a_sharded_strategy_needs_a_launcher(kind):
     msg = str(err.value)
     assert msg.startswith(f"strategy.type='{kind}'"), msg
     assert 'bash tools/dist_train.sh configs/x_fsdp.py NPROC' in msg
-    for ok in (dict(launcher='pytorch', strategy=dict(type=kind)),
-               dict(launcher='slurm',
-                    strategy=dict(type=kind)), dict(launcher='none'),
-               dict(
-                   launcher='none',
-                   strategy=dict(type='SingleDeviceStrategy'))):
+    launched = [
+        dict(launcher='pytorch', strategy=dict(type=kind)),
+        dict(launcher='slurm', strategy=dict(type=kind))
+    ]
+    if 'DeepSpeed' in kind and importlib.util.find_spec('deepspeed') is None:
+        for cfg in launched:  # launched, it needs its package
+            with pytest.raises(ModuleNotFoundError, match='deepspeed'):
+                check_launcher(Config(cfg), 'configs/x.py')
+        launched = []
+    for ok in launched + [
+            dict(launcher='none'),
+            dict(launcher='none', strategy=dict(type='SingleDeviceStrategy'))
+    ]:
         check_launcher(Config(ok), 'configs/x.py')
