@@ -108,24 +108,10 @@ DISTRIBUTED_STRATEGIES = ('ShardedStrategy', 'FSDPStrategy',
                           'DeepSpeedStrategy', 'ColossalAIStrategy')
 
 
-def check_launcher(cfg: Config, config: str = 'CONFIG') -> None:
-    """Refuse a ``strategy`` (FlexibleRunner) with a top-level
-    ``activation_checkpointing``, a DeepSpeed one without its package and a
-    sharding one (FSDP, DeepSpeed) without a launcher, before anything is
-    built (mmengine fails late).
-
-    Args:
-        cfg (Config): The run's config (``strategy``, ``launcher``).
-        config (str): The config file, named in the commands of the
-            message. Defaults to ``'CONFIG'``.
-
-    Raises:
-        ConfigSettingError: A strategy with a top-level
-            ``activation_checkpointing`` (which only the plain Runner
-            reads); a sharding strategy with ``launcher='none'``, naming
-            the commands that launch it.
-        ModuleNotFoundError: A DeepSpeed strategy without ``deepspeed``.
-    """
+def _check_strategy(cfg: Config) -> None:
+    """Refuse a ``strategy`` (FlexibleRunner) beside a top-level
+    ``activation_checkpointing``, and a DeepSpeed one without its package
+    (see :func:`check_launcher`)."""
     strategy = cfg.get('strategy')
     if strategy and cfg.get('activation_checkpointing'):
         raise ConfigSettingError(
@@ -134,6 +120,35 @@ def check_launcher(cfg: Config, config: str = 'CONFIG') -> None:
             'Runner reads: move it into strategy.activation_checkpointing '
             "(module class names, e.g. ['Block']) and set the top-level "
             'one to None')
+    kind = strategy.get('type', '') if isinstance(strategy, dict) else ''
+    if 'DeepSpeed' in str(kind) and importlib.util.find_spec(
+            'deepspeed') is None:
+        raise ConfigSettingError(
+            f'strategy.type={kind!r} needs the `deepspeed` package, which is '
+            'not installed (pip install deepspeed, on a machine with CUDA '
+            "and a compiler). Use strategy.type='ShardedStrategy' (PyTorch "
+            'FSDP, no extra package) instead.')
+
+
+def check_launcher(cfg: Config, config: str = 'CONFIG') -> None:
+    """Refuse a sharding ``strategy`` (FSDP, DeepSpeed) without a launcher,
+    then a strategy (FlexibleRunner) beside a top-level
+    ``activation_checkpointing`` and a DeepSpeed one without its package,
+    before anything is built (mmengine fails late).
+
+    Args:
+        cfg (Config): The run's config (``strategy``, ``launcher``).
+        config (str): The config file, named in the commands of the
+            message. Defaults to ``'CONFIG'``.
+
+    Raises:
+        ConfigSettingError: A sharding strategy with ``launcher='none'``,
+            naming the commands that launch it; a strategy with a top-level
+            ``activation_checkpointing`` (which only the plain Runner
+            reads); a DeepSpeed strategy without the ``deepspeed``
+            package.
+    """
+    strategy = cfg.get('strategy')
     kind = strategy.get('type', '') if isinstance(strategy, dict) else \
         type(strategy).__name__
     kind = getattr(kind, '__name__', kind)
@@ -149,13 +164,7 @@ def check_launcher(cfg: Config, config: str = 'CONFIG') -> None:
             'after pip install `torchrun --nproc-per-node NPROC $(which '
             f'stmixer-train) {config} --launcher pytorch`, or `bash '
             f'tools/slurm_train.sh PARTITION JOB_NAME {config}` on Slurm')
-    if 'DeepSpeed' in str(kind) and importlib.util.find_spec(
-            'deepspeed') is None:
-        raise ModuleNotFoundError(
-            f'strategy.type={kind!r} needs the `deepspeed` package, which is '
-            'not installed (pip install deepspeed, on a machine with CUDA '
-            "and a compiler). Use strategy.type='ShardedStrategy' (PyTorch "
-            'FSDP, no extra package) instead.')
+    _check_strategy(cfg)
 
 
 #: mmengine's own log lines that concern no user (its hooks build the
@@ -216,8 +225,10 @@ class FormattedOnceConfig(Config):
 def build_runner(cfg: Config):
     """The Runner for ``cfg`` (as :class:`FormattedOnceConfig`):
     :func:`flexible_runner_class` when the config sets ``strategy``, else
-    the plain ``Runner`` (a top-level ``activation_checkpointing``, which
-    FlexibleRunner ignores, is refused by :func:`check_launcher`)."""
+    the plain ``Runner``; the strategy refusals of :func:`check_launcher`
+    first (a top-level ``activation_checkpointing``, which FlexibleRunner
+    ignores; DeepSpeed without its package)."""
+    _check_strategy(cfg)
     cfg = FormattedOnceConfig.of(cfg)
     strategy = cfg.get('strategy')
     if not strategy:

@@ -88,6 +88,7 @@ def test_runner_follows_the_config():
 def test_top_level_checkpointing_with_a_strategy_is_refused():
     cfg = Config(
         dict(
+            launcher='pytorch',
             strategy=dict(type='ShardedStrategy'),
             activation_checkpointing=['backbone.blocks.0']))
     with pytest.raises(ValueError, match='strategy.activation_'):
@@ -100,7 +101,7 @@ def test_top_level_checkpointing_with_a_strategy_is_refused():
 def test_deepspeed_config_without_deepspeed_says_so():
     cfg = Config.fromfile(str(STMIXER / LDS))
     cfg.launcher = 'pytorch'  # (without one, the launcher is named first)
-    with pytest.raises(ModuleNotFoundError, match='not installed'):
+    with pytest.raises(ValueError, match='not installed'):
         check_launcher(cfg)  # before the runner is built
 
 
@@ -184,3 +185,16 @@ def test_flexible_runner_keeps_the_epoch_it_is_given(tmp_path, by_epoch, meta,
     got = saved['extra_ckpt']['meta']
     assert (got['epoch'], got['iter']) == expected
     assert saved['filename'] == str(tmp_path / 'epoch_1.pth')
+
+
+def test_build_runner_refuses_what_check_launcher_refuses():
+    """A direct caller of build_runner gets the strategy refusals too."""
+    cfg = Config(
+        dict(
+            launcher='pytorch',
+            strategy=dict(type='ShardedStrategy'),
+            activation_checkpointing=['Block']))
+    plain, flexible = _runner_classes()
+    with plain, flexible, pytest.raises(
+            ValueError, match='strategy.activation_checkpointing'):
+        build_runner(cfg)

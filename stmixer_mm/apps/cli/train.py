@@ -154,8 +154,8 @@ def main(argv=None):
         build_parser().error(str(e))  # exit code 2, as a bad flag
     except ConfigSettingError as e:
         raise SystemExit(command_error(f'{args.config}: {e}')) from None
-    except (ValueError, ImportError) as e:  # --amp the config cannot take;
-        raise SystemExit(command_error(e)) from None  # deepspeed missing
+    except ValueError as e:  # a flag the config cannot take (--amp)
+        raise SystemExit(command_error(e)) from None
     missing = missing_data_file(
         cfg, ('train_dataloader', ) +
         (('val_dataloader', ) if cfg.get('val_cfg') else ()))
