@@ -105,6 +105,9 @@ def test_checkpoint_of_other_classes_is_refused_for_testing():
     assert "load_from_classes='by_name'" in msg
     # --non-strict: a warning
     CheckpointCheckHook(strict=False).after_load_checkpoint(runner, dict(ckpt))
+    # check_classes=False reads no classes (not even malformed ones)
+    CheckpointCheckHook(check_classes=False).after_load_checkpoint(
+        runner, dict(ckpt, meta=dict(dataset_meta=dict(classes=5))))
     # same names (None = unlisted id): fine
     CheckpointCheckHook().after_load_checkpoint(
         _test_runner(model, ['a', None, 'c', 'd']),

@@ -195,7 +195,7 @@ def test_hook_by_name_needs_both_class_lists(source_state, tmp_path):
 def test_load_from_classes_value_is_checked(source_state):
     with pytest.raises(
             ValueError,
-            match="load_from_classes: expected one "
+            match="LoadFromCheckHook: load_from_classes must be one "
             "of \\(None, 'by_name'\\), got 'name'"):
         LoadFromCheckHook(classes='name')
     with pytest.raises(ValueError, match='load_from_classes'):

@@ -9,7 +9,7 @@ from mmengine.hooks import Hook
 from stmixer_mm.datasets.class_names import model_action_columns
 from stmixer_mm.registry import HOOKS
 from stmixer_mm.utils.checkpoint_loading import CheckpointFileError
-from stmixer_mm.utils.checks import check_range
+from stmixer_mm.utils.checks import check_choice, check_range
 from stmixer_mm.utils.model_wrappers import unwrap_model
 from ..checkpoint import (LOAD_FROM_MIN_LOADED, CheckpointMismatchError,
                           check_checkpoint_dict, check_checkpoint_fits,
@@ -77,7 +77,8 @@ class CheckpointCheckHook(Hook):
             logger=runner.logger)
         # the checkpoint's classes are the test dataset's, column by column
         # (else scores meet the wrong ground truth)
-        ck_classes = checkpoint_classes(checkpoint)
+        ck_classes = checkpoint_classes(checkpoint) if self.check_classes \
+            else None
         dataset = getattr(
             getattr(runner, '_test_dataloader', None), 'dataset', None)
         ds_classes = None
@@ -353,9 +354,8 @@ class LoadFromCheckHook(Hook):
         check_range(type(self).__name__, '[0, 1]', min_loaded=min_loaded)
         self.min_loaded = float(min_loaded)
         self.source = source
-        if classes not in LOAD_FROM_CLASSES:
-            raise ValueError(f'load_from_classes: expected one of '
-                             f'{LOAD_FROM_CLASSES}, got {classes!r}')
+        check_choice(
+            type(self).__name__, LOAD_FROM_CLASSES, load_from_classes=classes)
         self.classes = classes
         self.label_map = label_map
 
@@ -382,9 +382,10 @@ class LoadFromCheckHook(Hook):
         classes = self.classes
         if classes is None:  # (``__init__`` refused any other)
             classes = _cfg_value(runner, 'load_from_classes')
-            if classes not in LOAD_FROM_CLASSES:
-                raise ValueError(f'load_from_classes: expected one of '
-                                 f'{LOAD_FROM_CLASSES}, got {classes!r}')
+            check_choice(
+                type(self).__name__,
+                LOAD_FROM_CLASSES,
+                load_from_classes=classes)
         if hasattr(runner, 'strategy'):
             if classes == 'by_name':
                 # sharded runs read their weights apart from this dict
