@@ -194,19 +194,22 @@ def make_grid(cfg,
         str: ``out_file``.
 
     Raises:
-        ValueError: ``predictions`` not a list of such dicts (the first
+        TypeError: ``predictions`` not a list of such dicts (the first
             that is not named), before anything is drawn.
     """
     keys = ('video_id', 'timestamp', 'pred_instances')
-    for i, p in enumerate(
-            predictions if isinstance(predictions, (
-                list, tuple)) else [predictions]):
+    if not isinstance(predictions, (list, tuple)):
+        raise TypeError(f'predictions must be a list of dicts with '
+                        f'{", ".join(keys)}, got {type(predictions).__name__}'
+                        ' (tools/test.py --dump, stmixer-test --dump, writes '
+                        'such a list)')
+    for i, p in enumerate(predictions):
         if not (isinstance(p, dict) and all(k in p for k in keys)
                 and isinstance(p['pred_instances'], dict)):
-            raise ValueError(
+            raise TypeError(
                 f'predictions[{i}] is {str(p)[:80]} ({type(p).__name__}): '
-                f'expected a list of dicts with {", ".join(keys)} (a dict), '
-                'as stmixer-test (tools/test.py) --dump writes')
+                f'expected a dict with {", ".join(keys)} (a dict), as '
+                'stmixer-test (tools/test.py) --dump writes')
     init_default_scope(cfg.get('default_scope', 'mmaction'))
     if dataset is None:
         dataset = DATASETS.build(cfg.val_dataloader.dataset)

@@ -512,6 +512,9 @@ def test_visualize_results_refuses_what_it_cannot_draw(tools, tmp_path):
     garbage.write_bytes(b'garbage\n')
     wrong = tmp_path / 'wrong.pkl'
     wrong.write_bytes(pickle.dumps([{'pred_instances': 3}]))
+    one = tmp_path / 'one.pkl'  # one sample, not a list of them
+    one.write_bytes(
+        pickle.dumps(dict(video_id='v', timestamp=1, pred_instances={})))
     out = tmp_path / 'out'
     cases = [
         (['--predictions', str(garbage)], 1,
@@ -520,7 +523,10 @@ def test_visualize_results_refuses_what_it_cannot_draw(tools, tmp_path):
          'none.pkl cannot be read (FileNotFoundError'),
         (['--predictions', str(wrong)], 1,
          f"{wrong}: predictions[0] is {{'pred_instances': 3}} (dict): "
-         'expected a list of dicts with video_id, timestamp'),
+         'expected a dict with video_id, timestamp'),
+        (['--predictions', str(one)], 1,
+         f'{one}: predictions must be a list of dicts with video_id, '
+         'timestamp, pred_instances, got dict'),
         (['--work-dir',
           str(tmp_path)], 1, f'no scalars.json under {tmp_path}'),
         (['--predictions', str(wrong), '--num-images',

@@ -82,8 +82,10 @@ def main(argv=None):
             written.append(
                 make_grid(cfg, preds, osp.join(args.out_dir, 'val_grid.png'),
                           args.num_images, args.score_thr, args.zoom))
-    except ValueError as e:  # not a dump of tools/test.py
+    except TypeError as e:  # not a dump of tools/test.py
         raise SystemExit(command_error(f'{args.predictions}: {e}')) from None
+    except (OSError, ValueError) as e:  # the config's data set, named
+        raise SystemExit(command_error(e)) from None
     try:
         if args.work_dir:
             written.append(
