@@ -47,14 +47,30 @@ def load_log(path: str) -> Dict[str, List[dict]]:
     return out
 
 
+def _number(record: dict, key: str, path: str) -> float:
+    """``record[key]`` as a float, else a ValueError naming the log, the
+    record's step and the key."""
+    try:
+        return float(record[key])
+    except (TypeError, ValueError):
+        raise ValueError(f'{path}: step {record.get("step")}: {key} is '
+                         f'{record[key]!r}, expected a number') from None
+
+
 def curve(log: Dict[str, List[dict]], key: str, path: str = 'log'):
     """``(xs, ys, x_label)`` of ``key``: training keys per iteration,
-    validation keys per epoch. Missing/NaN values are dropped."""
+    validation keys per epoch. Missing/NaN values are dropped.
+
+    Raises:
+        KeyError: No record has ``key`` (the keys it has are listed).
+        ValueError: A value of ``key`` is not a number (naming the step).
+    """
     for split, x_label in (('train', 'iter'), ('val', 'epoch')):
         recs = [r for r in log[split] if key in r]
         if recs:
-            pts = [(r['step'], float(r[key])) for r in recs
-                   if r[key] is not None and not math.isnan(float(r[key]))]
+            pts = [(r['step'], _number(r, key, path)) for r in recs
+                   if r[key] is not None]
+            pts = [p for p in pts if not math.isnan(p[1])]
             xs = np.array([p[0] for p in pts])
             ys = np.array([p[1] for p in pts])
             return xs, ys, x_label
@@ -74,12 +90,13 @@ def train_time(log: Dict[str, List[dict]],
     over epochs and ``mean``.
 
     Raises:
-        ValueError: When the log has no training record with ``time``.
+        ValueError: When the log has no training record with ``time``, or
+            a ``time`` that is not a number (naming the step).
     """
     per_epoch = defaultdict(list)
     for r in log['train']:
         if 'time' in r:
-            per_epoch[r.get('epoch', 1)].append(float(r['time']))
+            per_epoch[r.get('epoch', 1)].append(_number(r, 'time', path))
     if not per_epoch:
         raise ValueError(f'{path}: no training records with time')
     means = {}

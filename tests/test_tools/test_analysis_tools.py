@@ -175,11 +175,15 @@ def test_analyze_logs_curves_and_time(tools, tmp_path):
     with pytest.raises(ValueError, match='bad.json:2'):
         load_log(str(bad))
     # the command names the log (or the key) in one line, no traceback
+    odd = tmp_path / 'odd.json'
+    odd.write_text('{"loss": "x", "step": 1, "iter": 1}\n')
     for args, said in ((('plot_curve', str(bad)), 'bad.json:2: not a JSON'),
                        (('cal_train_time', str(tmp_path / 'none.json')),
                         'none.json: no such log file or work dir'),
                        (('plot_curve', str(log), '--keys', 'bbox_mAP'),
-                        "run.json has no 'bbox_mAP'")):
+                        "run.json has no 'bbox_mAP'"),
+                       (('plot_curve', str(odd)), 'odd.json: step 1: loss '
+                        "is 'x', expected a number")):
         proc = tools.python_tool(
             'analysis_tools/analyze_logs.py', *args, check=False)
         assert proc.returncode == 1 and said in proc.stderr, proc.stderr
