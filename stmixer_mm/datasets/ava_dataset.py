@@ -279,60 +279,8 @@ class AVAActorDataset(AVADataset):
                 for t in getattr(self.pipeline, 'transforms', ())):
             # the person ids are the track ids PackTrackInputs packs: each
             # person of a keyframe needs its own id (refused now, naming the
-            # csv lines, not at the first sample of training that has them):
-            # a negative id, one id on two boxes of a keyframe (two
-            # persons), or one box with two ids (mmaction2 merges the rows
-            # of one box into one person with the first id: the other's
-            # track is lost); rows mmaction2 drops (an action outside
-            # custom_classes, a dropped zero-area box) are not read
-            keep = None if self.custom_classes is None else set(
-                self.custom_classes)
-            skip_degenerate = self.degenerate_boxes == 'drop'
-            # (video, timestamp) -> {person id: (box, first line)}
-            persons: Dict[Tuple[str, int], Dict[int,
-                                                tuple]] = defaultdict(dict)
-            problems: Dict[object, str] = {}  # the first text of each problem
-            for lineno, row in ava_lines(self.ann_file, 'AVA annotation file',
-                                         self.backend_args):
-                try:
-                    video, ts, label, pid = row[0], int(row[1]), int(
-                        row[6]), int(row[7])
-                    box = tuple(float(v) for v in row[2:6])
-                except (ValueError, IndexError):
-                    continue  # scan_ava_annotation_file names the row
-                degenerate = box[0] == box[2] or box[1] == box[3]
-                if (keep is not None
-                        and label not in keep) or (skip_degenerate
-                                                   and degenerate):
-                    continue
-                at = f'video {video!r}, timestamp {ts}'
-                if pid < 0:
-                    problems[lineno] = (f'line {lineno} ({at}): person_id '
-                                        f'{pid} is negative; a track id is '
-                                        '>= 0')
-                    continue
-                seen = persons[(video, ts)]
-                if pid in seen and seen[pid][0] != box:
-                    problems.setdefault(
-                        (video, ts, pid, box),
-                        f'lines {seen[pid][1]} and {lineno} ({at}): '
-                        f'person_id {pid} is given to two persons, boxes '
-                        f'{list(seen[pid][0])} and {list(box)}')
-                    continue
-                other = next(
-                    (q for q, (b, _) in seen.items() if b == box and q != pid),
-                    None)
-                if other is not None:
-                    problems.setdefault(
-                        (video, ts, other, pid),
-                        f'lines {seen[other][1]} and {lineno} ({at}): the '
-                        f'box {list(box)} has person_ids {other} and {pid} '
-                        '(mmaction2 merges the rows of one box into one '
-                        f'person with the first id: person {pid} would have '
-                        'no track)')
-                    continue
-                seen.setdefault(pid, (box, lineno))
-            texts = list(problems.values())
+            # csv lines, not at the first sample of training that has them)
+            texts = self._untrackable_rows()
             if texts:
                 raise ValueError(
                     f'AVA annotation file {self.ann_file}: the pipeline '
@@ -349,6 +297,61 @@ class AVAActorDataset(AVADataset):
             data_list = self._attach_futures(data_list)
         return data_list
 
+    def _untrackable_rows(self) -> List[str]:
+        """The rows of ``ann_file`` whose person id cannot be a track id,
+        a text each (lines, video, timestamp, ids, boxes): a negative id,
+        one id on two boxes of a keyframe (two persons), or one box with
+        two ids (mmaction2 merges the rows of one box into one person with
+        the first id: the other's track is lost); rows mmaction2 drops (an
+        action outside ``custom_classes``, a dropped zero-area box) are not
+        read."""
+        keep = None if self.custom_classes is None else set(
+            self.custom_classes)
+        skip_degenerate = self.degenerate_boxes == 'drop'
+        # (video, timestamp) -> {person id: (box, first line)}
+        persons: Dict[Tuple[str, int], Dict[int, tuple]] = defaultdict(dict)
+        problems: Dict[object, str] = {}  # the first text of each problem
+        for lineno, row in ava_lines(self.ann_file, 'AVA annotation file',
+                                     self.backend_args):
+            try:
+                video, ts, label, pid = row[0], int(row[1]), int(row[6]), int(
+                    row[7])
+                box = tuple(float(v) for v in row[2:6])
+            except (ValueError, IndexError):
+                continue  # scan_ava_annotation_file names the row
+            degenerate = box[0] == box[2] or box[1] == box[3]
+            if (keep is not None and label not in keep) or (skip_degenerate
+                                                            and degenerate):
+                continue
+            at = f'video {video!r}, timestamp {ts}'
+            if pid < 0:
+                problems[lineno] = (f'line {lineno} ({at}): person_id '
+                                    f'{pid} is negative; a track id is '
+                                    '>= 0')
+                continue
+            seen = persons[(video, ts)]
+            if pid in seen and seen[pid][0] != box:
+                problems.setdefault(
+                    (video, ts, pid, box),
+                    f'lines {seen[pid][1]} and {lineno} ({at}): '
+                    f'person_id {pid} is given to two persons, boxes '
+                    f'{list(seen[pid][0])} and {list(box)}')
+                continue
+            other = next(
+                (q for q, (b, _) in seen.items() if b == box and q != pid),
+                None)
+            if other is not None:
+                problems.setdefault(
+                    (video, ts, other, pid),
+                    f'lines {seen[other][1]} and {lineno} ({at}): the '
+                    f'box {list(box)} has person_ids {other} and {pid} '
+                    '(mmaction2 merges the rows of one box into one '
+                    f'person with the first id: person {pid} would have '
+                    'no track)')
+                continue
+            seen.setdefault(pid, (box, lineno))
+        return list(problems.values())
+
     def _scan_frame_folders(self, data_list: List[dict]) -> None:
         """Find the frame folders of ``data_list`` under
         ``data_prefix.img``; with ``frame_check='scan'`` list each one
@@ -357,8 +360,10 @@ class AVAActorDataset(AVADataset):
 
         Raises:
             FileNotFoundError: The frame root or a frame folder missing, a
-                gap in a folder's frame files, a keyframe file missing
-                (naming the row and the settings that place it).
+                gap in a folder's frame files, or the first row's keyframe
+                file missing (naming the settings that place it).
+            ValueError: A row's keyframe file missing where other rows'
+                are found (naming the row).
         """
         root = self.data_prefix.get('img')
         args = self.backend_args

@@ -231,52 +231,7 @@ class TubeDataset(BaseActionDataset):
         # a frame folder <data_prefix.img>/<video> or a video file
         root = self.data_prefix.get('img' if self.use_frames else 'video', '')
         if self.check_files:
-            args = self.backend_args
-            for video in videos:
-                if self.mask_root is not None and \
-                        not is_file(self.mask_file_of(video), args):
-                    raise FileNotFoundError(
-                        f'puppet mask file of video {video!r} (in '
-                        f'{self.ann_file}) not found: '
-                        f'{self.mask_file_of(video)} (mask_root='
-                        f'{self.mask_root!r}, mask_file_tmpl='
-                        f'{self.mask_file_tmpl!r})')
-                if self.use_frames:
-                    folder = osp.join(root, video)
-                    if not is_dir(folder, args):
-                        raise FileNotFoundError(
-                            f'frame folder of video {video!r} (in '
-                            f'{self.ann_file}) not found: {folder}; expected '
-                            f'<data_prefix.img>/<video>/'
-                            f'{self.filename_tmpl.format(self.start_index)}')
-                    nframes = int(gt['nframes'][video])
-                    names = frame_file_names(folder, args)
-                    if names is not None:  # every frame file, by one listing
-                        gap = frame_folder_gap(folder, names,
-                                               self.filename_tmpl,
-                                               self.start_index, nframes)
-                        if gap is not None:
-                            raise FileNotFoundError(
-                                f'video {video!r} (in {self.ann_file}, '
-                                f'"nframes" = {nframes}): {gap}')
-                    else:  # the backend cannot list folders (e.g. http)
-                        for i in (self.start_index,
-                                  nframes - 1 + self.start_index):
-                            path = osp.join(folder,
-                                            self.filename_tmpl.format(i))
-                            if not is_file(path, args):
-                                raise FileNotFoundError(
-                                    f'video {video!r}: frame file {path} '
-                                    f'not found ("nframes" = {nframes}, '
-                                    f'start_index={self.start_index}, '
-                                    'filename_tmpl='
-                                    f'{self.filename_tmpl!r})')
-                else:
-                    path = osp.join(root, video + self.video_ext)
-                    if not is_file(path, args):
-                        raise FileNotFoundError(
-                            f'video file of {video!r} (in {self.ann_file}) '
-                            f'not found: {path}')
+            self._check_files(gt, videos, root)
         if self.with_tubelets or self.forecast_horizons:
             self._video_tubes = tubes
         if self.forecast_horizons:
@@ -475,6 +430,61 @@ class TubeDataset(BaseActionDataset):
                 f'{self.ann_file}: clipped {clipped} GT boxes to their '
                 "video's resolution (box_check='clip')")
         return out
+
+    def _check_files(self, gt: dict, videos: Sequence[str], root: str) -> None:
+        """Each video's media under ``root``: its frame folder (every frame
+        file up to ``nframes``, by one listing; where the backend cannot
+        list folders, the first and last frame) or its video file, and its
+        puppet mask file with ``mask_root``.
+
+        Raises:
+            FileNotFoundError: The first missing one, naming the video, the
+                path and the settings that place it.
+        """
+        args = self.backend_args
+        for video in videos:
+            if self.mask_root is not None and \
+                    not is_file(self.mask_file_of(video), args):
+                raise FileNotFoundError(
+                    f'puppet mask file of video {video!r} (in '
+                    f'{self.ann_file}) not found: '
+                    f'{self.mask_file_of(video)} (mask_root='
+                    f'{self.mask_root!r}, mask_file_tmpl='
+                    f'{self.mask_file_tmpl!r})')
+            if self.use_frames:
+                folder = osp.join(root, video)
+                if not is_dir(folder, args):
+                    raise FileNotFoundError(
+                        f'frame folder of video {video!r} (in '
+                        f'{self.ann_file}) not found: {folder}; expected '
+                        f'<data_prefix.img>/<video>/'
+                        f'{self.filename_tmpl.format(self.start_index)}')
+                nframes = int(gt['nframes'][video])
+                names = frame_file_names(folder, args)
+                if names is not None:  # every frame file, by one listing
+                    gap = frame_folder_gap(folder, names, self.filename_tmpl,
+                                           self.start_index, nframes)
+                    if gap is not None:
+                        raise FileNotFoundError(
+                            f'video {video!r} (in {self.ann_file}, '
+                            f'"nframes" = {nframes}): {gap}')
+                else:  # the backend cannot list folders (e.g. http)
+                    for i in (self.start_index,
+                              nframes - 1 + self.start_index):
+                        path = osp.join(folder, self.filename_tmpl.format(i))
+                        if not is_file(path, args):
+                            raise FileNotFoundError(
+                                f'video {video!r}: frame file {path} '
+                                f'not found ("nframes" = {nframes}, '
+                                f'start_index={self.start_index}, '
+                                'filename_tmpl='
+                                f'{self.filename_tmpl!r})')
+            else:
+                path = osp.join(root, video + self.video_ext)
+                if not is_file(path, args):
+                    raise FileNotFoundError(
+                        f'video file of {video!r} (in {self.ann_file}) '
+                        f'not found: {path}')
 
 
 def video_tube_keys(tubes: Dict[int, list]) -> List[Tuple[int, int]]:
