@@ -344,6 +344,21 @@ def _stop(signum):
 
 
 def main(argv=None) -> None:
+    """Train and test the quick-start config for each thread count and
+    seed (a JSON record each in ``--out-dir``; a record that exists is
+    not run again), then print the table of the records there.
+
+    Args:
+        argv (list[str], optional): The command line (default:
+            ``sys.argv[1:]``).
+
+    Raises:
+        SystemExit: Before any run is claimed, naming the config, the
+            setting or the folder: a config the preflight refuses (with the
+            ``--cfg-options``), one without ``train_cfg.max_epochs``, a
+            checkout without ``tools/train.py`` / ``tools/test.py``, an out
+            dir that cannot be written.
+    """
     args = parse_args(argv)
     # the config with the --cfg-options checked as tools/train.py checks it,
     # the out dir and the checkout's tools, before any run is claimed

@@ -153,11 +153,22 @@ def run(args, cfg: Config):
     """Test ``args.checkpoint`` (or the full file ``args.checkpoint_file``
     merged from it) with ``cfg``, the config ``args.config`` names.
 
-    Before the model is built it refuses (``SystemExit``, naming it) a
-    refused setting of the config, and an output the test could not write
-    at its end: the work dir, the folder of ``--dump`` or an absolute
-    ``--show-dir`` that is a file, under one, or not writable; a ``--dump``
-    that is a folder."""
+    Args:
+        args (argparse.Namespace): :func:`parse_args`'s.
+        cfg (Config): The loaded config (the flags merged here).
+
+    Returns:
+        dict: The metrics of ``runner.test()``.
+
+    Raises:
+        SystemExit: Before the model is built, naming it: a refused setting
+            of the config; an output the test could not write at its end
+            (the work dir, the folder of ``--dump`` or an absolute
+            ``--show-dir`` that is a file, under one, or not writable; a
+            ``--dump`` that is a folder or not a ``.pkl``); a missing
+            checkpoint or data file. After: a checkpoint that cannot be
+            read or does not fit.
+    """
     try:
         cfg = merge_args(cfg, args)
         check_config(cfg)

@@ -49,7 +49,12 @@ _CHOICES = dict(
 
 @dataclass(frozen=True)
 class SyntheticAVASettings:
-    """Every parameter of the generator (the output is a function of it)."""
+    """Every parameter of the generator (the output is a function of it).
+
+    Raises:
+        ValueError: When built, naming the first setting out of its range
+            or inconsistent with another (``synthetic AVA settings: ...``).
+    """
     num_train_videos: int = 16
     num_val_videos: int = 4
     seconds_per_video: int = 12
