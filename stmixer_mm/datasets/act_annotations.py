@@ -63,6 +63,16 @@ def load_act_annotations(ann_file: str,
         raise ValueError(f'{ann_file}: ACT ground-truth file is {kind}; '
                          'expected a pickled dict with keys '
                          f'{list(ACT_KEYS)}') from exc
+    _check_act_annotations(gt, ann_file, keys)
+    return gt
+
+
+def _check_act_annotations(gt, ann_file: str, keys: Sequence[str]) -> None:
+    """Refuse an ACT ground truth ``gt`` (read from ``ann_file``) that
+    lacks one of ``keys`` or holds a value of the wrong type, a duplicate
+    name or video, an empty tube or a non-finite value (see
+    :func:`load_act_annotations`), naming the field (and video, label and
+    tube)."""
     if not isinstance(gt, dict):
         raise ValueError(f'{ann_file}: expected a dict with keys {ACT_KEYS}, '
                          f'got {type(gt).__name__}')
@@ -150,4 +160,3 @@ def load_act_annotations(ann_file: str,
                     raise ValueError(
                         f'{where_t}, row {row}: {field} is {arr[row, col]} '
                         '(coordinates and frame numbers must be finite)')
-    return gt
