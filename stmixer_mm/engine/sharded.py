@@ -14,6 +14,7 @@ from mmengine.model import BaseDataPreprocessor, is_model_wrapper
 from mmengine.optim import BaseOptimWrapper, OptimWrapper, build_optim_wrapper
 
 from stmixer_mm.registry import FUNCTIONS, MODEL_WRAPPERS, STRATEGIES
+from stmixer_mm.utils.checks import check_choice
 from .sharded_checkpoint import (DCP_METADATA, EXTRA_FILE,
                                  ShardedCheckpointMixin, full_to_sharded,
                                  is_sharded_checkpoint, sharded_to_full)
@@ -95,9 +96,9 @@ class ShardedStrategy(ShardedCheckpointMixin, FSDPStrategy):
                                                  None] = None,
                  mixed_precision_modules: Optional[Sequence[str]] = None,
                  **kwargs):
-        if state_dict_cfg not in ('full', 'sharded'):
-            raise ValueError("strategy.state_dict_cfg must be 'full' or "
-                             f"'sharded', got {state_dict_cfg!r}")
+        check_choice(
+            'ShardedStrategy', ('full', 'sharded'),
+            state_dict_cfg=state_dict_cfg)
         self.sharded_checkpoints = state_dict_cfg == 'sharded'
         mm_checkpointing = activation_checkpointing if isinstance(
             activation_checkpointing, dict) else None

@@ -14,7 +14,7 @@ from mmengine.visualization import Visualizer
 from mmengine.visualization.utils import color_val_matplotlib
 
 from stmixer_mm.registry import VISUALIZERS
-from stmixer_mm.utils.checks import check_choice, check_ints, is_real
+from stmixer_mm.utils.checks import check_choice, check_ints, check_range
 from .labels import load_label_names, top_actions
 from .track_drawing import fill_mask, scale_up
 
@@ -80,10 +80,8 @@ class ActionDetLocalVisualizer(Visualizer):
         check_ints(who, topk=topk)
         if font_size is not None:
             check_ints(who, font_size=font_size)
-        if line_width is not None and not (is_real(line_width)
-                                           and line_width > 0):
-            raise ValueError(f'{who}: line_width must be a number > 0 or '
-                             f'None, got {line_width!r}')
+        if line_width is not None:
+            check_range(who, '(0, inf)', line_width=line_width)
         super().__init__(
             name=name,
             image=image,

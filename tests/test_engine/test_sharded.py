@@ -52,7 +52,9 @@ def test_clean_param_name():
 
 
 @pytest.mark.parametrize('kwargs,match', [
-    (dict(state_dict_cfg='local'), "'full' or 'sharded'"),
+    (dict(state_dict_cfg='local'),
+     r"ShardedStrategy: state_dict_cfg must be one of \('full', 'sharded'\), "
+     "got 'local'"),
     (dict(activation_checkpointing='Block'), 'class names'),
     (dict(mixed_precision_modules='Block'),
      r'mixed_precision_modules must be a list of module class names'),

@@ -16,6 +16,7 @@ import numpy as np
 from stmixer_mm.apis.output_files import (claim_output, commit, release_claim,
                                           remove_quietly, settle_claim,
                                           temp_path)
+from stmixer_mm.utils.checks import check_choice
 
 
 class VideoWriter:
@@ -39,8 +40,7 @@ class VideoWriter:
                  codec: str = 'h264',
                  crf: int = 23,
                  exclusive: bool = True) -> None:
-        if codec not in ('h264', 'mp4v'):
-            raise ValueError(f"codec must be 'h264' or 'mp4v', got {codec!r}")
+        check_choice('VideoWriter', ('h264', 'mp4v'), codec=codec)
         if not fps or fps <= 0:
             raise ValueError(f'{path}: the frame rate must be > 0, got {fps}')
         self._claim = claim_output(path) if exclusive else None

@@ -12,7 +12,7 @@ from mmaction.datasets.transforms import Resize
 from mmcv.transforms import BaseTransform
 
 from stmixer_mm.registry import TRANSFORMS
-from stmixer_mm.utils.checks import is_int
+from stmixer_mm.utils.checks import check_choice, is_int
 
 #: ``mmcv.imresize``'s interpolations
 INTERPOLATIONS = ('nearest', 'bilinear', 'bicubic', 'area', 'lanczos')
@@ -66,9 +66,7 @@ class RandomShortSideResize(BaseTransform):
             raise ValueError(
                 f'{name}: max_long_edge must be an int >= the largest short '
                 f'side ({max(sizes)}), got {max_long_edge!r}')
-        if interpolation not in INTERPOLATIONS:
-            raise ValueError(f'{name}: interpolation must be one of '
-                             f'{INTERPOLATIONS}, got {interpolation!r}')
+        check_choice(name, INTERPOLATIONS, interpolation=interpolation)
         self.scales = None if scales is None else tuple(scales)
         self.scale_range: Optional[Tuple[int,
                                          int]] = (None if scale_range is None

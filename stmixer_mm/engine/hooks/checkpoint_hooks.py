@@ -42,11 +42,10 @@ class CheckpointCheckHook(Hook):
                  opt_out: str = '--non-strict',
                  source: Optional[str] = None,
                  check_classes: bool = True) -> None:
-        for name, value in (('strict', strict), ('check_classes',
-                                                 check_classes)):
-            if not isinstance(value, bool):
-                raise ValueError(f'CheckpointCheckHook: {name} must be True '
-                                 f'or False, got {value!r}')
+        check_choice(
+            'CheckpointCheckHook', (True, False),
+            strict=strict,
+            check_classes=check_classes)
         self.strict = strict
         self.opt_out = opt_out
         self.source = source

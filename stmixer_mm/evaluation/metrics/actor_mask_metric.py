@@ -15,6 +15,7 @@ from stmixer_mm.datasets.mask_rle import encode_mask, mask_area
 from stmixer_mm.evaluation.functional.arrays import check_predictions, to_numpy
 from stmixer_mm.evaluation.functional.sample_checks import check_sample_keys
 from stmixer_mm.registry import METRICS
+from stmixer_mm.utils.checks import check_choice
 
 #: the summary entries reported, as (key, index into COCOeval.stats)
 STATS = (('AP', 0), ('AP50', 1), ('AP75', 2), ('AP_s', 3), ('AP_m', 4),
@@ -38,9 +39,8 @@ class ActorMaskMetric(BaseMetric):
                  box_format: str = 'normalized',
                  collect_device: str = 'cpu',
                  prefix: Optional[str] = None) -> None:
-        if box_format not in ('normalized', 'pixel'):
-            raise ValueError('ActorMaskMetric: box_format must be '
-                             f"'normalized' or 'pixel', got {box_format!r}")
+        check_choice(
+            'ActorMaskMetric', ('normalized', 'pixel'), box_format=box_format)
         super().__init__(collect_device=collect_device, prefix=prefix)
         self.box_format = box_format
 
