@@ -90,11 +90,10 @@ class ClipRingBuffer:
         self.before = self.position * frame_interval
         self.after = (clip_len - 1 - self.position) * frame_interval
         self.span = self.before + self.after + 1
+        if first_keyframe is not None:
+            check_ints(type(self).__name__, 0, first_keyframe=first_keyframe)
         self.first_keyframe = stride // 2 if first_keyframe is None else int(
             first_keyframe)
-        if self.first_keyframe < 0:
-            raise ValueError('ClipRingBuffer: first_keyframe must be >= 0, '
-                             f'got {first_keyframe}')
         self.next_keyframe = self.first_keyframe
         self.num_read = self.num_emitted = 0
         self._frames = {}  # index -> (frame, meta), ascending
