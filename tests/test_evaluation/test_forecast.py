@@ -165,10 +165,16 @@ def test_out_of_view_scores_count(gt):
 
 def test_bad_calls(gt):
     dets = perfect_detections()
-    with pytest.raises(ValueError, match='horizon must be an int >= 1'):
+    with pytest.raises(
+            ValueError, match='^zero_motion: horizon must be an int >= 1'):
         fc.zero_motion(dets, 0)
-    with pytest.raises(ValueError, match='horizon must be an int >= 1'):
+    with pytest.raises(
+            ValueError,
+            match=r'^oracle: horizon must be an int >= 1, got 2.5 \(float'):
         fc.oracle(dets, 2.5)
+    with pytest.raises(
+            ValueError, match='^constant_velocity: history must be an int'):
+        fc.constant_velocity(dets, 2, history=1)
     # a forecast of other classes than the ground truth's is refused, not
     # scored 0 (or skipped) class by class
     two = {

@@ -5,6 +5,7 @@ from typing import Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 
+from stmixer_mm.utils.checks import check_ints
 from .protocol_utils import hits_ap
 from .tube_linking import box_iou, link_person_tubes
 from .tube_protocols import frame_ap_ucf_jhmdb
@@ -46,14 +47,6 @@ VideoDets = Mapping[str, Mapping[int, Detections]]
 VideoForecasts = Mapping[str, Mapping[int, Forecast]]
 
 
-def _check_horizon(horizon: int) -> int:
-    if isinstance(horizon, bool) or \
-            not isinstance(horizon, (int, np.integer)) or horizon < 1:
-        raise ValueError(f'horizon must be an int >= 1 (frames), got '
-                         f'{horizon!r}')
-    return int(horizon)
-
-
 def _moved(d: Detections, boxes: np.ndarray) -> Forecast:
     """``d`` forecast at ``boxes``, in view, with its actions."""
     return Forecast(d.boxes, boxes, d.actions, np.ones(len(boxes)), d.persons)
@@ -70,7 +63,7 @@ def zero_motion(dets: VideoDets, horizon: int) -> Dict[str, dict]:
         dict[str, dict]: ``{video: {t: Forecast}}``, boxes unchanged,
         ``visible`` 1 and the actions at ``t``.
     """
-    _check_horizon(horizon)
+    check_ints('zero_motion', horizon=horizon)
     return _shifted(dets, 0)
 
 
@@ -100,9 +93,9 @@ def constant_velocity(dets: VideoDets,
         dict[str, dict]: ``{video: {t: Forecast}}``, in view, with the
         actions at ``t``.
     """
-    horizon = _check_horizon(horizon)
-    if history < 2:
-        raise ValueError(f'history must be >= 2 boxes, got {history}')
+    check_ints('constant_velocity', horizon=horizon)
+    horizon = int(horizon)
+    check_ints('constant_velocity', 2, history=history)
     out = {}
     for v, frames in dets.items():
         keys = sorted(frames)
@@ -142,7 +135,8 @@ def oracle(dets: VideoDets, horizon: int) -> Dict[str, dict]:
         dict[str, dict]: ``{video: {t: Forecast}}`` for every ``t`` whose
         ``t + horizon`` has detections.
     """
-    return _shifted(dets, _check_horizon(horizon))
+    check_ints('oracle', horizon=horizon)
+    return _shifted(dets, int(horizon))
 
 
 def _shifted(dets: VideoDets, shift: int) -> Dict[str, dict]:
@@ -273,7 +267,8 @@ def future_frame_ap(gt: Mapping,
     Returns:
         dict[str, float]: AP (a fraction) per class name.
     """
-    horizon = _check_horizon(horizon)
+    check_ints('future_frame_ap', horizon=horizon)
+    horizon = int(horizon)
     targets = _targets(gt, forecasts, videos, horizon)
     frame_dets: Dict[int, Dict[int, Dict[int, np.ndarray]]] = {}
     for iv, v in enumerate(videos):
@@ -386,7 +381,9 @@ def displacement_errors(gt: Mapping,
         ``fde_rel`` (the same relative to the GT box size) and
         ``num_persons`` (int, the matches in view at every horizon).
     """
-    horizons = sorted(_check_horizon(h) for h in forecasts)
+    for h in forecasts:
+        check_ints('displacement_errors', horizon=h)
+    horizons = sorted(int(h) for h in forecasts)
     if not horizons:
         raise ValueError('displacement_errors needs at least one horizon')
     for h in horizons[1:]:  # the first is checked by match_persons
@@ -437,7 +434,8 @@ def anticipation_ap(gt: Mapping,
         dict[str, float]: VOC AP (a fraction) per class name with at least
         one positive; empty without matches.
     """
-    horizon = _check_horizon(horizon)
+    check_ints('anticipation_ap', horizon=horizon)
+    horizon = int(horizon)
     scores, labels = [], []
     for v, t, row, track in match_persons(gt, forecasts, videos, iou_thr):
         if t + horizon in track:
