@@ -9,7 +9,7 @@ from mmaction.evaluation import read_labelmap
 
 from stmixer_mm.datasets.fileio_utils import is_file, text_lines
 from stmixer_mm.datasets.label_map import check_mmaction2_reads_label_map
-from stmixer_mm.utils.checks import is_int
+from stmixer_mm.utils.checks import check_choice, is_int
 
 AVA_COLUMNS = 'video_id,timestamp,x1,y1,x2,y2,action_id,person_id'
 
@@ -89,11 +89,12 @@ def scan_ava_annotation_file(
         FileNotFoundError: the file is missing.
         ValueError: naming the file, line and what was expected.
     """
-    for name, value, modes in (('unlisted_labels', unlisted_labels, 'warn'),
-                               ('degenerate_boxes', degenerate_boxes, 'drop')):
-        if value not in ('error', modes):
-            raise ValueError(
-                f"{name} must be 'error' or '{modes}', got {value!r}")
+    check_choice(
+        'scan_ava_annotation_file', ('error', 'warn'),
+        unlisted_labels=unlisted_labels)
+    check_choice(
+        'scan_ava_annotation_file', ('error', 'drop'),
+        degenerate_boxes=degenerate_boxes)
     listed = None if label_ids is None else set(int(i) for i in label_ids)
     rows = 0
     degenerate: List[int] = []
