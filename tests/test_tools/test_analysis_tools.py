@@ -104,6 +104,17 @@ def test_get_flops_cli(tools):
         '192',
         check=False)
     assert proc.returncode == 2 and '--shape values must be' in proc.stderr
+    # a part that refuses its settings: named by its config path, one line
+    proc = tools.python_tool(
+        'analysis_tools/get_flops.py',
+        TINY_CFG,
+        '--cfg-options',
+        'model.backbone.depth=7',
+        check=False)
+    assert proc.returncode == 1 and 'Traceback' not in proc.stderr
+    assert proc.stderr.strip().endswith(
+        "model.backbone: KeyError: 'invalid depth 7 for resnet' (the part "
+        'refused its settings when built)'), proc.stderr
 
 
 def test_browse_dataset_writes_images(tools, tmp_path):
@@ -121,6 +132,27 @@ def test_browse_dataset_writes_images(tools, tmp_path):
     proc = tools.python_tool(
         'analysis_tools/browse_dataset.py', TINY_CFG, check=False)
     assert proc.returncode == 2 and 'nothing to do' in proc.stderr
+    # a refused setting, and an annotation file that is no csv: one line
+    # naming it, nothing written
+    bad = tmp_path / 'bad.csv'
+    bad.write_text('{\n')
+    for option, said in (
+        ('train_dataloader.dataset.unlisted_labels=x',
+         "train_dataloader.dataset: ValueError: AVAActorDataset: "
+         "unlisted_labels must be one of ('error', 'warn'), got 'x'"),
+        (f'train_dataloader.dataset.ann_file={bad}',
+         f'AVA annotation file {bad}, line 1: expected 8 comma-separated')):
+        proc = tools.python_tool(
+            'analysis_tools/browse_dataset.py',
+            TINY_CFG,
+            '--output-dir',
+            str(tmp_path / 'refused'),
+            '--cfg-options',
+            option,
+            check=False)
+        assert proc.returncode == 1 and said in proc.stderr, proc.stderr
+        assert 'Traceback' not in proc.stderr
+        assert not (tmp_path / 'refused').exists()
 
 
 def _write_log(path):

@@ -7,10 +7,12 @@ See :mod:`stmixer_mm.apps.dataset_doctor.browser`."""
 import argparse
 from typing import List, Optional, Sequence
 
+from stmixer_mm.apis.config_files import ConfigSettingError
 from stmixer_mm.apis.output_files import prepare_out_dir
 from stmixer_mm.apps.cli import CONFIG_HELP, add_cfg_options, config_or_exit
 from stmixer_mm.apps.command_errors import command_error
 from stmixer_mm.apps.dataset_doctor.browser import browse
+from stmixer_mm.apps.preflight import check_config
 
 
 def parse_args(argv: Optional[Sequence[str]] = None):
@@ -52,8 +54,18 @@ def main(argv: Optional[Sequence[str]] = None) -> List[str]:
     cfg = config_or_exit(args.config)
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
-    return browse(cfg, args.phase, args.output_dir, args.max_samples,
-                  args.interval, args.show, args.show_interval)
+    try:  # its settings, named by their config path
+        check_config(
+            cfg, sections=(f'{args.phase}_dataloader', ), consistency=False)
+    except ConfigSettingError as e:
+        raise SystemExit(command_error(f'{args.config}: {e}')) from None
+    try:
+        return browse(cfg, args.phase, args.output_dir, args.max_samples,
+                      args.interval, args.show, args.show_interval)
+    except (OSError, ValueError, KeyError) as e:  # the data set's files,
+        raise SystemExit(  # named by its refusal; an empty data set
+            command_error(
+                e.args[0] if isinstance(e, KeyError) else e)) from None
 
 
 if __name__ == '__main__':

@@ -7,6 +7,7 @@ from mmengine.hooks import Hook
 
 from stmixer_mm.evaluation import TubeMetric
 from stmixer_mm.registry import HOOKS
+from stmixer_mm.utils.checks import ConfigSettingError
 
 # fields of mmaction2's AVAMetric and the dataset arguments they must equal
 AVA_METRIC_FIELDS = ('ann_file', 'exclude_file', 'label_file', 'num_classes',
@@ -79,7 +80,7 @@ class AVAEvaluationCheckHook(Hook):
             stage (str): ``'val'`` or ``'test'`` (:meth:`before_test`).
 
         Raises:
-            ValueError: A field differs, naming both settings.
+            ConfigSettingError: A field differs, naming both settings.
         """
         from mmaction.evaluation import AVAMetric
 
@@ -103,7 +104,7 @@ class AVAEvaluationCheckHook(Hook):
                 lines = '\n'.join(f'  {stage}_evaluator.{f} = {m!r} but '
                                   f'{stage}_dataloader.dataset.{f} = {d!r}'
                                   for f, m, d in bad)
-                raise ValueError(
+                raise ConfigSettingError(
                     f'{type(metric).__name__} would score the {stage} '
                     'predictions against other files than the evaluated '
                     f'dataset:\n{lines}\nset both to the same value (e.g. '

@@ -7,6 +7,7 @@ import pytest
 
 import stmixer_mm  # noqa: F401
 from stmixer_mm.engine.hooks import AVAEvaluationCheckHook
+from stmixer_mm.utils.checks import ConfigSettingError
 
 
 def _ava_loop(metric_files, dataset_files):
@@ -42,7 +43,7 @@ def test_ava_evaluation_check_refuses_other_files(field, value):
     hook = AVAEvaluationCheckHook()
     loop = _ava_loop(FILES, dict(FILES, **{field: value}))
     runner = types.SimpleNamespace(val_loop=loop, test_loop=loop)
-    with pytest.raises(ValueError, match=f'test_evaluator.{field} = '):
+    with pytest.raises(ConfigSettingError, match=f'test_evaluator.{field} = '):
         hook.before_test(runner)
     # before training: the val loop, before a single iteration is run
     with pytest.raises(ValueError, match=f'val_evaluator.{field} = '):
