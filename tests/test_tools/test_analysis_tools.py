@@ -458,6 +458,16 @@ def test_vs_official_argument_errors(tools):
         proc = tools.python_tool(
             'analysis_tools/benchmark_model.py', *argv, check=False)
         assert proc.returncode == 2 and message in proc.stderr
+    # a part that refuses its settings: named by its config path, one line
+    proc = tools.python_tool(
+        'analysis_tools/benchmark_model.py',
+        TINY_CFG,
+        '--cfg-options',
+        'model.roi_head.num_stages=0',
+        check=False)
+    assert proc.returncode == 1 and 'Traceback' not in proc.stderr
+    assert 'model.roi_head: ValueError: STMixerDecoder: num_stages must be ' \
+        'an int >= 1, got 0' in proc.stderr, proc.stderr
 
 
 SPY = """# records the TF32 flags of every call of the captured path

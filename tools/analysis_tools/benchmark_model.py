@@ -23,6 +23,7 @@ import torch
 from mmengine.config import Config
 
 from stmixer_mm.apis import init_detector
+from stmixer_mm.apis.config_files import ConfigSettingError
 # yapf: disable  (isort wraps this import; yapf would re-wrap it)
 from stmixer_mm.apps.benchmarks.common import (add_arguments,
                                                build_random_model,
@@ -35,10 +36,12 @@ from stmixer_mm.apps.benchmarks.common import (add_arguments,
 # yapf: enable
 from stmixer_mm.apps.benchmarks.flops import count_flops
 from stmixer_mm.apps.cli import add_cfg_options, config_or_exit
+from stmixer_mm.apps.command_errors import command_error
 from stmixer_mm.apps.deployment import (compare_with_torch, create_ort_session,
                                         export_onnx, normalize_clip,
                                         postprocess, run_ort,
                                         set_sampling_impl)
+from stmixer_mm.apps.preflight import check_config
 from stmixer_mm.models.backbones import prepare_for_inference
 from stmixer_mm.models.detectors.compile import CompiledPredict, img_shapes_of
 from stmixer_mm.utils.checks import check_compile_args
@@ -490,6 +493,12 @@ def benchmark_config(args) -> Dict[str, Any]:
     """One config: parameters, latency and clips/s on random clips (``--onnx``:
     ONNX Runtime's beside it); prints the report and returns the numbers."""
     cfg = config_or_exit(args.config)
+    merged = copy.deepcopy(cfg)
+    merged.merge_from_dict(args.cfg_options or {})
+    try:  # each part of the model refuses its settings, named, before
+        check_config(merged, sections=('model', ), consistency=False)
+    except ConfigSettingError as e:
+        raise SystemExit(command_error(f'{args.config}: {e}')) from None
     model = init_detector(
         cfg, args.checkpoint, args.device, cfg_options=args.cfg_options)
     t, h, w = clip_shape(model.cfg, args.shape)
