@@ -309,14 +309,13 @@ class MMDetTubeTracker(OnlineTubeTracker):
             if name == 'obj_score_thrs' and value['low'] > value['high']:
                 raise ValueError(f'{who}: obj_score_thrs.low must be <= '
                                  f'obj_score_thrs.high, got {dict(value)}')
-        motion = kwargs.get('motion', dict(type='KalmanFilter'))
+        motion = kwargs.setdefault('motion', dict(type='KalmanFilter'))
         if not isinstance(motion, dict) or 'type' not in motion:
             raise ValueError(f'{who}: motion must be a dict with a type '
                              f"(dict(type='KalmanFilter')), got {motion!r}")
         # mmdet's registry and trackers: imported only when one is chosen
         from mmdet.registry import MODELS
         from mmengine.registry import DefaultScope
-        kwargs.setdefault('motion', dict(type='KalmanFilter'))
         try:
             with DefaultScope.overwrite_default_scope('mmdet'), \
                     _scipy_assignment():

@@ -108,6 +108,14 @@ DISTRIBUTED_STRATEGIES = ('ShardedStrategy', 'FSDPStrategy',
                           'DeepSpeedStrategy', 'ColossalAIStrategy')
 
 
+def _strategy_kind(strategy) -> str:
+    """The type name of a ``strategy`` setting: its ``type`` (a name, or a
+    class's name) for a dict, else the class name of the object."""
+    kind = strategy.get('type', '') if isinstance(strategy, dict) else \
+        type(strategy).__name__
+    return str(getattr(kind, '__name__', kind))
+
+
 def _check_strategy(cfg: Config) -> None:
     """Refuse a ``strategy`` (FlexibleRunner) beside a top-level
     ``activation_checkpointing``, and a DeepSpeed one without its package
@@ -120,9 +128,8 @@ def _check_strategy(cfg: Config) -> None:
             'Runner reads: move it into strategy.activation_checkpointing '
             "(module class names, e.g. ['Block']) and set the top-level "
             'one to None')
-    kind = strategy.get('type', '') if isinstance(strategy, dict) else ''
-    if 'DeepSpeed' in str(kind) and importlib.util.find_spec(
-            'deepspeed') is None:
+    kind = _strategy_kind(strategy)
+    if 'DeepSpeed' in kind and importlib.util.find_spec('deepspeed') is None:
         raise ConfigSettingError(
             f'strategy.type={kind!r} needs the `deepspeed` package, which is '
             'not installed (pip install deepspeed, on a machine with CUDA '
@@ -149,11 +156,9 @@ def check_launcher(cfg: Config, config: str = 'CONFIG') -> None:
             package.
     """
     strategy = cfg.get('strategy')
-    kind = strategy.get('type', '') if isinstance(strategy, dict) else \
-        type(strategy).__name__
-    kind = getattr(kind, '__name__', kind)
+    kind = _strategy_kind(strategy)
     if strategy and cfg.get('launcher', 'none') == 'none' and any(
-            name in str(kind) for name in DISTRIBUTED_STRATEGIES):
+            name in kind for name in DISTRIBUTED_STRATEGIES):
         raise ConfigSettingError(
             f'strategy.type={kind!r} shards the model over a process '
             'group, which needs a distributed launcher, but this run has '

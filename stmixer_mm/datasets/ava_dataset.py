@@ -23,8 +23,9 @@ from stmixer_mm.datasets.transforms.loading import causal_clips
 from stmixer_mm.registry import DATASETS
 from stmixer_mm.utils.checks import check_choice, is_int
 from stmixer_mm.utils.type_names import type_name
-from .ava_files import (ava_frame_count, ava_keyframe_file_index, ava_lines,
-                        ava_person_lines, ava_row_line, check_ava_classes)
+from .ava_files import (DEGENERATE_BOXES, UNLISTED_LABELS, ava_frame_count,
+                        ava_keyframe_file_index, ava_lines, ava_person_lines,
+                        ava_row_line, check_ava_classes)
 
 # isort: split
 from .ava_files import (check_ava_label_file, need_file, no_custom_rows,
@@ -159,10 +160,12 @@ class AVAActorDataset(AVADataset):
         # its own arguments, mmaction2's AVADataset ones (bound), the
         # mmaction2 steps of its pipeline and a forecast's causal clips
         check_choice(
-            'AVAActorDataset', ('error', 'warn'),
+            'AVAActorDataset',
+            UNLISTED_LABELS,
             unlisted_labels=unlisted_labels)
         check_choice(
-            'AVAActorDataset', ('error', 'drop'),
+            'AVAActorDataset',
+            DEGENERATE_BOXES,
             degenerate_boxes=degenerate_boxes)
         check_choice(
             'AVAActorDataset', ('scan', 'skip'), frame_check=frame_check)

@@ -45,6 +45,12 @@ def ava_lines(path: str, what: str, backend_args: Optional[dict], rows=True):
                 f'({type(e).__name__}: {e}); is it the right file?') from None
 
 
+#: the modes of an action id missing from the label map, and of a
+#: zero-area box (``AVAActorDataset`` and :func:`scan_ava_annotation_file`)
+UNLISTED_LABELS = ('error', 'warn')
+DEGENERATE_BOXES = ('error', 'drop')
+
+
 def scan_ava_annotation_file(
         path: str,
         num_classes: Optional[int] = None,
@@ -90,10 +96,12 @@ def scan_ava_annotation_file(
         ValueError: naming the file, line and what was expected.
     """
     check_choice(
-        'scan_ava_annotation_file', ('error', 'warn'),
+        'scan_ava_annotation_file',
+        UNLISTED_LABELS,
         unlisted_labels=unlisted_labels)
     check_choice(
-        'scan_ava_annotation_file', ('error', 'drop'),
+        'scan_ava_annotation_file',
+        DEGENERATE_BOXES,
         degenerate_boxes=degenerate_boxes)
     listed = None if label_ids is None else set(int(i) for i in label_ids)
     rows = 0
