@@ -29,6 +29,12 @@ MOVED_MODULES: Dict[str, str] = {
     'stmixer_mm.apps.converters.pyslowfast',
     'stmixer_mm.visualization.dataset_browser':
     'stmixer_mm.apps.dataset_doctor.browser',
+    'stmixer_mm.visualization.prediction_grid':
+    'stmixer_mm.apps.prediction_grid',
+    'stmixer_mm.visualization.action_drawing':
+    'stmixer_mm.apps.json_logs',
+    'stmixer_mm.visualization.display':
+    'stmixer_mm.apps.display',
     'stmixer_mm.utils.track_ids':
     'stmixer_mm.datasets.track_ids',
     'stmixer_mm.utils.package_files':
@@ -114,6 +120,8 @@ MOVED_MODULES: Dict[str, str] = {
 
 _VIDEO_IO = 'stmixer_mm.apis.video_io'
 _CHECKS = 'stmixer_mm.datasets.dataset_checks'
+_STREAM_RUN = 'stmixer_mm.apps.online.stream_run'
+_RUNNER_UTILS = 'stmixer_mm.apps.runner_utils'
 
 
 def _by_home(homes: Dict[str, Tuple[str, ...]]) -> Dict[str, str]:
@@ -136,8 +144,8 @@ MOVED_NAMES: Dict[str, Dict[str, str]] = {
          'VideoReadError', 'expand_inputs', 'is_live_spec'),
         f'{_VIDEO_IO}.capture': ('CaptureSource', 'open_source'),
         'stmixer_mm.apis.greedy_tracker': ('OnlineTubeTracker', 'Track'),
-        f'{_VIDEO_IO}.writers':
-        ('JsonlWriter', 'ProgressLine', 'VideoWriter', 'format_stats'),
+        f'{_VIDEO_IO}.writers': ('JsonlWriter', 'VideoWriter'),
+        _STREAM_RUN: ('ProgressLine', 'format_stats'),
         'stmixer_mm.apis.output_files':
         ('OutputFiles', 'claim_output', 'output_exists_error',
          'prepare_out_dir', 'temp_path'),
@@ -176,11 +184,24 @@ MOVED_NAMES: Dict[str, Dict[str, str]] = {
     }),
     'stmixer_mm.engine':
     _by_home({
-        'stmixer_mm.apps.runner_utils':
+        _RUNNER_UTILS:
         ('FormattedOnceConfig', 'adapt_cfg_to_device', 'build_runner',
-         'init_dist_without_cuda', 'quiet_known_noise', 'shutdown_dist'),
+         'init_dist_without_cuda', 'quiet_known_noise', 'shutdown_dist',
+         'add_class_consistency_hook'),
         'stmixer_mm.apps.work_dir_lock': ('LOCK_NAME', 'WorkDirLock'),
     }),
+    'stmixer_mm.engine.hooks':
+    _by_home({
+        _RUNNER_UTILS:
+        ('add_class_consistency_hook', 'trigger_visualization_hook')
+    }),
+    'stmixer_mm.visualization':
+    _by_home({
+        'stmixer_mm.apps.json_logs': ('load_scalars', 'plot_training_curves'),
+        'stmixer_mm.apps.display': ('display_problem', ),
+    }),
+    _VIDEO_IO:
+    _by_home({_STREAM_RUN: ('ProgressLine', 'format_stats')}),
     _CHECKS:
     _by_home({
         'stmixer_mm.apps.dataset_doctor.common':

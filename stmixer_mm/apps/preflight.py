@@ -14,7 +14,7 @@ import logging
 import os.path as osp
 import re
 import warnings
-from typing import Any, Callable, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from stmixer_mm.datasets.ava_dataset import mmaction2_problem
 from stmixer_mm.datasets.ava_files import (check_ava_classes,
@@ -22,15 +22,69 @@ from stmixer_mm.datasets.ava_files import (check_ava_classes,
 from stmixer_mm.datasets.class_names import (AVA_METRICS,
                                              CLASSES_WITH_BACKGROUND,
                                              check_action_classes,
-                                             class_entries,
-                                             model_action_classes)
+                                             loader_dataset_cfg)
 from stmixer_mm.utils.checks import ConfigSettingError, is_int, is_real
-from stmixer_mm.utils.dependencies import TYPE_EXTRAS, require_extra
+from stmixer_mm.utils.dependencies import require_extra
 from stmixer_mm.utils.type_names import type_name
 
 __all__ = [
     'check_config', 'check_model_builds', 'part_refused', 'CONFIG_RULES'
 ]
+
+#: Registered types that need an extra when a config uses them (or, with
+#: an argument named, when the config sets that argument).
+TYPE_EXTRAS: Dict[str, Tuple[str, Optional[str]]] = {
+    'DecordInit': ('multisports', None),
+    'DecordDecode': ('multisports', None),
+    'TubeMetric': ('tracking', 'trackeval_score_thr'),
+}
+
+
+def model_action_classes(model_cfg: dict) -> Optional[Tuple[int, str, str]]:
+    """``(num_actions, label_convention, config path)`` of an STMixer
+    model config, None when it has no ``STMixerStageHead``."""
+    if not isinstance(model_cfg, dict):
+        return None
+    key = 'decoder' if 'decoder' in model_cfg else 'roi_head'
+    decoder = model_cfg.get('decoder') or model_cfg.get('roi_head')
+    head = decoder.get('stage_head') if isinstance(decoder, dict) else None
+    path = f'model.{key}.stage_head'
+    if isinstance(head, (list, tuple)) and head:
+        head, path = head[0], f'{path}[0]'
+    if not isinstance(head, dict) or \
+            type_name(head.get('type')) != 'STMixerStageHead':
+        return None
+    return (head.get('num_actions',
+                     80), head.get('label_convention',
+                                   'ava'), f'{path}.num_actions')
+
+
+def class_entries(cfg) -> List[Tuple[str, dict]]:
+    """``(config path, dict)`` of the innermost dataset of each dataloader
+    and of each metric of the evaluators (``val_evaluator`` or
+    ``val_evaluator[i]``): the config's class counts, which the pre-run
+    check (:func:`model_classes_fit_data`) and the data set doctor
+    (``apps/dataset_doctor``) compare.
+
+    Args:
+        cfg (Config | dict): The whole config.
+
+    Returns:
+        list[tuple[str, dict]]: The entries, data sets first.
+    """
+    entries = []
+    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        dataset = loader_dataset_cfg(cfg.get(loader))
+        if dataset is not None:
+            entries.append((f'{loader}.dataset', dataset))
+    for evaluator in ('val_evaluator', 'test_evaluator'):
+        metrics = cfg.get(evaluator)
+        if isinstance(metrics, dict):
+            entries.append((evaluator, metrics))
+        elif isinstance(metrics, (list, tuple)):
+            entries += [(f'{evaluator}[{i}]', m) for i, m in enumerate(metrics)
+                        if isinstance(m, dict)]
+    return entries
 
 
 def _registries() -> tuple:

@@ -1,4 +1,5 @@
-"""Config adjustments shared by ``tools/train.py`` and ``tools/test.py``."""
+"""Config adjustments shared by ``tools/train.py`` and ``tools/test.py``
+(``--show`` / ``--show-dir`` wiring, the class-consistency hook)."""
 import datetime
 import functools
 import importlib.util
@@ -9,7 +10,9 @@ import torch.distributed as torch_dist
 from mmengine.config import Config
 from mmengine.logging import print_log
 
+from stmixer_mm.engine.hooks.visualization_hook import VISUALIZER_TYPES
 from stmixer_mm.utils.checks import ConfigSettingError
+from stmixer_mm.utils.type_names import type_name
 
 
 def adapt_cfg_to_device(cfg: Config) -> Config:
@@ -288,3 +291,62 @@ def shutdown_dist(runner=None, barrier: bool = True) -> None:
     if barrier:
         dist.barrier()
     dist.destroy_process_group()
+
+
+def add_class_consistency_hook(cfg) -> None:
+    """Append :class:`ClassConsistencyHook` to ``cfg.custom_hooks`` unless
+    it is there."""
+    hooks = list(cfg.get('custom_hooks') or [])
+    if not any(
+            isinstance(h, dict)
+            and type_name(h.get('type')) == 'ClassConsistencyHook'
+            for h in hooks):
+        hooks.append(dict(type='ClassConsistencyHook'))
+    cfg.custom_hooks = hooks
+
+
+def trigger_visualization_hook(cfg: Config, args) -> Config:
+    """Switch the visualization hook on for ``tools/test.py``; a missing
+    hook or a visualizer that draws no boxes is replaced (logged).
+
+    Args:
+        cfg (Config): The config, changed in place
+            (``default_hooks.visualization``, ``visualizer``).
+        args (argparse.Namespace): ``show``, ``wait_time``, ``show_dir``
+            (the hook's ``test_out_dir``) and ``interval`` (default 1).
+
+    Returns:
+        Config: ``cfg``.
+    """
+    default_hooks = cfg.setdefault('default_hooks', {})
+    hook = default_hooks.get('visualization')
+    if hook is None or \
+            type_name(hook.get('type')) != 'ActionDetVisualizationHook':
+        print_log(
+            '--show / --show-dir: default_hooks.visualization set to '
+            f"ActionDetVisualizationHook (was {hook and hook.get('type')})",
+            logger='current')
+        default_hooks['visualization'] = dict(
+            type='ActionDetVisualizationHook')
+        # a ConfigDict stores a copy: change the stored one
+        hook = default_hooks['visualization']
+    hook['draw'] = True
+    if getattr(args, 'show', False):
+        hook['show'] = True
+        hook['wait_time'] = args.wait_time
+    if getattr(args, 'show_dir', None):
+        hook['test_out_dir'] = args.show_dir
+    hook['interval'] = getattr(args, 'interval', None) or 1
+    vis = cfg.get('visualizer') or {}
+    if type_name(vis.get('type')) not in map(type_name, VISUALIZER_TYPES):
+        print_log(
+            '--show / --show-dir: visualizer set to ActionDetLocalVisualizer '
+            '(was '
+            f"{vis.get('type')}, which draws no boxes)",
+            logger='current')
+        cfg.visualizer = dict(
+            type='ActionDetLocalVisualizer',
+            vis_backends=vis.get('vis_backends',
+                                 [dict(type='LocalVisBackend')]),
+            name=vis.get('name', 'visualizer'))
+    return cfg

@@ -9,7 +9,7 @@ package (``'stmixer_mm::ava_action_list_v2.2.pbtxt'``), so an official
 checkpoint, which carries no names, runs without a user's label map."""
 import os.path as osp
 import pickle
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterable, Optional, Sequence, Tuple
 
 from stmixer_mm.utils.checkpoint_loading import (CheckpointFileError,
                                                  load_pickle)
@@ -307,25 +307,6 @@ def check_action_classes(num_actions: int, label_convention: str,
             'action column would be read as another class')
 
 
-def model_action_classes(model_cfg: dict) -> Optional[Tuple[int, str, str]]:
-    """``(num_actions, label_convention, config path)`` of an STMixer
-    model config, None when it has no ``STMixerStageHead``."""
-    if not isinstance(model_cfg, dict):
-        return None
-    key = 'decoder' if 'decoder' in model_cfg else 'roi_head'
-    decoder = model_cfg.get('decoder') or model_cfg.get('roi_head')
-    head = decoder.get('stage_head') if isinstance(decoder, dict) else None
-    path = f'model.{key}.stage_head'
-    if isinstance(head, (list, tuple)) and head:
-        head, path = head[0], f'{path}[0]'
-    if not isinstance(head, dict) or \
-            type_name(head.get('type')) != 'STMixerStageHead':
-        return None
-    return (head.get('num_actions',
-                     80), head.get('label_convention',
-                                   'ava'), f'{path}.num_actions')
-
-
 def loader_dataset_cfg(loader: Any) -> Optional[dict]:
     """The innermost dataset config of a dataloader config (through
     RepeatDataset / ClassBalancedDataset wrappers)."""
@@ -334,31 +315,3 @@ def loader_dataset_cfg(loader: Any) -> Optional[dict]:
             dataset.get('dataset'), dict):
         dataset = dataset['dataset']
     return dataset if isinstance(dataset, dict) else None
-
-
-def class_entries(cfg) -> List[Tuple[str, dict]]:
-    """``(config path, dict)`` of the innermost dataset of each dataloader
-    and of each metric of the evaluators (``val_evaluator`` or
-    ``val_evaluator[i]``): the config's class counts, which the pre-run
-    check (:func:`model_classes_fit_data`) and the data set doctor
-    (``datasets/dataset_checks``) compare.
-
-    Args:
-        cfg (Config | dict): The whole config.
-
-    Returns:
-        list[tuple[str, dict]]: The entries, data sets first.
-    """
-    entries = []
-    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
-        dataset = loader_dataset_cfg(cfg.get(loader))
-        if dataset is not None:
-            entries.append((f'{loader}.dataset', dataset))
-    for evaluator in ('val_evaluator', 'test_evaluator'):
-        metrics = cfg.get(evaluator)
-        if isinstance(metrics, dict):
-            entries.append((evaluator, metrics))
-        elif isinstance(metrics, (list, tuple)):
-            entries += [(f'{evaluator}[{i}]', m) for i, m in enumerate(metrics)
-                        if isinstance(m, dict)]
-    return entries

@@ -5,8 +5,8 @@ from .checkpoint import (LOAD_FROM_MIN_LOADED, CheckpointMismatchError,
                          state_dict_mismatches)
 from .hooks import (AVAEvaluationCheckHook, CheckpointCheckHook,
                     ClassConsistencyHook, LoadFromCheckHook, RandomStateHook,
-                    ResumeCheckHook, add_class_consistency_hook,
-                    check_model_fits_dataset, get_rng_state, set_rng_state)
+                    ResumeCheckHook, check_model_fits_dataset, get_rng_state,
+                    set_rng_state)
 from .model_wrappers import DeviceAwareDistributedDataParallel
 from .sharded import (ShardedStrategy, full_to_sharded, is_sharded_checkpoint,
                       sharded_to_full)
@@ -17,9 +17,9 @@ __all__ = [
     'checkpoint_state_dict', 'state_dict_mismatches', 'RandomStateHook',
     'AVAEvaluationCheckHook', 'get_rng_state', 'set_rng_state',
     'ShardedStrategy', 'is_sharded_checkpoint', 'sharded_to_full',
-    'full_to_sharded', 'ClassConsistencyHook', 'add_class_consistency_hook',
-    'check_model_fits_dataset', 'ResumeCheckHook', 'LoadFromCheckHook',
-    'check_load_from_fits', 'LOAD_FROM_MIN_LOADED', 'check_checkpoint_dict'
+    'full_to_sharded', 'ClassConsistencyHook', 'check_model_fits_dataset',
+    'ResumeCheckHook', 'LoadFromCheckHook', 'check_load_from_fits',
+    'LOAD_FROM_MIN_LOADED', 'check_checkpoint_dict'
 ]
 
 

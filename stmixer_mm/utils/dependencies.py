@@ -53,13 +53,6 @@ EXTRAS: Dict[str, Tuple[str, ...]] = {
     # the browser test of stmixer-web (its server needs no extra)
     'web': ('selenium', ),
 }
-#: Registered types that need an extra when a config uses them (or, with
-#: an argument named, when the config sets that argument).
-TYPE_EXTRAS: Dict[str, Tuple[str, Optional[str]]] = {
-    'DecordInit': ('multisports', None),
-    'DecordDecode': ('multisports', None),
-    'TubeMetric': ('tracking', 'trackeval_score_thr'),
-}
 
 
 def require_extra(extra: str,

@@ -35,7 +35,7 @@ from mmengine.registry import DefaultScope
 import stmixer_mm
 from stmixer_mm.registry import MODELS
 from stmixer_mm.testing import repo_root
-from stmixer_mm.utils.type_names import objects_named
+from stmixer_mm.testing.registry_names import objects_named
 
 ROOT = Path(repo_root())
 OLD_DIR = ROOT / 'configs'

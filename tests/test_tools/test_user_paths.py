@@ -159,7 +159,7 @@ def test_test_show_without_a_window_is_refused(tools):
 def test_display_problem(monkeypatch):
     import matplotlib
 
-    from stmixer_mm.visualization import display_problem
+    from stmixer_mm.apps.display import display_problem
     monkeypatch.setattr('sys.platform', 'linux')
     monkeypatch.delenv('DISPLAY', raising=False)
     monkeypatch.delenv('WAYLAND_DISPLAY', raising=False)

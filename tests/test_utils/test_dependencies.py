@@ -269,7 +269,8 @@ def test_every_extra_is_declared_with_the_tests_pins():
         ]
         assert sorted(names) == sorted(modules), extra
         assert f'-r {extra}.txt' in tests, extra
-    for extra, _ in deps.TYPE_EXTRAS.values():
+    from stmixer_mm.apps.preflight import TYPE_EXTRAS
+    for extra, _ in TYPE_EXTRAS.values():
         assert extra in deps.EXTRAS
 
 

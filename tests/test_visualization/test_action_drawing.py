@@ -1,13 +1,13 @@
-"""stmixer_mm/visualization/action_drawing.py: the demo's label strings and
-the curves read from mmengine's scalars.json."""
+"""The demo's label strings (stmixer_mm/visualization/labels.py) and the
+curves read from mmengine's scalars.json (stmixer_mm/apps/json_logs.py)."""
 import json
 import os
 
 import numpy as np
 import pytest
 
-from stmixer_mm.visualization import (format_action_labels, load_scalars,
-                                      plot_training_curves)
+from stmixer_mm.apps.json_logs import load_scalars, plot_training_curves
+from stmixer_mm.visualization import format_action_labels
 
 
 def test_format_action_labels_by_hand():

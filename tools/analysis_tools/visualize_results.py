@@ -16,14 +16,12 @@ from stmixer_mm.apis.output_files import prepare_out_dir
 from stmixer_mm.apps.cli import CONFIG_HELP, config_or_exit
 from stmixer_mm.apps.cli.demo import unit_float
 from stmixer_mm.apps.command_errors import command_error
+from stmixer_mm.apps.json_logs import load_scalars, plot_training_curves
+# (tools/test.py draws the same grid in its summary)
+from stmixer_mm.apps.prediction_grid import (DEFAULT_NUM_IMAGES,
+                                             DEFAULT_SCORE_THR, make_grid)
 from stmixer_mm.utils.checkpoint_loading import (CheckpointFileError,
                                                  load_pickle)
-from stmixer_mm.visualization import plot_training_curves
-from stmixer_mm.visualization.action_drawing import load_scalars
-# (tools/test.py draws the same grid in its summary)
-from stmixer_mm.visualization.prediction_grid import (DEFAULT_NUM_IMAGES,
-                                                      DEFAULT_SCORE_THR,
-                                                      make_grid)
 
 
 def parse_args(argv=None):

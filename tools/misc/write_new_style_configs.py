@@ -59,7 +59,7 @@ def resolve(name, scope, where):
     """Type string -> the one object it names in the registries of
     ``scope``, None when none does (a name its reader looks up itself:
     ResNet3dSlowFast's pathway type ``'resnet3d'``, kept as the string)."""
-    from stmixer_mm.utils.type_names import SCOPES, objects_named
+    from stmixer_mm.testing.registry_names import SCOPES, objects_named
     if scope not in SCOPES:
         raise SystemExit(f'{where}: scope {scope!r} is not one of {SCOPES}')
     found = objects_named(name, scope)

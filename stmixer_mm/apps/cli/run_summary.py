@@ -10,8 +10,8 @@ from mmengine.hooks import CheckpointHook
 
 from stmixer_mm.apps.benchmarks.flops import default_clip_len
 from stmixer_mm.apps.command_errors import command_name
+from stmixer_mm.apps.prediction_grid import grid_problem, make_grid
 from stmixer_mm.engine.hooks import KeepPredictionsHook
-from stmixer_mm.visualization.prediction_grid import grid_problem, make_grid
 from .commands import command
 
 __all__ = [

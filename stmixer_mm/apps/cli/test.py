@@ -14,18 +14,18 @@ import stmixer_mm  # noqa: F401  (compat fixes + registration before build)
 from stmixer_mm.apis.config_files import load_config
 from stmixer_mm.apis.output_files import check_output_file, prepare_out_dir
 from stmixer_mm.apps.command_errors import command_error, command_name
+from stmixer_mm.apps.display import display_problem
+from stmixer_mm.apps.prediction_grid import DEFAULT_NUM_IMAGES
 from stmixer_mm.apps.preflight import check_config
 from stmixer_mm.apps.runner_utils import (FormattedOnceConfig,
                                           adapt_cfg_to_device,
+                                          add_class_consistency_hook,
                                           init_dist_without_cuda,
-                                          quiet_known_noise, shutdown_dist)
-from stmixer_mm.engine import (CheckpointMismatchError,
-                               add_class_consistency_hook,
-                               is_sharded_checkpoint, sharded_to_full)
-from stmixer_mm.engine.hooks import trigger_visualization_hook
+                                          quiet_known_noise, shutdown_dist,
+                                          trigger_visualization_hook)
+from stmixer_mm.engine import (CheckpointMismatchError, is_sharded_checkpoint,
+                               sharded_to_full)
 from stmixer_mm.utils import CheckpointFileError, ConfigSettingError
-from stmixer_mm.visualization import display_problem
-from stmixer_mm.visualization.prediction_grid import DEFAULT_NUM_IMAGES
 from . import (CONFIG_HELP, DATA_HINT, add_cfg_options, add_launcher_args,
                merge_run_args, missing_data_file)
 from .commands import command

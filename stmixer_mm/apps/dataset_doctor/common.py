@@ -5,7 +5,7 @@ import numpy as np
 import torch
 from mmdet.structures.bbox import bbox_overlaps
 
-from stmixer_mm.datasets.class_names import class_entries
+from stmixer_mm.apps.preflight import class_entries
 from stmixer_mm.utils.checks import is_int
 from stmixer_mm.utils.type_names import type_name
 from .report import (DUPLICATE_IOU, ERROR, MAX_EXAMPLES, WARNING,

@@ -9,8 +9,8 @@ from stmixer_mm.apis.results import (ResultFormatter, ResultWriter,
 from stmixer_mm.apis.tracking import build_tracker, tracker_settings
 from stmixer_mm.apis.video_io import (FrameSource, KeyframeClips, check_fps,
                                       open_source)
+from stmixer_mm.apps.display import has_display
 from stmixer_mm.utils.checks import check_ints, check_range
-from stmixer_mm.visualization.display import has_display
 from ..stop_signals import RunInterrupted, on_stop_signals, signal_name
 from .stream_run import RunStats, StreamRun
 

@@ -2,17 +2,18 @@
 queues, counters and stop / error protocol."""
 import queue
 import signal
+import sys
 import threading
 import time
 from collections import deque
 from contextlib import suppress
-from typing import Dict
+from typing import Dict, List, Optional
 
 from stmixer_mm.apis.greedy_tracker import OnlineTubeTracker
 from stmixer_mm.apis.results import (KeyframeDrawer, ResultFormatter,
                                      ResultWriter)
 from stmixer_mm.apis.tracking import track_result
-from stmixer_mm.apis.video_io import FrameSource, KeyframeClips, ProgressLine
+from stmixer_mm.apis.video_io import FrameSource, KeyframeClips
 
 __all__ = ['StreamRun', 'RunStats']
 
@@ -306,3 +307,69 @@ class StreamRun:
         cv2.imshow('STMixer online', cv2.cvtColor(canvas, cv2.COLOR_RGB2BGR))
         if cv2.waitKey(1) & 0xFF in (ord('q'), 27):
             self.stop.set()
+
+
+class ProgressLine:
+    """A status line rewritten (``\\r``) every ``every`` s on a terminal;
+    elsewhere a plain line every ``every_plain`` s, and at the end.
+
+    Args:
+        stream (file-like, optional): Where to write; None: stderr.
+        every (float): Seconds between updates on a terminal. Defaults to
+            0.5.
+        every_plain (float): Seconds between lines elsewhere. Defaults to
+            10.0.
+    """
+
+    def __init__(self,
+                 stream=None,
+                 every: float = 0.5,
+                 every_plain: float = 10.0) -> None:
+        self.stream = stream if stream is not None else sys.stderr
+        self.tty = hasattr(self.stream, 'isatty') and self.stream.isatty()
+        self.every = every if self.tty else every_plain
+        self._last, self._width = time.perf_counter(), 0
+
+    def update(self, stats: Dict, force: bool = False) -> Optional[str]:
+        """Write the status of ``stats`` if it is time.
+
+        Args:
+            stats (dict): :meth:`RunStats.snapshot`'s counters.
+            force (bool): Write now. Defaults to False.
+
+        Returns:
+            str | None: The line written (:func:`format_stats`), or None
+            when it was not yet time.
+        """
+        now = time.perf_counter()
+        if not force and now - self._last < self.every:
+            return None
+        self._last, text = now, format_stats(stats)
+        # on a terminal: over the line before (blanks over a longer one)
+        self.stream.write('\r' +
+                          text.ljust(self._width) if self.tty else text + '\n')
+        self._width = len(text)
+        self.stream.flush()
+        return text
+
+    def close(self) -> None:
+        if self.tty and self._width:
+            self.stream.write('\n')
+            self.stream.flush()
+
+
+def format_stats(stats: Dict) -> str:
+    """``frames 1200 | keyframes 150 done, 3 skipped | model 4.1 clips/s |
+    ...``."""
+    parts: List[str] = [
+        f"frames {stats.get('frames_read', 0)}",
+        f"keyframes {stats.get('keyframes_done', 0)} done, "
+        f"{stats.get('keyframes_skipped', 0)} skipped"
+    ]
+    if stats.get('model_fps'):
+        parts.append(f"model {stats['model_fps']:.3g} clips/s")
+    if stats.get('input_fps'):
+        parts.append(f"read {stats['input_fps']:.1f} fps")
+    if stats.get('lag') is not None:
+        parts.append(f"lag {stats['lag']:.2f} s")
+    return ' | '.join(parts)

@@ -1,23 +1,25 @@
+from stmixer_mm.moved import moved_attribute
 from .ava_evaluation_check_hook import AVAEvaluationCheckHook
 from .checkpoint_hooks import (CheckpointCheckHook, LoadFromCheckHook,
                                ResumeCheckHook)
 from .class_consistency_hook import (ClassConsistencyHook,
-                                     add_class_consistency_hook,
                                      check_model_fits_dataset)
 from .class_names_hook import ClassNamesHook
 from .graphed_training_hook import GraphedTrainingLogHook
 from .keep_predictions_hook import KeepPredictionsHook
 from .random_state_hook import RandomStateHook, get_rng_state, set_rng_state
 from .visualization_hook import (ActionDetVisualizationHook,
-                                 keyframe_from_inputs,
-                                 trigger_visualization_hook)
+                                 keyframe_from_inputs)
 
 __all__ = [
     'AVAEvaluationCheckHook', 'CheckpointCheckHook', 'ClassNamesHook',
     'ResumeCheckHook', 'LoadFromCheckHook', 'ClassConsistencyHook',
-    'check_model_fits_dataset', 'add_class_consistency_hook',
-    'RandomStateHook', 'get_rng_state', 'set_rng_state',
-    'ActionDetVisualizationHook', 'keyframe_from_inputs',
-    'trigger_visualization_hook', 'KeepPredictionsHook',
-    'GraphedTrainingLogHook'
+    'check_model_fits_dataset', 'RandomStateHook', 'get_rng_state',
+    'set_rng_state', 'ActionDetVisualizationHook', 'keyframe_from_inputs',
+    'KeepPredictionsHook', 'GraphedTrainingLogHook'
 ]
+
+
+def __getattr__(name: str):
+    """Names that moved since the last layout (:mod:`stmixer_mm.moved`)."""
+    return moved_attribute(__name__, name)

@@ -8,7 +8,6 @@ from stmixer_mm.datasets.class_names import (check_action_classes,
                                              find_action_columns)
 from stmixer_mm.registry import HOOKS
 from stmixer_mm.utils.checks import ConfigSettingError
-from stmixer_mm.utils.type_names import type_name
 
 
 def innermost_dataset(dataset: Any) -> Any:
@@ -82,15 +81,3 @@ class ClassConsistencyHook(Hook):
 
     def before_test(self, runner) -> None:
         self.before_val(runner, 'test')
-
-
-def add_class_consistency_hook(cfg) -> None:
-    """Append :class:`ClassConsistencyHook` to ``cfg.custom_hooks`` unless
-    it is there."""
-    hooks = list(cfg.get('custom_hooks') or [])
-    if not any(
-            isinstance(h, dict)
-            and type_name(h.get('type')) == 'ClassConsistencyHook'
-            for h in hooks):
-        hooks.append(dict(type='ClassConsistencyHook'))
-    cfg.custom_hooks = hooks

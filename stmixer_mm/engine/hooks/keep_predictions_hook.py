@@ -1,5 +1,5 @@
 """A few test predictions kept in memory, for ``tools/test.py``'s picture
-(:func:`~stmixer_mm.visualization.prediction_grid.make_grid`)."""
+(:func:`~stmixer_mm.apps.prediction_grid.make_grid`)."""
 from typing import Dict, List, Optional, Sequence
 
 from mmengine.evaluator.metric import _to_cpu

@@ -1,10 +1,9 @@
 """Val/test drawing of action detections (mmdet's ``DetVisualizationHook``
 for action detection, drawing each clip's keyframe from ``inputs``: video
-samples have no image to re-read), and ``tools/test.py --show`` wiring."""
+samples have no image to re-read)."""
 import os.path as osp
 from typing import Optional, Sequence
 
-from mmengine.config import Config
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
 from mmengine.runner import Runner
@@ -13,7 +12,6 @@ from mmengine.visualization import Visualizer
 
 from stmixer_mm.registry import HOOKS
 from stmixer_mm.utils.checks import check_ints, check_range
-from stmixer_mm.utils.type_names import type_name
 from stmixer_mm.visualization import label_names_from_dataset, load_label_names
 from stmixer_mm.visualization.samples import keyframe_from_inputs, sample_name
 
@@ -174,50 +172,3 @@ class ActionDetVisualizationHook(Hook):
                 out_file = osp.join(self._out_dir, f'{name}.jpg')
             self._draw(name if self.show else 'test_img', inputs, data_sample,
                        index, out_file)
-
-
-def trigger_visualization_hook(cfg: Config, args) -> Config:
-    """Switch the visualization hook on for ``tools/test.py``; a missing
-    hook or a visualizer that draws no boxes is replaced (logged).
-
-    Args:
-        cfg (Config): The config, changed in place
-            (``default_hooks.visualization``, ``visualizer``).
-        args (argparse.Namespace): ``show``, ``wait_time``, ``show_dir``
-            (the hook's ``test_out_dir``) and ``interval`` (default 1).
-
-    Returns:
-        Config: ``cfg``.
-    """
-    default_hooks = cfg.setdefault('default_hooks', {})
-    hook = default_hooks.get('visualization')
-    if hook is None or \
-            type_name(hook.get('type')) != 'ActionDetVisualizationHook':
-        print_log(
-            '--show / --show-dir: default_hooks.visualization set to '
-            f"ActionDetVisualizationHook (was {hook and hook.get('type')})",
-            logger='current')
-        default_hooks['visualization'] = dict(
-            type='ActionDetVisualizationHook')
-        # a ConfigDict stores a copy: change the stored one
-        hook = default_hooks['visualization']
-    hook['draw'] = True
-    if getattr(args, 'show', False):
-        hook['show'] = True
-        hook['wait_time'] = args.wait_time
-    if getattr(args, 'show_dir', None):
-        hook['test_out_dir'] = args.show_dir
-    hook['interval'] = getattr(args, 'interval', None) or 1
-    vis = cfg.get('visualizer') or {}
-    if type_name(vis.get('type')) not in map(type_name, VISUALIZER_TYPES):
-        print_log(
-            '--show / --show-dir: visualizer set to ActionDetLocalVisualizer '
-            '(was '
-            f"{vis.get('type')}, which draws no boxes)",
-            logger='current')
-        cfg.visualizer = dict(
-            type='ActionDetLocalVisualizer',
-            vis_backends=vis.get('vis_backends',
-                                 [dict(type='LocalVisBackend')]),
-            name=vis.get('name', 'visualizer'))
-    return cfg

@@ -4,8 +4,8 @@ import types
 
 import pytest
 
+from stmixer_mm.apps.runner_utils import add_class_consistency_hook
 from stmixer_mm.engine import check_model_fits_dataset
-from stmixer_mm.engine.hooks import add_class_consistency_hook
 
 
 class TubeDataset:

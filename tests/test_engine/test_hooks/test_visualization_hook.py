@@ -16,8 +16,8 @@ from mmengine.visualization import Visualizer
 
 import stmixer_mm  # noqa: F401
 from stmixer_mm import testing
-from stmixer_mm.engine.hooks import (keyframe_from_inputs,
-                                     trigger_visualization_hook)
+from stmixer_mm.apps.runner_utils import trigger_visualization_hook
+from stmixer_mm.engine.hooks import keyframe_from_inputs
 from stmixer_mm.testing import repo_root
 
 REPO = repo_root()

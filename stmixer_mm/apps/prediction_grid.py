@@ -13,8 +13,8 @@ from mmengine.registry import init_default_scope
 from mmengine.structures import InstanceData
 
 from stmixer_mm.registry import DATASETS, TRANSFORMS
-from .labels import label_names_from_dataset
-from .local_visualizer import ActionDetLocalVisualizer
+from stmixer_mm.visualization import (ActionDetLocalVisualizer,
+                                      label_names_from_dataset)
 
 __all__ = [
     'keyframe_image', 'tile_grid', 'make_grid', 'grid_problem',
