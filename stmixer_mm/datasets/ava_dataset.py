@@ -258,9 +258,7 @@ class AVAActorDataset(AVADataset):
                 'AVAMetric does not evaluate them')
         if self.exclude_file is not None:
             read_ava_exclude_file(self.exclude_file, self.backend_args)
-        if self.proposal_file is not None:
-            need_file(self.proposal_file, 'AVA proposal file',
-                      self.backend_args)
+        need_file(self.proposal_file, 'AVA proposal file', self.backend_args)
         with self._local('ann_file'):
             data_list = super().load_data_list()
         if self.empty_keyframe_file is not None:

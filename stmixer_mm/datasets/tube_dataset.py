@@ -25,25 +25,23 @@ VIDEO_READERS = ('DecordInit', 'DecordDecode', 'PyAVInit', 'PyAVDecode',
 
 
 def _tube_classes(cfg: dict) -> Optional[str]:
-    """``classes`` names ``num_classes`` classes, each once."""
+    """``classes`` (None or a list, checked) names ``num_classes`` classes,
+    each once."""
     classes, num = cfg.get('classes'), cfg.get('num_classes')
-    if isinstance(classes, (list, tuple)) and isinstance(num, int) and \
-            len(classes) != num:
+    if classes is not None and isinstance(num, int) and len(classes) != num:
         return (f'classes names {len(classes)} classes but num_classes is '
                 f'{num}')
-    if isinstance(classes, (list, tuple)) and \
-            len(set(classes)) != len(classes):
+    if classes is not None and len(set(classes)) != len(classes):
         return f'classes has duplicate names: {list(classes)}'
     return None
 
 
 def _tube_reader(cfg: dict) -> Optional[str]:
-    """The pipeline reads what ``use_frames`` gives a sample: frame folders
-    (``frame_dir``) or videos (``filename``)."""
+    """The pipeline reads what ``use_frames`` (a bool, checked) gives a
+    sample: frame folders (``frame_dir``) or videos (``filename``)."""
     use_frames = cfg.get('use_frames', True)
     pipeline = cfg.get('pipeline')
-    if not isinstance(use_frames, bool) or not isinstance(
-            pipeline, (list, tuple)):
+    if not isinstance(pipeline, (list, tuple)):
         return None
     wrong = FRAME_READERS if not use_frames else VIDEO_READERS
     for i, step in enumerate(pipeline):
@@ -87,8 +85,7 @@ def _tube_arguments(args: dict) -> Optional[str]:
             for h in horizons) and list(horizons) == sorted(set(horizons))):
         return ('forecast_horizons must be ascending frame counts >= 1, got '
                 f'{horizons!r}')
-    cfg = dict(args, pipeline=args['pipeline'])
-    return _tube_classes(cfg) or _tube_reader(cfg) or causal_clips(cfg)
+    return _tube_classes(args) or _tube_reader(args) or causal_clips(args)
 
 
 @DATASETS.register_module()

@@ -19,7 +19,7 @@ from stmixer_mm.evaluation.functional.sample_checks import (act_frame_check,
 from stmixer_mm.evaluation.functional.tube_protocols import (TUBE_PROTOCOLS,
                                                              evaluate)
 from stmixer_mm.registry import METRICS
-from stmixer_mm.utils.checks import check_ints, check_range
+from stmixer_mm.utils.checks import check_ints, check_range, indexed
 from stmixer_mm.utils.dependencies import require_extra
 
 #: What the metric reads (MultiSports' test ``gt.pkl`` has no train_videos)
@@ -139,15 +139,12 @@ class TubeMetric(BaseMetric):
             raise ValueError(
                 'TubeMetric: video_iou_thrs must be a list of IoU '
                 f'thresholds, got {video_iou_thrs!r}')
-        for i, thr in enumerate(video_iou_thrs):
-            check_range('TubeMetric', '(0, 1]',
-                        **{f'video_iou_thrs[{i}]': thr})
-        check_range('TubeMetric', '[0, 1]', score_thr=score_thr)
+        check_range('TubeMetric', '(0, 1]',
+                    **indexed('video_iou_thrs', video_iou_thrs))
+        thrs = dict(score_thr=score_thr)
         if trackeval_score_thr is not None:
-            check_range(
-                'TubeMetric',
-                '[0, 1]',
-                trackeval_score_thr=trackeval_score_thr)
+            thrs['trackeval_score_thr'] = trackeval_score_thr
+        check_range('TubeMetric', '[0, 1]', **thrs)
         problem = _tube_protocol(args) or _tube_source(args)
         for name, choices in (('score_mode', ('per_class', 'argmax')),
                               ('missing_videos', ('error', 'warn'))):
