@@ -252,8 +252,8 @@ LIBRARY = (
 )
 APPLICATIONS = (
     ('apps', 'apps.stop_signals', 'apps.output_files', 'apps.command_errors',
-     'apps.preflight', 'apps.json_logs', 'apps.collect_env',
-     'apps.display', 'apps.prediction_grid'),
+     'apps.preflight', 'apps.json_logs', 'apps.collect_env', 'apps.display',
+     'apps.prediction_grid'),
     ('apps.data_gen', 'apps.importers', 'apps.work_dir_lock',
      'apps.converter_tools', 'apps.runner_utils', 'apps.deployment',
      'apps.converters'),
