@@ -470,6 +470,27 @@ def test_vs_official_argument_errors(tools):
         'an int >= 1, got 0' in proc.stderr, proc.stderr
 
 
+@pytest.mark.parametrize('tool, before, after', [
+    ('analysis_tools/benchmark_decoder.py', [], []),
+    ('analysis_tools/benchmark_online.py',
+     ['--models', 'official', '--official-config'], ['--work-dir']),
+])
+def test_benchmarks_refuse_a_setting_before_any_work(tools, tmp_path, tool,
+                                                     before, after):
+    """A config whose part refuses its settings: one line naming the config
+    and the setting's path, before a video or a model is made."""
+    bad = tmp_path / 'bad_stages.py'
+    bad.write_text(f'_base_ = [{TINY_CFG!r}]\n'
+                   'model = dict(roi_head=dict(num_stages=0))\n')
+    work = tmp_path / 'work'
+    argv = [*before, str(bad)] + ([*after, str(work)] if after else [])
+    proc = tools.python_tool(tool, *argv, check=False)
+    assert proc.returncode == 1 and 'Traceback' not in proc.stderr
+    assert f'{bad}: model.roi_head: ValueError: STMixerDecoder: num_stages ' \
+        'must be an int >= 1, got 0' in proc.stderr, proc.stderr
+    assert not work.exists()
+
+
 SPY = """# records the TF32 flags of every call of the captured path
 import atexit
 import json

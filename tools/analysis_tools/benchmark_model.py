@@ -23,7 +23,6 @@ import torch
 from mmengine.config import Config
 
 from stmixer_mm.apis import init_detector
-from stmixer_mm.apis.config_files import ConfigSettingError
 # yapf: disable  (isort wraps this import; yapf would re-wrap it)
 from stmixer_mm.apps.benchmarks.common import (add_arguments,
                                                build_random_model,
@@ -36,12 +35,11 @@ from stmixer_mm.apps.benchmarks.common import (add_arguments,
 # yapf: enable
 from stmixer_mm.apps.benchmarks.flops import count_flops
 from stmixer_mm.apps.cli import add_cfg_options, config_or_exit
-from stmixer_mm.apps.command_errors import command_error
+from stmixer_mm.apps.command_errors import model_config_or_exit
 from stmixer_mm.apps.deployment import (compare_with_torch, create_ort_session,
                                         export_onnx, normalize_clip,
                                         postprocess, run_ort,
                                         set_sampling_impl)
-from stmixer_mm.apps.preflight import check_config
 from stmixer_mm.models.backbones import prepare_for_inference
 from stmixer_mm.models.detectors.compile import CompiledPredict, img_shapes_of
 from stmixer_mm.utils.checks import check_compile_args
@@ -449,19 +447,14 @@ def benchmark_table(args, configs, devices) -> List[Dict[str, Any]]:
 
 
 # ------------------------------------------------------------ one config
-def onnx_runner(cfg: Config,
-                model,
-                data: dict,
-                work_dir: str,
-                cfg_options: Optional[dict] = None):
-    """Export ``model`` for ``data``'s clips and return ``(run, info)``:
+def onnx_runner(cfg: Config, model, data: dict, work_dir: str):
+    """Export ``model`` (built from ``cfg``, its ``--cfg-options`` merged)
+    for ``data``'s clips and return ``(run, info)``:
     ``run()`` is ONNX Runtime's inference path (normalisation, graph, numpy
     post-processing); ``SystemExit`` when it disagrees with PyTorch."""
     import numpy as np
 
     export_cfg = copy.deepcopy(cfg)  # set_sampling_impl changes nested dicts
-    if cfg_options is not None:
-        export_cfg.merge_from_dict(cfg_options)
     set_sampling_impl(export_cfg, 'reference')  # GridSample in the graph
     export_model = init_detector(export_cfg, None, 'cpu')
     export_model.load_state_dict(model.state_dict())
@@ -492,15 +485,8 @@ def onnx_runner(cfg: Config,
 def benchmark_config(args) -> Dict[str, Any]:
     """One config: parameters, latency and clips/s on random clips (``--onnx``:
     ONNX Runtime's beside it); prints the report and returns the numbers."""
-    cfg = config_or_exit(args.config)
-    merged = copy.deepcopy(cfg)
-    merged.merge_from_dict(args.cfg_options or {})
-    try:  # each part of the model refuses its settings, named, before
-        check_config(merged, sections=('model', ), consistency=False)
-    except ConfigSettingError as e:
-        raise SystemExit(command_error(f'{args.config}: {e}')) from None
-    model = init_detector(
-        cfg, args.checkpoint, args.device, cfg_options=args.cfg_options)
+    cfg = model_config_or_exit(args.config, args.cfg_options)
+    model = init_detector(cfg, args.checkpoint, args.device)
     t, h, w = clip_shape(model.cfg, args.shape)
     n_params = sum(p.numel() for p in model.parameters())
     data = make_batch(args.batch_size, t, h, w)
@@ -510,8 +496,7 @@ def benchmark_config(args) -> Dict[str, Any]:
         torch=inference_runner(model, data, dev, amp if args.amp else None))
     tmp = tempfile.TemporaryDirectory()
     if args.onnx:
-        steps['onnx'], ort_info = onnx_runner(cfg, model, data, tmp.name,
-                                              args.cfg_options)
+        steps['onnx'], ort_info = onnx_runner(cfg, model, data, tmp.name)
     time_steps(steps, args.warmup, 0)
     if dev.type == 'cuda':
         torch.cuda.reset_peak_memory_stats()

@@ -23,6 +23,7 @@ from stmixer_mm.apis.video_io import FrameSource, VideoWriter, open_source
 from stmixer_mm.apps.benchmarks.common import (format_table, load_average,
                                                time_runs, write_json)
 from stmixer_mm.apps.benchmarks.experiments import experiment_env
+from stmixer_mm.apps.command_errors import model_config_or_exit
 from stmixer_mm.apps.data_gen import SyntheticAVASettings, build_demo
 from stmixer_mm.apps.demo import run_offline
 from stmixer_mm.apps.online import OnlineRunner
@@ -339,6 +340,9 @@ def main(argv=None):
         res = worker(args, *args.worker)
         print('RESULT ' + json.dumps(res))
         return res
+    for which in args.models:  # each part refuses its settings, before
+        model_config_or_exit(args.quickstart_config if which ==
+                             'quickstart' else args.official_config)
     if args.video is None:
         args.video = osp.join(args.work_dir,
                               f'loop_{args.size}_{args.loop_frames}.mp4')

@@ -6,12 +6,10 @@ How it counts: :mod:`stmixer_mm.apps.benchmarks.flops`."""
 import argparse
 from typing import Any, Dict, Optional, Sequence
 
-from stmixer_mm.apis.config_files import ConfigSettingError
 from stmixer_mm.apps.benchmarks.flops import (build_detector, count_flops,
                                               default_clip_len)
-from stmixer_mm.apps.cli import CONFIG_HELP, add_cfg_options, config_or_exit
-from stmixer_mm.apps.command_errors import command_error
-from stmixer_mm.apps.preflight import check_config
+from stmixer_mm.apps.cli import CONFIG_HELP, add_cfg_options
+from stmixer_mm.apps.command_errors import model_config_or_exit
 
 
 def format_count(n: float) -> str:
@@ -48,13 +46,7 @@ def parse_args(argv: Optional[Sequence[str]] = None):
 def main(argv: Optional[Sequence[str]] = None) -> Dict[str, Any]:
     args = parse_args(argv)
     import stmixer_mm  # noqa: F401  (registration)
-    cfg = config_or_exit(args.config)
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
-    try:  # each part of the model refuses its settings, named, before
-        check_config(cfg, sections=('model', ), consistency=False)
-    except ConfigSettingError as e:
-        raise SystemExit(command_error(f'{args.config}: {e}')) from None
+    cfg = model_config_or_exit(args.config, args.cfg_options)
     shape = args.shape or (default_clip_len(cfg), 256, 320)
     model = build_detector(cfg)
     res = count_flops(model, shape, args.batch_size, args.depth)
