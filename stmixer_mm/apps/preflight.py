@@ -87,15 +87,6 @@ def class_entries(cfg) -> List[Tuple[str, dict]]:
     return entries
 
 
-def _registries() -> tuple:
-    """The registries of this project's parts."""
-    # imported here: the registries import mmdet and mmaction2
-    from stmixer_mm.registry import (DATASETS, HOOKS, METRICS, MODELS,
-                                     TASK_UTILS, TRANSFORMS, VISUALIZERS)
-    return (MODELS, DATASETS, TRANSFORMS, METRICS, TASK_UTILS, VISUALIZERS,
-            HOOKS)
-
-
 def _walk(node: Any, path: str):
     """Every dict with a ``type`` under ``node``, with its config path."""
     if isinstance(node, dict):
@@ -119,7 +110,9 @@ def _parts(cfg, sections: Sequence[str]):
     ``sections`` that the run builds: each dataloader's innermost data set
     (through ``RepeatDataset``-style wrappers) after each step of its
     pipeline, each metric, hook and the visualizer."""
-    _, DATASETS, TRANSFORMS, METRICS, _, VISUALIZERS, HOOKS = _registries()
+    # imported here: the registries import mmdet and mmaction2
+    from stmixer_mm.registry import (DATASETS, HOOKS, METRICS, TRANSFORMS,
+                                     VISUALIZERS)
     for section in sections:
         node = _plain(cfg.get(section))
         if section.endswith('_dataloader') and isinstance(node, dict):
@@ -288,7 +281,8 @@ def check_model_builds(model_cfg: dict) -> None:
     """
     import torch
     from mmengine.registry import DefaultScope
-    MODELS = _registries()[0]
+
+    from stmixer_mm.registry import MODELS
     model_cfg = dict(_plain(model_cfg))
 
     def built(cfg: dict, path: str) -> bool:
@@ -364,9 +358,7 @@ def _failing_part(error: BaseException, part_cfg: dict, path: str) -> str:
 def model_classes_fit_data(cfg) -> Optional[str]:
     """The model's action classes against each ``num_classes`` in the config
     (counts from annotation files: :class:`ClassConsistencyHook`)."""
-    model = cfg.get('model')
-    model = model.to_dict() if hasattr(model, 'to_dict') else model
-    found = model_action_classes(model)
+    found = model_action_classes(_plain(cfg.get('model')))
     if found is None:
         return None
     num_actions, convention, model_path = found
@@ -453,8 +445,6 @@ def optimizer_settings(cfg) -> Optional[str]:
     Returns:
         str | None: The problem, naming the config path.
     """
-    import inspect
-
     import mmengine.optim  # noqa: F401 (registers torch's optimizers)
     from mmengine.registry import OPTIMIZERS, PARAM_SCHEDULERS
     wrapper = cfg.get('optim_wrapper') if hasattr(cfg, 'get') else None
@@ -575,8 +565,6 @@ def _torch_refuses(loader: dict) -> Optional[str]:
     one-item data set: the rules between keys (``prefetch_factor``,
     ``persistent_workers``, ``timeout`` or ``multiprocessing_context``
     without workers, ...) in torch's own words; None if it takes them."""
-    import warnings
-
     from torch.utils.data import DataLoader
     takes = inspect.signature(DataLoader).parameters  # (others: section_keys)
     kwargs = {

@@ -11,9 +11,9 @@ from mmengine.dist import is_main_process
 from mmengine.runner import Runner
 
 import stmixer_mm  # noqa: F401  (compat fixes + registration before build)
-from stmixer_mm.apis.config_files import load_config
 from stmixer_mm.apis.output_files import check_output_file, prepare_out_dir
-from stmixer_mm.apps.command_errors import command_error, command_name
+from stmixer_mm.apps.command_errors import (command_error, command_name,
+                                            config_or_exit)
 from stmixer_mm.apps.display import display_problem
 from stmixer_mm.apps.prediction_grid import DEFAULT_NUM_IMAGES
 from stmixer_mm.apps.preflight import check_config
@@ -26,8 +26,8 @@ from stmixer_mm.apps.runner_utils import (FormattedOnceConfig,
 from stmixer_mm.engine import (CheckpointMismatchError, is_sharded_checkpoint,
                                sharded_to_full)
 from stmixer_mm.utils import CheckpointFileError, ConfigSettingError
-from . import (CONFIG_HELP, DATA_HINT, add_cfg_options, add_launcher_args,
-               merge_run_args, missing_data_file)
+from . import (CONFIG_HELP, DATA_HINT, add_cfg_options, add_custom_hook,
+               add_launcher_args, merge_run_args, missing_data_file)
 from .commands import command
 from .run_summary import PICTURE_NAME, draw_test_picture, summary_after_test
 
@@ -90,18 +90,14 @@ def merge_args(cfg: Config, args) -> Config:
     cfg.load_from = getattr(args, 'checkpoint_file', None) or args.checkpoint
     add_class_consistency_hook(cfg)
     if args.picture:  # a few predictions for the picture of the summary
-        cfg.custom_hooks = [
-            *cfg.get('custom_hooks', []),
-            dict(type='KeepPredictionsHook', max_videos=DEFAULT_NUM_IMAGES)
-        ]
-    cfg.custom_hooks = [
-        *cfg.get('custom_hooks', []),
-        dict(
-            type='CheckpointCheckHook',
-            strict=not args.non_strict,
-            opt_out='--non-strict',
-            source=args.checkpoint)
-    ]
+        add_custom_hook(
+            cfg, type='KeepPredictionsHook', max_videos=DEFAULT_NUM_IMAGES)
+    add_custom_hook(
+        cfg,
+        type='CheckpointCheckHook',
+        strict=not args.non_strict,
+        opt_out='--non-strict',
+        source=args.checkpoint)
     if args.dump is not None:
         if not args.dump.endswith(('.pkl', '.pickle')):
             raise ValueError(f'--dump must be a .pkl/.pickle file, got '
@@ -132,10 +128,7 @@ def merge_sharded(folder: str, tmp_dir: str) -> str:
 
 def main(argv=None):
     args = parse_args(argv)
-    try:  # the config first (then the outputs and the checkpoint)
-        cfg = load_config(args.config)
-    except (ConfigSettingError, FileNotFoundError) as e:
-        raise SystemExit(command_error(e)) from None
+    cfg = config_or_exit(args.config)  # first (then outputs, checkpoint)
     if not is_sharded_checkpoint(args.checkpoint):
         return run(args, cfg)
     tmp_dir = tempfile.mkdtemp(prefix='stmixer_sharded_')

@@ -21,8 +21,8 @@ from stmixer_mm.apps.work_dir_lock import WorkDirLock
 from stmixer_mm.engine import LOAD_FROM_MIN_LOADED, CheckpointMismatchError
 from stmixer_mm.utils import CheckpointFileError, type_name
 from stmixer_mm.utils.checks import ConfigSettingError, is_real
-from . import (CONFIG_HELP, DATA_HINT, add_cfg_options, add_launcher_args,
-               merge_run_args, missing_data_file)
+from . import (CONFIG_HELP, DATA_HINT, add_cfg_options, add_custom_hook,
+               add_launcher_args, merge_run_args, missing_data_file)
 from .run_summary import summary_after_train
 
 
@@ -93,24 +93,18 @@ def merge_args(cfg: Config, args) -> Config:
     elif args.resume is not None:
         cfg.resume, cfg.load_from = True, args.resume
     if args.resume is not None or cfg.get('resume'):
-        source = args.resume if args.resume not in (None, 'auto') else \
-            cfg.get('load_from')
-        cfg.custom_hooks = [
-            *cfg.get('custom_hooks', []),
-            dict(type='ResumeCheckHook', source=source)
-        ]
+        add_custom_hook(
+            cfg, type='ResumeCheckHook', source=cfg.get('load_from'))
     elif cfg.get('load_from'):
         min_loaded = cfg.get('load_from_min_loaded', LOAD_FROM_MIN_LOADED)
         if not (is_real(min_loaded) and 0 <= min_loaded <= 1):
             raise ConfigSettingError('load_from_min_loaded must be a number '
                                      f'in [0, 1], got {min_loaded!r}')
-        cfg.custom_hooks = [
-            *cfg.get('custom_hooks', []),
-            dict(
-                type='LoadFromCheckHook',
-                min_loaded=min_loaded,
-                source=cfg.load_from)
-        ]
+        add_custom_hook(
+            cfg,
+            type='LoadFromCheckHook',
+            min_loaded=min_loaded,
+            source=cfg.load_from)
     add_class_consistency_hook(cfg)
     if args.auto_scale_lr:
         if 'base_batch_size' not in (cfg.get('auto_scale_lr') or {}):

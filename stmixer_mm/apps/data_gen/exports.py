@@ -91,21 +91,30 @@ def generate_annotation_exports(out_dir: str,
     return paths
 
 
-def _cvat_xml(video, name: str, truth, task_id: int) -> str:
-    n = video.num_frames
-    out = [
+def _cvat_head(task_id: int, name: str, source: str, frames: int, width: int,
+               height: int) -> List[str]:
+    """The lines of a CVAT for video 1.1 export up to its ``</meta>``: one
+    task ``name`` of ``frames`` frames of ``width`` x ``height`` from the
+    video ``source``, one ``person`` label."""
+    return [
         '<?xml version="1.0" encoding="utf-8"?>', '<annotations>',
         '  <version>1.1</version>', '  <meta>', '    <task>',
-        f'      <id>{task_id + 1}</id>', f'      <name>{video.video_id}'
-        '</name>', f'      <size>{n}</size>', '      <mode>interpolation'
-        '</mode>', '      <start_frame>0</start_frame>',
-        f'      <stop_frame>{n - 1}</stop_frame>',
+        f'      <id>{task_id}</id>', f'      <name>{name}</name>',
+        f'      <size>{frames}</size>', '      <mode>interpolation</mode>',
+        '      <start_frame>0</start_frame>',
+        f'      <stop_frame>{frames - 1}</stop_frame>',
         '      <frame_filter></frame_filter>', '      <labels><label><name>'
         'person</name><type>rectangle</type></label></labels>',
-        '      <original_size>', f'        <width>{video.width}</width>',
-        f'        <height>{video.height}</height>', '      </original_size>',
-        '    </task>', f'    <source>{name}</source>', '  </meta>'
+        '      <original_size>', f'        <width>{width}</width>',
+        f'        <height>{height}</height>', '      </original_size>',
+        '    </task>', f'    <source>{source}</source>', '  </meta>'
     ]
+
+
+def _cvat_xml(video, name: str, truth, task_id: int) -> str:
+    n = video.num_frames
+    out = _cvat_head(task_id + 1, video.video_id, name, n, video.width,
+                     video.height)
     for pid, track in _tracks(truth, n).items():
         out.append(f'  <track id="{pid}" label="person" source="manual">')
         last = None
@@ -235,22 +244,10 @@ def write_cvat_track_export(path: str,
         frames``).
     """
     n = int(round(minutes * 60 * fps))
-    head = [
-        '<?xml version="1.0" encoding="utf-8"?>', '<annotations>',
-        '  <version>1.1</version>', '  <meta>', '    <task>',
-        '      <id>1</id>', f'      <name>{osp.splitext(video)[0]}</name>',
-        f'      <size>{n}</size>', '      <mode>interpolation</mode>',
-        '      <start_frame>0</start_frame>',
-        f'      <stop_frame>{n - 1}</stop_frame>',
-        '      <frame_filter></frame_filter>', '      <labels><label><name>'
-        'person</name><type>rectangle</type></label></labels>',
-        '      <original_size>', f'        <width>{width}</width>',
-        f'        <height>{height}</height>', '      </original_size>',
-        '    </task>', f'    <source>{video}</source>', '  </meta>', ''
-    ]
+    head = _cvat_head(1, osp.splitext(video)[0], video, n, width, height)
     box_w, box_h = width / (tracks + 1), height / 3
     with open(path, 'w') as f:
-        f.write('\n'.join(head))
+        f.write('\n'.join(head) + '\n')
         for t in range(tracks):
             f.write(f'  <track id="{t}" label="person" source="manual">\n')
             for start in range(0, n, fps):
