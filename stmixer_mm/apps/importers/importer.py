@@ -169,15 +169,12 @@ class VideoTrackIndex:
 
     def at(self, k: int) -> List[Annotation]:
         """Annotations of output frame ``k``, one per person, by person id."""
-        if self.by_frame:
-            src = (
-                self.sources[k] if self.sources is not None
-                and k < len(self.sources) else source_index(
-                    k, self.fps, self.info.fps))
-            slot = self.by_frame.get(src, {})
-            found = [slot[p] for p in sorted(slot)]
-        else:
-            found = []
+        src = (
+            self.sources[k] if self.sources is not None
+            and k < len(self.sources) else source_index(
+                k, self.fps, self.info.fps))
+        slot = self.by_frame.get(src, {})
+        found = [slot[p] for p in sorted(slot)]
         t = k / self.fps
         tol = 0.5 / self.fps + 1e-9
         for p in sorted(self._times):
