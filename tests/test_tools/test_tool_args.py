@@ -29,6 +29,22 @@ def _train_cfg(train_tool, tools, *argv):
     return train_tool.merge_args(Config.fromfile(tools.TINY_CFG), args)
 
 
+@pytest.mark.parametrize('argv, hook',
+                         [([], 'LoadFromCheckHook'),
+                          (['--resume', 'x.pth'], 'ResumeCheckHook')])
+def test_train_adds_its_checkpoint_hook_to_custom_hooks_none(
+        train_tool, tools, argv, hook):
+    """``custom_hooks = None`` in a config: the hooks are appended to an
+    empty list (the checkpoint's name with them)."""
+    cfg = Config.fromfile(tools.TINY_CFG)
+    cfg.custom_hooks, cfg.load_from = None, 'x.pth'
+    cfg = train_tool.merge_args(cfg,
+                                train_tool.parse_args([tools.TINY_CFG, *argv]))
+    assert [h['type'] for h in cfg.custom_hooks] == \
+        [hook, 'ClassConsistencyHook']
+    assert cfg.custom_hooks[0]['source'] == 'x.pth'
+
+
 def test_train_refuses_amp_with_another_wrapper_in_one_line(
         train_tool, tools, tmp_path):
     with pytest.raises(SystemExit) as err:
