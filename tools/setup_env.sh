@@ -8,7 +8,7 @@
 #   STMIXER_VENV        virtualenv to create/reuse (default: <repo>/.venv)
 #   STMIXER_PYTHON      interpreter used to create it (default: python3)
 #   STMIXER_TORCH       torch requirement (default: torch==2.13.0; on a CUDA
-#                       machine e.g. "torch==2.4.1" with PIP_INDEX_URL set to
+#                       machine e.g. "torch==2.11.0" with PIP_INDEX_URL set to
 #                       the matching PyTorch index)
 #   STMIXER_WHEEL_DIR   extra local directory of prebuilt wheels (mmcv ...)
 #   MMCV_MAX_JOBS       compiler jobs when mmcv has to be built (default 2)

@@ -12,7 +12,9 @@ from packaging.version import InvalidVersion, Version
 #: distribution -> (supported specifier, hard requirement: ImportError at
 #: import time if unmet; the others only warn)
 PINNED: Dict[str, Tuple[str, bool]] = {
-    'torch': ('>=2.0', True),
+    # 2.7: torch._dynamo.config.recompile_limit (the compiled paths); 2.5:
+    # torch.serialization.safe_globals (every checkpoint load)
+    'torch': ('>=2.7', True),
     'mmengine': ('>=0.10.0,<0.11', True),
     'mmcv': ('>=2.0.0,<2.2.0', True),
     'mmdet': ('>=3.3.0,<3.4', True),

@@ -28,6 +28,19 @@ def test_wrong_mmcv_is_a_clear_error(monkeypatch):
     assert 'tools/setup_env.sh' in msg
 
 
+@pytest.mark.parametrize('version', ['2.4.1', '2.6.0+cu124'])
+def test_torch_older_than_the_code_needs_is_refused(monkeypatch, version):
+    """torch 2.7: ``torch._dynamo.config.recompile_limit``; 2.5:
+    ``torch.serialization.safe_globals`` (read in their wheels)."""
+    _fake_versions(monkeypatch, torch=version)
+    with pytest.raises(ImportError) as e:
+        deps.check_dependencies()
+    assert f'torch=={version} is installed, stmixer_mm needs torch>=2.7' \
+        in str(e.value)
+    _fake_versions(monkeypatch, torch='2.7.0')
+    deps.check_dependencies()
+
+
 def test_missing_package_is_named(monkeypatch):
     _fake_versions(monkeypatch, mmdet=None)
     with pytest.raises(ImportError, match='mmdet is not installed'):
