@@ -106,29 +106,3 @@ def config_or_exit(name: str):
         return load_config(name)
     except (ConfigSettingError, FileNotFoundError) as e:
         raise SystemExit(command_error(e)) from None
-
-
-def model_config_or_exit(name: str, cfg_options: Optional[dict] = None):
-    """:func:`config_or_exit`, ``cfg_options`` merged, then the preflight
-    of its ``model`` section (each part built on the meta device, so that
-    its own ``__init__`` checks it): a refused setting exits with the
-    command's error line naming ``name`` and the setting's config path,
-    before the command builds or writes anything.
-
-    Args:
-        name (str): A file, ``stmixer_mm::<folder>/<config>.py`` or a model
-            name.
-        cfg_options (dict, optional): ``--cfg-options`` to merge first.
-
-    Returns:
-        Config: The config, ``cfg_options`` merged.
-    """
-    # imported here: the preflight imports every part of the package
-    from stmixer_mm.apps.preflight import check_config
-    cfg = config_or_exit(name)
-    cfg.merge_from_dict(cfg_options or {})
-    try:
-        check_config(cfg, sections=('model', ), consistency=False)
-    except ConfigSettingError as e:
-        raise SystemExit(command_error(f'{name}: {e}')) from None
-    return cfg

@@ -282,6 +282,7 @@ def check_model_builds(model_cfg: dict) -> None:
     import torch
     from mmengine.registry import DefaultScope
 
+    # imported here: the registries import mmdet and mmaction2
     from stmixer_mm.registry import MODELS
     model_cfg = dict(_plain(model_cfg))
 

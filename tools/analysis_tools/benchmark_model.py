@@ -28,14 +28,15 @@ from stmixer_mm.apps.benchmarks.common import (add_arguments,
                                                build_random_model,
                                                check_finite, clip_shape,
                                                load_average, make_batch,
-                                               markdown_table, named_configs,
+                                               markdown_table,
+                                               model_config_or_exit,
+                                               named_configs,
                                                official_stack_cfg, peak_memory,
                                                time_runs, time_steps,
                                                write_json)
 # yapf: enable
 from stmixer_mm.apps.benchmarks.flops import count_flops
 from stmixer_mm.apps.cli import add_cfg_options, config_or_exit
-from stmixer_mm.apps.command_errors import model_config_or_exit
 from stmixer_mm.apps.deployment import (compare_with_torch, create_ort_session,
                                         export_onnx, normalize_clip,
                                         postprocess, run_ort,

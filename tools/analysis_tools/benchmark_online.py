@@ -21,9 +21,9 @@ from stmixer_mm.apis import (STMixerInferencer, init_detector,
                              model_action_columns)
 from stmixer_mm.apis.video_io import FrameSource, VideoWriter, open_source
 from stmixer_mm.apps.benchmarks.common import (format_table, load_average,
-                                               time_runs, write_json)
+                                               model_config_or_exit, time_runs,
+                                               write_json)
 from stmixer_mm.apps.benchmarks.experiments import experiment_env
-from stmixer_mm.apps.command_errors import model_config_or_exit
 from stmixer_mm.apps.data_gen import SyntheticAVASettings, build_demo
 from stmixer_mm.apps.demo import run_offline
 from stmixer_mm.apps.online import OnlineRunner

@@ -6,10 +6,10 @@ How it counts: :mod:`stmixer_mm.apps.benchmarks.flops`."""
 import argparse
 from typing import Any, Dict, Optional, Sequence
 
+from stmixer_mm.apps.benchmarks.common import model_config_or_exit
 from stmixer_mm.apps.benchmarks.flops import (build_detector, count_flops,
                                               default_clip_len)
 from stmixer_mm.apps.cli import CONFIG_HELP, add_cfg_options
-from stmixer_mm.apps.command_errors import model_config_or_exit
 
 
 def format_count(n: float) -> str:

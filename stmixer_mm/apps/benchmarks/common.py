@@ -23,13 +23,40 @@ from mmengine.config import Config
 from mmengine.structures import InstanceData
 
 from stmixer_mm.apis import clip_sampling_from_cfg, init_detector
-from stmixer_mm.apps.command_errors import config_or_exit, whole_number
+from stmixer_mm.apps.command_errors import (command_error, config_or_exit,
+                                            whole_number)
 from stmixer_mm.apps.deployment import set_sampling_impl
+from stmixer_mm.apps.preflight import check_config
 from stmixer_mm.datasets.transforms.processing import RandomShortSideResize
 from stmixer_mm.models.data_preprocessors.stmixer_data_preprocessor import \
     padded_shape
 from stmixer_mm.models.task_modules import xyxy2xyzr
+from stmixer_mm.utils.checks import ConfigSettingError
 from stmixer_mm.utils.type_names import type_name
+
+
+def model_config_or_exit(name: str, cfg_options: Optional[dict] = None):
+    """:func:`config_or_exit`, ``cfg_options`` merged, then the preflight
+    of its ``model`` section (each part built on the meta device, so that
+    its own ``__init__`` checks it): a refused setting exits with the
+    command's error line naming ``name`` and the setting's config path,
+    before the command builds or writes anything.
+
+    Args:
+        name (str): A file, ``stmixer_mm::<folder>/<config>.py`` or a model
+            name.
+        cfg_options (dict, optional): ``--cfg-options`` to merge first.
+
+    Returns:
+        Config: The config, ``cfg_options`` merged.
+    """
+    cfg = config_or_exit(name)
+    cfg.merge_from_dict(cfg_options or {})
+    try:
+        check_config(cfg, sections=('model', ), consistency=False)
+    except ConfigSettingError as e:
+        raise SystemExit(command_error(f'{name}: {e}')) from None
+    return cfg
 
 
 def synchronize(device: Optional[torch.device]) -> None:
