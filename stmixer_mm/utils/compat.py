@@ -246,7 +246,7 @@ def patch_mmengine_local_loader() -> bool:
     if not torch_load_defaults_to_weights_only():
         if _torch_no_weights_only_set():
             _warn_full_unpickling()
-        return False  # torch < 2.6: mmengine's full load works
+        return False  # full unpickling, as torch was told: mmengine's load
     warned = []
 
     def load_from_local(filename, map_location):
