@@ -293,16 +293,20 @@ def shutdown_dist(runner=None, barrier: bool = True) -> None:
     dist.destroy_process_group()
 
 
+def add_custom_hook(cfg, **hook) -> None:
+    """Append the hook config ``hook`` (``type=...``) to
+    ``cfg.custom_hooks``."""
+    cfg.custom_hooks = [*(cfg.get('custom_hooks') or []), hook]
+
+
 def add_class_consistency_hook(cfg) -> None:
     """Append :class:`ClassConsistencyHook` to ``cfg.custom_hooks`` unless
     it is there."""
-    hooks = list(cfg.get('custom_hooks') or [])
     if not any(
             isinstance(h, dict)
             and type_name(h.get('type')) == 'ClassConsistencyHook'
-            for h in hooks):
-        hooks.append(dict(type='ClassConsistencyHook'))
-    cfg.custom_hooks = hooks
+            for h in cfg.get('custom_hooks') or []):
+        add_custom_hook(cfg, type='ClassConsistencyHook')
 
 
 def trigger_visualization_hook(cfg: Config, args) -> Config:

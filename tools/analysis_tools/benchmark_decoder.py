@@ -15,12 +15,14 @@ from mmengine.registry import init_default_scope
 from torch import Tensor
 from torch.profiler import ProfilerActivity, profile
 
-import stmixer_mm.apps.benchmarks.common as bench
+# yapf: disable  (isort wraps this import; yapf would re-wrap it)
 from stmixer_mm.apps.benchmarks.common import (add_arguments, format_table,
-                                               load_average, peak_memory,
-                                               perturb, quiet_init,
-                                               random_xyzr, time_steps,
-                                               with_threads)
+                                               load_average,
+                                               model_config_or_exit,
+                                               peak_memory, perturb,
+                                               quiet_init, random_xyzr,
+                                               time_steps, with_threads)
+# yapf: enable
 from stmixer_mm.registry import MODELS
 
 DEFAULT_CONFIG = ('configs/stmixer/stmixer_vit-base-p16_videomae-k400-pre_'
@@ -39,7 +41,7 @@ def build_decoders(cfg_path: str, device: torch.device):
     """The config's decoder with ``impl='auto'`` and ``impl='reference'`` (same
     weights), and its number of queries."""
     init_default_scope('mmdet')
-    cfg = bench.model_config_or_exit(cfg_path)
+    cfg = model_config_or_exit(cfg_path)
     dec_cfg = cfg.model.roi_head
     dec_cfg.pop('train_cfg', None)
     dec_cfg.pop('test_cfg', None)

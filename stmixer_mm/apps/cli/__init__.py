@@ -247,12 +247,6 @@ def add_launcher_args(parser) -> None:
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
 
 
-def add_custom_hook(cfg, **hook) -> None:
-    """Append the hook config ``hook`` (``type=...``) to
-    ``cfg.custom_hooks``."""
-    cfg.custom_hooks = [*(cfg.get('custom_hooks') or []), hook]
-
-
 def merge_run_args(cfg, args) -> None:
     """Fold what ``tools/train.py`` and ``tools/test.py`` share into the
     config: ``--cfg-options`` first, then ``--launcher`` and ``--work-dir``

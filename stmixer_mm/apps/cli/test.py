@@ -17,17 +17,20 @@ from stmixer_mm.apps.command_errors import (command_error, command_name,
 from stmixer_mm.apps.display import display_problem
 from stmixer_mm.apps.prediction_grid import DEFAULT_NUM_IMAGES
 from stmixer_mm.apps.preflight import check_config
+# yapf: disable  (isort wraps this import; yapf would re-wrap it)
 from stmixer_mm.apps.runner_utils import (FormattedOnceConfig,
                                           adapt_cfg_to_device,
                                           add_class_consistency_hook,
+                                          add_custom_hook,
                                           init_dist_without_cuda,
                                           quiet_known_noise, shutdown_dist,
                                           trigger_visualization_hook)
+# yapf: enable
 from stmixer_mm.engine import (CheckpointMismatchError, is_sharded_checkpoint,
                                sharded_to_full)
 from stmixer_mm.utils import CheckpointFileError, ConfigSettingError
-from . import (CONFIG_HELP, DATA_HINT, add_cfg_options, add_custom_hook,
-               add_launcher_args, merge_run_args, missing_data_file)
+from . import (CONFIG_HELP, DATA_HINT, add_cfg_options, add_launcher_args,
+               merge_run_args, missing_data_file)
 from .commands import command
 from .run_summary import PICTURE_NAME, draw_test_picture, summary_after_test
 

@@ -12,17 +12,20 @@ import stmixer_mm  # noqa: F401  (compat fixes + registration before build)
 from stmixer_mm.apis.output_files import prepare_out_dir
 from stmixer_mm.apps.command_errors import command_error, config_or_exit
 from stmixer_mm.apps.preflight import check_config
+# yapf: disable  (isort wraps this import; yapf would re-wrap it)
 from stmixer_mm.apps.runner_utils import (adapt_cfg_to_device,
                                           add_class_consistency_hook,
-                                          build_runner, check_launcher,
+                                          add_custom_hook, build_runner,
+                                          check_launcher,
                                           init_dist_without_cuda,
                                           shutdown_dist)
+# yapf: enable
 from stmixer_mm.apps.work_dir_lock import WorkDirLock
 from stmixer_mm.engine import LOAD_FROM_MIN_LOADED, CheckpointMismatchError
 from stmixer_mm.utils import CheckpointFileError, type_name
 from stmixer_mm.utils.checks import ConfigSettingError, is_real
-from . import (CONFIG_HELP, DATA_HINT, add_cfg_options, add_custom_hook,
-               add_launcher_args, merge_run_args, missing_data_file)
+from . import (CONFIG_HELP, DATA_HINT, add_cfg_options, add_launcher_args,
+               merge_run_args, missing_data_file)
 from .run_summary import summary_after_train
 
 
