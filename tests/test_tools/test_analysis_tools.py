@@ -491,6 +491,24 @@ def test_benchmarks_refuse_a_setting_before_any_work(tools, tmp_path, tool,
     assert not work.exists()
 
 
+def test_benchmark_online_reads_its_configs_where_its_workers_do(
+        tools, tmp_path):
+    """The default configs are paths in the checkout, as the workers (run
+    from there) read them: the preflight finds them from any folder."""
+    video = tmp_path / 'missing.mp4'
+    proc = tools.python_tool(
+        'analysis_tools/benchmark_online.py',
+        '--models',
+        'quickstart',
+        '--video',
+        str(video),
+        check=False,
+        cwd=tmp_path)
+    assert proc.returncode != 0 and 'Traceback' not in proc.stderr
+    assert f'{video}: no such video' in proc.stderr + proc.stdout, \
+        proc.stderr
+
+
 SPY = """# records the TF32 flags of every call of the captured path
 import atexit
 import json

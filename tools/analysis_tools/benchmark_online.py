@@ -340,9 +340,14 @@ def main(argv=None):
         res = worker(args, *args.worker)
         print('RESULT ' + json.dumps(res))
         return res
-    for which in args.models:  # each part refuses its settings, before
-        model_config_or_exit(args.quickstart_config if which ==
-                             'quickstart' else args.official_config)
+    here = os.getcwd()
+    os.chdir(REPO)  # the workers' folder, which their config paths are in
+    try:  # each part refuses its settings, before any work
+        for which in args.models:
+            model_config_or_exit(args.quickstart_config if which ==
+                                 'quickstart' else args.official_config)
+    finally:
+        os.chdir(here)
     if args.video is None:
         args.video = osp.join(args.work_dir,
                               f'loop_{args.size}_{args.loop_frames}.mp4')
