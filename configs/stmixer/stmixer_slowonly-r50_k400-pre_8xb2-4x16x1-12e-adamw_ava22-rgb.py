@@ -22,6 +22,10 @@ model = dict(
     init_cfg=dict(type='Pretrained', checkpoint=pretrained),
     graph_train_cfg=dict(),
     data_preprocessor=dict(train_pad_shapes={{_base_.train_pad_shapes}}))
+# Under DDP a rank compiling a batch shape (minutes: docs/en/gpu.md) keeps
+# the others waiting in the gradients' all-reduce: a process-group timeout
+# that covers it (torch's default for NCCL is 10 minutes)
+env_cfg = dict(dist_cfg=dict(timeout=1800))
 
 train_dataloader = dict(batch_size=2)
 

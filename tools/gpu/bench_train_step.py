@@ -22,7 +22,6 @@ import argparse
 import gc
 import os.path as osp
 import statistics
-import time
 from collections import Counter
 from typing import Any, Dict, List, Optional
 
@@ -264,13 +263,23 @@ def bench_row(name: str, path: str, args, stack: str, graph_train: bool,
             torch.cuda.synchronize(dev)
         return log_vars
 
-    t0 = time.perf_counter()
-    time_runs(step, args.warmup + 2 * graph_train, 0)
-    warmup_s = time.perf_counter() - t0
+    # the warm-up step by step (with graph_train the first batch eager, then
+    # the compilation and the probe), printed as they end
+    warmup_times = time_runs(step, 0, args.warmup + 2 * graph_train)[0]
+    warmup_s = sum(warmup_times)
+    print(
+        f'{name} ({stack}, graph_train {graph_train}): warm-up steps ' +
+        ', '.join(f'{t:.1f} s' for t in warmup_times),
+        flush=True)
     if cuda:
         torch.cuda.reset_peak_memory_stats(dev)
     times, losses = time_runs(step, 0, args.repeats)
-    peak = torch.cuda.max_memory_allocated(dev) / 2**20 if cuda else None
+    # allocated: what the caching allocator handed out (a replay allocates
+    # nothing: its outputs live in the CUDA-graph pool); reserved: the
+    # memory it holds, the graph pool included
+    peak, reserved = (torch.cuda.max_memory_allocated(dev) / 2**20,
+                      torch.cuda.max_memory_reserved(dev) /
+                      2**20) if cuda else (None, None)
     total = float(torch.as_tensor(losses['loss']).detach())
     check_finite(losses, f'{name} ({stack}, cp {cp}, amp {amp})')
     med = statistics.median(times)
@@ -303,11 +312,13 @@ def bench_row(name: str, path: str, args, stack: str, graph_train: bool,
         fused=args.fused and cuda,
         optimizer=ow_cfg.optimizer.get('type'),
         warmup_s=warmup_s,
+        warmup_times=warmup_times,
         times=times,
         median_s=med,
         min_s=min(times),
         clips_per_s=batch / med,
         peak_mib=peak,
+        peak_reserved_mib=reserved,
         loss=total,
         cuda_syncs=len(syncs) if cuda else None,
         cuda_sync_sites=dict(sites.most_common()),
@@ -316,7 +327,8 @@ def bench_row(name: str, path: str, args, stack: str, graph_train: bool,
     print(
         f'{name} ({stack}): cp {cp}, amp {amp}, graph_train {graph_train} '
         f'({_steps_text(steps)}), B={batch}: median {med * 1e3:.1f} ms, '
-        f"peak {'-' if peak is None else f'{peak:.0f} MiB'}, loss "
+        f"peak {'-' if peak is None else f'{peak:.0f} MiB'} allocated, "
+        f"{'-' if reserved is None else f'{reserved:.0f} MiB'} reserved, loss "
         f'{total:.3f}, {len(syncs)} synchronisations CUDA reports ' +
         '; '.join(f'{k} x{n}' for k, n in sites.most_common(12)),
         flush=True)
@@ -331,18 +343,33 @@ def _steps_text(steps: Optional[dict]) -> str:
     return (f"{steps['replayed']} replayed, {steps['compiled']} compiled, "
             f"{eager} eager {dict(steps['eager'])}, "
             f"{steps['cudagraph_skips']} CUDA-graph skips, "
-            f"{steps['recompiles']} recompiles")
+            f"{steps['recompiles']} recompiles, "
+            f"{steps.get('graph_breaks', 0)} graph breaks")
+
+
+def _mib(value) -> str:
+    return '-' if value is None else f'{value:.0f}'
 
 
 def format_markdown(rows) -> str:
+    """The rows as a table: time, the ratio of the official step's time of
+    the same config to the row's (``x official``), the GPU's
+    view (busy share, launches), how the steps ran (the share replayed,
+    CUDA-graph skips, recompiles, graph breaks) and peak memory allocated
+    and reserved."""
+    official = {
+        r['config']: r['median_s']
+        for r in rows if r.get('stack') == 'official'
+    }
     head = ('config', 'stack', 'input (BxTxHxW)', 'checkpointing', 'precision',
-            'iteration median (ms)', 'min (ms)', 'clips/s',
-            'peak memory (MiB)', 'syncs (CUDA)', 'GPU busy', 'launches',
-            'graph launches', 'steps replayed / compiled / eager',
-            'CUDA-graph skips', 'recompiles')
+            'iteration median (ms)', 'x official', 'clips/s', 'GPU busy',
+            'launches', 'graph launches', 'steps replayed', 'CUDA-graph skips',
+            'recompiles', 'graph breaks', 'peak allocated (MiB)',
+            'peak reserved (MiB)', 'syncs (CUDA)')
     cells = []
     for r in rows:
         tl, st = r.get('timeline'), r.get('steps')
+        ref = official.get(r['config'])
         cells.append(
             (r['name'], r.get('stack', 'ours'), 'x'.join(
                 str(v) for v in r['input']), r['cp'],
@@ -351,17 +378,17 @@ def format_markdown(rows) -> str:
              (' stages compiled' if r.get('compiled_stages') else '') +
              (' replayed' if r.get('graph_train') else '') +
              (' fused' if r.get('fused') else ''),
-             f'{r["median_s"] * 1e3:.1f}', f'{r["min_s"] * 1e3:.1f}',
-             f'{r["clips_per_s"]:.2f}',
-             '-' if r['peak_mib'] is None else f'{r["peak_mib"]:.0f}',
-             str(r.get('cuda_syncs', '-'))) +
+             f'{r["median_s"] * 1e3:.1f}',
+             '-' if ref is None else f'{ref / r["median_s"]:.2f}',
+             f'{r["clips_per_s"]:.2f}') +
             (('-', ) * 3 if tl is None else
              (f'{100 * tl["gpu_busy_fraction"]:.0f} %',
               f'{tl["launches"]:.0f}', f'{tl.get("graph_launches", 0):.0f}')) +
-            (('-', ) * 3 if st is None else
-             (f"{st['replayed']} / {st['compiled']} / "
-              f"{sum(st['eager'].values())}", str(st['cudagraph_skips']),
-              str(st['recompiles']))))
+            (('-', ) * 4 if st is None else
+             (f"{st['replayed']} of {st['steps']}", str(st['cudagraph_skips']),
+              str(st['recompiles']), str(st.get('graph_breaks', '-')))) +
+            (_mib(r['peak_mib']), _mib(r.get('peak_reserved_mib')),
+             _mib(r.get('cuda_syncs'))))
     return markdown_table(head, cells)
 
 
@@ -378,16 +405,15 @@ def summary_table(paths: List[str]) -> str:
         else:
             missing.append(osp.basename(path))
     out = [format_markdown(rows)]
-    official = {
-        r['config']: r['median_s']
-        for r in rows if r.get('stack') == 'official'
-    }
+    official = {r['config']: r for r in rows if r.get('stack') == 'official'}
     for r in rows:
-        if r.get('graph_train') and r['config'] in official:
-            precision = 'fp32' if r['amp'] == 'none' else r['amp']
+        ref = official.get(r['config'])
+        if r.get('graph_train') and ref is not None:
+            precision, theirs = ('fp32' if row['amp'] == 'none' else row['amp']
+                                 for row in (r, ref))
             out.append(f"{r['name']} {precision} replayed: "
-                       f"{official[r['config']] / r['median_s']:.2f}x the "
-                       'official step')
+                       f"{ref['median_s'] / r['median_s']:.2f}x the "
+                       f'official step ({theirs})')
     if missing:
         out.append('not measured (time limit or failure): ' +
                    ', '.join(missing))

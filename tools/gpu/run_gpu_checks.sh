@@ -48,16 +48,24 @@
 #               AdamW (CORE_TRAIN_CONFIGS, default SlowFast-R50 and ViT-B,
 #               fp32, with --timeline), the captured predict against the
 #               official stack at B = 1 fp32 with its graph breaks
-#   replay      issue 103: the replayed training step (graph_train_cfg),
-#               one job a row, each row's JSON written when measured, all
-#               within REPLAY_BUDGET_S (470) of the script's start: its CUDA
-#               tests (AdamW steps against eager, accumulation, NCCL DDP),
-#               SlowFast-R50 B = 2 fp32 eager / replayed / official and bf16
-#               replayed, ViT-B B = 1 as configured eager / replayed /
-#               official (fused AdamW, --timeline; the official stack's
-#               step with its criterion), then one table
-#               (replay_table.md). STMIXER_GPU_DRY_RUN=1: the same jobs on
-#               the CPU, tiny config, no build (the test suite runs it)
+#   replay      issues 103 and 111: the replayed training step
+#               (graph_train_cfg), one call of at most 8 minutes, the
+#               headline first: SlowFast-R50 B = 2 at 32x256x320, fused
+#               AdamW, fp32: eager, the official stack's step (its
+#               criterion), replayed (REPLAY_COMPILE_TIMEOUT, 300 s, for
+#               its compilation and probe; the warm-up printed per step),
+#               then its CUDA tests (AdamW steps against eager,
+#               accumulation, NCCL DDP); each row's JSON written when
+#               measured, all within REPLAY_BUDGET_S (450) of the script's
+#               start, the build included; then one table
+#               (replay_table_replay.md: ms, x official, GPU busy,
+#               launches, steps replayed, skips, recompiles, graph breaks,
+#               peak memory allocated and reserved).
+#               STMIXER_GPU_DRY_RUN=1: the same jobs on the CPU, tiny
+#               config, no build (the test suite runs it)
+#   replay2     the second call (same budget): ViT-B B = 1 as configured
+#               eager / official / replayed, SlowFast-R50 bf16 replayed
+#               (replay_table_replay2.md); STMIXER_GPU_DRY_RUN=1 as above
 #   heads       issue 63: the tubelet, mask and forecast heads' added cost:
 #               the four ViT-B JHMDB configs (plain, tubelet, mask,
 #               forecast) at B = 1, fp32 + bf16, eager
@@ -389,13 +397,13 @@ stage_core() {
   return $rc
 }
 
-# one row of the replay stage: a job of its own under the time left of
+# one row of the replay stages: a job of its own under the time left of
 # REPLAY_BUDGET_S (counted from the script's start, the build included),
 # its output in $RES/replay_NAME.txt and its row in $RES/replay_NAME.json
 # as soon as it is measured (a job cut by the limit leaves the others')
 replay_job() {
   local name=$1 limit=$2; shift 2
-  local left=$(( ${REPLAY_BUDGET_S:-470} - ($(date +%s) - T0) ))
+  local left=$(( ${REPLAY_BUDGET_S:-450} - ($(date +%s) - T0) ))
   if [ "$left" -lt 40 ]; then
     log "replay: $name not run ($left s left of REPLAY_BUDGET_S)"
     return 1
@@ -404,66 +412,93 @@ replay_job() {
   log "replay: $name (at most $limit s)"
   timeout "$limit" "$@" > "$RES/replay_$name.txt" 2>&1
   local rc=$?
-  grep -E 'median|passed|failed|skipped|Error' "$RES/replay_$name.txt" \
-      | grep -v '^[|]' | tail -4
+  grep -E 'median|warm-up steps|passed|failed|skipped|Error' \
+      "$RES/replay_$name.txt" | grep -v '^[|]' | tail -4
   [ $rc -eq 0 ] || log "replay: $name exit $rc"
   return $rc
 }
 
-stage_replay() {
-  log "issue 103: the replayed training step (graph_train_cfg), one job a row"
-  local sf="$SFR50" vit="$VITB" bf16=bf16 rc=0
-  local -a dev=(--fused --timeline --repeats "${REPEATS:-10}"
-                --warmup "${TRAIN_WARMUP:-3}")
+# the settings of both replay stages: REPLAY_SF, REPLAY_VIT, REPLAY_BF16,
+# REPLAY_DEV (the bench's device options), REPLAY_BENCH
+replay_settings() {
+  REPLAY_SF="$SFR50"; REPLAY_VIT="$VITB"; REPLAY_BF16=bf16
+  REPLAY_DEV=(--fused --timeline --repeats "${REPEATS:-10}"
+              --warmup "${TRAIN_WARMUP:-3}")
   if [ "${STMIXER_GPU_DRY_RUN:-0}" = 1 ]; then  # the CPU, tiny shapes
-    sf=tests/data/configs/tiny_stmixer_tiny-ava.py; vit=$sf
-    dev=(--device cpu --shape 4 64 64 --repeats 1 --warmup 0)
-    bf16=none  # (mmengine's AmpOptimWrapper refuses the CPU)
+    REPLAY_SF=tests/data/configs/tiny_stmixer_tiny-ava.py
+    REPLAY_VIT=$REPLAY_SF
+    REPLAY_DEV=(--device cpu --shape 4 64 64 --repeats 1 --warmup 0)
+    REPLAY_BF16=none  # (mmengine's AmpOptimWrapper refuses the CPU)
   fi
-  local bench=("$PY" tools/gpu/bench_train_step.py)
-  # the CUDA tests: six AdamW steps of two shapes against eager (with and
-  # without accumulation), 1-process NCCL DDP; skipped without CUDA
+  REPLAY_BENCH=("$PY" tools/gpu/bench_train_step.py)
+}
+
+# the closing table of the rows NAME... ($RES/replay_table_STAGE.md)
+replay_table() {
+  local stage=$1 name files=(); shift
+  for name in "$@"; do files+=("$RES/replay_$name.json"); done
+  "${REPLAY_BENCH[@]}" --table "${files[@]}" | tee "$RES/replay_table_$stage.md"
+}
+
+stage_replay() {
+  log "issue 103/111: the replayed training step, the headline first"
+  replay_settings
+  local rc=0 compile="${REPLAY_COMPILE_TIMEOUT:-300}"
+  # SlowFast-R50 B = 2 at 32x256x320, fused AdamW, fp32: eager, the
+  # official stack's step (its criterion), replayed (the compilation,
+  # CUDA-graph warm-up, recording and first replay inside its limit); each
+  # row a process of its own
+  replay_job sf_eager "${REPLAY_ROW_TIMEOUT:-90}" "${REPLAY_BENCH[@]}" \
+      "$REPLAY_SF" --graph-train off --cp off --amp none "${REPLAY_DEV[@]}" \
+      --json "$RES/replay_sf_eager.json" || rc=1
+  replay_job sf_official "${REPLAY_ROW_TIMEOUT:-90}" "${REPLAY_BENCH[@]}" \
+      "$REPLAY_SF" --stack official --cp off --amp none "${REPLAY_DEV[@]}" \
+      --json "$RES/replay_sf_official.json" || rc=1
+  replay_job sf_replayed "$compile" "${REPLAY_BENCH[@]}" "$REPLAY_SF" \
+      --graph-train on --cp off --amp none "${REPLAY_DEV[@]}" \
+      --json "$RES/replay_sf_replayed.json" || rc=1
+  # then the CUDA tests (six AdamW steps of two shapes against eager with
+  # and without accumulation, 1-process NCCL DDP; skipped without CUDA)
   replay_job tests "${REPLAY_TESTS_TIMEOUT:-150}" "$PY" -m pytest -q -rs \
       -p no:cacheprovider \
       tests/test_models/test_detectors/test_stmixer_graph_train.py \
       -k 'cuda or gpu' || rc=1
-  # SlowFast-R50 B = 2 at 32x256x320, ViT-B B = 1 at 16x256x320 (the
-  # configs' clip_len), AdamW fused, each row a process of its own
-  replay_job sf_eager "${REPLAY_ROW_TIMEOUT:-120}" "${bench[@]}" "$sf" \
-      --graph-train off --cp off --amp none "${dev[@]}" \
-      --json "$RES/replay_sf_eager.json" || rc=1
-  replay_job sf_replayed "${REPLAY_COMPILE_TIMEOUT:-200}" "${bench[@]}" \
-      "$sf" --graph-train on --cp off --amp none "${dev[@]}" \
-      --json "$RES/replay_sf_replayed.json" || rc=1
-  replay_job sf_official "${REPLAY_ROW_TIMEOUT:-120}" "${bench[@]}" "$sf" \
-      --stack official --cp off --amp none "${dev[@]}" \
-      --json "$RES/replay_sf_official.json" || rc=1
-  replay_job vit_eager "${REPLAY_ROW_TIMEOUT:-120}" "${bench[@]}" "$vit" \
-      --graph-train off --cp config --amp none "${dev[@]}" \
-      --json "$RES/replay_vit_eager.json" || rc=1
-  replay_job vit_official "${REPLAY_ROW_TIMEOUT:-120}" "${bench[@]}" "$vit" \
-      --stack official --cp config --amp none "${dev[@]}" \
-      --json "$RES/replay_vit_official.json" || rc=1
-  replay_job vit_replayed "${REPLAY_COMPILE_TIMEOUT:-200}" "${bench[@]}" \
-      "$vit" --graph-train on --cp config --amp none "${dev[@]}" \
-      --json "$RES/replay_vit_replayed.json" || rc=1
-  replay_job sf_bf16_replayed "${REPLAY_COMPILE_TIMEOUT:-200}" \
-      "${bench[@]}" "$sf" --graph-train on --cp off --amp "$bf16" "${dev[@]}" \
-      --json "$RES/replay_sf_bf16_replayed.json" || rc=1
-  local name files=()
-  for name in sf_eager sf_replayed sf_official vit_eager vit_official \
-              vit_replayed sf_bf16_replayed; do
-    files+=("$RES/replay_$name.json")
-  done
-  "${bench[@]}" --table "${files[@]}" | tee "$RES/replay_table.md"
+  replay_table replay sf_eager sf_official sf_replayed
   return $rc
 }
 
-[ $# -ge 1 ] || { echo "usage: $0 build|tests|suite|parity|throughput|train|data|profile|vsofficial|captured|decoder|compile|online|heads|core|replay ..." >&2; exit 2; }
+stage_replay2() {
+  log "issue 111: the replayed training step, ViT-B as configured and bf16"
+  replay_settings
+  local rc=0 compile="${REPLAY_COMPILE_TIMEOUT:-300}"
+  # ViT-B B = 1 at 16x256x320 as configured (its activation checkpointing)
+  replay_job vit_eager "${REPLAY_ROW_TIMEOUT:-90}" "${REPLAY_BENCH[@]}" \
+      "$REPLAY_VIT" --graph-train off --cp config --amp none \
+      "${REPLAY_DEV[@]}" --json "$RES/replay_vit_eager.json" || rc=1
+  replay_job vit_official "${REPLAY_ROW_TIMEOUT:-90}" "${REPLAY_BENCH[@]}" \
+      "$REPLAY_VIT" --stack official --cp config --amp none \
+      "${REPLAY_DEV[@]}" --json "$RES/replay_vit_official.json" || rc=1
+  replay_job vit_replayed "$compile" "${REPLAY_BENCH[@]}" "$REPLAY_VIT" \
+      --graph-train on --cp config --amp none "${REPLAY_DEV[@]}" \
+      --json "$RES/replay_vit_replayed.json" || rc=1
+  # SlowFast-R50 replayed under bf16 autocast (against the stage replay's
+  # official fp32 step where both stages' results are in one folder)
+  replay_job sf_bf16_replayed "$compile" "${REPLAY_BENCH[@]}" "$REPLAY_SF" \
+      --graph-train on --cp off --amp "$REPLAY_BF16" "${REPLAY_DEV[@]}" \
+      --json "$RES/replay_sf_bf16_replayed.json" || rc=1
+  replay_table replay2 vit_eager vit_official vit_replayed sf_official \
+      sf_bf16_replayed
+  return $rc
+}
+
+[ $# -ge 1 ] || { echo "usage: $0 build|tests|suite|parity|throughput|train|data|profile|vsofficial|captured|decoder|compile|online|heads|core|replay|replay2 ..." >&2; exit 2; }
 if [ "${STMIXER_GPU_DRY_RUN:-0}" = 1 ]; then
-  # on the CPU, without the build: the replay stage's jobs on the tiny
+  # on the CPU, without the build: a replay stage's jobs on the tiny
   # config (tests/test_tools/test_gpu_checks_script.py)
-  [ "$*" = replay ] || { echo "STMIXER_GPU_DRY_RUN=1: the replay stage only" >&2; exit 2; }
+  case "$*" in
+    replay|replay2) ;;
+    *) echo "STMIXER_GPU_DRY_RUN=1: one of the stages replay, replay2" >&2; exit 2 ;;
+  esac
 else
   nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
   stage_build || exit 1
@@ -472,7 +507,7 @@ status=0
 for s in "$@"; do
   case "$s" in
     build) ;;
-    tests|suite|parity|throughput|train|data|profile|vsofficial|captured|decoder|compile|online|heads|core|replay)
+    tests|suite|parity|throughput|train|data|profile|vsofficial|captured|decoder|compile|online|heads|core|replay|replay2)
       "stage_$s" || status=1 ;;
     *) echo "unknown stage $s" >&2; exit 2 ;;
   esac

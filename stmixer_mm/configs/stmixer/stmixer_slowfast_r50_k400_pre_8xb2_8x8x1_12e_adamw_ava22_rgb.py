@@ -19,4 +19,5 @@ model.init_cfg = dict(
 )
 model.graph_train_cfg = dict()
 train_dataloader.batch_size = 2
+env_cfg.dist_cfg.timeout = 1800
 pretrained = 'checkpoints/slowfast_r50_8x8_k400_pyslowfast-converted.pth'

@@ -19,4 +19,5 @@ model.init_cfg = dict(
 )
 model.graph_train_cfg = dict()
 train_dataloader.batch_size = 2
+env_cfg.dist_cfg.timeout = 1800
 pretrained = 'https://download.openmmlab.com/mmaction/v1.0/recognition/slowonly/slowonly_r50_8xb16-4x16x1-256e_kinetics400-rgb/slowonly_r50_4x16x1_256e_8xb16_kinetics400-rgb_20220901-f6a40d08.pth'

@@ -20,4 +20,5 @@ model.init_cfg = dict(
 model.graph_train_cfg = dict()
 optim_wrapper.optimizer.lr = 1e-05
 auto_scale_lr.base_batch_size = 8
+env_cfg.dist_cfg.timeout = 1800
 pretrained = 'https://download.openmmlab.com/mmaction/v1.0/recognition/videomae/vit-base-p16_videomae-k400-pre_16x4x1_kinetics-400_20221013-860a3cd3.pth'

@@ -3,6 +3,7 @@ part of ``predict`` through ``torch.compile``, post-processing eager) and
 training (``graph_train_cfg``: the training forward and its backward
 replayed as CUDA graphs, the matching and losses eager); an eager fallback
 after one warning where they cannot apply (docs/en/gpu.md)."""
+import contextlib
 import warnings
 import weakref
 from collections import Counter
@@ -165,36 +166,62 @@ class ShapeSample:
 #: defaults of ``graph_train_cfg``
 GRAPH_TRAIN_DEFAULTS = dict(
     mode='reduce-overhead', backend='inductor', max_shapes=8, on_cpu=False)
-#: Dynamo recompiles the training forward may make beyond ``max_shapes``
-#: (a module switched between train and eval, a parameter frozen, another
-#: model in the process): its recompile limit is raised to make room
+#: Dynamo compilations of the training forward beyond ``max_shapes`` (a
+#: shape whose guards failed is compiled again, in the guard): its
+#: recompile limit is raised to make room
 RECOMPILE_ROOM = 8
 #: why a training step ran eagerly although ``graph_train_cfg`` applies
 FIRST_BATCH = 'first batch of a shape'
 OVER_MAX_SHAPES = 'over max_shapes'
+GUARD_FAILED = "a compiled shape's guards failed"
 
 
-def _dynamo_count(group: str, key: str) -> int:
-    """A counter of ``torch._dynamo.utils.counters``."""
+def _dynamo_count(group: str, key: Optional[str] = None) -> int:
+    """A counter of ``torch._dynamo.utils.counters`` (``key=None``: the sum
+    of the group's)."""
     from torch._dynamo.utils import counters
-    return int(counters[group][key])
+    return int(
+        sum(counters[group].values()) if key is None else counters[group][key])
 
 
-def _replayed(device: torch.device) -> bool:
-    """Whether the last call on ``device`` replayed a CUDA graph of
-    inductor's CUDA-graph trees in this step's generation (private state:
-    False where it cannot be read)."""
+@contextlib.contextmanager
+def _guarded_settings():
+    """The settings of every compiled call of the training step: the
+    backward lowered with the forward (a failure raised by the forward's
+    call, not by ``loss.backward()``), a CUDA-graph skip raised where
+    inductor compiles (``triton.cudagraph_or_error``) and no graph
+    partition (a partitioned graph replays in pieces around what it leaves
+    eager, which that check does not see)."""
+    # (on use: importing inductor's config at the package's import would
+    # load Dynamo, which adds to torch.load's allow-list)
+    import torch._functorch.config as functorch_config
+    import torch._inductor.config as inductor_config
+    inductor = {'triton.cudagraph_or_error': True}
+    if hasattr(inductor_config, 'graph_partition'):
+        inductor['graph_partition'] = False
+    with functorch_config.patch(force_non_lazy_backward_lowering=True), \
+            inductor_config.patch(inductor):
+        yield
+
+
+def _graph_node(device: torch.device) -> Optional[object]:
+    """The node of inductor's CUDA-graph trees that the last call on
+    ``device`` replayed in this step's generation, or None (warmed up,
+    recorded, skipped, or private state that cannot be read)."""
     try:
         from torch._inductor import cudagraph_trees as trees
         manager = trees.get_manager(
             device.index
             if device.index is not None else torch.cuda.current_device(),
             create_if_none_exists=False)
-        return manager is not None and \
-            manager.path_state == trees.ExecutionState.EXECUTION and \
-            manager.current_gen == manager.get_curr_generation()
+        if manager is None or \
+                manager.path_state != trees.ExecutionState.EXECUTION or \
+                manager.current_gen != manager.get_curr_generation():
+            return None
+        node = manager.current_node
+        return node if isinstance(node, trees.CUDAGraphNode) else None
     except Exception:  # noqa: B902 private API: read what is there
-        return False
+        return None
 
 
 class GraphedTraining:
@@ -205,17 +232,29 @@ class GraphedTraining:
     losses stay eager on the variable-length targets.
 
     A batch shape runs eagerly the first time it is seen (most shapes seen once
-    never come back). At its second, the compiled forward and its backward run
-    to their first steady replay inside one guard: the forward compiled with
-    its backward lowered at once, then (on CUDA) one warm-up and one recording
-    of each, on the same batch (``torch.autograd.grad``: no ``.grad`` is
-    touched; the BatchNorm statistics and the CPU's random state are put back),
-    then the step's own forward as the first replay. A failure anywhere in it
-    (inductor skipping CUDA graphs included) sends the run to the eager step
-    with one warning naming the stage and the exception. At most ``max_shapes``
-    shapes are compiled, the others run eagerly; Dynamo's recompile limit is
-    raised to ``max_shapes`` + :data:`RECOMPILE_ROOM` for the compiled
-    function.
+    never come back). At its second, a probe runs inside one guard on the
+    step's own batch (``torch.autograd.grad``: no ``.grad`` is touched; the
+    BatchNorm statistics and the CPU's random state are put back): the
+    forward compiled with its backward lowered at once, then on CUDA one
+    warm-up, one recording and one replay of each; the replay must run the
+    forward as one root CUDA graph and the backward as its one child (no
+    skip, no split: graph partition is off). Then the step's own forward
+    replays. A failure of the compilation sends that shape (the run, if none
+    is compiled) to the eager step, one of a recording or replay the whole
+    run (the CUDA-graph tree may be half-recorded), with one warning naming
+    the stage and the exception. At most ``max_shapes`` shapes are
+    compiled, the others run eagerly; Dynamo's recompile limit is raised to
+    ``max_shapes`` + :data:`RECOMPILE_ROOM` for the compiled function.
+
+    Every compiled call runs under the same settings
+    (:func:`_guarded_settings`); a steady call may not compile
+    (``torch.compiler.set_stance('eager_on_recompile')``): a shape whose
+    guards failed (a module switched between train and eval, a parameter
+    frozen) runs that step eagerly and is probed again at its next batch.
+    A steady step counts as replayed only when its forward and its backward
+    replayed the graphs its probe recorded; one that did not (re-recorded,
+    skipped) or a steady call that raised sends the rest of the run to the
+    eager step, warned.
 
     Gradients: a replayed backward leaves its gradients in the CUDA-graph
     pool, which the next replay overwrites; a hook after each parameter's
@@ -230,8 +269,10 @@ class GraphedTraining:
     ``compile_stages``, an earlier failure) the step runs eagerly, with one
     warning per reason (on the CPU one log line: CPU training is unchanged).
     Under DDP the replayed backward's gradients are all-reduced eagerly by
-    DDP's own hooks (docs/en/gpu.md). Every step is counted
-    (:meth:`stats`, logged by ``GraphedTrainingLogHook``).
+    DDP's own hooks; a rank that compiles keeps the others waiting in that
+    all-reduce (the configs' ``env_cfg.dist_cfg.timeout`` covers it,
+    docs/en/gpu.md). Every step is counted (:meth:`stats`, logged by
+    ``GraphedTrainingLogHook``).
 
     Args:
         graph_train_cfg (dict): ``mode`` and ``backend`` of
@@ -249,6 +290,12 @@ class GraphedTraining:
         self._failed: Optional[str] = None
         self._seen: Dict[tuple, int] = {}
         self._compiled: set = set()
+        #: per compiled shape on CUDA, the forward's and the backward's
+        #: CUDA-graph node its probe replayed (weak references)
+        self._nodes: Dict[tuple, tuple] = {}
+        #: the shape of a replayed step whose backward is not checked yet
+        self._awaiting: Optional[tuple] = None
+        self._device: Optional[torch.device] = None
         #: shapes whose compilation was tried
         self._tried = 0
         self._said = set()
@@ -264,15 +311,14 @@ class GraphedTraining:
         #: mode), and whether it ran the compiled forward
         self._replays = self._compiled_step = False
         self._ran_eagerly = False
-        #: steps by how they ran: 'replayed', 'compiled' (no CUDA graph
-        #: replay seen), or the reason they ran eagerly
+        #: steps by how they ran: 'replayed', 'compiled' (forward and
+        #: backward not both seen replaying), or the reason they ran eagerly
         self.counts: Counter = Counter()
-        #: inductor's CUDA-graph skips and Dynamo's compilations of the
-        #: training forward during the compiled calls
-        self.cudagraph_skips = self.compilations = 0
-        #: calls Dynamo ran eagerly inside the compiled function
-        #: (its recompile limit reached)
-        self.eager_in_compiled = 0
+        #: inductor's CUDA-graph skips, Dynamo's compilations of the training
+        #: forward and its graph breaks during the compiled calls, and the
+        #: steady calls whose guards failed
+        self.cudagraph_skips = self.compilations = self.graph_breaks = 0
+        self.guard_failures = 0
         #: why the last call ran eagerly, or None
         self.last_fallback: Optional[str] = None
 
@@ -308,6 +354,11 @@ class GraphedTraining:
         self.last_fallback = reason
         self.counts[count_as or reason] += 1
 
+    def _fail(self, reason: str) -> None:
+        """The rest of the run eager, for ``reason`` (warned once)."""
+        self._failed = reason
+        self._say(reason)
+
     def _graphs(self, device: torch.device) -> bool:
         """Whether the compiled step replays CUDA graphs on ``device``."""
         return device.type == 'cuda' and self.cfg['mode'] in CUDA_GRAPH_MODES
@@ -329,6 +380,7 @@ class GraphedTraining:
             ``action_logits``, ``bboxes`` (see ``STMixer.train_forward``).
         """
         self._compiled_step = False  # (set by _run)
+        self._awaiting = None
         reason = self.why_not(model, batch_inputs)
         if reason is not None:
             self._eager(reason)
@@ -364,32 +416,35 @@ class GraphedTraining:
         queries = model.roi_head.queries_from_proposals(
             model.rpn_head.predict((), batch_data_samples))
         if not first:
-            return self._run(model, batch_inputs, queries)
+            return self._run(model, batch_inputs, queries, key)
         self._tried += 1
         self._own_grads(model)
-        out, reason = self._first_run(model, batch_inputs, queries)
-        if reason is not None:  # this shape; the run if none is compiled
-            if self._compiled:
+        reason, whole_run = self._probe(model, batch_inputs, queries, key)
+        if reason is not None:
+            if whole_run or not self._compiled:
+                self._fail(reason)
+            else:  # this shape only
                 self._refused[key] = reason
-            else:
-                self._failed = reason
+                self._say(reason)
             self._eager(reason)
-            self._say(reason)
             return None
         self._compiled.add(key)
-        return out
+        return self._run(model, batch_inputs, queries, key)
 
     def _forward(self, model, batch_inputs: Tensor, *queries) -> List[dict]:
         """``model.train_forward``, what is compiled; marks a call that
-        Dynamo runs eagerly (over its recompile limit)."""
+        Dynamo runs eagerly (a steady call whose guards failed, or its
+        recompile limit reached)."""
         if not torch.compiler.is_compiling():
             self._ran_eagerly = True
         return model.train_forward(batch_inputs, *queries)
 
     def _call(self, model, batch_inputs: Tensor, queries: tuple):
-        """One call of the compiled forward (a new CUDA-graph step),
-        counting Dynamo's compilations, inductor's CUDA-graph skips and a
-        call run eagerly; its outputs and whether it replayed a graph."""
+        """One call of the compiled forward (a new CUDA-graph step) under
+        :func:`_guarded_settings`, counting Dynamo's compilations and graph
+        breaks and inductor's CUDA-graph skips; its outputs and the
+        CUDA-graph node it replayed (None: not replayed, or no CUDA
+        graphs)."""
         if self._fn is None:
             self._fn = torch.compile(
                 self._forward,
@@ -399,104 +454,160 @@ class GraphedTraining:
         graphs = self._graphs(batch_inputs.device)
         self._secure_grads()
         skips = _dynamo_count('inductor', 'cudagraph_skips')
-        compiled = _dynamo_count('stats', 'unique_graphs')
+        graphs_made = _dynamo_count('stats', 'unique_graphs')
+        breaks = _dynamo_count('graph_break')
         self._ran_eagerly = False
         if graphs:
             torch.compiler.cudagraph_mark_step_begin()
         limit = max(torch._dynamo.config.recompile_limit,
                     self.cfg['max_shapes'] + RECOMPILE_ROOM)
-        with torch._dynamo.config.patch(recompile_limit=limit):
-            out = self._fn(model, batch_inputs, *queries)
-        self.compilations += _dynamo_count('stats', 'unique_graphs') - compiled
-        if graphs:  # (on the CPU inductor counts its graphs as skipped)
-            self.cudagraph_skips += _dynamo_count('inductor',
-                                                  'cudagraph_skips') - skips
-        if self._ran_eagerly:
-            self.eager_in_compiled += 1
-        return out, graphs and _replayed(batch_inputs.device)
+        try:
+            with _guarded_settings(), torch._dynamo.config.patch(
+                    recompile_limit=limit):
+                out = self._fn(model, batch_inputs, *queries)
+        finally:
+            broke = _dynamo_count('graph_break') - breaks
+            self.graph_breaks += broke
+            # (a graph break adds a graph to the compilation)
+            self.compilations += _dynamo_count(
+                'stats', 'unique_graphs') - graphs_made - broke
+            if graphs:  # (on the CPU inductor counts its graphs as skipped)
+                self.cudagraph_skips += _dynamo_count(
+                    'inductor', 'cudagraph_skips') - skips
+        return out, _graph_node(batch_inputs.device) if graphs else None
 
-    def _run(self, model, batch_inputs: Tensor, queries: tuple):
-        """A steady step of a compiled shape, counted."""
-        out, replayed = self._call(model, batch_inputs, queries)
+    def _run(self, model, batch_inputs: Tensor, queries: tuple, key: tuple):
+        """A steady step of a compiled shape, counted: its outputs, or None
+        (run eagerly: a failure, the rest of the run eager)."""
+        graphs = self._graphs(batch_inputs.device)
+        try:  # a steady call may not compile: Dynamo runs it eagerly
+            with torch.compiler.set_stance('eager_on_recompile'):
+                out, node = self._call(model, batch_inputs, queries)
+        except Exception as e:  # noqa: B902 compilers fail in many ways
+            self._fail(f'model.graph_train_cfg: a compiled step of shape '
+                       f'{key[0]} failed: {type(e).__name__}: '
+                       f'{_first_line(e)}')
+            self._eager(self._failed)
+            return None
+        if self._ran_eagerly:  # its outputs are the eager step's
+            self.guard_failures += 1
+            self._compiled.discard(key)
+            self._nodes.pop(key, None)
+            reason = (f"model.graph_train_cfg: Dynamo's guards of the "
+                      f'compiled shape {key[0]} failed (a module switched '
+                      'between train and eval, a parameter frozen, autocast: '
+                      'TORCH_LOGS=recompiles names it); that step ran '
+                      'eagerly, the shape is compiled again at its next '
+                      'batch, in the guard')
+            self._eager(reason, count_as=GUARD_FAILED)
+            self._say(reason)
+            return out
         self._compiled_step = True
         self.last_fallback = None
-        self.counts['replayed' if replayed else 'compiled'] += 1
+        recorded = self._nodes.get(key)
+        if graphs and recorded is not None and node is recorded[0]():
+            self.counts['replayed'] += 1
+            self._awaiting = key
+            self._device = batch_inputs.device
+        else:
+            self.counts['compiled'] += 1
+            if graphs:
+                self._fail(f'model.graph_train_cfg: the forward of shape '
+                           f'{key[0]} did not replay the CUDA graph its probe '
+                           'recorded (re-recorded or skipped: TORCH_LOGS='
+                           'cudagraphs names why)')
         return out
 
-    def _first_run(self, model, batch_inputs: Tensor, queries: tuple):
-        """A shape's compilation, warm-up and recording (on the step's own
-        batch, nothing kept) and the step's first replay, in one guard:
-        ``(outputs, None)``, or ``(None, why)`` naming the stage that failed
-        and the exception."""
+    def _check_backward(self) -> None:
+        """After a replayed step's backward: count the step as compiled, and
+        the rest of the run eager, where the backward did not replay the
+        graph its shape's probe recorded."""
+        key, self._awaiting = self._awaiting, None
+        if _graph_node(self._device) is not self._nodes[key][1]():
+            self.counts['replayed'] -= 1
+            self.counts['compiled'] += 1
+            self._fail(f'model.graph_train_cfg: the backward of shape '
+                       f'{key[0]} did not replay the CUDA graph its probe '
+                       'recorded (re-recorded or skipped: TORCH_LOGS='
+                       'cudagraphs names why)')
+
+    def _probe(self, model, batch_inputs: Tensor, queries: tuple, key: tuple):
+        """A shape's compilation, and on CUDA its warm-up, recording and
+        replay, on the step's own batch (nothing kept), in one guard:
+        ``(None, False)``, or why it failed (naming the stage and the
+        exception) and whether the whole run must run eagerly (a recording
+        or replay: the CUDA-graph tree may be half-recorded)."""
         device = batch_inputs.device
         graphs = self._graphs(device)
-        rounds = (('compilation and CUDA-graph warm-up of the forward',
-                   'CUDA-graph warm-up of the backward'),
-                  ('CUDA-graph recording of the forward',
-                   'CUDA-graph recording of the backward')) if graphs else (
-                       ('compilation of the forward and backward',
-                        'first backward'), )
-        # (on use: importing inductor's config at the package's import would
-        # load Dynamo, which adds to torch.load's allow-list)
-        import torch._functorch.config as functorch_config
-        import torch._inductor.config as inductor_config
+        rounds = ('compilation and CUDA-graph warm-up', 'CUDA-graph recording',
+                  'CUDA-graph replay') if graphs else (
+                      'compilation and first run', )
         params = [p for p in model.parameters() if p.requires_grad]
         buffers = [b.detach().clone() for b in model.buffers()]
         # the queries as leaves (their eager graph is the step's own)
         leaves = tuple(
             q if q is None else q.detach().requires_grad_(q.requires_grad)
             for q in queries)
-        stage = rounds[0][0]
+        stage = f'{rounds[0]} of the forward'
         try:
-            with functorch_config.patch(
-                    force_non_lazy_backward_lowering=True), \
-                    inductor_config.patch({'triton.cudagraph_or_error': True}):
-                try:
-                    # (the CPU's random state; on CUDA inductor draws its
-                    # own numbers, other than eager's, either way)
-                    with torch.random.fork_rng(devices=[]):
-                        for stage, backward in rounds:
-                            out, _ = self._call(model, batch_inputs, leaves)
-                            if self._ran_eagerly:  # not compiled
-                                return None, (
-                                    f'model.graph_train_cfg: the {stage} ran '
-                                    "eagerly (Dynamo's recompile limit "
-                                    'reached)')
-                            outputs = [
-                                t for r in out for t in r.values()
-                                if t.requires_grad
-                            ]
-                            stage = backward
-                            torch.autograd.grad(
-                                outputs,
-                                params, [torch.ones_like(t) for t in outputs],
-                                allow_unused=True)
-                            del out, outputs
-                finally:  # the probes' BatchNorm statistics undone
-                    with torch.no_grad():
-                        for b, saved in zip(model.buffers(), buffers):
-                            b.copy_(saved)
-                stage = 'first replay' if graphs else 'first compiled step'
-                return self._run(model, batch_inputs, queries), None
+            # (the CPU's random state; on CUDA inductor draws its own
+            # numbers, other than eager's, either way)
+            with torch.random.fork_rng(devices=[]):
+                for name in rounds:
+                    stage = f'{name} of the forward'
+                    out, forward = self._call(model, batch_inputs, leaves)
+                    if self._ran_eagerly:  # not compiled
+                        return (f'model.graph_train_cfg: the {stage} ran '
+                                "eagerly (Dynamo's recompile limit "
+                                'reached)'), False
+                    outputs = [
+                        t for r in out for t in r.values() if t.requires_grad
+                    ]
+                    stage = f'{name} of the backward'
+                    torch.autograd.grad(
+                        outputs,
+                        params, [torch.ones_like(t) for t in outputs],
+                        allow_unused=True)
+                    backward = _graph_node(device) if graphs else None
+                    del out, outputs
         except Exception as e:  # noqa: B902 compilers fail in many ways
-            return None, (
-                f'model.graph_train_cfg: the {stage} of the training step '
-                f"(torch.compile backend='{self.cfg['backend']}', mode="
-                f"'{self.cfg['mode']}') failed: {type(e).__name__}: "
-                f'{_first_line(e)}')
+            return (f'model.graph_train_cfg: the {stage} of the training step '
+                    f"(torch.compile backend='{self.cfg['backend']}', mode="
+                    f"'{self.cfg['mode']}') failed: {type(e).__name__}: "
+                    f'{_first_line(e)}'), not stage.startswith('compilation')
+        finally:  # the probes' BatchNorm statistics undone
+            with torch.no_grad():
+                for b, saved in zip(model.buffers(), buffers):
+                    b.copy_(saved)
+        if graphs:
+            for half, replayed in (('forward', forward is not None
+                                    and forward.parent is None),
+                                   ('backward', backward is not None
+                                    and backward.parent is forward)):
+                if not replayed:
+                    return (f'model.graph_train_cfg: the {half} of shape '
+                            f'{key[0]} did not replay as one CUDA graph after '
+                            'its warm-up and recording (split, skipped or '
+                            're-recorded: TORCH_LOGS=cudagraphs names why)'), \
+                        True
+            self._nodes[key] = (weakref.ref(forward), weakref.ref(backward))
+        return None, False
 
     def _own_grads(self, model) -> None:
         """Hooks that note every parameter's ``.grad`` after each
         accumulation of a compiled step where the step does not own it
         (registered once per parameter, at each shape's compilation; frozen
         ones too: they may be unfrozen); the next compiled call copies those
-        still held (:meth:`_secure_grads`)."""
+        still held (:meth:`_secure_grads`). The first after a replayed step
+        checks that its backward replayed (:meth:`_check_backward`)."""
         for p in model.parameters():
             if p not in self._hooked:
                 self._hooked[p] = True
                 p.register_post_accumulate_grad_hook(self._note_grad)
 
     def _note_grad(self, param: Tensor) -> None:
+        if self._awaiting is not None:
+            self._check_backward()
         if self._compiled_step and param.grad is not None and \
                 param.grad not in self._owned:
             self._pending.append((param, weakref.ref(param.grad)))
@@ -520,11 +631,13 @@ class GraphedTraining:
         benchmark rows).
 
         Returns:
-            dict: ``steps``, ``replayed``, ``compiled`` (ran compiled, no
-            CUDA-graph replay seen), ``eager`` (reason -> steps),
-            ``shapes`` (compiled), ``cudagraph_skips``, ``compilations``
-            (Dynamo's, of the training forward), ``recompiles`` (those
-            beyond one per shape tried) and ``eager_in_compiled``.
+            dict: ``steps``, ``replayed`` (forward and backward replayed),
+            ``compiled`` (ran compiled, not both seen replaying), ``eager``
+            (reason -> steps), ``shapes`` (compiled), ``cudagraph_skips``,
+            ``compilations`` (Dynamo's, of the training forward; a graph
+            break does not add one), ``graph_breaks``, ``recompiles``
+            (steady calls whose guards failed, and compilations beyond one
+            per shape tried).
         """
         eager = {
             k: v
@@ -539,13 +652,14 @@ class GraphedTraining:
             shapes=len(self._compiled),
             cudagraph_skips=self.cudagraph_skips,
             compilations=self.compilations,
-            recompiles=max(0, self.compilations - self._tried),
-            eager_in_compiled=self.eager_in_compiled)
+            graph_breaks=self.graph_breaks,
+            recompiles=self.guard_failures +
+            max(0, self.compilations - self._tried))
 
     def report(self) -> Tuple[str, List[str]]:
         """A log line of :meth:`stats` and the warnings they call for (a
-        CUDA-graph skip, a recompile beyond the shapes, a call Dynamo ran
-        eagerly, no replay after the warm-up of a shape on CUDA)."""
+        CUDA-graph skip, a recompile, a graph break, no replay after the
+        warm-up of a shape on CUDA)."""
         s = self.stats()
         eager = ', '.join(f'{n} {k}' for k, n in sorted(
             s['eager'].items(), key=lambda kv: -kv[1])) or 'none'
@@ -554,7 +668,8 @@ class GraphedTraining:
                 f"graph replay, {sum(s['eager'].values())} eager ({eager}); "
                 f"{s['shapes']} shapes recorded, {s['cudagraph_skips']} CUDA-"
                 f"graph skips, {s['compilations']} Dynamo compilations "
-                f"({s['recompiles']} recompiles beyond the shapes)")
+                f"({s['recompiles']} recompiles, {s['graph_breaks']} graph "
+                'breaks)')
         warns = []
         if s['cudagraph_skips']:
             warns.append(f"graph_train_cfg: inductor skipped CUDA graphs "
@@ -562,18 +677,20 @@ class GraphedTraining:
                          '(TORCH_LOGS=cudagraphs names the reason)')
         if s['recompiles']:
             warns.append(
-                f"graph_train_cfg: Dynamo compiled the training forward "
-                f"{s['recompiles']} times beyond one per batch shape (a guard "
-                'failed: a module switched between train and eval, a '
-                'parameter frozen, autocast; TORCH_LOGS=recompiles names it)')
-        if s['eager_in_compiled']:
-            warns.append(
-                f"graph_train_cfg: Dynamo ran the training forward eagerly "
-                f"{s['eager_in_compiled']} times (its recompile limit "
-                'reached)')
+                f"graph_train_cfg: Dynamo's guards of a compiled shape failed "
+                f"{s['recompiles']} times (a module switched between train "
+                'and eval, a parameter frozen, autocast; TORCH_LOGS='
+                'recompiles names it)')
+        if s['graph_breaks']:
+            warns.append(f"graph_train_cfg: Dynamo broke the training forward "
+                         f"{s['graph_breaks']} times (TORCH_LOGS=graph_breaks "
+                         'names where)')
         failures = [self._failed] if self._failed else []
         failures += sorted(set(self._refused.values()))
-        others = {k: n for k, n in s['eager'].items() if k != FIRST_BATCH}
+        others = {
+            k: n
+            for k, n in s['eager'].items() if k not in (FIRST_BATCH, )
+        }
         if self._replays and not s['replayed'] and (failures or s['compiled']
                                                     or others):
             cause = (failures or [max(others, key=others.get, default='')])[0]

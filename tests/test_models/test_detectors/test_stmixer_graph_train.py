@@ -158,17 +158,31 @@ def test_the_training_forward_is_one_graph(name):
     assert explain.graph_count == 1
 
 
+@pytest.fixture(autouse=True)
+def _no_tf32():
+    """fp32 on CUDA without TF32 (two TF32 convolution algorithms differ by
+    about 2.5e-3, beyond the twins' tolerance); nothing on the CPU."""
+    saved = (torch.backends.cuda.matmul.allow_tf32,
+             torch.backends.cudnn.allow_tf32)
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    yield
+    (torch.backends.cuda.matmul.allow_tf32,
+     torch.backends.cudnn.allow_tf32) = saved
+
+
 #: the learning rate of the multi-step runs (AdamW)
 LR = 1e-3
 CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason='needs CUDA')
 #: per device: the graph_train_cfg, and the tolerance of losses and
 #: parameters against the eager twin. CPU: AOTAutograd without inductor
-#: runs eager's own kernels in eager's order (equal bit for bit). CUDA:
-#: inductor's fused kernels sum in other orders (float32 losses within
-#: 1e-4 relative); after the AdamW steps a parameter differs by at most
-#: the steps' updates where a gradient near zero flips the sign of an
-#: update (each AdamW update is at most about LR): STEPS * LR, with at
-#: least 99 % of each tensor's elements within 1e-5 (see _assert_twins)
+#: runs eager's own kernels in eager's order (equal bit for bit). CUDA
+#: (TF32 off: _no_tf32): inductor's fused kernels sum in other orders
+#: (float32 losses within 1e-4 relative); after the AdamW steps a
+#: parameter differs by at most the steps' updates where a gradient near
+#: zero flips the sign of an update (each AdamW update is at most about
+#: LR): STEPS * LR, with at least 99 % of each tensor's elements within
+#: 1e-5 (see _assert_twins)
 DEVICES = [
     pytest.param('cpu', ON_CPU, 0.0, id='cpu'),
     pytest.param('cuda', dict(), 1e-4, id='cuda', marks=CUDA),
@@ -256,7 +270,7 @@ def test_replayed_steps_equal_eager_steps(device, cfg, tol, accumulate):
         'first batch of a shape': 2
     }, stats
     assert (stats['shapes'], stats['cudagraph_skips'], stats['recompiles'],
-            stats['eager_in_compiled']) == (2, 0, 0, 0), stats
+            stats['graph_breaks']) == (2, 0, 0, 0), stats
     line, warns = model.graphed_training.report()
     assert f"{stats['replayed']} of {steps} training steps replayed" in line
     assert not warns and not [
@@ -327,8 +341,8 @@ def _failing_backward_backend(at: str) -> str:
 
 
 @pytest.mark.parametrize('at, stage', [
-    ('compile', 'the compilation of the forward and backward'),
-    ('run', 'the first backward'),
+    ('compile', 'the compilation and first run of the forward'),
+    ('run', 'the compilation and first run of the backward'),
 ])
 def test_a_backward_failure_is_caught_at_the_shapes_compilation(at, stage):
     """The backward is lowered with the forward and run once before the
@@ -355,41 +369,278 @@ def test_a_backward_failure_is_caught_at_the_shapes_compilation(at, stage):
     assert len(warns) == 1 and stage in warns[0]
 
 
-def test_a_recompile_beyond_the_shapes_is_counted_and_warned():
-    """A module switched to eval mode between steps (a guard failure of
-    Dynamo's, not a batch shape) is counted as a recompile and warned."""
+def test_a_guard_failure_runs_that_step_eagerly_then_probes_the_shape():
+    """A module switched to eval mode between steps fails Dynamo's guards of
+    the compiled shape: that steady call does not compile (it runs eagerly,
+    counted as a recompile and warned), the next batch of the shape is
+    compiled again inside the probe's guard, and every step equals the
+    eager twin switched likewise."""
     torch._dynamo.reset()
-    model = _model(dict(ON_CPU))
+    model, eager = _model(dict(ON_CPU)), _model(None)
     for _ in range(2):
-        _step(model)
-    model.roi_head.stages[0].train(False)
-    _step(model)
+        _assert_equal(_step(model)[0], _step(eager)[0], tol=0)
+    for m in (model, eager):
+        m.roi_head.stages[0].train(False)
+    graphed = model.graphed_training
+    losses, _, messages = _step(model)
+    assert len(messages) == 1 and "guards of the compiled shape" in \
+        messages[0] and 'compiled again at its next batch' in messages[0]
+    _assert_equal(losses, _step(eager)[0], tol=0)
+    for _ in range(2):
+        got, grads, messages = _step(model)
+        ref = _step(eager)
+        _assert_equal(got, ref[0], tol=0)
+        _assert_equal(grads, ref[1], tol=0)
+        assert not messages and graphed.last_fallback is None
+    stats = graphed.stats()
+    assert stats['compiled'] == 3 and stats['recompiles'] == 1, stats
+    assert stats['eager'] == {
+        'first batch of a shape': 1,
+        "a compiled shape's guards failed": 1
+    }, stats
+    _, warns = graphed.report()
+    assert len(warns) == 1 and 'guards of a compiled shape failed' in warns[0]
+
+
+def _backward_failing_at(n: int) -> str:
+    """A ``torch.compile`` backend (AOTAutograd, eager kernels) whose
+    backward fails to compile at its ``n``-th compilation."""
+    from torch._dynamo import list_backends, register_backend
+    from torch._dynamo.backends.common import aot_autograd
+    name = f'stmixer_backward_failing_at_{n}'
+    if name not in list_backends(exclude_tags=None):
+        made = []
+
+        def backward(gm, example_inputs):
+            made.append(1)
+            if len(made) == n:
+                raise RuntimeError(f'backward compilation {n} fails')
+            return gm
+
+        register_backend(
+            aot_autograd(fw_compiler=lambda gm, _: gm, bw_compiler=backward),
+            name=name)
+    return name
+
+
+def test_a_recompiled_backward_is_lowered_in_the_guard():
+    """The compilation a guard failure calls for runs in the probe with the
+    backward lowered at once: a backward that fails to compile there sends
+    the run to the eager step with a warning (it is not left to fail in
+    ``loss.backward()``), and the run goes on equal to the eager twin."""
+    torch._dynamo.reset()
+    model = _model(
+        dict(backend=_backward_failing_at(2), mode='default', on_cpu=True))
+    eager = _model(None)
+    for _ in range(2):
+        _step(model), _step(eager)
+    for m in (model, eager):
+        m.roi_head.stages[0].train(False)
+    seen = []
+    for _ in range(3):
+        got, grads, messages = _step(model)
+        ref = _step(eager)
+        _assert_equal(got, ref[0], tol=0)
+        _assert_equal(grads, ref[1], tol=0)
+        seen += messages
+    assert len(seen) == 2, seen
+    assert 'backward compilation 2 fails' in seen[1]
+    assert 'the compilation of the forward' in seen[1]
+    assert model.graphed_training._failed is not None
+
+
+class _Node:
+    """A stand-in for a node of inductor's CUDA-graph trees."""
+
+    def __init__(self, parent=None):
+        self.parent = parent
+
+
+class _FakeTrees:
+    """Stands in for :func:`compile._graph_node` on the CPU: the node that
+    the forward (odd calls) and the backward (even calls) replayed, a
+    forward node and its child; ``bad`` breaks one of them from the call
+    ``at`` on: 'split' (the forward is a child), 'no_backward' (it did not
+    replay) or 'rerecorded' (another backward node)."""
+
+    def __init__(self, bad=None, at=1):
+        self.calls, self.bad, self.at = 0, bad, at
+        self.forward = _Node()
+        self.backward = _Node(self.forward)
+        self.others = []
+
+    def __call__(self, device):
+        self.calls += 1
+        bad = self.bad if self.calls >= self.at else None
+        if self.calls % 2:
+            if bad == 'split':
+                self.others.append(_Node(_Node()))
+                return self.others[-1]
+            return self.forward
+        if bad == 'no_backward':
+            return None
+        if bad == 'rerecorded':
+            self.others.append(_Node(self.forward))
+            return self.others[-1]
+        return self.backward
+
+
+def _graphed_on_cpu(monkeypatch, trees, backend='aot_eager'):
+    """The tiny model with the replayed step's CUDA-graph logic run on the
+    CPU: ``_graphs`` true, the trees' state read from ``trees``."""
+    from stmixer_mm.models.detectors import compile as compile_mod
+    monkeypatch.setattr(compile_mod, '_graph_node', trees)
+    model = _model(dict(backend=backend, mode='default', on_cpu=True))
+    model.graphed_training._graphs = lambda device: True
+    return model
+
+
+@pytest.mark.parametrize('bad, half', [('split', 'forward'),
+                                       ('no_backward', 'backward')])
+def test_a_probe_that_did_not_replay_both_halves_falls_back(
+        monkeypatch, bad, half):
+    """The probe's replay round must run the forward as one root CUDA graph
+    and the backward as its one child: a split forward or a backward that
+    did not replay sends the run to the eager step with
+    one warning naming the half, and the steps equal the eager ones."""
+    torch._dynamo.reset()
+    model = _graphed_on_cpu(monkeypatch, _FakeTrees(bad, at=5))
+    eager = _model(None)
+    seen = []
+    for _ in range(3):
+        got, grads, messages = _step(model)
+        ref = _step(eager)
+        _assert_equal(got, ref[0], tol=0)
+        _assert_equal(grads, ref[1], tol=0)
+        seen += messages
+    assert len(seen) == 1 and f'the {half} of shape' in seen[0], seen
+    assert 'did not replay as one CUDA graph' in seen[0]
     stats = model.graphed_training.stats()
-    assert stats['shapes'] == 1 and stats['recompiles'] == 1, stats
-    _, warns = model.graphed_training.report()
-    assert len(warns) == 1 and 'beyond one per batch shape' in warns[0]
+    assert stats['replayed'] == stats['compiled'] == 0, stats
+
+
+@pytest.mark.parametrize('bad, half', [('rerecorded', 'backward'),
+                                       ('split', 'forward')])
+def test_a_step_counts_as_replayed_only_when_both_halves_replayed(
+        monkeypatch, bad, half):
+    """A steady step whose forward and backward replayed the probe's graphs
+    counts as replayed; one whose backward (or forward) did not is counted
+    as compiled, warned, and the rest of the run is eager."""
+    torch._dynamo.reset()
+    # the probe: calls 1-6, the first replayed step: 7-8, the next: 9-10
+    trees = _FakeTrees(bad, at=9)
+    model = _graphed_on_cpu(monkeypatch, trees)
+    eager = _model(None)
+    seen = []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter('always')  # (the backward's too)
+        for _ in range(4):
+            got, _, messages = _step(model)
+            _assert_equal(got, _step(eager)[0], tol=0)
+            seen += messages
+    seen += [str(w.message) for w in caught if 'graph_train' in str(w.message)]
+    stats = model.graphed_training.stats()
+    assert (stats['replayed'], stats['compiled']) == (1, 1), stats
+    assert len(seen) == 1 and f'the {half} of shape' in seen[0], seen
+    assert 'did not replay the CUDA graph its probe recorded' in seen[0]
+    assert stats['eager'][model.graphed_training._failed] == 1
+
+
+def _forward_failing_at_run(n: int, width: int) -> str:
+    """A ``torch.compile`` backend (AOTAutograd, eager kernels) whose
+    forward of clips ``width`` wide fails at its ``n``-th run (as a CUDA-graph
+    recording may)."""
+    from torch._dynamo import list_backends, register_backend
+    from torch._dynamo.backends.common import aot_autograd
+    name = f'stmixer_forward_failing_at_run_{n}_{width}'
+    if name not in list_backends(exclude_tags=None):
+
+        def forward(gm, example_inputs):
+            if not any(
+                    getattr(t, 'shape', ())[-1:] == (width, )
+                    for t in example_inputs):
+                return gm
+            runs = []
+
+            def run(*args):
+                runs.append(1)
+                if len(runs) == n:
+                    raise RuntimeError(f'run {n} of the forward fails')
+                return gm(*args)
+
+            return run
+
+        register_backend(
+            aot_autograd(fw_compiler=forward, bw_compiler=lambda gm, _: gm),
+            name=name)
+    return name
+
+
+def test_a_failed_recording_sends_the_whole_run_eager(monkeypatch):
+    """A shape whose CUDA-graph recording fails after another shape was
+    compiled sends the whole run to the eager step (the tree may be left
+    half-recorded), with one warning naming the recording; the compiled
+    shape runs eagerly from then on and the run finishes."""
+    torch._dynamo.reset()
+    model = _graphed_on_cpu(monkeypatch, _FakeTrees(),
+                            _forward_failing_at_run(2, 96))
+    eager = _model(None)
+    seen = []
+    x = gen.make_input('tiny_ava')
+    wide = torch.nn.functional.pad(x, (0, 32))
+    samples = gen.make_samples('tiny_ava', with_gt=True)
+    for clips in (x, x, wide, wide, x):
+        for m in (model, eager):
+            m.zero_grad(set_to_none=True)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter('always')
+            got = model.loss(clips, samples)
+        seen += [
+            str(w.message) for w in caught if 'graph_train' in str(w.message)
+        ]
+        _assert_equal(got, eager.loss(clips, samples), tol=0)
+    assert len(seen) == 1, seen
+    assert 'CUDA-graph recording of the forward' in seen[0]
+    assert 'run 2 of the forward fails' in seen[0]
+    assert model.graphed_training.last_fallback == \
+        model.graphed_training._failed
 
 
 #: Two DDP steps of the tiny model (argv: rank, world size, backend,
-#: device, store file, output file): the first step of the shape eager, the
-#: second compiled; rank r trains on clip r of the pinned input with the
-#: first clip's ground truth (world size 1: both clips); rank 0 saves the
-#: second step's gradients, losses, the step counts and the replay warnings
+#: device, store file, output file, the process group's timeout in seconds,
+#: the seconds rank 0's compilation is made slower): the first step of the
+#: shape eager, the second compiled; rank r trains on clip r of the pinned
+#: input with the first clip's ground truth (world size 1: both clips);
+#: rank 0 saves the second step's gradients, losses, the step counts and
+#: the replay warnings
 DDP_RANK = """
-import sys, warnings
+import datetime, sys, time, warnings
 import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 from stmixer_mm.testing import regression as gen
-rank, world, backend, device, store, out = sys.argv[1:]
-rank, world = int(rank), int(world)
+rank, world, backend, device, store, out, timeout, slow = sys.argv[1:]
+rank, world, slow = int(rank), int(world), float(slow)
 torch.set_num_threads(1)
-if device == 'cuda':
+if device == 'cuda':  # (fp32 without TF32, as the tests in-process)
     torch.cuda.set_device(0)
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
 dist.init_process_group(
-    backend, init_method='file://' + store, rank=rank, world_size=world)
+    backend, init_method='file://' + store, rank=rank, world_size=world,
+    timeout=datetime.timedelta(seconds=float(timeout)))
 graph_train_cfg = dict(backend='aot_eager', mode='default', on_cpu=True) \
     if device == 'cpu' else dict()
+if rank == 0 and slow:
+    from torch._dynamo import register_backend
+    from torch._dynamo.backends.common import aot_autograd
+    def compile_slowly(gm, _):
+        time.sleep(slow)
+        return gm
+    register_backend(aot_autograd(
+        fw_compiler=compile_slowly, bw_compiler=lambda gm, _: gm),
+        name='stmixer_slow_compile')
+    graph_train_cfg['backend'] = 'stmixer_slow_compile'
 cfg = dict(gen.model_cfgs()['tiny_ava'], graph_train_cfg=graph_train_cfg)
 torch.manual_seed(0)
 model = gen.build(cfg)
@@ -420,7 +671,15 @@ dist.destroy_process_group()
 """
 
 
-def _ddp_run(tmp_path, world, backend, device):
+def _ddp_run(tmp_path,
+             world,
+             backend,
+             device,
+             timeout=600,
+             slow=0,
+             check=True):
+    """Rank 0's output (``check=False``: the processes' return codes and
+    logs, not checked)."""
     import subprocess
     import sys
     out = tmp_path / 'rank0.pt'
@@ -430,7 +689,9 @@ def _ddp_run(tmp_path, world, backend, device):
             str(rank),
             str(world), backend, device,
             str(tmp_path / 'store'),
-            str(out)
+            str(out),
+            str(timeout),
+            str(slow)
         ],
                          cwd=repo_root(),
                          stdout=subprocess.PIPE,
@@ -438,6 +699,8 @@ def _ddp_run(tmp_path, world, backend, device):
                          text=True) for rank in range(world)
     ]
     logs = [p.communicate(timeout=600)[0] for p in procs]
+    if not check:
+        return [p.returncode for p in procs], logs
     assert [p.returncode for p in procs] == [0] * world, logs[0][-3000:]
     return torch.load(out, weights_only=True)
 
@@ -459,11 +722,22 @@ def _per_clip_grads(device):
     return grads
 
 
+#: seconds rank 0's compilation is made slower in the DDP runs
+SLOW_COMPILE = 8
+
+
 def test_ddp_on_the_cpu_equals_one_process(tmp_path):
     """Under DDP (gloo, 2 processes, one clip each) the compiled step runs
     (no fallback, no warning) and its all-reduced gradients equal the mean
-    of one process's eager gradients of the two clips."""
-    got = _ddp_run(tmp_path, 2, 'gloo', 'cpu')
+    of one process's eager gradients of the two clips; rank 0 compiles
+    slowly while rank 1 waits in the all-reduce, under the timeout the
+    official configs give the process group (env_cfg.dist_cfg.timeout)."""
+    from mmengine.config import Config
+    timeout = Config.fromfile(
+        Path(repo_root()) / 'configs/stmixer/stmixer_slowfast-r50_k400-pre_'
+        '8xb2-8x8x1-12e-adamw_ava22-rgb.py').env_cfg.dist_cfg.timeout
+    got = _ddp_run(
+        tmp_path, 2, 'gloo', 'cpu', timeout=timeout, slow=SLOW_COMPILE)
     assert got['messages'] == []
     assert got['stats']['compiled'] == 1 and got['stats']['eager'] == {
         'first batch of a shape': 1
@@ -471,6 +745,22 @@ def test_ddp_on_the_cpu_equals_one_process(tmp_path):
     a, b = _per_clip_grads('cpu')
     # (another process: another thread count's summation order)
     _assert_equal(got['grads'], {k: (a[k] + b[k]) / 2 for k in a}, tol=1e-4)
+
+
+def test_ddp_stops_where_a_compilation_outlasts_the_timeout(tmp_path):
+    """What that timeout covers: with a process-group timeout shorter than
+    rank 0's compilation, rank 1's all-reduce times out and the run
+    stops."""
+    codes, logs = _ddp_run(
+        tmp_path,
+        2,
+        'gloo',
+        'cpu',
+        timeout=SLOW_COMPILE / 4,
+        slow=SLOW_COMPILE,
+        check=False)
+    assert codes[1] != 0, logs[1][-2000:]
+    assert 'timed out' in logs[1].lower(), logs[1][-2000:]
 
 
 @CUDA
