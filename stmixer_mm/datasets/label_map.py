@@ -8,7 +8,9 @@ AVA's own label maps ship with the package (``stmixer_mm/datasets/
 label_maps/``); a label map path ``stmixer_mm::NAME`` names one of them,
 from an installed package as from a checkout.
 """
+import bisect
 import codecs
+import functools
 import io
 import os
 import os.path as osp
@@ -133,6 +135,9 @@ def strip_comments(text: str) -> str:
     """
     lines = []
     for line in text.split('\n'):
+        if '#' not in line:  # (most lines: nothing to look at)
+            lines.append(line)
+            continue
         quote, escaped, cut = None, False, len(line)
         for i, c in enumerate(line):
             if escaped:
@@ -152,7 +157,14 @@ def strip_comments(text: str) -> str:
 
 
 def _line(text: str, pos: int) -> int:
-    return text.count('\n', 0, pos) + 1
+    """The 1-based line of ``text`` at offset ``pos`` (a search in the
+    newlines' offsets: a label map's entries are numbered in linear time)."""
+    return bisect.bisect_left(_newlines(text), pos) + 1
+
+
+@functools.lru_cache(maxsize=2)
+def _newlines(text: str) -> List[int]:
+    return [m.start() for m in re.finditer('\n', text)]
 
 
 #: what a label map holds, for :func:`_stray`
