@@ -6,6 +6,7 @@ import difflib
 import os
 import os.path as osp
 import sys
+import tempfile
 import threading
 import warnings
 from contextlib import contextmanager
@@ -237,8 +238,13 @@ def _missing_bases(path: str, mapping: Dict[str, str], seen: set) -> None:
     if real in seen:
         return
     seen.add(real)
-    try:
-        bases = Config._get_base_files(path)
+    try:  # as Config.fromfile reads them: after its substitutions of
+        # {{ fileDirname }} and the like and of {{$VAR:default}}
+        with tempfile.TemporaryDirectory() as folder:
+            read = osp.join(folder, 'config' + osp.splitext(path)[1])
+            Config._substitute_predefined_vars(path, read)
+            Config._substitute_env_variables(read, read)
+            bases = Config._get_base_files(read)
     except Exception:  # noqa: B902 - Config.fromfile reports it
         return
     roots = config_roots(new_style=False)

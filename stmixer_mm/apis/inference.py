@@ -19,7 +19,7 @@ from stmixer_mm.datasets.transforms.tubelets import output_positions
 from stmixer_mm.engine import (check_checkpoint_dict, check_checkpoint_fits,
                                checkpoint_state_dict)
 from stmixer_mm.registry import MODELS
-from stmixer_mm.utils.checks import check_ints
+from stmixer_mm.utils.checks import REFUSALS, check_ints, part_refused
 from stmixer_mm.utils.type_names import type_name
 from .config_files import ConfigSettingError, load_config
 from .video_io import VideoReadError, check_frames, is_live_spec, open_source
@@ -80,7 +80,10 @@ def init_detector(config: Union[str, Config],
                                  or {}).get('rcnn') is not None:
         config.model.test_cfg.rcnn.num_fallback = 0
     init_default_scope(config.get('default_scope', 'mmaction'))
-    model = MODELS.build(config.model)  # each part checks its own settings
+    try:  # each part checks its own settings
+        model = MODELS.build(config.model)
+    except REFUSALS as e:  # named by the part's config path, as the tools do
+        raise part_refused(e, config.model) from e
     model.dataset_meta = None
     if checkpoint is not None:
         ckpt = CheckpointLoader.load_checkpoint(checkpoint, map_location='cpu')

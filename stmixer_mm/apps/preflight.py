@@ -12,7 +12,6 @@ import difflib
 import inspect
 import logging
 import os.path as osp
-import re
 import warnings
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
@@ -23,12 +22,14 @@ from stmixer_mm.datasets.class_names import (AVA_METRICS,
                                              CLASSES_WITH_BACKGROUND,
                                              check_action_classes,
                                              loader_dataset_cfg)
-from stmixer_mm.utils.checks import ConfigSettingError, is_int, is_real
+from stmixer_mm.utils.checks import (REFUSALS, ConfigSettingError, first_line,
+                                     is_int, is_real, part_refused, walk_parts)
 from stmixer_mm.utils.dependencies import require_extra
 from stmixer_mm.utils.type_names import type_name
 
 __all__ = [
-    'check_config', 'check_model_builds', 'part_refused', 'CONFIG_RULES'
+    'check_config', 'check_model_builds', 'check_optimizer_builds',
+    'part_refused', 'CONFIG_RULES'
 ]
 
 #: Registered types that need an extra when a config uses them (or, with
@@ -85,19 +86,6 @@ def class_entries(cfg) -> List[Tuple[str, dict]]:
             entries += [(f'{evaluator}[{i}]', m) for i, m in enumerate(metrics)
                         if isinstance(m, dict)]
     return entries
-
-
-def _walk(node: Any, path: str):
-    """Every dict with a ``type`` under ``node``, with its config path."""
-    if isinstance(node, dict):
-        if type_name(node.get('type')):
-            yield node, path
-        for key, value in node.items():
-            if isinstance(key, str) and not key.startswith('_'):
-                yield from _walk(value, f'{path}.{key}' if path else key)
-    elif isinstance(node, (list, tuple)):
-        for i, value in enumerate(node):
-            yield from _walk(value, f'{path}[{i}]')
 
 
 def _plain(node: Any) -> Any:
@@ -239,7 +227,7 @@ def check_config(cfg,
     if not hasattr(cfg, 'get'):
         return
     for section in sections:
-        for sub, path in _walk(_plain(cfg.get(section)), section):
+        for sub, path in walk_parts(_plain(cfg.get(section)), section):
             kind = type_name(sub.get('type'))
             extra, argument = TYPE_EXTRAS.get(kind, (None, None))
             if extra and (argument is None or sub.get(argument) is not None):
@@ -308,49 +296,67 @@ def check_model_builds(model_cfg: dict) -> None:
                 built(part, f'model.{key}')
 
 
-#: what a part's ``__init__`` raises when it refuses a setting
-REFUSALS = (ValueError, TypeError, AssertionError, KeyError, IndexError)
+def check_optimizer_builds(cfg) -> None:
+    """Build the optimizer wrapper of ``cfg`` (its constructor, wrapper and
+    optimizer, mmengine's ``build_optim_wrapper``) on the model built on
+    the meta device, before a training run: a constructor that cannot read
+    this model's parameters (mmaction2's layer-wise decay wants a ViT's
+    names), a wrapper this machine cannot run (``AmpOptimWrapper`` without
+    a CUDA, NPU, MLU or MUSA device, whatever route set it: ``--amp``, the
+    config, ``--cfg-options``) is refused, not when the runner builds it
+    after the data sets load.
 
+    Args:
+        cfg (Config): The merged training config.
 
-def part_refused(error: BaseException,
-                 part_cfg: dict,
-                 path: str = 'model') -> ValueError:
-    """``error`` (one of :data:`REFUSALS`, raised while ``part_cfg``, at
-    config path ``path``, was built) as a :class:`ConfigSettingError`
-    naming the config path of the part that raised it (the error itself if
-    it names one already)."""
-    if isinstance(error, ConfigSettingError) and \
-            str(error).startswith(path):
-        return error
-    kind = '' if isinstance(error, ConfigSettingError) else \
-        f'{type(error).__name__}: '
-    return ConfigSettingError(
-        f'{_failing_part(error, dict(_plain(part_cfg)), path)}: {kind}'
-        f'{error or type(error).__name__} (the part refused its settings '
-        'when built)')
+    Raises:
+        ConfigSettingError: ``optim_wrapper...: <why>``.
+    """
+    import torch
+    from mmengine.device import (is_cuda_available, is_mlu_available,
+                                 is_musa_available, is_npu_available)
+    from mmengine.optim import AmpOptimWrapper, build_optim_wrapper
+    from mmengine.registry import OPTIM_WRAPPERS, DefaultScope
 
-
-def _failing_part(error: BaseException, part_cfg: dict, path: str) -> str:
-    """The config path of the innermost ``__init__`` in ``error``'s
-    traceback whose class a ``type`` of ``part_cfg`` names (``path`` if
-    none does)."""
-    parts = {}
-    for node, sub in _walk(part_cfg, path):
-        parts.setdefault(type_name(node['type']), sub)
-    found, tb = path, error.__traceback__
-    while tb is not None:
-        frame = tb.tb_frame
-        owner = frame.f_locals.get('self')
-        if frame.f_code.co_name == '__init__' and owner is not None:
-            for cls in type(owner).__mro__:
-                if cls.__name__ in parts:
-                    found = parts[cls.__name__]
-                    break
-        tb = tb.tb_next
-    head = re.match(r'(\w+)[.:]', str(error))  # "Cls.__init__() got ..."
-    if found == path and head and head.group(1) in parts:
-        found = parts[head.group(1)]
-    return found
+    from stmixer_mm.registry import MODELS
+    wrapper = _plain(cfg.get('optim_wrapper'))
+    if not isinstance(wrapper, dict) or not isinstance(cfg.get('model'), dict):
+        return
+    kind = wrapper.get('type', 'OptimWrapper')
+    cls = kind if isinstance(kind, type) else OPTIM_WRAPPERS.get(
+        type_name(kind))
+    if isinstance(cls, type) and issubclass(cls, AmpOptimWrapper) and not (
+            is_cuda_available() or is_npu_available() or is_mlu_available()
+            or is_musa_available()):
+        raise ConfigSettingError(
+            f'optim_wrapper.type={cls.__name__} (--amp sets it): mmengine\'s '
+            'AmpOptimWrapper needs a CUDA (or NPU/MLU/MUSA) device and none '
+            'is available; train without it (OptimWrapper) on the CPU')
+    # (fused / foreach: kernels of a device, which the meta device is not)
+    optimizer = {
+        k: v
+        for k, v in (wrapper.get('optimizer') or {}).items()
+        if k not in ('fused', 'foreach')
+    }
+    try:
+        with _manager_lock_kept(), torch.device('meta'), _quiet(), \
+                DefaultScope.overwrite_default_scope('mmdet'):
+            model = MODELS.build(dict(_plain(cfg.model)))
+    except Exception:  # noqa: B902 (check_model_builds names a refusal)
+        return
+    try:
+        with _quiet(), DefaultScope.overwrite_default_scope(
+                cfg.get('default_scope') or 'mmaction'):
+            build_optim_wrapper(model, dict(wrapper, optimizer=optimizer))
+    except REFUSALS as e:
+        if any(text in str(e) for text in _META_LIMITS):
+            return
+        constructor = wrapper.get('constructor')
+        what = f'optim_wrapper.constructor={type_name(constructor)}' \
+            if constructor else 'optim_wrapper'
+        raise ConfigSettingError(
+            f'{what}: building the optimizer on this model failed: '
+            f'{type(e).__name__}: {first_line(e)}') from None
 
 
 # --- config rules: the model against the data, the training loop ----------
@@ -775,7 +781,116 @@ def metric_custom_classes(cfg) -> Optional[str]:
 
 #: [rule(whole config) -> problem | None] over several sections (and the AVA
 #: label files': ``datasets/dataset_checks/ava.py``)
+def _defaults(cls) -> Dict[str, Any]:
+    """The arguments with defaults of ``cls`` (a class or function): every
+    ``__init__`` of its MRO (mmengine's schedulers hand ``*args`` on)."""
+    found: Dict[str, Any] = {}
+    for owner in getattr(cls, '__mro__', (cls, )):
+        init = owner.__init__ if isinstance(owner, type) else owner
+        for name, p in inspect.signature(init).parameters.items():
+            if p.default is not p.empty:
+                found.setdefault(name, p.default)
+    return found
+
+
+def _mistyped(path: str, given: dict, defaults: Dict[str, Any]):
+    """The problem with a value of ``given`` whose default in ``defaults``
+    is a bool, an int or a str and that is not one (``by_epoch='False'``
+    reads as true), else None."""
+    for key, value in given.items():
+        default = defaults.get(key)
+        for kind, words, fits in (
+            (bool, 'True or False', lambda v: isinstance(v, bool)),
+            (int, 'an int', is_int),
+            (float, 'a number', is_real),
+            (str, 'a string', lambda v: isinstance(v, str)),
+        ):
+            if isinstance(default, kind):
+                if not fits(value):
+                    return (f'{path}.{key} must be {words} (as its default '
+                            f'{default!r}), got {value!r}')
+                break
+    return None
+
+
+def runtime_settings(cfg) -> Optional[str]:
+    """Config rule: mmengine's runtime settings, which the Runner reads
+    after it made the work dir: each ``param_scheduler``'s fields of the
+    types of its scheduler's defaults (:func:`_mistyped`), ``log_processor``
+    the keys and types ``LogProcessor`` takes, ``randomness`` (``seed`` an
+    int or None, ``diff_rank_seed`` and ``deterministic`` True or False),
+    ``env_cfg`` (``cudnn_benchmark`` True or False, ``mp_cfg`` the keys
+    and types mmengine's ``set_multi_processing`` takes with a start method
+    of this platform, ``dist_cfg.timeout`` seconds > 0).
+
+    Args:
+        cfg (Config | dict): The merged config.
+
+    Returns:
+        str | None: The problem, naming the setting's config path.
+    """
+    import multiprocessing
+
+    from mmengine.registry import LOG_PROCESSORS, PARAM_SCHEDULERS
+    from mmengine.runner import Runner
+    from mmengine.utils.dl_utils import set_multi_processing
+    plain = _plain(cfg)
+    schedulers = plain.get('param_scheduler')
+    schedulers = [schedulers] if isinstance(schedulers, dict) else \
+        schedulers or ()
+    for i, scheduler in enumerate(schedulers):
+        kind = scheduler.get('type') if isinstance(scheduler, dict) else None
+        cls = kind if isinstance(kind, type) else \
+            PARAM_SCHEDULERS.get(type_name(kind))
+        if cls is not None:
+            problem = _mistyped(f'param_scheduler[{i}]', scheduler,
+                                _defaults(cls))
+            if problem:
+                return problem
+    sections = []
+    processor = plain.get('log_processor')
+    if isinstance(processor, dict):
+        processor = dict(processor)
+        kind = processor.pop('type', 'LogProcessor')
+        cls = kind if isinstance(kind, type) else \
+            LOG_PROCESSORS.get(type_name(kind))
+        if cls is not None:
+            sections.append(('log_processor', cls, processor, ()))
+    randomness = plain.get('randomness')
+    if isinstance(randomness, dict):
+        seed = randomness.get('seed')
+        if seed is not None and not is_int(seed):
+            return f'randomness.seed must be an int or None, got {seed!r}'
+        sections.append(
+            ('randomness', Runner.set_randomness, randomness, ('self', )))
+    env = plain.get('env_cfg')
+    env = env if isinstance(env, dict) else {}
+    if env.get('cudnn_benchmark', False) not in (True, False) or \
+            not isinstance(env.get('cudnn_benchmark', False), bool):
+        return ('env_cfg.cudnn_benchmark must be True or False, got '
+                f"{env['cudnn_benchmark']!r}")
+    mp_cfg = env.get('mp_cfg')
+    if isinstance(mp_cfg, dict):
+        methods = multiprocessing.get_all_start_methods()
+        method = mp_cfg.get('mp_start_method', methods[0])
+        if method not in methods:
+            return (f'env_cfg.mp_cfg.mp_start_method must be one of '
+                    f'{methods} (this platform\'s), got {method!r}')
+        sections.append(('env_cfg.mp_cfg', set_multi_processing, mp_cfg,
+                         ('distributed', )))
+    timeout = (env.get('dist_cfg') or {}).get('timeout')
+    if timeout is not None and (not is_real(timeout) or timeout <= 0):
+        return ('env_cfg.dist_cfg.timeout must be a number of seconds > 0, '
+                f'got {timeout!r}')
+    for path, reader, given, skip in sections:
+        problem = _unknown_key(path, reader, given, skip) or \
+            _mistyped(path, given, _defaults(reader))
+        if problem:
+            return problem
+    return None
+
+
 CONFIG_RULES: List[Callable[[Any], Optional[str]]] = [
     model_classes_fit_data, train_loop_lengths, optimizer_settings,
-    dataloader_settings, section_keys, ava_config_classes
+    dataloader_settings, section_keys, runtime_settings, ava_config_classes
 ]

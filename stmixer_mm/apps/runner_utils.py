@@ -299,13 +299,44 @@ def add_custom_hook(cfg, **hook) -> None:
     cfg.custom_hooks = [*(cfg.get('custom_hooks') or []), hook]
 
 
+#: the project's default hooks (configs/_base_/default_runtime.py) and
+#: what a run loses without each
+PROJECT_HOOKS = dict(
+    random_state='RandomStateHook: a resumed run does not continue exactly '
+    '(the random state and sampler seed are not in the checkpoints)',
+    ava_evaluation_check='AVAEvaluationCheckHook: an AVAMetric whose files '
+    "differ from its data set's is not refused before predicting",
+    class_names='ClassNamesHook: checkpoints carry no class names (the '
+    "demo, the inference API and load_from_classes='by_name' need them)",
+    class_consistency='ClassConsistencyHook: added back by the tools (the '
+    "model's classes are checked against each data set)",
+    graphed_training_log='GraphedTrainingLogHook: the counts of the '
+    'replayed training steps (graph_train_cfg) are not logged')
+
+
+def _hook_types(cfg) -> list:
+    """The hook types of ``cfg.default_hooks`` and ``cfg.custom_hooks``."""
+    hooks = list((cfg.get('default_hooks') or {}).values())
+    hooks += list(cfg.get('custom_hooks') or [])
+    return [type_name(h.get('type')) for h in hooks if isinstance(h, dict)]
+
+
 def add_class_consistency_hook(cfg) -> None:
-    """Append :class:`ClassConsistencyHook` to ``cfg.custom_hooks`` unless
-    it is there."""
-    if not any(
-            isinstance(h, dict)
-            and type_name(h.get('type')) == 'ClassConsistencyHook'
-            for h in cfg.get('custom_hooks') or []):
+    """Log each of the project's hooks (:data:`PROJECT_HOOKS`) that the
+    config leaves out (``default_hooks.<name>=None``) and what the run
+    loses, and take its key out (mmengine's Runner takes None only for its
+    own default hooks); append :class:`ClassConsistencyHook` to
+    ``cfg.custom_hooks`` where neither ``default_hooks`` nor
+    ``custom_hooks`` has it."""
+    default = cfg.get('default_hooks') or {}
+    for name, lost in PROJECT_HOOKS.items():
+        if name in default and default[name] is None:
+            print_log(
+                f'default_hooks.{name}=None leaves out {lost}',
+                logger='current',
+                level=logging.WARNING)
+            default.pop(name)
+    if 'ClassConsistencyHook' not in _hook_types(cfg):
         add_custom_hook(cfg, type='ClassConsistencyHook')
 
 

@@ -8,6 +8,7 @@ AVA's own label maps ship with the package (``stmixer_mm/datasets/
 label_maps/``); a label map path ``stmixer_mm::NAME`` names one of them,
 from an installed package as from a checkout.
 """
+import bisect
 import codecs
 import io
 import os
@@ -36,6 +37,9 @@ _ENTRY = re.compile(r'(label|item)\s*:?\s*\{(?P<body>[^{}]*)\}', re.S)
 _FIELD = re.compile(r'\s*(?P<key>[A-Za-z_]\w*)\s*:\s*'
                     r'(?P<v>"(?:[^"\\\n]|\\.)*"|[^\s"{},;]+)\s*[,;]?')
 _NAMES = ('name', 'display_name')
+_READ = frozenset(_NAMES + ('label_id', 'id'))
+#: a label id: ASCII digits without a leading 0
+_INTEGER = re.compile(r'-?(0|[1-9][0-9]*)')
 _IDS = ('label_id', 'id')
 LAYOUT = "'label {\\n  name: \"stand\"\\n  label_id: 1\\n}'"
 
@@ -133,6 +137,9 @@ def strip_comments(text: str) -> str:
     """
     lines = []
     for line in text.split('\n'):
+        if '#' not in line:  # (most lines: nothing to look at)
+            lines.append(line)
+            continue
         quote, escaped, cut = None, False, len(line)
         for i, c in enumerate(line):
             if escaped:
@@ -187,6 +194,12 @@ def _entries(text: str, path: str) -> List[Tuple[int, str, int]]:
     stripped), in file order; see :func:`parse_pbtxt_label_map`."""
     # (a UTF-8 byte-order mark, as Windows editors write, is not text)
     text = strip_comments(text[1:] if text.startswith('\ufeff') else text)
+    # (the entries' lines from the newlines' offsets: linear in the file)
+    newlines = [m.start() for m in re.finditer('\n', text)]
+
+    def line_at(pos: int) -> int:
+        return bisect.bisect_left(newlines, pos) + 1
+
     entries = list(_ENTRY.finditer(text))
     if not entries:
         raise ValueError(
@@ -197,38 +210,43 @@ def _entries(text: str, path: str) -> List[Tuple[int, str, int]]:
     ids: Dict[str, int] = {}
     end = 0
     for n, m in enumerate(entries, 1):
-        _stray(text, end, m.start(), path)
+        gap = text[end:m.start()]
+        if gap and not gap.isspace():  # raises
+            _stray(text, end, m.start(), path)
         end = m.end()
-        line = _line(text, m.start())
-        where = f'label map {path}, entry {n} (line {line})'
+        line = line_at(m.start())
+
+        def where() -> str:  # (messages only)
+            return f'label map {path}, entry {n} (line {line})'
+
+        # key -> (key, value, line)
         fields: Dict[str, Tuple[str, str, int]] = {}
         other: List[str] = []  # fields not read
         pos, stop = m.start('body'), m.end('body')
-        while text[pos:stop].strip():
+        while True:
             f = _FIELD.match(text, pos, stop)
-            if f is None:  # raises: what is left is not blank
+            if f is None:  # the end of the body, or stray text (raises)
                 _stray(text, pos, stop, path, f'entry {n} (line {line}), ',
                        _ENTRY_PARTS)
+                break
             key, value = f.group('key'), f.group('v')
-            at = _line(text, f.start('key'))
-            if key not in _NAMES + _IDS:  # AVA's label_type, ...
+            pos = f.end()
+            if key not in _READ:  # AVA's label_type, ...
                 other.append(key)
-                pos = f.end()
                 continue
+            at = line_at(f.start('key'))
             # name or display_name (both: refused below);
             # label_id and id are one field
-            given = [
-                k for k in (_IDS if key in _IDS else (key, )) if k in fields
-            ]
+            given = [k for k in _IDS if k in fields
+                     ] if key in _IDS else ([key] if key in fields else [])
             if given:
                 raise ValueError(
-                    f'{where}: {key} on line {at} after {given[0]} on line '
+                    f'{where()}: {key} on line {at} after {given[0]} on line '
                     f'{fields[given[0]][2]}; expected one per entry')
             fields[key] = (key, value, at)
-            pos = f.end()
         if all(k in fields for k in _NAMES):
             raise ValueError(
-                f'{where}: both name ({fields["name"][1]}) and display_name '
+                f'{where()}: both name ({fields["name"][1]}) and display_name '
                 f'({fields["display_name"][1]}): the TensorFlow '
                 'object-detection form, whose name is a machine id; an AVA '
                 'label map names each action once: label { name: "<action>" '
@@ -237,41 +255,43 @@ def _entries(text: str, path: str) -> List[Tuple[int, str, int]]:
         id_ = next((fields[k] for k in _IDS if k in fields), None)
         if name is None or id_ is None:
             given = ', '.join(list(fields) + other) or 'none'
-            raise ValueError(f'{where}: needs both name: "..." and '
+            raise ValueError(f'{where()}: needs both name: "..." and '
                              f'label_id: N (fields given: {given})')
         key, value, at = name
         if not (value.startswith('"') and value.endswith('"')):
             raise ValueError(
-                f'{where}: {key} {value!r} on line {at} is not a quoted '
+                f'{where()}: {key} {value!r} on line {at} is not a quoted '
                 f'string; expected {key}: "<action name>"')
-        label = re.sub(r'\\(.)', r'\1', value[1:-1])
+        label = value[1:-1]
+        if '\\' in label:  # (escapes are rare)
+            label = re.sub(r'\\(.)', r'\1', label)
         if not label.strip():
             raise ValueError(
-                f'{where}: {key} on line {at} is empty ({value}); expected '
+                f'{where()}: {key} on line {at} is empty ({value}); expected '
                 f'{key}: "<action name>"')
         # ASCII digits without a leading 0 (protobuf reads 010 as octal;
         # int() takes '+1', '1_0' and other scripts' digits)
-        if not re.fullmatch(r'-?(0|[1-9][0-9]*)', id_[1]):
-            raise ValueError(f'{where}: label_id {id_[1]!r} is '
+        if not _INTEGER.fullmatch(id_[1]):
+            raise ValueError(f'{where()}: label_id {id_[1]!r} is '
                              'not an integer')
         label_id = int(id_[1])
         if label_id < 0:  # (0: refused where it is read against the
             # model or the data, as mmaction2's background column)
             raise ValueError(
-                f'{where}: {id_[0]} must be an integer >= 0 (AVA counts '
+                f'{where()}: {id_[0]} must be an integer >= 0 (AVA counts '
                 'actions from 1; column 0 of the scores is the background in '
                 f'mmaction2), got {label_id}')
         if label_id in names:
-            raise ValueError(f'{where}: label_id {label_id} given twice ('
+            raise ValueError(f'{where()}: label_id {label_id} given twice ('
                              f'{names[label_id]!r} and {label!r})')
         if label != label.strip():
             raise ValueError(
-                f'{where}: name {label!r} starts or ends with a space; '
+                f'{where()}: name {label!r} starts or ends with a space; '
                 'expected the action name alone')
         same = label.casefold()  # 'Stand' and 'stand' name one action
         if same in ids:
             raise ValueError(
-                f'{where}: name {label!r} given twice (label_id {ids[same]} '
+                f'{where()}: name {label!r} given twice (label_id {ids[same]} '
                 f'and {label_id}); expected one id per action')
         names[label_id] = label
         ids[same] = label_id

@@ -200,7 +200,13 @@ def check_dependencies(strict: bool = False) -> List[str]:
             (hard if required else soft).append(f'{dist} is not installed '
                                                 f'(need {spec})')
             continue
-        base = Version(ver).base_version  # 2.13.0+cpu -> 2.13.0
+        try:
+            base = Version(ver).base_version  # 2.13.0+cpu -> 2.13.0
+        except InvalidVersion:  # (a source build may write any string)
+            (hard if required else soft).append(
+                f'{dist}=={ver} is installed: {ver!r} is no PEP 440 '
+                f'version, so it cannot be checked against {dist}{spec}')
+            continue
         if base not in SpecifierSet(spec):
             (hard if required else soft).append(
                 f'{dist}=={ver} is installed, stmixer_mm needs {dist}{spec}')

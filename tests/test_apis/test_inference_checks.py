@@ -58,6 +58,24 @@ def test_mismatched_checkpoint_is_an_error(tools, random_checkpoint):
     assert 'backbone.layer1.2.' in str(info.value)
 
 
+@pytest.mark.parametrize('options, path, message', [
+    ({
+        'model.roi_head.compile_stages': 'yes'
+    }, 'model.roi_head', 'compile_stages'),
+    ({
+        'model.roi_head.num_stages': 0
+    }, 'model.roi_head', 'num_stages must be an int >= 1'),
+])
+def test_a_refused_setting_names_its_config_path(tools, options, path,
+                                                 message):
+    """The Python API names the part that refused a setting by its config
+    path, as the commands do."""
+    with pytest.raises(ValueError) as info:
+        init_detector(tools.TINY_CFG, cfg_options=options)
+    assert str(info.value).startswith(f'{path}: '), str(info.value)
+    assert message in str(info.value)
+
+
 def test_non_strict_loads_the_matching_part(tools, random_checkpoint):
     saved = torch.load(random_checkpoint, map_location='cpu')['state_dict']
     model = init_detector(

@@ -509,6 +509,27 @@ def test_benchmark_online_reads_its_configs_where_its_workers_do(
         proc.stderr
 
 
+def test_benchmark_online_reads_a_relative_config_from_the_callers_folder(
+        tools, tmp_path):
+    """A relative --quickstart-config is the caller's: run from the folder
+    that holds it, its refused setting is named (was: no such file)."""
+    (tmp_path / 'bad.py').write_text(
+        f'_base_ = [{TINY_CFG!r}]\n'
+        'model = dict(roi_head=dict(num_stages=0))\n')
+    proc = tools.python_tool(
+        'analysis_tools/benchmark_online.py',
+        '--models',
+        'quickstart',
+        '--quickstart-config',
+        'bad.py',
+        check=False,
+        cwd=tmp_path)
+    assert proc.returncode == 1 and 'Traceback' not in proc.stderr
+    assert f'{tmp_path / "bad.py"}: model.roi_head: ValueError: ' \
+        'STMixerDecoder: num_stages must be an int >= 1' in proc.stderr, \
+        proc.stderr
+
+
 SPY = """# records the TF32 flags of every call of the captured path
 import atexit
 import json

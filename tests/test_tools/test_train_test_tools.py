@@ -159,14 +159,41 @@ def test_resume_matches_uninterrupted_training(trained, tools, tmp_path):
 
 
 def test_resume_without_the_random_state_diverges(trained, tools, tmp_path):
-    """The same interruption without RandomStateHook (mmengine alone) ends
-    on other weights: the augmentation after the resume differs."""
+    """The same interruption without RandomStateHook (mmengine alone, left
+    out by name: ``default_hooks.random_state=None``) ends on other
+    weights: the augmentation after the resume differs."""
     full, _ = trained
     work = tmp_path / 'resumed_plain'
-    _interrupted_then_resumed(tools, work, 'custom_hooks=[]')
+    _interrupted_then_resumed(tools, work, 'default_hooks.random_state=None')
     a = _load(full / 'epoch_2.pth')['state_dict']
     b = _load(work / 'epoch_2.pth')['state_dict']
     assert _max_abs_diff(a, b) > 1e-4
+
+
+def test_mmdets_ema_recipe_keeps_the_projects_hooks(tools, tmp_path):
+    """Issue 112: a config's own ``custom_hooks`` as mmdet's YOLOX and RTMDet
+    configs write EMA (its mmdet part named with its scope: the configs'
+    default scope is mmaction's) adds to the project's hooks (default
+    hooks): the run
+    trains with EMA, and its checkpoints still carry the class names and
+    the random state; one hook left out by name is logged."""
+    user = tmp_path / 'ema.py'
+    user.write_text(f'_base_ = [{tools.TINY_CFG!r}]\n'
+                    "custom_hooks = [dict(type='EMAHook', "
+                    "ema_type='mmdet.ExpMomentumEMA', momentum=0.0002, "
+                    'update_buffers=True, priority=49)]\n')
+    work = tmp_path / 'work'
+    proc = tools.python_tool('train.py', str(user), '--work-dir', str(work),
+                             '--no-validate', '--cfg-options',
+                             'train_cfg.max_epochs=1',
+                             'default_hooks.graphed_training_log=None')
+    ckpt = _load(work / 'epoch_1.pth')
+    assert 'ema_state_dict' in ckpt  # EMAHook ran
+    assert ckpt['meta']['dataset_meta']['classes']  # ClassNamesHook
+    assert ckpt['rng_state']['sampler_seed'] is not None  # RandomStateHook
+    out = proc.stdout + proc.stderr
+    assert 'default_hooks.graphed_training_log=None leaves out ' \
+        'GraphedTrainingLogHook' in out
 
 
 def test_resume_in_an_empty_work_dir_says_so(tools, tmp_path):

@@ -41,6 +41,19 @@ def test_torch_older_than_the_code_needs_is_refused(monkeypatch, version):
     deps.check_dependencies()
 
 
+@pytest.mark.parametrize('dist, version', [('torch', 'nightly'),
+                                           ('mmdet', 'dev-main')])
+def test_a_version_that_is_no_pep_440_version_is_named(monkeypatch, dist,
+                                                       version):
+    """A source build's version string that ``packaging`` cannot parse is
+    named as that package's (was ``InvalidVersion`` without a name)."""
+    _fake_versions(monkeypatch, **{dist: version})
+    with pytest.raises(ImportError) as e:
+        deps.check_dependencies()
+    assert f"{dist}=={version} is installed: '{version}' is no PEP 440 " \
+        'version, so it cannot be checked against' in str(e.value)
+
+
 def test_missing_package_is_named(monkeypatch):
     _fake_versions(monkeypatch, mmdet=None)
     with pytest.raises(ImportError, match='mmdet is not installed'):

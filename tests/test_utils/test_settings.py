@@ -224,7 +224,7 @@ def test_model_classes_against_data_classes_in_a_users_script(tmp_path):
     cfg = Config.fromfile(TINY_CFG)
     cfg.merge_from_dict(options)
     cfg.work_dir = str(tmp_path)
-    assert 'ClassConsistencyHook' in [h.type for h in cfg.custom_hooks]
+    assert cfg.default_hooks.class_consistency.type == 'ClassConsistencyHook'
     runner = Runner.from_cfg(cfg)
     with mock.patch.object(runner.model, 'train_step') as train_step, \
             pytest.raises(ConfigSettingError) as built:
@@ -268,6 +268,30 @@ def test_load_config_names_the_file(tmp_path):
     bad.write_text("model = dict(type='STMixer'\n")
     with pytest.raises(ConfigSettingError, match=r'bad\.py could not be read'):
         load_config(str(bad))
+
+
+@pytest.mark.parametrize('base', [
+    "'{{ fileDirname }}/base/tiny.py'",
+    "'{{$STMIXER_TEST_BASE:./base/tiny.py}}'",
+    "['./base/tiny.py']",
+])
+def test_every_base_form_mmengine_reads_is_read(tmp_path, monkeypatch, base):
+    """Issue 112: a ``_base_`` with mmengine's substitutions (predefined
+    variables, environment variables with a default) reads as
+    ``Config.fromfile`` reads it; one that is missing after them is still
+    named before the runner."""
+    monkeypatch.delenv('STMIXER_TEST_BASE', raising=False)
+    (tmp_path / 'base').mkdir()
+    (tmp_path / 'base' / 'tiny.py').write_text(f'_base_ = [{TINY_CFG!r}]\n')
+    user = tmp_path / 'user.py'
+    user.write_text(f'_base_ = {base}\ntrain_cfg = dict(max_epochs=1)\n')
+    cfg = load_config(str(user))
+    assert cfg.model.type == 'STMixer' and cfg.train_cfg.max_epochs == 1
+    (tmp_path / 'base' / 'tiny.py').unlink()
+    with pytest.raises(FileNotFoundError) as info:
+        load_config(str(user))
+    assert f"{tmp_path / 'base' / 'tiny.py'}) does not exist" in \
+        str(info.value)
 
 
 @pytest.mark.parametrize('options, message', [
@@ -448,6 +472,75 @@ def test_late_keys_are_refused_before_the_run(options, message):
     with pytest.raises(ConfigSettingError) as info:
         _checked(TINY_CFG, **options)
     assert message in str(info.value)
+
+
+@pytest.mark.parametrize('options, message', [
+    ({
+        'param_scheduler': [dict(type='LinearLR', by_epoch='False', end=1)]
+    }, "param_scheduler[0].by_epoch must be True or False (as its default "
+     "True), got 'False'"),
+    ({
+        'param_scheduler':
+        [dict(type='MultiStepLR', milestones=[1], gamma='x')]
+    }, "param_scheduler[0].gamma must be a number (as its default 0.1), got "
+     "'x'"),
+    ({
+        'log_processor': dict(window_sizes=1)
+    }, "log_processor.window_sizes: LogProcessor takes no 'window_sizes' (it "
+     'takes window_size, by_epoch, custom_cfg, num_digits, log_with_hierarchy,'
+     ' mean_pattern); did you mean window_size?'),
+    ({
+        'log_processor': dict(by_epoch='yes')
+    }, "log_processor.by_epoch must be True or False (as its default True), "
+     "got 'yes'"),
+    ({
+        'randomness': dict(seed='0')
+    }, "randomness.seed must be an int or None, got '0'"),
+    ({
+        'randomness': dict(seed=0, deterministic='no')
+    }, "randomness.deterministic must be True or False (as its default "
+     "False), got 'no'"),
+    ({
+        'randomness': dict(seed=0, diff_rank=True)
+    }, "randomness.diff_rank: Runner.set_randomness takes no 'diff_rank'"),
+    ({
+        'env_cfg.mp_cfg.mp_start_method': 'fork2'
+    }, "env_cfg.mp_cfg.mp_start_method must be one of ['fork', 'spawn', "
+     "'forkserver'] (this platform's), got 'fork2'"),
+    ({
+        'env_cfg.mp_cfg.opencv_num_threads': '4'
+    }, "env_cfg.mp_cfg.opencv_num_threads must be an int (as its default 0),"
+     " got '4'"),
+    ({
+        'env_cfg.cudnn_benchmark': 'true'
+    }, "env_cfg.cudnn_benchmark must be True or False, got 'true'"),
+    ({
+        'env_cfg.dist_cfg.timeout': '30m'
+    }, "env_cfg.dist_cfg.timeout must be a number of seconds > 0, got '30m'"),
+])
+def test_runtime_settings_are_refused_before_the_work_dir(options, message):
+    """Issue 112: mmengine's runtime settings, read after the work dir is
+    made (a string where a bool is meant reads as true, exit 0), are
+    refused before the run, naming the setting."""
+    with pytest.raises(ConfigSettingError) as info:
+        _checked(TINY_CFG, **options)
+    assert message in str(info.value)
+
+
+def test_valid_runtime_settings_pass():
+    _checked(
+        TINY_CFG, **{
+            'param_scheduler':
+            [dict(type='LinearLR', by_epoch=False, end=1, start_factor=1)],
+            'log_processor':
+            dict(window_size=5, by_epoch=True),
+            'randomness':
+            dict(seed=None, deterministic=False),
+            'env_cfg.mp_cfg.mp_start_method':
+            'spawn',
+            'env_cfg.dist_cfg.timeout':
+            1800,
+        })
 
 
 def test_valid_late_keys_pass():

@@ -340,14 +340,21 @@ def main(argv=None):
         res = worker(args, *args.worker)
         print('RESULT ' + json.dumps(res))
         return res
-    here = os.getcwd()
-    os.chdir(REPO)  # the workers' folder, which their config paths are in
-    try:  # each part refuses its settings, before any work
-        for which in args.models:
-            model_config_or_exit(args.quickstart_config if which ==
-                                 'quickstart' else args.official_config)
-    finally:
-        os.chdir(here)
+    # the workers run in the checkout: a path given is the caller's (its
+    # folder's), a default config the checkout's
+    for key, default in (('quickstart_config', QUICKSTART), ('official_config',
+                                                             OFFICIAL)):
+        value = getattr(args, key)
+        setattr(
+            args, key,
+            osp.join(REPO, value) if value == default else
+            osp.abspath(value) if osp.exists(value) else value)
+    for key in ('quickstart_checkpoint', 'video', 'work_dir', 'out'):
+        if getattr(args, key) is not None:
+            setattr(args, key, osp.abspath(getattr(args, key)))
+    for which in args.models:  # each part refuses its settings, first
+        model_config_or_exit(args.quickstart_config if which ==
+                             'quickstart' else args.official_config)
     if args.video is None:
         args.video = osp.join(args.work_dir,
                               f'loop_{args.size}_{args.loop_frames}.mp4')

@@ -3,7 +3,6 @@
 import argparse
 import os
 
-import torch
 from mmengine.config import Config
 from mmengine.dist import is_main_process
 from mmengine.runner import find_latest_checkpoint
@@ -11,7 +10,7 @@ from mmengine.runner import find_latest_checkpoint
 import stmixer_mm  # noqa: F401  (compat fixes + registration before build)
 from stmixer_mm.apis.output_files import prepare_out_dir
 from stmixer_mm.apps.command_errors import command_error, config_or_exit
-from stmixer_mm.apps.preflight import check_config
+from stmixer_mm.apps.preflight import check_config, check_optimizer_builds
 # yapf: disable  (isort wraps this import; yapf would re-wrap it)
 from stmixer_mm.apps.runner_utils import (adapt_cfg_to_device,
                                           add_class_consistency_hook,
@@ -83,12 +82,6 @@ def merge_args(cfg: Config, args) -> Config:
         if wrapper not in ('OptimWrapper', 'AmpOptimWrapper'):
             raise ValueError(f'--amp needs optim_wrapper.type OptimWrapper or '
                              f'AmpOptimWrapper, the config has {wrapper}')
-        if not torch.cuda.is_available():
-            raise SystemExit(
-                command_error(
-                    '--amp: mmengine\'s AmpOptimWrapper needs a CUDA (or '
-                    'NPU/MLU/MUSA) device and none is available; train '
-                    'without --amp on CPU'))
         cfg.optim_wrapper.type = 'AmpOptimWrapper'
         cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
     if args.resume == 'auto':
@@ -146,6 +139,7 @@ def main(argv=None):
     try:
         cfg = merge_args(cfg, args)
         check_config(cfg)
+        check_optimizer_builds(cfg)  # (where --amp too is refused)
         check_launcher(cfg, args.config)
     except argparse.ArgumentTypeError as e:  # a flag the config lacks
         build_parser().error(str(e))  # exit code 2, as a bad flag

@@ -48,6 +48,11 @@ default_hooks = dict(
     sampler_seed=dict(type=DistSamplerSeedHook, _scope_='mmaction'),
     sync_buffers=dict(type=SyncBuffersHook, _scope_='mmaction'),
     visualization=dict(type=ActionDetVisualizationHook, draw=False),
+    random_state=dict(type=RandomStateHook),
+    ava_evaluation_check=dict(type=AVAEvaluationCheckHook),
+    class_names=dict(type=ClassNamesHook),
+    class_consistency=dict(type=ClassConsistencyHook),
+    graphed_training_log=dict(type=GraphedTrainingLogHook),
 )
 env_cfg = dict(
     cudnn_benchmark=False,
@@ -70,11 +75,4 @@ log_level = 'INFO'
 load_from = None
 resume = False
 custom_imports = dict(imports=['stmixer_mm'], allow_failed_imports=False)
-custom_hooks = [
-    dict(type=RandomStateHook),
-    dict(type=AVAEvaluationCheckHook),
-    dict(type=ClassNamesHook),
-    dict(type=ClassConsistencyHook),
-    dict(type=GraphedTrainingLogHook),
-]
 load_from_classes = None

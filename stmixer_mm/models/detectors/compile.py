@@ -15,7 +15,7 @@ from torch import Tensor
 from torch.utils.weak import WeakIdKeyDictionary
 
 from stmixer_mm.utils.checks import (check_choice, check_compile_args,
-                                     check_ints)
+                                     check_ints, first_line)
 
 #: modes of ``torch.compile`` that capture CUDA graphs
 CUDA_GRAPH_MODES = ('reduce-overhead', 'max-autotune')
@@ -130,7 +130,7 @@ class CompiledPredict:
                 reason = self._failed = (
                     f"model.compile_cfg: torch.compile (backend="
                     f"'{self.cfg['backend']}', mode='{self.cfg['mode']}') "
-                    f'failed: {type(e).__name__}: {_first_line(e)}')
+                    f'failed: {type(e).__name__}: {first_line(e)}')
         self.last_fallback = reason
         if reason is not None:
             if reason not in self._warned:
@@ -486,7 +486,7 @@ class GraphedTraining:
         except Exception as e:  # noqa: B902 compilers fail in many ways
             self._fail(f'model.graph_train_cfg: a compiled step of shape '
                        f'{key[0]} failed: {type(e).__name__}: '
-                       f'{_first_line(e)}')
+                       f'{first_line(e)}')
             self._eager(self._failed)
             return None
         if self._ran_eagerly:  # its outputs are the eager step's
@@ -574,7 +574,7 @@ class GraphedTraining:
             return (f'model.graph_train_cfg: the {stage} of the training step '
                     f"(torch.compile backend='{self.cfg['backend']}', mode="
                     f"'{self.cfg['mode']}') failed: {type(e).__name__}: "
-                    f'{_first_line(e)}'), not stage.startswith('compilation')
+                    f'{first_line(e)}'), not stage.startswith('compilation')
         finally:  # the probes' BatchNorm statistics undone
             with torch.no_grad():
                 for b, saved in zip(model.buffers(), buffers):
@@ -701,17 +701,6 @@ class GraphedTraining:
         elif failures:
             warns += [f'graph_train_cfg: {f}' for f in failures]
         return line, warns
-
-
-def _first_line(e: BaseException) -> str:
-    """The exception's first message line, with that of the exception it
-    wraps (Dynamo's ``BackendCompilerFailed`` names the backend only)."""
-    text = str(e).strip()
-    line = text.splitlines()[0] if text else '(no message)'
-    inner = getattr(e, 'inner_exception', None) or e.__cause__
-    if inner is not None and inner is not e:
-        line += f' {type(inner).__name__}: {_first_line(inner)}'
-    return line
 
 
 #: the compiled stage calls, one per ``compile_stages`` setting

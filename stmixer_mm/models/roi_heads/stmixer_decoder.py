@@ -16,7 +16,7 @@ from torch.utils.checkpoint import checkpoint
 
 from stmixer_mm.registry import MODELS, TASK_UTILS
 from stmixer_mm.utils.checks import (check_compile_args, check_ints, check_len,
-                                     check_range, indexed)
+                                     check_range, first_line, indexed)
 from ...utils.type_names import type_name
 from ..detectors.compile import compiled_stage_call
 from ..task_modules import xyxy2xyzr
@@ -176,6 +176,7 @@ class STMixerDecoder(BaseModule):
                     f'STMixerDecoder: stage {stage}: {type(loss).__name__} '
                     f"is a {kind} loss, the assigner's {type(cost).__name__} "
                     f'does not read {kind} logits: use {fix}')
+        _try_assigner(assigner, self.stages[stage].num_person_logits, stage)
         return assigner
 
     def prepare_features(self, x: Sequence[Tensor]) -> Tuple[Tensor, ...]:
@@ -485,3 +486,50 @@ class STMixerDecoder(BaseModule):
         for res in results:  # the kept queries (read by a subclass's heads)
             del res.query_indices
         return results
+
+
+def _try_assigner(assigner, num_logits: int, stage: int) -> None:
+    """Match 3 queries to 2 persons once with ``assigner`` as the decoder
+    calls it (predictions with ``scores`` ``(N, K)`` and ``bboxes``, ground
+    truth with ``bboxes`` and ``labels``, on the CPU whatever the default
+    device): one that cannot take these (mmdet's ``MaxIoUAssigner`` wants
+    ``priors``), one whose match cost cannot (named by its index) or one
+    that does not match one query to each person (the decoder's losses
+    are one-to-one) is refused when the decoder is built."""
+    with torch.device('cpu'), torch.no_grad():
+        boxes = torch.tensor([[0., 0., 8., 8.], [2., 2., 6., 9.],
+                              [1., 1., 5., 5.]])
+        pred = InstanceData(scores=torch.zeros(3, num_logits), bboxes=boxes)
+        gt = InstanceData(
+            bboxes=boxes[:2].flip(0), labels=torch.zeros(2, dtype=torch.long))
+        meta = dict(img_shape=(16, 16))
+        where = f'STMixerDecoder: train_cfg of stage {stage}: assigner'
+        parts = [(where, assigner)] + [
+            (f'{where}.match_costs[{i}]', cost)
+            for i, cost in enumerate(getattr(assigner, 'match_costs', ()))
+        ]
+        try:
+            inds = assigner.assign(
+                pred_instances=pred, gt_instances=gt, img_meta=meta).gt_inds
+        except (ValueError, TypeError, AssertionError, KeyError, IndexError,
+                AttributeError, RuntimeError) as e:
+            for name, part in parts[::-1]:  # the innermost that fails
+                try:
+                    (part.assign if part is assigner else part)(**(dict(
+                        pred_instances=pred, gt_instances=gt, img_meta=meta)))
+                except Exception as inner:  # noqa: B902 (named below)
+                    e, where = inner, name
+                    break
+            raise ValueError(
+                f'{where} ({type(dict(parts)[where]).__name__}) cannot take '
+                'what the decoder gives it (predictions with scores (N, '
+                f'{num_logits}) and bboxes (N, 4) xyxy pixels, ground truth '
+                'with bboxes and labels, img_meta with img_shape): '
+                f'{type(e).__name__}: {first_line(e)}') from None
+        matched = sorted(int(i) for i in inds if i > 0)
+        if matched != [1, 2]:
+            raise ValueError(
+                f'{where} ({type(assigner).__name__}) matched the queries '
+                f'{inds.tolist()} to 2 persons (gt_inds, 0: none); the '
+                "decoder's losses need each person matched to one query "
+                '(one-to-one: HungarianAssigner)')

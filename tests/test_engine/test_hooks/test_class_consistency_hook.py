@@ -61,3 +61,11 @@ def test_hook_added_once():
     add_class_consistency_hook(cfg)
     assert [h['type'] for h in cfg.custom_hooks
             ] == ['RandomStateHook', 'ClassConsistencyHook']
+    # the default runtime's (a default hook): not added again
+    cfg = types.SimpleNamespace(
+        custom_hooks=None,
+        default_hooks=dict(
+            class_consistency=dict(type='ClassConsistencyHook')))
+    cfg.get = lambda k, d=None: getattr(cfg, k, d)
+    add_class_consistency_hook(cfg)
+    assert cfg.custom_hooks is None

@@ -3,6 +3,7 @@ reached through the modules that call them, with the messages users see."""
 import copy
 
 import pytest
+import torch
 
 import stmixer_mm  # noqa: F401
 from stmixer_mm.models.utils.consistency import fill_in_settings
@@ -72,13 +73,18 @@ def test_cross_entropy_cost_must_read_the_person_loss_logits():
     msg = str(err.value)  # stage 0: a softmax loss (CrossEntropyLoss)
     assert 'stage 0' in msg and 'CrossEntropyLoss is a softmax loss' in msg
     assert "CrossEntropyLossCost does not read softmax" in msg
-    # stage 1 (sigmoid): accepted
-    MODELS.build(
-        dict(
-            type='STMixerDecoder',
-            num_stages=1,
-            stage_head=dict(STAGE, loss_person=FOCAL),
-            train_cfg=dict(assigner=ce_cost)))
+    # stage 1 (sigmoid) reads sigmoid logits, but mmdet's
+    # CrossEntropyLossCost matches masks (Mask2Former's): refused as such
+    with pytest.raises(ValueError) as err:
+        MODELS.build(
+            dict(
+                type='STMixerDecoder',
+                num_stages=1,
+                stage_head=dict(STAGE, loss_person=FOCAL),
+                train_cfg=dict(assigner=ce_cost)))
+    assert 'assigner.match_costs[0] (CrossEntropyLossCost) cannot take ' \
+        "what the decoder gives it" in str(err.value)
+    assert "no attribute 'masks'" in str(err.value)
 
 
 def test_stage_heads_must_agree():
@@ -220,3 +226,91 @@ def test_explicit_settings_filled_in_equal_kept_others_refused():
             dict(a=3, b=[4, 16]), dict(a=3, b=(4, 8)), 'part', 'the owner\'s')
     with pytest.raises(ValueError, match=r'^part\.c \(False\) != the c'):
         fill_in_settings(dict(c=False), dict(a=1, c=True), 'part')
+
+
+@pytest.mark.parametrize('key, loss, message', [
+    ('loss_person', dict(type='VarifocalLoss', use_sigmoid=True),
+     'STMixerStageHead: loss_person (VarifocalLoss) cannot take what the head '
+     'gives it (logits (3, 1), int64 labels (3, ): 0 person, 1 no one): '
+     'AssertionError'),
+    ('loss_person', dict(type='GHMC', use_sigmoid=True),
+     "loss_person (GHMC) cannot take what the head gives it (logits (3, 1), "
+     "int64 labels (3, ): 0 person, 1 no one): TypeError: GHMC.forward() "
+     "missing 1 required positional argument: 'label_weight'"),
+    ('loss_action', dict(type='CrossEntropyLoss', use_sigmoid=False),
+     'loss_action (CrossEntropyLoss) cannot take what the head gives it '
+     '(logits (2, 5), multi-hot float targets (2, 5))'),
+    ('loss_iou', dict(type='IoULoss', mode='log', eps=1e-6,
+                      reduction='mean'), None),
+    ('loss_bbox', dict(type='SmoothL1Loss', loss_weight=2.0), None),
+])
+def test_a_loss_is_called_on_what_the_head_gives_it_when_built(
+        key, loss, message):
+    """Issue 112: each loss is called once, when the head is built, on the
+    tensors the head gives it; one that cannot take them is refused then,
+    naming the setting and what it was given, not in the first iteration
+    inside mmdet (sigmoid losses get a focal cost, as above)."""
+    stage = dict(STAGE, **{key: loss})
+    cost = 'FocalLossCost' if loss.get('use_sigmoid') and \
+        key == 'loss_person' else 'ClassificationCost'
+    if message is None:  # one that takes them builds
+        decoder(stage, cost)
+        return
+    with pytest.raises(ValueError) as err:
+        decoder(stage, cost)
+    assert message in str(err.value)
+
+
+@pytest.mark.parametrize('train_cfg, message', [
+    (dict(
+        assigner=dict(type='MaxIoUAssigner', pos_iou_thr=.5, neg_iou_thr=.4)),
+     "STMixerDecoder: train_cfg of stage 0: assigner (MaxIoUAssigner) cannot "
+     "take what the decoder gives it (predictions with scores (N, 2) and "
+     "bboxes (N, 4) xyxy pixels, ground truth with bboxes and labels, "
+     "img_meta with img_shape): AttributeError: 'InstanceData' object has no "
+     "attribute 'priors'"),
+    (dict(assigner=dict(type='ATSSAssigner', topk=9)),
+     'assigner (ATSSAssigner) cannot take what the decoder gives it'),
+    (dict(
+        assigner=dict(
+            type='HungarianAssigner',
+            match_costs=[
+                dict(type='ClassificationCost', weight=2.0),
+                dict(type='IoUCost', iou_mode='diou', weight=2.0)
+            ])), 'STMixerDecoder: train_cfg of stage 0: '
+     'assigner.match_costs[1] (IoUCost) cannot take what the decoder gives it '
+     '(predictions with scores (N, 2) and bboxes (N, 4) xyxy pixels, ground '
+     'truth with bboxes and labels, img_meta with img_shape): AssertionError: '
+     'Unsupported mode diou'),
+])
+def test_an_assigner_is_tried_on_what_the_decoder_gives_it_when_built(
+        train_cfg, message):
+    """Issue 112: each stage's assigner matches 3 queries to 2 persons once
+    when the decoder is built, as the decoder calls it; one that cannot
+    (another kind of assigner, a match cost's mode) is refused then, naming
+    the assigner or match cost."""
+    with pytest.raises(ValueError) as err:
+        MODELS.build(
+            dict(
+                type='STMixerDecoder',
+                num_stages=1,
+                stage_head=copy.deepcopy(STAGE),
+                train_cfg=train_cfg))
+    assert message in str(err.value)
+
+
+def test_an_assigner_that_is_not_one_to_one_is_refused(monkeypatch):
+    """An assigner that matches a person to several queries (or none) is
+    refused: the decoder's losses are one-to-one."""
+    from mmdet.models.task_modules.assigners import (AssignResult,
+                                                     HungarianAssigner)
+
+    def many_to_one(self, pred_instances, gt_instances, img_meta=None):
+        n = len(pred_instances.bboxes)
+        return AssignResult(2, torch.ones(n, dtype=torch.long), None, None)
+
+    monkeypatch.setattr(HungarianAssigner, 'assign', many_to_one)
+    with pytest.raises(ValueError) as err:
+        decoder()
+    assert 'matched the queries [1, 1, 1] to 2 persons' in str(err.value)
+    assert 'one-to-one: HungarianAssigner' in str(err.value)
