@@ -19,7 +19,8 @@ from stmixer_mm.datasets.transforms.tubelets import output_positions
 from stmixer_mm.engine import (check_checkpoint_dict, check_checkpoint_fits,
                                checkpoint_state_dict)
 from stmixer_mm.registry import MODELS
-from stmixer_mm.utils.checks import REFUSALS, check_ints, part_refused
+from stmixer_mm.utils.checks import check_ints
+from stmixer_mm.utils.part_refusals import REFUSALS, part_refused
 from stmixer_mm.utils.type_names import type_name
 from .config_files import ConfigSettingError, load_config
 from .video_io import VideoReadError, check_frames, is_live_spec, open_source

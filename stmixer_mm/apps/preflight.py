@@ -22,9 +22,10 @@ from stmixer_mm.datasets.class_names import (AVA_METRICS,
                                              CLASSES_WITH_BACKGROUND,
                                              check_action_classes,
                                              loader_dataset_cfg)
-from stmixer_mm.utils.checks import (REFUSALS, ConfigSettingError, first_line,
-                                     is_int, is_real, part_refused, walk_parts)
+from stmixer_mm.utils.checks import (ConfigSettingError, first_line, is_int,
+                                     is_real)
 from stmixer_mm.utils.dependencies import require_extra
+from stmixer_mm.utils.part_refusals import REFUSALS, part_refused, walk_parts
 from stmixer_mm.utils.type_names import type_name
 
 __all__ = [
@@ -318,6 +319,7 @@ def check_optimizer_builds(cfg) -> None:
     from mmengine.optim import AmpOptimWrapper, build_optim_wrapper
     from mmengine.registry import OPTIM_WRAPPERS, DefaultScope
 
+    # imported here: the registries import mmdet and mmaction2
     from stmixer_mm.registry import MODELS
     wrapper = _plain(cfg.get('optim_wrapper'))
     if not isinstance(wrapper, dict) or not isinstance(cfg.get('model'), dict):

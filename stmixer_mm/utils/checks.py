@@ -19,17 +19,14 @@ these refuse a bad config before any work; its refusals are
 :class:`ConfigSettingError`, naming the config path.
 """
 import difflib
-import re
 from typing import Any, Sequence, Tuple, Union
 
 from .numeric import is_int, is_number, is_real
-from .type_names import type_name
 
 __all__ = [
     'ConfigSettingError', 'is_int', 'is_real', 'check_ints', 'check_range',
     'check_choice', 'check_choices', 'check_multiple', 'check_len',
-    'check_compile_args', 'indexed', 'REFUSALS', 'part_refused', 'walk_parts',
-    'first_line'
+    'check_compile_args', 'indexed', 'first_line'
 ]
 
 
@@ -234,69 +231,6 @@ class ConfigSettingError(ValueError):
     wrong type, out of range, or inconsistent with another (the message
     starts with the setting's config path). A missing config is a
     ``FileNotFoundError``."""
-
-
-def walk_parts(node: Any, path: str):
-    """Every dict with a ``type`` under ``node``, with its config path."""
-    if isinstance(node, dict):
-        if type_name(node.get('type')):
-            yield node, path
-        for key, value in node.items():
-            if isinstance(key, str) and not key.startswith('_'):
-                yield from walk_parts(value, f'{path}.{key}' if path else key)
-    elif isinstance(node, (list, tuple)):
-        for i, value in enumerate(node):
-            yield from walk_parts(value, f'{path}[{i}]')
-
-
-def _plain_dict(node: Any) -> dict:
-    """A config section as a plain dict."""
-    return dict(node.to_dict() if hasattr(node, 'to_dict') else node)
-
-
-#: what a part's ``__init__`` raises when it refuses a setting
-REFUSALS = (ValueError, TypeError, AssertionError, KeyError, IndexError)
-
-
-def part_refused(error: BaseException,
-                 part_cfg: dict,
-                 path: str = 'model') -> ValueError:
-    """``error`` (one of :data:`REFUSALS`, raised while ``part_cfg``, at
-    config path ``path``, was built) as a :class:`ConfigSettingError`
-    naming the config path of the part that raised it (the error itself if
-    it names one already)."""
-    if isinstance(error, ConfigSettingError) and \
-            str(error).startswith(path):
-        return error
-    kind = '' if isinstance(error, ConfigSettingError) else \
-        f'{type(error).__name__}: '
-    return ConfigSettingError(
-        f'{_failing_part(error, _plain_dict(part_cfg), path)}: {kind}'
-        f'{error or type(error).__name__} (the part refused its settings '
-        'when built)')
-
-
-def _failing_part(error: BaseException, part_cfg: dict, path: str) -> str:
-    """The config path of the innermost ``__init__`` in ``error``'s
-    traceback whose class a ``type`` of ``part_cfg`` names (``path`` if
-    none does)."""
-    parts = {}
-    for node, sub in walk_parts(part_cfg, path):
-        parts.setdefault(type_name(node['type']), sub)
-    found, tb = path, error.__traceback__
-    while tb is not None:
-        frame = tb.tb_frame
-        owner = frame.f_locals.get('self')
-        if frame.f_code.co_name == '__init__' and owner is not None:
-            for cls in type(owner).__mro__:
-                if cls.__name__ in parts:
-                    found = parts[cls.__name__]
-                    break
-        tb = tb.tb_next
-    head = re.match(r'(\w+)[.:]', str(error))  # "Cls.__init__() got ..."
-    if found == path and head and head.group(1) in parts:
-        found = parts[head.group(1)]
-    return found
 
 
 def first_line(e: BaseException) -> str:

@@ -3,16 +3,14 @@
 import inspect
 from typing import Dict, List, Optional, Sequence, Tuple
 
-import torch
 from mmdet.models.detectors import TwoStageDetector
 from mmdet.structures import SampleList
 from mmdet.utils import ConfigType, OptConfigType, OptMultiConfig
 from mmengine.config import ConfigDict
 from torch import Tensor, nn
-from torch.func import functional_call
 
 from stmixer_mm.registry import MODELS
-from stmixer_mm.utils.checks import check_choice, first_line
+from stmixer_mm.utils.checks import check_choice
 from ..necks import frame_wise_2d_necks
 from ..utils.consistency import fill_in_settings
 from .compile import (CompiledPredict, GraphedTraining, ShapeSample,
@@ -126,59 +124,6 @@ class STMixer(TwoStageDetector):
         gives = getattr(self.rpn_head, 'with_temporal_queries', False)
         check_choice('STMixer', (self.roi_head.with_temporal_queries, ),
                      **{'rpn_head.with_temporal_queries': gives})
-        self._try_features()
-
-    def _try_features(self) -> None:
-        """Run the backbone, then the neck, once on a clip on the meta
-        device (shapes only: no memory, no arithmetic; the parameters stood
-        in by meta tensors), and :meth:`extract_feat`'s check of the maps
-        against ``featmap_strides``: a neck that gives another number of
-        levels than it says (mmdet's NAS-FPN gives 5 whatever its
-        ``num_outs``) or a backbone whose maps are not at the strides is
-        refused when the model is built, naming the part, not at the first
-        forward. The clip is ``num_frames`` x ``img_size`` where the
-        backbone has them (a ViT's), else 32 x (8 x the largest stride);
-        what cannot run on the meta device (custom operators) is left to
-        the first forward."""
-        probe = _Features(self)
-        meta = {
-            name: torch.empty_like(t, device='meta')
-            for name, t in (*probe.named_parameters(), *probe.named_buffers())
-        }
-        size = getattr(self.backbone, 'img_size', None)
-        size = size if isinstance(size, int) else \
-            8 * max(self.roi_head.featmap_strides)
-        frames = getattr(self.backbone, 'num_frames', None)
-        clip = torch.empty(
-            1,
-            3,
-            frames if isinstance(frames, int) else 32,
-            size,
-            size,
-            device='meta')
-        part = 'backbone'
-        try:
-            with torch.no_grad():
-                maps = functional_call(probe, meta, (clip, part))
-                part = 'neck'
-                functional_call(probe, meta, (maps, part, (size, size)))
-        except (NotImplementedError, RuntimeError) as e:
-            if isinstance(e, NotImplementedError) or 'meta' in str(e):
-                return  # (the meta device's limits: the first forward tells)
-            self._refuse_features(part, clip, e)
-        except (ValueError, TypeError, AssertionError, IndexError,
-                KeyError) as e:
-            self._refuse_features(part, clip, e)
-
-    def _refuse_features(self, part: str, clip: Tensor,
-                         error: BaseException) -> None:
-        kind = type(getattr(self, part, None)).__name__
-        raise ValueError(
-            f'STMixer: model.{part} ({kind}) fails on a '
-            f"{'x'.join(map(str, clip.shape))} clip, before the decoder "
-            f'(featmap_strides {list(self.roi_head.featmap_strides)}, '
-            f'{self.roi_head.feat_channels} channels): '
-            f'{type(error).__name__}: {first_line(error)}') from None
 
     def _query_generator_cfg(self, cfg: dict) -> dict:
         """The query generator config with the decoder's channels and
@@ -261,13 +206,7 @@ class STMixer(TwoStageDetector):
         places) or of another count are refused (their ``C`` and ``T``:
         ``STMixerDecoder.prepare_features``)."""
         x = tuple(super().extract_feat(batch_inputs))
-        return self.check_levels(x, batch_inputs.shape[-2:])
-
-    def check_levels(self, x: Tuple[Tensor, ...],
-                     size: Tuple[int, int]) -> Tuple[Tensor, ...]:
-        """``x``, the maps of an ``H x W`` input (``size``), if there is one
-        per ``featmap_strides`` at its stride; else a ValueError."""
-        H, W = size
+        H, W = batch_inputs.shape[-2:]
         strides = self.roi_head.featmap_strides
         sizes = [(f.shape[-2], f.shape[-1]) for f in x]
         if len(x) != len(strides) or any(
@@ -408,21 +347,3 @@ class STMixer(TwoStageDetector):
         return tuple(
             tuple(r[k] for k in RAW_OUTPUTS) for r in self._stage_outputs(
                 self.extract_feat(batch_inputs), batch_data_samples))
-
-
-class _Features(nn.Module):
-    """The detector's backbone (``part='backbone'``: clips to maps) and neck
-    with :meth:`STMixer.extract_feat`'s check (``part='neck'``: the
-    backbone's maps to the checked pyramid), as one module for
-    ``torch.func.functional_call``."""
-
-    def __init__(self, detector: 'STMixer') -> None:
-        super().__init__()
-        self.detector = detector
-
-    def forward(self, x, part: str, size: Optional[Tuple[int, int]] = None):
-        detector = self.detector
-        if part == 'backbone':
-            return detector.backbone(x)
-        maps = detector.neck(x) if detector.with_neck else x
-        return detector.check_levels(tuple(maps), size)

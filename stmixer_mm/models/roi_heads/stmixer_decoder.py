@@ -3,8 +3,6 @@ from functools import partial
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
-from mmdet.models.task_modules.assigners.match_cost import (
-    ClassificationCost, CrossEntropyLossCost, FocalLossCost)
 from mmdet.models.utils import unpack_gt_instances
 from mmdet.structures import SampleList
 from mmdet.structures.bbox import get_box_tensor
@@ -16,16 +14,15 @@ from torch.utils.checkpoint import checkpoint
 
 from stmixer_mm.registry import MODELS, TASK_UTILS
 from stmixer_mm.utils.checks import (check_compile_args, check_ints, check_len,
-                                     check_range, first_line, indexed)
+                                     check_range, indexed)
 from ...utils.type_names import type_name
 from ..detectors.compile import compiled_stage_call
 from ..task_modules import xyxy2xyzr
 from ..task_modules.batched_hungarian import (batched_hungarian_assign,
                                               can_batch)
 from ..utils.consistency import fill_in_settings
+from ..utils.part_tries import try_stage_parts
 
-#: mmdet's match costs that read the person logits (sigmoid or softmax)
-PERSON_COSTS = (ClassificationCost, CrossEntropyLossCost, FocalLossCost)
 #: the arguments of ``torch.compile`` that ``compile_stages`` may set
 COMPILE_ARGS = ('backend', 'mode', 'fullgraph', 'dynamic', 'options')
 
@@ -144,11 +141,10 @@ class STMixerDecoder(BaseModule):
         return list(cfg)
 
     def _build_assigner(self, stage: int, cfg: dict):
-        """The assigner of ``train_cfg[stage]``, reading the person logits as
-        the stage's loss does (``ClassificationCost``'s softmax of one
-        sigmoid logit is constant; ``FocalLossCost`` would read softmax
-        logits as sigmoids; ``CrossEntropyLossCost`` reads them as its
-        ``use_sigmoid`` says); else a ValueError naming the fix. Sparse
+        """The assigner of ``train_cfg[stage]``, its person costs reading the
+        logits as the stage's loss does, the stage's losses and the
+        assigner tried on what the decoder gives them
+        (:func:`try_stage_parts`); else a ValueError naming the fix. Sparse
         R-CNN's ``sampler=PseudoSampler`` and ``pos_weight=1`` are taken
         (no-ops: the matches are the targets); any other key or value would
         be dropped silently, and is refused."""
@@ -164,19 +160,7 @@ class STMixerDecoder(BaseModule):
                 "keys assigner (and Sparse R-CNN's no-ops sampler="
                 f'PseudoSampler, pos_weight=1), got {cfg}')
         assigner = TASK_UTILS.build(cfg['assigner'])
-        loss = self.stages[stage].loss_person
-        sigmoid = bool(getattr(loss, 'use_sigmoid', False))
-        kind = 'sigmoid' if sigmoid else 'softmax'
-        fix = 'FocalLossCost' if sigmoid else 'ClassificationCost'
-        for cost in getattr(assigner, 'match_costs', None) or ():
-            cost_sigmoid = isinstance(cost, FocalLossCost) or isinstance(
-                cost, CrossEntropyLossCost) and bool(cost.use_sigmoid)
-            if isinstance(cost, PERSON_COSTS) and cost_sigmoid != sigmoid:
-                raise ValueError(
-                    f'STMixerDecoder: stage {stage}: {type(loss).__name__} '
-                    f"is a {kind} loss, the assigner's {type(cost).__name__} "
-                    f'does not read {kind} logits: use {fix}')
-        _try_assigner(assigner, self.stages[stage].num_person_logits, stage)
+        try_stage_parts(self.stages[stage], assigner, stage)
         return assigner
 
     def prepare_features(self, x: Sequence[Tensor]) -> Tuple[Tensor, ...]:
@@ -486,50 +470,3 @@ class STMixerDecoder(BaseModule):
         for res in results:  # the kept queries (read by a subclass's heads)
             del res.query_indices
         return results
-
-
-def _try_assigner(assigner, num_logits: int, stage: int) -> None:
-    """Match 3 queries to 2 persons once with ``assigner`` as the decoder
-    calls it (predictions with ``scores`` ``(N, K)`` and ``bboxes``, ground
-    truth with ``bboxes`` and ``labels``, on the CPU whatever the default
-    device): one that cannot take these (mmdet's ``MaxIoUAssigner`` wants
-    ``priors``), one whose match cost cannot (named by its index) or one
-    that does not match one query to each person (the decoder's losses
-    are one-to-one) is refused when the decoder is built."""
-    with torch.device('cpu'), torch.no_grad():
-        boxes = torch.tensor([[0., 0., 8., 8.], [2., 2., 6., 9.],
-                              [1., 1., 5., 5.]])
-        pred = InstanceData(scores=torch.zeros(3, num_logits), bboxes=boxes)
-        gt = InstanceData(
-            bboxes=boxes[:2].flip(0), labels=torch.zeros(2, dtype=torch.long))
-        meta = dict(img_shape=(16, 16))
-        where = f'STMixerDecoder: train_cfg of stage {stage}: assigner'
-        parts = [(where, assigner)] + [
-            (f'{where}.match_costs[{i}]', cost)
-            for i, cost in enumerate(getattr(assigner, 'match_costs', ()))
-        ]
-        try:
-            inds = assigner.assign(
-                pred_instances=pred, gt_instances=gt, img_meta=meta).gt_inds
-        except (ValueError, TypeError, AssertionError, KeyError, IndexError,
-                AttributeError, RuntimeError) as e:
-            for name, part in parts[::-1]:  # the innermost that fails
-                try:
-                    (part.assign if part is assigner else part)(**(dict(
-                        pred_instances=pred, gt_instances=gt, img_meta=meta)))
-                except Exception as inner:  # noqa: B902 (named below)
-                    e, where = inner, name
-                    break
-            raise ValueError(
-                f'{where} ({type(dict(parts)[where]).__name__}) cannot take '
-                'what the decoder gives it (predictions with scores (N, '
-                f'{num_logits}) and bboxes (N, 4) xyxy pixels, ground truth '
-                'with bboxes and labels, img_meta with img_shape): '
-                f'{type(e).__name__}: {first_line(e)}') from None
-        matched = sorted(int(i) for i in inds if i > 0)
-        if matched != [1, 2]:
-            raise ValueError(
-                f'{where} ({type(assigner).__name__}) matched the queries '
-                f'{inds.tolist()} to 2 persons (gt_inds, 0: none); the '
-                "decoder's losses need each person matched to one query "
-                '(one-to-one: HungarianAssigner)')

@@ -25,6 +25,9 @@ class TubeletHungarianAssigner(HungarianAssigner):
     ``[n, T]`` (each GT present somewhere). Args: as mmdet's.
     """
 
+    #: it matches box tubes, not keyframe boxes (``models.utils.part_tries``)
+    matches_tubes = True
+
     def assign(self,
                pred_instances: InstanceData,
                gt_instances: InstanceData,

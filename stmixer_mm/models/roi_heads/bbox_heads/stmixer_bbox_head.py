@@ -16,8 +16,7 @@ from mmengine.structures import InstanceData
 from torch import Tensor
 
 from stmixer_mm.registry import MODELS
-from stmixer_mm.utils.checks import (check_choice, check_ints, check_range,
-                                     first_line)
+from stmixer_mm.utils.checks import check_choice, check_ints, check_range
 from ...task_modules.batched_hungarian import HOST_GT_INDS
 from ...task_modules.mmdet_twins import (avg_factor_mean, cross_entropy_rows,
                                          giou_loss_rows)
@@ -105,51 +104,6 @@ class STMixerBBoxHead(BaseModule):
                                           False)
         #: person classifier width: softmax (person, no-object), sigmoid 1
         self.num_person_logits = 1 if self.use_sigmoid_person else 2
-        self._try_losses()
-
-    def _try_losses(self) -> None:
-        """Call each loss once on what the head gives it (3 queries, 2 of
-        them matched), on the CPU whatever the default device: a loss that
-        cannot take it (another kind of target, a shape of its own) or that
-        gives no value per query is refused when the head is built, not in
-        the first iteration (mmdet's ``VarifocalLoss`` wants IoU-valued
-        targets shaped as the logits)."""
-        k, a = self.num_person_logits, self.num_actions
-        with torch.device('cpu'):
-            boxes = torch.tensor([[0., 0., 8., 8.], [2., 2., 6., 9.]])
-        tries = (
-            ('loss_person', f'logits (3, {k}), int64 labels (3, ): 0 '
-             'person, 1 no one', 3, lambda: self._person_rows(
-                 torch.zeros(3, k), torch.tensor([0, 0, 1]))),
-            ('loss_action', f'logits (2, {a}), multi-hot float targets (2, '
-             f'{a})', 2 * a, lambda: self.loss_action(
-                 torch.zeros(2, a),
-                 torch.ones(2, a),
-                 reduction_override=('none'))),
-            ('loss_bbox and loss_iou', 'matched boxes (2, 4) and their '
-             'targets, xyxy', 4, lambda: self.box_rows(
-                 boxes,
-                 dict(
-                     bbox_targets=boxes.flip(0),
-                     img_factors=torch.full((2, 4), 16.)))),
-        )
-        for key, given, rows, call in tries:
-            try:
-                with torch.device('cpu'), torch.no_grad():
-                    out = call()
-                problem = None if out.numel() == rows else (
-                    f'gives {tuple(out.shape)} for reduction_override='
-                    f"'none', expected {rows} values")
-            except (ValueError, TypeError, AssertionError, KeyError,
-                    IndexError, RuntimeError) as e:
-                problem = f'{type(e).__name__}: {first_line(e)}'
-            if problem is not None:
-                kinds = ', '.join(
-                    type(getattr(self, k)).__name__
-                    for k in key.split(' and '))
-                raise ValueError(
-                    f'{type(self).__name__}: {key} ({kinds}) cannot take what '
-                    f'the head gives it ({given}): {problem}')
 
     def action_targets(self, gt_labels: Tensor) -> Tensor:
         """Multi-hot class targets ``[n, num_actions]`` from GT labels: AVA
