@@ -236,9 +236,9 @@ def test_test_tool_loads_strictly_unless_told(test_tool, tools):
             source='ckpt.pth')
     ]
     # the default runtime's hooks are kept
-    assert {'RandomStateHook',
-            'AVAEvaluationCheckHook'} <= {h.type
-                                          for h in cfg.custom_hooks}
+    assert {'RandomStateHook', 'AVAEvaluationCheckHook'
+            } <= {h.type
+                  for h in cfg.default_hooks.values()}
     args = test_tool.parse_args([tools.TINY_CFG, 'ckpt.pth', '--non-strict'])
     cfg = test_tool.merge_args(Config.fromfile(tools.TINY_CFG), args)
     assert cfg.custom_hooks[-1].strict is False
