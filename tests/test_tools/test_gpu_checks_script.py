@@ -40,6 +40,7 @@ def test_scripts_and_configs_exist():
     assert not missing
 
 
+@pytest.mark.slow  # (their file first: a long test at the end holds a worker)
 @pytest.mark.parametrize('stage, names', [
     ('replay', ('sf_eager', 'sf_official', 'sf_replayed')),
     ('replay2',

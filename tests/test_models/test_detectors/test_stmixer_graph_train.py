@@ -726,6 +726,7 @@ def _per_clip_grads(device):
 SLOW_COMPILE = 8
 
 
+@pytest.mark.slow  # (their file first: a long test at the end holds a worker)
 def test_ddp_on_the_cpu_equals_one_process(tmp_path):
     """Under DDP (gloo, 2 processes, one clip each) the compiled step runs
     (no fallback, no warning) and its all-reduced gradients equal the mean
