@@ -58,6 +58,19 @@ def _assert_equal(a, b, tol=1e-5):
         torch.testing.assert_close(a[key], b[key], rtol=tol, atol=tol)
 
 
+def _twin_steps(model, eager, steps):
+    """``steps`` steps of ``model`` and its eager twin ``eager``, each
+    equal (losses and gradients); the replay warnings they gave."""
+    seen = []
+    for _ in range(steps):
+        got, grads, messages = _step(model)
+        ref = _step(eager)
+        _assert_equal(got, ref[0], tol=0)
+        _assert_equal(grads, ref[1], tol=0)
+        seen += messages
+    return seen
+
+
 def test_replayed_step_equals_the_pin():
     """The second step of a batch shape runs the compiled forward and its
     backward (no fallback) and gives the pinned losses, gradients and
@@ -436,13 +449,7 @@ def test_a_recompiled_backward_is_lowered_in_the_guard():
         _step(model), _step(eager)
     for m in (model, eager):
         m.roi_head.stages[0].train(False)
-    seen = []
-    for _ in range(3):
-        got, grads, messages = _step(model)
-        ref = _step(eager)
-        _assert_equal(got, ref[0], tol=0)
-        _assert_equal(grads, ref[1], tol=0)
-        seen += messages
+    seen = _twin_steps(model, eager, 3)
     assert len(seen) == 2, seen
     assert 'backward compilation 2 fails' in seen[1]
     assert 'the compilation and first run of the forward' in seen[1]
@@ -506,13 +513,7 @@ def test_a_probe_that_did_not_replay_both_halves_falls_back(
     torch._dynamo.reset()
     model = _graphed_on_cpu(monkeypatch, _FakeTrees(bad, at=5))
     eager = _model(None)
-    seen = []
-    for _ in range(3):
-        got, grads, messages = _step(model)
-        ref = _step(eager)
-        _assert_equal(got, ref[0], tol=0)
-        _assert_equal(grads, ref[1], tol=0)
-        seen += messages
+    seen = _twin_steps(model, eager, 3)
     assert len(seen) == 1 and f'the {half} of shape' in seen[0], seen
     assert 'did not replay as one CUDA graph' in seen[0]
     stats = model.graphed_training.stats()
