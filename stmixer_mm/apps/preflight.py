@@ -867,8 +867,7 @@ def runtime_settings(cfg) -> Optional[str]:
             ('randomness', Runner.set_randomness, randomness, ('self', )))
     env = plain.get('env_cfg')
     env = env if isinstance(env, dict) else {}
-    if env.get('cudnn_benchmark', False) not in (True, False) or \
-            not isinstance(env.get('cudnn_benchmark', False), bool):
+    if not isinstance(env.get('cudnn_benchmark', False), bool):
         return ('env_cfg.cudnn_benchmark must be True or False, got '
                 f"{env['cudnn_benchmark']!r}")
     mp_cfg = env.get('mp_cfg')
