@@ -21,6 +21,15 @@ import types
 import warnings
 from typing import Any, Dict, Optional, Tuple
 
+#: forecasting's old modules -> its project's (issue 113)
+_FORECASTING = {
+    'stmixer_mm.models.roi_heads.forecast_heads': 'forecast_head',
+    'stmixer_mm.models.roi_heads.forecast_heads.stmixer_forecast_head':
+    'forecast_head',
+    'stmixer_mm.datasets.transforms.forecast': 'forecast_targets',
+    'stmixer_mm.evaluation.functional.forecast': 'functional',
+    'stmixer_mm.evaluation.metrics.forecast_metric': 'forecast_metric',
+}
 #: old module -> new module, or the text of where it went (not importable)
 MOVED_MODULES: Dict[str, str] = {
     'stmixer_mm.converters.videomae':
@@ -116,6 +125,28 @@ MOVED_MODULES: Dict[str, str] = {
     'stmixer_mm.models.layers.query_interaction':
     'projects/track_queries of the repository '
     '(track_queries.query_interaction; projects/track_queries/README.md)',
+    **{
+        old:
+        f'projects/forecasting of the repository (forecasting.{new}; '
+        'projects/forecasting/README.md)'
+        for old, new in _FORECASTING.items()
+    },
+}
+#: packaged configs (``stmixer_mm::<folder>/<config>.py``) that moved to a
+#: project of the repository -> their path in a checkout (issue 113)
+MOVED_CONFIGS: Dict[str, str] = {
+    f'{folder}/{name}.py': f'projects/forecasting/configs/{name}.py'
+    for folder, name in (
+        ('quickstart', 'stmixer-forecast_r3d-tiny_1xb8-8x2x1-6e_synthetic-'
+         'tubes-forecast-rgb'),
+        ('quickstart', 'stmixer-forecast-head_r3d-tiny_1xb8-8x2x1-12e_'
+         'synthetic-tubes-forecast-rgb'),
+        ('stmixer', 'stmixer-forecast_vit-base-p16_videomae-k400-pre_8xb1-'
+         '16x4x1-12e-adamw_ava22-rgb'),
+        ('stmixer_tubes', 'stmixer-forecast_vit-base-p16_videomae-k400-pre_'
+         '8xb1-16x2x1-12e-adamw_jhmdb21-rgb'),
+        ('stmixer_tubes', 'stmixer-forecast_vit-base-p16_videomae-k400-pre_'
+         '8xb1-16x2x1-12e-adamw_ucf101-24-rgb'))
 }
 
 _VIDEO_IO = 'stmixer_mm.apis.video_io'

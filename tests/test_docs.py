@@ -266,7 +266,8 @@ def checkout_commands(text):
     console command
     (continuation lines joined); the pip form is the console command with
     ``configs/`` paths as ``stmixer_mm::`` names, on one line, without the
-    command's trailing comment."""
+    command's trailing comment. A command on a config of ``projects/``
+    (run from a checkout, as mmdet's projects) has none."""
     scripts = _console_commands()
     command = re.compile(r'^python (' + '|'.join(map(re.escape, scripts)) +
                          r')(?=\s|$)')  # a shell line, not printed output
@@ -282,6 +283,9 @@ def checkout_commands(text):
                              for line in lines[i:j +
                                                1]).split('  #')[0].split()
             script = command.match(lines[i]).group(1)
+            if any(w.startswith('projects/') for w in words):
+                i = j + 1
+                continue
             words[:2] = [scripts[script]]
             form = ' '.join(
                 re.sub(r'^(--config=)?configs/', r'\1stmixer_mm::', w)

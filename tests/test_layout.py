@@ -440,11 +440,22 @@ def test_the_local_import_check_sees_a_violation():
                                 src.splitlines()) == [(2, False), (5, True)]
 
 
+#: the parts the projects register, by registry (none is the core's)
+PROJECT_PARTS = dict(
+    MODELS=('STMixerTracker', 'QueryInteractionBlock', 'STMixerForecastHead',
+            'STMixerForecastDecoder'),
+    DATA_SAMPLERS=('TrackSequenceSampler', ),
+    DATASETS=('TubeForecastDataset', 'AVAForecastDataset'),
+    TRANSFORMS=('LoadForecastTargets', 'PackForecastInputs'),
+    METRICS=('ForecastMetric', ))
+
+
 def test_the_core_does_not_carry_the_experimental_projects():
     """projects/ (mmdet's convention: experimental parts, imported by their
     configs' custom_imports) build on the core, never the other way round:
     no module of stmixer_mm imports ``projects``, and ``import stmixer_mm``
-    alone registers none of the track-query parts (issue 48, item 3)."""
+    alone registers none of the projects' parts nor result fields (issues
+    48 and 113)."""
     import subprocess
     import sys
     offenders = [
@@ -454,10 +465,13 @@ def test_the_core_does_not_carry_the_experimental_projects():
     ]
     assert not offenders, offenders
     code = ('import stmixer_mm\n'
-            'from stmixer_mm.registry import DATA_SAMPLERS, MODELS\n'
-            "print(sorted(n for n in ('STMixerTracker', 'QueryInteraction"
-            "Block') if n in MODELS.module_dict) + sorted(n for n in "
-            "('TrackSequenceSampler', ) if n in DATA_SAMPLERS.module_dict))")
+            'from stmixer_mm import registry\n'
+            'from stmixer_mm.visualization.person_fields import '
+            'PERSON_FIELDS\n'
+            f'parts = {PROJECT_PARTS!r}\n'
+            'print(sorted(n for kind, names in parts.items() for n in names '
+            'if n in getattr(registry, kind).module_dict) + '
+            'sorted(PERSON_FIELDS))')
     out = subprocess.run([sys.executable, '-c', code],
                          capture_output=True,
                          text=True,

@@ -15,6 +15,7 @@ from typing import Dict, List, NamedTuple, Optional
 
 from stmixer_mm.apis.package_files import (config_roots, metafile_models,
                                            models_dir, shipped_configs)
+from stmixer_mm.moved import MOVED_CONFIGS
 from stmixer_mm.utils.checks import ConfigSettingError
 
 __all__ = ['load_config', 'resolve_config', 'ResolvedConfig', 'PACKAGE_PREFIX']
@@ -71,6 +72,19 @@ def _packaged_hint(rel: str, shown) -> str:
     return _close(rel, [r for r in rels if r not in copies], shown)
 
 
+def _refuse_moved(rel: str, name: str) -> None:
+    """Refuse ``stmixer_mm::<rel>`` (the config ``name``) of a config that
+    moved to a project (``MOVED_CONFIGS``; either spelling), naming its
+    path in a checkout."""
+    rel = osp.normpath(rel).replace(os.sep, '/')
+    for old, new in MOVED_CONFIGS.items():
+        if rel in (old, _underscored(old)):
+            raise FileNotFoundError(
+                f'config {name}: {rel} moved out of the package to {new} of '
+                "the repository (an OpenMMLab project: run it from a "
+                "checkout's root by that path)")
+
+
 def _packaged(rel: str, name: str) -> str:
     """The file of ``stmixer_mm::<rel>`` (:func:`config_roots`, first
     found); ``rel`` must be relative and stay inside the root it is looked
@@ -98,6 +112,7 @@ def _packaged(rel: str, name: str) -> str:
                 f'.. out of it); {expected}')
         if osp.isfile(path):
             return osp.normpath(path)
+    _refuse_moved(rel, name)
     hint = _packaged_hint(rel, lambda r: PACKAGE_PREFIX + r) or (
         f'; the packaged configs: {PACKAGE_PREFIX}<folder>/<config>.py '
         f'under {", ".join(config_roots())}')
@@ -249,6 +264,8 @@ def _missing_bases(path: str, mapping: Dict[str, str], seen: set) -> None:
         return
     roots = config_roots(new_style=False)
     for base in bases:
+        if base.startswith(PACKAGE_PREFIX):
+            _refuse_moved(base[len(PACKAGE_PREFIX):], path)
         if '::' in base:
             continue  # mmengine's own: stmixer_mm::, mmdet::, ...
         file = osp.normpath(osp.abspath(osp.join(osp.dirname(path), base)))

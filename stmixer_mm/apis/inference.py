@@ -31,7 +31,7 @@ _CLIP_SAMPLERS = ('SampleAVAFrames', 'SampleFrames', 'SampleTubeFrames',
 _FRAME_LOADERS = _CLIP_SAMPLERS + ('RawFrameDecode', 'CheckedRawFrameDecode',
                                    'DecordInit', 'DecordDecode', 'OpenCVInit',
                                    'OpenCVDecode', 'PyAVInit', 'PyAVDecode',
-                                   'LoadTubeletTargets', 'LoadForecastTargets')
+                                   'LoadTubeletTargets')
 
 
 def init_detector(config: Union[str, Config],

@@ -6,7 +6,7 @@ import os.path as osp
 import warnings
 from collections import defaultdict
 from contextlib import ExitStack, contextmanager
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 from mmaction.datasets import AVADataset
@@ -17,9 +17,7 @@ from stmixer_mm.datasets.actor_masks import load_mask_file
 from stmixer_mm.datasets.fileio_utils import (frame_file_names,
                                               frame_folder_gap, is_dir,
                                               is_file)
-from stmixer_mm.datasets.transforms.forecast import person_futures
 from stmixer_mm.datasets.transforms.formatting import PackTrackInputs
-from stmixer_mm.datasets.transforms.loading import causal_clips
 from stmixer_mm.registry import DATASETS
 from stmixer_mm.utils.checks import check_choice, is_int
 from stmixer_mm.utils.type_names import type_name
@@ -103,8 +101,8 @@ def list_dir_or_file(dir_path: str,
 class AVAActorDataset(AVADataset):
     """mmaction2's ``AVADataset`` with what an actor detector trains on
     beyond it: keyframes that hold nobody (``empty_keyframe_file``), each
-    actor's track id (its ``person_id``), mask (``mask_file``) and future
-    boxes (``forecast_horizons``); its inputs checked before they are read.
+    actor's track id (its ``person_id``) and mask (``mask_file``); its inputs
+    checked before they are read.
 
     Takes ``AVADataset``'s arguments (leave ``proposal_file`` unset); errors
     name the file, line and expectation. Unlike mmaction2's ``shot_info =
@@ -121,8 +119,6 @@ class AVAActorDataset(AVADataset):
             (with a warning). Defaults to ``'error'``.
         backend_args (dict, optional): mmengine fileio backend of the files.
         mask_file (str, optional): actor masks, an RLE per box (none: error).
-        forecast_horizons (Sequence[int]): frames ahead (multiples of fps).
-            Defaults to () (no forecast targets).
         frame_check (str): with ``use_frames``: ``'scan'`` lists each frame
             folder once (every csv keyframe a file, no frame file missing
             before a folder's last one: the first missing one is named,
@@ -151,14 +147,13 @@ class AVAActorDataset(AVADataset):
                  degenerate_boxes: str = 'error',
                  backend_args: Optional[dict] = None,
                  mask_file: Optional[str] = None,
-                 forecast_horizons: Sequence[int] = (),
                  frame_check: str = 'scan',
                  empty_keyframe_file: Optional[str] = None,
                  **kwargs) -> None:
         bound = inspect.signature(AVADataset.__init__).bind(
             self, *args, **kwargs).arguments
         # its own arguments, mmaction2's AVADataset ones (bound), the
-        # mmaction2 steps of its pipeline and a forecast's causal clips
+        # mmaction2 steps of its pipeline
         check_choice(
             'AVAActorDataset',
             UNLISTED_LABELS,
@@ -170,11 +165,6 @@ class AVAActorDataset(AVADataset):
         check_choice(
             'AVAActorDataset', ('scan', 'skip'), frame_check=frame_check)
         problems = []
-        if not (isinstance(forecast_horizons, (list, tuple))
-                and all(is_int(h) and h >= 1 for h in forecast_horizons)
-                and list(forecast_horizons) == sorted(set(forecast_horizons))):
-            problems.append('forecast_horizons must be ascending frame counts '
-                            f'>= 1, got {forecast_horizons!r}')
         if not isinstance(empty_keyframe_file, (str, type(None))):
             problems.append('empty_keyframe_file must be a path or None, got '
                             f'{empty_keyframe_file!r}')
@@ -186,14 +176,11 @@ class AVAActorDataset(AVADataset):
             problem = isinstance(step, dict) and mmaction2_problem(step)
             if problem:
                 problems.append(f'pipeline[{i}] {problem}')
-        problem = causal_clips(
-            dict(pipeline=pipeline, forecast_horizons=forecast_horizons))
-        if problems or problem:
-            raise ValueError(f'AVAActorDataset: {(problems or [problem])[0]}')
+        if problems:
+            raise ValueError(f'AVAActorDataset: {problems[0]}')
         self.frame_check = frame_check
         self.empty_keyframe_file = empty_keyframe_file
         self.mask_file = mask_file
-        self.forecast_horizons = tuple(int(h) for h in forecast_horizons)
         self.unlisted_labels = unlisted_labels
         self.degenerate_boxes = degenerate_boxes
         self.backend_args = None if backend_args is None else \
@@ -294,8 +281,6 @@ class AVAActorDataset(AVADataset):
                     'track query is matched to the one box with its id')
         if self.mask_file is not None:
             self._attach_masks(data_list)
-        if self.forecast_horizons:
-            data_list = self._attach_futures(data_list)
         return data_list
 
     def _untrackable_rows(self) -> List[str]:
@@ -485,57 +470,6 @@ class AVAActorDataset(AVADataset):
                 info['filename'] = info.pop('frame_dir')
             samples.append(info)
         return samples
-
-    def _attach_futures(self, data_list: List[dict]) -> List[dict]:
-        """``future_targets`` and ``forecast_horizons`` of every sample; in
-        training only the samples whose future is annotated."""
-        fps = int(self._FPS)
-        bad = [h for h in self.forecast_horizons if h % fps]
-        if bad:
-            raise ValueError(
-                f'forecast_horizons {self.forecast_horizons}: {bad} are not '
-                f'whole seconds at fps={fps}; AVA annotates one keyframe a '
-                'second, so a horizon must be a multiple of fps')
-        seconds = [h // fps for h in self.forecast_horizons]
-        anns = {
-            (d['video_id'], int(d['timestamp'])): d['ann']
-            for d in data_list
-        }
-        last = {}
-        for video, ts in anns:
-            last[video] = max(last.get(video, ts), ts)
-        kept = []
-        for info in data_list:
-            video, ts, ann = info['video_id'], int(info['timestamp']), \
-                info['ann']
-            unknown = ts + max(seconds) > last[video]
-            if unknown and not self.test_mode:
-                continue  # no future to train on
-            # None: unknown future (LoadForecastTargets refuses it)
-            info['future_targets'] = None
-            if not unknown:
-                ahead = []
-                for s in seconds:
-                    future = anns.get((video, ts + s))  # None: nobody there
-                    ahead.append({} if future is None else {
-                        int(e): (box, np.asarray(labels)[1:])
-                        for e, box, labels in
-                        zip(future['entity_ids'], future['gt_bboxes'],
-                            future['gt_labels'])
-                    })
-                info['future_targets'] = person_futures(
-                    ann['gt_bboxes'], [int(e) for e in ann['entity_ids']],
-                    ahead,
-                    np.asarray(ann['gt_labels']).shape[1] - 1)
-            info['forecast_horizons'] = self.forecast_horizons
-            kept.append(info)
-        if not kept:
-            raise ValueError(
-                f'{self.ann_file}: no keyframe has an annotated keyframe '
-                f'{max(seconds)} s later in its video (forecast_horizons '
-                f'{self.forecast_horizons} at fps={fps}): nothing to train '
-                'a forecast on')
-        return kept
 
     def _attach_masks(self, data_list: List[dict]) -> None:
         """``gt_masks_rle`` (one RLE per box) and ``mask_file`` of samples."""

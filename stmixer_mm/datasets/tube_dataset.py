@@ -16,7 +16,6 @@ from stmixer_mm.datasets.fileio_utils import (frame_file_names,
 from stmixer_mm.registry import DATASETS
 from stmixer_mm.utils.checks import is_int
 from stmixer_mm.utils.type_names import type_name
-from .transforms.loading import causal_clips
 
 #: pipeline steps that read frame folders, and those that read videos
 FRAME_READERS = ('RawFrameDecode', 'CheckedRawFrameDecode')
@@ -79,13 +78,7 @@ def _tube_arguments(args: dict) -> Optional[str]:
                                                (list, tuple)) and classes and
                                     all(isinstance(c, str) for c in classes)):
         return f'classes must be a list of class names, got {classes!r}'
-    horizons = args['forecast_horizons']
-    if not (isinstance(horizons, (list, tuple)) and all(
-            is_int(h) and h >= 1
-            for h in horizons) and list(horizons) == sorted(set(horizons))):
-        return ('forecast_horizons must be ascending frame counts >= 1, got '
-                f'{horizons!r}')
-    return _tube_classes(args) or _tube_reader(args) or causal_clips(args)
+    return _tube_classes(args) or _tube_reader(args)
 
 
 @DATASETS.register_module()
@@ -121,7 +114,6 @@ class TubeDataset(BaseActionDataset):
         mask_file_tmpl (str): A video's mask file under ``mask_root``.
         with_tubelets (bool): Samples also get ``video_tubes``.
         test_clip_stride (int): Test one clip every n frames (tubelet models).
-        forecast_horizons (Sequence[int]): Frames ahead to forecast.
         videos_in_both_splits (str): ``'error'`` (a leak) or ``'allow'``.
         **kwargs: Other arguments of mmaction2's ``BaseActionDataset``
             (e.g. ``lazy_init``).
@@ -147,7 +139,6 @@ class TubeDataset(BaseActionDataset):
                  mask_file_tmpl: str = '{video}/puppet_mask.mat',
                  with_tubelets: bool = False,
                  test_clip_stride: int = 1,
-                 forecast_horizons: Sequence[int] = (),
                  videos_in_both_splits: str = 'error',
                  **kwargs) -> None:
         problem = _tube_arguments(locals())
@@ -162,8 +153,6 @@ class TubeDataset(BaseActionDataset):
                 '(test_clip_stride=1)')
         self.videos_in_both_splits = videos_in_both_splits
         self.with_tubelets = with_tubelets
-        self.forecast_horizons = tuple(int(h) for h in forecast_horizons)
-        self._tube_persons: Dict[str, Dict[int, object]] = {}
         self.test_clip_stride = test_clip_stride
         self._video_tubes: Dict[str, Dict[int, list]] = {}
         self.mask_root = mask_root
@@ -229,14 +218,10 @@ class TubeDataset(BaseActionDataset):
         root = self.data_prefix.get('img' if self.use_frames else 'video', '')
         if self.check_files:
             self._check_files(gt, videos, root)
-        if self.with_tubelets or self.forecast_horizons:
-            self._video_tubes = tubes
-        if self.forecast_horizons:
-            self._tube_persons = {v: self._persons(gt, v) for v in videos}
+        self._video_tubes = tubes
         path_key = 'frame_dir' if self.use_frames else 'filename'
         ext = '' if self.use_frames else self.video_ext
         data_list = []
-        beyond = 0  # annotated training keyframes whose future is unknown
         for video in videos:
             nframes = int(gt['nframes'][video])
             h, w = (int(x) for x in gt['resolution'][video])
@@ -244,11 +229,7 @@ class TubeDataset(BaseActionDataset):
             if self.test_mode:
                 keyframes = clip_keyframes(nframes, self.test_clip_stride)
             else:
-                keyframes = sorted(per_frame)
-                if self.forecast_horizons:  # their future is known
-                    last = nframes - max(self.forecast_horizons)
-                    beyond += sum(f > last for f in keyframes)
-                    keyframes = [f for f in keyframes if f <= last]
+                keyframes = self._train_keyframes(nframes, sorted(per_frame))
                 keyframes = keyframes[::self.keyframe_stride]
             for frame in keyframes:
                 boxes, label_rows, ids = self._frame_targets(
@@ -268,20 +249,29 @@ class TubeDataset(BaseActionDataset):
                 info[path_key] = osp.join(root, video + ext)
                 data_list.append(info)
         if not data_list:
-            why = ''
-            if beyond:
-                longest = max(int(gt['nframes'][v]) for v in videos)
-                why = (
-                    f': forecast_horizons {self.forecast_horizons} leave '
-                    f'none of its {beyond} annotated keyframes a known '
-                    f'future (a keyframe needs {max(self.forecast_horizons)}'
-                    f' frames after it; the longest training video has '
-                    f'{longest} frames): shorten the horizons or use '
-                    'longer videos')
             raise ValueError(
                 f'{self.ann_file}: split {self.split} gives no '
-                f'{"test" if self.test_mode else "training"} keyframes{why}')
+                f'{"test" if self.test_mode else "training"} keyframes'
+                f'{self._no_keyframes_why(gt, videos)}')
         return data_list
+
+    def _train_keyframes(self, nframes: int, keyframes: list) -> list:
+        """The annotated frames of a training video that are samples (before
+        ``keyframe_stride``): all of them; a subclass keeps fewer.
+
+        Args:
+            nframes (int): The video's frames.
+            keyframes (list[int]): Its annotated frames, ascending.
+
+        Returns:
+            list[int]: The frames kept, ascending.
+        """
+        return keyframes
+
+    def _no_keyframes_why(self, gt: dict, videos: Sequence[str]) -> str:
+        """What to add to the refusal of a split without keyframes (``': '``
+        and the reason, or ''); a subclass that keeps fewer says why."""
+        return ''
 
     def _split_videos(self, gt: dict) -> List[str]:
         key = 'test_videos' if self.test_mode else 'train_videos'
@@ -307,29 +297,6 @@ class TubeDataset(BaseActionDataset):
                         f'[{self.split}] has no entry in "{field}"')
         return videos
 
-    def _persons(self, gt: dict, video: str) -> Dict[int, object]:
-        """``{tube id: person}``: the ``tube_actors`` actor, else the id."""
-        keys = video_tube_keys(gt['gttubes'][video])
-        actors = gt.get('tube_actors', {})
-        if video not in actors:
-            return {i: i for i in range(len(keys))}
-        per_label = actors[video]
-        where = f'{self.ann_file}: "tube_actors" of video {video!r}'
-        if not isinstance(per_label, dict):
-            raise ValueError(f'{where} must be a dict {{label: [actor of '
-                             f'each tube]}}, got {type(per_label).__name__}')
-        out = {}
-        for i, (label, t) in enumerate(keys):
-            owners = per_label.get(label)
-            if not isinstance(owners, (list, tuple, np.ndarray)) or \
-                    len(owners) != len(gt['gttubes'][video][label]):
-                raise ValueError(
-                    f'{where}, label {label}: expected a list of one actor '
-                    f'per tube ({len(gt["gttubes"][video][label])} tubes), '
-                    f'got {owners!r}')
-            out[i] = ('actor', int(owners[t]))
-        return out
-
     def _frame_targets(self, items: list, w: int, h: int):
         """A frame's normalised boxes, multi-hot labels and tube ids."""
         rows: Dict[tuple, np.ndarray] = {}
@@ -350,11 +317,8 @@ class TubeDataset(BaseActionDataset):
 
     def get_data_info(self, idx: int) -> dict:
         info = super().get_data_info(idx)
-        if self.with_tubelets or self.forecast_horizons:
+        if self.with_tubelets:
             info['video_tubes'] = self._video_tubes.get(info['video_id'], {})
-        if self.forecast_horizons:
-            info['tube_persons'] = self._tube_persons[info['video_id']]
-            info['forecast_horizons'] = self.forecast_horizons
         return info
 
     def mask_file_of(self, video: str) -> str:

@@ -7,6 +7,7 @@ import numpy as np
 from stmixer_mm.datasets.mask_rle import decode_mask
 from stmixer_mm.evaluation.functional.tubelet_boxes import interpolate_boxes
 from .label_layout import label_font_scale, place_label_blocks
+from .person_fields import PERSON_FIELDS
 
 __all__ = ['draw_tracks', 'track_color', 'fill_mask', 'scale_up']
 
@@ -107,9 +108,8 @@ def draw_tracks(image: np.ndarray,
         persons (Sequence[dict]): Each with ``bbox`` (xyxy pixels of
             ``image``) and optional ``track_id``, ``actions`` ``{name:
             score}``, ``mask`` (bool ``[H, W]`` or COCO RLE, filled
-            translucent), ``tubelet`` (``frames``, ``boxes``) and
-            ``forecast`` (``[dict(horizon, bbox, visible, actions)]``,
-            drawn dashed).
+            translucent), ``tubelet`` (``frames``, ``boxes``) and the
+            fields of ``PERSON_FIELDS`` (each drawn by its field).
         min_short_side (int): Scale the frame up to this short side (0:
             never). Defaults to 360.
         header (str, optional): Text drawn top-left (labels avoid it).
@@ -145,77 +145,10 @@ def draw_tracks(image: np.ndarray,
     for color, lines, ls, pos in zip(colors, labels, sizes, positions):
         _draw_label(out, lines, ls, pos, color, scale, thick)
     for p, color in zip(persons, colors):
-        for line, f in enumerate(p.get('forecast', ())):
-            draw_forecast(out, f, s, color, scale, thick, line)
+        for name, field in PERSON_FIELDS.items():
+            if p.get(name) is not None:
+                field.draw(out, p[name], s, color, scale, thick)
     return out
-
-
-#: a forecast box is drawn where its in-view probability reaches this
-FORECAST_VISIBLE_THR = 0.5
-
-
-def dashed_rectangle(image: np.ndarray,
-                     box,
-                     color,
-                     thick: int,
-                     dash: int = 6) -> None:
-    """Draw the outline of a box dashed, in place.
-
-    Args:
-        image (np.ndarray): The image drawn on.
-        box (Sequence[float]): ``x1, y1, x2, y2`` in pixels of ``image``.
-        color (tuple): The line colour.
-        thick (int): The line thickness, pixels.
-        dash (int): Length of a dash and of a gap, pixels. Defaults to 6.
-    """
-    x1, y1, x2, y2 = (int(v) for v in box)
-    sides = [((x1, x2), y, True) for y in (y1, y2)] + \
-        [((y1, y2), x, False) for x in (x1, x2)]
-    for (a, b), fixed, horizontal in sides:
-        for start in range(a, b + 1, 2 * dash):
-            end = min(start + dash, b)
-            p, q = ((start, fixed), (end, fixed)) if horizontal else \
-                ((fixed, start), (fixed, end))
-            cv2.line(image, p, q, color, thick)
-
-
-def draw_forecast(image: np.ndarray,
-                  forecast: dict,
-                  scale_up: float,
-                  color,
-                  font_scale: float,
-                  thick: int,
-                  line: int = 0) -> None:
-    """Draw a forecast in view (``visible`` >= 0.5), in place: its box
-    dashed, ``+<horizon>`` and its best action inside the bottom edge.
-
-    Args:
-        image (np.ndarray): The (scaled) frame drawn on.
-        forecast (dict): ``horizon``, ``bbox`` (xyxy pixels of the
-            unscaled frame), optional ``visible`` and ``actions``
-            ``{name: score}`` (best first).
-        scale_up (float): The frame's scale factor (:func:`scale_up`).
-        color (tuple): The person's colour.
-        font_scale (float): OpenCV font scale of the labels (the text
-            uses 0.8 of it).
-        thick (int): Line and text thickness, pixels.
-        line (int): Text lines up from the bottom edge (a person's
-            forecasts one above the other). Defaults to 0.
-    """
-    if float(forecast.get('visible', 1.0)) < FORECAST_VISIBLE_THR:
-        return
-    box = np.asarray(forecast['bbox'], np.float64) * scale_up
-    dashed_rectangle(image, box.round(), color, thick)
-    actions = forecast.get('actions') or {}
-    text = f'+{forecast["horizon"]}' + (f' {next(iter(actions))}'
-                                        if actions else '')
-    x = int(np.clip(box[0], 0, image.shape[1] - 1))
-    (_, th), base = cv2.getTextSize(text, FONT, font_scale * 0.8, thick)
-    y = int(
-        np.clip(box[3] - 3 - line * (th + base + 2), th + 1,
-                image.shape[0] - 1))
-    cv2.putText(image, text, (x + 2, y), FONT, font_scale * 0.8, color, thick,
-                cv2.LINE_AA)
 
 
 def fill_mask(image: np.ndarray,

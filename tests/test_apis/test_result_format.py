@@ -189,10 +189,10 @@ def _random_boxes(n, k):
     return corners.flatten(2).reshape(n, k * 4)
 
 
-def test_masks_tubelets_and_forecasts_are_read(tmp_path):
-    """The optional fields of a person (a mask, tubelet or forecast
-    model's) are written as the reader reads them."""
-    sample = ActionDataSample(metainfo=dict(forecast_horizons=[4, 8]))
+def test_masks_and_tubelets_are_read(tmp_path):
+    """The optional fields of a person (a mask or tubelet model's) are
+    written as the reader reads them."""
+    sample = ActionDataSample()
     masks = torch.zeros(2, 8, 8, dtype=torch.bool)
     masks[:, 2:5, 3:6] = True
     sample.pred_instances = InstanceData(
@@ -200,10 +200,7 @@ def test_masks_tubelets_and_forecasts_are_read(tmp_path):
         scores=torch.tensor([[0.0, 0.9], [0.0, 0.2]]),
         person_scores=torch.tensor([0.9, 0.7]),
         masks=masks,
-        tubelet_bboxes=_random_boxes(2, 3),
-        future_bboxes=_random_boxes(2, 2),
-        future_scores=torch.rand(2, 2 * 1),
-        future_visible=torch.rand(2, 2))
+        tubelet_bboxes=_random_boxes(2, 3))
     res = KeyframeResult.from_sample(
         sample, 8, 1.0, (16, 16), tubelet_offsets=np.array([-2, 0, 2]))
     fmt = ResultFormatter({1: 'walk'}, score_thr=0.0)
@@ -213,7 +210,7 @@ def test_masks_tubelets_and_forecasts_are_read(tmp_path):
 
     doc = fmt.prediction([fmt.keep(res)], Source(), stride=8)
     person = doc['keyframes'][0]['persons'][0]
-    assert {'mask', 'tubelet', 'forecast'} <= set(person)
+    assert {'mask', 'tubelet'} <= set(person)
     out = ResultWriter(dict(json=str(tmp_path / 'v.json')), overwrite=False)
     out.write_json('json', doc)
     assert read_result(str(tmp_path / 'v.json')) == doc
@@ -297,14 +294,6 @@ def test_an_inverted_box_is_refused(tmp_path, ext):
     doc = _document()
     person = doc['keyframes'][0]['persons'][0]
     person['tubelet'] = dict(frames=[1, 2], boxes=[[1, 2, 3, 4], [1, 2, 3, 4]])
-    person['forecast'] = [
-        dict(
-            horizon=4,
-            frame=6,
-            bbox=[1, 2, 3, 4],
-            visible=0.5,
-            actions={'walk': 0.1})
-    ]
     assert read_result(_write(path, doc)) == doc
     # a box of zero width or height is not inverted
     person['bbox'] = [5.0, 2.0, 5.0, 2.0]
@@ -316,8 +305,6 @@ def test_an_inverted_box_is_refused(tmp_path, ext):
          '[1.0, 40.0, 30.0, 2.0]'),
         (lambda p: p['tubelet']['boxes'][1].reverse(), 'tubelet',
          'boxes[1] [4, 3, 2, 1]'),
-        (lambda p: p['forecast'][0].update(bbox=[3, 2, 1, 4]),
-         'forecast[0].bbox', '[3, 2, 1, 4]'),
     ]:
         bad = json.loads(json.dumps(doc))
         change(bad['keyframes'][0]['persons'][0])

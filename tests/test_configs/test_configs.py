@@ -72,8 +72,6 @@ PARAM_COUNTS = {
 }
 
 # variant -> (parent, dotted keys that may differ); lists are indexed
-FORECAST_AVA = ('stmixer-forecast_vit-base-p16_videomae-k400-pre_8xb1-'
-                '16x4x1-12e-adamw_ava22-rgb.py')
 VARIANTS = {
     f'stmixer-1stage_{VIT_SUFFIX}': (VIT, {'model.roi_head.num_stages'}),
     f'stmixer-3stages_{VIT_SUFFIX}': (VIT, {'model.roi_head.num_stages'}),
@@ -108,20 +106,6 @@ VARIANTS = {
     VIT2: (VIT, {
         'pretrained', 'model.init_cfg.checkpoint',
         'model.roi_head.stage_head.loss_action.loss_weight'
-    }),
-    # forecasting: the forecast head, causal clips and the futures
-    FORECAST_AVA: (VIT, {
-        'horizons', 'meta_keys', 'train_pipeline', 'val_pipeline',
-        'test_pipeline', 'model.roi_head.type',
-        'model.roi_head.forecast_head.type',
-        'model.roi_head.forecast_head.horizons.0',
-        'model.roi_head.forecast_head.roi_grid',
-        'train_dataloader.dataset.pipeline',
-        'train_dataloader.dataset.forecast_horizons.0',
-        'val_dataloader.dataset.pipeline',
-        'val_dataloader.dataset.forecast_horizons.0',
-        'test_dataloader.dataset.pipeline',
-        'test_dataloader.dataset.forecast_horizons.0'
     }),
     SF101: (SF50, {
         'pretrained',
@@ -660,9 +644,7 @@ def test_variant_values():
 # a code path of their own (and the official models) are marked slow, so
 # that `-m "not slow"` keeps only the core ones.
 MODEL_VARIANTS = sorted(n for n, (_, allowed) in VARIANTS.items()
-                        if n not in (LAYER_DECAY, VIT2, FORECAST_AVA))
-# (the forecast variant trains on the tiny AVA set with its futures:
-# tests/test_datasets/test_transforms/test_forecast_targets.py)
+                        if n not in (LAYER_DECAY, VIT2))
 CORE_VARIANTS = [
     f'stmixer-no-temporal_{VIT_SUFFIX}', f'stmixer-no-spatial_{VIT_SUFFIX}',
     f'stmixer-focal_{VIT_SUFFIX}', f'stmixer-fpn_{VIT_SUFFIX}'

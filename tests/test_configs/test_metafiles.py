@@ -21,8 +21,6 @@ MAX_KEY = 40
 #: the annotation file of the training data -> (how the metafile's
 #: ``Training Data`` starts, the ``Dataset`` of its results), first match
 DATA = (
-    ('synthetic_tubes_forecast/', ('synthetic tubes with forecastable motion',
-                                   'Synthetic forecast')),
     ('synthetic_tubes/', ('synthetic tubes', 'Synthetic tubes')),
     ('synthetic_ava_masks/', ('synthetic AVA-format with masks',
                               'Synthetic AVA masks')),
@@ -129,7 +127,7 @@ def test_mim_table_shows_the_values():
     wide = sorted(k for k in keys if len(k) > MAX_KEY)
     assert not wide, f'mim search field names wider than {MAX_KEY}: {wide}'
     # the results are fields: numbers under "<dataset>/<metric>"
-    assert 'synthetic forecast/frame-map@0.5_+0.5s' in keys
+    assert 'synthetic tubes/frame-map@0.5' in keys
 
 
 def test_mim_search_shows_every_value_at_the_documented_width():

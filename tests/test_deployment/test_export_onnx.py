@@ -449,26 +449,3 @@ def test_a_tubelet_model_is_refused(tmp_path):
     with pytest.raises(ValueError, match='tubelet queries'):
         export_onnx(model, out, (8, 64, 64))
     assert not osp.exists(out)
-
-
-def test_a_forecast_model_is_refused_unless_keyframe_only(tmp_path):
-    """The graph has no output for the forecast head: refused, or with
-    keyframe_only the detections alone (those of the model: the head does
-    not change them), with a warning."""
-
-    cfg = osp.join(
-        REPO, 'configs', 'quickstart',
-        'stmixer-forecast_r3d-tiny_1xb8-8x2x1-6e_synthetic-tubes-forecast-'
-        'rgb.py')
-    cfg = Config.fromfile(cfg)
-    set_sampling_impl(cfg, 'reference')  # the traceable sampling
-    model = init_detector(cfg)
-    out = str(tmp_path / 'forecast.onnx')
-    with pytest.raises(ValueError, match='forecast head .*--keyframe-only'):
-        export_onnx(model, out, (8, 64, 64))
-    assert not osp.exists(out)
-    with pytest.warns(UserWarning, match='no forecasts'):
-        meta = export_onnx(model, out, (8, 64, 64), keyframe_only=True)
-    assert 'future' not in ' '.join(meta['output_names'])
-    report = compare_with_torch(model, out, meta, threads=1)
-    assert report['ok'], report['errors']

@@ -9,4 +9,5 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+import projects.forecasting.forecasting  # noqa: E402,F401
 import projects.track_queries.track_queries  # noqa: E402,F401

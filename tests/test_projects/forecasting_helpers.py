@@ -1,9 +1,13 @@
 """Samples of the forecasting project's tests: persons of a 64 x 64 clip
 with their futures at ``HORIZONS``."""
+from pathlib import Path
+
 import torch
 from mmaction.structures import ActionDataSample
 from mmengine.structures import InstanceData
 
+#: the pin of the forecast decoder (data/generate_forecasting_pin.py)
+PIN = Path(__file__).resolve().parent / 'data' / 'forecasting_pin.pt'
 HORIZONS = (4, 8)
 BOXES = [[8., 6., 40., 60.], [30., 10., 60., 50.]]
 
@@ -33,3 +37,37 @@ def sample(boxes, future=True, size=64, num_actions=80):
         gt.future_visible[:, -1] = False
     s.gt_instances = gt
     return s
+
+
+#: (decoder type, forecast head settings) of the pinned decoders
+VARIANTS = dict(plain=dict(), roi_grid=dict(roi_grid=3))
+
+
+def run(variant: str, decoder_type: str) -> dict:
+    """The pinned run of ``variant``: seeded build and init, the losses on
+    two samples with futures and the predictions of the kept detections."""
+    # (the suite's decoder helpers; the project's parts registered)
+    import projects.forecasting.forecasting  # noqa: F401
+    from stmixer_mm.registry import MODELS
+    from tests.test_models.test_roi_heads.test_stmixer_decoder import (
+        decoder_cfg, inputs)
+    cfg = decoder_cfg(type=decoder_type)
+    cfg['forecast_head'] = dict(
+        type='STMixerForecastHead', horizons=HORIZONS, **VARIANTS[variant])
+    torch.manual_seed(0)
+    decoder = MODELS.build(cfg)
+    torch.manual_seed(1)
+    decoder.init_weights()
+    torch.manual_seed(2)
+    x, queries = inputs(B=2)
+    samples = [sample(BOXES), sample(BOXES[:1])]
+    losses = decoder.loss(x, queries, samples)
+    decoder.eval()
+    with torch.no_grad():
+        preds = decoder.predict(x, queries, [sample([], False)] * 2)
+    out = dict(losses={k: v.detach() for k, v in losses.items()})
+    for i, p in enumerate(preds):
+        for key in ('bboxes', 'scores', 'future_bboxes', 'future_scores',
+                    'future_visible'):
+            out[f'pred{i}.{key}'] = p[key].detach().clone()
+    return out

@@ -140,7 +140,7 @@ def test_vs_official_names_a_head_the_official_has_not(tools, name):
         '--vs-official',
         check=False)
     assert proc.returncode == 1, proc.stderr[-2000:]
-    assert 'the official STMixer has no tubelet, mask or forecast head' \
+    assert 'the official STMixer has no tubelets or task heads' \
         in proc.stderr
     assert 'Traceback' not in proc.stderr
 

@@ -7,10 +7,11 @@ import numpy as np
 
 from stmixer_mm.datasets.mask_rle import encode_mask
 from stmixer_mm.utils.checks import check_range
+from stmixer_mm.visualization.person_fields import PERSON_FIELDS
 
 __all__ = [
     'KeyframeResult', 'ResultFormatter', 'CSV_COLUMNS', 'FORMAT_VERSION',
-    'TUBES_FORMAT_VERSION'
+    'TUBES_FORMAT_VERSION', 'pixels'
 ]
 
 #: ``format_version`` of every result file: the offline demo's
@@ -25,8 +26,17 @@ CSV_COLUMNS = ('frame', 'time', 'x1', 'y1', 'x2', 'y2', 'person_score',
                'action', 'score')
 
 
-def _pixels(boxes, frame_hw: Tuple[int, int], shape) -> np.ndarray:
-    """Normalised xyxy ``boxes`` (a tensor) as pixels of ``frame_hw``."""
+def pixels(boxes, frame_hw: Tuple[int, int], shape) -> np.ndarray:
+    """Normalised xyxy ``boxes`` as pixels of ``frame_hw``.
+
+    Args:
+        boxes (Tensor): ``(..., 4)`` normalised xyxy.
+        frame_hw (tuple[int, int]): ``(h, w)`` of the frame.
+        shape (tuple): The shape of the result (its last dimension 4).
+
+    Returns:
+        np.ndarray: float32 pixel boxes of ``shape``.
+    """
     h, w = frame_hw
     return boxes.cpu().numpy().reshape(shape) * np.array([w, h, w, h],
                                                          np.float32)
@@ -43,9 +53,9 @@ class KeyframeResult:
         person_scores (np.ndarray): ``[n]``.
         data_sample (ActionDataSample, optional): the model's output; its
             ``pred_instances`` (normalised boxes) give the masks,
-            tubelets, forecasts and track ids. Defaults to None.
+            tubelets, track ids and a project's fields. Defaults to None.
         frame_hw (tuple[int, int], optional): ``(h, w)`` of the input
-            frame, the size masks, tubelets and forecasts are given at.
+            frame, the size masks and tubelets are given at.
             Defaults to None.
 
     Attributes:
@@ -74,9 +84,17 @@ class KeyframeResult:
         self._mask_rles = None  # computed once, by mask_rles
         self.tubelet_frames = None
 
-    def _pred(self, key: str, sized: bool = False):
+    def pred_field(self, key: str, sized: bool = False):
         """``pred_instances`` if it holds ``key`` (and ``sized``: the frame
-        size is known), else None."""
+        size is known), else None.
+
+        Args:
+            key (str): A field of ``pred_instances``.
+            sized (bool): Also require :attr:`frame_hw`. Defaults to False.
+
+        Returns:
+            InstanceData | None: The model's ``pred_instances``.
+        """
         if sized and self.frame_hw is None:
             return None
         pred = getattr(self.data_sample, 'pred_instances', None)
@@ -86,37 +104,14 @@ class KeyframeResult:
     def tubelet_bboxes(self) -> Optional[np.ndarray]:
         """``[n, T', 4]`` pixel boxes of a tubelet model (STMixer-T) on
         :attr:`tubelet_frames`, or None for a keyframe detector."""
-        pred = self._pred('tubelet_bboxes', sized=True)
-        return None if pred is None else _pixels(
+        pred = self.pred_field('tubelet_bboxes', sized=True)
+        return None if pred is None else pixels(
             pred.tubelet_bboxes, self.frame_hw, (len(self), -1, 4))
-
-    @property
-    def forecast(self) -> Optional[dict]:
-        """A forecast model's forecasts of each person, or None:
-        ``horizons`` (frames after the keyframe), ``bboxes`` ``[n, H, 4]``
-        pixels, ``scores`` ``[n, H, C]`` (times the person score, as
-        ``ForecastMetric`` ranks them) and ``visible`` ``[n, H]``."""
-        pred = self._pred('future_bboxes', sized=True)
-        if pred is None:
-            return None
-        horizons = tuple(
-            int(x) for x in self.data_sample.metainfo['forecast_horizons'])
-        n, k = len(self), len(horizons)
-        future = pred.future_scores.cpu().numpy().reshape(n, k, -1)
-        scores = np.zeros((n, k, self.scores.shape[1]), np.float32)
-        # the head has no background column: its columns are the last ones
-        scores[:, :, self.scores.shape[1] - future.shape[2]:] = \
-            future * self.person_scores.reshape(n, 1, 1)
-        return dict(
-            horizons=horizons,
-            bboxes=_pixels(pred.future_bboxes, self.frame_hw, (n, k, 4)),
-            scores=scores,
-            visible=pred.future_visible.cpu().numpy().reshape(n, k))
 
     @property
     def masks(self) -> Optional[np.ndarray]:
         """``[n, h, w]`` bool masks at ``frame_hw`` (nearest), or None."""
-        pred = self._pred('masks')
+        pred = self.pred_field('masks')
         if pred is None:
             return None
         masks = pred.masks.cpu().numpy().astype(bool)
@@ -160,7 +155,7 @@ class KeyframeResult:
     @property
     def track_ids(self) -> Optional[np.ndarray]:
         """``[n]`` ids of a model that tracks, None for a keyframe detector."""
-        pred = self._pred('track_ids')
+        pred = self.pred_field('track_ids')
         return None if pred is None else pred.track_ids.cpu().numpy().reshape(
             -1)
 
@@ -192,7 +187,7 @@ class KeyframeResult:
             ``tubelet_offsets``.
         """
         pred = sample.pred_instances
-        result = cls(frame, time, _pixels(pred.bboxes, frame_hw, (-1, 4)),
+        result = cls(frame, time, pixels(pred.bboxes, frame_hw, (-1, 4)),
                      pred.scores.cpu().numpy(),
                      pred.person_scores.cpu().numpy().reshape(-1), sample,
                      frame_hw)
@@ -285,8 +280,8 @@ class ResultFormatter:
             0.1), ``person_score`` (to 1e-4), ``actions`` ``{name:
             score}`` (:meth:`actions`) and, where the model gives them,
             ``mask`` (COCO RLE at the frame size), ``tubelet``
-            (``frames``, ``boxes`` lists) and ``forecast`` (see
-            :meth:`persons`).
+            (``frames``, ``boxes`` lists) and the fields of
+            ``PERSON_FIELDS`` (see :meth:`persons`).
         """
         persons = []
         for i, p in enumerate(self.persons(result)):
@@ -298,8 +293,9 @@ class ResultFormatter:
                 p['tubelet'] = dict(
                     frames=t['frames'].tolist(),
                     boxes=np.round(t['boxes'].astype(float), 1).tolist())
-            for f in p.get('forecast', ()):
-                f['bbox'] = [round(float(v), 1) for v in f['bbox']]
+            for name, field in PERSON_FIELDS.items():
+                if name in p:
+                    p[name] = field.to_json(p[name])
             persons.append(
                 p if track_ids is
                 None else dict(track_id=int(track_ids[i]), **p))
@@ -308,11 +304,21 @@ class ResultFormatter:
 
     def persons(self, result: KeyframeResult) -> List[dict]:
         """``[dict(bbox, person_score, actions[, track_id][, mask (RLE)][,
-        tubelet][, forecast])]`` as ``draw_tracks`` takes them; a
-        ``forecast`` is a list of ``dict(horizon, frame, bbox, visible,
-        actions)``, one per horizon."""
+        tubelet][, <field of PERSON_FIELDS>])]`` as ``draw_tracks`` takes
+        them.
+
+        Args:
+            result (KeyframeResult): The keyframe's detections.
+
+        Returns:
+            list[dict]: One per person.
+        """
         ids, rles = result.track_ids, result.mask_rles
-        tubelets, forecast = result.tubelet_bboxes, result.forecast
+        tubelets = result.tubelet_bboxes
+        extra = {
+            name: field.values(result, self)
+            for name, field in PERSON_FIELDS.items()
+        }
         out = []
         for i in range(len(result)):
             p = dict(
@@ -326,16 +332,8 @@ class ResultFormatter:
             if tubelets is not None:
                 p['tubelet'] = dict(
                     frames=result.tubelet_frames, boxes=tubelets[i])
-            if forecast is not None:
-                p['forecast'] = [
-                    dict(
-                        horizon=h,
-                        frame=result.frame + h,
-                        bbox=forecast['bboxes'][i, j],
-                        visible=round(float(forecast['visible'][i, j]), 4),
-                        actions=self.actions(forecast['scores'][i, j]))
-                    for j, h in enumerate(forecast['horizons'])
-                ]
+            p.update((name, values[i]) for name, values in extra.items()
+                     if values is not None)
             out.append(p)
         return out
 

@@ -10,6 +10,7 @@ import os.path as osp
 import sys
 from typing import Callable, Dict, List, Optional, Tuple, Union
 
+from stmixer_mm.visualization.person_fields import PERSON_FIELDS as EXTRA
 from .formatter import FORMAT_VERSION, TUBES_FORMAT_VERSION
 
 __all__ = ['read_result', 'check_result']
@@ -24,7 +25,18 @@ def _is_int(v) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
 
-def _number(lo=None, hi=None, integer: bool = False) -> Callable:
+def number_field(lo=None, hi=None, integer: bool = False) -> Callable:
+    """The check of a number field (a field check returns what is expected,
+    or None for a good value).
+
+    Args:
+        lo (float, optional): The least value. Defaults to None.
+        hi (float, optional): The greatest value. Defaults to None.
+        integer (bool): Ints only. Defaults to False.
+
+    Returns:
+        Callable: The field check.
+    """
     what = ('an int' if integer else
             'a number') + (f' in [{lo}, {hi}]' if hi is not None else
                            f' >= {lo}' if lo is not None else '')
@@ -50,7 +62,9 @@ def _of_type(kind: type, what: str) -> Callable:
     return lambda v: None if isinstance(v, kind) else what
 
 
-def _box(v):
+def box_field(v):
+    """The field check of a pixel box ``[x1, y1, x2, y2]``: what is expected,
+    or None."""
     ok = isinstance(v, list) and len(v) == 4 and all(map(_is_number, v))
     if not ok:
         return 'a list of 4 numbers [x1, y1, x2, y2] (pixels)'
@@ -66,9 +80,12 @@ def _frame_size(v):
     return None if ok else 'a list [w, h] of 2 ints > 0'
 
 
-def _actions(v):
+def actions_field(v):
+    """The field check of ``{action name: score}``: what is expected, or
+    None."""
     ok = isinstance(v, dict) and all(
-        isinstance(k, str) and _number(0, 1)(s) is None for k, s in v.items())
+        isinstance(k, str) and number_field(0, 1)(s) is None
+        for k, s in v.items())
     return None if ok else 'an object {action name: score in [0, 1]}'
 
 
@@ -88,7 +105,7 @@ def _tubelet(v):
     if not ok:
         return what
     for j, b in enumerate(v['boxes']):
-        problem = _box(b)
+        problem = box_field(b)
         if problem is not None:
             return f'{what}; boxes[{j}] {_shown(b)}: expected {problem}'
     return None
@@ -98,37 +115,31 @@ def _tubelet(v):
 #: (the JSON Lines' header line): {name: check}
 HEADER_FIELDS: Dict[str, Callable] = dict(
     input=_or_none(_of_type(str, 'a string')),
-    fps=_or_none(_number(lo=0)),
+    fps=_or_none(number_field(lo=0)),
     frame_size=_or_none(_frame_size),
-    num_frames=_or_none(_number(0, integer=True)),
-    stride=_or_none(_number(1, integer=True)),
-    person_threshold=_number(0, 1),
-    score_threshold=_number(0, 1),
-    topk=_number(1, integer=True),
+    num_frames=_or_none(number_field(0, integer=True)),
+    stride=_or_none(number_field(1, integer=True)),
+    person_threshold=number_field(0, 1),
+    score_threshold=number_field(0, 1),
+    topk=number_field(1, integer=True),
     tracker=_or_none(_of_type(dict, 'an object')))
 KEYFRAME_FIELDS: Dict[str, Callable] = dict(
-    frame=_number(0, integer=True),
-    time=_number(lo=0),
+    frame=number_field(0, integer=True),
+    time=number_field(lo=0),
     persons=_of_type(list, 'a list'))
 #: a person's fields, required ones first; (required, optional)
 PERSON_FIELDS: Tuple[Dict[str, Callable],
-                     Dict[str,
-                          Callable]] = (dict(
-                              bbox=_box,
-                              person_score=_number(0, 1),
-                              actions=_actions),
-                                        dict(
-                                            track_id=_number(0, integer=True),
-                                            tube_id=_number(0, integer=True),
-                                            mask=_mask,
-                                            tubelet=_tubelet,
-                                            forecast=_of_type(list, 'a list')))
-FORECAST_FIELDS: Dict[str, Callable] = dict(
-    horizon=_number(1, integer=True),
-    frame=_number(0, integer=True),
-    bbox=_box,
-    visible=_number(0, 1),
-    actions=_actions)
+                     Dict[str, Callable]] = (dict(
+                         bbox=box_field,
+                         person_score=number_field(0, 1),
+                         actions=actions_field),
+                                             dict(
+                                                 track_id=number_field(
+                                                     0, integer=True),
+                                                 tube_id=number_field(
+                                                     0, integer=True),
+                                                 mask=_mask,
+                                                 tubelet=_tubelet))
 
 
 def _shown(value, limit: int = 80) -> str:
@@ -150,10 +161,21 @@ def _any(v) -> None:
     return None
 
 
-def _check_fields(obj, required: Dict[str, Callable],
-                  optional: Dict[str, Callable], file: str, path: str) -> None:
+def check_fields(obj, required: Dict[str, Callable],
+                 optional: Dict[str, Callable], file: str, path: str) -> None:
     """Raise naming the file and ``path.<field>``: ``obj`` not an object,
     a required field missing, an unknown field, a value its check refuses.
+
+    Args:
+        obj: The object read.
+        required (dict[str, Callable]): Field checks (:func:`number_field`
+            ...) of the fields it must have.
+        optional (dict[str, Callable]): Those of the fields it may have.
+        file (str): The file read, named by the error.
+        path (str): Where ``obj`` is in the file (``keyframes[0]``).
+
+    Raises:
+        ValueError: Naming the file, the field and what is expected.
     """
     if not isinstance(obj, dict):
         raise ValueError(f'{_name(file, path)}: expected an object, '
@@ -197,16 +219,20 @@ def _check_version(obj, where: str) -> None:
 def _check_keyframes(keyframes: list, places: List[Tuple[str, str]]) -> None:
     """Each keyframe (a result's ``keyframes`` entry, a JSON Lines line,
     named by its ``(file, path)`` of ``places``) checked with its persons
-    and their forecasts, in ascending frame order."""
+    and the fields of projects (``PERSON_FIELDS``), in ascending frame
+    order."""
     last: Optional[int] = None
     for keyframe, (file, path) in zip(keyframes, places):
-        _check_fields(keyframe, KEYFRAME_FIELDS, {}, file, path)
+        check_fields(keyframe, KEYFRAME_FIELDS, {}, file, path)
         for i, person in enumerate(keyframe['persons']):
             where = f'{path}.persons[{i}]' if path else f'persons[{i}]'
-            _check_fields(person, *PERSON_FIELDS, file, where)
-            for j, f in enumerate(person.get('forecast', ())):
-                _check_fields(f, FORECAST_FIELDS, {}, file,
-                              f'{where}.forecast[{j}]')
+            required, optional = PERSON_FIELDS
+            check_fields(person, required,
+                         dict(optional, **dict.fromkeys(EXTRA, _any)), file,
+                         where)
+            for name, field in EXTRA.items():
+                if name in person:
+                    field.check(person[name], file, f'{where}.{name}')
         if last is not None and keyframe['frame'] <= last:
             raise ValueError(
                 f'{_name(file, path, "frame")}: {keyframe["frame"]} after '
@@ -229,9 +255,9 @@ def check_result(result: dict, file: str = 'result') -> dict:
         ValueError: Naming ``file`` and the field.
     """
     _check_version(result, file)
-    _check_fields(result,
-                  dict(HEADER_FIELDS, keyframes=_of_type(list, 'a list')),
-                  {'format_version': _any}, file, '')
+    check_fields(result,
+                 dict(HEADER_FIELDS, keyframes=_of_type(list, 'a list')),
+                 {'format_version': _any}, file, '')
     _check_keyframes(result['keyframes'],
                      [(file, f'keyframes[{i}]')
                       for i in range(len(result['keyframes']))])
@@ -357,8 +383,8 @@ def read_result(path: Union[str, os.PathLike]) -> dict:
             f'{FORMAT_VERSION!r}, then one keyframe a line')
     header = _json(lines[0], f'{path} line 1')
     _check_version(header, f'{path} line 1')
-    _check_fields(header, HEADER_FIELDS, {'format_version': _any},
-                  f'{path} line 1', '')
+    check_fields(header, HEADER_FIELDS, {'format_version': _any},
+                 f'{path} line 1', '')
     keyframes = [
         _json(line, f'{path} line {n}') for n, line in enumerate(lines[1:], 2)
     ]

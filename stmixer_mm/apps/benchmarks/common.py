@@ -376,12 +376,12 @@ def official_stack_cfg(cfg: Config) -> Config:
         Config: ``cfg``.
     """
     decoder = type_name(cfg.model.get('roi_head', {}).get('type'))
-    if decoder in ('STMixerTubeletDecoder', 'STMixerHeadsDecoder'):
+    if decoder != 'STMixerDecoder':
         raise SystemExit(
             f'{cfg.filename or "the config"}: model.roi_head is a '
-            f'{decoder}; the official STMixer has no tubelet, mask or '
-            'forecast head, so the comparison with the official stack is '
-            'for the keyframe detector (STMixerDecoder) only')
+            f'{decoder}; the official STMixer has no tubelets or task heads, '
+            'so the comparison with the official stack is for the keyframe '
+            'detector (STMixerDecoder) only')
     backbone = cfg.model.backbone
     kind = type_name(backbone.type)
     if kind == 'STMixerVisionTransformer':

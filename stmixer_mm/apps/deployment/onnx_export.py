@@ -56,13 +56,14 @@ def check_exportable(detector: nn.Module, keyframe_only: bool = False) -> None:
 
     Args:
         detector (nn.Module): The detector to export.
-        keyframe_only (bool): Warn, instead of raising, for a forecast head
-            or a detector whose ``predict`` is not STMixer's (the keyframe
-            detector is exported). Defaults to False.
+        keyframe_only (bool): Warn, instead of raising, for task heads
+            other than a mask head or a detector whose ``predict`` is not
+            STMixer's (the keyframe detector is exported). Defaults to
+            False.
 
     Raises:
-        ValueError: Tubelet queries; without ``keyframe_only``, a forecast
-            head or another ``predict``.
+        ValueError: Tubelet queries; without ``keyframe_only``, such task
+            heads or another ``predict``.
     """
     num_frames = getattr(
         getattr(detector, 'roi_head', None), 'num_frames', None)
@@ -74,14 +75,18 @@ def check_exportable(detector: nn.Module, keyframe_only: bool = False) -> None:
             'supported (docs/en/tubelets.md)')
     # (what, exported with --keyframe-only, exporting, lost)
     refused = []
-    if getattr(getattr(detector, 'roi_head', None), 'with_forecast', False):
+    heads = [
+        name for name in getattr(
+            getattr(detector, 'roi_head', None), 'task_heads', ())
+        if name != 'mask_head'  # (the graph's mask_logits)
+    ]
+    if heads:
         refused.append(
-            ('the model has a forecast head (forecast_head, '
-             'docs/en/forecasting.md), whose future boxes, actions and '
-             'presence the ONNX graph has no output for',
-             'the detector without its forecasts (the detections are those '
-             'of the model: the head does not change them)',
-             'the detections only', 'no forecasts'))
+            (f'the model has task heads ({", ".join(heads)}) whose outputs '
+             'the ONNX graph has no output for',
+             'the detector without them (the detections are those of the '
+             'model: the heads do not change them)', 'the detections only',
+             f'no {", ".join(heads)} outputs'))
     name = keyframe_graph_differs(detector)
     if name is not None:
         refused.append(

@@ -1,5 +1,4 @@
 """Data transforms added by stmixer_mm (in mmaction2's ``TRANSFORMS``)."""
-from .forecast import LoadForecastTargets, PackForecastInputs
 from .formatting import PackTrackInputs
 from .loading import (CheckedRawFrameDecode, SampleCausalAVAFrames,
                       SampleTubeFrames, decode_frame, keyframe_position,
@@ -12,6 +11,6 @@ __all__ = [
     'RandomShortSideResize', 'CheckedRawFrameDecode', 'decode_frame',
     'SampleTubeFrames', 'tube_clip_frames', 'PackTrackInputs',
     'LoadActorMasks', 'PackActorInputs', 'LoadTubeletTargets',
-    'PackTubeletInputs', 'LoadForecastTargets', 'PackForecastInputs',
+    'PackTubeletInputs',
     'keyframe_position', 'SampleCausalAVAFrames'
 ]

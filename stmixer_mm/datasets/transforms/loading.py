@@ -193,37 +193,6 @@ def clip_keyframe(step: Any) -> Optional[str]:
     return 'centre' if kind == 'SampleAVAFrames' else None
 
 
-def causal_clips(cfg: dict) -> Optional[str]:
-    """A data set's rule: a forecast's clip ends at its keyframe, so with
-    ``forecast_horizons`` no sampler of the pipeline centres it.
-
-    Args:
-        cfg (dict): The data set's arguments.
-
-    Returns:
-        str | None: The problem, naming the pipeline step.
-    """
-    pipeline = cfg.get('pipeline')
-    if not cfg.get('forecast_horizons') or not isinstance(
-            pipeline, (list, tuple)):
-        return None
-    for i, step in enumerate(pipeline):
-        keyframe = clip_keyframe(step)
-        if keyframe in (None, 'last'):
-            continue
-        kind = type_name(step['type'])
-        where = (f'forecast_horizons={tuple(cfg["forecast_horizons"])} but '
-                 f'pipeline[{i}] {kind}')
-        if kind == 'SampleTubeFrames':
-            return (f'{where} has keyframe={keyframe!r}: its clip shows '
-                    'frames after the keyframe, the future the forecast is '
-                    "of; set keyframe='last'")
-        return (f'{where} centres the clip on the keyframe: it shows frames '
-                'after it, the future the forecast is of; use '
-                'SampleCausalAVAFrames')
-    return None
-
-
 @TRANSFORMS.register_module()
 class SampleTubeFrames(BaseTransform):
     """Sample a clip centred on (or ending at) a keyframe, clamped at the

@@ -1,10 +1,9 @@
 """Metrics (registered in mmaction2's ``METRICS``)."""
 from .actor_mask_metric import ActorMaskMetric
 from .compact_ava_metric import CompactAVAMetric
-from .forecast_metric import ForecastMetric
 from .tube_metric import TubeMetric, load_act_annotations
 
 __all__ = [
-    'TubeMetric', 'load_act_annotations', 'ActorMaskMetric', 'ForecastMetric',
+    'TubeMetric', 'load_act_annotations', 'ActorMaskMetric',
     'CompactAVAMetric'
 ]

@@ -33,13 +33,12 @@ def _settings(name: str, given: dict, defaults: dict) -> dict:
 
 
 def _head_reason(model, setting: str) -> Optional[str]:
-    """Why ``model.<setting>`` does not apply: the decoder has a mask or
-    forecast head (they read the pyramid and the queries, which the compiled
-    part keeps to itself), or None."""
-    for head in ('mask_head', 'forecast_head'):
-        if getattr(model.roi_head, head, None) is not None:
-            return (f'model.{setting}: the decoder has a {head}, which reads '
-                    'the pyramid')
+    """Why ``model.<setting>`` does not apply: the decoder has task heads
+    (``STMixerHeadsDecoder.task_heads``: they read the pyramid and the
+    queries, which the compiled part keeps to itself), or None."""
+    for head in getattr(model.roi_head, 'task_heads', ()):
+        return (f'model.{setting}: the decoder has a {head}, which reads '
+                'the pyramid')
     return None
 
 
@@ -75,8 +74,8 @@ class CompiledPredict:
             img_shapes (tuple): ``(H, W)`` of every clip without padding.
 
         Returns:
-            str | None: The reason (an earlier compilation failure, a mask
-            or forecast head, training mode, a CUDA-graph mode off CUDA, or
+            str | None: The reason (an earlier compilation failure, a task
+            head, training mode, a CUDA-graph mode off CUDA, or
             a clip size, dtype or device other than the compiled one), or
             None.
         """
@@ -265,7 +264,7 @@ class GraphedTraining:
     ``zero_grad(set_to_none=False)``, a gradient kept by a hook) live in
     buffers of their own (set to None in between: nothing is copied).
 
-    Where it cannot apply (not CUDA, no gradients, a mask or forecast head,
+    Where it cannot apply (not CUDA, no gradients, task heads,
     ``compile_stages``, an earlier failure) the step runs eagerly, with one
     warning per reason (on the CPU one log line: CPU training is unchanged).
     Under DDP the replayed backward's gradients are all-reduced eagerly by

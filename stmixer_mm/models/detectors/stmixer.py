@@ -48,7 +48,7 @@ class STMixer(TwoStageDetector):
         data_preprocessor (dict, optional): ``STMixerDataPreprocessor``.
         init_cfg (dict, optional): Initialisation config.
         compile_cfg (dict, optional): ``torch.compile`` predict's static part
-            (with a mask or forecast head predict runs eagerly).
+            (with task heads, ``STMixerHeadsDecoder``, predict runs eagerly).
         frozen_modules (Sequence[str]): Parts (``'roi_head.stages'``) kept
             without gradient, in eval mode.
         graph_train_cfg (dict, optional): Replay the training forward and
@@ -297,8 +297,8 @@ class STMixer(TwoStageDetector):
             (column 0 is 0; the input of mmaction2's ``AVAMetric``) and
             ``person_scores`` ``(n, )``; with ``'mmdet'``: pixel
             ``bboxes``, ``scores``, 0-based ``labels`` and
-            ``person_scores``. A mask head adds ``masks``, a forecast head
-            the ``future_*`` fields (see ``STMixerDecoder.predict_by_feat``).
+            ``person_scores``. Task heads add their fields (a mask head
+            ``masks``; see ``STMixerHeadsDecoder.predict_by_feat``).
         """
         x = last = None
         if self.compiled_predict is not None:

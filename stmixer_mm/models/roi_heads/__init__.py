@@ -1,6 +1,5 @@
 from .bbox_heads import (STMixerBBoxHead, STMixerStageHead,
                          STMixerTubeletStageHead)
-from .forecast_heads import STMixerForecastHead
 from .mask_heads import STMixerMaskHead
 from .stmixer_decoder import STMixerDecoder
 from .stmixer_heads_decoder import STMixerHeadsDecoder
@@ -9,5 +8,5 @@ from .stmixer_tubelet_decoder import STMixerTubeletDecoder
 __all__ = [
     'STMixerDecoder', 'STMixerHeadsDecoder', 'STMixerBBoxHead',
     'STMixerStageHead', 'STMixerMaskHead', 'STMixerTubeletDecoder',
-    'STMixerTubeletStageHead', 'STMixerForecastHead'
+    'STMixerTubeletStageHead'
 ]

@@ -15,7 +15,7 @@ from .stmixer_decoder import STMixerDecoder
 @MODELS.register_module()
 class STMixerTubeletDecoder(STMixerDecoder):
     """:class:`STMixerDecoder` of :class:`STMixerTubeletStageHead` stages and
-    ``TubeletHungarianAssigner`` assigners (no mask or forecast head); trains
+    ``TubeletHungarianAssigner`` assigners (no task head); trains
     on ``gt_instances.tubelet_bboxes`` / ``tubelet_valid``, predicts
     ``tubelet_bboxes``.
 

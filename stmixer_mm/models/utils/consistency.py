@@ -3,8 +3,8 @@ owner's into a part's config. (The built parts' checks are the owners':
 ``STMixer.__init__``, ``STMixerDecoder.__init__``, and for the pyramid
 ``STMixer.extract_feat`` (strides) and ``STMixerDecoder.prepare_features``
 (``C``, ``T``); the query generator's
-config is filled in by ``STMixer._query_generator_cfg``, the mask and
-forecast heads' by their own modules.)"""
+config is filled in by ``STMixer._query_generator_cfg``, a task head's by
+its own ``config_from``.)"""
 from typing import Optional
 
 

@@ -134,27 +134,6 @@ def test_bad_compile_cfg_is_refused_naming_it(compile_cfg):
         CompiledPredict(compile_cfg)
 
 
-def test_a_forecast_head_runs_eagerly():
-    """The forecast head reads the queries (and the pyramid) that the
-    compiled part keeps to itself: as with a mask head, ``predict`` runs
-    eagerly (it raised a KeyError) and gives the forecasts."""
-    cfg = copy.deepcopy(regression.model_cfgs()['tiny_ava'])
-    cfg['roi_head']['type'] = 'STMixerHeadsDecoder'
-    cfg['roi_head']['forecast_head'] = dict(
-        type='STMixerForecastHead', horizons=(4, 8))
-    cfg['compile_cfg'] = dict(mode='default', backend='aot_eager')
-    torch.manual_seed(0)
-    model = regression.build(cfg)
-    results, messages = _predict(model.eval())
-    assert messages == [
-        'model.compile_cfg: the decoder has a forecast_head, which reads the '
-        'pyramid; predict runs eagerly'
-    ]
-    assert results[0].pred_instances.future_scores.shape[1] == 2
-    assert model.compiled_predict.last_fallback.startswith(
-        'model.compile_cfg: the decoder has a forecast_head')
-
-
 def test_mmcv_layout_predict_has_no_graph_break():
     """``static_forward`` with the ``'mmcv'`` sampler (the CUDA path, here
     through the CPU implementation of ``stmixer_mm::msda``) is one graph:

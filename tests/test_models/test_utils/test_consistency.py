@@ -210,8 +210,8 @@ def test_train_and_test_cfg_belong_to_the_detector():
 
 
 def test_explicit_settings_filled_in_equal_kept_others_refused():
-    """The shared filler of the stage head, the mask and forecast heads and
-    the decoder: a copy with the values, equal ones kept, others refused by
+    """The shared filler of the stage head, the task heads and the
+    decoder: a copy with the values, equal ones kept, others refused by
     name."""
     cfg = dict(type='X', a=None, b=[4, 8])
     out = fill_in_settings(cfg, dict(a=3, b=(4, 8), c=True), 'part',

@@ -17,27 +17,6 @@ from ...utils.consistency import fill_in_settings
 from .mask_utils import keyframe_maps, relative_coords
 
 
-def mask_head_config(cfg: dict, decoder) -> dict:
-    """The ``mask_head`` config with the decoder's settings filled in (an
-    explicit different value is an error).
-
-    Args:
-        cfg (dict): The ``mask_head`` config.
-        decoder (STMixerDecoder): Gives ``hidden_channels`` (as
-            ``query_channels``), ``feat_channels`` and ``featmap_strides``.
-
-    Returns:
-        dict: A copy of ``cfg`` with them set.
-    """
-    return fill_in_settings(
-        cfg,
-        dict(
-            query_channels=decoder.hidden_channels,
-            feat_channels=decoder.feat_channels,
-            featmap_strides=decoder.featmap_strides), 'mask_head',
-        'the decoder\'s')
-
-
 def selected_queries(
         stage_results: Dict[str, Tensor],
         indices: Sequence[Tensor]) -> Tuple[Tensor, Tensor, Tensor]:
@@ -84,6 +63,29 @@ class STMixerMaskHead(BaseModule):
         loss_dice (dict): Defaults to DETR's ``dice_loss``.
         init_cfg (dict, optional): Defaults to DETR's.
     """
+
+    @staticmethod
+    def config_from(cfg: dict, decoder) -> dict:
+        """The ``mask_head`` config with the decoder's settings filled in (an
+        explicit different value is an error); the task-head protocol of
+        ``STMixerHeadsDecoder``.
+
+        Args:
+            cfg (dict): The ``mask_head`` config.
+            decoder (STMixerDecoder): Gives ``hidden_channels`` (as
+                ``query_channels``), ``feat_channels`` and
+                ``featmap_strides``.
+
+        Returns:
+            dict: A copy of ``cfg`` with them set.
+        """
+        return fill_in_settings(
+            cfg,
+            dict(
+                query_channels=decoder.hidden_channels,
+                feat_channels=decoder.feat_channels,
+                featmap_strides=decoder.featmap_strides), 'mask_head',
+            'the decoder\'s')
 
     def __init__(
         self,

@@ -2,9 +2,11 @@
 (zero motion), extrapolating it (constant velocity) and seeing the future
 (the oracle) score on a synthetic tube set (docs/en/forecasting.md)::
 
-    python tools/experiments/forecast_references.py --motion lanes
+    python projects/forecasting/tools/forecast_references.py --motion lanes
 """
 import argparse
+import sys
+from pathlib import Path
 from typing import Dict, List, Sequence
 
 import numpy as np
@@ -13,7 +15,10 @@ from stmixer_mm.apps.benchmarks.common import markdown_table
 from stmixer_mm.apps.data_gen.settings import SyntheticAVASettings
 from stmixer_mm.apps.data_gen.synthetic_tubes import (TUBE_PRESETS,
                                                       build_tube_annotations)
-from stmixer_mm.evaluation.functional import forecast as fc
+
+# the project's package from a checkout (projects/ is not installed)
+sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
+from projects.forecasting.forecasting import functional as fc  # noqa: E402
 
 
 def perfect_detections(gt: dict, videos) -> Dict[str, dict]:

@@ -4,7 +4,7 @@ person who stands for 20 frames, then jumps (one actor, two tubes)."""
 import numpy as np
 import pytest
 
-from stmixer_mm.evaluation.functional import forecast as fc
+from projects.forecasting.forecasting import functional as fc
 
 NFRAMES = 40
 LABELS = ['walk', 'stand', 'jump']

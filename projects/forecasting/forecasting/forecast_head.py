@@ -7,41 +7,14 @@ from mmdet.utils import ConfigType, InstanceList, OptMultiConfig
 from mmengine.model import BaseModule
 from torch import Tensor, nn
 
+from stmixer_mm.models.task_modules.box_xyzr import refine_xyzr, xyzr2xyxy
+from stmixer_mm.models.utils.consistency import fill_in_settings
 from stmixer_mm.registry import MODELS
 from stmixer_mm.utils.checks import (check_choice, check_ints, check_range,
                                      is_int)
-from ...task_modules.box_xyzr import refine_xyzr, xyzr2xyxy
-from ...utils.consistency import fill_in_settings
 
 #: the ground-truth fields a forecast head trains on
 FUTURE_FIELDS = ('future_bboxes', 'future_labels', 'future_visible')
-
-
-def forecast_head_config(cfg: dict, decoder) -> dict:
-    """The ``forecast_head`` config with the decoder's settings filled in (an
-    explicit different value is an error; AVA label convention only:
-    sigmoid actions, normalised boxes).
-
-    Args:
-        cfg (dict): The ``forecast_head`` config.
-        decoder (STMixerDecoder): Gives ``hidden_channels`` (as
-            ``query_channels``), ``num_actions``, ``with_temporal_queries``
-            and ``temporal_points`` (as ``num_frames``); its
-            ``label_convention`` must be ``'ava'`` (else ValueError).
-
-    Returns:
-        dict: A copy of ``cfg`` with them set.
-    """
-    convention = decoder.label_convention  # sigmoid actions, [0, 1] boxes
-    check_choice('STMixerForecastHead', ('ava', ), label_convention=convention)
-    return fill_in_settings(
-        cfg,
-        dict(
-            query_channels=decoder.hidden_channels,
-            num_actions=decoder.num_actions,
-            with_temporal_queries=decoder.with_temporal_queries,
-            num_frames=decoder.temporal_points), 'forecast_head',
-        'the decoder\'s')
 
 
 def box_grid_features(level: Tensor, boxes: Tensor, sizes: Sequence,
@@ -206,6 +179,36 @@ class STMixerForecastHead(BaseModule):
         self.loss_action = MODELS.build(loss_action)
         self.loss_visible = MODELS.build(loss_visible)
 
+    @staticmethod
+    def config_from(cfg: dict, decoder) -> dict:
+        """The ``forecast_head`` config with the decoder's settings filled in
+        (an explicit different value is an error; AVA label convention only:
+        sigmoid actions, normalised boxes); the task-head protocol of
+        ``STMixerHeadsDecoder``.
+
+        Args:
+            cfg (dict): The ``forecast_head`` config.
+            decoder (STMixerDecoder): Gives ``hidden_channels`` (as
+                ``query_channels``), ``num_actions``,
+                ``with_temporal_queries`` and ``temporal_points`` (as
+                ``num_frames``); its ``label_convention`` must be ``'ava'``
+                (else ValueError).
+
+        Returns:
+            dict: A copy of ``cfg`` with them set.
+        """
+        convention = decoder.label_convention  # sigmoid actions, [0, 1] boxes
+        check_choice(
+            'STMixerForecastHead', ('ava', ), label_convention=convention)
+        return fill_in_settings(
+            cfg,
+            dict(
+                query_channels=decoder.hidden_channels,
+                num_actions=decoder.num_actions,
+                with_temporal_queries=decoder.with_temporal_queries,
+                num_frames=decoder.temporal_points), 'forecast_head',
+            'the decoder\'s')
+
     def forward(
             self,
             stage_results: Dict[str, Tensor],
@@ -268,19 +271,19 @@ class STMixerForecastHead(BaseModule):
             + self.fc_action(feat).view(B, N, k, self.num_actions),
             visible_logits=self.fc_visible(feat).view(B, N, k))
 
-    def loss_and_target(
-            self,
-            stage_results: Dict[str, Tensor],
-            assign_results: list,
-            batch_gt_instances: InstanceList,
-            batch_img_metas: List[dict],
-            prefix: str = '',
-            x: Optional[Sequence[Tensor]] = None) -> Dict[str, Tensor]:
+    def loss_and_target(self,
+                        x: Optional[Sequence[Tensor]],
+                        stage_results: Dict[str, Tensor],
+                        assign_results: list,
+                        batch_gt_instances: InstanceList,
+                        batch_img_metas: List[dict],
+                        prefix: str = '') -> Dict[str, Tensor]:
         """``{prefix}loss_future_*`` of the matched queries vs their GT's
         ``future_bboxes`` ``[n, H, 4]`` (pixels), ``future_labels``
         ``[n, H, C]`` and ``future_visible`` ``[n, H]``.
 
         Args:
+            x (Sequence[Tensor], optional): The pyramid (with ``roi_grid``).
             stage_results (dict[str, Tensor]): The last stage's outputs
                 (see :meth:`forward`).
             assign_results (list[AssignResult]): That stage's matches.
@@ -293,7 +296,6 @@ class STMixerForecastHead(BaseModule):
                 ``roi_grid``).
             prefix (str): Of the keys (the decoder's ``s{stage}.``).
                 Defaults to ''.
-            x (Sequence[Tensor], optional): The pyramid (with ``roi_grid``).
 
         Returns:
             dict[str, Tensor]: Scalars ``{prefix}loss_future_bbox`` (on
@@ -352,16 +354,16 @@ class STMixerForecastHead(BaseModule):
             else preds['visible_logits'].sum() * 0
         return {prefix + key: value for key, value in losses.items()}
 
-    def predict_by_feat(self,
+    def predict_by_feat(self, x: Optional[Sequence[Tensor]],
                         stage_results: Dict[str, Tensor],
                         results: InstanceList,
-                        batch_img_metas: List[dict],
-                        x: Optional[Sequence[Tensor]] = None) -> None:
+                        batch_img_metas: List[dict]) -> None:
         """Add ``future_bboxes`` ``[n, H, 4]`` (clipped and normalised as the
         AVA ``bboxes``), ``future_scores`` and ``future_visible``
         (probabilities) to ``results`` from their ``query_indices``.
 
         Args:
+            x (Sequence[Tensor], optional): The pyramid (with ``roi_grid``).
             stage_results (dict[str, Tensor]): The last stage's outputs
                 (see :meth:`forward`).
             results (list[:obj:`InstanceData`]): Per sample, the ``n``
@@ -372,7 +374,6 @@ class STMixerForecastHead(BaseModule):
                 ``future_visible`` ``(n, H)``.
             batch_img_metas (list[dict]): Per sample, ``img_shape`` (and
                 ``forecast_horizons``, checked).
-            x (Sequence[Tensor], optional): The pyramid (with ``roi_grid``).
         """
         preds = self(stage_results, x, batch_img_metas)
         for i, (res, meta) in enumerate(zip(results, batch_img_metas)):

@@ -9,12 +9,16 @@
 # the learning rate down to 0 (cosine; 24 epochs overfit: forecasting.md).
 #
 #   python tools/train.py \
-#       configs/quickstart/stmixer-forecast_r3d-tiny_1xb8-8x2x1-6e_synthetic-tubes-forecast-rgb.py
+#       projects/forecasting/configs/stmixer-forecast_r3d-tiny_1xb8-8x2x1-6e_synthetic-tubes-forecast-rgb.py
 #   python tools/train.py \
-#       configs/quickstart/stmixer-forecast-head_r3d-tiny_1xb8-8x2x1-12e_synthetic-tubes-forecast-rgb.py
+#       projects/forecasting/configs/stmixer-forecast-head_r3d-tiny_1xb8-8x2x1-12e_synthetic-tubes-forecast-rgb.py
 _base_ = [
     './stmixer-forecast_r3d-tiny_1xb8-8x2x1-6e_synthetic-tubes-forecast-rgb.py'
 ]
+# the project's parts (run from the repository root, or with it on
+# PYTHONPATH; see ../README.md)
+custom_imports = dict(
+    imports=['projects.forecasting.forecasting'], allow_failed_imports=False)
 
 load_from = ('work_dirs/stmixer-forecast_r3d-tiny_1xb8-8x2x1-6e_synthetic-'
              'tubes-forecast-rgb/epoch_6.pth')

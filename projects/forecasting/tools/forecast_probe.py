@@ -3,11 +3,13 @@ decoded query? Per horizon, the anticipation and onset mAP of the present
 scores, the trained head and linear probes on what the forecast head reads
 (``collect``, teacher forcing). Method and results: docs/en/forecasting.md.
 
-    python tools/experiments/forecast_probe.py CONFIG CHECKPOINT
+    python projects/forecasting/tools/forecast_probe.py CONFIG CHECKPOINT
 
 CONFIG: the forecast quick start's config (``configs/quickstart/``)."""
 import argparse
 import json
+import sys
+from pathlib import Path
 from typing import Dict, List, Optional
 
 import numpy as np
@@ -17,9 +19,12 @@ from mmengine.dataset import pseudo_collate
 from mmengine.registry import init_default_scope
 
 from stmixer_mm.apis import init_detector
-from stmixer_mm.evaluation.functional.forecast import voc_ap
-from stmixer_mm.models.roi_heads.forecast_heads import box_features
 from stmixer_mm.registry import DATASETS
+
+# the project's package from a checkout (projects/ is not installed)
+sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
+from projects.forecasting.forecasting import box_features  # noqa: E402
+from projects.forecasting.forecasting.functional import voc_ap  # noqa: E402
 
 
 def _pipeline(cfg: Config) -> List[dict]:
@@ -67,10 +72,9 @@ def collect(model, dataset, indices, batch_size: int) -> Dict[str, np.ndarray]:
         now=[],
         roi=[])
 
-    def capture(stage_results, assign_results, batch_gt_instances, *args,
-                **kwargs):
-        metas = args[0] if args else kwargs['batch_img_metas']
-        preds = head(stage_results, kwargs.get('x'), metas)
+    def capture(x, stage_results, assign_results, batch_gt_instances,
+                metas, prefix=''):
+        preds = head(stage_results, x, metas)
         queries = stage_results['spatial_queries']
         if stage_results.get('temporal_queries') is not None:
             queries = torch.cat([queries, stage_results['temporal_queries']],
@@ -89,7 +93,7 @@ def collect(model, dataset, indices, batch_size: int) -> Dict[str, np.ndarray]:
             now = gt.labels[idx].float()  # multi-hot, column 0 background
             got['now'].append(now[:, 1:].numpy())
             got['roi'].append(
-                box_features([kwargs['x'][0][i:i + 1].float()],
+                box_features([x[0][i:i + 1].float()],
                              gt.bboxes[idx][None].float(), [metas[i]],
                              3)[0].numpy())
         return {}

@@ -1,4 +1,4 @@
-"""Forecast targets: ``TubeDataset(forecast_horizons=...)``,
+"""Forecast targets: ``TubeForecastDataset``,
 ``LoadForecastTargets`` and ``PackForecastInputs``
 (docs/en/forecasting.md)."""
 import os
@@ -56,13 +56,15 @@ def _dataset(tmp_path, pipeline=(), gt=None, **kw):
         for i in range(1, N + 1):
             (tmp_path / video / f'{i:05d}.png').touch()
     cfg = dict(
-        type='TubeDataset',
+        type='TubeForecastDataset',
         ann_file=str(ann),
         pipeline=list(pipeline),
         data_prefix=dict(img=str(tmp_path)),
         filename_tmpl='{:05d}.png',
         forecast_horizons=(2, 4))
     cfg.update(kw)
+    if cfg['type'] == 'TubeDataset':  # the core's: no futures
+        del cfg['forecast_horizons']
     return DATASETS.build(cfg)
 
 
@@ -161,8 +163,10 @@ def test_pack_and_flip(tmp_path):
 
 def test_bad_inputs_name_the_fix(tmp_path):
     load = TRANSFORMS.build(LOAD[0])
-    plain = _dataset(tmp_path, forecast_horizons=())
-    with pytest.raises(ValueError, match=r'TubeDataset\(forecast_horizons'):
+    plain = _dataset(tmp_path, type='TubeDataset')
+    with pytest.raises(
+            ValueError, match=r'build the dataset with '
+            'TubeForecastDataset'):
         load(plain.get_data_info(0))
     # a keyframe whose future is past the video (a test sample)
     test = _dataset(tmp_path, test_mode=True)
@@ -215,7 +219,7 @@ def check_settings(cfg):
 
 
 def test_declared_checks_of_the_forecast_data(tmp_path):
-    base = dict(type='TubeDataset', ann_file='x.pkl')
+    base = dict(type='TubeForecastDataset', ann_file='x.pkl')
     with pytest.raises(
             ValueError, match='forecast_horizons must be '
             'ascending'):
@@ -227,7 +231,14 @@ def test_declared_checks_of_the_forecast_data(tmp_path):
             match=r"pipeline\[0\] SampleTubeFrames has keyframe="
             r"'centre'.*set keyframe='last'"):
         check_settings(dict(base, forecast_horizons=(2, ), pipeline=centred))
-    check_settings(dict(base, forecast_horizons=(), pipeline=centred))
+    check_settings(dict(base, forecast_horizons=(2, ), pipeline=[]))
+    with pytest.raises(
+            ValueError, match=r'forecast_horizons must be .* '
+            r'got \(\)'):  # a forecast data set forecasts
+        check_settings(dict(base, forecast_horizons=(), pipeline=[]))
+    # the core's data set: centred clips (nothing forecast)
+    check_settings(
+        dict(type='TubeDataset', ann_file='x.pkl', pipeline=centred))
     check_settings(
         dict(
             base,
@@ -237,7 +248,7 @@ def test_declared_checks_of_the_forecast_data(tmp_path):
         check_settings(
             dict(type='SampleTubeFrames', clip_len=4, keyframe='middle'))
     ava = dict(
-        type='AVAActorDataset', ann_file='x.csv', forecast_horizons=(30, ))
+        type='AVAForecastDataset', ann_file='x.csv', forecast_horizons=(30, ))
     with pytest.raises(
             ValueError,
             match=r'pipeline\[0\] SampleAVAFrames centres the '
@@ -249,7 +260,7 @@ def test_declared_checks_of_the_forecast_data(tmp_path):
 
 
 def test_ava_futures_by_entity_id_and_a_training_step(tools):
-    """AVAActorDataset(forecast_horizons=(fps, )): each row's person
+    """AVAForecastDataset(forecast_horizons=(fps, )): each row's person
     (entity id) at the next keyframe, read from the csv; the causal clip
     ends at the keyframe; the tiny model with a forecast head trains on a
     batch (finite forecast losses)."""
@@ -271,7 +282,8 @@ def test_ava_futures_by_entity_id_and_a_training_step(tools):
             test_mode=True), *LOAD, *ds_cfg.pipeline[1:-1],
         dict(type='PackForecastInputs')
     ]
-    ds_cfg.update(pipeline=pipe, forecast_horizons=(fps, ))
+    ds_cfg.update(
+        type='AVAForecastDataset', pipeline=pipe, forecast_horizons=(fps, ))
     ds = DATASETS.build(ds_cfg)
     rows = {}
     with open(ds_cfg.ann_file) as f:
@@ -311,7 +323,7 @@ def test_ava_futures_by_entity_id_and_a_training_step(tools):
     assert gt.future_bboxes.shape == (len(gt.bboxes), 1, 4)
     assert gt.future_labels.shape == (len(gt.bboxes), 1, cfg.num_classes - 1)
     model_cfg = copy.deepcopy(cfg.model)
-    model_cfg.roi_head.type = 'STMixerHeadsDecoder'
+    model_cfg.roi_head.type = 'STMixerForecastDecoder'
     model_cfg.roi_head.forecast_head = dict(
         type='STMixerForecastHead', horizons=(fps, ))
     model = MODELS.build(model_cfg)

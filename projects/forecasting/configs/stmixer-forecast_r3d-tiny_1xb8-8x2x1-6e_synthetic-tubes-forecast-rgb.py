@@ -9,7 +9,7 @@
 # The clip ends at the keyframe (SampleTubeFrames(keyframe='last'): 8
 # frames x interval 2, the 15 frames up to t), so the detections are those
 # of the last observed frame and nothing after it is seen. Training: each
-# keyframe person's future from TubeDataset(forecast_horizons=...) and
+# keyframe person's future from TubeForecastDataset and
 # LoadForecastTargets, learnt by the queries the Hungarian matching gives
 # them. Test: every frame of the 24 test videos; TubeMetric scores the
 # detections at t, ForecastMetric the forecasts at t + 8 and t + 16 beside
@@ -22,7 +22,14 @@
 # Data (18 s on 2 cores):
 #   python tools/data/generate_synthetic_tubes.py --motion forecast \
 #       --out-dir data/synthetic_tubes_forecast --no-demo
-_base_ = ['./stmixer_r3d-tiny_1xb8-8x2x1-6e_synthetic-tubes-rgb.py']
+_base_ = [
+    '../../../configs/quickstart/'
+    'stmixer_r3d-tiny_1xb8-8x2x1-6e_synthetic-tubes-rgb.py'
+]
+# the project's parts (run from the repository root, or with it on
+# PYTHONPATH; see ../README.md)
+custom_imports = dict(
+    imports=['projects.forecasting.forecasting'], allow_failed_imports=False)
 
 horizons = (8, 16)  # frames after the clip's last frame (16 fps)
 data_root = 'data/synthetic_tubes_forecast'
@@ -31,7 +38,7 @@ frames_root = f'{data_root}/rawframes'
 
 model = dict(
     roi_head=dict(
-        type='STMixerHeadsDecoder',
+        type='STMixerForecastDecoder',
         # the box loss weights of docs/en/forecasting.md's measurements (the
         # base's 2.0, not the keyframe quick start's 16.0)
         stage_head=dict(
@@ -66,6 +73,7 @@ val_pipeline = [
 ]
 test_pipeline = val_pipeline
 data = dict(
+    type='TubeForecastDataset',
     ann_file=ann_file,
     data_prefix=dict(img=frames_root),
     forecast_horizons=horizons)

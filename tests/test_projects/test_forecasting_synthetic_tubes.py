@@ -4,13 +4,13 @@ momentum, and every tube names its actor."""
 import numpy as np
 import pytest
 
+from projects.forecasting.forecasting.functional import person_tracks
 from stmixer_mm.apps.data_gen import synthetic_tubes as syn_tubes
 from stmixer_mm.apps.data_gen.actors import MOMENTUM_S, PRECURSORS
 from stmixer_mm.apps.data_gen.scene import build_split
 from stmixer_mm.apps.data_gen.settings import SyntheticAVASettings
 from stmixer_mm.apps.data_gen.synthetic_tubes import (TUBE_FORECAST_DEFAULTS,
                                                       build_tube_annotations)
-from stmixer_mm.evaluation.functional.forecast import person_tracks
 
 SMALL = dict(TUBE_FORECAST_DEFAULTS, num_train_videos=2, num_val_videos=12)
 

@@ -7,9 +7,9 @@ import numpy as np
 import torch
 from mmcv.transforms import BaseTransform
 
+from stmixer_mm.datasets.transforms.formatting import PackInputs
+from stmixer_mm.datasets.transforms.formatting import keyframe_where as _where
 from stmixer_mm.registry import TRANSFORMS
-from .formatting import PackInputs
-from .formatting import keyframe_where as _where
 
 
 def person_futures(now: np.ndarray, persons: Sequence, ahead: Sequence[Dict],
@@ -43,7 +43,7 @@ def person_futures(now: np.ndarray, persons: Sequence, ahead: Sequence[Dict],
 class LoadForecastTargets(BaseTransform):
     """Each keyframe person's box, classes and presence ``h`` frames ahead.
 
-    Required keys (``TubeDataset(forecast_horizons=...)``): ``timestamp``,
+    Required keys (``TubeForecastDataset``): ``timestamp``,
     ``total_frames``, ``resolution``, ``gt_bboxes`` ``[n, 4]`` (normalised),
     ``gt_labels``, ``entity_ids``, ``video_tubes``, ``tube_persons``,
     ``forecast_horizons`` (or an AVA sample's ``future_targets``).
@@ -75,8 +75,8 @@ class LoadForecastTargets(BaseTransform):
         if missing:
             raise ValueError(
                 f'LoadForecastTargets: {_where(results)} has no {missing}: '
-                'build the dataset with TubeDataset(forecast_horizons=...) '
-                'or AVAActorDataset(forecast_horizons=...)')
+                'build the dataset with TubeForecastDataset or '
+                'AVAForecastDataset')
         t = int(results['timestamp'])
         horizons = tuple(int(h) for h in results['forecast_horizons'])
         nframes = int(results['total_frames'])

@@ -7,21 +7,26 @@
 # frames, so 1 s would leave almost no training keyframe with a known future)
 # on causal clips (SampleTubeFrames(keyframe='last'): the 16x2 clip ends at the
 # keyframe). Training: each keyframe person's future
-# (TubeDataset(forecast_horizons), LoadForecastTargets; one class per tube, so
+# (TubeForecastDataset, LoadForecastTargets; one class per tube, so
 # a person is a tube); test: TubeMetric on the detections at t, ForecastMetric
 # on the forecasts beside zero motion, constant velocity and the oracle. Not
 # trained here (the data set is not on this machine).
 _base_ = [
-    './stmixer_vit-base-p16_videomae-k400-pre_8xb1-16x2x1-12e-adamw_'
+    '../../../configs/stmixer_tubes/'
+    'stmixer_vit-base-p16_videomae-k400-pre_8xb1-16x2x1-12e-adamw_'
     'jhmdb21-rgb.py'
 ]
+# the project's parts (run from the repository root, or with it on
+# PYTHONPATH; see ../README.md)
+custom_imports = dict(
+    imports=['projects.forecasting.forecasting'], allow_failed_imports=False)
 
 horizons = (8, 15)
 # roi_grid: the head also reads the finest map at the last observed frame
 # inside each box (the quick start's design, docs/en/forecasting.md)
 model = dict(
     roi_head=dict(
-        type='STMixerHeadsDecoder',
+        type='STMixerForecastDecoder',
         forecast_head=dict(
             type='STMixerForecastHead', horizons=horizons, roi_grid=3)))
 
@@ -49,9 +54,15 @@ val_pipeline = [
 ]
 test_pipeline = val_pipeline
 train_dataloader = dict(
-    dataset=dict(pipeline=train_pipeline, forecast_horizons=horizons))
+    dataset=dict(
+        type='TubeForecastDataset',
+        pipeline=train_pipeline,
+        forecast_horizons=horizons))
 val_dataloader = dict(
-    dataset=dict(pipeline=val_pipeline, forecast_horizons=horizons))
+    dataset=dict(
+        type='TubeForecastDataset',
+        pipeline=val_pipeline,
+        forecast_horizons=horizons))
 test_dataloader = val_dataloader
 val_evaluator = [
     dict(

@@ -5,10 +5,11 @@ from typing import Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 
+from stmixer_mm.evaluation.functional.protocol_utils import hits_ap
+from stmixer_mm.evaluation.functional.tube_linking import (box_iou,
+                                                           link_person_tubes)
+from stmixer_mm.evaluation.functional.tube_protocols import frame_ap_ucf_jhmdb
 from stmixer_mm.utils.checks import check_ints
-from .protocol_utils import hits_ap
-from .tube_linking import box_iou, link_person_tubes
-from .tube_protocols import frame_ap_ucf_jhmdb
 
 
 def voc_ap(tp: np.ndarray, num_gt: int) -> float:

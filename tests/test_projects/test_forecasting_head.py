@@ -9,7 +9,7 @@ from mmaction.structures import ActionDataSample
 from mmdet.models.task_modules import AssignResult
 from mmengine.structures import InstanceData
 
-from stmixer_mm.models.roi_heads.forecast_heads import box_grid_features
+from projects.forecasting.forecasting import box_grid_features
 from stmixer_mm.models.task_modules.box_xyzr import xyxy2xyzr
 from stmixer_mm.registry import MODELS
 
@@ -21,7 +21,7 @@ def _decoder(forecast=True, **kwargs):
         decoder_cfg
     cfg = decoder_cfg()
     if forecast:
-        cfg['type'] = 'STMixerHeadsDecoder'
+        cfg['type'] = 'STMixerForecastDecoder'
         cfg['forecast_head'] = dict(
             type='STMixerForecastHead', horizons=HORIZONS, **kwargs)
     torch.manual_seed(0)
@@ -68,13 +68,14 @@ def _sample(boxes, future=True, size=64, num_actions=80):
 def test_settings_filled_in_from_the_decoder():
     decoder = _decoder()
     head = decoder.forecast_head
-    assert decoder.with_forecast and head.horizons == HORIZONS
+    assert 'forecast_head' in decoder.task_heads
+    assert head.horizons == HORIZONS
     assert head.num_actions == decoder.num_actions
     assert head.with_temporal_queries == decoder.with_temporal_queries
     from tests.test_models.test_roi_heads.test_stmixer_decoder import \
         decoder_cfg
     cfg = decoder_cfg(
-        type='STMixerHeadsDecoder',
+        type='STMixerForecastDecoder',
         forecast_head=dict(type='STMixerForecastHead', num_actions=3))
     with pytest.raises(ValueError, match='forecast_head.num_actions'):
         MODELS.build(copy.deepcopy(cfg))
@@ -113,7 +114,7 @@ def test_losses_on_the_last_stage_matches():
     assign = decoder.assign([all_results[-1]],
                             [s.gt_instances for s in samples],
                             [s.metainfo for s in samples], [1])[0]
-    only = head.loss_and_target(all_results[-1], assign,
+    only = head.loss_and_target(None, all_results[-1], assign,
                                 [s.gt_instances for s in samples],
                                 [s.metainfo for s in samples])
     sum(only.values()).backward()
@@ -209,7 +210,8 @@ def test_the_head_learns_a_motion():
     first = None
     for _ in range(200):
         opt.zero_grad()
-        loss = sum(head.loss_and_target(stage, assign, [gt], meta).values())
+        loss = sum(
+            head.loss_and_target(None, stage, assign, [gt], meta).values())
         first = float(loss) if first is None else first
         loss.backward()
         opt.step()
@@ -231,7 +233,7 @@ def test_the_head_learns_a_motion():
 def test_tubelet_decoder_refuses_a_forecast_head():
     from stmixer_mm.models import STMixerTubeletDecoder
 
-    # a forecast head is an argument of STMixerHeadsDecoder only
+    # a forecast head is an argument of STMixerForecastDecoder only
     with pytest.raises(TypeError, match="argument 'forecast_head'"):
         STMixerTubeletDecoder(forecast_head=dict(type='STMixerForecastHead'))
 

@@ -2,7 +2,7 @@
 validation of each ``tools/train.py`` run of a forecast config, beside the
 references made from its own detections, as mean and range over the runs.
 
-    python tools/experiments/forecast_table.py work_dirs/f49/seed0 ...
+    python projects/forecasting/tools/forecast_table.py work_dirs/f49/seed0 ...
 """
 import argparse
 from typing import Dict, List, Sequence

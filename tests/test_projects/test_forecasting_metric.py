@@ -8,10 +8,11 @@ import numpy as np
 import pytest
 import torch
 
-from stmixer_mm.evaluation.functional import forecast as fc
-from stmixer_mm.evaluation.metrics import ForecastMetric
-from tests.test_evaluation.test_forecast import (NFRAMES, label_of, still,
-                                                 video_gt, walker)
+from projects.forecasting.forecasting import ForecastMetric
+from projects.forecasting.forecasting import functional as fc
+from tests.test_projects.test_forecasting_functional import (NFRAMES, label_of,
+                                                             still, video_gt,
+                                                             walker)
 
 H, W = 80, 200  # the video's resolution
 HORIZONS = (4, 8)

@@ -1,9 +1,20 @@
-"""The forecasting tables of ``tools/experiments/`` as a user runs them:
+"""The forecasting project's tables (``projects/forecasting/tools/``) as a
+user runs them:
 the reference forecasts on perfect detections of the forecastable set
 (``forecast_references.py``), the table of trained runs
 (``forecast_table.py``) and the probe's refusal of a model without a
 forecast head (``forecast_probe.py``)."""
 import json
+import os.path as osp
+import sys
+
+
+def _tool(tools, name, *args, **kwargs):
+    """``python projects/forecasting/tools/<name> *args``."""
+    return tools.run([
+        sys.executable,
+        osp.join(tools.REPO, 'projects', 'forecasting', 'tools', name), *args
+    ], **kwargs)
 
 
 def _markdown_rows(out):
@@ -14,8 +25,7 @@ def _markdown_rows(out):
 
 
 def test_table(tools):
-    out = tools.python_tool('experiments/forecast_references.py', '--horizons',
-                            '8').stdout
+    out = _tool(tools, 'forecast_references.py', '--horizons', '8').stdout
     assert out.splitlines()[0].startswith('motion=forecast seed=0')
     by_name = {row[1]: row for row in _markdown_rows(out)}
     assert sorted(by_name) == ['constant_velocity', 'oracle', 'zero_motion']
@@ -49,8 +59,7 @@ def test_trained_table_reads_each_runs_last_validation(tools, tmp_path):
             json.dumps(line) + '\n' for line in lines))
         dirs.append(str(tmp_path / f'seed{seed}'))
     rows = _markdown_rows(
-        tools.python_tool('experiments/forecast_table.py', *dirs, '--horizons',
-                          '8').stdout)
+        _tool(tools, 'forecast_table.py', *dirs, '--horizons', '8').stdout)
     assert rows[0] == [
         'present (t)', 'detections', '65.0 (60.0-70.0)', '-', '-', '-'
     ]
@@ -60,8 +69,9 @@ def test_trained_table_reads_each_runs_last_validation(tools, tmp_path):
         '1.50 (1.00-2.00)', '0.150 (0.100-0.200)', '16.0 (11.0-21.0)'
     ]
     assert rows[4][1] == 'oracle' and rows[4][3:] == ['-', '-', '-']
-    proc = tools.python_tool(
-        'experiments/forecast_table.py',
+    proc = _tool(
+        tools,
+        'forecast_table.py',
         str(tmp_path / 'missing'),
         '--horizons',
         '8',
@@ -74,8 +84,9 @@ def test_trained_table_reads_each_runs_last_validation(tools, tmp_path):
 def test_probe_refuses_a_model_without_forecast_head(tools, random_checkpoint):
     """forecast_probe.py: a model without a forecast head is refused
     naming the config."""
-    proc = tools.python_tool(
-        'experiments/forecast_probe.py',
+    proc = _tool(
+        tools,
+        'forecast_probe.py',
         tools.TINY_CFG,
         random_checkpoint,
         check=False)

@@ -7,13 +7,13 @@ import numpy as np
 from mmengine.evaluator import BaseMetric
 from mmengine.logging import MMLogger
 
-from stmixer_mm.evaluation.functional import forecast as fc
 from stmixer_mm.evaluation.functional.arrays import check_predictions, to_numpy
 from stmixer_mm.evaluation.functional.sample_checks import (act_frame_check,
                                                             check_sample_keys)
+from stmixer_mm.evaluation.metrics.tube_metric import load_split
 from stmixer_mm.registry import METRICS
 from stmixer_mm.utils.checks import check_ints, check_range
-from .tube_metric import load_split
+from . import functional as fc
 
 #: the forecast fields of ``pred_instances`` a forecast head adds
 PRED_FIELDS = ('future_bboxes', 'future_scores', 'future_visible')
@@ -98,10 +98,10 @@ class ForecastMetric(BaseMetric):
                 raise ValueError(
                     f'{where}: ForecastMetric needs pred_instances '
                     f'{", ".join(PRED_FIELDS)} and person_scores (an '
-                    'STMixerHeadsDecoder with a forecast_head, '
+                    'STMixerForecastDecoder with a forecast_head, '
                     'label_convention="ava") and the '
-                    'metainfo forecast_horizons (TubeDataset('
-                    'forecast_horizons=...) with PackForecastInputs); '
+                    'metainfo forecast_horizons (TubeForecastDataset '
+                    'with PackForecastInputs); '
                     f'missing: {missing or ["forecast_horizons"]}')
             horizons = tuple(int(h) for h in sample['forecast_horizons'])
             h, w = self.gt['resolution'][video]
