@@ -39,10 +39,6 @@ try:
         register_official_checkpoint_loader
 
     register_official_checkpoint_loader()
-    # the last layout's moved modules, importable with a FutureWarning
-    from .moved import install
-
-    install()
 finally:
     if _gc_was_enabled:
         gc.enable()

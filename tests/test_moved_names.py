@@ -1,118 +1,92 @@
-"""Public names of the last layout that moved (``stmixer_mm.moved``): a
-user's script written against it still imports them, with a
-``FutureWarning`` naming the new place, and gets the very objects of the
-new place; a module that left the package fails naming where it went.
-Run in fresh interpreters (the finder and the warnings are per process)."""
+"""Names of the layouts before 0.1.0 (``stmixer_mm.moved``, issue 113):
+0.1.0 is unreleased, so an old name does not import; it fails with an error
+naming its new place, found by the package's own modules (a rename or a
+move to a project by the table). Nothing of the package is on
+``sys.meta_path``, and ``stmixer_mm.utils`` is a leaf."""
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
+from stmixer_mm.apis.config_files import load_config
+from stmixer_mm.moved import RENAMED, new_module
 from stmixer_mm.testing import repo_root
+from stmixer_mm.utils.checks import ConfigSettingError
 
-CASES = [
-    ('from stmixer_mm.apis import OnlineRunner as old',
-     'from stmixer_mm.apps.online import OnlineRunner as new',
-     'stmixer_mm.apis.OnlineRunner moved to stmixer_mm.apps.online'),
-    ('import stmixer_mm.cli.entry_points; '
-     'old = stmixer_mm.cli.entry_points.train',
-     'from stmixer_mm.apps.cli.entry_points import train as new',
-     'stmixer_mm.cli moved to stmixer_mm.apps.cli'),
-    ('from stmixer_mm.data_gen.scene import build_split as old',
-     'from stmixer_mm.apps.data_gen.scene import build_split as new',
-     'stmixer_mm.data_gen moved to stmixer_mm.apps.data_gen'),
-    ('from stmixer_mm.datasets.importers import read_label_map as old',
-     'from stmixer_mm.apps.importers import read_label_map as new',
-     'stmixer_mm.datasets.importers moved to stmixer_mm.apps.importers'),
-    ('from stmixer_mm.apis.web_demo.server import make_server as old',
-     'from stmixer_mm.apps.web_demo.server import make_server as new',
-     'stmixer_mm.apis.web_demo moved to stmixer_mm.apps.web_demo'),
-    ('from stmixer_mm.apis.online import ClipRingBuffer as old',
-     'from stmixer_mm.apis.video_io.ring_buffer import ClipRingBuffer as new',
-     'stmixer_mm.apis.online moved to stmixer_mm.apps.online'),
-    ('from stmixer_mm.converters import convert_official_checkpoint as old',
-     'from stmixer_mm.converters.official import '
-     'convert_official_checkpoint as new',
-     'stmixer_mm.converters.convert_official_checkpoint moved to '
-     'stmixer_mm.converters.official'),
-    ('from stmixer_mm.models.utils.checks import check_ints as old',
-     'from stmixer_mm.utils.checks import check_ints as new',
-     'stmixer_mm.models.utils.checks moved to stmixer_mm.utils.checks'),
-    # issue 105: the applications out of the library
-    ('from stmixer_mm.utils.settings import check_config as old',
-     'from stmixer_mm.apps.preflight import check_config as new',
-     'stmixer_mm.utils.settings moved to stmixer_mm.apps.preflight'),
-    ('from stmixer_mm.engine import build_runner as old',
-     'from stmixer_mm.apps.runner_utils import build_runner as new',
-     'stmixer_mm.engine.build_runner moved to stmixer_mm.apps.runner_utils'),
-    ('from stmixer_mm.deployment import export_onnx as old',
-     'from stmixer_mm.apps.deployment import export_onnx as new',
-     'stmixer_mm.deployment moved to stmixer_mm.apps.deployment'),
-    ('from stmixer_mm.apis.tracker import OnlineTubeTracker as old',
-     'from stmixer_mm.apis.greedy_tracker import OnlineTubeTracker as new',
-     'stmixer_mm.apis.tracker moved to stmixer_mm.apis.greedy_tracker'),
-]
 
-SCRIPT = """
-import warnings
+@pytest.mark.parametrize('old, new', [
+    ('stmixer_mm.cli.entry_points', 'stmixer_mm.apps.cli.entry_points'),
+    ('stmixer_mm.data_gen.scene', 'stmixer_mm.apps.data_gen.scene'),
+    ('stmixer_mm.datasets.importers', 'stmixer_mm.apps.importers'),
+    ('stmixer_mm.apis.web_demo.server', 'stmixer_mm.apps.web_demo.server'),
+    ('stmixer_mm.apis.online', 'stmixer_mm.apps.online'),
+    ('stmixer_mm.models.utils.checks', 'stmixer_mm.utils.checks'),
+    ('stmixer_mm.deployment', 'stmixer_mm.apps.deployment'),
+    ('stmixer_mm.benchmarks.common', 'stmixer_mm.apps.benchmarks.common'),
+    ('stmixer_mm.apis.tracker', 'stmixer_mm.apis.greedy_tracker'),
+    ('stmixer_mm.utils.settings', 'stmixer_mm.apps.preflight'),
+    ('stmixer_mm.models.trackers.query_tracker',
+     'projects/track_queries of the repository'),
+    ('stmixer_mm.datasets.transforms.forecast',
+     'projects/forecasting of the repository'),
+    ('stmixer_mm.no_such_module', None),
+])
+def test_an_old_module_is_found_where_it_is_now(old, new):
+    assert new_module(old) == new
+
+
+def test_every_rename_leads_to_a_module_or_a_project():
+    for old in RENAMED:
+        new = new_module(old)
+        if '/' in new:
+            assert (Path(repo_root()) / new.split(' ')[0]).is_dir(), new
+        else:
+            __import__(new)
+
+
+def test_an_old_name_fails_naming_its_place():
+    """In a fresh interpreter: an old import fails naming where the name
+    is (the module that defines it, a moved module); a name defined nowhere
+    keeps Python's error; nothing of the package is on sys.meta_path."""
+    code = '''
+import sys
 import stmixer_mm
-with warnings.catch_warnings(record=True) as caught:
-    warnings.simplefilter('always')
-    {old}
-{new}
-assert old is new, (old, new)
-moved = [str(w.message) for w in caught if w.category is FutureWarning]
-print(len(moved), moved[0] if moved else '')
-"""
-
-
-def _run(code):
-    return subprocess.run([sys.executable, '-c', code],
+assert not [f for f in sys.meta_path
+            if type(f).__module__.startswith('stmixer_mm')], sys.meta_path
+for line in ('from stmixer_mm.apis import OnlineRunner',
+             'from stmixer_mm.engine import build_runner',
+             'from stmixer_mm.apis import online',
+             'from stmixer_mm.apis import NoSuchName',
+             'import stmixer_mm.cli.train'):
+    try:
+        exec(line)
+    except ImportError as e:
+        print(type(e).__name__, e)
+'''
+    proc = subprocess.run([sys.executable, '-c', code],
                           cwd=repo_root(),
                           capture_output=True,
                           text=True,
                           timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.splitlines() == [
+        'ImportError stmixer_mm.apis.OnlineRunner is no longer there: it '
+        'moved to stmixer_mm.apps.online.runner',
+        'ImportError stmixer_mm.engine.build_runner is no longer there: it '
+        'moved to stmixer_mm.apps.runner_utils',
+        'ImportError stmixer_mm.apis.online is no longer there: it moved to '
+        'stmixer_mm.apps.online',
+        "ImportError cannot import name 'NoSuchName' from 'stmixer_mm.apis' "
+        f"({Path(repo_root(), 'stmixer_mm', 'apis', '__init__.py')})",
+        "ModuleNotFoundError No module named 'stmixer_mm.cli'",
+    ]
 
 
-def test_moved_names_import_from_their_old_place_with_one_warning():
-    code = ''.join(
-        f'\ndef case_{i}():\n' +
-        '\n'.join('    ' + line
-                  for line in SCRIPT.format(old=old, new=new).splitlines()) +
-        f'\ncase_{i}()\n' for i, (old, new, _) in enumerate(CASES))
-    proc = _run(code)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    lines = proc.stdout.strip().splitlines()
-    assert len(lines) == len(CASES)
-    for line, (_, _, message) in zip(lines, CASES):
-        count, text = line.split(' ', 1)
-        assert count == '1' and message in text, line
-        assert 'the old place goes in a later release' in text
-
-
-@pytest.mark.parametrize('code, error, message', [
-    ('import stmixer_mm.models.trackers.query_tracker', 'ModuleNotFoundError',
-     'stmixer_mm.models.trackers left the package: it moved to '
-     'projects/track_queries'),
-    ('from stmixer_mm.apis import NoSuchName', 'ImportError',
-     "cannot import name 'NoSuchName'"),
-    ('from stmixer_mm.cli import no_such_module', 'ImportError',
-     "cannot import name 'no_such_module' from 'stmixer_mm.cli'"),
-])
-def test_what_is_not_moved_fails_naming_it(code, error, message):
-    proc = _run(f'import stmixer_mm\n{code}')
-    assert proc.returncode == 1
-    assert error in proc.stderr and message in proc.stderr, proc.stderr[-2000:]
-
-
-def test_only_the_moved_names_go_through_the_finder():
-    """``import stmixer_mm`` puts one finder first on ``sys.meta_path``; it
-    answers nothing but the moved ``stmixer_mm`` modules (and warns once
-    per moved module: a sub-module of a warned one is not warned again)."""
-    from stmixer_mm.moved import MovedModuleFinder
-    finder = next(f for f in sys.meta_path if isinstance(f, MovedModuleFinder))
-    for name in ('stmixer_mm.apps.cli', 'stmixer_mm.apis', 'torch', 'json',
-                 'stmixer_mm', 'stmixer_mm.clix'):
-        assert finder.find_spec(name) is None, name
-    assert finder.find_spec('stmixer_mm.cli.train').name == \
-        'stmixer_mm.cli.train'
+def test_a_config_importing_an_old_module_is_told_where_it_is(tmp_path):
+    cfg = tmp_path / 'old.py'
+    cfg.write_text("custom_imports = dict(imports=['stmixer_mm.cli.train'])\n")
+    with pytest.raises(
+            ConfigSettingError,
+            match=r'\(stmixer_mm.cli moved to stmixer_mm.apps.cli\)$'):
+        load_config(str(cfg))

@@ -5,7 +5,7 @@ from stmixer_mm.datasets.class_names import (check_label_map, class_names,
                                              load_label_map,
                                              model_action_columns,
                                              test_dataset_cfg)
-from stmixer_mm.moved import moved_attribute
+from stmixer_mm.moved import moved_error
 from .greedy_tracker import OnlineTubeTracker
 from .inference import (build_clip_pipeline, check_clip,
                         clip_keyframe_from_cfg, clip_sampling_from_cfg,
@@ -24,5 +24,6 @@ __all__ = [
 
 
 def __getattr__(name: str):
-    """Names that moved since the last layout (:mod:`stmixer_mm.moved`)."""
-    return moved_attribute(__name__, name)
+    """A name of an earlier layout: an error naming where it is now
+    (:mod:`stmixer_mm.moved`)."""
+    raise moved_error(__name__, name)

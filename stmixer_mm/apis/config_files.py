@@ -15,7 +15,7 @@ from typing import Dict, List, NamedTuple, Optional
 
 from stmixer_mm.apis.package_files import (config_roots, metafile_models,
                                            models_dir, shipped_configs)
-from stmixer_mm.moved import MOVED_CONFIGS
+from stmixer_mm.moved import MOVED_CONFIGS, new_module
 from stmixer_mm.utils.checks import ConfigSettingError
 
 __all__ = ['load_config', 'resolve_config', 'ResolvedConfig', 'PACKAGE_PREFIX']
@@ -74,14 +74,14 @@ def _packaged_hint(rel: str, shown) -> str:
 
 def _refuse_moved(rel: str, name: str) -> None:
     """Refuse ``stmixer_mm::<rel>`` (the config ``name``) of a config that
-    moved to a project (``MOVED_CONFIGS``; either spelling), naming its
-    path in a checkout."""
-    rel = osp.normpath(rel).replace(os.sep, '/')
-    for old, new in MOVED_CONFIGS.items():
-        if rel in (old, _underscored(old)):
+    moved to a project (``MOVED_CONFIGS``), naming where it is."""
+    file = osp.basename(rel)
+    for start, folder in MOVED_CONFIGS.items():
+        if file.startswith(start):
+            where = f'{folder}/{file}' if '-' in file else f'{folder}/'
             raise FileNotFoundError(
-                f'config {name}: {rel} moved out of the package to {new} of '
-                "the repository (an OpenMMLab project: run it from a "
+                f'config {name}: {rel} moved out of the package to {where} '
+                "of the repository (an OpenMMLab project: run it from a "
                 "checkout's root by that path)")
 
 
@@ -361,5 +361,11 @@ def load_config(path: str):
     except Exception as e:
         text = str(e).strip().splitlines()
         reason = text[-1] if text else ''
+        cause = e  # a module of custom_imports: Python's, under mmengine's
+        while cause is not None and not isinstance(cause, ModuleNotFoundError):
+            cause = cause.__context__
+        old = getattr(cause, 'name', None) or ''
+        if old.startswith('stmixer_mm.') and new_module(old):
+            reason += f' ({old} moved to {new_module(old)})'
         raise ConfigSettingError(f'config {path} could not be read: '
                                  f'{type(e).__name__}: {reason}') from e

@@ -4,9 +4,10 @@
 of official checkpoints (:mod:`.official_checkpoints`), the one module
 ``import stmixer_mm`` imports from here: it imports :mod:`.official` only
 when it reads an official STMixer file."""
-from stmixer_mm.moved import moved_attribute
+from stmixer_mm.moved import moved_error
 
 
 def __getattr__(name: str):
-    """Names that moved since the last layout (:mod:`stmixer_mm.moved`)."""
-    return moved_attribute(__name__, name)
+    """A name of an earlier layout: an error naming where it is now
+    (:mod:`stmixer_mm.moved`)."""
+    raise moved_error(__name__, name)

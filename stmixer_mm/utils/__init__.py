@@ -1,4 +1,3 @@
-from stmixer_mm.moved import moved_attribute
 from .checkpoint_loading import (CheckpointFileError, load_checkpoint_file,
                                  load_pickle)
 from .checks import ConfigSettingError
@@ -11,8 +10,3 @@ __all__ = [
     'CheckpointFileError', 'load_checkpoint_file', 'load_pickle',
     'ConfigSettingError', 'type_name'
 ]
-
-
-def __getattr__(name: str):
-    """Names that moved since the last layout (:mod:`stmixer_mm.moved`)."""
-    return moved_attribute(__name__, name)

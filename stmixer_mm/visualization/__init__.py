@@ -1,4 +1,4 @@
-from stmixer_mm.moved import moved_attribute
+from stmixer_mm.moved import moved_error
 from .label_layout import label_font_scale, place_label_blocks
 from .labels import (format_action_labels, label_names_from_dataset,
                      load_label_names, top_actions)
@@ -13,5 +13,6 @@ __all__ = [
 
 
 def __getattr__(name: str):
-    """Names that moved since the last layout (:mod:`stmixer_mm.moved`)."""
-    return moved_attribute(__name__, name)
+    """A name of an earlier layout: an error naming where it is now
+    (:mod:`stmixer_mm.moved`)."""
+    raise moved_error(__name__, name)

@@ -1,7 +1,7 @@
 """Video in and out for every caller: frame sources (PyAV for files,
 OpenCV for webcams and captures), the keyframe clip ring buffer and the
 writers (mp4, JSON Lines)."""
-from stmixer_mm.moved import moved_attribute
+from stmixer_mm.moved import moved_error
 from .capture import CaptureSource, VideoFileSource, open_source, open_video
 from .ring_buffer import (ClipRingBuffer, KeyframeClips, clip_indices,
                           keyframe_indices)
@@ -21,5 +21,6 @@ __all__ = [
 
 
 def __getattr__(name: str):
-    """Names that moved since the last layout (:mod:`stmixer_mm.moved`)."""
-    return moved_attribute(__name__, name)
+    """A name of an earlier layout: an error naming where it is now
+    (:mod:`stmixer_mm.moved`)."""
+    raise moved_error(__name__, name)

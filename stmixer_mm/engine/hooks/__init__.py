@@ -1,4 +1,4 @@
-from stmixer_mm.moved import moved_attribute
+from stmixer_mm.moved import moved_error
 from .ava_evaluation_check_hook import AVAEvaluationCheckHook
 from .checkpoint_hooks import (CheckpointCheckHook, LoadFromCheckHook,
                                ResumeCheckHook)
@@ -21,5 +21,6 @@ __all__ = [
 
 
 def __getattr__(name: str):
-    """Names that moved since the last layout (:mod:`stmixer_mm.moved`)."""
-    return moved_attribute(__name__, name)
+    """A name of an earlier layout: an error naming where it is now
+    (:mod:`stmixer_mm.moved`)."""
+    raise moved_error(__name__, name)
