@@ -709,3 +709,16 @@ def _submodule(package, name):
     except ImportError:
         return False
     return True
+
+
+def test_utils_is_a_leaf():
+    """``stmixer_mm.utils`` imports nothing of the package outside itself
+    (issue 113: the moved-name pointers are not its business)."""
+    offenders = [
+        f'{path.relative_to(PKG.parent)}: {mod}'
+        for path, name, tree in _modules('utils')
+        for mod in _imported(tree, name)
+        if (mod == 'stmixer_mm' or mod.startswith('stmixer_mm.'))
+        and not mod.startswith('stmixer_mm.utils')
+    ]
+    assert not offenders, offenders
