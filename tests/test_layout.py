@@ -716,8 +716,8 @@ def test_utils_is_a_leaf():
     (issue 113: the moved-name pointers are not its business)."""
     offenders = [
         f'{path.relative_to(PKG.parent)}: {mod}'
-        for path, name, tree in _modules('utils')
-        for mod in _imported(tree, name)
+        for path, name, tree in _modules('utils') for mod in _imported(
+            tree, f'{name}.__init__' if path.name == '__init__.py' else name)
         if (mod == 'stmixer_mm' or mod.startswith('stmixer_mm.'))
         and not mod.startswith('stmixer_mm.utils')
     ]
