@@ -14,6 +14,7 @@ none of them garbage) and left as it was found after: each collection during
 the import walked every object made so far (about 0.7 s of a 7.5 s import at
 one thread)."""
 import gc
+import sys
 
 _gc_was_enabled = gc.isenabled()
 gc.disable()
@@ -30,6 +31,16 @@ try:
     from .utils.compat import apply_compat_fixes
 
     apply_compat_fixes()
+
+    from stmixer_mm.registry import MMACTION_MODELS
+    from .utils.compat import MissingDRN
+
+    # the stub of mmaction2's missing DRN (utils/compat.py), registered as
+    # the real one is
+    drn = getattr(sys.modules.get('mmaction.models.localizers.drn'), 'DRN',
+                  None)
+    if drn is MissingDRN and 'DRN' not in MMACTION_MODELS.module_dict:
+        MMACTION_MODELS.register_module(name='DRN', module=MissingDRN)
 
     # isort: off
     from . import datasets, engine  # noqa: F401

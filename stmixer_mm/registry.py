@@ -16,7 +16,7 @@ __all__ = [
 ]
 
 # MMACTION_MODELS: mmaction2's model registry, only for the stub of its
-# missing DRN localizer (utils/compat.py), registered where the real one is
+# missing DRN localizer (utils/compat.py; registered by the package root)
 
 #: the package name in ``_base_ = 'stmixer_mm::...'`` (module and
 #: distribution: ``pip install stmixer_mm``), and the scope mmengine gives

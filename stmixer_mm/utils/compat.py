@@ -100,7 +100,7 @@ def _mmaction_drn_missing() -> bool:
             and not osp.isdir(osp.join(localizers, 'drn')))
 
 
-class _MissingDRN:
+class MissingDRN:
     """Stand-in for mmaction2's DRN localizer, absent from the PyPI wheel
     (registered as ``DRN`` in mmaction2's ``MODELS``, as the real one)."""
 
@@ -114,24 +114,21 @@ class _MissingDRN:
 def patch_mmaction_packaging() -> bool:
     """Provide ``mmaction.models.localizers.drn`` when mmaction2 1.2.0's
     wheel lacks it (a requirement to import mmaction2's models, so not
-    turned off by :data:`DISABLE_ENV`), its ``DRN`` registered in mmaction2's
-    ``MODELS`` (building it: the stub's error); whether it was installed."""
+    turned off by :data:`DISABLE_ENV`); ``stmixer_mm.registry`` registers
+    its ``DRN`` in mmaction2's ``MODELS`` (building it: the stub's error);
+    whether it was installed."""
     name = 'mmaction.models.localizers.drn'
     if name in sys.modules or not _mmaction_drn_missing():
         return False
-    # imported here: only where the stub is needed (registry imports mmaction2)
-    from stmixer_mm.registry import MMACTION_MODELS as MODELS
     pkg = types.ModuleType(name)
     pkg.__path__ = []  # a package, so that ``.drn.drn`` resolves
     pkg.__doc__ = 'stub installed by stmixer_mm.utils.compat'
     mod = types.ModuleType(name + '.drn')
-    mod.DRN = _MissingDRN
+    mod.DRN = MissingDRN
     pkg.drn = mod
-    pkg.DRN = _MissingDRN
+    pkg.DRN = MissingDRN
     sys.modules[name] = pkg
-    sys.modules[name + '.drn'] = mod
-    if 'DRN' not in MODELS.module_dict:
-        MODELS.register_module(name='DRN', module=_MissingDRN)
+    sys.modules[name + '.drn'] = mod  # (registered by stmixer_mm.registry)
     report_fix(
         DRN_FIX,
         "the installed mmaction2 lacks 'mmaction/models/localizers/drn' "
