@@ -12,8 +12,8 @@ from mmengine._strategy import FSDPStrategy
 from mmengine.dist import get_rank, get_world_size, is_main_process
 from mmengine.utils import get_git_hash, mkdir_or_exist
 
-from stmixer_mm.utils.checkpoint_loading import (load_checkpoint_file,
-                                                 load_sharded_state)
+from stmixer_mm.utils.checkpoint_loading import load_checkpoint_file
+from .dcp_reader import load_sharded_state
 
 __all__ = [
     'DCP_METADATA', 'EXTRA_FILE', 'is_sharded_checkpoint', 'sharded_to_full',

@@ -4,13 +4,17 @@ only where its defect is, recorded in :data:`APPLIED_FIXES`; those of
 (docs/en/get_started.md, "Known defects of the pinned releases")."""
 import functools
 import importlib.util
+import io
 import logging
 import os
 import os.path as osp
+import pickle
 import sys
 import types
+import warnings
 from typing import List, Set
 
+import torch
 from mmengine.logging import print_log
 
 #: Names of the fixes that were applied in this process.
@@ -214,6 +218,33 @@ def _host_error(err: Exception) -> Exception:
     return new
 
 
+class _DefaultLoadProbe:
+    """Pickled by :func:`torch_load_defaults_to_weights_only`: a global
+    outside every weights-only allow-list (its unpickling runs nothing)."""
+
+
+def torch_load_defaults_to_weights_only() -> bool:
+    """Whether ``torch.load`` without ``weights_only`` (mmengine's call)
+    refuses globals now: torch >= 2.6 unless
+    ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD`` is set, torch < 2.6 only with
+    ``TORCH_FORCE_WEIGHTS_ONLY_LOAD``; found by loading a probe this module
+    wrote (a global of its own, no payload).
+
+    Returns:
+        bool: True if the default load refuses the probe's global.
+    """
+    probe = io.BytesIO()
+    torch.save(_DefaultLoadProbe(), probe)
+    probe.seek(0)
+    with warnings.catch_warnings():  # torch's TORCH_FORCE_* notice
+        warnings.simplefilter('ignore')
+        try:
+            torch.load(probe, map_location='cpu')
+        except pickle.UnpicklingError:
+            return True
+    return False
+
+
 def patch_mmengine_local_loader() -> bool:
     """Route mmengine 0.10.7's local checkpoint loader (``load_from``,
     ``--resume``, ``init_detector``) through
@@ -235,8 +266,7 @@ def patch_mmengine_local_loader() -> bool:
         return False
     from mmengine.runner.checkpoint import CheckpointLoader
 
-    from .checkpoint_loading import (CheckpointFileError, load_checkpoint_file,
-                                     torch_load_defaults_to_weights_only)
+    from .checkpoint_loading import CheckpointFileError, load_checkpoint_file
     inner = CheckpointLoader._schemes.get('')
     if inner is None or getattr(inner, '_stmixer_checked', False):
         return False
