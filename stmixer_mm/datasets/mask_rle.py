@@ -26,6 +26,8 @@ def decode_mask(rle: dict) -> np.ndarray:
              counts=rle['counts'].encode('ascii'))).astype(bool)
 
 
+# not pycocotools': it decodes runs short of the size into arbitrary pixels
+# (2x2 runs at size 4x4: 9 pixels set) and refuses others naming nothing
 def run_lengths(counts: str) -> List[int]:
     """The run lengths (background first, then foreground, alternating) of
     a COCO compressed RLE string, read without decoding the mask: each
