@@ -703,7 +703,11 @@ def section_keys(cfg) -> Optional[str]:
                         'at the first checkpoint and fail there)'
                         f'{_did_you_mean(extra[0], params)}')
             continue
-        problem = _unknown_key(path, reader, args)
+        problem = _unknown_key(path, reader, args) or (
+            _ema_in_scope(f'{path}.ema_type', args['ema_type'],
+                          plain.get('default_scope') or 'mmaction')
+            if type_name(kind) == 'EMAHook'
+            and isinstance(args.get('ema_type'), str) else None)
         if problem:
             return problem
     clip = (plain.get('optim_wrapper') or {}).get('clip_grad')
@@ -720,6 +724,23 @@ def section_keys(cfg) -> Optional[str]:
         return _unknown_key('optim_wrapper.clip_grad', reader, clip,
                             ('parameters', ))
     return None
+
+
+def _ema_in_scope(path: str, name: str, scope: str) -> Optional[str]:
+    """The problem of ``EMAHook(ema_type=name)``, which the hook builds in
+    the config's default ``scope``: a model of another scope's registry
+    only (mmdet's ``ExpMomentumEMA`` in mmaction2's scope), naming the
+    scoped name that builds; else None."""
+    from mmengine.registry import MODELS, DefaultScope
+    with DefaultScope.overwrite_default_scope(scope):
+        if MODELS.get(name) is not None:
+            return None
+    owners = [s for s, child in MODELS.children.items() if child.get(name)]
+    if not owners:
+        return None  # unregistered: the registry check names it
+    return (f'{path}={name!r} is not in the model registry of the config\'s '
+            f'default scope {scope!r}, where EMAHook builds it; it is '
+            f"{owners[0]}'s: write ema_type='{owners[0]}.{name}'")
 
 
 def ava_config_classes(cfg) -> Optional[str]:

@@ -462,6 +462,21 @@ def test_valid_training_settings_pass():
             },
             "optim_wrapper.clip_grad.max_norm: clip_grad_value_ takes no "
             "'max_norm' (it takes clip_value, foreach)"),
+        (
+            {  # mmdet's EMA recipe as mmdet's configs write it (issue 112)
+                'custom_hooks': [
+                    dict(
+                        type='EMAHook',
+                        ema_type='ExpMomentumEMA',
+                        momentum=0.0002,
+                        update_buffers=True,
+                        priority=49)
+                ]
+            },
+            "custom_hooks[0].ema_type='ExpMomentumEMA' is not in the model "
+            "registry of the config's default scope 'mmaction', where "
+            "EMAHook builds it; it is mmdet's: write "
+            "ema_type='mmdet.ExpMomentumEMA'"),
     ])
 def test_late_keys_are_refused_before_the_run(options, message):
     """Issue 97 (the quick start's late values): a key of a section the
