@@ -87,21 +87,22 @@ def moved_error(module: str, name: str) -> Exception:
         name (str): The attribute read.
 
     Returns:
-        Exception: An ImportError naming the module it moved to, or the
-        modules that define ``name`` (their source read, nothing
-        imported); else (a private name, a sub-module not yet imported,
-        a name defined nowhere) Python's AttributeError.
+        Exception: For a moved module, an ImportError naming where it is
+        now; else an AttributeError naming the modules that define
+        ``name`` (their source read, nothing imported), if any (an
+        AttributeError, so that ``getattr(<module>, name, default)`` still
+        probes).
     """
-    where = None
-    if not name.startswith('_') and \
-            f'{module}.{name}' not in _modules():
+    moved = where = None
+    if not name.startswith('_') and f'{module}.{name}' not in _modules():
+        moved = new_module(f'{module}.{name}')
         defined = re.compile(rf'^(def|class) {name}\b|^{name}\b *[:=]', re.M)
-        where = new_module(f'{module}.{name}') or ', '.join(
-            m for m, f in _modules().items()
-            if defined.search(f.read_text(encoding='utf-8'))) or None
-    if where is None:
-        return AttributeError(
-            f'module {module!r} has no attribute {name!r}', name=name)
-    return ImportError(
-        f'{module}.{name} is no longer there: it moved to {where}',
-        name=module)
+        where = ', '.join(m for m, f in _modules().items()
+                          if defined.search(f.read_text(encoding='utf-8')))
+    if moved is not None:  # a module: ``from <module> import <name>``
+        return ImportError(
+            f'{module}.{name} is no longer there: it moved to {moved}',
+            name=module)
+    said = f' (it is defined in {where})' if where else ''
+    return AttributeError(
+        f'module {module!r} has no attribute {name!r}{said}', name=name)

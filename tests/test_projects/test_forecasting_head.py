@@ -13,6 +13,8 @@ from projects.forecasting.forecasting import box_grid_features
 from stmixer_mm.models.task_modules.box_xyzr import xyxy2xyzr
 from stmixer_mm.registry import MODELS
 
+pytestmark = pytest.mark.usefixtures('mmdet_scope')
+
 HORIZONS = (4, 8)
 
 

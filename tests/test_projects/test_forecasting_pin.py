@@ -6,6 +6,8 @@ import torch
 
 from tests.test_projects.forecasting_helpers import PIN, VARIANTS, run
 
+pytestmark = pytest.mark.usefixtures('mmdet_scope')
+
 
 @pytest.mark.parametrize('variant', sorted(VARIANTS))
 def test_the_moved_forecast_decoder_equals_the_pin(variant):
