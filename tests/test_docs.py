@@ -184,18 +184,37 @@ def _resolve(dotted):
     raise ModuleNotFoundError(dotted)
 
 
+def _history(path):
+    """Whether ``path`` is a history page (the changelog, a note, the bad
+    inputs' table of rounds), which names earlier layouts too."""
+    return path.name in ('changelog.md', 'bad_inputs.md') or \
+        'notes' in path.parts
+
+
+def _pointed(name, error):
+    """Whether the old ``name`` has a pointer to where it is now (issue
+    113): its error names the place, or a module prefix of it moved."""
+    from stmixer_mm.moved import new_module
+    parts = name.split('.')
+    return 'defined in' in str(error) or 'moved to' in str(error) or any(
+        new_module('.'.join(parts[:k])) for k in range(len(parts), 1, -1))
+
+
 def test_python_names_in_docs_exist():
-    """Every ``stmixer_mm.x.y`` the pages name imports or is an attribute."""
-    names = set()
+    """Every ``stmixer_mm.x.y`` the pages name imports or is an attribute;
+    a history page's name of an earlier layout has a pointer instead."""
+    names = {}
     for path in DOCS:
-        names.update(
-            re.findall(r'\bstmixer_mm(?:\.[A-Za-z_]\w*)+', path.read_text()))
+        for name in re.findall(r'\bstmixer_mm(?:\.[A-Za-z_]\w*)+',
+                               path.read_text()):
+            names[name] = names.get(name, True) and _history(path)
     missing = []
-    for name in sorted(names):
+    for name, history in sorted(names.items()):
         try:
             _resolve(name)
         except (ImportError, AttributeError) as e:
-            missing.append(f'{name} ({type(e).__name__}: {e})')
+            if not (history and _pointed(name, e)):
+                missing.append(f'{name} ({type(e).__name__}: {e})')
     assert not missing, 'names in the docs that do not exist: ' + \
         '; '.join(missing)
 

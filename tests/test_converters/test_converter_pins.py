@@ -89,7 +89,8 @@ def _pin(state_dict, report, rename=False):
 
 def _converters():
     """(official, pyslowfast, videomae) modules of the converters."""
-    from stmixer_mm.converters import official, pyslowfast, videomae
+    from stmixer_mm.apps.converters import pyslowfast, videomae
+    from stmixer_mm.converters import official
     return official, pyslowfast, videomae
 
 

@@ -5,17 +5,15 @@ import re
 
 import pytest
 import torch
-from mmaction.structures import ActionDataSample
 from mmdet.models.task_modules import AssignResult
-from mmengine.structures import InstanceData
 
 from projects.forecasting.forecasting import box_grid_features
 from stmixer_mm.models.task_modules.box_xyzr import xyxy2xyzr
 from stmixer_mm.registry import MODELS
+from tests.test_projects.forecasting_helpers import BOXES, HORIZONS
+from tests.test_projects.forecasting_helpers import sample as _sample
 
 pytestmark = pytest.mark.usefixtures('mmdet_scope')
-
-HORIZONS = (4, 8)
 
 
 def _decoder(forecast=True, **kwargs):
@@ -37,34 +35,6 @@ def _inputs(B=2):
     from tests.test_models.test_roi_heads.test_stmixer_decoder import inputs
     torch.manual_seed(2)
     return inputs(B=B)
-
-
-BOXES = [[8., 6., 40., 60.], [30., 10., 60., 50.]]
-
-
-def _sample(boxes, future=True, size=64, num_actions=80):
-    s = ActionDataSample()
-    s.set_metainfo(
-        dict(
-            img_shape=(size, size),
-            batch_input_shape=(size, size),
-            img_key=f'v,{len(boxes)}'))
-    labels = torch.zeros(len(boxes), num_actions + 1)
-    labels[:, 1] = 1
-    gt = InstanceData(
-        bboxes=torch.tensor(boxes, dtype=torch.float).view(-1, 4),
-        labels=labels)
-    if future:
-        k = len(HORIZONS)
-        shift = torch.tensor([4., 0., 4., 0.])
-        gt.future_bboxes = gt.bboxes[:, None] + shift * torch.arange(
-            1, k + 1)[None, :, None]
-        gt.future_labels = torch.zeros(len(boxes), k, num_actions)
-        gt.future_labels[:, :, 3] = 1
-        gt.future_visible = torch.ones(len(boxes), k, dtype=torch.bool)
-        gt.future_visible[:, -1] = False
-    s.gt_instances = gt
-    return s
 
 
 def test_settings_filled_in_from_the_decoder():

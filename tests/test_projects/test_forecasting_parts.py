@@ -6,7 +6,6 @@ import copy
 import glob
 import json
 import os.path as osp
-import warnings
 from unittest import mock
 
 import cv2
@@ -26,6 +25,7 @@ from stmixer_mm.apps.deployment import (compare_with_torch, export_onnx,
                                         set_sampling_impl)
 from stmixer_mm.registry import DATASETS, MODELS, TRANSFORMS
 from stmixer_mm.testing import regression, repo_root
+from tests.test_models.test_detectors.test_stmixer_compile import _predict
 
 CONFIGS = osp.join(repo_root(), 'projects', 'forecasting', 'configs')
 QUICKSTART = ('stmixer-forecast_r3d-tiny_1xb8-8x2x1-6e_synthetic-tubes-'
@@ -69,15 +69,6 @@ def test_key_lists_are_lists_of_keys(key, value):
         'type': 'PackForecastInputs',
         'meta_keys': ['img_shape']
     })
-
-
-def _predict(model, batch=2):
-    x = regression.make_input('tiny_ava')[:batch]
-    samples = regression.make_samples('tiny_ava', False)[:batch]
-    with torch.no_grad(), warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter('always')
-        results = model.predict(x, samples)
-    return results, [str(w.message) for w in caught]
 
 
 def test_forecasts_are_written_read_and_refused_inverted(tmp_path):
