@@ -37,8 +37,8 @@ try:
 
     # the stub of mmaction2's missing DRN (utils/compat.py), registered as
     # the real one is
-    drn = getattr(sys.modules.get('mmaction.models.localizers.drn'), 'DRN',
-                  None)
+    drn = getattr(
+        sys.modules.get('mmaction.models.localizers.drn'), 'DRN', None)
     if drn is MissingDRN and 'DRN' not in MMACTION_MODELS.module_dict:
         MMACTION_MODELS.register_module(name='DRN', module=MissingDRN)
 

@@ -703,11 +703,11 @@ def section_keys(cfg) -> Optional[str]:
                         'at the first checkpoint and fail there)'
                         f'{_did_you_mean(extra[0], params)}')
             continue
-        problem = _unknown_key(path, reader, args) or (
-            _ema_in_scope(f'{path}.ema_type', args['ema_type'],
-                          plain.get('default_scope') or 'mmaction')
-            if type_name(kind) == 'EMAHook'
-            and isinstance(args.get('ema_type'), str) else None)
+        problem = _unknown_key(path, reader, args)
+        if not problem and type_name(kind) == 'EMAHook' and isinstance(
+                args.get('ema_type'), str):
+            problem = _ema_in_scope(f'{path}.ema_type', args['ema_type'],
+                                    plain.get('default_scope') or 'mmaction')
         if problem:
             return problem
     clip = (plain.get('optim_wrapper') or {}).get('clip_grad')

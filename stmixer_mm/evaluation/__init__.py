@@ -4,6 +4,5 @@ from .metrics import (ActorMaskMetric, CompactAVAMetric, TubeMetric,
                       load_act_annotations)
 
 __all__ = [
-    'TubeMetric', 'load_act_annotations', 'ActorMaskMetric',
-    'CompactAVAMetric'
+    'TubeMetric', 'load_act_annotations', 'ActorMaskMetric', 'CompactAVAMetric'
 ]

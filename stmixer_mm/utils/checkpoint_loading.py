@@ -28,8 +28,8 @@ import torch
 __all__ = [
     'CheckpointFileError', 'TRUST_ENV', 'load_checkpoint_file',
     'runner_checkpoint_globals', 'is_trusted', 'PICKLE_ALLOW_LISTS',
-    'load_pickle', 'torch_load_safe',
-    'refused_reason', 'trust_hint', 'torch_globals'
+    'load_pickle', 'torch_load_safe', 'refused_reason', 'trust_hint',
+    'torch_globals'
 ]
 
 #: Files (``os.pathsep``-separated) to unpickle in full, e.g. for

@@ -13,9 +13,9 @@ from .forecast_targets import (LoadForecastTargets, PackForecastInputs,
 from .result_field import FORECAST_FIELDS, ForecastField, draw_forecast
 
 __all__ = [
-    'functional', 'AVAForecastDataset', 'TubeForecastDataset',
-    'causal_clips', 'STMixerForecastDecoder', 'FUTURE_FIELDS',
-    'STMixerForecastHead', 'box_features', 'box_grid_features',
-    'ForecastMetric', 'LoadForecastTargets', 'PackForecastInputs',
-    'person_futures', 'FORECAST_FIELDS', 'ForecastField', 'draw_forecast'
+    'functional', 'AVAForecastDataset', 'TubeForecastDataset', 'causal_clips',
+    'STMixerForecastDecoder', 'FUTURE_FIELDS', 'STMixerForecastHead',
+    'box_features', 'box_grid_features', 'ForecastMetric',
+    'LoadForecastTargets', 'PackForecastInputs', 'person_futures',
+    'FORECAST_FIELDS', 'ForecastField', 'draw_forecast'
 ]

@@ -26,13 +26,12 @@ def horizons_problem(cls: str, horizons, pipeline) -> Optional[str]:
     Returns:
         str | None: The refusal.
     """
-    if not (isinstance(horizons, (list, tuple)) and horizons
-            and all(is_int(h) and h >= 1 for h in horizons)
-            and list(horizons) == sorted(set(horizons))):
+    if not (isinstance(horizons, (list, tuple)) and horizons and all(
+            is_int(h) and h >= 1
+            for h in horizons) and list(horizons) == sorted(set(horizons))):
         return (f'{cls}: forecast_horizons must be ascending frame counts '
                 f'>= 1, got {horizons!r}')
-    problem = causal_clips(
-        dict(pipeline=pipeline, forecast_horizons=horizons))
+    problem = causal_clips(dict(pipeline=pipeline, forecast_horizons=horizons))
     return None if problem is None else f'{cls}: {problem}'
 
 
@@ -177,7 +176,8 @@ class TubeForecastDataset(TubeDataset):
         data_list = super().load_data_list()
         self._tube_persons = {
             v: self._persons(self.gt, v)
-            for v in {info['video_id'] for info in data_list}
+            for v in {info['video_id']
+                      for info in data_list}
         }
         return data_list
 

@@ -355,8 +355,8 @@ class STMixerForecastHead(BaseModule):
         return {prefix + key: value for key, value in losses.items()}
 
     def predict_by_feat(self, x: Optional[Sequence[Tensor]],
-                        stage_results: Dict[str, Tensor],
-                        results: InstanceList,
+                        stage_results: Dict[str,
+                                            Tensor], results: InstanceList,
                         batch_img_metas: List[dict]) -> None:
         """Add ``future_bboxes`` ``[n, H, 4]`` (clipped and normalised as the
         AVA ``bboxes``), ``future_scores`` and ``future_visible``

@@ -20,7 +20,6 @@ FORECAST_FIELDS = dict(
     visible=number_field(0, 1),
     actions=actions_field)
 
-
 #: a forecast box is drawn where its in-view probability reaches this
 FORECAST_VISIBLE_THR = 0.5
 

@@ -72,8 +72,12 @@ def collect(model, dataset, indices, batch_size: int) -> Dict[str, np.ndarray]:
         now=[],
         roi=[])
 
-    def capture(x, stage_results, assign_results, batch_gt_instances,
-                metas, prefix=''):
+    def capture(x,
+                stage_results,
+                assign_results,
+                batch_gt_instances,
+                metas,
+                prefix=''):
         preds = head(stage_results, x, metas)
         queries = stage_results['spatial_queries']
         if stage_results.get('temporal_queries') is not None:

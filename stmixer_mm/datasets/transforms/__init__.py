@@ -11,6 +11,5 @@ __all__ = [
     'RandomShortSideResize', 'CheckedRawFrameDecode', 'decode_frame',
     'SampleTubeFrames', 'tube_clip_frames', 'PackTrackInputs',
     'LoadActorMasks', 'PackActorInputs', 'LoadTubeletTargets',
-    'PackTubeletInputs',
-    'keyframe_position', 'SampleCausalAVAFrames'
+    'PackTubeletInputs', 'keyframe_position', 'SampleCausalAVAFrames'
 ]

@@ -4,6 +4,5 @@ from .compact_ava_metric import CompactAVAMetric
 from .tube_metric import TubeMetric, load_act_annotations
 
 __all__ = [
-    'TubeMetric', 'load_act_annotations', 'ActorMaskMetric',
-    'CompactAVAMetric'
+    'TubeMetric', 'load_act_annotations', 'ActorMaskMetric', 'CompactAVAMetric'
 ]

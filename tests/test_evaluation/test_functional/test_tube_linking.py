@@ -50,6 +50,7 @@ def _dets():
 
 
 def test_voc_ap_by_hand():
+
     def voc_ap(tp, num_gt):
         return float(hits_ap(tp, num_gt, moc=False))
 

@@ -19,19 +19,23 @@ sys.path.insert(0, str(ROOT))  # projects.*
 # would shadow the repository's folder)
 sys.modules['tests'] = types.ModuleType('tests')
 sys.modules['tests'].__path__ = [str(ROOT / 'tests')]
-from tests.test_projects.forecasting_helpers import PIN  # noqa: E402
-from tests.test_projects.forecasting_helpers import VARIANTS, run
+from tests.test_projects import forecasting_helpers  # noqa: E402
 
 
 def main() -> None:
-    pin = {v: run(v, 'STMixerForecastDecoder') for v in VARIANTS}
-    torch.save(pin, PIN)
+    """Write the pin."""
+    run, pin = forecasting_helpers.run, forecasting_helpers.PIN
+    runs = {
+        v: run(v, 'STMixerForecastDecoder')
+        for v in forecasting_helpers.VARIANTS
+    }
+    torch.save(runs, pin)
     print({
         v: {
             k: round(float(t), 5)
             for k, t in p['losses'].items()
         }
-        for v, p in pin.items()
+        for v, p in runs.items()
     })
 
 
