@@ -15,7 +15,6 @@ from mmengine.runner.checkpoint import CheckpointLoader, load_state_dict
 from stmixer_mm.datasets import keyframe_position
 from stmixer_mm.datasets.class_names import test_dataset_cfg
 from stmixer_mm.datasets.transforms.loading import clip_keyframe
-from stmixer_mm.datasets.transforms.tubelets import output_positions
 from stmixer_mm.engine import (check_checkpoint_dict, check_checkpoint_fits,
                                checkpoint_state_dict)
 from stmixer_mm.registry import MODELS
@@ -144,9 +143,10 @@ def tubelet_offsets(model: torch.nn.Module, clip_len: int,
     (``LoadTubeletTargets``' positions).
 
     Args:
-        model (nn.Module): The detector; a tubelet model has
-            ``roi_head.num_frames``, its keyframe place is read from
-            ``model.cfg`` (``'centre'`` without one).
+        model (nn.Module): The detector; a tubelet model's decoder tells
+            its output positions (``roi_head.output_positions``), its
+            keyframe place is read from ``model.cfg`` (``'centre'``
+            without one).
         clip_len (int): Frames in a clip.
         frame_interval (int): Video frames between two clip frames.
 
@@ -154,12 +154,13 @@ def tubelet_offsets(model: torch.nn.Module, clip_len: int,
         np.ndarray | None: Integer offsets in video frames, shape
         (num_frames, ), ascending; None for a keyframe detector.
     """
-    num_frames = getattr(getattr(model, 'roi_head', None), 'num_frames', None)
-    if num_frames is None:
+    positions = getattr(
+        getattr(model, 'roi_head', None), 'output_positions', None)
+    if positions is None:
         return None
     cfg = getattr(model, 'cfg', None)
     keyframe = 'centre' if cfg is None else clip_keyframe_from_cfg(cfg)
-    return (output_positions(clip_len, num_frames) -
+    return (positions(clip_len) -
             keyframe_position(clip_len, keyframe)) * frame_interval
 
 

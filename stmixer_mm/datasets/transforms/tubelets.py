@@ -6,34 +6,12 @@ import numpy as np
 import torch
 from mmcv.transforms import BaseTransform
 
+from stmixer_mm.models.roi_heads.stmixer_tubelet_decoder import \
+    output_positions
 from stmixer_mm.registry import TRANSFORMS
 from stmixer_mm.utils.checks import check_ints
 from .formatting import PackInputs
 from .formatting import keyframe_where as _where
-
-
-def output_positions(clip_len: int, num_frames: int) -> np.ndarray:
-    """Clip positions of a tubelet's ``num_frames`` output frames: ``t * r
-    + r // 2`` with ``r = clip_len / num_frames`` (each group's middle).
-
-    Args:
-        clip_len (int): Frames of the clip.
-        num_frames (int): Output frames of a tubelet; must divide
-            ``clip_len``.
-
-    Returns:
-        np.ndarray: int, shape (num_frames, ), 0-based clip positions;
-        e.g. ``clip_len=8, num_frames=2``: ``[2, 6]``.
-
-    Raises:
-        ValueError: ``num_frames`` < 1 or not dividing ``clip_len``.
-    """
-    if num_frames < 1 or clip_len % num_frames:
-        raise ValueError(
-            f'the tubelet length num_frames={num_frames} does not divide '
-            f'the clip of clip_len={clip_len} frames (SampleTubeFrames)')
-    r = clip_len // num_frames
-    return np.arange(num_frames) * r + r // 2
 
 
 @TRANSFORMS.register_module()

@@ -1,6 +1,7 @@
 """The decoder of STMixer-T: tubelet queries (``docs/en/tubelets.md``)."""
 from typing import List, Optional, Sequence
 
+import numpy as np
 import torch
 from mmdet.utils import InstanceList
 from mmengine.structures import InstanceData
@@ -10,6 +11,30 @@ from stmixer_mm.utils.checks import check_choice
 from ..task_modules import TubeletHungarianAssigner
 from .bbox_heads.stmixer_tubelet_stage_head import tubelet_targets
 from .stmixer_decoder import STMixerDecoder
+
+
+def output_positions(clip_len: int, num_frames: int) -> np.ndarray:
+    """Clip positions of a tubelet's ``num_frames`` output frames: ``t * r
+    + r // 2`` with ``r = clip_len / num_frames`` (each group's middle).
+
+    Args:
+        clip_len (int): Frames of the clip.
+        num_frames (int): Output frames of a tubelet; must divide
+            ``clip_len``.
+
+    Returns:
+        np.ndarray: int, shape (num_frames, ), 0-based clip positions;
+        e.g. ``clip_len=8, num_frames=2``: ``[2, 6]``.
+
+    Raises:
+        ValueError: ``num_frames`` < 1 or not dividing ``clip_len``.
+    """
+    if num_frames < 1 or clip_len % num_frames:
+        raise ValueError(
+            f'the tubelet length num_frames={num_frames} does not divide '
+            f'the clip of clip_len={clip_len} frames (SampleTubeFrames)')
+    r = clip_len // num_frames
+    return np.arange(num_frames) * r + r // 2
 
 
 @MODELS.register_module()
@@ -37,6 +62,18 @@ class STMixerTubeletDecoder(STMixerDecoder):
             check_choice('STMixerTubeletDecoder',
                          ('TubeletHungarianAssigner', ),
                          **{'train_cfg.assigner': kind})
+
+    def output_positions(self, clip_len: int) -> np.ndarray:
+        """The clip positions of the ``num_frames`` boxes of each query
+        (:func:`output_positions`), as the inference APIs ask the model.
+
+        Args:
+            clip_len (int): Frames of the clip.
+
+        Returns:
+            np.ndarray: int, shape (num_frames, ), 0-based clip positions.
+        """
+        return output_positions(clip_len, self.num_frames)
 
     def assign(self,
                all_results: List[dict],

@@ -9,8 +9,9 @@ from mmaction.registry import DATASETS, TRANSFORMS
 from mmengine.registry import DefaultScope
 
 import stmixer_mm  # noqa: F401
-from stmixer_mm.datasets.transforms.tubelets import output_positions
 from stmixer_mm.datasets.tube_dataset import clip_keyframes
+from stmixer_mm.models.roi_heads.stmixer_tubelet_decoder import \
+    output_positions
 
 H, W = 20, 40
 
