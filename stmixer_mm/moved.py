@@ -36,11 +36,10 @@ RENAMED: Dict[str, str] = {
 }
 # yapf: enable
 #: the packaged configs (``stmixer_mm::<folder>/<config>.py``) that moved
-#: to a project of the repository: the start of their file names -> the
-#: project's configs folder
+#: to a project of the repository: the start of their file names (``-``
+#: for ``_`` in the pure-Python spelling) -> the project's configs folder
 MOVED_CONFIGS: Dict[str, str] = {
     'stmixer-forecast': 'projects/forecasting/configs',
-    'stmixer_forecast': 'projects/forecasting/configs',
 }
 
 
@@ -93,16 +92,15 @@ def moved_error(module: str, name: str) -> Exception:
         AttributeError, so that ``getattr(<module>, name, default)`` still
         probes).
     """
-    moved = where = None
-    if not name.startswith('_') and f'{module}.{name}' not in _modules():
-        moved = new_module(f'{module}.{name}')
+    old, where = f'{module}.{name}', ''
+    if not name.startswith('_') and old not in _modules():
+        moved = new_module(old)
+        if moved is not None:  # a module: ``from <module> import <name>``
+            return ImportError(
+                f'{old} is no longer there: it moved to {moved}', name=module)
         defined = re.compile(rf'^(def|class) {name}\b|^{name}\b *[:=]', re.M)
         where = ', '.join(m for m, f in _modules().items()
                           if defined.search(f.read_text(encoding='utf-8')))
-    if moved is not None:  # a module: ``from <module> import <name>``
-        return ImportError(
-            f'{module}.{name} is no longer there: it moved to {moved}',
-            name=module)
     said = f' (it is defined in {where})' if where else ''
     return AttributeError(
         f'module {module!r} has no attribute {name!r}{said}', name=name)

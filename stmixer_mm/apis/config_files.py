@@ -77,7 +77,7 @@ def _refuse_moved(rel: str, name: str) -> None:
     moved to a project (``MOVED_CONFIGS``), naming where it is."""
     file = osp.basename(rel)
     for start, folder in MOVED_CONFIGS.items():
-        if file.startswith(start):
+        if file.replace('_', '-').startswith(start):
             where = f'{folder}/{file}' if '-' in file else f'{folder}/'
             raise FileNotFoundError(
                 f'config {name}: {rel} moved out of the package to {where} '
@@ -365,7 +365,8 @@ def load_config(path: str):
         while cause is not None and not isinstance(cause, ModuleNotFoundError):
             cause = cause.__context__
         old = getattr(cause, 'name', None) or ''
-        if old.startswith('stmixer_mm.') and new_module(old):
-            reason += f' ({old} moved to {new_module(old)})'
+        moved = new_module(old) if old.startswith('stmixer_mm.') else None
+        if moved:
+            reason += f' ({old} moved to {moved})'
         raise ConfigSettingError(f'config {path} could not be read: '
                                  f'{type(e).__name__}: {reason}') from e

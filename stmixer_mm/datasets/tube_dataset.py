@@ -218,7 +218,8 @@ class TubeDataset(BaseActionDataset):
         root = self.data_prefix.get('img' if self.use_frames else 'video', '')
         if self.check_files:
             self._check_files(gt, videos, root)
-        self._video_tubes = tubes
+        if self.with_tubelets:
+            self._video_tubes = tubes
         path_key = 'frame_dir' if self.use_frames else 'filename'
         ext = '' if self.use_frames else self.video_ext
         data_list = []

@@ -8,7 +8,6 @@ import json
 import os.path as osp
 from unittest import mock
 
-import cv2
 import numpy as np
 import pytest
 import torch
@@ -25,8 +24,11 @@ from stmixer_mm.apps.deployment import (compare_with_torch, export_onnx,
                                         set_sampling_impl)
 from stmixer_mm.registry import DATASETS, MODELS, TRANSFORMS
 from stmixer_mm.testing import regression, repo_root
+from tests.test_apis import test_inferencer
 from tests.test_models.test_detectors.test_stmixer_compile import _predict
 
+#: the Inferencer tests' frames of a tiny test video (a module fixture)
+frames, _frame_dir = test_inferencer.frames, test_inferencer._frame_dir
 CONFIGS = osp.join(repo_root(), 'projects', 'forecasting', 'configs')
 QUICKSTART = ('stmixer-forecast_r3d-tiny_1xb8-8x2x1-6e_synthetic-tubes-'
               'forecast-rgb.py')
@@ -111,18 +113,6 @@ def test_forecasts_are_written_read_and_refused_inverted(tmp_path):
             match=r'keyframes\[0\].persons\[0\].forecast: expected a '
             'list'):
         read_result(str(path))
-
-
-@pytest.fixture(scope='module')
-def frames(tools):
-    files = sorted(
-        glob.glob(
-            osp.join(tools.TINY_DATA, 'rawframes', 'syn_val_000', '*.jpg')))
-    return [cv2.cvtColor(cv2.imread(f), cv2.COLOR_BGR2RGB) for f in files]
-
-
-def _frame_dir(tools):
-    return osp.join(tools.TINY_DATA, 'rawframes', 'syn_val_000')
 
 
 def test_a_forecast_model_is_refused_unless_keyframe_only(tmp_path):

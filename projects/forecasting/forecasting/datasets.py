@@ -14,14 +14,17 @@ from stmixer_mm.utils.type_names import type_name
 from .forecast_targets import person_futures
 
 
-def horizons_problem(cls: str, horizons, pipeline) -> Optional[str]:
+def horizons_problem(cls: str, horizons, args: tuple,
+                     kwargs: dict) -> Optional[str]:
     """The refusal of a forecast data set's ``forecast_horizons`` (ascending
     frame counts >= 1) and of its pipeline (:func:`causal_clips`), or None.
 
     Args:
         cls (str): The data set's class, which the refusal names.
         horizons: The ``forecast_horizons`` given.
-        pipeline: The ``pipeline`` given.
+        args (tuple): The data set's other positional arguments
+            (``ann_file``, ``pipeline``, ...).
+        kwargs (dict): Its other keyword arguments.
 
     Returns:
         str | None: The refusal.
@@ -31,6 +34,7 @@ def horizons_problem(cls: str, horizons, pipeline) -> Optional[str]:
             for h in horizons) and list(horizons) == sorted(set(horizons))):
         return (f'{cls}: forecast_horizons must be ascending frame counts '
                 f'>= 1, got {horizons!r}')
+    pipeline = kwargs.get('pipeline', args[1] if len(args) > 1 else ())
     problem = causal_clips(dict(pipeline=pipeline, forecast_horizons=horizons))
     return None if problem is None else f'{cls}: {problem}'
 
@@ -82,9 +86,8 @@ class AVAForecastDataset(AVAActorDataset):
 
     def __init__(self, *args, forecast_horizons: Sequence[int],
                  **kwargs) -> None:
-        pipeline = kwargs.get('pipeline', args[1] if len(args) > 1 else ())
         problem = horizons_problem('AVAForecastDataset', forecast_horizons,
-                                   pipeline)
+                                   args, kwargs)
         if problem is not None:
             raise ValueError(problem)
         self.forecast_horizons = tuple(int(h) for h in forecast_horizons)
@@ -161,9 +164,8 @@ class TubeForecastDataset(TubeDataset):
 
     def __init__(self, *args, forecast_horizons: Sequence[int],
                  **kwargs) -> None:
-        pipeline = kwargs.get('pipeline', args[1] if len(args) > 1 else ())
         problem = horizons_problem('TubeForecastDataset', forecast_horizons,
-                                   pipeline)
+                                   args, kwargs)
         if problem is not None:
             raise ValueError(problem)
         self.forecast_horizons = tuple(int(h) for h in forecast_horizons)
@@ -180,6 +182,12 @@ class TubeForecastDataset(TubeDataset):
                       for info in data_list}
         }
         return data_list
+
+    def _frame_boxes(self, gt: dict,
+                     videos: Sequence[str]) -> Dict[str, Dict[int, list]]:
+        # kept: LoadForecastTargets reads each video's tubes by frame
+        self._video_tubes = super()._frame_boxes(gt, videos)
+        return self._video_tubes
 
     def _train_keyframes(self, nframes: int, keyframes: list) -> list:
         last = nframes - max(self.forecast_horizons)  # their future is known

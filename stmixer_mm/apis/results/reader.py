@@ -222,14 +222,13 @@ def _check_keyframes(keyframes: list, places: List[Tuple[str, str]]) -> None:
     and the fields of projects (``PERSON_FIELDS``), in ascending frame
     order."""
     last: Optional[int] = None
+    required, optional = PERSON_FIELDS
+    optional = dict(optional, **dict.fromkeys(EXTRA, _any))
     for keyframe, (file, path) in zip(keyframes, places):
         check_fields(keyframe, KEYFRAME_FIELDS, {}, file, path)
         for i, person in enumerate(keyframe['persons']):
             where = f'{path}.persons[{i}]' if path else f'persons[{i}]'
-            required, optional = PERSON_FIELDS
-            check_fields(person, required,
-                         dict(optional, **dict.fromkeys(EXTRA, _any)), file,
-                         where)
+            check_fields(person, required, optional, file, where)
             for name, field in EXTRA.items():
                 if name in person:
                     field.check(person[name], file, f'{where}.{name}')
