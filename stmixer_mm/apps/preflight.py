@@ -258,7 +258,9 @@ _META_LIMITS = ('meta', 'Cannot copy out of meta tensor')
 
 def check_model_builds(model_cfg: dict) -> None:
     """Build the model on the meta device (no memory, no weights), so that
-    each part's own ``__init__`` checks its arguments before a run; a
+    each part's own ``__init__`` checks its arguments before a run, and
+    try an ``STMixer``'s backbone and neck on a clip there
+    (:func:`~stmixer_mm.models.utils.part_tries.try_feature_maps`); a
     refusal is raised again with the config path of the part that refused.
 
     Args:
@@ -272,23 +274,29 @@ def check_model_builds(model_cfg: dict) -> None:
     from mmengine.registry import DefaultScope
 
     # imported here: the registries import mmdet and mmaction2
+    from stmixer_mm.models.utils.part_tries import try_feature_maps
     from stmixer_mm.registry import MODELS
     model_cfg = dict(_plain(model_cfg))
 
-    def built(cfg: dict, path: str) -> bool:
+    def built(cfg: dict, path: str):
         try:
             with _manager_lock_kept(), torch.device('meta'), \
                     DefaultScope.overwrite_default_scope('mmdet'):
-                MODELS.build(cfg)
+                return MODELS.build(cfg)
         except REFUSALS as e:
             if not any(text in str(e) for text in _META_LIMITS):
                 raise part_refused(e, cfg, path) from e
-            return False
         except (RuntimeError, NotImplementedError):
-            return False  # a tensor read on the meta device
-        return True
+            pass  # a tensor read on the meta device
+        return None
 
-    if not built(model_cfg, 'model'):
+    model = built(model_cfg, 'model')
+    if hasattr(model, 'check_feature_maps'):  # an STMixer: its maps
+        try:
+            try_feature_maps(model)
+        except ValueError as e:
+            raise part_refused(e, model_cfg) from e
+    elif model is None:
         # a part reads tensor values in its __init__ (mmaction2's ViT its
         # drop-path rates): the detector's other parts, one by one
         for key, part in model_cfg.items():

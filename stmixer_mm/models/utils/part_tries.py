@@ -135,3 +135,44 @@ def try_assigner(assigner, num_logits: int, where: str) -> None:
     if problem is not None:
         raise ValueError(
             f'{where} ({type(dict(parts)[where]).__name__}) {problem}')
+
+
+def try_feature_maps(model, frames: int = 16, size: int = 256) -> None:
+    """Run the backbone and neck of ``model`` (an ``STMixer`` built on the
+    meta device: shapes only, no compute) once on a ``frames`` x ``size``
+    x ``size`` clip, before a run: a neck that cannot take the backbone's
+    maps (mmdet's ``NASFPN`` makes 5 levels whatever its ``num_outs``) or
+    maps not at ``roi_head.featmap_strides`` (mmaction2's ``X3D`` gives one
+    map at stride 32) are refused then, not in the first iteration. A
+    backbone that cannot take this clip (one of its own length or size)
+    is not tried.
+
+    Args:
+        model (STMixer): The detector, its parameters on the meta device.
+        frames (int): The clip's ``T``.
+        size (int): The clip's ``H`` and ``W``.
+    """
+    with torch.no_grad():
+        clip = torch.empty(1, 3, frames, size, size, device='meta')
+        try:
+            feats = model.backbone(clip)
+        except Exception:  # noqa: B902 (its own clip: the first step tells)
+            return
+        feats = (feats, ) if isinstance(feats, torch.Tensor) else feats
+        if model.with_neck:
+            shapes = [tuple(f.shape[1:]) for f in feats]
+            try:
+                feats = model.neck(feats)
+            except (ValueError, TypeError, AssertionError, KeyError,
+                    IndexError, RuntimeError) as e:
+                inner = getattr(model.neck, 'neck', None)  # FrameWiseNeck's
+                name = type(model.neck).__name__ + (
+                    f' of {type(inner).__name__}' if isinstance(
+                        inner, torch.nn.Module) else '')
+                raise ValueError(
+                    f'STMixer: neck ({name}) cannot '
+                    f"take the backbone's maps {shapes} (C, T, H, W) of a "
+                    f'{frames}x{size}x{size} clip: {type(e).__name__}: '
+                    f'{first_line(e)}') from None
+            feats = (feats, ) if isinstance(feats, torch.Tensor) else feats
+    model.check_feature_maps(tuple(feats), size, size)

@@ -213,7 +213,11 @@ def test_settings_that_must_agree():
     neck_forward = model.neck.forward
     with mock.patch.object(model.neck, 'forward',
                            lambda x: tuple(neck_forward(x))[::-1]):
-        with pytest.raises(ValueError, match='at featmap_strides'):
+        with pytest.raises(
+                ValueError,
+                match=r'^STMixer: the backbone \(ResNet3dSlowOnly\) and neck '
+                r'\(STMixerLateralNeck\) give 4 maps \[\(2, 2\), .* not one '
+                r'per roi_head.featmap_strides \[4, 8, 16, 32\]$'):
             model._forward(clip(1))
 
 

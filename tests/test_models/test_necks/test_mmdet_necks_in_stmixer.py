@@ -13,10 +13,12 @@ from mmengine.config import Config
 from mmengine.structures import InstanceData
 
 from stmixer_mm import testing
+from stmixer_mm.apps.preflight import check_model_builds
 from stmixer_mm.models.necks import (FrameWiseNeck, SequentialNeck,
                                      STMixerLateralNeck, frame_wise_2d_necks,
                                      is_2d_neck)
 from stmixer_mm.registry import MODELS
+from stmixer_mm.utils.checks import ConfigSettingError
 
 TINY_CFG = testing.repo_path(testing.TINY_CFG)
 IN_CHANNELS = [8, 16, 32, 64]  # the tiny SlowOnly's levels
@@ -155,3 +157,64 @@ def test_is_2d_neck_decides_from_the_class():
                       'SequentialNeck', FrameWiseNeck, 'mmaction.TPN',
                       'NoSuchNeck', 'nosuchscope.FPN', None, 3):
         assert not is_2d_neck(neck_type), neck_type
+
+
+@pytest.mark.parametrize('name', sorted(NECKS_2D))
+def test_a_2d_neck_that_works_passes_the_pre_run_try(name, tiny_model_cfg):
+    """The necks above are tried on the meta device before a run and kept
+    (the try refuses only what cannot work)."""
+    cfg = copy.deepcopy(tiny_model_cfg)
+    cfg['neck'] = NECKS_2D[name][1]
+    check_model_builds(cfg)
+
+
+@pytest.mark.parametrize('backbone, neck, message', [
+    # NAS-FPN makes 5 levels whatever its num_outs says
+    (None,
+     dict(
+         type='mmdet.NASFPN',
+         in_channels=IN_CHANNELS,
+         out_channels=C,
+         num_outs=4,
+         stack_times=1),
+     "model: ValueError: STMixer: neck (FrameWiseNeck of NASFPN) cannot take "
+     "the backbone's maps [(8, 16, 64, 64), (16, 16, 32, 32), (32, 16, 16, "
+     '16), (64, 16, 8, 8)] (C, T, H, W) of a 16x256x256 clip: ValueError: '
+     'not enough values to unpack (expected 5, got 4)'),
+    # an FPN from the second level on: strides 8-64 for the decoder's 4-32
+    (None,
+     dict(
+         type='mmdet.FPN',
+         in_channels=IN_CHANNELS,
+         out_channels=C,
+         num_outs=4,
+         start_level=1,
+         add_extra_convs='on_output'),
+     'model: ValueError: STMixer: the backbone (ResNet3dSlowOnly) and neck '
+     '(FrameWiseNeck) give 4 maps [(32, 32), (16, 16), (8, 8), (4, 4)] (H, '
+     'W) for a 256x256 input, not one per roi_head.featmap_strides [4, 8, '
+     '16, 32]'),
+    # mmaction2's X3D: one map at stride 32, an FPN's extra levels above it
+    (dict(type='mmaction.X3D', gamma_w=1, gamma_b=1.0, gamma_d=1.0),
+     dict(
+         type='mmdet.FPN',
+         in_channels=[192],
+         out_channels=C,
+         num_outs=4,
+         add_extra_convs='on_output'),
+     'model: ValueError: STMixer: the backbone (X3D) and neck (FrameWiseNeck) '
+     'give 4 maps [(8, 8), (4, 4), (2, 2), (1, 1)] (H, W) for a 256x256 '
+     'input, not one per roi_head.featmap_strides [4, 8, 16, 32]'),
+])
+def test_maps_the_decoder_cannot_read_are_refused_before_a_run(
+        backbone, neck, message, tiny_model_cfg):
+    """Issue 112: a neck that cannot take the backbone's maps, or maps not
+    at the decoder's strides, are refused by the pre-run check (the model
+    built and tried on the meta device), not in the first iteration."""
+    cfg = copy.deepcopy(tiny_model_cfg)
+    cfg['neck'] = neck
+    if backbone is not None:
+        cfg['backbone'] = backbone
+    with pytest.raises(ConfigSettingError) as err:
+        check_model_builds(cfg)
+    assert str(err.value).startswith(message), err.value
