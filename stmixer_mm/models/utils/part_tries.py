@@ -137,21 +137,24 @@ def try_assigner(assigner, num_logits: int, where: str) -> None:
             f'{where} ({type(dict(parts)[where]).__name__}) {problem}')
 
 
-def try_feature_maps(model, frames: int = 16, size: int = 256) -> None:
+def try_feature_maps(model) -> None:
     """Run the backbone and neck of ``model`` (an ``STMixer`` built on the
-    meta device: shapes only, no compute) once on a ``frames`` x ``size``
-    x ``size`` clip, before a run: a neck that cannot take the backbone's
-    maps (mmdet's ``NASFPN`` makes 5 levels whatever its ``num_outs``) or
-    maps not at ``roi_head.featmap_strides`` (mmaction2's ``X3D`` gives one
-    map at stride 32) are refused then, not in the first iteration. A
-    backbone that cannot take this clip (one of its own length or size)
-    is not tried.
+    meta device: shapes only, no compute) once on a clip, before a run: a
+    neck that cannot take the backbone's maps (mmdet's ``NASFPN`` makes 5
+    levels whatever its ``num_outs``) or maps not at
+    ``roi_head.featmap_strides`` (mmaction2's ``X3D`` gives one map at
+    stride 32) are refused then, not in the first iteration. The clip is
+    the backbone's ``num_frames`` x ``img_size`` where it says them (a
+    ViT), else 16 x 256 x 256; a backbone that cannot take it (one of its
+    own length or size) is not tried.
 
     Args:
         model (STMixer): The detector, its parameters on the meta device.
-        frames (int): The clip's ``T``.
-        size (int): The clip's ``H`` and ``W``.
     """
+    size, frames = (getattr(model.backbone, k, None)
+                    for k in ('img_size', 'num_frames'))
+    size = size if isinstance(size, int) else 256
+    frames = frames if isinstance(frames, int) else 16
     with torch.no_grad():
         clip = torch.empty(1, 3, frames, size, size, device='meta')
         try:
