@@ -19,8 +19,8 @@ from stmixer_mm.datasets.ava_dataset import mmaction2_problem
 from stmixer_mm.datasets.ava_files import (check_ava_classes,
                                            check_ava_label_file)
 from stmixer_mm.datasets.class_names import (AVA_METRICS,
-                                             CLASSES_WITH_BACKGROUND,
                                              check_action_classes,
+                                             counts_background,
                                              loader_dataset_cfg)
 from stmixer_mm.utils.checks import (ConfigSettingError, first_line, is_int,
                                      is_real)
@@ -758,7 +758,7 @@ def ava_config_classes(cfg) -> Optional[str]:
     if problem:
         return problem
     for path, entry in class_entries(cfg):
-        if type_name(entry.get('type')) not in CLASSES_WITH_BACKGROUND:
+        if not counts_background(entry.get('type')):
             continue
         label_file = entry.get('label_file')
         label_ids = None
@@ -791,8 +791,8 @@ def metric_custom_classes(cfg) -> Optional[str]:
     for path, metric in entries:
         dataset = datasets.get(path.split('_')[0])
         if '.' in path or dataset is None or type_name(
-                metric.get('type')) not in AVA_METRICS or type_name(
-                    dataset.get('type')) not in CLASSES_WITH_BACKGROUND:
+                metric.get('type')) not in AVA_METRICS or \
+                not counts_background(dataset.get('type')):
             continue
         mine, theirs = metric.get('custom_classes'), dataset.get(
             'custom_classes')

@@ -273,13 +273,43 @@ def class_names(model,
     return names
 
 
-#: 1-based), and those counting action labels (label i is column i + 1)
-CLASSES_WITH_BACKGROUND = ('AVADataset', 'AVAActorDataset',
-                           'ValidatedAVADataset', 'AVAMetric',
-                           'CompactAVAMetric')
-#: mmaction2's AVA frame-mAP and the project's equal one
+#: mmaction2's AVA frame-mAP and the project's equal one (label ids
+#: 1-based, as every AVA data set's: column 0 the background)
 AVA_METRICS = ('AVAMetric', 'CompactAVAMetric')
-CLASSES_WITHOUT_BACKGROUND = ('TubeDataset', )
+#: the data sets whose subclasses (a project's too) read files as they do
+DATASET_FAMILIES = ('AVADataset', 'TubeDataset')
+
+
+def dataset_family(data_type: Any) -> str:
+    """The first of :data:`DATASET_FAMILIES` among the bases of the class
+    ``data_type`` names (a registered name, scoped or not, or a class), so
+    that a subclass (``AVAActorDataset``, a project's) is read as the data
+    set it extends; else ``type_name(data_type)``.
+
+    Args:
+        data_type (str | type): A data set's (or metric's) ``type``.
+
+    Returns:
+        str: ``'AVADataset'``, ``'TubeDataset'`` or the type's own name.
+    """
+    cls = data_type
+    if isinstance(data_type, str):
+        from stmixer_mm.registry import DATASETS
+        try:
+            cls = DATASETS.get(data_type)
+        except KeyError:  # (an unknown scope)
+            cls = None
+    for base in getattr(cls, '__mro__', ()):
+        if base.__name__ in DATASET_FAMILIES:
+            return base.__name__
+    return type_name(data_type)
+
+
+def counts_background(data_type: Any) -> bool:
+    """Whether a data set or metric type counts the background as class 0
+    (AVA's: 1-based label ids, ``num_classes`` with column 0)."""
+    return type_name(data_type) in AVA_METRICS or \
+        dataset_family(data_type) == 'AVADataset'
 
 
 def check_action_classes(num_actions: int, label_convention: str,
@@ -290,12 +320,13 @@ def check_action_classes(num_actions: int, label_convention: str,
     ``TubeDataset`` ``num_classes``; others and ``'mmdet'`` are unchecked."""
     if label_convention != 'ava':
         return
-    data_type = data_type.split('.')[-1]
-    if data_type in CLASSES_WITH_BACKGROUND:
+    family = dataset_family(data_type)
+    data_type = type_name(data_type)
+    if counts_background(data_type):
         expected = num_classes - 1
         why = (f'{data_type} num_classes={num_classes} counts the '
                'background column 0')
-    elif data_type in CLASSES_WITHOUT_BACKGROUND:
+    elif family == 'TubeDataset':
         expected = num_classes
         why = f'{data_type} has {num_classes} action labels'
     else:

@@ -86,3 +86,36 @@ def test_the_data_files_of_wrapped_and_validation_sets_are_checked(tmp_path):
     cfg.train_dataloader.dataset.dataset.ann_file = 'other.csv'
     assert missing_data_file(cfg, ('train_dataloader', )).startswith(
         f'AVA annotation file not found: {tmp_path / "other.csv"};')
+
+
+def test_a_subclass_of_an_ava_data_set_is_read_as_its_base():
+    """A data set class that extends AVAActorDataset (a project's, such as
+    the forecasting one) gets the pre-run checks of an AVA data set: its
+    files named before the runner, its num_classes against the model's
+    (before: only the listed type names did; a subclass was unchecked)."""
+    from stmixer_mm.apps.cli import missing_data_file
+    from stmixer_mm.datasets import AVAActorDataset
+    from stmixer_mm.datasets.class_names import (check_action_classes,
+                                                 dataset_family)
+    from stmixer_mm.registry import DATASETS
+
+    @DATASETS.register_module(name='_TestAVASubclass', force=True)
+    class _Subclass(AVAActorDataset):
+        pass
+
+    try:
+        assert dataset_family('_TestAVASubclass') == 'AVADataset'
+        assert dataset_family('mmaction.AVADataset') == 'AVADataset'
+        assert dataset_family('NoSuchDataset') == 'NoSuchDataset'
+        cfg = dict(
+            train_dataloader=dict(
+                dataset=dict(
+                    type='_TestAVASubclass',
+                    label_file='missing/label_map.pbtxt')))
+        assert missing_data_file(cfg, ['train_dataloader']).startswith(
+            'AVA label map not found: missing/label_map.pbtxt')
+        with pytest.raises(ValueError, match='_TestAVASubclass num_classes=8 '
+                           'counts the background column 0'):
+            check_action_classes(8, 'ava', 8, '_TestAVASubclass')
+    finally:
+        DATASETS.module_dict.pop('_TestAVASubclass')

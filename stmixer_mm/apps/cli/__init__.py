@@ -20,7 +20,6 @@ from mmengine.config import DictAction
 from stmixer_mm.apis.video_io.decoding import frame_pixel_bound
 from stmixer_mm.apps.command_errors import (  # noqa: F401 (re-exported)
     command_error, config_or_exit)
-from stmixer_mm.utils.type_names import type_name
 
 gc.freeze()
 
@@ -36,15 +35,14 @@ CONFIG_HELP = ('config: a file, stmixer_mm::<folder>/<config>.py (shipped '
 DATA_HINT = ('; the data sets, their layout and how to make or get them: '
              'docs/en/datasets.md')
 
-#: the files a data set reads first, by its type: ``(key, what it is,
+#: the files a data set reads first, by its family (``dataset_family``: a
+#: subclass's are its base's): ``(key, what it is,
 #: joined with data_root)`` (mmengine's BaseDataset joins ``ann_file``;
 #: mmaction2's AVADataset reads the other files as given)
 _AVA_FILES = (('label_file', 'AVA label map',
                False), ('ann_file', 'AVA annotation file', True),
               ('exclude_file', 'AVA excluded-timestamps file', False))
 DATA_FILES = {
-    'AVAActorDataset': _AVA_FILES,
-    'ValidatedAVADataset': _AVA_FILES,
     'AVADataset': _AVA_FILES,
     'TubeDataset': (('ann_file', 'ACT ground-truth pickle', True), ),
 }
@@ -65,6 +63,7 @@ def missing_data_file(cfg, loaders: Sequence[str]) -> Optional[str]:
         the first local file of :data:`DATA_FILES` that is not a file
         (wrapped data sets' inner ones included), else None.
     """
+    from stmixer_mm.datasets.class_names import dataset_family
     todo = [(cfg.get(name) or {}).get('dataset') for name in loaders]
     while todo:
         dataset = todo.pop(0)
@@ -73,7 +72,7 @@ def missing_data_file(cfg, loaders: Sequence[str]) -> Optional[str]:
         todo += [dataset.get('dataset')] + list(dataset.get('datasets') or [])
         root = dataset.get('data_root') or ''
         for key, what, joined in DATA_FILES.get(
-                type_name(dataset.get('type')), ()):
+                dataset_family(dataset.get('type')), ()):
             path = dataset.get(key)
             if not isinstance(path, str) or not path or '://' in path:
                 continue

@@ -19,6 +19,7 @@ from stmixer_mm.apps.dataset_doctor.report import (ERROR,
                                                    WARNING, DatasetReport,
                                                    Finding)
 from stmixer_mm.apps.preflight import check_config, metric_custom_classes
+from stmixer_mm.datasets.class_names import dataset_family
 from stmixer_mm.registry import DATASETS
 from stmixer_mm.utils.type_names import type_name
 from .tubes import check_tube_dataset
@@ -79,7 +80,8 @@ def check_dataset_config(
             report.add(ERROR, 'config', str(e.args[0]), split=split)
             continue
         kind = type_name(ds.get('type'))
-        if kind in ('AVADataset', 'AVAActorDataset', 'ValidatedAVADataset'):
+        family = dataset_family(ds.get('type'))
+        if family == 'AVADataset':
             try:
                 columns[split] = check_ava_split(report, cfg, split)
             except Exception as e:  # noqa: B902 - reported, not raised
@@ -95,10 +97,9 @@ def check_dataset_config(
             report.add(ERROR, 'build', str(e), split=split)
             continue
         built[split] = dataset
-        if kind == 'TubeDataset':
+        if family == 'TubeDataset':
             columns[split] = check_tube_dataset(report, cfg, split, dataset)
-        elif kind not in ('AVADataset', 'AVAActorDataset',
-                          'ValidatedAVADataset'):
+        elif family != 'AVADataset':
             report.add(
                 WARNING,
                 'unchecked',
