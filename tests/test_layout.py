@@ -722,3 +722,23 @@ def test_utils_is_a_leaf():
         and not mod.startswith('stmixer_mm.utils')
     ]
     assert not offenders, offenders
+
+
+#: ``(core module, extension it no longer imports)`` (issue 113): the part
+#: or a registry answers instead (a prefix names a package and its modules)
+CUT_EDGES = (
+    ('stmixer_mm.datasets.ava_dataset', 'stmixer_mm.datasets.actor_masks'),
+    ('stmixer_mm.datasets.ava_dataset', 'stmixer_mm.datasets.transforms.masks'),
+    ('stmixer_mm.models.roi_heads.stmixer_heads_decoder',
+     'stmixer_mm.models.roi_heads.mask_heads'),
+    ('stmixer_mm.models.detectors.compile',
+     'stmixer_mm.models.roi_heads.mask_heads'),
+    ('stmixer_mm.apis.inference', 'stmixer_mm.datasets.transforms.tubelets'),
+)
+
+
+def test_the_core_modules_do_not_import_their_extensions():
+    graph = _module_imports(list(_modules()))
+    kept = [(a, b) for a, b in CUT_EDGES
+            if any(t == b or t.startswith(b + '.') for t in graph[a])]
+    assert not kept, kept

@@ -96,6 +96,7 @@ val_pipeline = [
 ]
 train_dataloader = dict(
     dataset=dict(
+        type='AVAMaskDataset',  # AVAActorDataset with each box's mask
         ann_file=f'{anno_root}/train.csv',
         exclude_file=f'{anno_root}/train_excluded_timestamps.csv',
         pipeline=train_pipeline,
@@ -104,6 +105,7 @@ train_dataloader = dict(
         **data_files))
 val_dataloader = dict(
     dataset=dict(
+        type='AVAMaskDataset',  # AVAActorDataset with each box's mask
         ann_file=f'{anno_root}/val.csv',
         exclude_file=f'{anno_root}/val_excluded_timestamps.csv',
         pipeline=val_pipeline,

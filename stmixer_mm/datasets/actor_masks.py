@@ -1,23 +1,27 @@
 """Actor mask files: one COCO RLE person mask per keyframe and person, read
-by ``AVAActorDataset(mask_file=...)`` (docs/en/masks.md)::
+by :class:`AVAMaskDataset` (``mask_file``, docs/en/masks.md)::
 
     {"format": "stmixer_mm-actor-masks", "version": 1, "masks": [{"video_id":
      "v_000", "timestamp": 902, "person_id": 0, "size": [H, W], "counts":
      "<COCO RLE of the Fortran-ordered uint8 mask>"}, ...]}
 """
-from typing import Dict, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 from mmengine import fileio
+from mmengine.logging import MMLogger
 
 from stmixer_mm.datasets.json_input import parse_json
 from stmixer_mm.datasets.mask_rle import (MASK_FILE_FORMAT, MASK_FILE_VERSION,
                                           decode_mask, encode_mask,
                                           run_lengths, write_mask_file)
+from stmixer_mm.registry import DATASETS
+from .ava_dataset import AVAActorDataset
+from .ava_files import ava_person_lines
 from .fileio_utils import is_file
 
 __all__ = [
     'MASK_FILE_FORMAT', 'MASK_FILE_VERSION', 'encode_mask', 'decode_mask',
-    'write_mask_file', 'load_mask_file'
+    'write_mask_file', 'load_mask_file', 'AVAMaskDataset'
 ]
 
 #: ``(video_id, timestamp, person_id)``
@@ -105,3 +109,81 @@ def load_mask_file(path: str,
                              f'{key[2]}')
         masks[key] = dict(size=size, counts=rec['counts'], area=area)
     return masks
+
+
+@DATASETS.register_module()
+class AVAMaskDataset(AVAActorDataset):
+    """``AVAActorDataset`` whose samples also carry each box's actor mask
+    (``gt_masks_rle``, one COCO RLE per box, read by ``LoadActorMasks``)
+    from an actor mask file.
+
+    Args:
+        *args: Those of ``AVAActorDataset``.
+        mask_file (str): The actor mask file (format in this module's
+            docstring): a mask for every box of ``ann_file``, none for a
+            person it does not have.
+        **kwargs: Those of ``AVAActorDataset``.
+    """
+
+    def __init__(self, *args, mask_file: str, **kwargs) -> None:
+        if not isinstance(mask_file, str) or not mask_file:
+            raise ValueError('AVAMaskDataset: mask_file must be the path of '
+                             f'an actor mask file, got {mask_file!r}')
+        self.mask_file = mask_file  # (read by load_data_list in __init__)
+        super().__init__(*args, **kwargs)
+
+    def load_data_list(self) -> List[dict]:
+        """``AVAActorDataset``'s samples with ``gt_masks_rle`` and
+        ``mask_file``; a box without a mask, an empty mask or a mask of a
+        person the csv does not have is refused naming the file."""
+        data_list = super().load_data_list()
+        self._attach_masks(data_list)
+        return data_list
+
+    def _attach_masks(self, data_list: List[dict]) -> None:
+        """``gt_masks_rle`` (one RLE per box) and ``mask_file`` of samples."""
+        masks = load_mask_file(self.mask_file, self.backend_args)
+        used = set()
+        for info in data_list:
+            ann = info['ann']
+            rles = []
+            for pid in ann['entity_ids']:
+                key = (info['video_id'], int(info['timestamp']), int(pid))
+                where = (f'actor mask file {self.mask_file}: video '
+                         f'{key[0]!r}, timestamp {key[1]}, person {key[2]} '
+                         f'(a box of {self.ann_file})')
+                if key not in masks:
+                    raise ValueError(f'{where}: no mask; every annotated '
+                                     'box needs one')
+                rle = masks[key]
+                if not rle['area']:
+                    raise ValueError(f'{where}: the mask is empty (no '
+                                     'person pixel)')
+                rles.append(rle)
+                used.add(key)
+            info['gt_masks_rle'] = rles
+            info['mask_file'] = self.mask_file
+        unused = set(masks) - used
+        if not unused:
+            return
+        rows = ava_person_lines(self.ann_file, unused, self.backend_args)
+        stray = sorted(unused - set(rows))
+        if stray:  # a person the csv does not have: its mask is no GT
+            raise ValueError(
+                f'actor mask file {self.mask_file}: {len(stray)} mask '
+                f'record(s) have no row in the AVA annotation file '
+                f'{self.ann_file}: ' +
+                ', '.join(f'video {v!r} timestamp {t} person {p}'
+                          for v, t, p in stray[:5]) +
+                (', ...' if len(stray) > 5 else '') +
+                '. Each mask is the mask of one box row (video_id, '
+                'timestamp, person_id: columns 1, 2 and 8); a wrong '
+                'person_id, or the mask file of another csv (one mask '
+                'file per csv)?')
+        # rows the data set drops (custom_classes, degenerate_boxes='drop')
+        MMLogger.get_current_instance().warning(
+            f'actor mask file {self.mask_file}: {len(rows)} mask record(s) '
+            f'belong to rows of {self.ann_file} that the data set drops '
+            '(an action outside custom_classes, a zero-area box) and are '
+            'not used, e.g. (video, timestamp, person) '
+            f'{sorted(rows)[:3]} (line {min(rows.values())})')

@@ -13,7 +13,6 @@ from mmaction.datasets import AVADataset
 from mmengine.fileio import get_local_path
 from mmengine.logging import MMLogger
 
-from stmixer_mm.datasets.actor_masks import load_mask_file
 from stmixer_mm.datasets.fileio_utils import (frame_file_names,
                                               frame_folder_gap, is_dir,
                                               is_file)
@@ -22,7 +21,7 @@ from stmixer_mm.registry import DATASETS
 from stmixer_mm.utils.checks import check_choice, is_int
 from stmixer_mm.utils.type_names import type_name
 from .ava_files import (DEGENERATE_BOXES, UNLISTED_LABELS, ava_frame_count,
-                        ava_keyframe_file_index, ava_lines, ava_person_lines,
+                        ava_keyframe_file_index, ava_lines,
                         ava_row_line, check_ava_classes)
 
 # isort: split
@@ -101,8 +100,9 @@ def list_dir_or_file(dir_path: str,
 class AVAActorDataset(AVADataset):
     """mmaction2's ``AVADataset`` with what an actor detector trains on
     beyond it: keyframes that hold nobody (``empty_keyframe_file``), each
-    actor's track id (its ``person_id``) and mask (``mask_file``); its inputs
-    checked before they are read.
+    actor's track id (its ``person_id``); its inputs checked before they are
+    read. A project extends it by subclassing (``load_data_list``), as
+    ``AVAMaskDataset`` adds each actor's mask.
 
     Takes ``AVADataset``'s arguments (leave ``proposal_file`` unset); errors
     name the file, line and expectation. Unlike mmaction2's ``shot_info =
@@ -118,7 +118,6 @@ class AVAActorDataset(AVADataset):
         degenerate_boxes (str): zero-area boxes: ``'error'`` or ``'drop'``
             (with a warning). Defaults to ``'error'``.
         backend_args (dict, optional): mmengine fileio backend of the files.
-        mask_file (str, optional): actor masks, an RLE per box (none: error).
         frame_check (str): with ``use_frames``: ``'scan'`` lists each frame
             folder once (every csv keyframe a file, no frame file missing
             before a folder's last one: the first missing one is named,
@@ -146,7 +145,6 @@ class AVAActorDataset(AVADataset):
                  unlisted_labels: str = 'error',
                  degenerate_boxes: str = 'error',
                  backend_args: Optional[dict] = None,
-                 mask_file: Optional[str] = None,
                  frame_check: str = 'scan',
                  empty_keyframe_file: Optional[str] = None,
                  **kwargs) -> None:
@@ -180,7 +178,6 @@ class AVAActorDataset(AVADataset):
             raise ValueError(f'AVAActorDataset: {problems[0]}')
         self.frame_check = frame_check
         self.empty_keyframe_file = empty_keyframe_file
-        self.mask_file = mask_file
         self.unlisted_labels = unlisted_labels
         self.degenerate_boxes = degenerate_boxes
         self.backend_args = None if backend_args is None else \
@@ -279,8 +276,6 @@ class AVAActorDataset(AVADataset):
                     '. Each person of a keyframe needs its own person_id '
                     '(column 8), the same one in every keyframe it is in: a '
                     'track query is matched to the one box with its id')
-        if self.mask_file is not None:
-            self._attach_masks(data_list)
         return data_list
 
     def _untrackable_rows(self) -> List[str]:
@@ -470,54 +465,6 @@ class AVAActorDataset(AVADataset):
                 info['filename'] = info.pop('frame_dir')
             samples.append(info)
         return samples
-
-    def _attach_masks(self, data_list: List[dict]) -> None:
-        """``gt_masks_rle`` (one RLE per box) and ``mask_file`` of samples."""
-        masks = load_mask_file(self.mask_file, self.backend_args)
-        used = set()
-        for info in data_list:
-            ann = info['ann']
-            rles = []
-            for pid in ann['entity_ids']:
-                key = (info['video_id'], int(info['timestamp']), int(pid))
-                where = (f'actor mask file {self.mask_file}: video '
-                         f'{key[0]!r}, timestamp {key[1]}, person {key[2]} '
-                         f'(a box of {self.ann_file})')
-                if key not in masks:
-                    raise ValueError(f'{where}: no mask; every annotated '
-                                     'box needs one')
-                rle = masks[key]
-                if not rle['area']:
-                    raise ValueError(f'{where}: the mask is empty (no '
-                                     'person pixel)')
-                rles.append(rle)
-                used.add(key)
-            info['gt_masks_rle'] = rles
-            info['mask_file'] = self.mask_file
-        unused = set(masks) - used
-        if not unused:
-            return
-        rows = ava_person_lines(self.ann_file, unused, self.backend_args)
-        stray = sorted(unused - set(rows))
-        if stray:  # a person the csv does not have: its mask is no GT
-            raise ValueError(
-                f'actor mask file {self.mask_file}: {len(stray)} mask '
-                f'record(s) have no row in the AVA annotation file '
-                f'{self.ann_file}: ' +
-                ', '.join(f'video {v!r} timestamp {t} person {p}'
-                          for v, t, p in stray[:5]) +
-                (', ...' if len(stray) > 5 else '') +
-                '. Each mask is the mask of one box row (video_id, '
-                'timestamp, person_id: columns 1, 2 and 8); a wrong '
-                'person_id, or the mask file of another csv (one mask '
-                'file per csv)?')
-        # rows the data set drops (custom_classes, degenerate_boxes='drop')
-        MMLogger.get_current_instance().warning(
-            f'actor mask file {self.mask_file}: {len(rows)} mask record(s) '
-            f'belong to rows of {self.ann_file} that the data set drops '
-            '(an action outside custom_classes, a zero-area box) and are '
-            'not used, e.g. (video, timestamp, person) '
-            f'{sorted(rows)[:3]} (line {min(rows.values())})')
 
     def filter_data(self) -> List[dict]:
         with self._local('exclude_file'):

@@ -17,7 +17,7 @@ from stmixer_mm.apps.data_gen.render import actor_masks
 from stmixer_mm.apps.data_gen.scene import build_split
 from stmixer_mm.apps.data_gen.settings import SyntheticAVASettings
 from stmixer_mm.apps.data_gen.synthetic_ava import generate_synthetic_ava
-from stmixer_mm.datasets import AVAActorDataset
+from stmixer_mm.datasets import AVAActorDataset, AVAMaskDataset
 from stmixer_mm.datasets.actor_masks import (decode_mask, encode_mask,
                                              load_mask_file, write_mask_file)
 from stmixer_mm.datasets.puppet_masks import load_puppet_masks, puppet_masks_at
@@ -168,7 +168,8 @@ def test_mask_file_round_trip(tmp_path):
 
 def _dataset(paths, split='val', mask_file=None, pipeline=()):
     init_default_scope('mmaction')
-    return AVAActorDataset(
+    masks = {} if mask_file is None else dict(mask_file=mask_file)
+    return (AVAActorDataset if mask_file is None else AVAMaskDataset)(
         ann_file=paths[f'{split}_ann'],
         exclude_file=paths[f'{split}_exclude'],
         label_file=paths['label_map'],
@@ -179,8 +180,8 @@ def _dataset(paths, split='val', mask_file=None, pipeline=()):
         timestamp_start=900,
         timestamp_end=904,
         start_index=1,
-        mask_file=mask_file,
-        test_mode=True)
+        test_mode=True,
+        **masks)
 
 
 def test_dataset_attaches_masks_and_names_missing_ones(mask_set, tmp_path):
@@ -207,6 +208,22 @@ def test_dataset_attaches_masks_and_names_missing_ones(mask_set, tmp_path):
     empty.write_text(json.dumps(data))
     with pytest.raises(ValueError, match='empty'):
         _dataset(paths, mask_file=str(empty))
+
+
+def test_the_masks_are_a_data_set_of_their_own(mask_set):
+    """Issue 113: the core AVAActorDataset takes no mask_file; the masks
+    come with AVAMaskDataset, which needs its file."""
+    paths, _ = mask_set
+    with pytest.raises(TypeError, match='mask_file'):
+        AVAActorDataset(
+            ann_file=paths['val_ann'], pipeline=[], mask_file='m.json')
+    for bad in (None, '', 3):
+        with pytest.raises(
+                ValueError,
+                match=r'^AVAMaskDataset: mask_file must be the path of an '
+                f'actor mask file, got {bad!r}$'):
+            AVAMaskDataset(
+                ann_file=paths['val_ann'], pipeline=[], mask_file=bad)
 
 
 def _pipeline(*middle):
@@ -477,7 +494,7 @@ def test_masks_of_rows_the_data_set_drops_are_logged(mask_set, tmp_path):
         f'masks_of_dropped_rows_{tmp_path.name}',
         log_file=str(tmp_path / 'run.log'))
     assert MMLogger.get_current_instance() is logger
-    AVAActorDataset(
+    AVAMaskDataset(
         ann_file=paths['val_ann'],
         label_file=paths['label_map'],
         pipeline=[],

@@ -202,16 +202,17 @@ class Writer:
         return prefix + self.item(key, value, len(prefix), 0, scope,
                                   target) + '\n'
 
-    def changes(self, target, child, base, scope):
+    def changes(self, target, child, base, scope, key=None):
         """Statements that turn ``base`` (the value the bases give
-        ``target``) into ``child`` (the value the config resolves to):
-        field by field while the child keeps every field of the base (as
-        an old-style child merges into its base), else the whole value."""
+        ``target``, whose last field is ``key``) into ``child`` (the value
+        the config resolves to): field by field while the child keeps
+        every field of the base (as an old-style child merges into its
+        base), else the whole value (a changed ``type`` as its object)."""
         if child == base:
             return []
         if not (isinstance(child, dict) and isinstance(base, dict)
                 and set(base) <= set(child)):
-            return [self.assign(target, target, child, scope)]
+            return [self.assign(target, key or target, child, scope)]
         scope = child.get('_scope_', scope)
         out = []
         for key, value in child.items():
@@ -220,7 +221,7 @@ class Writer:
             if key not in base:
                 out.append(self.assign(sub, key, value, scope))
             else:
-                out += self.changes(sub, value, base[key], scope)
+                out += self.changes(sub, value, base[key], scope, key)
         return out
 
 

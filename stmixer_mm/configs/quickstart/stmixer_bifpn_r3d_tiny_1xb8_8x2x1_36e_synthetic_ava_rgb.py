@@ -4,9 +4,10 @@
 # isort: skip_file
 # yapf: disable
 from mmengine.config import read_base
+from stmixer_mm.models import BiFPN3d
 
 with read_base():
     from .stmixer_r3d_tiny_1xb8_8x2x1_36e_synthetic_ava_rgb import *
 
-model.neck.type = 'BiFPN3d'
+model.neck.type = BiFPN3d
 model.neck.num_repeats = 2

@@ -9,18 +9,19 @@ from mmdet.models import DiceLoss, FocalLoss
 from mmengine.config import read_base
 from mmengine.optim import LinearLR, MultiStepLR
 from stmixer_mm.datasets import (
+    AVAMaskDataset,
     CheckedRawFrameDecode,
     LoadActorMasks,
     PackActorInputs,
     RandomShortSideResize,
 )
 from stmixer_mm.evaluation import ActorMaskMetric
-from stmixer_mm.models import STMixerMaskHead
+from stmixer_mm.models import STMixerHeadsDecoder, STMixerMaskHead
 
 with read_base():
     from .stmixer_r3d_tiny_1xb8_8x2x1_36e_synthetic_ava_rgb import *
 
-model.roi_head.type = 'STMixerHeadsDecoder'
+model.roi_head.type = STMixerHeadsDecoder
 model.roi_head.mask_head = dict(
     type=STMixerMaskHead,
     conv_channels=(32, 16, 16, 8),
@@ -64,6 +65,7 @@ val_pipeline = [
 train_dataloader.dataset.ann_file = 'data/synthetic_ava_masks/annotations/train.csv'
 train_dataloader.dataset.exclude_file = 'data/synthetic_ava_masks/annotations/train_excluded_timestamps.csv'
 train_dataloader.dataset.pipeline = train_pipeline
+train_dataloader.dataset.type = AVAMaskDataset
 train_dataloader.dataset.label_file = 'data/synthetic_ava_masks/annotations/label_map.pbtxt'
 train_dataloader.dataset.data_prefix.img = 'data/synthetic_ava_masks/rawframes'
 train_dataloader.dataset.empty_keyframe_file = None
@@ -71,6 +73,7 @@ train_dataloader.dataset.mask_file = 'data/synthetic_ava_masks/annotations/train
 val_dataloader.dataset.ann_file = 'data/synthetic_ava_masks/annotations/val.csv'
 val_dataloader.dataset.exclude_file = 'data/synthetic_ava_masks/annotations/val_excluded_timestamps.csv'
 val_dataloader.dataset.pipeline = val_pipeline
+val_dataloader.dataset.type = AVAMaskDataset
 val_dataloader.dataset.label_file = 'data/synthetic_ava_masks/annotations/label_map.pbtxt'
 val_dataloader.dataset.data_prefix.img = 'data/synthetic_ava_masks/rawframes'
 val_dataloader.dataset.empty_keyframe_file = None
@@ -78,6 +81,7 @@ val_dataloader.dataset.mask_file = 'data/synthetic_ava_masks/annotations/val_mas
 test_dataloader.dataset.ann_file = 'data/synthetic_ava_masks/annotations/val.csv'
 test_dataloader.dataset.exclude_file = 'data/synthetic_ava_masks/annotations/val_excluded_timestamps.csv'
 test_dataloader.dataset.pipeline = val_pipeline
+test_dataloader.dataset.type = AVAMaskDataset
 test_dataloader.dataset.label_file = 'data/synthetic_ava_masks/annotations/label_map.pbtxt'
 test_dataloader.dataset.data_prefix.img = 'data/synthetic_ava_masks/rawframes'
 test_dataloader.dataset.empty_keyframe_file = None

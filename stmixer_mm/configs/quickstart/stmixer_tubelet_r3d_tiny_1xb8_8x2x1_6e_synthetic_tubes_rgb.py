@@ -10,16 +10,21 @@ from stmixer_mm.datasets.transforms import (
     LoadTubeletTargets,
     PackTubeletInputs,
 )
+from stmixer_mm.models import (
+    STMixerTubeletDecoder,
+    STMixerTubeletStageHead,
+    TubeletHungarianAssigner,
+)
 
 with read_base():
     from .stmixer_r3d_tiny_1xb8_8x2x1_6e_synthetic_tubes_rgb import *
 
-model.roi_head.type = 'STMixerTubeletDecoder'
-model.roi_head.stage_head.type = 'STMixerTubeletStageHead'
+model.roi_head.type = STMixerTubeletDecoder
+model.roi_head.stage_head.type = STMixerTubeletStageHead
 model.roi_head.stage_head.loss_bbox.loss_weight = 2.0
 model.roi_head.stage_head.loss_iou.loss_weight = 2.0
 model.roi_head.stage_head.num_frames = 8
-model.train_cfg.rcnn.assigner.type = 'TubeletHungarianAssigner'
+model.train_cfg.rcnn.assigner.type = TubeletHungarianAssigner
 meta_keys = (
     'img_shape',
     'original_shape',

@@ -3,12 +3,13 @@
 # (edit that file and run the tool again)
 # isort: skip_file
 # yapf: disable
+from mmengine._strategy.deepspeed import DeepSpeedOptimWrapper
 from mmengine.config import read_base
 
 with read_base():
     from .stmixer_vit_large_p16_videomae_k400_pre_8xb1_16x4x1_12e_adamw_layer_decay_fsdp_ava22_rgb import *
 
-optim_wrapper.type = 'DeepSpeedOptimWrapper'
+optim_wrapper.type = DeepSpeedOptimWrapper
 strategy = dict(
     type='DeepSpeedStrategy',
     bf16=dict(enabled=True),

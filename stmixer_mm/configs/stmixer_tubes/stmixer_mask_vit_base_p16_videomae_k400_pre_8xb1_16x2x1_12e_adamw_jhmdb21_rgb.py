@@ -13,12 +13,12 @@ from stmixer_mm.datasets import (
     SampleTubeFrames,
 )
 from stmixer_mm.evaluation import ActorMaskMetric, TubeMetric
-from stmixer_mm.models import STMixerMaskHead
+from stmixer_mm.models import STMixerHeadsDecoder, STMixerMaskHead
 
 with read_base():
     from .stmixer_vit_base_p16_videomae_k400_pre_8xb1_16x2x1_12e_adamw_jhmdb21_rgb import *
 
-model.roi_head.type = 'STMixerHeadsDecoder'
+model.roi_head.type = STMixerHeadsDecoder
 model.roi_head.mask_head = dict(type=STMixerMaskHead)
 train_pipeline = [
     dict(type=SampleTubeFrames, clip_len=16, frame_interval=2),

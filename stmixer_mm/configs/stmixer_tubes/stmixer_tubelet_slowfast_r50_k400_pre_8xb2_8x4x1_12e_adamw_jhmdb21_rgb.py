@@ -14,14 +14,19 @@ from stmixer_mm.datasets.transforms import (
     LoadTubeletTargets,
     PackTubeletInputs,
 )
+from stmixer_mm.models import (
+    STMixerTubeletDecoder,
+    STMixerTubeletStageHead,
+    TubeletHungarianAssigner,
+)
 
 with read_base():
     from .stmixer_slowfast_r50_k400_pre_8xb2_8x4x1_12e_adamw_jhmdb21_rgb import *
 
-model.roi_head.type = 'STMixerTubeletDecoder'
-model.roi_head.stage_head.type = 'STMixerTubeletStageHead'
+model.roi_head.type = STMixerTubeletDecoder
+model.roi_head.stage_head.type = STMixerTubeletStageHead
 model.roi_head.stage_head.num_frames = 8
-model.train_cfg.rcnn.assigner.type = 'TubeletHungarianAssigner'
+model.train_cfg.rcnn.assigner.type = TubeletHungarianAssigner
 meta_keys = (
     'img_shape',
     'original_shape',
