@@ -728,7 +728,8 @@ def test_utils_is_a_leaf():
 #: or a registry answers instead (a prefix names a package and its modules)
 CUT_EDGES = (
     ('stmixer_mm.datasets.ava_dataset', 'stmixer_mm.datasets.actor_masks'),
-    ('stmixer_mm.datasets.ava_dataset', 'stmixer_mm.datasets.transforms.masks'),
+    ('stmixer_mm.datasets.ava_dataset',
+     'stmixer_mm.datasets.transforms.masks'),
     ('stmixer_mm.models.roi_heads.stmixer_heads_decoder',
      'stmixer_mm.models.roi_heads.mask_heads'),
     ('stmixer_mm.models.detectors.compile',

@@ -18,8 +18,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 from stmixer_mm.datasets.ava_dataset import mmaction2_problem
 from stmixer_mm.datasets.ava_files import (check_ava_classes,
                                            check_ava_label_file)
-from stmixer_mm.datasets.class_names import (AVA_METRICS,
-                                             check_action_classes,
+from stmixer_mm.datasets.class_names import (AVA_METRICS, check_action_classes,
                                              counts_background,
                                              loader_dataset_cfg)
 from stmixer_mm.utils.checks import (ConfigSettingError, first_line, is_int,
@@ -260,7 +259,7 @@ def check_model_builds(model_cfg: dict) -> None:
     """Build the model on the meta device (no memory, no weights), so that
     each part's own ``__init__`` checks its arguments before a run, and
     try an ``STMixer``'s backbone and neck on a clip there
-    (:func:`~stmixer_mm.models.utils.part_tries.try_feature_maps`); a
+    (:func:`try_feature_maps`); a
     refusal is raised again with the config path of the part that refused.
 
     Args:
@@ -274,7 +273,6 @@ def check_model_builds(model_cfg: dict) -> None:
     from mmengine.registry import DefaultScope
 
     # imported here: the registries import mmdet and mmaction2
-    from stmixer_mm.models.utils.part_tries import try_feature_maps
     from stmixer_mm.registry import MODELS
     model_cfg = dict(_plain(model_cfg))
 
@@ -303,6 +301,51 @@ def check_model_builds(model_cfg: dict) -> None:
             if isinstance(part, dict) and 'type' in part and \
                     not key.endswith('_cfg'):  # init_cfg: not a part
                 built(part, f'model.{key}')
+
+
+def try_feature_maps(model) -> None:
+    """Run the backbone and neck of ``model`` (an ``STMixer`` built on the
+    meta device: shapes only, no compute) once on a clip, before a run: a
+    neck that cannot take the backbone's maps (mmdet's ``NASFPN`` makes 5
+    levels whatever its ``num_outs``) or maps not at
+    ``roi_head.featmap_strides`` (mmaction2's ``X3D`` gives one map at
+    stride 32) are refused then, not in the first iteration. The clip is
+    the backbone's ``num_frames`` x ``img_size`` where it says them (a
+    ViT), else 16 x 256 x 256; a backbone that cannot take it (one of its
+    own length or size) is not tried.
+
+    Args:
+        model (STMixer): The detector, its parameters on the meta device.
+    """
+    import torch
+    size, frames = (
+        getattr(model.backbone, k, None) for k in ('img_size', 'num_frames'))
+    size = size if isinstance(size, int) else 256
+    frames = frames if isinstance(frames, int) else 16
+    with torch.no_grad():
+        clip = torch.empty(1, 3, frames, size, size, device='meta')
+        try:
+            feats = model.backbone(clip)
+        except Exception:  # noqa: B902 (its own clip: the first step tells)
+            return
+        feats = (feats, ) if isinstance(feats, torch.Tensor) else feats
+        if model.with_neck:
+            shapes = [tuple(f.shape[1:]) for f in feats]
+            try:
+                feats = model.neck(feats)
+            except (ValueError, TypeError, AssertionError, KeyError,
+                    IndexError, RuntimeError) as e:
+                inner = getattr(model.neck, 'neck', None)  # FrameWiseNeck's
+                name = type(model.neck).__name__ + (
+                    f' of {type(inner).__name__}' if isinstance(
+                        inner, torch.nn.Module) else '')
+                raise ValueError(
+                    f'STMixer: neck ({name}) cannot '
+                    f"take the backbone's maps {shapes} (C, T, H, W) of a "
+                    f'{frames}x{size}x{size} clip: {type(e).__name__}: '
+                    f'{first_line(e)}') from None
+            feats = (feats, ) if isinstance(feats, torch.Tensor) else feats
+    model.check_feature_maps(tuple(feats), size, size)
 
 
 def check_optimizer_builds(cfg) -> None:

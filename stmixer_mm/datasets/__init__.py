@@ -12,9 +12,9 @@ from .tube_dataset import TubeDataset
 
 __all__ = [
     'AVAActorDataset', 'ValidatedAVADataset', 'AVAMaskDataset',
-    'ava_keyframe_file_index',
-    'check_ava_label_file', 'scan_ava_annotation_file', 'ava_row_problem',
-    'RandomShortSideResize', 'CheckedRawFrameDecode', 'TubeDataset',
-    'SampleTubeFrames', 'tube_clip_frames', 'ACT_KEYS', 'load_act_annotations',
-    'PackTrackInputs', 'LoadActorMasks', 'PackActorInputs', 'keyframe_position'
+    'ava_keyframe_file_index', 'check_ava_label_file',
+    'scan_ava_annotation_file', 'ava_row_problem', 'RandomShortSideResize',
+    'CheckedRawFrameDecode', 'TubeDataset', 'SampleTubeFrames',
+    'tube_clip_frames', 'ACT_KEYS', 'load_act_annotations', 'PackTrackInputs',
+    'LoadActorMasks', 'PackActorInputs', 'keyframe_position'
 ]

@@ -21,8 +21,8 @@ from stmixer_mm.registry import DATASETS
 from stmixer_mm.utils.checks import check_choice, is_int
 from stmixer_mm.utils.type_names import type_name
 from .ava_files import (DEGENERATE_BOXES, UNLISTED_LABELS, ava_frame_count,
-                        ava_keyframe_file_index, ava_lines,
-                        ava_row_line, check_ava_classes)
+                        ava_keyframe_file_index, ava_lines, ava_row_line,
+                        check_ava_classes)
 
 # isort: split
 from .ava_files import (check_ava_label_file, need_file, no_custom_rows,

@@ -11,6 +11,7 @@ import os.path as osp
 import pickle
 from typing import Any, Dict, Iterable, Optional, Sequence, Tuple
 
+from stmixer_mm.registry import DATASETS
 from stmixer_mm.utils.checkpoint_loading import (CheckpointFileError,
                                                  load_pickle)
 from stmixer_mm.utils.model_wrappers import unwrap_model
@@ -294,7 +295,6 @@ def dataset_family(data_type: Any) -> str:
     """
     cls = data_type
     if isinstance(data_type, str):
-        from stmixer_mm.registry import DATASETS
         try:
             cls = DATASETS.get(data_type)
         except KeyError:  # (an unknown scope)

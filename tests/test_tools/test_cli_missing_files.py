@@ -112,10 +112,14 @@ def test_a_subclass_of_an_ava_data_set_is_read_as_its_base():
                 dataset=dict(
                     type='_TestAVASubclass',
                     label_file='missing/label_map.pbtxt')))
-        assert missing_data_file(cfg, ['train_dataloader']).startswith(
-            'AVA label map not found: missing/label_map.pbtxt')
-        with pytest.raises(ValueError, match='_TestAVASubclass num_classes=8 '
-                           'counts the background column 0'):
+        assert missing_data_file(
+            cfg,
+            ['train_dataloader'
+             ]).startswith('AVA label map not found: missing/label_map.pbtxt')
+        with pytest.raises(
+                ValueError,
+                match='_TestAVASubclass num_classes=8 '
+                'counts the background column 0'):
             check_action_classes(8, 'ava', 8, '_TestAVASubclass')
     finally:
         DATASETS.module_dict.pop('_TestAVASubclass')

@@ -20,6 +20,7 @@ from mmengine.config import DictAction
 from stmixer_mm.apis.video_io.decoding import frame_pixel_bound
 from stmixer_mm.apps.command_errors import (  # noqa: F401 (re-exported)
     command_error, config_or_exit)
+from stmixer_mm.datasets.class_names import dataset_family
 
 gc.freeze()
 
@@ -63,7 +64,6 @@ def missing_data_file(cfg, loaders: Sequence[str]) -> Optional[str]:
         the first local file of :data:`DATA_FILES` that is not a file
         (wrapped data sets' inner ones included), else None.
     """
-    from stmixer_mm.datasets.class_names import dataset_family
     todo = [(cfg.get(name) or {}).get('dataset') for name in loaders]
     while todo:
         dataset = todo.pop(0)

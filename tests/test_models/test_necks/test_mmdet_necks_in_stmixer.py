@@ -168,43 +168,47 @@ def test_a_2d_neck_that_works_passes_the_pre_run_try(name, tiny_model_cfg):
     check_model_builds(cfg)
 
 
+#: the NAS-FPN refusal (it makes 5 levels whatever its num_outs)
+NASFPN_REFUSED = (
+    'model: ValueError: STMixer: neck (FrameWiseNeck of NASFPN) cannot '
+    "take the backbone's maps [(8, 16, 64, 64), (16, 16, 32, 32), (32, "
+    '16, 16, 16), (64, 16, 8, 8)] (C, T, H, W) of a 16x256x256 clip: '
+    'ValueError: not enough values to unpack (expected 5, got 4)')
+#: maps off the decoder's strides, of the backbone named
+OFF_STRIDES = ('model: ValueError: STMixer: the backbone ({}) and neck '
+               '(FrameWiseNeck) give 4 maps {} (H, W) for a 256x256 input, '
+               'not one per roi_head.featmap_strides [4, 8, 16, 32]')
+#: an FPN from the second level on: strides 8-64 for the decoder's 4-32
+FPN_FROM_1 = dict(
+    type='mmdet.FPN',
+    in_channels=IN_CHANNELS,
+    out_channels=C,
+    num_outs=4,
+    start_level=1,
+    add_extra_convs='on_output')
+#: mmaction2's X3D: one map at stride 32, an FPN's extra levels above it
+X3D = dict(type='mmaction.X3D', gamma_w=1, gamma_b=1.0, gamma_d=1.0)
+FPN_ON_X3D = dict(
+    type='mmdet.FPN',
+    in_channels=[192],
+    out_channels=C,
+    num_outs=4,
+    add_extra_convs='on_output')
+NASFPN = dict(
+    type='mmdet.NASFPN',
+    in_channels=IN_CHANNELS,
+    out_channels=C,
+    num_outs=4,
+    stack_times=1)
+
+
 @pytest.mark.parametrize('backbone, neck, message', [
-    # NAS-FPN makes 5 levels whatever its num_outs says
-    (None,
-     dict(
-         type='mmdet.NASFPN',
-         in_channels=IN_CHANNELS,
-         out_channels=C,
-         num_outs=4,
-         stack_times=1),
-     "model: ValueError: STMixer: neck (FrameWiseNeck of NASFPN) cannot take "
-     "the backbone's maps [(8, 16, 64, 64), (16, 16, 32, 32), (32, 16, 16, "
-     '16), (64, 16, 8, 8)] (C, T, H, W) of a 16x256x256 clip: ValueError: '
-     'not enough values to unpack (expected 5, got 4)'),
-    # an FPN from the second level on: strides 8-64 for the decoder's 4-32
-    (None,
-     dict(
-         type='mmdet.FPN',
-         in_channels=IN_CHANNELS,
-         out_channels=C,
-         num_outs=4,
-         start_level=1,
-         add_extra_convs='on_output'),
-     'model: ValueError: STMixer: the backbone (ResNet3dSlowOnly) and neck '
-     '(FrameWiseNeck) give 4 maps [(32, 32), (16, 16), (8, 8), (4, 4)] (H, '
-     'W) for a 256x256 input, not one per roi_head.featmap_strides [4, 8, '
-     '16, 32]'),
-    # mmaction2's X3D: one map at stride 32, an FPN's extra levels above it
-    (dict(type='mmaction.X3D', gamma_w=1, gamma_b=1.0, gamma_d=1.0),
-     dict(
-         type='mmdet.FPN',
-         in_channels=[192],
-         out_channels=C,
-         num_outs=4,
-         add_extra_convs='on_output'),
-     'model: ValueError: STMixer: the backbone (X3D) and neck (FrameWiseNeck) '
-     'give 4 maps [(8, 8), (4, 4), (2, 2), (1, 1)] (H, W) for a 256x256 '
-     'input, not one per roi_head.featmap_strides [4, 8, 16, 32]'),
+    (None, NASFPN, NASFPN_REFUSED),
+    (None, FPN_FROM_1,
+     OFF_STRIDES.format('ResNet3dSlowOnly',
+                        '[(32, 32), (16, 16), (8, 8), (4, 4)]')),
+    (X3D, FPN_ON_X3D,
+     OFF_STRIDES.format('X3D', '[(8, 8), (4, 4), (2, 2), (1, 1)]')),
 ])
 def test_maps_the_decoder_cannot_read_are_refused_before_a_run(
         backbone, neck, message, tiny_model_cfg):
