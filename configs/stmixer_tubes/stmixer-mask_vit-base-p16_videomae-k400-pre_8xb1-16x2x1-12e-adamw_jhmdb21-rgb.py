@@ -3,7 +3,7 @@
 # last stage's queries at the keyframe, DETR's widths for C = 256: 264 ->
 # 128 -> 64 -> 32 -> 16 -> 1), trained with focal + dice losses on JHMDB's
 # puppet masks (puppet_mask/<class>/<video>/puppet_mask.mat, read with
-# scipy: TubeDataset(mask_root=...), docs/en/masks.md) and evaluated with
+# scipy: TubeMaskDataset(mask_root=...), docs/en/masks.md) and evaluated with
 # TubeMetric (actions) and ActorMaskMetric (COCO-style person mask and box
 # AP at every test frame). Not trained here (no JHMDB on this machine).
 _base_ = [
@@ -41,9 +41,10 @@ val_pipeline = [
     dict(type='FormatShape', input_format='NCTHW', collapse=True),
     dict(type='PackActorInputs', meta_keys=meta_keys)
 ]
-train_dataloader = dict(
-    dataset=dict(pipeline=train_pipeline, mask_root=mask_root))
-val_dataloader = dict(dataset=dict(pipeline=val_pipeline, mask_root=mask_root))
+# TubeDataset with each video's puppet mask file
+masks = dict(type='TubeMaskDataset', mask_root=mask_root)
+train_dataloader = dict(dataset=dict(pipeline=train_pipeline, **masks))
+val_dataloader = dict(dataset=dict(pipeline=val_pipeline, **masks))
 test_dataloader = val_dataloader
 
 val_evaluator = [

@@ -4,6 +4,7 @@ from .actor_masks import AVAMaskDataset
 from .ava_dataset import AVAActorDataset, ValidatedAVADataset
 from .ava_files import (ava_keyframe_file_index, ava_row_problem,
                         check_ava_label_file, scan_ava_annotation_file)
+from .puppet_masks import TubeMaskDataset
 from .transforms import (CheckedRawFrameDecode, LoadActorMasks,
                          PackActorInputs, PackTrackInputs,
                          RandomShortSideResize, SampleTubeFrames,
@@ -12,7 +13,7 @@ from .tube_dataset import TubeDataset
 
 __all__ = [
     'AVAActorDataset', 'ValidatedAVADataset', 'AVAMaskDataset',
-    'ava_keyframe_file_index', 'check_ava_label_file',
+    'TubeMaskDataset', 'ava_keyframe_file_index', 'check_ava_label_file',
     'scan_ava_annotation_file', 'ava_row_problem', 'RandomShortSideResize',
     'CheckedRawFrameDecode', 'TubeDataset', 'SampleTubeFrames',
     'tube_clip_frames', 'ACT_KEYS', 'load_act_annotations', 'PackTrackInputs',

@@ -209,7 +209,7 @@ def class_names(model,
     dataset_meta = dataset_meta if dataset_meta is not None else getattr(
         model, 'dataset_meta', None)
     dataset = (test_dataset_cfg(cfg) if cfg is not None else None) or {}
-    dataset_type = type_name(dataset.get('type'))
+    dataset_type = dataset_family(dataset.get('type'))
     allowed: Sequence[int] = ()
     if dataset.get('unlisted_labels') == 'warn':
         # AVA v2.2: 80 annotated ids, the label map lists the 60 evaluated

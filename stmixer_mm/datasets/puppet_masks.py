@@ -5,10 +5,15 @@
 value ``v > 0`` belongs to the tube whose ``entity_id`` is ``v - 1`` (JHMDB's
 binary files: one tube, id 0).
 """
-from typing import Sequence, Tuple
+import os.path as osp
+from typing import List, Sequence, Tuple
 
 import numpy as np
 from scipy.io import loadmat
+
+from stmixer_mm.registry import DATASETS
+from .fileio_utils import is_file
+from .tube_dataset import TubeDataset
 
 PUPPET_MASK_KEY = 'part_mask'
 
@@ -87,3 +92,58 @@ def puppet_masks_at(masks: np.ndarray, path: str, video: str, frame: int,
                 f'{where}: no pixel of tube {i} (value {i + 1}); the frame '
                 f'has the values {values} (0 is the background)')
     return out
+
+
+@DATASETS.register_module()
+class TubeMaskDataset(TubeDataset):
+    """``TubeDataset`` whose samples also carry their video's puppet mask
+    file (``puppet_mask_file``, read by ``LoadActorMasks``): JHMDB-21's
+    ``puppet_mask/<video>/puppet_mask.mat``, checked with the media.
+
+    Args:
+        *args: Those of ``TubeDataset``.
+        mask_root (str): The folder of the puppet masks (JHMDB's
+            ``puppet_mask/``).
+        mask_file_tmpl (str): A video's mask file under ``mask_root``, with
+            ``{video}``. Defaults to ``'{video}/puppet_mask.mat'``.
+        **kwargs: Those of ``TubeDataset``.
+    """
+
+    def __init__(self,
+                 *args,
+                 mask_root: str,
+                 mask_file_tmpl: str = '{video}/puppet_mask.mat',
+                 **kwargs) -> None:
+        for name, value in (('mask_root', mask_root), ('mask_file_tmpl',
+                                                       mask_file_tmpl)):
+            if not isinstance(value, str) or not value:
+                raise ValueError(f'TubeMaskDataset: {name} must be a path, '
+                                 f'got {value!r}')
+        # (read by load_data_list, which TubeDataset's __init__ calls)
+        self.mask_root, self.mask_file_tmpl = mask_root, mask_file_tmpl
+        super().__init__(*args, **kwargs)
+
+    def mask_file_of(self, video: str) -> str:
+        """The puppet mask file of ``video``."""
+        return osp.join(self.mask_root,
+                        self.mask_file_tmpl.format(video=video))
+
+    def load_data_list(self) -> List[dict]:
+        """``TubeDataset``'s samples, each with ``puppet_mask_file``."""
+        data_list = super().load_data_list()
+        for info in data_list:
+            info['puppet_mask_file'] = self.mask_file_of(info['video_id'])
+        return data_list
+
+    def _check_files(self, gt: dict, videos: Sequence[str], root: str) -> None:
+        """Each video's puppet mask file, then its media (``TubeDataset``'s
+        check); the first missing one is named."""
+        for video in videos:
+            if not is_file(self.mask_file_of(video), self.backend_args):
+                raise FileNotFoundError(
+                    f'puppet mask file of video {video!r} (in '
+                    f'{self.ann_file}) not found: '
+                    f'{self.mask_file_of(video)} (mask_root='
+                    f'{self.mask_root!r}, mask_file_tmpl='
+                    f'{self.mask_file_tmpl!r})')
+        super()._check_files(gt, videos, root)

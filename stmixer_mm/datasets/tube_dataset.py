@@ -110,8 +110,6 @@ class TubeDataset(BaseActionDataset):
         num_classes (int, optional): Must equal ``len(labels)`` if given.
         classes (Sequence[str], optional): Must equal the pickle's ``labels``.
         backend_args (dict, optional): mmengine fileio backend (None: prefix).
-        mask_root (str, optional): Puppet masks (JHMDB's ``puppet_mask/``).
-        mask_file_tmpl (str): A video's mask file under ``mask_root``.
         with_tubelets (bool): Samples also get ``video_tubes``.
         test_clip_stride (int): Test one clip every n frames (tubelet models).
         videos_in_both_splits (str): ``'error'`` (a leak) or ``'allow'``.
@@ -135,8 +133,6 @@ class TubeDataset(BaseActionDataset):
                  num_classes: Optional[int] = None,
                  classes: Optional[Sequence[str]] = None,
                  backend_args: Optional[dict] = None,
-                 mask_root: Optional[str] = None,
-                 mask_file_tmpl: str = '{video}/puppet_mask.mat',
                  with_tubelets: bool = False,
                  test_clip_stride: int = 1,
                  videos_in_both_splits: str = 'error',
@@ -155,8 +151,6 @@ class TubeDataset(BaseActionDataset):
         self.with_tubelets = with_tubelets
         self.test_clip_stride = test_clip_stride
         self._video_tubes: Dict[str, Dict[int, list]] = {}
-        self.mask_root = mask_root
-        self.mask_file_tmpl = mask_file_tmpl
         self.split = split
         self.keyframe_stride = keyframe_stride
         self.filename_tmpl = filename_tmpl
@@ -245,8 +239,6 @@ class TubeDataset(BaseActionDataset):
                     gt_labels=label_rows,
                     entity_ids=ids,
                     filename_tmpl=self.filename_tmpl)
-                if self.mask_root is not None:
-                    info['puppet_mask_file'] = self.mask_file_of(video)
                 info[path_key] = osp.join(root, video + ext)
                 data_list.append(info)
         if not data_list:
@@ -322,11 +314,6 @@ class TubeDataset(BaseActionDataset):
             info['video_tubes'] = self._video_tubes.get(info['video_id'], {})
         return info
 
-    def mask_file_of(self, video: str) -> str:
-        """The puppet mask file of ``video``."""
-        return osp.join(self.mask_root,
-                        self.mask_file_tmpl.format(video=video))
-
     def _frame_boxes(self, gt: dict,
                      videos: Sequence[str]) -> Dict[str, Dict[int, list]]:
         """The ground truth of ``videos`` by frame: ``{video: {frame:
@@ -396,8 +383,7 @@ class TubeDataset(BaseActionDataset):
     def _check_files(self, gt: dict, videos: Sequence[str], root: str) -> None:
         """Each video's media under ``root``: its frame folder (every frame
         file up to ``nframes``, by one listing; where the backend cannot
-        list folders, the first and last frame) or its video file, and its
-        puppet mask file with ``mask_root``.
+        list folders, the first and last frame) or its video file.
 
         Raises:
             FileNotFoundError: The first missing one, naming the video, the
@@ -405,14 +391,6 @@ class TubeDataset(BaseActionDataset):
         """
         args = self.backend_args
         for video in videos:
-            if self.mask_root is not None and \
-                    not is_file(self.mask_file_of(video), args):
-                raise FileNotFoundError(
-                    f'puppet mask file of video {video!r} (in '
-                    f'{self.ann_file}) not found: '
-                    f'{self.mask_file_of(video)} (mask_root='
-                    f'{self.mask_root!r}, mask_file_tmpl='
-                    f'{self.mask_file_tmpl!r})')
             if self.use_frames:
                 folder = osp.join(root, video)
                 if not is_dir(folder, args):

@@ -378,11 +378,11 @@ def test_puppet_mask_file_errors(tmp_path):
 
 def test_tube_set_puppet_masks_through_the_tube_dataset(tmp_path):
     """The tube generator's --masks writes JHMDB-style puppet masks; the
-    tube dataset with mask_root gives every box of a keyframe its mask
+    tube mask data set (mask_root) gives every box of a keyframe its mask
     (filling the box), through LoadActorMasks and a flip."""
     from stmixer_mm.apps.data_gen.synthetic_tubes import \
         generate_synthetic_tubes
-    from stmixer_mm.datasets import TubeDataset
+    from stmixer_mm.datasets import TubeDataset, TubeMaskDataset
     paths = generate_synthetic_tubes(
         str(tmp_path / 't'),
         num_train_videos=3,
@@ -400,7 +400,7 @@ def test_tube_set_puppet_masks_through_the_tube_dataset(tmp_path):
         dict(type='FormatShape', input_format='NCTHW', collapse=True),
         dict(type='PackActorInputs', meta_keys=('img_shape', 'img_key'))
     ]
-    ds = TubeDataset(
+    ds = TubeMaskDataset(
         ann_file=paths['tube_gt'],
         pipeline=pipeline,
         data_prefix=dict(img=paths['rawframes']),
@@ -420,12 +420,23 @@ def test_tube_set_puppet_masks_through_the_tube_dataset(tmp_path):
     assert seen >= 6
     # a missing file is named before training starts
     with pytest.raises(FileNotFoundError, match='puppet mask file of video'):
-        TubeDataset(
+        TubeMaskDataset(
             ann_file=paths['tube_gt'],
             pipeline=pipeline,
             data_prefix=dict(img=paths['rawframes']),
             filename_tmpl='img_{:05d}.jpg',
             mask_root=str(tmp_path / 'nowhere'))
+    # the core data set takes no masks; the mask one needs its folder
+    with pytest.raises(TypeError, match='mask_root'):
+        TubeDataset(
+            ann_file=paths['tube_gt'],
+            pipeline=pipeline,
+            mask_root=paths['puppet_masks'])
+    with pytest.raises(
+            ValueError,
+            match=r'^TubeMaskDataset: mask_root must be a path, got None$'):
+        TubeMaskDataset(
+            ann_file=paths['tube_gt'], pipeline=pipeline, mask_root=None)
 
 
 def test_one_mask_of_another_size_is_named(mask_set, tmp_path):

@@ -226,7 +226,7 @@ def generate_synthetic_tubes(out_dir: str, **kwargs) -> Dict[str, str]:
 
     Returns:
         dict: its paths plus ``tube_gt`` and, with ``write_masks=True``,
-        ``puppet_masks`` (JHMDB-style, for ``TubeDataset(mask_root=...)``).
+        ``puppet_masks`` (JHMDB-style, for ``TubeMaskDataset(mask_root=...)``).
     """
     kwargs = dict(
         TUBE_PRESETS.get(kwargs.get('motion'), TUBE_DEFAULTS), **kwargs)
@@ -303,7 +303,7 @@ def parse_args(argv=None) -> Tuple[argparse.Namespace, dict]:
             "96 train / 24 test videos of 6 s, actor_states='per_keyframe'",
             masks='also write every person\'s visible silhouette at every '
             'frame of its tubes, JHMDB-style: puppet_mask/<video>/'
-            'puppet_mask.mat (for TubeDataset(mask_root=...)); not with '
+            'puppet_mask.mat (for TubeMaskDataset(mask_root=...)); not with '
             '--motion crossing'))
     args = parser.parse_args(argv)
     return args, generator_kwargs(args, CLI_SETTINGS)

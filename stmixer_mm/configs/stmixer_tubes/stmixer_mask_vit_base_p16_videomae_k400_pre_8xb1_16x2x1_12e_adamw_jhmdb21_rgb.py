@@ -11,6 +11,7 @@ from stmixer_mm.datasets import (
     PackActorInputs,
     RandomShortSideResize,
     SampleTubeFrames,
+    TubeMaskDataset,
 )
 from stmixer_mm.evaluation import ActorMaskMetric, TubeMetric
 from stmixer_mm.models import STMixerHeadsDecoder, STMixerMaskHead
@@ -38,10 +39,13 @@ val_pipeline = [
     dict(type=PackActorInputs, meta_keys=meta_keys),
 ]
 train_dataloader.dataset.pipeline = train_pipeline
+train_dataloader.dataset.type = TubeMaskDataset
 train_dataloader.dataset.mask_root = 'data/jhmdb/puppet_mask'
 val_dataloader.dataset.pipeline = val_pipeline
+val_dataloader.dataset.type = TubeMaskDataset
 val_dataloader.dataset.mask_root = 'data/jhmdb/puppet_mask'
 test_dataloader.dataset.pipeline = val_pipeline
+test_dataloader.dataset.type = TubeMaskDataset
 test_dataloader.dataset.mask_root = 'data/jhmdb/puppet_mask'
 val_evaluator = [
     dict(
@@ -57,3 +61,4 @@ optim_wrapper.paramwise_cfg = dict(
     custom_keys={'roi_head.mask_head': dict(lr_mult=10.0)},
 )
 mask_root = 'data/jhmdb/puppet_mask'
+masks = dict(type=TubeMaskDataset, mask_root='data/jhmdb/puppet_mask')

@@ -20,8 +20,8 @@ class LoadActorMasks(BaseTransform):
     Place it after the geometric transforms, before :class:`PackActorInputs`:
     masks are read at ``original_shape``, resized to ``img_shape`` (nearest)
     and flipped as the frames; crops are refused (a mask cannot follow them).
-    Sources: ``gt_masks_rle`` (``AVAActorDataset(mask_file=...)``) or
-    ``puppet_mask_file`` (``TubeDataset(mask_root=...)``; the last file read
+    Sources: ``gt_masks_rle`` (``AVAMaskDataset``) or
+    ``puppet_mask_file`` (``TubeMaskDataset``; the last file read
     is cached). A sample without ``gt_bboxes`` (inference) is passed through.
     Added keys: ``gt_masks`` (bool ``[n, h, w]``).
     """
@@ -63,8 +63,8 @@ class LoadActorMasks(BaseTransform):
         else:
             raise ValueError(
                 f'LoadActorMasks: {_where(results)} has no masks: give the '
-                'dataset its masks (AVAActorDataset(mask_file=...), '
-                'TubeDataset(mask_root=...); docs/en/masks.md)')
+                'dataset its masks (AVAMaskDataset, '
+                'TubeMaskDataset; docs/en/masks.md)')
         if len(masks) != num_boxes:
             raise ValueError(
                 f'LoadActorMasks: {_where(results)}: {len(masks)} masks for '
