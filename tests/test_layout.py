@@ -735,6 +735,8 @@ CUT_EDGES = (
     ('stmixer_mm.models.detectors.compile',
      'stmixer_mm.models.roi_heads.mask_heads'),
     ('stmixer_mm.apis.inference', 'stmixer_mm.datasets.transforms.tubelets'),
+    ('stmixer_mm.apis.results.formatter', 'stmixer_mm.datasets.mask_rle'),
+    ('stmixer_mm.visualization.track_drawing', 'stmixer_mm.datasets.mask_rle'),
 )
 
 

@@ -289,7 +289,7 @@ def check_model_builds(model_cfg: dict) -> None:
         return None
 
     model = built(model_cfg, 'model')
-    if hasattr(model, 'check_feature_maps'):  # an STMixer: its maps
+    if hasattr(getattr(model, 'roi_head', None), 'featmap_strides'):
         try:
             try_feature_maps(model)
         except ValueError as e:
@@ -332,7 +332,7 @@ def try_feature_maps(model) -> None:
         if model.with_neck:
             shapes = [tuple(f.shape[1:]) for f in feats]
             try:
-                feats = model.neck(feats)
+                model.neck(feats)
             except (ValueError, TypeError, AssertionError, KeyError,
                     IndexError, RuntimeError) as e:
                 inner = getattr(model.neck, 'neck', None)  # FrameWiseNeck's
@@ -344,8 +344,7 @@ def try_feature_maps(model) -> None:
                     f"take the backbone's maps {shapes} (C, T, H, W) of a "
                     f'{frames}x{size}x{size} clip: {type(e).__name__}: '
                     f'{first_line(e)}') from None
-            feats = (feats, ) if isinstance(feats, torch.Tensor) else feats
-    model.check_feature_maps(tuple(feats), size, size)
+        model.extract_feat(clip)  # (its check of the maps' strides)
 
 
 def check_optimizer_builds(cfg) -> None:

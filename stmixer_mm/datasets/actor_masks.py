@@ -12,9 +12,9 @@ from mmengine.logging import MMLogger
 
 from stmixer_mm.datasets.json_input import parse_json
 from stmixer_mm.datasets.mask_rle import (MASK_FILE_FORMAT, MASK_FILE_VERSION,
-                                          decode_mask, encode_mask,
                                           run_lengths, write_mask_file)
 from stmixer_mm.registry import DATASETS
+from stmixer_mm.utils.coco_rle import decode_mask, encode_mask
 from .ava_dataset import AVAActorDataset
 from .ava_files import ava_person_lines
 from .fileio_utils import is_file

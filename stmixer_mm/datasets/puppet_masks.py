@@ -129,21 +129,18 @@ class TubeMaskDataset(TubeDataset):
                         self.mask_file_tmpl.format(video=video))
 
     def load_data_list(self) -> List[dict]:
-        """``TubeDataset``'s samples, each with ``puppet_mask_file``."""
-        data_list = super().load_data_list()
+        """``TubeDataset``'s samples, each with ``puppet_mask_file``; with
+        ``check_files``, a video's missing mask file is named first."""
+        data_list, checked = super().load_data_list(), set()
         for info in data_list:
             info['puppet_mask_file'] = self.mask_file_of(info['video_id'])
-        return data_list
-
-    def _check_files(self, gt: dict, videos: Sequence[str], root: str) -> None:
-        """Each video's puppet mask file, then its media (``TubeDataset``'s
-        check); the first missing one is named."""
-        for video in videos:
-            if not is_file(self.mask_file_of(video), self.backend_args):
+            if self.check_files and info['video_id'] not in checked and \
+                    not is_file(info['puppet_mask_file'], self.backend_args):
                 raise FileNotFoundError(
-                    f'puppet mask file of video {video!r} (in '
+                    f'puppet mask file of video {info["video_id"]!r} (in '
                     f'{self.ann_file}) not found: '
-                    f'{self.mask_file_of(video)} (mask_root='
+                    f'{info["puppet_mask_file"]} (mask_root='
                     f'{self.mask_root!r}, mask_file_tmpl='
                     f'{self.mask_file_tmpl!r})')
-        super()._check_files(gt, videos, root)
+            checked.add(info['video_id'])
+        return data_list

@@ -4,8 +4,8 @@ from typing import List, Optional, Sequence, Tuple
 import cv2
 import numpy as np
 
-from stmixer_mm.datasets.mask_rle import decode_mask
 from stmixer_mm.evaluation.functional.tubelet_boxes import interpolate_boxes
+from stmixer_mm.utils.coco_rle import decode_mask
 from .label_layout import label_font_scale, place_label_blocks
 from .person_fields import PERSON_FIELDS
 

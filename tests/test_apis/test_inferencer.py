@@ -194,7 +194,7 @@ def test_keyframe_result_masks_and_records():
     from mmengine.structures import InstanceData
 
     from stmixer_mm.apis.results import KeyframeResult, ResultFormatter
-    from stmixer_mm.datasets.mask_rle import decode_mask
+    from stmixer_mm.utils.coco_rle import decode_mask
     masks = torch.zeros(1, 64, 96, dtype=torch.bool)
     masks[0, 10:30, 20:40] = True  # the model's input size
     sample = types.SimpleNamespace(

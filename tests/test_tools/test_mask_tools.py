@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from stmixer_mm.apis.results import read_result
-from stmixer_mm.datasets.mask_rle import decode_mask
 from stmixer_mm.testing import repo_root, run_tool
+from stmixer_mm.utils.coco_rle import decode_mask
 
 pytestmark = pytest.mark.slow  # trains with the tools
 

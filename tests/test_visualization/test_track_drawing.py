@@ -67,7 +67,7 @@ def test_labels_stay_inside_the_frame_at_the_right_and_bottom_edges():
 
 
 def test_masks_filled_from_arrays_and_rle():
-    from stmixer_mm.datasets.mask_rle import encode_mask
+    from stmixer_mm.utils.coco_rle import encode_mask
     image = np.zeros((60, 80, 3), np.uint8)
     mask = np.zeros((60, 80), bool)
     mask[20:40, 30:50] = True

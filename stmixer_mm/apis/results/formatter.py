@@ -5,8 +5,8 @@ from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 import cv2
 import numpy as np
 
-from stmixer_mm.datasets.mask_rle import encode_mask
 from stmixer_mm.utils.checks import check_range
+from stmixer_mm.utils.coco_rle import encode_mask
 from stmixer_mm.visualization.person_fields import PERSON_FIELDS
 
 __all__ = [

@@ -10,7 +10,8 @@ from typing import Dict, List, Tuple
 from stmixer_mm.apis.output_files import check_writable_dir
 from stmixer_mm.apps.output_files import (file_states, remove_generated,
                                           write_manifest)
-from stmixer_mm.datasets.mask_rle import encode_mask, write_mask_file
+from stmixer_mm.datasets.mask_rle import write_mask_file
+from stmixer_mm.utils.coco_rle import encode_mask
 from stmixer_mm.utils.progress import track_progress
 from .render import actor_masks
 from .scene import build_demo, build_split, empty_videos, state_class_counts

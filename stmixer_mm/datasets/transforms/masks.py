@@ -6,8 +6,8 @@ import numpy as np
 import torch
 from mmcv.transforms import BaseTransform
 
-from stmixer_mm.datasets.mask_rle import decode_mask
 from stmixer_mm.registry import TRANSFORMS
+from stmixer_mm.utils.coco_rle import decode_mask
 from ..puppet_masks import load_puppet_masks, puppet_masks_at
 from .formatting import PackInputs
 from .formatting import sample_where as _where

@@ -11,11 +11,11 @@ from mmengine.logging import MMLogger
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
-from stmixer_mm.datasets.mask_rle import encode_mask, mask_area
 from stmixer_mm.evaluation.functional.arrays import check_predictions, to_numpy
 from stmixer_mm.evaluation.functional.sample_checks import check_sample_keys
 from stmixer_mm.registry import METRICS
 from stmixer_mm.utils.checks import check_choice
+from stmixer_mm.utils.coco_rle import encode_mask, mask_area
 
 #: the summary entries reported, as (key, index into COCOeval.stats)
 STATS = (('AP', 0), ('AP50', 1), ('AP75', 2), ('AP_s', 3), ('AP_m', 4),

@@ -201,26 +201,14 @@ class STMixer(TwoStageDetector):
 
     def extract_feat(self, batch_inputs: Tensor) -> Tuple[Tensor, ...]:
         """Backbone + neck: one map ``[B, C, T, H_l, W_l]`` per decoder stride
-        of ``[B, 3, T_in, H, W]`` clips, as :meth:`check_feature_maps`
-        says (their ``C`` and ``T``: ``STMixerDecoder.prepare_features``)."""
+        of ``[B, 3, T_in, H, W]`` clips; maps at other strides (a neck or
+        backbone at other strides: the decoder would sample at the wrong
+        places) or of another count are refused, naming both parts (their
+        ``C`` and ``T``: ``STMixerDecoder.prepare_features``)."""
         x = tuple(super().extract_feat(batch_inputs))
-        self.check_feature_maps(x, *batch_inputs.shape[-2:])
-        return x
-
-    def check_feature_maps(self, feats: Sequence[Tensor], height: int,
-                           width: int) -> None:
-        """Refuse maps other than one per ``roi_head.featmap_strides``, each
-        at its stride of the input (a neck or backbone at other strides:
-        the decoder would sample at the wrong places).
-
-        Args:
-            feats (Sequence[Tensor]): The backbone's (and neck's) maps
-                ``[B, C, T, H_l, W_l]``.
-            height (int): The input's ``H``.
-            width (int): The input's ``W``.
-        """
-        strides = self.roi_head.featmap_strides
-        sizes = [(f.shape[-2], f.shape[-1]) for f in feats]
+        (height, width), strides = batch_inputs.shape[-2:], \
+            self.roi_head.featmap_strides
+        sizes = [(f.shape[-2], f.shape[-1]) for f in x]
         if len(sizes) != len(strides) or any(
                 max(abs(h * s - height), abs(w * s - width)) >= s
                 for (h, w), s in zip(sizes, strides)):
@@ -231,6 +219,7 @@ class STMixer(TwoStageDetector):
                 f'STMixer: the {parts} give {len(sizes)} maps {sizes} (H, '
                 f'W) for a {height}x{width} input, not one per '
                 f'roi_head.featmap_strides {list(strides)}')
+        return x
 
     def loss(self, batch_inputs: Tensor,
              batch_data_samples: SampleList) -> Dict[str, Tensor]:
