@@ -737,6 +737,8 @@ CUT_EDGES = (
     ('stmixer_mm.apis.inference', 'stmixer_mm.datasets.transforms.tubelets'),
     ('stmixer_mm.apis.results.formatter', 'stmixer_mm.datasets.mask_rle'),
     ('stmixer_mm.visualization.track_drawing', 'stmixer_mm.datasets.mask_rle'),
+    ('stmixer_mm.visualization.local_visualizer',
+     'stmixer_mm.visualization.track_drawing'),
 )
 
 

@@ -15,8 +15,8 @@ from mmengine.visualization.utils import color_val_matplotlib
 
 from stmixer_mm.registry import VISUALIZERS
 from stmixer_mm.utils.checks import check_choice, check_ints, check_range
+from .canvas import fill_mask, scale_up
 from .labels import load_label_names, top_actions
-from .track_drawing import fill_mask, scale_up
 
 ColorType = Union[str, Tuple[int, int, int]]
 LAYOUTS = ('side_by_side', 'overlay')

@@ -5,14 +5,11 @@ import cv2
 import numpy as np
 
 from stmixer_mm.evaluation.functional.tubelet_boxes import interpolate_boxes
-from stmixer_mm.utils.coco_rle import decode_mask
+from .canvas import fill_mask, scale_up
 from .label_layout import label_font_scale, place_label_blocks
 from .person_fields import PERSON_FIELDS
 
-__all__ = ['draw_tracks', 'track_color', 'fill_mask', 'scale_up']
-
-#: opacity of a person's mask colour
-MASK_ALPHA = 0.45
+__all__ = ['draw_tracks', 'track_color']
 
 _PALETTE = [(230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200),
             (245, 130, 48), (145, 30, 180), (70, 240, 240), (240, 50, 230),
@@ -27,29 +24,6 @@ def track_color(track_id: Optional[int]):
 
 
 FONT = cv2.FONT_HERSHEY_SIMPLEX
-
-
-def scale_up(
-        image: np.ndarray,
-        min_short_side: int,
-        interpolation: int = cv2.INTER_LINEAR) -> Tuple[np.ndarray, float]:
-    """Scale an image up to a short side of ``min_short_side``.
-
-    Args:
-        image (np.ndarray): ``[H, W, C]`` image.
-        min_short_side (int): The short side wanted (0: never scale).
-        interpolation (int): OpenCV's. Defaults to ``cv2.INTER_LINEAR``.
-
-    Returns:
-        tuple[np.ndarray, float]: A copy, scaled where its short side is
-        smaller, and the factor (>= 1).
-    """
-    h, w = image.shape[:2]
-    s = max(1.0, min_short_side / min(h, w)) if min_short_side > 0 else 1.0
-    if s == 1.0:
-        return image.copy(), s
-    return cv2.resize(
-        image, (round(w * s), round(h * s)), interpolation=interpolation), s
 
 
 def person_label(track_id) -> str:
@@ -149,33 +123,6 @@ def draw_tracks(image: np.ndarray,
             if p.get(name) is not None:
                 field.draw(out, p[name], s, color, scale, thick)
     return out
-
-
-def fill_mask(image: np.ndarray,
-              mask,
-              color,
-              alpha: float = MASK_ALPHA) -> None:
-    """Blend ``color`` into ``image`` where ``mask`` is set, in place.
-
-    Args:
-        image (np.ndarray): ``[H, W, 3]`` image.
-        mask (np.ndarray | dict): Bool ``[h, w]`` or COCO RLE; resized
-            (nearest) to ``[H, W]``.
-        color (Sequence[float]): The colour, as ``image``'s channels.
-        alpha (float): Opacity of the colour. Defaults to 0.45.
-    """
-    if isinstance(mask, dict):
-        mask = decode_mask(mask)
-    mask = np.asarray(mask, bool)
-    h, w = image.shape[:2]
-    if mask.shape != (h, w):
-        mask = cv2.resize(
-            mask.astype(np.uint8), (w, h),
-            interpolation=cv2.INTER_NEAREST).astype(bool)
-    if mask.any():
-        image[mask] = (image[mask] * (1 - alpha) +
-                       np.asarray(color, np.float64) * alpha).astype(
-                           image.dtype)
 
 
 def box_at(person: dict, frame: int) -> np.ndarray:
