@@ -747,3 +747,16 @@ def test_the_core_modules_do_not_import_their_extensions():
     kept = [(a, b) for a, b in CUT_EDGES
             if any(t == b or t.startswith(b + '.') for t in graph[a])]
     assert not kept, kept
+
+
+def test_the_export_knows_no_task_head_by_name():
+    """Issue 113: the ONNX export, its post-processing and its check ask the
+    task heads for their outputs (``export_output``, ``EXPORT_HEADS``); none
+    names the mask head or its outputs."""
+    named = [
+        f'{path.relative_to(PKG.parent)}:{i}'
+        for path, _, _ in _modules('apps/deployment')
+        for i, line in enumerate(path.read_text().splitlines(), 1)
+        if 'mask' in line.lower()
+    ]
+    assert not named, named

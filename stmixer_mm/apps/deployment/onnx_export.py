@@ -16,17 +16,22 @@ from stmixer_mm.datasets.class_names import classes_to_names
 from stmixer_mm.models.detectors.stmixer import STMixer
 from stmixer_mm.utils.dependencies import require_extra
 
-#: The graph's outputs, in order (then :data:`MASK_OUTPUT_NAME` if any).
+#: The graph's outputs, in order (then those of :func:`export_heads`).
 OUTPUT_NAMES = ('person_logits', 'action_logits', 'bboxes')
-MASK_OUTPUT_NAME = 'mask_logits'
+
+
+def export_heads(detector: nn.Module) -> list:
+    """The task heads of ``detector`` whose outputs the graph carries (those
+    that name an ``export_output``; ``STMixerHeadsDecoder``), in order."""
+    heads = getattr(getattr(detector, 'roi_head', None), 'task_heads', {})
+    return [h for h in heads.values() if getattr(h, 'export_output', None)]
 
 
 def output_names(detector: nn.Module) -> List[str]:
     """The graph's outputs for ``detector``, in order."""
-    names = list(OUTPUT_NAMES)
-    if getattr(detector.roi_head, 'with_mask', False):
-        names.append(MASK_OUTPUT_NAME)
-    return names
+    return list(OUTPUT_NAMES) + [
+        h.export_output for h in export_heads(detector)
+    ]
 
 
 #: Name of the graph's input.
@@ -57,8 +62,8 @@ def check_exportable(detector: nn.Module, keyframe_only: bool = False) -> None:
     Args:
         detector (nn.Module): The detector to export.
         keyframe_only (bool): Warn, instead of raising, for task heads
-            other than a mask head or a detector whose ``predict`` is not
-            STMixer's (the keyframe detector is exported). Defaults to
+            without an ``export_output`` or a detector whose ``predict`` is
+            not STMixer's (the keyframe detector is exported). Defaults to
             False.
 
     Raises:
@@ -76,9 +81,9 @@ def check_exportable(detector: nn.Module, keyframe_only: bool = False) -> None:
     # (what, exported with --keyframe-only, exporting, lost)
     refused = []
     heads = [
-        name for name in getattr(
-            getattr(detector, 'roi_head', None), 'task_heads', ())
-        if name != 'mask_head'  # (the graph's mask_logits)
+        name for name, head in getattr(
+            getattr(detector, 'roi_head', None), 'task_heads', {}).items()
+        if not getattr(head, 'export_output', None)
     ]
     if heads:
         refused.append(
@@ -165,9 +170,8 @@ class STMixerONNXWrapper(nn.Module):
 
     def forward(self, clip: Tensor) -> Tuple[Tensor, ...]:
         """Normalised ``clip [B, 3, T, H, W]`` -> ``person_logits [B, N, K]``,
-        ``action_logits [B, N, A]``, ``bboxes [B, N, 4]`` (xyxy pixels) and,
-        with a mask head, ``mask_logits [B, N, H'/s, W'/s]`` (stride s of
-        the padded input)."""
+        ``action_logits [B, N, A]``, ``bboxes [B, N, 4]`` (xyxy pixels) and
+        the outputs of :func:`export_heads` (``[B, N, ...]`` each)."""
         h, w = self.img_shape
         pad_h, pad_w = self.pad_shape
         # constants rather than F.pad: after an ONNX Pad the shapes become
@@ -189,19 +193,16 @@ class STMixerONNXWrapper(nn.Module):
             for _ in range(clip.size(0))
         ]
         detector = self.detector
-        if not detector.roi_head.with_mask:
+        heads = export_heads(detector)
+        if not heads:
             return detector._forward(clip, samples)[-1]
-        # _forward's path, keeping the pyramid and queries for the mask head
+        # _forward's path, keeping the pyramid and queries for the heads
         x = detector.extract_feat(clip)
         proposals = detector.rpn_head.predict(x, samples, rescale=False)
         last = detector.roi_head(x, proposals, samples)[-1]
-        queries = last['spatial_queries']
-        b, n = queries.shape[:2]
-        clips = torch.arange(b, device=queries.device).repeat_interleave(n)
-        masks = detector.roi_head.mask_head(x, queries.flatten(0, 1), clips,
-                                            last['bboxes'].flatten(0, 1))
-        return (last['person_logits'], last['action_logits'], last['bboxes'],
-                masks.view(b, n, *masks.shape[-2:]))
+        return (last['person_logits'], last['action_logits'],
+                last['bboxes']) + tuple(
+                    head.export_forward(x, last) for head in heads)
 
 
 def _preprocessor_settings(detector: nn.Module) -> dict:
@@ -226,17 +227,14 @@ def export_meta(detector: nn.Module, clip_shape: Sequence[int],
     head = detector.roi_head.stages[-1]
     prep = _preprocessor_settings(detector)
     d = prep['pad_size_divisor']
-    masks = {}
-    if detector.roi_head.with_mask:
-        mask_head = detector.roi_head.mask_head
-        masks = dict(
-            mask_stride=int(mask_head.mask_stride),
-            mask_threshold=float(mask_head.mask_threshold))
+    heads = {}  # the settings of the task heads' post-processing
+    for task_head in export_heads(detector):
+        heads.update(task_head.export_meta())
     return dict(
         input_name=INPUT_NAME,
         input_shape=[int(batch_size), 3, t, h, w],
         output_names=output_names(detector),
-        **masks,
+        **heads,
         img_shape=[h, w],
         pad_shape=[math.ceil(h / d) * d,
                    math.ceil(w / d) * d],
@@ -397,10 +395,8 @@ def create_ort_session(onnx_file: str, threads: Optional[int] = None):
 
 
 def run_ort(session, clip: np.ndarray) -> List[np.ndarray]:
-    """Outputs (:data:`OUTPUT_NAMES` order, then masks) on a normalised clip
-    ``[B, 3, T, H, W]``."""
+    """Outputs (:data:`OUTPUT_NAMES` order, then the task heads' in the
+    graph's order) on a normalised clip ``[B, 3, T, H, W]``."""
     names = [o.name for o in session.get_outputs()]
-    wanted = list(OUTPUT_NAMES) + [
-        n for n in (MASK_OUTPUT_NAME, ) if n in names
-    ]
+    wanted = list(OUTPUT_NAMES) + [n for n in names if n not in OUTPUT_NAMES]
     return session.run(wanted, {INPUT_NAME: clip})

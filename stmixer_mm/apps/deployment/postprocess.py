@@ -3,11 +3,12 @@
 by the un-padded ``H x W``, score column 0 (background) is 0)."""
 from typing import Dict, Mapping, Optional, Sequence, Union
 
-import cv2
 import numpy as np
 
 from stmixer_mm.models.roi_heads.bbox_heads.stmixer_bbox_head import \
     TEST_CFG_DEFAULTS
+from stmixer_mm.models.roi_heads.stmixer_heads_decoder import EXPORT_HEADS
+from .onnx_export import OUTPUT_NAMES
 
 #: ``test_cfg`` keys of the ``'ava'`` post-processing and their defaults.
 AVA_TEST_CFG_DEFAULTS = dict(TEST_CFG_DEFAULTS['ava'])
@@ -114,11 +115,13 @@ def postprocess(outputs: Union[Sequence[np.ndarray], Mapping[str, np.ndarray]],
             ``test_cfg['num_fallback']`` wins over both.
 
     Returns:
-        list[dict[str, np.ndarray]]: As :func:`postprocess_ava`; a mask head
-        adds ``masks`` (bool ``[n, H, W]``).
+        list[dict[str, np.ndarray]]: As :func:`postprocess_ava`; each task
+        head output of the graph adds its head's ``export_fields``, by its
+        ``postprocess_export``.
 
     Raises:
-        ValueError: ``outputs`` are not the graph's outputs.
+        ValueError: ``outputs`` are not the graph's outputs, or an output of
+            a task head whose module is not imported.
     """
     if meta.get('label_convention', 'ava') != 'ava':
         raise ValueError(
@@ -147,6 +150,14 @@ def postprocess(outputs: Union[Sequence[np.ndarray], Mapping[str, np.ndarray]],
                 f'{names} (a list in that order, as InferenceSession.run('
                 f'None, ...) returns them, or a dict by name), got {got}')
         named = dict(zip(names, outputs))
+    heads = {n: EXPORT_HEADS.get(n) for n in names[len(OUTPUT_NAMES):]}
+    unknown = [n for n, head in heads.items() if head is None]
+    if unknown:
+        raise ValueError(
+            f'postprocess: the export has the outputs {unknown} of task heads '
+            'whose modules are not imported (EXPORT_HEADS lists '
+            f'{sorted(EXPORT_HEADS)}); import them first (the config\'s '
+            'custom_imports)')
     cfg = dict(meta['test_cfg'])
     if not fallback_queries:
         cfg['num_fallback'] = 0
@@ -158,26 +169,9 @@ def postprocess(outputs: Union[Sequence[np.ndarray], Mapping[str, np.ndarray]],
         meta['img_shape'],
         test_cfg=cfg,
         use_sigmoid_person=meta['use_sigmoid_person'])
-    if 'mask_logits' in named:
+    for name, head in heads.items():
         for i, res in enumerate(results):
-            res['masks'] = masks_from_logits(
-                named['mask_logits'][i][res['query_indices']],
-                meta['img_shape'], meta['mask_stride'], meta['mask_threshold'])
+            res.update(
+                head.postprocess_export(named[name][i][res['query_indices']],
+                                        meta))
     return results
-
-
-def masks_from_logits(logits: np.ndarray, img_shape: Sequence[int],
-                      stride: int, threshold: float) -> np.ndarray:
-    """Boolean masks ``[n, H, W]`` from the mask head's logits ``[n, H'/s,
-    W'/s]`` (padded input): upsampled by ``INTER_LINEAR`` (the half-pixel
-    sampling of PyTorch's ``interpolate(align_corners=False)``), cropped to
-    ``img_shape``, probability above ``threshold``."""
-    h, w = (int(v) for v in img_shape[:2])
-    logits = np.asarray(logits, np.float32)
-    if not len(logits):
-        return np.zeros((0, h, w), bool)
-    ph, pw = logits.shape[1] * stride, logits.shape[2] * stride
-    up = np.stack([
-        cv2.resize(m, (pw, ph), interpolation=cv2.INTER_LINEAR) for m in logits
-    ])[:, :h, :w]
-    return sigmoid(up) > threshold

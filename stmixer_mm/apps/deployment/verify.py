@@ -6,12 +6,9 @@ import torch
 import torch.nn as nn
 
 from stmixer_mm.models.detectors.stmixer import STMixer
-from .onnx_export import (STMixerONNXWrapper, create_ort_session,
+from .onnx_export import (STMixerONNXWrapper, create_ort_session, export_heads,
                           keyframe_graph_differs, normalize_clip, run_ort)
 from .postprocess import person_scores_from_logits, postprocess, sigmoid
-
-#: share of mask pixels allowed to differ from predict (threshold rounding)
-MASK_PIXEL_TOLERANCE = 1e-3
 
 
 def random_frames(meta: Mapping, seed: int = 0) -> List[np.ndarray]:
@@ -47,9 +44,9 @@ def torch_predict(detector: nn.Module, frames: List[np.ndarray]) -> list:
             results = STMixer.predict(detector, data['inputs'],
                                       data['data_samples'])
     return [{
-        key: r.pred_instances[key].cpu().numpy()
-        for key in ('bboxes', 'scores', 'person_scores', 'masks')
-        if key in r.pred_instances
+        key: value.cpu().numpy()
+        for key, value in r.pred_instances.items()
+        if isinstance(value, torch.Tensor)
     } for r in results]
 
 
@@ -91,9 +88,17 @@ def compare_with_torch(detector: nn.Module,
         logits=max(
             _max_abs(ort_out[0], torch_out[0]),
             _max_abs(ort_out[1], torch_out[1])))
-    if len(ort_out) > 3:  # mask_logits of a model with a mask head
-        report['mask_logits'] = _max_abs(ort_out[3], torch_out[3])
-        report['masks'] = 0.0  # share of mask pixels that differ
+    # the task heads' outputs, by name
+    heads = {h.export_output: h for h in export_heads(detector)}
+    for name, ort, ref in zip(heads, ort_out[3:], torch_out[3:]):
+        report[name] = _max_abs(ort, ref)
+    # the share of each of their fields' elements that differ
+    tolerance = {
+        key: head.export_tolerance
+        for head in heads.values()
+        for key in head.export_fields
+    }
+    report.update(dict.fromkeys(tolerance, 0.0))
     errors = [
         f'{key}: ONNX Runtime and PyTorch differ by {report[key]:.3g} > '
         f'{atol:g}' for key in ('person_scores', 'action_scores', 'bboxes')
@@ -117,22 +122,20 @@ def compare_with_torch(detector: nn.Module,
                               'predict')
                 continue
             worst = max(worst, _max_abs(det[key], pred[key]))
-        if 'masks' in pred:
-            if det.get('masks') is None or \
-                    det['masks'].shape != pred['masks'].shape:
-                errors.append(
-                    f'clip {i}: masks of shape '
-                    f'{getattr(det.get("masks"), "shape", None)} after '
-                    f'postprocess, {pred["masks"].shape} from predict')
-            elif pred['masks'].size:
-                # OpenCV's and PyTorch's upsampling round apart at threshold
-                frac = float((det['masks'] != pred['masks']).mean())
-                report['masks'] = max(report['masks'], frac)
+        for key in tolerance:
+            shapes = [getattr(d.get(key), 'shape', None) for d in (det, pred)]
+            if shapes[0] is None or shapes[0] != shapes[1]:
+                errors.append(f'clip {i}: {key} of shape {shapes[0]} after '
+                              f'postprocess, {shapes[1]} from predict')
+            elif pred[key].size:
+                report[key] = max(report[key],
+                                  float((det[key] != pred[key]).mean()))
     report['detections'] = worst
-    if report.get('masks', 0.0) > MASK_PIXEL_TOLERANCE:
-        errors.append(f'post-processed masks differ from predict on '
-                      f'{100 * report["masks"]:.3g} % of the pixels > '
-                      f'{100 * MASK_PIXEL_TOLERANCE:g} %')
+    errors += [
+        f'post-processed {key} differ from predict on '
+        f'{100 * report[key]:.3g} % of their elements > {100 * tol:g} %'
+        for key, tol in tolerance.items() if report[key] > tol
+    ]
     if not worst <= atol:
         errors.append(f'post-processed detections differ from predict by '
                       f'{worst:.3g} > {atol:g}')

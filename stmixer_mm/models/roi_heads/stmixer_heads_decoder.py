@@ -10,6 +10,11 @@ from torch import Tensor
 from stmixer_mm.registry import MODELS
 from .stmixer_decoder import STMixerDecoder
 
+#: ``{graph output name: task head class}`` of the heads whose outputs an
+#: ONNX export can carry (see :class:`STMixerHeadsDecoder`), filled by the
+#: modules that define them (a project's when imported)
+EXPORT_HEADS: Dict[str, type] = {}
+
 
 @MODELS.register_module()
 class STMixerHeadsDecoder(STMixerDecoder):
@@ -30,6 +35,16 @@ class STMixerHeadsDecoder(STMixerDecoder):
     - ``predict_by_feat(x, stage_results, results, batch_img_metas)``: its
       fields added to the kept detections ``results`` (which carry
       ``query_indices``), in place.
+
+    A head whose output an ONNX export can carry also names it
+    (``export_output``, a class attribute) and gives ``export_forward(x,
+    stage_results) -> Tensor [B, N, ...]`` (every query's raw output),
+    ``export_meta() -> dict`` (the settings its post-processing reads) and
+    ``postprocess_export(values, meta) -> dict`` (static: numpy, the kept
+    queries' ``values`` to their detection fields ``export_fields``, as
+    its ``predict_by_feat``), with ``export_tolerance`` (the share of a
+    field's elements that may differ from ``predict``); its class is listed
+    in :data:`EXPORT_HEADS` under that name.
 
     Args:
         *args: Those of :class:`STMixerDecoder`.

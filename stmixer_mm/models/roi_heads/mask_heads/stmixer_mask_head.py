@@ -3,6 +3,8 @@
 query's box as CondInst's relative coordinates (docs/en/masks.md)."""
 from typing import Dict, List, Optional, Sequence, Tuple
 
+import cv2
+import numpy as np
 import torch
 import torch.nn.functional as F
 from mmcv.cnn import build_norm_layer
@@ -14,6 +16,7 @@ from stmixer_mm.registry import MODELS
 from stmixer_mm.utils.checks import (check_ints, check_len, check_multiple,
                                      check_range)
 from ...utils.consistency import fill_in_settings
+from ..stmixer_heads_decoder import EXPORT_HEADS
 from .mask_utils import keyframe_maps, relative_coords
 
 
@@ -413,3 +416,60 @@ class STMixerMaskHead(BaseModule):
             res.masks = torch.stack(masks[start:start + n]) if n else \
                 torch.zeros((0, h, w), dtype=torch.bool, device=x[0].device)
             start += n
+
+    #: the ONNX graph's output of this head (``STMixerHeadsDecoder``)
+    export_output = 'mask_logits'
+    #: the detection fields of :meth:`postprocess_export`
+    export_fields = ('masks', )
+    #: share of mask pixels the exported masks may differ by from predict
+    #: (OpenCV's and PyTorch's upsampling round apart at the threshold)
+    export_tolerance = 1e-3
+
+    def export_forward(self, x: Sequence[Tensor],
+                       stage_results: Dict[str, Tensor]) -> Tensor:
+        """Every query's mask logits ``[B, N, H'/s, W'/s]`` (stride ``s`` of
+        the padded input), the ONNX graph's ``mask_logits``.
+
+        Args:
+            x (Sequence[Tensor]): The pyramid.
+            stage_results (dict[str, Tensor]): The last stage's outputs
+                (``spatial_queries`` ``[B, N, C]``, ``bboxes``).
+
+        Returns:
+            Tensor: The mask logits of every query.
+        """
+        queries = stage_results['spatial_queries']
+        b, n = queries.shape[:2]
+        clips = torch.arange(b, device=queries.device).repeat_interleave(n)
+        masks = self(x, queries.flatten(0, 1), clips,
+                     stage_results['bboxes'].flatten(0, 1))
+        return masks.view(b, n, *masks.shape[-2:])
+
+    def export_meta(self) -> dict:
+        """``mask_stride`` and ``mask_threshold``, as the post-processing of
+        an export reads them."""
+        return dict(
+            mask_stride=int(self.mask_stride),
+            mask_threshold=float(self.mask_threshold))
+
+    @staticmethod
+    def postprocess_export(values: np.ndarray, meta: dict) -> dict:
+        """``masks`` (bool ``[n, H, W]``) of the kept queries' mask logits
+        ``values`` ``[n, H'/s, W'/s]`` (padded input): upsampled by
+        ``INTER_LINEAR`` (the half-pixel sampling of PyTorch's
+        ``interpolate(align_corners=False)``), cropped to ``img_shape``,
+        probability above ``mask_threshold`` (of the export's ``meta``)."""
+        h, w = (int(v) for v in meta['img_shape'][:2])
+        logits = np.asarray(values, np.float32)
+        if not len(logits):
+            return dict(masks=np.zeros((0, h, w), bool))
+        stride = meta['mask_stride']
+        ph, pw = logits.shape[1] * stride, logits.shape[2] * stride
+        up = np.stack([
+            cv2.resize(m, (pw, ph), interpolation=cv2.INTER_LINEAR)
+            for m in logits
+        ])[:, :h, :w]
+        return dict(masks=1.0 / (1.0 + np.exp(-up)) > meta['mask_threshold'])
+
+
+EXPORT_HEADS[STMixerMaskHead.export_output] = STMixerMaskHead
