@@ -394,7 +394,8 @@ def test_vit_full_size_forward_on_meta_ava_width(official_meta_models, width):
     assert [f.shape[-1]
             for f in feats] == [padded // s for s in (4, 8, 16, 32)]
     # un-padded, the stride-4 level would not match the input
-    with pytest.raises(ValueError, match='at featmap_strides'):
+    with pytest.raises(
+            ValueError, match='not one per roi_head.featmap_strides'):
         with torch.no_grad():
             model.extract_feat(
                 torch.empty(1, 3, 16, 256, width, device='meta'))
