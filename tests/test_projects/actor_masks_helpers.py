@@ -10,7 +10,7 @@ import torch
 from mmaction.structures import ActionDataSample
 from mmengine.structures import InstanceData
 
-#: the pin (data/generate_actor_masks_pin.py)
+#: the pin (data/generate_pins.py)
 PIN = Path(__file__).resolve().parent / 'data' / 'actor_masks_pin.pt'
 BOXES = [[8., 6., 40., 60.], [30., 10., 60., 50.]]
 
@@ -37,18 +37,10 @@ def run(decoder_type: str) -> dict:
     detections, every query's exported mask logits and the numpy
     post-processing of the first clip's first three."""
     # (the suite's decoder helpers)
-    from stmixer_mm.registry import MODELS
-    from tests.test_models.test_roi_heads.test_stmixer_decoder import (
-        decoder_cfg, inputs)
-    cfg = decoder_cfg(type=decoder_type)
-    cfg['mask_head'] = dict(
-        type='STMixerMaskHead', conv_channels=(32, 16, 16, 8))
-    torch.manual_seed(0)
-    decoder = MODELS.build(cfg)
-    torch.manual_seed(1)
-    decoder.init_weights()
-    torch.manual_seed(2)
-    x, queries = inputs(B=2)
+    from tests.test_models.test_roi_heads.test_stmixer_decoder import seeded
+    decoder, (x, queries) = seeded(
+        type=decoder_type,
+        mask_head=dict(type='STMixerMaskHead', conv_channels=(32, 16, 16, 8)))
     losses = decoder.loss(x, queries, [sample(BOXES), sample(BOXES[:1])])
     decoder.eval()
     out = dict(losses={k: v.detach() for k, v in losses.items()})

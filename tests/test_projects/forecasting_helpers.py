@@ -6,7 +6,7 @@ import torch
 from mmaction.structures import ActionDataSample
 from mmengine.structures import InstanceData
 
-#: the pin of the forecast decoder (data/generate_forecasting_pin.py)
+#: the pin of the forecast decoder (data/generate_pins.py)
 PIN = Path(__file__).resolve().parent / 'data' / 'forecasting_pin.pt'
 HORIZONS = (4, 8)
 BOXES = [[8., 6., 40., 60.], [30., 10., 60., 50.]]
@@ -48,18 +48,12 @@ def run(variant: str, decoder_type: str) -> dict:
     two samples with futures and the predictions of the kept detections."""
     # (the suite's decoder helpers; the project's parts registered)
     import projects.forecasting.forecasting  # noqa: F401
-    from stmixer_mm.registry import MODELS
-    from tests.test_models.test_roi_heads.test_stmixer_decoder import (
-        decoder_cfg, inputs)
-    cfg = decoder_cfg(type=decoder_type)
-    cfg['forecast_head'] = dict(
-        type='STMixerForecastHead', horizons=HORIZONS, **VARIANTS[variant])
-    torch.manual_seed(0)
-    decoder = MODELS.build(cfg)
-    torch.manual_seed(1)
-    decoder.init_weights()
-    torch.manual_seed(2)
-    x, queries = inputs(B=2)
+    from tests.test_models.test_roi_heads.test_stmixer_decoder import seeded
+    decoder, (x, queries) = seeded(
+        type=decoder_type,
+        forecast_head=dict(
+            type='STMixerForecastHead', horizons=HORIZONS,
+            **VARIANTS[variant]))
     samples = [sample(BOXES), sample(BOXES[:1])]
     losses = decoder.loss(x, queries, samples)
     decoder.eval()

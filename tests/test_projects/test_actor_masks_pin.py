@@ -1,6 +1,6 @@
 """The mask head's losses, masks and export outputs equal those pinned
 before the actor masks move to ``projects/actor_masks/``
-(``data/generate_actor_masks_pin.py``)."""
+(``data/generate_pins.py``)."""
 import pytest
 import torch
 

@@ -1,6 +1,6 @@
 """The forecast decoder's losses and predictions equal those pinned on the
 core's decoder before forecasting moved to ``projects/forecasting/``
-(``data/generate_forecasting_pin.py``)."""
+(``data/generate_pins.py``)."""
 import pytest
 import torch
 

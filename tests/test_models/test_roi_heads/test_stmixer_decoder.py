@@ -54,6 +54,17 @@ def build(**kwargs):
     return decoder
 
 
+def seeded(**kwargs):
+    """The pinned runs' decoder (``decoder_cfg(**kwargs)``, built and
+    initialised under seeds 0 and 1) and its inputs of 2 clips (seed 2)."""
+    torch.manual_seed(0)
+    decoder = MODELS.build(decoder_cfg(**kwargs))
+    torch.manual_seed(1)
+    decoder.init_weights()
+    torch.manual_seed(2)
+    return decoder, inputs(B=2)
+
+
 def inputs(B=2, N=8, size=64):
     """The pyramid and the query generator's results (``rpn_results_list``).
     """
