@@ -320,15 +320,14 @@ def check_action_classes(num_actions: int, label_convention: str,
     ``TubeDataset`` ``num_classes``; others and ``'mmdet'`` are unchecked."""
     if label_convention != 'ava':
         return
-    family = dataset_family(data_type)
-    data_type = type_name(data_type)
+    name = type_name(data_type)
     if counts_background(data_type):
         expected = num_classes - 1
-        why = (f'{data_type} num_classes={num_classes} counts the '
+        why = (f'{name} num_classes={num_classes} counts the '
                'background column 0')
-    elif family == 'TubeDataset':
+    elif dataset_family(data_type) == 'TubeDataset':
         expected = num_classes
-        why = f'{data_type} has {num_classes} action labels'
+        why = f'{name} has {num_classes} action labels'
     else:
         return
     if num_actions != expected:

@@ -20,11 +20,19 @@ from stmixer_mm.utils.dependencies import require_extra
 OUTPUT_NAMES = ('person_logits', 'action_logits', 'bboxes')
 
 
+def _task_heads(detector: nn.Module) -> dict:
+    """``{name: head}`` of the decoder's task heads (``STMixerHeadsDecoder``;
+    none for another decoder)."""
+    return getattr(getattr(detector, 'roi_head', None), 'task_heads', {})
+
+
 def export_heads(detector: nn.Module) -> list:
     """The task heads of ``detector`` whose outputs the graph carries (those
-    that name an ``export_output``; ``STMixerHeadsDecoder``), in order."""
-    heads = getattr(getattr(detector, 'roi_head', None), 'task_heads', {})
-    return [h for h in heads.values() if getattr(h, 'export_output', None)]
+    that name an ``export_output``), in order."""
+    return [
+        h for h in _task_heads(detector).values()
+        if getattr(h, 'export_output', None)
+    ]
 
 
 def output_names(detector: nn.Module) -> List[str]:
@@ -81,8 +89,7 @@ def check_exportable(detector: nn.Module, keyframe_only: bool = False) -> None:
     # (what, exported with --keyframe-only, exporting, lost)
     refused = []
     heads = [
-        name for name, head in getattr(
-            getattr(detector, 'roi_head', None), 'task_heads', {}).items()
+        name for name, head in _task_heads(detector).items()
         if not getattr(head, 'export_output', None)
     ]
     if heads:

@@ -206,8 +206,8 @@ class STMixer(TwoStageDetector):
         places) or of another count are refused, naming both parts (their
         ``C`` and ``T``: ``STMixerDecoder.prepare_features``)."""
         x = tuple(super().extract_feat(batch_inputs))
-        (height, width), strides = batch_inputs.shape[-2:], \
-            self.roi_head.featmap_strides
+        height, width = batch_inputs.shape[-2:]
+        strides = self.roi_head.featmap_strides
         sizes = [(f.shape[-2], f.shape[-1]) for f in x]
         if len(sizes) != len(strides) or any(
                 max(abs(h * s - height), abs(w * s - width)) >= s
