@@ -32,7 +32,13 @@ RENAMED: Dict[str, str] = {
         ('models.roi_heads.forecast_heads', 'projects/forecasting'),
         ('datasets.transforms.forecast', 'projects/forecasting'),
         ('evaluation.functional.forecast', 'projects/forecasting'),
-        ('evaluation.metrics.forecast_metric', 'projects/forecasting'))
+        ('evaluation.metrics.forecast_metric', 'projects/forecasting'),
+        ('models.roi_heads.mask_heads', 'projects/actor_masks'),
+        ('evaluation.metrics.actor_mask_metric', 'projects/actor_masks'),
+        ('datasets.transforms.masks', 'projects/actor_masks'),
+        ('datasets.actor_masks', 'projects/actor_masks'),
+        ('datasets.puppet_masks', 'projects/actor_masks'),
+        ('datasets.mask_rle', 'projects/actor_masks'))
 }
 # yapf: enable
 #: the packaged configs (``stmixer_mm::<folder>/<config>.py``) that moved
@@ -40,6 +46,7 @@ RENAMED: Dict[str, str] = {
 #: for ``_`` in the pure-Python spelling) -> the project's configs folder
 MOVED_CONFIGS: Dict[str, str] = {
     'stmixer-forecast': 'projects/forecasting/configs',
+    'stmixer-mask': 'projects/actor_masks/configs',
 }
 
 

@@ -443,11 +443,13 @@ def test_the_local_import_check_sees_a_violation():
 #: the parts the projects register, by registry (none is the core's)
 PROJECT_PARTS = dict(
     MODELS=('STMixerTracker', 'QueryInteractionBlock', 'STMixerForecastHead',
-            'STMixerForecastDecoder'),
+            'STMixerForecastDecoder', 'STMixerMaskHead', 'STMixerMaskDecoder'),
     DATA_SAMPLERS=('TrackSequenceSampler', ),
-    DATASETS=('TubeForecastDataset', 'AVAForecastDataset'),
-    TRANSFORMS=('LoadForecastTargets', 'PackForecastInputs'),
-    METRICS=('ForecastMetric', ))
+    DATASETS=('TubeForecastDataset', 'AVAForecastDataset', 'AVAMaskDataset',
+              'TubeMaskDataset'),
+    TRANSFORMS=('LoadForecastTargets', 'PackForecastInputs', 'LoadActorMasks',
+                'PackActorInputs'),
+    METRICS=('ForecastMetric', 'ActorMaskMetric'))
 
 
 def test_the_core_does_not_carry_the_experimental_projects():
@@ -727,16 +729,7 @@ def test_utils_is_a_leaf():
 #: ``(core module, extension it no longer imports)`` (issue 113): the part
 #: or a registry answers instead (a prefix names a package and its modules)
 CUT_EDGES = (
-    ('stmixer_mm.datasets.ava_dataset', 'stmixer_mm.datasets.actor_masks'),
-    ('stmixer_mm.datasets.ava_dataset',
-     'stmixer_mm.datasets.transforms.masks'),
-    ('stmixer_mm.models.roi_heads.stmixer_heads_decoder',
-     'stmixer_mm.models.roi_heads.mask_heads'),
-    ('stmixer_mm.models.detectors.compile',
-     'stmixer_mm.models.roi_heads.mask_heads'),
     ('stmixer_mm.apis.inference', 'stmixer_mm.datasets.transforms.tubelets'),
-    ('stmixer_mm.apis.results.formatter', 'stmixer_mm.datasets.mask_rle'),
-    ('stmixer_mm.visualization.track_drawing', 'stmixer_mm.datasets.mask_rle'),
     ('stmixer_mm.visualization.local_visualizer',
      'stmixer_mm.visualization.track_drawing'),
 )

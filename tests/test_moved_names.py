@@ -96,3 +96,24 @@ def test_a_config_importing_an_old_module_is_told_where_it_is(tmp_path):
             ConfigSettingError,
             match=r'\(stmixer_mm.cli moved to stmixer_mm.apps.cli\)$'):
         load_config(str(cfg))
+
+
+@pytest.mark.parametrize('name, folder', [
+    ('quickstart/stmixer-mask_r3d-tiny_1xb8-8x2x1-12e_synthetic-ava-rgb.py',
+     'projects/actor_masks/configs'),
+    ('stmixer_tubes/stmixer_mask_vit_base_p16_videomae_k400_pre_8xb1_16x2x1_'
+     '12e_adamw_jhmdb21_rgb.py', 'projects/actor_masks/configs'),
+    ('quickstart/stmixer-forecast_r3d-tiny_1xb8-8x2x1-6e_synthetic-tubes-'
+     'forecast-rgb.py', 'projects/forecasting/configs'),
+])
+def test_a_packaged_name_of_a_moved_config_names_the_project(name, folder):
+    """Issue 113: a config that went to a project is refused by its old
+    packaged name, naming the project's configs folder (the file itself
+    where the old name is the file's own spelling)."""
+    with pytest.raises(FileNotFoundError) as e:
+        load_config(f'stmixer_mm::{name}')
+    said = str(e.value)
+    assert f'moved out of the package to {folder}/' in said, said
+    if '-' in name:
+        assert (Path(repo_root()) / folder / name.split('/')[1]).is_file()
+        assert f'{folder}/{name.split("/")[1]} of the repository' in said

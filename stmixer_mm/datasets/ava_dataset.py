@@ -102,7 +102,7 @@ class AVAActorDataset(AVADataset):
     beyond it: keyframes that hold nobody (``empty_keyframe_file``), each
     actor's track id (its ``person_id``); its inputs checked before they are
     read. A project extends it by subclassing (``load_data_list``), as
-    ``AVAMaskDataset`` adds each actor's mask.
+    ``AVAMaskDataset`` of ``projects/actor_masks/`` adds each actor's mask.
 
     Takes ``AVADataset``'s arguments (leave ``proposal_file`` unset); errors
     name the file, line and expectation. Unlike mmaction2's ``shot_info =

@@ -138,7 +138,7 @@ def test_new_style_configs_are_what_the_old_style_ones_generate():
         if '_base_' not in p.parts and p.name != '__init__.py'
     }
     assert shipped == set(PAIRS) and len(PAIRS) >= 38
-    assert set(OFFICIAL) <= set(PAIRS) and len(QUICKSTART) == 7
+    assert set(OFFICIAL) <= set(PAIRS) and len(QUICKSTART) == 6
 
 
 def test_the_check_reports_stale_extra_and_hand_written_files(tmp_path):

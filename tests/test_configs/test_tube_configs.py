@@ -54,7 +54,7 @@ def test_tube_config(path):
     assert cfg.val_dataloader.dataset.test_mode
     assert not train.get('test_mode', False)
     for ev in (cfg.val_evaluator, cfg.test_evaluator):
-        if isinstance(ev, list):  # e.g. TubeMetric + ActorMaskMetric
+        if isinstance(ev, list):  # e.g. a project's TubeMetric + its own
             (ev, ) = [e for e in ev if e.type == 'TubeMetric']
         assert ev.type == 'TubeMetric'
         assert ev.ann_file == train.ann_file

@@ -36,6 +36,7 @@ def run(decoder_type: str) -> dict:
     mask head; its losses on two samples with masks, the masks of its kept
     detections, every query's exported mask logits and the numpy
     post-processing of the first clip's first three."""
+    import projects.actor_masks.actor_masks  # noqa: F401
     # (the suite's decoder helpers)
     from tests.test_models.test_roi_heads.test_stmixer_decoder import seeded
     decoder, (x, queries) = seeded(

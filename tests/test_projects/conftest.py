@@ -12,6 +12,7 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+import projects.actor_masks.actor_masks  # noqa: E402,F401
 import projects.forecasting.forecasting  # noqa: E402,F401
 import projects.track_queries.track_queries  # noqa: E402,F401
 

@@ -14,7 +14,7 @@ def test_the_mask_head_equals_the_pin():
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # (as generated: the convolutions' sums)
     try:
-        got = run('STMixerHeadsDecoder')
+        got = run('STMixerMaskDecoder')
     finally:
         torch.set_num_threads(threads)
     assert list(got['losses']) == list(ref['losses'])

@@ -999,25 +999,22 @@ def test_base_config_is_checked_before_anything_is_written(
     ('extra', " does not build: train_dataloader.dataset: TypeError: "
      "BaseDataset.__init__() got an unexpected keyword argument 'foo' (the "
      'part refused its settings when built)'),
-    ('quickstart/stmixer-mask_r3d-tiny_1xb8-8x2x1-12e_synthetic-ava-rgb.py',
-     ': could not be read: TypeError: val_evaluator='),
+    ('metrics', ': could not be read: TypeError: val_evaluator='),
 ])
 def test_the_written_config_loads_and_builds_before_train_with(
         exports, tmp_path, capsys, base, why):
     """A base of the right layout whose merge with the written config does
-    not load (the mask config's metric list) or build (a dataset argument
-    the AVA dataset does not take) stops the import before anything is
-    moved into --out-dir."""
+    not load (a list of metrics, as the actor masks project's config has)
+    or build (a dataset argument the AVA dataset does not take) stops the
+    import before anything is moved into --out-dir."""
     from stmixer_mm.apis.package_files import package_config
     from stmixer_mm.apps.importers.importer import DEFAULT_BASE_CONFIGS
-    if base == 'extra':
-        path = tmp_path / 'extra.py'
-        path.write_text(
-            f"_base_ = ['{package_config(DEFAULT_BASE_CONFIGS['ava'])}']\n"
-            'train_dataloader = dict(dataset=dict(foo=1))\n')
-        base = str(path)
-    else:
-        base = package_config(base)
+    path = tmp_path / f'{base}.py'
+    path.write_text(
+        f"_base_ = ['{package_config(DEFAULT_BASE_CONFIGS['ava'])}']\n" + dict(
+            extra='train_dataloader = dict(dataset=dict(foo=1))\n',
+            metrics="val_evaluator = [dict(type='AVAMetric')] * 2\n")[base])
+    base = str(path)
     captured = run(
         'csv',
         exports,

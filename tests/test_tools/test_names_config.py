@@ -136,13 +136,13 @@ def test_a_config_copied_alone_reads_its_bases_from_the_package(tmp_path):
     assert cfg.filename == str(copy)
     assert cfg.model == load_config(src).model
     # a sibling base (./<config>.py) is found beside the same-named config
-    mask = resolve_config('stmixer-mask_r3d-tiny_1xb8-8x2x1-12e_synthetic-'
-                          'ava-rgb').path
+    fpn = resolve_config('stmixer-fpn_r3d-tiny_1xb8-8x2x1-36e_synthetic-'
+                         'ava-rgb').path
     (tmp_path / 'alone').mkdir()
-    shutil.copy(mask, tmp_path / 'alone' / 'mask.py')  # renamed too
+    shutil.copy(fpn, tmp_path / 'alone' / 'fpn.py')  # renamed too
     with pytest.warns(UserWarning, match=f'{QUICKSTART}.py are not beside'):
-        cfg = load_config(str(tmp_path / 'alone' / 'mask.py'))
-    assert cfg.model.roi_head.mask_head.type == 'STMixerMaskHead'
+        cfg = load_config(str(tmp_path / 'alone' / 'fpn.py'))
+    assert cfg.model.neck.neck.type == 'mmdet.FPN'
     # a base the package lacks too: named, with what to pass instead
     text = copy.read_text().replace('../_base_/schedules/adamw_12e.py',
                                     '../_base_/schedules/no_such.py')

@@ -127,13 +127,15 @@ def test_official_criterion_equals_our_losses_and_sees_a_change():
 
 
 @pytest.mark.parametrize('name', [
+    'configs/quickstart/'
     'stmixer-tubelet_r3d-tiny_1xb8-8x2x1-6e_synthetic-tubes-rgb.py',
+    'projects/actor_masks/configs/'
     'stmixer-mask_r3d-tiny_1xb8-8x2x1-12e_synthetic-ava-rgb.py'
 ])
 def test_vs_official_names_a_head_the_official_has_not(tools, name):
     """A tubelet or mask config: what the official stack lacks is named,
     not a traceback."""
-    config = Path(repo_root()) / 'configs/quickstart' / name
+    config = Path(repo_root()) / name
     proc = tools.python_tool(
         'analysis_tools/profile_model.py',
         str(config),

@@ -347,8 +347,9 @@ stage_heads() {
   local T=configs/stmixer_tubes
   local J=vit-base-p16_videomae-k400-pre_8xb1-16x2x1-12e-adamw_jhmdb21-rgb.py
   timeout "${HEADS_TIMEOUT:-240}" "$PY" tools/analysis_tools/benchmark_model.py \
-      "$T/stmixer_$J" "$T/stmixer-tubelet_$J" "$T/stmixer-mask_$J" \
-      "$T/stmixer-forecast_$J" --device cuda --batch-size 1 \
+      "$T/stmixer_$J" "$T/stmixer-tubelet_$J" \
+      "projects/actor_masks/configs/stmixer-mask_$J" \
+      "projects/forecasting/configs/stmixer-forecast_$J" --device cuda --batch-size 1 \
       --repeats "${REPEATS:-10}" --warmup 3 --dtypes fp32 bf16 --no-flops \
       --json "$RES/heads_b1.json" 2>&1 | tee "$RES/heads_b1.txt"
 }

@@ -1,5 +1,4 @@
-"""The STMixer decoder with a forecast head on its last stage (and, as the
-core's ``STMixerHeadsDecoder``, an optional mask head)."""
+"""The STMixer decoder with a forecast head on its last stage."""
 from mmdet.structures import SampleList
 
 from stmixer_mm.models.roi_heads import STMixerHeadsDecoder
@@ -8,7 +7,7 @@ from stmixer_mm.registry import MODELS
 
 @MODELS.register_module()
 class STMixerForecastDecoder(STMixerHeadsDecoder):
-    """``STMixerHeadsDecoder`` whose task heads also take ``forecast_head``
+    """``STMixerHeadsDecoder`` whose task heads take ``forecast_head``
     (``STMixerForecastHead``, AVA labels): it learns from the last stage's
     Hungarian matches and forecasts its kept detections; each predicted
     sample's metainfo gains ``forecast_horizons``.
@@ -17,7 +16,7 @@ class STMixerForecastDecoder(STMixerHeadsDecoder):
         *args: Those of ``STMixerHeadsDecoder``.
         forecast_head (dict, optional): ``STMixerForecastHead``. Defaults to
             None.
-        **kwargs: Those of ``STMixerHeadsDecoder`` (``mask_head``).
+        **kwargs: Those of ``STMixerHeadsDecoder``.
     """
 
     head_names = STMixerHeadsDecoder.head_names + ('forecast_head', )

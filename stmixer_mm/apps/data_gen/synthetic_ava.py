@@ -10,7 +10,6 @@ from typing import Dict, List, Tuple
 from stmixer_mm.apis.output_files import check_writable_dir
 from stmixer_mm.apps.output_files import (file_states, remove_generated,
                                           write_manifest)
-from stmixer_mm.datasets.mask_rle import write_mask_file
 from stmixer_mm.utils.coco_rle import encode_mask
 from stmixer_mm.utils.progress import track_progress
 from .render import actor_masks
@@ -19,7 +18,7 @@ from .settings import (ACTOR_STATE_MODES, CLASS_CUES, CLASSES, LABEL_IDS,
                        SPLITS, SyntheticAVASettings)
 from .writers import (FILENAME_TMPL, count_video_frames, dataset_paths,
                       write_demo_video, write_excluded, write_label_map,
-                      write_rows, write_video_frames)
+                      write_mask_file, write_rows, write_video_frames)
 
 __all__ = [
     'ACTOR_STATE_MODES', 'CLASSES', 'SPLITS', 'SyntheticAVASettings',

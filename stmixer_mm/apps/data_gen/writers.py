@@ -7,6 +7,7 @@
                     label_map.pbtxt, tubes_GT.pkl (tube data only)
         demo/demo.mp4, demo/demo_gt.csv; meta.json, manifest.txt
 """
+import json
 import os
 import os.path as osp
 import pickle
@@ -18,6 +19,9 @@ from .scene import SyntheticVideo
 from .settings import CLASSES, LABEL_IDS, LABEL_TYPES
 
 FILENAME_TMPL = 'img_{:05d}.jpg'
+#: the actor mask file's ``format`` and ``version`` (read by
+#: ``projects/actor_masks/``'s ``AVAMaskDataset``)
+MASK_FILE_FORMAT, MASK_FILE_VERSION = 'stmixer_mm-actor-masks', 1
 
 
 def write_rows(path: str, rows: Iterable[Tuple]) -> None:
@@ -35,6 +39,19 @@ def write_excluded(path: str, excluded: Iterable[Tuple[str, int]]) -> None:
     with open(path, 'w') as f:
         for vid, ts in excluded:
             f.write(f'{vid},{ts:04d}\n')
+
+
+def write_mask_file(path: str, records: Iterable[dict]) -> int:
+    """Write the records (``video_id``, ``timestamp``, ``person_id``,
+    ``size``, ``counts``) as an actor mask file; returns their number."""
+    records = list(records)
+    with open(path, 'w') as f:
+        json.dump(
+            dict(
+                format=MASK_FILE_FORMAT,
+                version=MASK_FILE_VERSION,
+                masks=records), f)
+    return len(records)
 
 
 def write_tube_gt(path: str, gt: dict) -> None:

@@ -3,13 +3,12 @@ from .formatting import PackTrackInputs
 from .loading import (CheckedRawFrameDecode, SampleCausalAVAFrames,
                       SampleTubeFrames, decode_frame, keyframe_position,
                       tube_clip_frames)
-from .masks import LoadActorMasks, PackActorInputs
 from .processing import RandomShortSideResize
 from .tubelets import LoadTubeletTargets, PackTubeletInputs
 
 __all__ = [
     'RandomShortSideResize', 'CheckedRawFrameDecode', 'decode_frame',
     'SampleTubeFrames', 'tube_clip_frames', 'PackTrackInputs',
-    'LoadActorMasks', 'PackActorInputs', 'LoadTubeletTargets',
-    'PackTubeletInputs', 'keyframe_position', 'SampleCausalAVAFrames'
+    'LoadTubeletTargets', 'PackTubeletInputs', 'keyframe_position',
+    'SampleCausalAVAFrames'
 ]

@@ -301,8 +301,8 @@ class STMixer(TwoStageDetector):
             (column 0 is 0; the input of mmaction2's ``AVAMetric``) and
             ``person_scores`` ``(n, )``; with ``'mmdet'``: pixel
             ``bboxes``, ``scores``, 0-based ``labels`` and
-            ``person_scores``. Task heads add their fields (a mask head
-            ``masks``; see ``STMixerHeadsDecoder.predict_by_feat``).
+            ``person_scores``. A project's task heads add their fields
+            (``STMixerHeadsDecoder.predict_by_feat``).
         """
         x = last = None
         if self.compiled_predict is not None:

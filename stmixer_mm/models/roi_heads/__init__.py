@@ -1,12 +1,10 @@
 from .bbox_heads import (STMixerBBoxHead, STMixerStageHead,
                          STMixerTubeletStageHead)
-from .mask_heads import STMixerMaskHead
 from .stmixer_decoder import STMixerDecoder
 from .stmixer_heads_decoder import STMixerHeadsDecoder
 from .stmixer_tubelet_decoder import STMixerTubeletDecoder
 
 __all__ = [
     'STMixerDecoder', 'STMixerHeadsDecoder', 'STMixerBBoxHead',
-    'STMixerStageHead', 'STMixerMaskHead', 'STMixerTubeletDecoder',
-    'STMixerTubeletStageHead'
+    'STMixerStageHead', 'STMixerTubeletDecoder', 'STMixerTubeletStageHead'
 ]

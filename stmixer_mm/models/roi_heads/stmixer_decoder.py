@@ -129,7 +129,7 @@ class STMixerDecoder(BaseModule):
     def test_cfg(self, test_cfg: OptConfigType) -> None:
         self._test_cfg = self.stages[-1].parse_test_cfg(test_cfg)
 
-    #: mmdet detectors ask (``STMixerHeadsDecoder`` may have a mask head)
+    #: mmdet detectors ask (a project's decoder may have a mask head)
     with_bbox, with_mask = True, False
 
     def _per_stage(self, cfg, name: str) -> list:

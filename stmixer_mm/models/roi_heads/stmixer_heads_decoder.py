@@ -1,6 +1,6 @@
 """The STMixer decoder with task heads on its last stage: the extension point
-of the heads that read the decoded queries (actor masks, ``docs/en/masks.md``;
-a project's, e.g. ``projects/forecasting/``)."""
+of the heads that read the decoded queries (a project's: the mask head of
+``projects/actor_masks/``, the forecast head of ``projects/forecasting/``)."""
 from typing import Dict, Optional, Sequence
 
 from mmdet.structures import SampleList
@@ -22,10 +22,9 @@ class STMixerHeadsDecoder(STMixerDecoder):
     queries: they learn from its Hungarian matches and predict for its kept
     detections.
 
-    The heads are the keyword arguments named by :attr:`head_names`
-    (``mask_head``; a project's subclass adds its own, as
-    ``projects/forecasting/`` adds ``forecast_head``), each a config or
-    None. A task head's class gives:
+    The heads are the keyword arguments named by :attr:`head_names` (none
+    here; a project's subclass adds its own, as ``projects/actor_masks/``
+    adds ``mask_head``), each a config or None. A task head's class gives:
 
     - ``config_from(cfg, decoder) -> dict``: its config with the decoder's
       settings filled in (called before it is built);
@@ -48,12 +47,11 @@ class STMixerHeadsDecoder(STMixerDecoder):
 
     Args:
         *args: Those of :class:`STMixerDecoder`.
-        mask_head (dict, optional): ``STMixerMaskHead``. Defaults to None.
         **kwargs: Those of :class:`STMixerDecoder`.
     """
 
     #: the keyword arguments that are task heads, in the order they run
-    head_names = ('mask_head', )
+    head_names = ()
 
     def __init__(self, *args, **kwargs) -> None:
         cfgs = {name: kwargs.pop(name, None) for name in self.head_names}
@@ -74,11 +72,6 @@ class STMixerHeadsDecoder(STMixerDecoder):
             for name in self.head_names if getattr(self, name) is not None
         }
 
-    @property
-    def with_mask(self) -> bool:
-        """Whether there is a ``mask_head``."""
-        return getattr(self, 'mask_head', None) is not None
-
     def loss(self, x: Sequence[Tensor], rpn_results_list: InstanceList,
              batch_data_samples: SampleList) -> Dict[str, Tensor]:
         """The stages' losses (:meth:`STMixerDecoder.loss`) and the heads'
@@ -90,12 +83,11 @@ class STMixerHeadsDecoder(STMixerDecoder):
                 generator's results.
             batch_data_samples (list[:obj:`DetDataSample`]): As
                 :meth:`STMixerDecoder.loss` reads them, their
-                ``gt_instances`` also with the fields the heads train on
-                (``masks`` for a mask head).
+                ``gt_instances`` also with the fields the heads train on.
 
         Returns:
             dict[str, Tensor]: The stages' losses and each head's, prefixed
-            ``s{last}.`` (``loss_mask`` / ``loss_dice`` of a mask head).
+            ``s{last}.``.
         """
         losses, last = self.stage_losses(x, rpn_results_list,
                                          batch_data_samples)
@@ -121,7 +113,7 @@ class STMixerHeadsDecoder(STMixerDecoder):
 
         Returns:
             list[:obj:`InstanceData`]: Per sample, the detections with each
-            head's fields (``masks``, bool ``(n, h, w)``, of a mask head).
+            head's fields.
         """
         metas = [data_sample.metainfo for data_sample in batch_data_samples]
         results = self.stages[-1].predict_by_feat(last, metas, self.test_cfg,

@@ -92,12 +92,14 @@ def sample(boxes, action_ids, img_shape=(64, 64)):
 ONE_GT = [[8., 6., 40., 60.]]
 
 
-@pytest.mark.parametrize('head, kind', [('mask_head', 'STMixerMaskHead')])
-def test_the_plain_decoder_takes_no_task_head(head, kind):
-    """A task head is an argument of ``STMixerHeadsDecoder`` only: refused
-    as an unknown argument, naming it."""
+@pytest.mark.parametrize('decoder', ['STMixerDecoder', 'STMixerHeadsDecoder'])
+@pytest.mark.parametrize('head', ['mask_head', 'forecast_head'])
+def test_the_core_decoders_take_no_task_head(decoder, head):
+    """A task head is an argument of a project's decoder only (issue 113:
+    ``STMixerHeadsDecoder`` names none): refused as an unknown argument,
+    naming it."""
     with pytest.raises(TypeError, match=f"argument '{head}'"):
-        MODELS.build(decoder_cfg(**{head: dict(type=kind)}))
+        MODELS.build(decoder_cfg(type=decoder, **{head: dict(type='X')}))
 
 
 def test_the_heads_decoder_without_a_head_is_the_plain_one():
@@ -105,8 +107,8 @@ def test_the_heads_decoder_without_a_head_is_the_plain_one():
     plain = MODELS.build(decoder_cfg())
     torch.manual_seed(0)
     heads = MODELS.build(decoder_cfg(type='STMixerHeadsDecoder'))
-    assert not heads.with_mask and heads.task_heads == {}
-    assert not plain.with_mask and not hasattr(plain, 'mask_head')
+    assert heads.head_names == () and heads.task_heads == {}
+    assert not heads.with_mask and not plain.with_mask
     heads.load_state_dict(plain.state_dict())
 
 

@@ -190,7 +190,7 @@ def test_bad_settings_are_refused():
         build_decoder(
             train_cfg=dict(
                 assigner=dict(type='HungarianAssigner', match_costs=COSTS)))
-    # a mask head is an argument of STMixerHeadsDecoder only
+    # a mask head is an argument of the actor masks project's decoder only
     with pytest.raises(TypeError, match="argument 'mask_head'"):
         build_decoder(mask_head=dict(type='STMixerMaskHead'))
 

@@ -6,7 +6,8 @@ before its parts moved from the core package to ``projects/``:
   core's ``STMixerHeadsDecoder``);
 - ``actor_masks_pin.pt``: the mask head's losses, the kept detections'
   masks, the export's mask logits and their numpy post-processing
-  (generated on the core's ``STMixerHeadsDecoder`` and
+  (generated on the code of commit 6187519, where the decoder was the
+  core's ``STMixerHeadsDecoder`` and the head the core's
   ``STMixerMaskHead``, before the move to ``projects/actor_masks/``).
 
 Regenerate one only when a change of its numbers is intended::
@@ -42,7 +43,7 @@ def pin_forecasting() -> dict:
 PINS = dict(
     forecasting=(forecasting_helpers.PIN, pin_forecasting),
     actor_masks=(actor_masks_helpers.PIN,
-                 lambda: actor_masks_helpers.run('STMixerHeadsDecoder')))
+                 lambda: actor_masks_helpers.run('STMixerMaskDecoder')))
 
 
 def main(names) -> None:

@@ -12,11 +12,11 @@ from mmdet.utils import ConfigType, InstanceList, OptMultiConfig
 from mmengine.model import BaseModule
 from torch import Tensor, nn
 
+from stmixer_mm.models.roi_heads.stmixer_heads_decoder import EXPORT_HEADS
+from stmixer_mm.models.utils.consistency import fill_in_settings
 from stmixer_mm.registry import MODELS
 from stmixer_mm.utils.checks import (check_ints, check_len, check_multiple,
                                      check_range)
-from ...utils.consistency import fill_in_settings
-from ..stmixer_heads_decoder import EXPORT_HEADS
 from .mask_utils import keyframe_maps, relative_coords
 
 

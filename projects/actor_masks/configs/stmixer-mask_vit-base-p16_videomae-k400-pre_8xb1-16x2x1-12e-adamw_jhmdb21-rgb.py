@@ -7,16 +7,21 @@
 # TubeMetric (actions) and ActorMaskMetric (COCO-style person mask and box
 # AP at every test frame). Not trained here (no JHMDB on this machine).
 _base_ = [
-    './stmixer_vit-base-p16_videomae-k400-pre_8xb1-16x2x1-12e-adamw_'
-    'jhmdb21-rgb.py'
+    '../../../configs/stmixer_tubes/'
+    'stmixer_vit-base-p16_videomae-k400-pre_8xb1-16x2x1-12e-adamw_jhmdb21-'
+    'rgb.py'
 ]
+# the project's parts (run from the repository root, or with it on
+# PYTHONPATH; see ../README.md)
+custom_imports = dict(
+    imports=['projects.actor_masks.actor_masks'], allow_failed_imports=False)
 
 mask_root = 'data/jhmdb/puppet_mask'
 meta_keys = ('img_shape', 'original_shape', 'img_key', 'video_id', 'timestamp')
 
 model = dict(
     roi_head=dict(
-        type='STMixerHeadsDecoder', mask_head=dict(type='STMixerMaskHead')))
+        type='STMixerMaskDecoder', mask_head=dict(type='STMixerMaskHead')))
 # the head, new, at DETR's learning rate (1e-4; the detector's is 1e-5), as
 # the quick start's mask head learns at 10x its detector's rate
 optim_wrapper = dict(

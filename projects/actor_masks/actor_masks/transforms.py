@@ -6,11 +6,11 @@ import numpy as np
 import torch
 from mmcv.transforms import BaseTransform
 
+from stmixer_mm.datasets.transforms.formatting import PackInputs
+from stmixer_mm.datasets.transforms.formatting import sample_where as _where
 from stmixer_mm.registry import TRANSFORMS
 from stmixer_mm.utils.coco_rle import decode_mask
-from ..puppet_masks import load_puppet_masks, puppet_masks_at
-from .formatting import PackInputs
-from .formatting import sample_where as _where
+from .puppet_masks import load_puppet_masks, puppet_masks_at
 
 
 @TRANSFORMS.register_module()

@@ -11,9 +11,9 @@ from typing import List, Sequence, Tuple
 import numpy as np
 from scipy.io import loadmat
 
+from stmixer_mm.datasets.fileio_utils import is_file
+from stmixer_mm.datasets.tube_dataset import TubeDataset
 from stmixer_mm.registry import DATASETS
-from .fileio_utils import is_file
-from .tube_dataset import TubeDataset
 
 PUPPET_MASK_KEY = 'part_mask'
 

@@ -1,5 +1,6 @@
 """Actor mask files: one COCO RLE person mask per keyframe and person, read
-by :class:`AVAMaskDataset` (``mask_file``, docs/en/masks.md)::
+by :class:`AVAMaskDataset` (``mask_file``, docs/en/masks.md; written by
+the synthetic data generator, ``write_mask_file``)::
 
     {"format": "stmixer_mm-actor-masks", "version": 1, "masks": [{"video_id":
      "v_000", "timestamp": 902, "person_id": 0, "size": [H, W], "counts":
@@ -10,22 +11,57 @@ from typing import Dict, List, Optional, Tuple
 from mmengine import fileio
 from mmengine.logging import MMLogger
 
+from stmixer_mm.apps.data_gen.writers import (MASK_FILE_FORMAT,
+                                              MASK_FILE_VERSION)
+from stmixer_mm.datasets.ava_dataset import AVAActorDataset
+from stmixer_mm.datasets.ava_files import ava_person_lines
+from stmixer_mm.datasets.fileio_utils import is_file
 from stmixer_mm.datasets.json_input import parse_json
-from stmixer_mm.datasets.mask_rle import (MASK_FILE_FORMAT, MASK_FILE_VERSION,
-                                          run_lengths, write_mask_file)
 from stmixer_mm.registry import DATASETS
-from stmixer_mm.utils.coco_rle import decode_mask, encode_mask
-from .ava_dataset import AVAActorDataset
-from .ava_files import ava_person_lines
-from .fileio_utils import is_file
 
-__all__ = [
-    'MASK_FILE_FORMAT', 'MASK_FILE_VERSION', 'encode_mask', 'decode_mask',
-    'write_mask_file', 'load_mask_file', 'AVAMaskDataset'
-]
+__all__ = ['run_lengths', 'load_mask_file', 'AVAMaskDataset']
 
 #: ``(video_id, timestamp, person_id)``
 MaskKey = Tuple[str, int, int]
+
+
+# not pycocotools': it decodes runs short of the size into arbitrary pixels
+# (2x2 runs at size 4x4: 9 pixels set) and refuses others naming nothing
+def run_lengths(counts: str) -> List[int]:
+    """The run lengths (background first, then foreground, alternating) of
+    a COCO compressed RLE string, read without decoding the mask: each
+    number is 5-bit groups (ASCII 48 + the group, bit 0x20: another group
+    follows, bit 0x10 of the last: negative), from the third on a
+    difference to the number two before (pycocotools' ``rleFrString``).
+
+    Raises:
+        ValueError: a character outside the alphabet, a number cut off at
+            the end, or a negative run.
+    """
+    runs: List[int] = []
+    data = counts.encode('ascii', 'replace')
+    p = 0
+    while p < len(data):
+        x = k = 0
+        more = True
+        while more:
+            if p == len(data):
+                raise ValueError('the last run is cut off')
+            c = data[p] - 48
+            if not 0 <= c < 64:
+                raise ValueError(f'character {chr(data[p])!r} at {p} is not '
+                                 'of the RLE alphabet')
+            x |= (c & 0x1f) << 5 * k
+            more = bool(c & 0x20)
+            p, k = p + 1, k + 1
+            if not more and c & 0x10:
+                x |= -1 << 5 * k
+        if len(runs) > 2:
+            x += runs[-2]
+        if x < 0:
+            raise ValueError(f'run {len(runs)} is negative ({x})')
+        runs.append(x)
+    return runs
 
 
 def load_mask_file(path: str,

@@ -16,7 +16,7 @@ from stmixer_mm.utils.coco_rle import decode_mask
 pytestmark = pytest.mark.slow  # trains with the tools
 
 REPO = repo_root()
-CFG = osp.join(REPO, 'configs', 'quickstart',
+CFG = osp.join(REPO, 'projects', 'actor_masks', 'configs',
                'stmixer-mask_r3d-tiny_1xb8-8x2x1-12e_synthetic-ava-rgb.py')
 
 

@@ -13,15 +13,18 @@ from pycocotools import mask as mask_utils
 from scipy.io import savemat
 
 import stmixer_mm  # noqa: F401
+from projects.actor_masks.actor_masks import (AVAMaskDataset, LoadActorMasks,
+                                              PackActorInputs, TubeMaskDataset,
+                                              load_mask_file,
+                                              load_puppet_masks,
+                                              puppet_masks_at)
 from stmixer_mm.apps.data_gen.render import actor_masks
 from stmixer_mm.apps.data_gen.scene import build_split
 from stmixer_mm.apps.data_gen.settings import SyntheticAVASettings
 from stmixer_mm.apps.data_gen.synthetic_ava import generate_synthetic_ava
-from stmixer_mm.datasets import AVAActorDataset, AVAMaskDataset
-from stmixer_mm.datasets.actor_masks import (decode_mask, encode_mask,
-                                             load_mask_file, write_mask_file)
-from stmixer_mm.datasets.puppet_masks import load_puppet_masks, puppet_masks_at
-from stmixer_mm.datasets.transforms import LoadActorMasks, PackActorInputs
+from stmixer_mm.apps.data_gen.writers import write_mask_file
+from stmixer_mm.datasets import AVAActorDataset, TubeDataset
+from stmixer_mm.utils.coco_rle import decode_mask, encode_mask
 
 SMALL = dict(
     num_train_videos=2,
@@ -382,7 +385,6 @@ def test_tube_set_puppet_masks_through_the_tube_dataset(tmp_path):
     (filling the box), through LoadActorMasks and a flip."""
     from stmixer_mm.apps.data_gen.synthetic_tubes import \
         generate_synthetic_tubes
-    from stmixer_mm.datasets import TubeDataset, TubeMaskDataset
     paths = generate_synthetic_tubes(
         str(tmp_path / 't'),
         num_train_videos=3,
@@ -533,7 +535,7 @@ def test_a_huge_declared_mask_size_is_refused_before_decoding(
     (3.6 GB) before any size check; its declared size is compared with the
     frames first."""
 
-    from stmixer_mm.datasets.transforms import masks as masks_module
+    from projects.actor_masks.actor_masks import transforms as masks_module
     paths, _ = mask_set
     with open(paths['val_masks']) as f:
         data = json.load(f)
@@ -554,3 +556,18 @@ def test_a_huge_declared_mask_size_is_refused_before_decoding(
     with pytest.raises(ValueError, match='is 60000x60000 .*frames are'):
         ds[0]
     assert [60000, 60000] not in decoded
+
+
+def test_a_deeply_nested_or_latin_mask_file_is_named(tmp_path):
+    """100,000 nested arrays gave a raw RecursionError naming no file; a
+    file not in UTF-8 is named as such."""
+    deep = tmp_path / 'deep.json'
+    deep.write_text('[' * 100000 + ']' * 100000)
+    with pytest.raises(
+            ValueError,
+            match='actor mask file .*deep.json: JSON nested too deeply'):
+        load_mask_file(str(deep))
+    latin = tmp_path / 'latin.json'
+    latin.write_bytes(b'{"a": "\xe9"}')
+    with pytest.raises(ValueError, match=r'latin.json: not UTF-8'):
+        load_mask_file(str(latin))

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from stmixer_mm.evaluation import ActorMaskMetric
+from projects.actor_masks.actor_masks import ActorMaskMetric
 
 H, W = 32, 48
 

@@ -9,8 +9,8 @@ from mmaction.structures import ActionDataSample
 from mmengine.structures import InstanceData
 
 import stmixer_mm  # noqa: F401
-from stmixer_mm.models.roi_heads.mask_heads.stmixer_mask_head import (
-    keyframe_maps, relative_coords)
+from projects.actor_masks.actor_masks.mask_utils import (keyframe_maps,
+                                                         relative_coords)
 from stmixer_mm.registry import MODELS
 
 C, T = 64, 4
@@ -177,7 +177,7 @@ def _decoder(mask_head=None, **mask_kwargs):
         decoder_cfg
     cfg = decoder_cfg()
     if mask_head:
-        cfg['type'] = 'STMixerHeadsDecoder'
+        cfg['type'] = 'STMixerMaskDecoder'
         cfg['mask_head'] = dict(
             type='STMixerMaskHead',
             conv_channels=(32, 16, 16, 8),
@@ -291,7 +291,7 @@ def test_decoder_checks_explicit_mask_head_settings():
     from tests.test_models.test_roi_heads.test_stmixer_decoder import \
         decoder_cfg
     cfg = decoder_cfg(
-        type='STMixerHeadsDecoder',
+        type='STMixerMaskDecoder',
         mask_head=dict(type='STMixerMaskHead', feat_channels=256))
     with pytest.raises(ValueError, match='mask_head.feat_channels'):
         MODELS.build(copy.deepcopy(cfg))

@@ -11,7 +11,14 @@
 # writes annotations/{train,val}_masks.json next to the csv files; every
 # other file is the same as the quick start's. docs/en/masks.md has the
 # numbers.
-_base_ = ['./stmixer_r3d-tiny_1xb8-8x2x1-36e_synthetic-ava-rgb.py']
+_base_ = [
+    '../../../configs/quickstart/'
+    'stmixer_r3d-tiny_1xb8-8x2x1-36e_synthetic-ava-rgb.py'
+]
+# the project's parts (run from the repository root, or with it on
+# PYTHONPATH; see ../README.md)
+custom_imports = dict(
+    imports=['projects.actor_masks.actor_masks'], allow_failed_imports=False)
 
 data_root = 'data/synthetic_ava_masks'
 anno_root = f'{data_root}/annotations'
@@ -25,7 +32,7 @@ data_files = dict(
 # DETR's losses (sigmoid focal, dice) with DETR's weights (1, 1).
 model = dict(
     roi_head=dict(
-        type='STMixerHeadsDecoder',
+        type='STMixerMaskDecoder',
         mask_head=dict(
             type='STMixerMaskHead',
             conv_channels=(32, 16, 16, 8),

@@ -4,7 +4,7 @@ Per seed, both trained on the ``--masks`` synthetic set (``tools/train.py``
 subprocesses): ``AVAMetric`` mAP, mask / box AP, the head's ``predict`` time
 and peak RSS (results: docs/en/masks.md)::
 
-    python tools/experiments/benchmark_masks.py \
+    python projects/actor_masks/tools/benchmark_masks.py \
         --work-dir work_dirs/benchmark_masks --seeds 0 1 2
 """
 import argparse
@@ -18,12 +18,13 @@ import sys
 from stmixer_mm.apps.benchmarks.experiments import experiment_env, run_logged
 from stmixer_mm.apps.json_logs import load_log
 
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+REPO = osp.dirname(
+    osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 CFGS = dict(
     no_head=osp.join(REPO, 'configs', 'quickstart',
                      'stmixer_r3d-tiny_1xb8-8x2x1-36e_synthetic-ava-rgb.py'),
     mask_head=osp.join(
-        REPO, 'configs', 'quickstart',
+        REPO, 'projects', 'actor_masks', 'configs',
         'stmixer-mask_r3d-tiny_1xb8-8x2x1-12e_synthetic-ava-rgb.py'))
 KEYS = ('mAP/overall', 'actor_mask/mask/AP50', 'actor_mask/mask/AP',
         'actor_mask/box/AP50', 'actor_mask/box/AP')

@@ -1,3 +1,0 @@
-from .stmixer_mask_head import STMixerMaskHead
-
-__all__ = ['STMixerMaskHead']
