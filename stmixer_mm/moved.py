@@ -5,42 +5,38 @@ under its old name, it fails with an error naming its new place.
 Where a name went is found, not listed: a module whose path ends as the old
 one's did (``stmixer_mm.cli.train`` is ``stmixer_mm.apps.cli.train``), a
 name that another module of the package defines. :data:`RENAMED` lists
-the moves a search cannot find (a module renamed, or gone to a project);
-:data:`MOVED_CONFIGS` the packaged configs that went to a project.
+the renames a search cannot find, :data:`PROJECTS` the words of the modules
+that went to a project, :data:`MOVED_CONFIGS` the packaged configs that
+did.
 """
 import re
 from pathlib import Path
 from typing import Dict, Optional
 
-#: old module (its sub-modules with it) -> new module, or where it went
-# yapf: disable
+#: old module (its sub-modules with it) -> new module
 RENAMED: Dict[str, str] = {
-    f'stmixer_mm.{old}': new if new.startswith('projects') else
-    f'stmixer_mm.{new}'
-    for old, new in (
-        ('visualization.dataset_browser', 'apps.dataset_doctor.browser'),
-        ('visualization.action_drawing', 'apps.json_logs'),
-        ('apis.online.tracker', 'apis.greedy_tracker'),
-        ('apis.tracker', 'apis.greedy_tracker'),
-        ('utils.settings', 'apps.preflight'),
-        ('converters.tool_utils', 'apps.converter_tools'),
-        ('datasets.dataset_checks', 'apps.dataset_doctor'),
-        ('datasets.dataset_checks.ava', 'datasets.ava_files'),
-        ('models.layers.sampling.mmcv_op', 'ops.multi_scale_deform_attn'),
-        ('models.trackers', 'projects/track_queries'),
-        ('models.layers.query_interaction', 'projects/track_queries'),
-        ('models.roi_heads.forecast_heads', 'projects/forecasting'),
-        ('datasets.transforms.forecast', 'projects/forecasting'),
-        ('evaluation.functional.forecast', 'projects/forecasting'),
-        ('evaluation.metrics.forecast_metric', 'projects/forecasting'),
-        ('models.roi_heads.mask_heads', 'projects/actor_masks'),
-        ('evaluation.metrics.actor_mask_metric', 'projects/actor_masks'),
-        ('datasets.transforms.masks', 'projects/actor_masks'),
-        ('datasets.actor_masks', 'projects/actor_masks'),
-        ('datasets.puppet_masks', 'projects/actor_masks'),
-        ('datasets.mask_rle', 'projects/actor_masks'))
+    f'stmixer_mm.{old}': f'stmixer_mm.{new}'
+    for old, new in (('visualization.dataset_browser',
+                      'apps.dataset_doctor.browser'),
+                     ('visualization.action_drawing', 'apps.json_logs'),
+                     ('apis.online.tracker', 'apis.greedy_tracker'),
+                     ('apis.tracker',
+                      'apis.greedy_tracker'), ('utils.settings',
+                                               'apps.preflight'),
+                     ('converters.tool_utils',
+                      'apps.converter_tools'), ('datasets.dataset_checks',
+                                                'apps.dataset_doctor'),
+                     ('datasets.dataset_checks.ava',
+                      'datasets.ava_files'), ('models.layers.sampling.mmcv_op',
+                                              'ops.multi_scale_deform_attn'))
 }
-# yapf: enable
+#: a word of the old modules that went to a project -> the project
+PROJECTS: Dict[str, str] = {
+    'mask': 'projects/actor_masks',
+    'forecast': 'projects/forecasting',
+    'trackers': 'projects/track_queries',
+    'query_interaction': 'projects/track_queries'
+}
 #: the packaged configs (``stmixer_mm::<folder>/<config>.py``) that moved
 #: to a project of the repository: the start of their file names (``-``
 #: for ``_`` in the pure-Python spelling) -> the project's configs folder
@@ -72,9 +68,10 @@ def new_module(old: str) -> Optional[str]:
     """
     for prefix in sorted(RENAMED, key=len, reverse=True):
         if old == prefix or old.startswith(prefix + '.'):
-            new = RENAMED[prefix]
-            return f'{new} of the repository' if '/' in new else \
-                new + old[len(prefix):]
+            return RENAMED[prefix] + old[len(prefix):]
+    for word, project in PROJECTS.items():
+        if word in old:
+            return f'{project} of the repository'
     parts, modules = old.split('.'), _modules()
     for start in range(1, len(parts)):
         tail = '.' + '.'.join(parts[start:])

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from stmixer_mm.apis.config_files import load_config
-from stmixer_mm.moved import RENAMED, new_module
+from stmixer_mm.moved import PROJECTS, RENAMED, new_module
 from stmixer_mm.testing import repo_root
 from stmixer_mm.utils.checks import ConfigSettingError
 
@@ -30,6 +30,11 @@ from stmixer_mm.utils.checks import ConfigSettingError
      'projects/track_queries of the repository'),
     ('stmixer_mm.datasets.transforms.forecast',
      'projects/forecasting of the repository'),
+    ('stmixer_mm.models.roi_heads.mask_heads.stmixer_mask_head',
+     'projects/actor_masks of the repository'),
+    ('stmixer_mm.datasets.mask_rle', 'projects/actor_masks of the repository'),
+    ('stmixer_mm.models.layers.query_interaction',
+     'projects/track_queries of the repository'),
     ('stmixer_mm.no_such_module', None),
 ])
 def test_an_old_module_is_found_where_it_is_now(old, new):
@@ -38,11 +43,9 @@ def test_an_old_module_is_found_where_it_is_now(old, new):
 
 def test_every_rename_leads_to_a_module_or_a_project():
     for old in RENAMED:
-        new = new_module(old)
-        if '/' in new:
-            assert (Path(repo_root()) / new.split(' ')[0]).is_dir(), new
-        else:
-            __import__(new)
+        __import__(new_module(old))
+    for project in PROJECTS.values():
+        assert (Path(repo_root()) / project / 'README.md').is_file(), project
 
 
 def test_an_old_name_fails_naming_its_place():

@@ -85,6 +85,8 @@ def _refuse_moved(rel: str, name: str) -> None:
                 "checkout's root by that path)")
 
 
+# not mmengine's ``pkg::`` look-up: it reads only a wheel's ``.mim`` (not a
+# checkout's configs) and names no close, moved or escaping config
 def _packaged(rel: str, name: str) -> str:
     """The file of ``stmixer_mm::<rel>`` (:func:`config_roots`, first
     found); ``rel`` must be relative and stay inside the root it is looked

@@ -10,11 +10,12 @@ import pickle
 from typing import Any, Dict, Optional, Sequence, Tuple
 
 import torch
+from torch._weights_only_unpickler import _get_allowed_globals
 
 from stmixer_mm.utils.checkpoint_loading import (PICKLE_ALLOW_LISTS,
                                                  CheckpointFileError,
                                                  is_trusted, load_pickle,
-                                                 refused_reason, torch_globals,
+                                                 refused_reason,
                                                  torch_load_safe, trust_hint)
 
 __all__ = ['safe_dcp_reader', 'load_sharded_state']
@@ -32,7 +33,7 @@ def _dcp_metadata_globals() -> Dict[str, Any]:
                for name, obj in vars(dcp_md).items()
                if isinstance(obj, type) and obj.__module__ == dcp_md.__name__)
     out[f'{dcp_fs.__name__}._StorageInfo'] = dcp_fs._StorageInfo
-    return {**torch_globals(), **out}
+    return {**_get_allowed_globals(), **out}
 
 
 PICKLE_ALLOW_LISTS['dcp_metadata'] = (

@@ -24,13 +24,8 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 import torch
-
-__all__ = [
-    'CheckpointFileError', 'TRUST_ENV', 'load_checkpoint_file',
-    'runner_checkpoint_globals', 'is_trusted', 'PICKLE_ALLOW_LISTS',
-    'load_pickle', 'torch_load_safe', 'refused_reason', 'trust_hint',
-    'torch_globals'
-]
+# what ``torch.load(weights_only=True)`` builds: torch's own list
+from torch._weights_only_unpickler import _get_allowed_globals
 
 #: Files (``os.pathsep``-separated) to unpickle in full, e.g. for
 #: ``--resume`` / ``load_from`` of files outside the allow-list; trusted only.
@@ -65,12 +60,6 @@ def _numpy_globals(checkpoint: bool = False) -> Dict[str, Any]:
     return out
 
 
-def torch_globals() -> Dict[str, Any]:
-    """What ``torch.load(weights_only=True)`` builds: torch's own list."""
-    from torch._weights_only_unpickler import _get_allowed_globals
-    return _get_allowed_globals()
-
-
 #: :func:`load_pickle`'s allow-lists: name -> (what it admits, builder of
 #: its ``{'module.name': object}``); builtin containers, scalars: always.
 PICKLE_ALLOW_LISTS = {
@@ -80,7 +69,7 @@ PICKLE_ALLOW_LISTS = {
     ('builtin containers and scalars, numpy arrays / scalars / '
      'dtypes, torch tensors', lambda: {
          **_numpy_globals(),
-         **torch_globals(), 'torch.storage._load_from_bytes':
+         **_get_allowed_globals(), 'torch.storage._load_from_bytes':
          lambda b: torch.load(io.BytesIO(b), 'cpu', weights_only=True)
      }),
 }
@@ -88,11 +77,10 @@ PICKLE_ALLOW_LISTS = {
 
 @functools.lru_cache(maxsize=None)
 def _allowed_globals(allowed: str) -> Dict[str, Any]:
-    names = ('set frozenset complex bytes bytearray slice range list dict '
-             'tuple int float str bool')
     out = {
         f'builtins.{name}': getattr(builtins, name)
-        for name in names.split()
+        for name in ('set frozenset complex bytes bytearray slice range list '
+                     'dict tuple int float str bool').split()
     }
     out.update({
         '_codecs.encode': codecs.encode,
@@ -246,10 +234,6 @@ def refused_reason(f, err: pickle.UnpicklingError) -> str:
     return f'{what} (torch.load(weights_only=True): {reason})'
 
 
-#: torch's legacy (non-zip) files begin with this number, pickled
-_LEGACY_MAGIC = torch.serialization.MAGIC_NUMBER.to_bytes(10, 'little')
-
-
 def _check_zip(path: str, head: bytes, cause: Exception = None) -> None:
     """Raise naming ``path`` (from ``cause``, the error of loading it) if it
     is a torch zip whose directory cannot be read or whose member fails its
@@ -298,7 +282,9 @@ def load_checkpoint_file(path: str,
     trust_pickle = trust_pickle or is_trusted(path)
     with open(path, 'rb') as f:
         head = f.read(16)
-    is_torch = head.startswith(b'PK\x03\x04') or _LEGACY_MAGIC in head
+    # torch's legacy (non-zip) files begin with its magic number, pickled
+    is_torch = head.startswith(b'PK\x03\x04') or \
+        torch.serialization.MAGIC_NUMBER.to_bytes(10, 'little') in head
     try:
         if check_first:
             _check_zip(path, head)

@@ -267,6 +267,9 @@ def patch_mmengine_local_loader() -> bool:
     from mmengine.runner.checkpoint import CheckpointLoader
 
     from .checkpoint_loading import CheckpointFileError, load_checkpoint_file
+
+    # not torch's add_safe_globals: it changes torch's process-wide list
+    # (not ours), and mmengine's own load then names no file or refused type
     inner = CheckpointLoader._schemes.get('')
     if inner is None or getattr(inner, '_stmixer_checked', False):
         return False

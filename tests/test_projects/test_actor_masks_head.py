@@ -13,6 +13,8 @@ from projects.actor_masks.actor_masks.mask_utils import (keyframe_maps,
                                                          relative_coords)
 from stmixer_mm.registry import MODELS
 
+pytestmark = pytest.mark.usefixtures('mmdet_scope')
+
 C, T = 64, 4
 STRIDES = (4, 8, 16, 32)
 HEAD = dict(
