@@ -325,26 +325,10 @@ def try_feature_maps(model) -> None:
     with torch.no_grad():
         clip = torch.empty(1, 3, frames, size, size, device='meta')
         try:
-            feats = model.backbone(clip)
+            model.backbone(clip)
         except Exception:  # noqa: B902 (its own clip: the first step tells)
             return
-        feats = (feats, ) if isinstance(feats, torch.Tensor) else feats
-        if model.with_neck:
-            shapes = [tuple(f.shape[1:]) for f in feats]
-            try:
-                model.neck(feats)
-            except (ValueError, TypeError, AssertionError, KeyError,
-                    IndexError, RuntimeError) as e:
-                inner = getattr(model.neck, 'neck', None)  # FrameWiseNeck's
-                name = type(model.neck).__name__ + (
-                    f' of {type(inner).__name__}' if isinstance(
-                        inner, torch.nn.Module) else '')
-                raise ValueError(
-                    f'STMixer: neck ({name}) cannot '
-                    f"take the backbone's maps {shapes} (C, T, H, W) of a "
-                    f'{frames}x{size}x{size} clip: {type(e).__name__}: '
-                    f'{first_line(e)}') from None
-        model.extract_feat(clip)  # (its check of the maps' strides)
+        model.extract_feat(clip)  # (its checks of the neck and strides)
 
 
 def check_optimizer_builds(cfg) -> None:

@@ -10,7 +10,8 @@ from mmengine.config import ConfigDict
 from torch import Tensor, nn
 
 from stmixer_mm.registry import MODELS
-from stmixer_mm.utils.checks import check_choice
+from stmixer_mm.utils.checks import check_choice, first_line
+from stmixer_mm.utils.part_refusals import REFUSALS
 from ..necks import frame_wise_2d_necks
 from ..utils.consistency import fill_in_settings
 from .compile import (CompiledPredict, GraphedTraining, ShapeSample,
@@ -201,11 +202,32 @@ class STMixer(TwoStageDetector):
 
     def extract_feat(self, batch_inputs: Tensor) -> Tuple[Tensor, ...]:
         """Backbone + neck: one map ``[B, C, T, H_l, W_l]`` per decoder stride
-        of ``[B, 3, T_in, H, W]`` clips; maps at other strides (a neck or
-        backbone at other strides: the decoder would sample at the wrong
-        places) or of another count are refused, naming both parts (their
-        ``C`` and ``T``: ``STMixerDecoder.prepare_features``)."""
-        x = tuple(super().extract_feat(batch_inputs))
+        of ``[B, 3, T_in, H, W]`` clips. Refused, naming the parts: a neck
+        that cannot take the backbone's maps (mmdet's ``NASFPN`` makes 5
+        levels whatever its ``num_outs``; on the meta device, where the
+        pre-run check tries the model, a shape error too), maps at other
+        strides (the decoder would sample at the wrong places) or of
+        another count (their ``C`` and ``T``:
+        ``STMixerDecoder.prepare_features``)."""
+        x = self.backbone(batch_inputs)
+        if self.with_neck:
+            maps = [tuple(f.shape[1:]) for f in x] if isinstance(
+                x, (list, tuple)) else [tuple(x.shape[1:])]
+            refused = REFUSALS + ((RuntimeError, ) if batch_inputs.is_meta else
+                                  ())  # meta: only shapes can fail
+            try:
+                x = self.neck(x)
+            except refused as e:
+                inner = getattr(self.neck, 'neck', None)  # FrameWiseNeck's
+                name = type(self.neck).__name__ + (
+                    f' of {type(inner).__name__}' if isinstance(
+                        inner, nn.Module) else '')
+                clip = 'x'.join(str(n) for n in batch_inputs.shape[2:])
+                raise ValueError(
+                    f"STMixer: neck ({name}) cannot take the backbone's maps "
+                    f'{maps} (C, T, H, W) of a {clip} clip: '
+                    f'{type(e).__name__}: {first_line(e)}') from e
+        x = tuple(x)
         height, width = batch_inputs.shape[-2:]
         strides = self.roi_head.featmap_strides
         sizes = [(f.shape[-2], f.shape[-1]) for f in x]

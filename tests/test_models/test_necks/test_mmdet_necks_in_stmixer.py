@@ -222,3 +222,21 @@ def test_maps_the_decoder_cannot_read_are_refused_before_a_run(
     with pytest.raises(ConfigSettingError) as err:
         check_model_builds(cfg)
     assert str(err.value).startswith(message), err.value
+
+
+def test_a_built_model_gives_the_pre_run_refusal_at_its_first_forward(
+        tiny_model_cfg):
+    """Issue 112, the Python API route (``MODELS.build``, ``init_detector``:
+    a real model, not tried before): the neck that cannot take the
+    backbone's maps is refused with the pre-run check's message (its clip
+    named) at the first forward, not by mmdet's error inside the neck."""
+    model = _build(tiny_model_cfg, NASFPN).eval()
+    with pytest.raises(ValueError) as err, torch.no_grad():
+        model.extract_feat(torch.zeros(1, 3, 16, 64, 64))
+    assert str(err.value) == (
+        'STMixer: neck (FrameWiseNeck of NASFPN) cannot take the '
+        "backbone's maps [(8, 16, 16, 16), (16, 16, 8, 8), (32, 16, 4, 4), "
+        '(64, 16, 2, 2)] (C, T, H, W) of a 16x64x64 clip: ValueError: not '
+        'enough values to unpack (expected 5, got 4)')
+    assert NASFPN_REFUSED.startswith('model: ValueError: ' +
+                                     str(err.value).split(' [')[0])
