@@ -226,16 +226,17 @@ def test_postprocess_rejects_bad_input():
     with pytest.raises(ValueError, match="label_convention='mmdet'"):
         postprocess([logits, actions, boxes], meta)
     # an output of a task head whose module is not imported (a project's):
-    # named, not dropped (the mask head's is listed when its module loads)
+    # named, not dropped (a head's is listed when its module loads)
     meta = dict(
         meta,
         label_convention='ava',
-        output_names=meta['output_names'] + ['mask_logits', 'futures'])
+        output_names=meta['output_names'] + ['unknown_logits'])
     with pytest.raises(
             ValueError,
-            match=r"^postprocess: the export has the outputs \['futures'\] "
-            "of task heads whose modules are not imported"):
-        postprocess([logits, actions, boxes, boxes, boxes], meta)
+            match=r"^postprocess: the export has the outputs "
+            r"\['unknown_logits'\] of task heads whose modules are not "
+            'imported'):
+        postprocess([logits, actions, boxes, boxes], meta)
 
 
 def test_export_rejects_bad_settings(tmp_path):

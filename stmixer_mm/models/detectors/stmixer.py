@@ -10,9 +10,8 @@ from mmengine.config import ConfigDict
 from torch import Tensor, nn
 
 from stmixer_mm.registry import MODELS
-from stmixer_mm.utils.checks import check_choice, first_line
-from stmixer_mm.utils.part_refusals import REFUSALS
-from ..necks import frame_wise_2d_necks
+from stmixer_mm.utils.checks import check_choice
+from ..necks import frame_wise_2d_necks, run_neck
 from ..utils.consistency import fill_in_settings
 from .compile import (CompiledPredict, GraphedTraining, ShapeSample,
                       img_shapes_of)
@@ -209,38 +208,25 @@ class STMixer(TwoStageDetector):
         strides (the decoder would sample at the wrong places) or of
         another count (their ``C`` and ``T``:
         ``STMixerDecoder.prepare_features``)."""
-        x = self.backbone(batch_inputs)
+        x, problem, cause = self.backbone(batch_inputs), None, None
         if self.with_neck:
-            maps = [tuple(f.shape[1:]) for f in x] if isinstance(
-                x, (list, tuple)) else [tuple(x.shape[1:])]
-            refused = REFUSALS + ((RuntimeError, ) if batch_inputs.is_meta else
-                                  ())  # meta: only shapes can fail
-            try:
-                x = self.neck(x)
-            except refused as e:
-                inner = getattr(self.neck, 'neck', None)  # FrameWiseNeck's
-                name = type(self.neck).__name__ + (
-                    f' of {type(inner).__name__}' if isinstance(
-                        inner, nn.Module) else '')
-                clip = 'x'.join(str(n) for n in batch_inputs.shape[2:])
-                raise ValueError(
-                    f"STMixer: neck ({name}) cannot take the backbone's maps "
-                    f'{maps} (C, T, H, W) of a {clip} clip: '
-                    f'{type(e).__name__}: {first_line(e)}') from e
-        x = tuple(x)
-        height, width = batch_inputs.shape[-2:]
-        strides = self.roi_head.featmap_strides
-        sizes = [(f.shape[-2], f.shape[-1]) for f in x]
-        if len(sizes) != len(strides) or any(
-                max(abs(h * s - height), abs(w * s - width)) >= s
-                for (h, w), s in zip(sizes, strides)):
-            parts = f'backbone ({type(self.backbone).__name__})' + (
-                f' and neck ({type(self.neck).__name__})'
-                if self.with_neck else '')
-            raise ValueError(
-                f'STMixer: the {parts} give {len(sizes)} maps {sizes} (H, '
-                f'W) for a {height}x{width} input, not one per '
-                f'roi_head.featmap_strides {list(strides)}')
+            x, problem, cause = run_neck(self.neck, x, batch_inputs)
+        if problem is None:
+            x = tuple(x)
+            height, width = batch_inputs.shape[-2:]
+            strides = self.roi_head.featmap_strides
+            sizes = [(f.shape[-2], f.shape[-1]) for f in x]
+            if len(sizes) != len(strides) or any(
+                    max(abs(h * s - height), abs(w * s - width)) >= s
+                    for (h, w), s in zip(sizes, strides)):
+                parts = f'backbone ({type(self.backbone).__name__})' + (
+                    f' and neck ({type(self.neck).__name__})'
+                    if self.with_neck else '')
+                problem = (f'the {parts} give {len(sizes)} maps {sizes} (H, '
+                           f'W) for a {height}x{width} input, not one per '
+                           f'roi_head.featmap_strides {list(strides)}')
+        if problem is not None:  # one refusal: maps the decoder cannot read
+            raise ValueError(f'STMixer: {problem}') from cause
         return x
 
     def loss(self, batch_inputs: Tensor,

@@ -5,10 +5,11 @@ from typing import Any, Optional, Sequence, Tuple, Union
 from mmdet.utils import ConfigType, OptMultiConfig
 from mmengine.logging import print_log
 from mmengine.model import BaseModule
-from torch import Tensor
+from torch import Tensor, nn
 
 from stmixer_mm.registry import MODELS
-from stmixer_mm.utils.checks import check_choice, check_choices
+from stmixer_mm.utils.checks import check_choice, check_choices, first_line
+from stmixer_mm.utils.part_refusals import REFUSALS
 from .sequential_neck import SequentialNeck
 
 
@@ -129,3 +130,37 @@ def frame_wise_2d_necks(neck: Any, path: str = 'neck') -> Any:
         logger='current',
         level=logging.INFO)
     return dict(type='FrameWiseNeck', neck=neck)
+
+
+def run_neck(neck: nn.Module, feats: Union[Tensor, Sequence[Tensor]],
+             clip: Tensor) -> tuple:
+    """Run a detector's ``neck`` on its backbone's maps ``feats`` of
+    ``clip``, naming a neck that cannot take them (mmdet's ``NASFPN`` makes
+    5 levels whatever its ``num_outs``).
+
+    Args:
+        neck (nn.Module): The neck (a :class:`FrameWiseNeck`'s inner neck is
+            named too).
+        feats (Tensor | Sequence[Tensor]): The backbone's maps ``[B, C, T,
+            H, W]``.
+        clip (Tensor): The backbone's input ``[B, 3, T, H, W]``.
+
+    Returns:
+        tuple: ``(maps, None, None)``, or ``(feats, why, error)`` where the
+        neck raised one of ``REFUSALS`` (on the meta device, where only
+        shapes can fail, a RuntimeError too): ``why`` names the neck, the
+        backbone's maps ``(C, T, H, W)`` and the clip.
+    """
+    refused = REFUSALS + ((RuntimeError, ) if clip.is_meta else ())
+    try:
+        return neck(feats), None, None
+    except refused as e:
+        maps = [tuple(f.shape[1:]) for f in feats] if isinstance(
+            feats, (list, tuple)) else [tuple(feats.shape[1:])]
+        inner = getattr(neck, 'neck', None)
+        name = type(neck).__name__ + (f' of {type(inner).__name__}'
+                                      if isinstance(inner, nn.Module) else '')
+        size = 'x'.join(str(n) for n in clip.shape[2:])
+        return feats, (f"neck ({name}) cannot take the backbone's maps "
+                       f'{maps} (C, T, H, W) of a {size} clip: '
+                       f'{type(e).__name__}: {first_line(e)}'), e
