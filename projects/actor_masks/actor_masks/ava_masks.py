@@ -96,8 +96,8 @@ def load_mask_file(path: str,
     if not isinstance(data, dict) or data.get('format') != MASK_FILE_FORMAT:
         raise ValueError(
             f'actor mask file {path}: expected a JSON object with '
-            f'"format": "{MASK_FILE_FORMAT}" (see '
-            'stmixer_mm/datasets/actor_masks.py)')
+            f'"format": "{MASK_FILE_FORMAT}" (see docs/en/masks.md, '
+            '"Actor mask files")')
     if data.get('version') != MASK_FILE_VERSION:
         raise ValueError(f'actor mask file {path}: version '
                          f'{data.get("version")!r}, this version reads '

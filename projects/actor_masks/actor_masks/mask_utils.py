@@ -1,4 +1,4 @@
-"""Helpers of :class:`~stmixer_mm.models.roi_heads.STMixerMaskHead`."""
+"""Helpers of :class:`~.mask_head.STMixerMaskHead`."""
 from typing import List, Sequence, Tuple
 
 import torch

@@ -21,7 +21,8 @@ from .settings import CLASSES, LABEL_IDS, LABEL_TYPES
 FILENAME_TMPL = 'img_{:05d}.jpg'
 #: the actor mask file's ``format`` and ``version`` (read by
 #: ``projects/actor_masks/``'s ``AVAMaskDataset``)
-MASK_FILE_FORMAT, MASK_FILE_VERSION = 'stmixer_mm-actor-masks', 1
+MASK_FILE_FORMAT = 'stmixer_mm-actor-masks'
+MASK_FILE_VERSION = 1
 
 
 def write_rows(path: str, rows: Iterable[Tuple]) -> None:
