@@ -16,7 +16,7 @@ line) and, with ``graph_train_cfg``, how the steps ran (replayed, compiled,
 eager and why, CUDA-graph skips, recompiles: ``GraphedTraining.stats``).
 Every row is written to ``--json`` as soon as it is measured.
 ``--device cpu`` runs the same rows on the CPU (the replayed step then
-compiled with ``aot_eager``, no CUDA graphs): a dry run of the GPU stage
+compiled with ``aot_eager_default_partitioner``, no CUDA graphs): a dry run of the GPU stage
 (docs/en/gpu.md)."""
 import argparse
 import gc
@@ -78,7 +78,8 @@ def parse_args(argv=None):
         default='cuda',
         choices=['cuda', 'cpu'],
         help='cpu: a dry run (no timeline, synchronisations or peak memory; '
-        'the replayed step compiled with aot_eager, no CUDA graphs)')
+        'the replayed step compiled with AOTAutograd, eager kernels, no CUDA '
+        'graphs)')
     p.add_argument(
         '--amp',
         nargs='+',
@@ -217,7 +218,10 @@ def _build(path: str, args, stack: str, graph_train: bool):
         model.graphed_training = None
     elif args.device == 'cpu':  # the dry run: AOTAutograd, eager kernels
         model.graphed_training = GraphedTraining(
-            dict(backend='aot_eager', mode='default', on_cpu=True))
+            dict(
+                backend='aot_eager_default_partitioner',
+                mode='default',
+                on_cpu=True))
     elif model.graphed_training is None:
         model.graphed_training = GraphedTraining(dict())
     return model, None

@@ -5,9 +5,9 @@ import re
 
 from stmixer_mm.testing import TINY_CFG, python_tool, repo_path
 
-#: the compiled step on the CPU (AOTAutograd, eager kernels), every batch
-#: padded to one shape
-OPTIONS = ('model.graph_train_cfg.backend=aot_eager',
+#: the compiled step on the CPU (AOTAutograd with its default partitioner,
+#: eager kernels), every batch padded to one shape
+OPTIONS = ('model.graph_train_cfg.backend=aot_eager_default_partitioner',
            'model.graph_train_cfg.mode=default',
            'model.graph_train_cfg.on_cpu=True',
            'model.data_preprocessor.train_pad_shapes=[(96,96)]')

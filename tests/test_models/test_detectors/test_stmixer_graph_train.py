@@ -18,8 +18,11 @@ PIN = torch.load(
     Path(repo_root()) / 'tests/data/regression/stmixer_train_step.pt',
     map_location='cpu',
     weights_only=True)
-#: AOTAutograd on the CPU, without CUDA graphs (their capture needs CUDA)
-ON_CPU = dict(backend='aot_eager', mode='default', on_cpu=True)
+#: AOTAutograd on the CPU, without CUDA graphs (their capture needs CUDA);
+#: its default partitioner (the forward saves what the backward reads):
+#: a third less compile time than aot_eager's min-cut, the same kernels
+CPU_BACKEND = 'aot_eager_default_partitioner'
+ON_CPU = dict(backend=CPU_BACKEND, mode='default', on_cpu=True)
 
 
 def _model(graph_train_cfg, name='tiny_ava', **decoder):
@@ -492,7 +495,7 @@ class _FakeTrees:
         return self.backward
 
 
-def _graphed_on_cpu(monkeypatch, trees, backend='aot_eager'):
+def _graphed_on_cpu(monkeypatch, trees, backend=CPU_BACKEND):
     """The tiny model with the replayed step's CUDA-graph logic run on the
     CPU: ``_graphs`` true, the trees' state read from ``trees``."""
     from stmixer_mm.models.detectors import compile as compile_mod
@@ -630,7 +633,8 @@ if device == 'cuda':  # (fp32 without TF32, as the tests in-process)
 dist.init_process_group(
     backend, init_method='file://' + store, rank=rank, world_size=world,
     timeout=datetime.timedelta(seconds=float(timeout)))
-graph_train_cfg = dict(backend='aot_eager', mode='default', on_cpu=True) \
+graph_train_cfg = dict(
+    backend='aot_eager_default_partitioner', mode='default', on_cpu=True) \
     if device == 'cpu' else dict()
 if rank == 0 and slow:
     from torch._dynamo import register_backend
