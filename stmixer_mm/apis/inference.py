@@ -190,9 +190,6 @@ def check_clip(frames: Sequence[np.ndarray], clip_len: int) -> None:
             f'inference_detector: expected a clip of {clip_len} RGB frames '
             '(a list of [H, W, 3] uint8 arrays or a [T, H, W, 3] array), got '
             f'{type(frames).__name__} {frames!r:.80}')
-    if len(frames) == 0:
-        raise ValueError('inference_detector got an empty clip; expected '
-                         f'{clip_len} frames')
     if len(frames) != clip_len:
         raise ValueError(
             f'inference_detector: expected {clip_len} frames (clip_len of '

@@ -11,8 +11,8 @@ from typing import Dict, Iterator, List, Optional, Tuple
 
 __all__ = [
     'OutputFiles', 'prepare_out_dir', 'claim_output', 'output_exists_error',
-    'temp_path', 'check_writable_dir', 'check_output_file', 'settle_claim',
-    'release_claim', 'release_unfilled_claims', 'remove_quietly', 'commit'
+    'temp_path', 'check_writable_dir', 'settle_claim', 'release_claim',
+    'release_unfilled_claims', 'remove_quietly', 'commit'
 ]
 
 #: the write probe of :func:`check_writable_dir` (a concurrent run's is no
@@ -69,27 +69,6 @@ def check_writable_dir(out_dir: str, flag: str = '--out-dir') -> None:
             'need a folder this user can create files in (write '
             'permission, not a read-only file system): choose another '
             f'{flag} or fix its permissions; nothing was written') from None
-
-
-def check_output_file(path: str, flag: str) -> None:
-    """Refuse, before any work, an output file that cannot be written.
-
-    Args:
-        path (str): The file (its folder is made later if missing).
-        flag (str): The option or argument that named it (``'--json'``,
-            ``'DST'``), for the message.
-
-    Raises:
-        OSError: ``path`` is a folder, or its folder is (or is
-            under) a file or cannot be written (:func:`check_writable_dir`).
-    """
-    if osp.isdir(path):
-        raise OSError(f'{flag} {path} is a folder; expected the path '
-                      'of a file')
-    try:
-        check_writable_dir(osp.dirname(osp.abspath(path)), flag)
-    except OSError as e:
-        raise OSError(f'{flag} {path}: {e}') from None
 
 
 def prepare_out_dir(out_dir: str,

@@ -47,7 +47,8 @@ class _ScipyLap:
 
         Args:
             cost (np.ndarray): Costs, shape (R, C).
-            extend_cost (bool): Allow R != C. Defaults to False.
+            extend_cost (bool): lap's switch for R != C, always allowed
+                here (mmdet's trackers pass True). Defaults to False.
             cost_limit (float): A pair costing more is not assigned.
                 Defaults to inf.
             return_cost (bool): Also return the total cost. Defaults to
@@ -67,10 +68,6 @@ class _ScipyLap:
             cost = cost.copy()
             cost[bad] = cost_limit + 1.0 if cost_limit < np.inf else 1e12
         rows, cols = cost.shape
-        if rows != cols and not extend_cost and cost_limit == np.inf:
-            raise ValueError('Square cost array expected. If cost is '
-                             'intentionally non-square, pass '
-                             'extend_cost=True.')
         if cost_limit < np.inf:
             full = np.full((rows + cols, rows + cols), cost_limit / 2.0)
             full[rows:, cols:] = 0
@@ -397,11 +394,7 @@ class MMDetTubeTracker(OnlineTubeTracker):
             hits = [
                 i for i in range(len(boxes)) if mm_ids[i] is None
                 and scores[i] == score and np.array_equal(boxes[i], row)
-            ]
-            if not hits:  # mmdet gives back rows of its input
-                raise RuntimeError(
-                    f'{self.kind} returned a box that is none of its input '
-                    f'boxes: {row.tolist()}')
+            ]  # (mmdet gives back rows of its input)
             mm_ids[hits[0]] = int(mm)
         return mm_ids
 

@@ -11,9 +11,9 @@ from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
 from stmixer_mm.apis.config_files import load_config, resolve_config
-from stmixer_mm.apis.output_files import (check_output_file, commit,
-                                          remove_quietly, temp_path)
+from stmixer_mm.apis.output_files import commit, remove_quietly, temp_path
 from stmixer_mm.apps.command_errors import command_error
+from stmixer_mm.apps.output_files import check_output_file
 from stmixer_mm.registry import MODELS
 from stmixer_mm.utils.checkpoint_loading import (CheckpointFileError,
                                                  load_checkpoint_file)

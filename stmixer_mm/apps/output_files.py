@@ -17,7 +17,8 @@ from stmixer_mm.apis.output_files import PROBE_PREFIX, check_writable_dir
 
 __all__ = [
     'MANIFEST', 'file_states', 'write_manifest', 'remove_generated',
-    'check_output_dir', 'pid_alive', 'clear_stale_staging', 'staged_output_dir'
+    'check_output_dir', 'check_output_file', 'pid_alive',
+    'clear_stale_staging', 'staged_output_dir'
 ]
 
 MANIFEST = 'manifest.txt'
@@ -130,6 +131,27 @@ def _entries(out_dir: str) -> List[str]:
     return sorted(
         e for e in os.listdir(out_dir)
         if not e.startswith((STAGING_PREFIX, PROBE_PREFIX)) and e != RUN_LOCK)
+
+
+def check_output_file(path: str, flag: str) -> None:
+    """Refuse, before any work, an output file that cannot be written.
+
+    Args:
+        path (str): The file (its folder is made later if missing).
+        flag (str): The option or argument that named it (``'--json'``,
+            ``'DST'``), for the message.
+
+    Raises:
+        OSError: ``path`` is a folder, or its folder is (or is
+            under) a file or cannot be written (:func:`check_writable_dir`).
+    """
+    if osp.isdir(path):
+        raise OSError(f'{flag} {path} is a folder; expected the path '
+                      'of a file')
+    try:
+        check_writable_dir(osp.dirname(osp.abspath(path)), flag)
+    except OSError as e:
+        raise OSError(f'{flag} {path}: {e}') from None
 
 
 def check_output_dir(out_dir: str, overwrite: bool) -> None:

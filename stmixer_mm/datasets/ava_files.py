@@ -5,8 +5,6 @@ import csv
 from collections import Counter
 from typing import Dict, List, Optional, Sequence, Set, Tuple
 
-from mmaction.evaluation import read_labelmap
-
 from stmixer_mm.datasets.fileio_utils import is_file, text_lines
 from stmixer_mm.datasets.label_map import check_mmaction2_reads_label_map
 from stmixer_mm.utils.checks import check_choice, is_int
@@ -323,7 +321,9 @@ def read_ava_exclude_file(path: str,
 
 def check_ava_label_file(path: str,
                          backend_args: Optional[dict] = None) -> List[int]:
-    """Check an AVA label map (pbtxt); return its sorted class ids.
+    """Check an AVA label map (pbtxt) as mmaction2's ``read_labelmap``
+    reads it (:func:`check_mmaction2_reads_label_map`); return its sorted
+    class ids.
 
     Args:
         path (str): The ``.pbtxt`` file.
@@ -332,46 +332,13 @@ def check_ava_label_file(path: str,
 
     Returns:
         list[int]: The label ids, ascending.
-    """
-    return sorted(read_ava_label_file(path, backend_args))
-
-
-def read_ava_label_file(path: str,
-                        backend_args: Optional[dict] = None) -> Dict[int, str]:
-    """``{id: name}`` of an AVA label map, checked.
-
-    Checked: mmaction2's ``read_labelmap`` reads it, lists at least one
-    class, and reads the same ids and names as the project's parser.
-
-    Args:
-        path (str): The ``.pbtxt`` file.
-        backend_args (dict, optional): mmengine file backend arguments.
-            Defaults to None.
-
-    Returns:
-        dict[int, str]: ``{label id: name}`` in file order.
 
     Raises:
-        FileNotFoundError: The file is missing.
-        ValueError: A malformed file.
+        FileNotFoundError: No such file.
+        ValueError: A file ``read_labelmap`` reads otherwise (named).
     """
-    what = 'AVA label map'
-    try:
-        _, ids = read_labelmap(
-            line
-            for _, line in ava_lines(path, what, backend_args, rows=False))
-    except (ValueError, IndexError) as e:
-        if str(path) in str(e):
-            raise
-        raise ValueError(f'{what} {path}: malformed entry ({e}); '
-                         "expected 'label {\n  name: \"stand\"\n  "
-                         "label_id: 1\n}'") from None
-    if not ids:
-        raise ValueError(
-            f'{what} {path} lists no classes; expected entries like '
-            "'label {\\n  name: \"stand\"\\n  label_id: 1\\n}' or "
-            "'item {\\n  name: \"stand\"\\n  id: 1\\n}' (two-space indent)")
-    return check_mmaction2_reads_label_map(path, backend_args)
+    need_file(path, 'AVA label map', backend_args)
+    return sorted(check_mmaction2_reads_label_map(path, backend_args))
 
 
 def check_ava_classes(label_ids: Optional[Sequence[int]],

@@ -90,8 +90,6 @@ def load_label_map(path: str) -> Dict[int, str]:
     path = resolve_label_map(path)
     if not osp.isfile(path):
         raise ValueError(f'label map {path}: no such file')
-    if osp.getsize(path) == 0:
-        raise ValueError(f'label map {path} is empty (0 bytes)')
     if path.endswith(('.pkl', '.pickle')):
         return _read_act_labels(path)
     return read_pbtxt_label_map(path)

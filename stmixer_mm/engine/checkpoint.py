@@ -172,9 +172,6 @@ def check_checkpoint_dict(checkpoint, source: str = 'the checkpoint') -> None:
 def checkpoint_state_dict(checkpoint: dict) -> Dict[str, torch.Tensor]:
     """The model weights of a loaded checkpoint (:func:`find_state_dict`),
     the DDP prefix ``module.`` stripped as mmengine's loader does."""
-    if not isinstance(checkpoint, dict):
-        raise TypeError('a checkpoint must hold a dict, got '
-                        f'{type(checkpoint).__name__}')
     state, _ = find_state_dict(checkpoint, bare_values='any')
     return {re.sub(r'^module\.', '', k): v for k, v in state.items()}
 

@@ -281,13 +281,7 @@ class ShardedStrategy(ShardedCheckpointMixin, FSDPStrategy):
                             f'(OptimWrapper), got {type(optim_wrapper)}')
         optimizer = optim_wrapper.optimizer
         sharded = {clean_param_name(k): v for k, v in model.named_parameters()}
-        if optimizer.state:
-            raise RuntimeError('the optimizer must not have a state yet')
-        for group in optimizer.param_groups:
+        for group in optimizer.param_groups:  # (built now, no state yet)
             names = [self.id_to_name[id(p)] for p in group['params']]
-            lost = [n for n in names if n not in sharded]
-            if lost:
-                raise RuntimeError(
-                    f'parameters {lost[:5]} are not in the sharded model')
             group['params'] = [sharded[n] for n in names]
         return optim_wrapper

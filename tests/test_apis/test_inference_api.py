@@ -63,7 +63,7 @@ def test_inference_structure_on_any_frame_size(tools, random_checkpoint):
 
 
 def test_inference_rejects_bad_clips(model):
-    with pytest.raises(ValueError, match='empty'):
+    with pytest.raises(ValueError, match='expected 4 frames.*got 0'):
         inference_detector(model, [])
     frames = [np.zeros((64, 64, 3), np.uint8), np.zeros((64, 80, 3), np.uint8)]
     with pytest.raises(

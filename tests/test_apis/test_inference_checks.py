@@ -122,7 +122,7 @@ def test_frame_count_is_checked(model):
     frames = [np.zeros((64, 64, 3), np.uint8)] * 3
     with pytest.raises(ValueError, match='expected 4 frames.*got 3'):
         inference_detector(model, frames)
-    with pytest.raises(ValueError, match='empty clip; expected 4 frames'):
+    with pytest.raises(ValueError, match='expected 4 frames.*got 0'):
         inference_detector(model, [])
 
 

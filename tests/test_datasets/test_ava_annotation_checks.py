@@ -47,14 +47,18 @@ def test_binary_annotation_files_are_named(tmp_path):
     names the file and the line instead of a bare UnicodeDecodeError."""
     path = tmp_path / 'bin.csv'
     path.write_bytes(b'\xff\xfe\x00' + bytes(range(256)))
-    for check, what in ((check_ava_label_file,
-                         'AVA label map'), (read_ava_exclude_file,
-                                            'AVA excluded-timestamps file'),
+    for check, what in ((read_ava_exclude_file,
+                         'AVA excluded-timestamps file'),
                         (scan_ava_annotation_file, 'AVA annotation file')):
         with pytest.raises(
                 ValueError, match=f'{what} {path}, line 1: not a text file'):
             check(str(path))
+    with pytest.raises(
+            ValueError, match=f'label map {path} is not a text file'):
+        check_ava_label_file(str(path))
     bad_id = tmp_path / 'label_map.pbtxt'
     bad_id.write_text('label {\n  name: "x"\n  label_id: one\n}\n')
-    with pytest.raises(ValueError, match=f'{bad_id}: malformed entry'):
+    with pytest.raises(
+            ValueError,
+            match=f"{bad_id}, entry 1 \\(line 1\\): label_id 'one' is not"):
         check_ava_label_file(str(bad_id))

@@ -295,7 +295,7 @@ def test_bad_inputs_name_the_file(syn_cfg, tiny, tmp_path):
         build(ann_file=bad_csv('empty.csv', ''))
     with pytest.raises(ValueError, match='expected 2 columns'):
         build(exclude_file=bad_csv('exc.csv', 'syn_val_000,0901,1\n'))
-    with pytest.raises(ValueError, match='no classes'):
+    with pytest.raises(ValueError, match='needs both name'):
         build(label_file=bad_csv('map.pbtxt', 'item {\nname: "x"\n}\n'))
     with pytest.raises(FileNotFoundError, match='is not a folder'):
         build(data_prefix=dict(img=str(tmp_path / 'frames')))

@@ -10,9 +10,9 @@ import os
 import os.path as osp
 from typing import List, Optional, Sequence
 
-from stmixer_mm.apis.output_files import check_output_file
 from stmixer_mm.apps.command_errors import command_error
 from stmixer_mm.apps.json_logs import curve, find_log, load_log, train_time
+from stmixer_mm.apps.output_files import check_output_file
 
 
 def plot_curve(args) -> str:

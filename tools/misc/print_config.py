@@ -11,9 +11,10 @@ import os.path as osp
 from mmengine.config import Config
 from mmengine.utils import import_modules_from_strings
 
-from stmixer_mm.apis.output_files import check_output_file, prepare_out_dir
+from stmixer_mm.apis.output_files import prepare_out_dir
 from stmixer_mm.apps.cli import CONFIG_HELP, add_cfg_options, config_or_exit
 from stmixer_mm.apps.command_errors import command_error
+from stmixer_mm.apps.output_files import check_output_file
 
 
 def parse_args(argv=None):

@@ -18,13 +18,13 @@ import numpy as np
 from mmengine.logging import MMLogger
 
 from stmixer_mm.apis.config_files import load_config
-from stmixer_mm.apis.output_files import (OutputFiles, check_output_file,
-                                          claim_output, commit,
+from stmixer_mm.apis.output_files import (OutputFiles, claim_output, commit,
                                           prepare_out_dir, release_claim,
                                           remove_quietly, temp_path)
 from stmixer_mm.apps.command_errors import command_error
 from stmixer_mm.apps.dataset_doctor import check_dataset_config, tile_images
 from stmixer_mm.apps.dataset_doctor.browser import build_visualizer
+from stmixer_mm.apps.output_files import check_output_file
 from stmixer_mm.apps.stop_signals import (RunInterrupted, on_stop_signals,
                                           signal_name)
 from stmixer_mm.engine.hooks.visualization_hook import (keyframe_from_inputs,

@@ -3,8 +3,9 @@ full checkpoints of sharded training."""
 import argparse
 import os.path as osp
 
-from stmixer_mm.apis.output_files import check_output_file, prepare_out_dir
+from stmixer_mm.apis.output_files import prepare_out_dir
 from stmixer_mm.apps.command_errors import command_error, whole_number
+from stmixer_mm.apps.output_files import check_output_file
 from stmixer_mm.engine.sharded import full_to_sharded, sharded_to_full
 from stmixer_mm.utils.checkpoint_loading import CheckpointFileError
 

@@ -13,11 +13,12 @@ from mmengine.config import Config
 import stmixer_mm  # noqa: F401  (compat fixes + registration before build)
 from stmixer_mm.apis import init_detector
 from stmixer_mm.apis.config_files import load_config
-from stmixer_mm.apis.output_files import check_output_file, prepare_out_dir
+from stmixer_mm.apis.output_files import prepare_out_dir
 from stmixer_mm.apps.command_errors import command_error
 from stmixer_mm.apps.deployment import (EXPORTERS, check_exportable,
                                         compare_with_torch, export_onnx,
                                         get_sampling_impls, set_sampling_impl)
+from stmixer_mm.apps.output_files import check_output_file
 from stmixer_mm.apps.preflight import check_config
 from stmixer_mm.datasets.class_names import class_names, model_action_columns
 from stmixer_mm.engine import CheckpointMismatchError

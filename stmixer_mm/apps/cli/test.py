@@ -11,10 +11,11 @@ from mmengine.dist import is_main_process
 from mmengine.runner import Runner
 
 import stmixer_mm  # noqa: F401  (compat fixes + registration before build)
-from stmixer_mm.apis.output_files import check_output_file, prepare_out_dir
+from stmixer_mm.apis.output_files import prepare_out_dir
 from stmixer_mm.apps.command_errors import (command_error, command_name,
                                             config_or_exit)
 from stmixer_mm.apps.display import display_problem
+from stmixer_mm.apps.output_files import check_output_file
 from stmixer_mm.apps.prediction_grid import DEFAULT_NUM_IMAGES
 from stmixer_mm.apps.preflight import check_config
 # yapf: disable  (isort wraps this import; yapf would re-wrap it)

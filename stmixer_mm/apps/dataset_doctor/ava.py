@@ -9,10 +9,10 @@ import numpy as np
 from stmixer_mm.datasets.ava_files import (ava_frame_count, ava_lines,
                                            ava_row_problem, check_ava_classes,
                                            no_custom_rows,
-                                           read_ava_exclude_file,
-                                           read_ava_label_file)
+                                           read_ava_exclude_file)
 from stmixer_mm.datasets.fileio_utils import (frame_file_names,
                                               frame_folder_gap, is_dir)
+from stmixer_mm.datasets.label_map import check_mmaction2_reads_label_map
 from .common import (check_person_boxes, clip_window, duplicate_pairs,
                      examples, image_size, linear_runs, split_dataset_cfg,
                      step_text)
@@ -61,7 +61,7 @@ def check_ava_split(report: DatasetReport, cfg, split: str) -> int:
     custom_refused = False
     try:
         if label_file is not None:
-            names = read_ava_label_file(label_file, args)
+            names = check_mmaction2_reads_label_map(label_file, args)
         # refused custom_classes (names, floats, ids not in the label map)
         # name no class and filter no row: reported, not read
         custom_refused = custom is not None

@@ -136,8 +136,6 @@ class PackedFrames(Mapping):
         """
         items = sorted(items, key=lambda x: x[0])
         frames = np.array([f for f, _ in items], np.int64)
-        if len(frames) > 1 and not (np.diff(frames) > 0).all():
-            raise ValueError('PackedFrames.pack: a frame is given twice')
         bounds = np.zeros(len(items) + 1, np.int64)
         np.cumsum([len(r) for _, r in items], out=bounds[1:])
         rows = np.concatenate([r for _, r in items]) if items else empty

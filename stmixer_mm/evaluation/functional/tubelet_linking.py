@@ -24,7 +24,7 @@ def interpolate_tubelets(boxes: np.ndarray,
 
     Args:
         boxes (np.ndarray): ``(n, T', 4)`` tubelet boxes, x1 y1 x2 y2
-            pixels.
+            pixels (``TubeMetric`` checks the shape).
         frames (Sequence[int]): ``T'`` ascending video frames of the boxes
             (else ValueError).
 
@@ -34,9 +34,6 @@ def interpolate_tubelets(boxes: np.ndarray,
     """
     boxes = np.asarray(boxes, np.float64)
     frames = np.asarray(frames, np.int64).reshape(-1)
-    if boxes.ndim != 3 or boxes.shape[1:] != (len(frames), 4):
-        raise ValueError(f'tubelet boxes must be [n, {len(frames)}, 4] for '
-                         f'{len(frames)} frames, got {boxes.shape}')
     if np.any(np.diff(frames) < 0):
         raise ValueError(f'tubelet frames must ascend, got {frames.tolist()}')
     span = np.arange(frames.min(), frames.max() + 1)

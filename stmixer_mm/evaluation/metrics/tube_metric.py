@@ -303,7 +303,7 @@ class TubeMetric(BaseMetric):
             with ``track_ids`` also the same structure of ``(n, )`` int64
             track ids.
         """
-        keys = [(self._video_index(r[0], r[1]), r[1]) for r in results]
+        keys = [(self.video_index[r[0]], r[1]) for r in results]
         order = sorted(range(len(results)), key=keys.__getitem__)
         out: Dict[int, Dict[int, PackedFrames]] = {}
         ids_out: Dict[int, Dict[int, PackedFrames]] = {}
@@ -333,11 +333,8 @@ class TubeMetric(BaseMetric):
             frames_seen.setdefault(video, []).append(frame)
             boxes, labels, cls_scores, box_idx = self._per_class(
                 video, frame, bboxes, scores)
-            if track_ids:
-                ids = results[i][4] if len(results[i]) > 4 else None
-                if ids is None:
-                    raise ValueError(self._no_ids(video, frame))
-                ids = ids[box_idx]
+            if track_ids:  # (compute_metrics refused entries without)
+                ids = results[i][4][box_idx]
             for label in np.unique(labels):
                 sel = labels == label
                 block = np.column_stack([boxes[sel],
@@ -365,29 +362,10 @@ class TubeMetric(BaseMetric):
                         'True) does)')
         return (out, ids_out) if track_ids else out
 
-    def _video_index(self, video: str, frame: int) -> int:
-        why = self._unknown((video, frame))
-        if why:
-            raise ValueError(f'TubeMetric: video {video!r} frame {frame}: '
-                             f'{why}')
-        return self.video_index[video]
-
-    def _check_columns(self, video: str, frame: int,
-                       scores: np.ndarray) -> np.ndarray:
-        """``scores`` without the background column, if it has one."""
-        if scores.shape[1] == self.num_labels + 1:
-            return scores[:, 1:]
-        if scores.shape[1] != self.num_labels:
-            raise ValueError(
-                f'pred_instances.scores of video {video!r} frame {frame} '
-                f'has {scores.shape[1]} columns; expected one per class '
-                f'({self.num_labels}) or one more (background column 0)')
-        return scores
-
     def _per_class(self, video: str, frame: int, bboxes: np.ndarray,
                    scores: np.ndarray) -> Tuple[np.ndarray, ...]:
         """``(boxes [m, 4] float32 pixels, labels, scores, box index)``."""
-        scores = self._check_columns(video, frame, scores)
+        scores = scores[:, -self.num_labels:]  # (background column 0 off)
         h, w = self.gt['resolution'][video]
         boxes = (bboxes.astype(np.float64) * np.array([w, h, w, h])).astype(
             np.float32)
@@ -410,7 +388,11 @@ class TubeMetric(BaseMetric):
         # other than 'tubelets'): every frame needs one
         frames: Dict[str, set] = {}
         for video, frame, _, scores, *ids in results:
-            self._check_columns(video, frame, scores)
+            if scores.shape[1] not in (self.num_labels, self.num_labels + 1):
+                raise ValueError(
+                    f'pred_instances.scores of video {video!r} frame {frame} '
+                    f'has {scores.shape[1]} columns; expected one per class '
+                    f'({self.num_labels}) or one more (background column 0)')
             if self.tubes == 'track_ids' and (not ids or ids[0] is None):
                 raise ValueError(self._no_ids(video, frame))
             if self.tubes != 'tubelets' and len(ids) > 1:  # tubelet boxes
@@ -487,12 +469,12 @@ class TubeMetric(BaseMetric):
         """Frame detections and linked tubes of tubelet clips."""
         clips: Dict[int, list] = {}
         for video, frame, _, scores, _, boxes, frames in results:
-            iv = self._video_index(video, frame)
+            iv = self.video_index[video]
             h, w = self.gt['resolution'][video]
             span, pixels = interpolate_tubelets(
                 boxes.astype(np.float64) * np.array([w, h, w, h]), frames)
             clips.setdefault(iv, []).append(
-                (span, pixels, self._check_columns(video, frame, scores)))
+                (span, pixels, scores[:, -self.num_labels:]))
         for iv, video_clips in clips.items():
             video_clips.sort(key=lambda c: (c[0][0], c[0][-1]))
             nframes = int(self.gt['nframes'][self.videos[iv]])

@@ -775,9 +775,6 @@ def test_packed_frames_is_the_frame_dict():
         packed[100]
     none = PackedFrames.pack([], np.zeros(0, np.int64))
     assert len(none) == 0 and list(none.items()) == []
-    with pytest.raises(ValueError, match='twice'):
-        PackedFrames.pack([(1, frames[3]), (1, frames[4])],
-                          np.zeros((0, 5), np.float32))
 
 
 def test_metric_keeps_its_own_arrays_not_the_model_tensors(tmp_path):
