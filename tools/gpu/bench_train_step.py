@@ -16,8 +16,8 @@ line) and, with ``graph_train_cfg``, how the steps ran (replayed, compiled,
 eager and why, CUDA-graph skips, recompiles: ``GraphedTraining.stats``).
 Every row is written to ``--json`` as soon as it is measured.
 ``--device cpu`` runs the same rows on the CPU (the replayed step then
-compiled with ``aot_eager_default_partitioner``, no CUDA graphs): a dry run of the GPU stage
-(docs/en/gpu.md)."""
+compiled with ``aot_eager_default_partitioner``, no CUDA graphs): a dry run
+of the GPU stage (docs/en/gpu.md)."""
 import argparse
 import gc
 import os.path as osp
