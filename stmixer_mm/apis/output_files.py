@@ -86,11 +86,7 @@ def prepare_out_dir(out_dir: str,
     check_writable_dir(out_dir, flag)
     if not create:
         return
-    try:
-        os.makedirs(out_dir, exist_ok=True)
-    except OSError as e:
-        raise OSError(f'{out_dir}: cannot create the output folder '
-                      f'({e}); choose another {flag}') from None
+    os.makedirs(out_dir, exist_ok=True)  # (check_writable_dir probed it)
 
 
 def output_exists_error(path: str,

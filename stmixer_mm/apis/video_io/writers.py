@@ -184,11 +184,10 @@ class JsonlWriter:
         claim = claim_output(path) if exclusive else None
         try:
             self.file = open(path, 'wb', buffering=0)
-        except OSError as e:
+        except OSError:  # (its message names the path)
             if claim is not None:
                 release_claim(path, claim)
-            raise OSError(f'{path}: cannot open it for writing '
-                          f'({e})') from None
+            raise
         self.num_lines = self.num_bytes = 0
 
     def write(self, obj: dict) -> None:
