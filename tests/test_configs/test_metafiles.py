@@ -1,9 +1,11 @@
-"""Every metafile entry (``mim search stmixer_mm``) says what its config
+"""Every metafile entry (``mim search stmixer_mm``, and the projects'
+``projects/*/metafile.yml``) says what its config
 does: name, epochs, batch size, GPUs, frames, pre-training, optimiser and
 its techniques, training data and the data set of its results are compared
 with the config file and its name; and mim's table shows the values (its
 key column is as wide as the longest field name of all entries, of an
 80-character line: a 72-character name left 3 characters per value)."""
+import glob
 import os.path as osp
 import re
 
@@ -21,6 +23,8 @@ MAX_KEY = 40
 #: the annotation file of the training data -> (how the metafile's
 #: ``Training Data`` starts, the ``Dataset`` of its results), first match
 DATA = (
+    ('synthetic_tubes_forecast/', ('synthetic tubes with forecastable '
+                                   'motion', 'Synthetic forecast')),
     ('synthetic_tubes/', ('synthetic tubes', 'Synthetic tubes')),
     ('synthetic_ava_masks/', ('synthetic AVA-format with masks',
                               'Synthetic AVA masks')),
@@ -52,13 +56,20 @@ def _index():
 
 
 def _entries():
-    out = []
-    for meta in _index():
+    """``(metafile, collections, entry)`` of every model of the index's
+    metafiles, then of the projects' (``projects/*/metafile.yml``: not in
+    the index, as mmdet's projects; their entries name the core's
+    collections)."""
+    docs = {}
+    for meta in _index() + sorted(
+            osp.relpath(p, ROOT)
+            for p in glob.glob(osp.join(ROOT, 'projects/*/metafile.yml'))):
         with open(osp.join(ROOT, meta)) as f:
-            doc = yaml.safe_load(f)
-        collections = {c['Name'] for c in doc.get('Collections', [])}
-        out += [(meta, collections, m) for m in doc['Models']]
-    return out
+            docs[meta] = yaml.safe_load(f)
+    core = {c['Name'] for d in docs.values() for c in d.get('Collections', [])}
+    return [(meta, {c['Name']
+                    for c in doc.get('Collections', [])} or core, m)
+            for meta, doc in docs.items() for m in doc['Models']]
 
 
 ENTRIES = _entries()
