@@ -24,10 +24,15 @@ PIN = torch.load(
 CPU_BACKEND = 'aot_eager_default_partitioner'
 ON_CPU = dict(backend=CPU_BACKEND, mode='default', on_cpu=True)
 
+#: the decoder of the tests of the step's logic (compiled against its eager
+#: twin): one stage, a third less to compile than the pinned models' two
+#: (the pin and the one-graph test keep the pinned models)
+ONE_STAGE = dict(num_stages=1, stage_loss_weights=[1.0])
 
-def _model(graph_train_cfg, name='tiny_ava', **decoder):
+
+def _model(graph_train_cfg, name='tiny_ava', stages=ONE_STAGE, **decoder):
     cfg = copy.deepcopy(gen.model_cfgs()[name])
-    cfg['roi_head'].update(decoder)
+    cfg['roi_head'].update(stages or {}, **decoder)
     torch.manual_seed(0)
     model = gen.build(dict(cfg, graph_train_cfg=graph_train_cfg))
     model.init_weights()
@@ -163,7 +168,7 @@ def test_bad_graph_train_cfg_is_refused_naming_it(cfg):
 def test_the_training_forward_is_one_graph(name):
     """Dynamo takes ``train_forward`` (what ``graph_train_cfg`` compiles)
     in one graph without a break: no host read in the forward."""
-    model = _model(None, name)
+    model = _model(None, name, stages=None)
     x = gen.make_input(name)
     samples = gen.make_samples(name, with_gt=True)
     queries = model.roi_head.queries_from_proposals(
@@ -647,6 +652,8 @@ if rank == 0 and slow:
         name='stmixer_slow_compile')
     graph_train_cfg['backend'] = 'stmixer_slow_compile'
 cfg = dict(gen.model_cfgs()['tiny_ava'], graph_train_cfg=graph_train_cfg)
+cfg['roi_head'] = dict(cfg['roi_head'], num_stages=1,  # (ONE_STAGE)
+                       stage_loss_weights=[1.0])
 torch.manual_seed(0)
 model = gen.build(cfg)
 model.init_weights()
