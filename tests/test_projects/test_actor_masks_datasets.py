@@ -571,3 +571,16 @@ def test_a_deeply_nested_or_latin_mask_file_is_named(tmp_path):
     latin.write_bytes(b'{"a": "\xe9"}')
     with pytest.raises(ValueError, match=r'latin.json: not UTF-8'):
         load_mask_file(str(latin))
+
+
+@pytest.mark.parametrize('key, value', [('meta_keys', 'img_shape'),
+                                        ('collect_keys', 'imgs')])
+def test_pack_actor_inputs_key_lists_are_lists_of_keys(key, value):
+    """As the core's packing transforms: a string where a list of result
+    keys goes is refused, naming the class."""
+    from mmaction.registry import TRANSFORMS
+    with pytest.raises(
+            ValueError,
+            match=rf'^PackActorInputs: {key} must be a list of result keys'):
+        TRANSFORMS.build({'type': 'PackActorInputs', key: value})
+    TRANSFORMS.build({'type': 'PackActorInputs', 'meta_keys': ['img_shape']})

@@ -93,8 +93,7 @@ def test_ids_that_cannot_be_tracked_are_an_error(ids, message):
         _results(len(ids), entity_ids=np.arange(len(ids), dtype=np.int64)))
 
 
-@pytest.mark.parametrize(
-    'kind', ['PackTrackInputs', 'PackActorInputs', 'PackTubeletInputs'])
+@pytest.mark.parametrize('kind', ['PackTrackInputs', 'PackTubeletInputs'])
 @pytest.mark.parametrize('key, value', [
     ('meta_keys', 'img_shape'),
     ('collect_keys', 'imgs'),
