@@ -174,15 +174,9 @@ class TubeDataset(BaseActionDataset):
             **kwargs)
 
     def load_data_list(self) -> List[dict]:
-        try:
-            gt = load_act_annotations(
-                self.ann_file, backend_args=self.backend_args)
-        except Exception as e:
-            if str(self.ann_file) in str(e):
-                raise  # already names the file
-            raise ValueError(
-                f'{self.ann_file}: not a readable ACT ground-truth pickle '
-                f'(truncated or corrupt? {type(e).__name__}: {e})') from e
+        # (its refusals name the file)
+        gt = load_act_annotations(
+            self.ann_file, backend_args=self.backend_args)
         self.gt = gt
         labels = list(gt['labels'])
         if not labels:
